@@ -1,0 +1,59 @@
+// Command hearth runs AWS-Lambda-style functions on your own machine.
+//
+//	hearth server [flags]            run the server (Lambda API on 127.0.0.1:9001)
+//	hearth logs FUNCTION [--follow]  print a function's log
+//
+// Every server flag has a HEARTH_* environment equivalent: --data-dir is
+// HEARTH_DATA_DIR, --idle-timeout is HEARTH_IDLE_TIMEOUT, and so on.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "hearth: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: hearth <command> [flags]
+
+commands:
+  server            run the Hearth server
+  logs FUNCTION     print a function's log (--follow to keep streaming)
+  version           print the version
+
+Run "hearth <command> -h" for a command's flags.
+`
+
+var version = "dev"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "server":
+		return runServer(ctx, args[1:], stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "hearth", version)
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

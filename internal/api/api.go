@@ -1,0 +1,284 @@
+// Package api serves Lambda's management and Invoke APIs over HTTP in AWS's
+// rest-json wire format, plus Hearth's own endpoints (/healthz, code
+// downloads, function logs). It is the one place where Hearth's errors
+// become AWS errors (wireError).
+//
+// Every handler has the same shape: bound the body, decode, validate, call,
+// encode.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"hearth/internal/codezip"
+	"hearth/internal/function"
+	"hearth/internal/invoke"
+	"hearth/internal/lambdaapi"
+	"hearth/internal/logs"
+	"hearth/internal/runtimes"
+	"hearth/internal/store"
+	"hearth/internal/worker"
+)
+
+// Config configures the API.
+type Config struct {
+	Region  string
+	Account string
+	// Concurrency is the account's concurrency limit, reported by
+	// GetAccountSettings.
+	Concurrency int
+}
+
+// Workers is what the API needs of the worker: preparing a version's code
+// (activation) and retiring the environments of a changed function.
+type Workers interface {
+	Prepare(ctx context.Context, cfg *function.Config) error
+	Retire(name string)
+}
+
+// Runtimes tells whether this host can run a runtime.
+type Runtimes interface {
+	Available(rt runtimes.Runtime) error
+}
+
+// API is the HTTP front of Hearth.
+type API struct {
+	cfg      Config
+	store    *store.Store
+	invoke   *invoke.Service
+	workers  Workers
+	runtimes Runtimes
+	logs     *logs.Store
+	log      *slog.Logger
+	codeKey  []byte // signs code download URLs
+	ready    atomic.Bool
+	quit     chan struct{} // closed by Close: ends log follows
+	closeOne sync.Once
+
+	tasks sync.WaitGroup // activations in flight
+}
+
+// New returns the API. It starts no goroutines until requests arrive.
+func New(cfg Config, st *store.Store, inv *invoke.Service, wk Workers, rts Runtimes, ls *logs.Store, log *slog.Logger) *API {
+	key := make([]byte, 32)
+	rand.Read(key)
+	return &API{cfg: cfg, store: st, invoke: inv, workers: wk, runtimes: rts, logs: ls,
+		log: log.With("component", "api"), codeKey: key, quit: make(chan struct{})}
+}
+
+// SetReady makes /healthz answer 200.
+func (a *API) SetReady() { a.ready.Store(true) }
+
+// StopFollowing ends every log follow, so that an HTTP shutdown does not
+// wait for them.
+func (a *API) StopFollowing() { a.closeOne.Do(func() { close(a.quit) }) }
+
+// Close ends log follows and waits for activations in flight. Call it after
+// the HTTP server has stopped.
+func (a *API) Close() {
+	a.StopFollowing()
+	a.tasks.Wait()
+}
+
+// Handler returns every route.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	both := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, h)
+		mux.HandleFunc(pattern+"/", h)
+	}
+	both("POST /2015-03-31/functions", a.createFunction)
+	both("GET /2015-03-31/functions", a.listFunctions)
+	mux.HandleFunc("GET /2015-03-31/functions/{name}", a.getFunction)
+	mux.HandleFunc("DELETE /2015-03-31/functions/{name}", a.deleteFunction)
+	mux.HandleFunc("GET /2015-03-31/functions/{name}/configuration", a.getFunctionConfiguration)
+	mux.HandleFunc("PUT /2015-03-31/functions/{name}/configuration", a.updateFunctionConfiguration)
+	mux.HandleFunc("PUT /2015-03-31/functions/{name}/code", a.updateFunctionCode)
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", a.invokeFunction)
+	both("GET /2016-08-19/account-settings", a.getAccountSettings)
+	mux.HandleFunc("GET /2017-03-31/tags/{arn}", a.listTags)
+	mux.HandleFunc("POST /2017-03-31/tags/{arn}", a.tagResource)
+	mux.HandleFunc("DELETE /2017-03-31/tags/{arn}", a.untagResource)
+
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /_hearth/v1/code/{name}", a.downloadCode)
+	mux.HandleFunc("GET /_hearth/v1/functions/{name}/logs", a.functionLogs)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
+	})
+	return mux
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	if !a.ready.Load() {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// maxManagementBody is Lambda's limit on a management request: a 50 MB
+// zip, base64-encoded, inside JSON.
+const maxManagementBody = 69905067
+
+// decode reads r's JSON body (at most maxManagementBody bytes) into v. An
+// empty body is {}. It writes the AWS error and returns false on failure.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, op string, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxManagementBody+1))
+	if err != nil {
+		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
+		return false
+	}
+	if len(body) > maxManagementBody {
+		a.fail(w, r, lambdaapi.ErrEntityTooLarge.WithMessage(fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", maxManagementBody, op)))
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not parse request body into json: "+jsonProblem(err)))
+		return false
+	}
+	return true
+}
+
+// jsonProblem describes a decoding error without echoing Go type names.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("Cannot deserialize value of type %s from %s (field %q)", awsType(te.Type.Kind().String()), te.Value, te.Field)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("Unexpected character at offset %d: %s", se.Offset, se.Error())
+	}
+	return err.Error()
+}
+
+func awsType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "Integer"
+	case kind == "string":
+		return "String"
+	case kind == "bool":
+		return "Boolean"
+	case kind == "map", kind == "struct":
+		return "Object"
+	case kind == "slice":
+		return "List"
+	}
+	return kind
+}
+
+// reply writes v as a JSON response with status.
+func (a *API) reply(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set(lambdaapi.HeaderRequestID, requestID(r))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// noContent answers 204 with an empty body.
+func (a *API) noContent(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type ctxKey struct{}
+
+// requestID returns the request's AWS request id, minting it on first use.
+func requestID(r *http.Request) string {
+	if p, ok := r.Context().Value(ctxKey{}).(*string); ok {
+		if *p == "" {
+			*p = invoke.NewRequestID()
+		}
+		return *p
+	}
+	return invoke.NewRequestID()
+}
+
+// WithRequestID gives every request a slot for its AWS request id.
+func WithRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := ""
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &id)))
+	})
+}
+
+// fail answers with err as an AWS error.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := wireError(err)
+	if e.Status >= 500 {
+		a.log.Error("request failed", "request_id", requestID(r), "err", err)
+	}
+	e.Write(w, requestID(r))
+}
+
+// wireError is the only place that knows both Hearth's errors and AWS's
+// codes.
+func wireError(err error) *lambdaapi.Error {
+	var e *lambdaapi.Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, invoke.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return lambdaapi.ErrNotFound.WithMessage(userMessage(err))
+	case errors.Is(err, store.ErrExists):
+		return lambdaapi.ErrConflict.WithMessage(userMessage(err))
+	case errors.Is(err, invoke.ErrThrottled):
+		e := lambdaapi.ErrTooManyRequests.WithMessage("Rate Exceeded.")
+		e.Reason, e.RetryAfter = lambdaapi.ReasonConcurrentLimit, 1
+		return e
+	case errors.Is(err, invoke.ErrTooLarge):
+		return lambdaapi.ErrRequestTooLarge.WithMessage(userMessage(err))
+	case errors.Is(err, invoke.ErrInvalidPayload):
+		return lambdaapi.ErrInvalidRequestContent.WithMessage(userMessage(err))
+	case errors.Is(err, invoke.ErrInvalidParam), errors.Is(err, function.ErrInvalidName),
+		errors.Is(err, function.ErrInvalidConfig):
+		return lambdaapi.ErrInvalidParameter.WithMessage(userMessage(err))
+	case errors.Is(err, invoke.ErrNotReady):
+		return lambdaapi.ErrConflict.WithMessage(userMessage(err))
+	case errors.Is(err, codezip.ErrTooLarge):
+		return lambdaapi.ErrInvalidParameter.WithMessage("Unzipped size must be smaller than 262144000 bytes")
+	case errors.Is(err, codezip.ErrInvalid):
+		return lambdaapi.ErrInvalidParameter.WithMessage("Could not unzip uploaded file. Please check your file, then try to upload again.")
+	case errors.Is(err, worker.ErrClosed):
+		return lambdaapi.ErrServiceUnavailable.WithMessage("The server is shutting down.")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return lambdaapi.ErrService.WithMessage("The request was canceled.")
+	default:
+		return lambdaapi.ErrService.WithMessage("An internal error occurred. The request id is in the server's log.")
+	}
+}
+
+// userMessage keeps the part of err's text meant for the user: what
+// follows the last sentinel's "name: " prefix.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{invoke.ErrNotFound, invoke.ErrInvalidPayload, invoke.ErrInvalidParam,
+		invoke.ErrNotReady, invoke.ErrTooLarge, function.ErrInvalidName} {
+		if p := sentinel.Error() + ": "; strings.HasPrefix(msg, p) {
+			return strings.TrimPrefix(msg, p)
+		}
+	}
+	return msg
+}

@@ -1,0 +1,543 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"hearth/internal/codezip"
+	"hearth/internal/function"
+	"hearth/internal/invoke"
+	"hearth/internal/lambdaapi"
+	"hearth/internal/runtimes"
+	"hearth/internal/store"
+)
+
+func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
+	var in lambdaapi.CreateFunctionInput
+	if !a.decode(w, r, "CreateFunction", &in) {
+		return
+	}
+	if in.FunctionName == nil || in.Role == nil || in.Code == nil {
+		a.fail(w, r, invalid("FunctionName, Role and Code are required"))
+		return
+	}
+	ref, err := function.ParseRef(*in.FunctionName)
+	if err != nil || ref.Qualifier != "" {
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)", *in.FunctionName)))
+		return
+	}
+	if err := unsupportedCreate(&in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	cfg := function.Config{
+		Name:        ref.Name,
+		Role:        *in.Role,
+		Runtime:     deref(in.Runtime),
+		Handler:     deref(in.Handler),
+		Description: deref(in.Description),
+		Timeout:     deref(in.Timeout),
+		MemorySize:  deref(in.MemorySize),
+		Tags:        in.Tags,
+	}
+	if in.Environment != nil {
+		cfg.Environment = in.Environment.Variables
+	}
+	if in.EphemeralStorage != nil && in.EphemeralStorage.Size != nil {
+		cfg.Ephemeral = *in.EphemeralStorage.Size
+	}
+	if in.TracingConfig != nil && in.TracingConfig.Mode != nil {
+		cfg.TracingMode = *in.TracingConfig.Mode
+	}
+	if in.LoggingConfig != nil && in.LoggingConfig.LogFormat != nil {
+		cfg.LogFormat = *in.LoggingConfig.LogFormat
+	}
+	if err := setArch(&cfg, in.Architectures); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if in.Runtime == nil || in.Handler == nil {
+		a.fail(w, r, invalid("Runtime and Handler are mandatory parameters for functions created with Zip packages."))
+		return
+	}
+	cfg = cfg.WithDefaults()
+	if err := a.validate(&cfg); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	zip := in.Code.ZipFile
+	if _, err := codezip.Check(zip, codezip.Limits{}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	sha, err := a.store.PutCode(r.Context(), zip)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	now := time.Now()
+	cfg.CodeSha256, cfg.CodeSize = sha, int64(len(zip))
+	cfg.RevisionID, cfg.LastModified = invoke.NewRequestID(), now
+	cfg.State, cfg.StateReason, cfg.StateReasonCode = function.StatePending, "The function is being created.", "Creating"
+	cfg.LastUpdateStatus = function.UpdateInProgress
+	if err := a.store.Create(r.Context(), cfg); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			err = lambdaapi.ErrConflict.WithMessage("Function already exist: " + cfg.Name)
+		}
+		a.fail(w, r, err)
+		return
+	}
+	a.activate(cfg.Name, cfg.RevisionID)
+	a.reply(w, r, http.StatusCreated, a.configuration(&cfg))
+}
+
+// unsupportedCreate rejects what Hearth does not do yet, clearly, rather
+// than ignoring it.
+func unsupportedCreate(in *lambdaapi.CreateFunctionInput) error {
+	switch {
+	case in.PackageType != nil && *in.PackageType != "Zip":
+		return invalid("This Hearth server runs Zip packages only; PackageType " + *in.PackageType + " is not supported.")
+	case in.Code.ImageUri != nil:
+		return invalid("This Hearth server runs Zip packages only; Code.ImageUri is not supported.")
+	case in.Code.S3Bucket != nil || in.Code.S3Key != nil:
+		return invalid("This Hearth server takes code as Code.ZipFile only; S3 locations are not supported.")
+	case len(in.Code.ZipFile) == 0:
+		return invalid("Code.ZipFile is required.")
+	case len(in.Layers) > 0:
+		return invalid("Layers are not supported by this Hearth server yet.")
+	case in.Publish:
+		return invalid("Publishing versions is not supported by this Hearth server yet; create the function without Publish.")
+	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
+		return invalid("VPC configuration is not supported by this Hearth server.")
+	case len(in.FileSystemConfigs) > 0:
+		return invalid("File system configurations are not supported by this Hearth server.")
+	case in.ImageConfig != nil:
+		return invalid("ImageConfig applies to Image packages, which this Hearth server does not run.")
+	case in.CodeSigningConfigArn != nil:
+		return invalid("Code signing is not supported by this Hearth server.")
+	case in.SnapStart != nil && in.SnapStart.ApplyOn != "" && in.SnapStart.ApplyOn != "None":
+		return invalid("SnapStart is not supported by this Hearth server.")
+	}
+	return nil
+}
+
+func setArch(cfg *function.Config, archs []string) error {
+	switch len(archs) {
+	case 0:
+		return nil
+	case 1:
+		cfg.Arch = archs[0]
+		return nil
+	}
+	return invalid("1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1")
+}
+
+// validate checks cfg and that this host runs its runtime.
+func (a *API) validate(cfg *function.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rt, ok := runtimes.Lookup(cfg.Runtime)
+	if !ok {
+		return invalid(runtimes.UnsupportedMessage(cfg.Runtime))
+	}
+	if err := a.runtimes.Available(rt); err != nil {
+		return invalid(fmt.Sprintf("The runtime %s cannot run on this Hearth server: %v", cfg.Runtime, err))
+	}
+	return nil
+}
+
+// activate prepares the version in the background and moves it out of
+// Pending (or its update out of InProgress): to Active/Successful, or
+// Failed with the reason.
+func (a *API) activate(name, revision string) {
+	a.tasks.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cfg, err := a.store.Function(name)
+		if err != nil || cfg.RevisionID != revision {
+			return // deleted or changed again; the newer change activates itself
+		}
+		perr := a.workers.Prepare(ctx, &cfg)
+		_, err = a.store.Update(ctx, name, func(c *function.Config) error {
+			if c.RevisionID != revision {
+				return errStale
+			}
+			if perr != nil {
+				reason := perr.Error()
+				if c.State == function.StatePending {
+					c.State, c.StateReason, c.StateReasonCode = function.StateFailed, reason, "InternalError"
+				}
+				c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateFailed, reason, "InternalError"
+				return nil
+			}
+			c.State, c.StateReason, c.StateReasonCode = function.StateActive, "", ""
+			c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateSuccessful, "", ""
+			return nil
+		})
+		switch {
+		case errors.Is(err, errStale), errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			a.log.Error("activate function", "function", name, "err", err)
+		case perr != nil:
+			a.log.Warn("function failed to activate", "function", name, "err", perr)
+		}
+	})
+}
+
+var errStale = errors.New("configuration changed meanwhile")
+
+// ResumeActivations activates every function a crash left Pending or
+// InProgress.
+func (a *API) ResumeActivations() {
+	for _, cfg := range a.store.Functions() {
+		if cfg.State == function.StatePending || cfg.LastUpdateStatus == function.UpdateInProgress {
+			a.activate(cfg.Name, cfg.RevisionID)
+		}
+	}
+}
+
+// lookup resolves the {name} path label of a management operation to the
+// function's $LATEST configuration. Qualifiers other than $LATEST do not
+// exist yet.
+func (a *API) lookup(r *http.Request, qualifier string) (function.Config, error) {
+	ref, err := function.ParseRef(r.PathValue("name"))
+	if err != nil {
+		return function.Config{}, invalid(err.Error())
+	}
+	if ref.Qualifier != "" && qualifier != "" && ref.Qualifier != qualifier {
+		return function.Config{}, invalid("The derived qualifier from the function name does not match the specified qualifier.")
+	}
+	if qualifier == "" {
+		qualifier = ref.Qualifier
+	}
+	if qualifier != "" && !function.ValidQualifier(qualifier) {
+		return function.Config{}, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)", qualifier))
+	}
+	notFound := lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, ref.Name, qualifier))
+	if qualifier != "" && qualifier != function.Latest {
+		return function.Config{}, notFound
+	}
+	if (ref.Account != "" && ref.Account != a.cfg.Account) || (ref.Region != "" && ref.Region != a.cfg.Region) {
+		return function.Config{}, notFound
+	}
+	cfg, err := a.store.Function(ref.Name)
+	if err != nil {
+		return function.Config{}, notFound
+	}
+	return cfg, nil
+}
+
+func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
+	cfg, err := a.lookup(r, r.URL.Query().Get("Qualifier"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := lambdaapi.GetFunctionOutput{
+		Configuration: a.configuration(&cfg),
+		Code:          lambdaapi.FunctionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, &cfg)},
+	}
+	if len(cfg.Tags) > 0 {
+		out.Tags = cfg.Tags
+	}
+	a.reply(w, r, http.StatusOK, out)
+}
+
+func (a *API) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
+	cfg, err := a.lookup(r, r.URL.Query().Get("Qualifier"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, a.configuration(&cfg))
+}
+
+func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 50
+	if s := q.Get("MaxItems"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000", s)))
+			return
+		}
+		limit = min(n, 50)
+	}
+	if v := q.Get("FunctionVersion"); v != "" && v != "ALL" {
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]", v)))
+		return
+	}
+	after := ""
+	if m := q.Get("Marker"); m != "" {
+		b, err := base64.RawURLEncoding.DecodeString(m)
+		if err != nil || !function.ValidName(string(b)) {
+			a.fail(w, r, invalid("Invalid Marker"))
+			return
+		}
+		after = string(b)
+	}
+	out := lambdaapi.ListFunctionsOutput{Functions: []lambdaapi.FunctionConfiguration{}}
+	all := a.store.Functions() // sorted by name
+	for i, cfg := range all {
+		if cfg.Name <= after {
+			continue
+		}
+		if len(out.Functions) == limit {
+			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(all[i-1].Name))
+			break
+		}
+		out.Functions = append(out.Functions, a.configuration(&cfg))
+	}
+	a.reply(w, r, http.StatusOK, out)
+}
+
+func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	qualifier := r.URL.Query().Get("Qualifier")
+	cfg, err := a.lookup(r, qualifier)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if qualifier == function.Latest {
+		a.fail(w, r, invalid("$LATEST version cannot be deleted without deleting the function."))
+		return
+	}
+	if err := a.store.Delete(r.Context(), cfg.Name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, cfg.Name, ""))
+		}
+		a.fail(w, r, err)
+		return
+	}
+	a.workers.Retire(cfg.Name)
+	a.noContent(w, r)
+}
+
+func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
+	var in lambdaapi.UpdateFunctionCodeInput
+	if !a.decode(w, r, "UpdateFunctionCode", &in) {
+		return
+	}
+	cfg, err := a.lookup(r, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	switch {
+	case in.ImageUri != nil:
+		err = invalid("This Hearth server runs Zip packages only; ImageUri is not supported.")
+	case in.S3Bucket != nil || in.S3Key != nil:
+		err = invalid("This Hearth server takes code as ZipFile only; S3 locations are not supported.")
+	case len(in.ZipFile) == 0:
+		err = invalid("Please provide a source for function code.")
+	case in.Publish:
+		err = invalid("Publishing versions is not supported by this Hearth server yet.")
+	}
+	if err == nil {
+		err = setArch(&cfg, in.Architectures)
+	}
+	if err == nil {
+		_, err = codezip.Check(in.ZipFile, codezip.Limits{})
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if in.DryRun {
+		cfg.CodeSha256, cfg.CodeSize = store.Sha256(in.ZipFile), int64(len(in.ZipFile))
+		a.reply(w, r, http.StatusOK, a.configuration(&cfg))
+		return
+	}
+	sha, err := a.store.PutCode(r.Context(), in.ZipFile)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
+		if err := setArch(c, in.Architectures); err != nil {
+			return err
+		}
+		c.CodeSha256, c.CodeSize = sha, int64(len(in.ZipFile))
+		return nil
+	})
+}
+
+func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
+	var in lambdaapi.UpdateFunctionConfigurationInput
+	if !a.decode(w, r, "UpdateFunctionConfiguration", &in) {
+		return
+	}
+	cfg, err := a.lookup(r, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	switch {
+	case len(in.Layers) > 0:
+		err = invalid("Layers are not supported by this Hearth server yet.")
+	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
+		err = invalid("VPC configuration is not supported by this Hearth server.")
+	case len(in.FileSystemConfigs) > 0:
+		err = invalid("File system configurations are not supported by this Hearth server.")
+	case in.ImageConfig != nil:
+		err = invalid("ImageConfig applies to Image packages, which this Hearth server does not run.")
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
+		set(&c.Role, in.Role)
+		set(&c.Handler, in.Handler)
+		set(&c.Description, in.Description)
+		set(&c.Timeout, in.Timeout)
+		set(&c.MemorySize, in.MemorySize)
+		set(&c.Runtime, in.Runtime)
+		if in.Environment != nil {
+			c.Environment = in.Environment.Variables
+		}
+		if in.EphemeralStorage != nil && in.EphemeralStorage.Size != nil {
+			c.Ephemeral = *in.EphemeralStorage.Size
+		}
+		if in.TracingConfig != nil {
+			set(&c.TracingMode, in.TracingConfig.Mode)
+		}
+		if in.LoggingConfig != nil {
+			set(&c.LogFormat, in.LoggingConfig.LogFormat)
+		}
+		return a.validate(c)
+	})
+}
+
+// updateWait bounds how long an update waits for the previous one.
+const updateWait = 10 * time.Second
+
+// update applies change to a function's $LATEST under its RevisionId
+// precondition, marks the update InProgress, answers with the result and
+// activates it. An update that arrives while the previous one is still in
+// progress waits for it briefly instead of failing.
+func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revision *string, change func(*function.Config) error) {
+	deadline := time.Now().Add(updateWait)
+	for {
+		changed := a.store.Changed()
+		cfg, err := a.store.Update(r.Context(), name, func(c *function.Config) error {
+			if revision != nil && *revision != c.RevisionID {
+				return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+			}
+			if c.State == function.StatePending || c.LastUpdateStatus == function.UpdateInProgress {
+				return errBusy
+			}
+			if err := change(c); err != nil {
+				return err
+			}
+			c.RevisionID, c.LastModified = invoke.NewRequestID(), time.Now()
+			c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateInProgress, "The function is being updated.", ""
+			return nil
+		})
+		if errors.Is(err, errBusy) && time.Now().Before(deadline) {
+			select {
+			case <-changed:
+				continue
+			case <-time.After(time.Until(deadline)):
+				continue
+			case <-r.Context().Done():
+				return
+			}
+		}
+		switch {
+		case errors.Is(err, errBusy):
+			err = lambdaapi.ErrConflict.WithMessage("The operation cannot be performed at this time. An update is in progress for resource: " + function.ARN(a.cfg.Region, a.cfg.Account, name, ""))
+		case errors.Is(err, store.ErrNotFound):
+			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, name, ""))
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.activate(cfg.Name, cfg.RevisionID)
+		a.workers.Retire(cfg.Name)
+		a.reply(w, r, http.StatusOK, a.configuration(&cfg))
+		return
+	}
+}
+
+var errBusy = errors.New("update in progress")
+
+func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
+	fns := a.store.Functions()
+	var total int64
+	for _, f := range fns {
+		total += f.CodeSize
+	}
+	a.reply(w, r, http.StatusOK, lambdaapi.GetAccountSettingsOutput{
+		AccountLimit: lambdaapi.AccountLimit{
+			CodeSizeUnzipped:               262144000,
+			CodeSizeZipped:                 52428800,
+			ConcurrentExecutions:           a.cfg.Concurrency,
+			TotalCodeSize:                  80530636800,
+			UnreservedConcurrentExecutions: a.cfg.Concurrency,
+		},
+		AccountUsage: lambdaapi.AccountUsage{FunctionCount: len(fns), TotalCodeSize: total},
+	})
+}
+
+// configuration renders a version's configuration in Lambda's shape.
+func (a *API) configuration(c *function.Config) lambdaapi.FunctionConfiguration {
+	qualifier := ""
+	if c.Version != function.Latest {
+		qualifier = c.Version
+	}
+	out := lambdaapi.FunctionConfiguration{
+		FunctionName:               c.Name,
+		FunctionArn:                function.ARN(a.cfg.Region, a.cfg.Account, c.Name, qualifier),
+		Runtime:                    c.Runtime,
+		Role:                       c.Role,
+		Handler:                    c.Handler,
+		CodeSize:                   c.CodeSize,
+		Description:                c.Description,
+		Timeout:                    c.Timeout,
+		MemorySize:                 c.MemorySize,
+		LastModified:               lambdaapi.FormatTime(c.LastModified),
+		CodeSha256:                 c.CodeSha256,
+		Version:                    c.Version,
+		TracingConfig:              lambdaapi.TracingConfigResponse{Mode: c.TracingMode},
+		RevisionId:                 c.RevisionID,
+		State:                      c.State,
+		StateReason:                c.StateReason,
+		StateReasonCode:            c.StateReasonCode,
+		LastUpdateStatus:           c.LastUpdateStatus,
+		LastUpdateStatusReason:     c.LastUpdateStatusReason,
+		LastUpdateStatusReasonCode: c.LastUpdateStatusReasonCode,
+		PackageType:                "Zip",
+		Architectures:              []string{c.Arch},
+		EphemeralStorage:           lambdaapi.EphemeralStorageResponse{Size: c.Ephemeral},
+		SnapStart:                  lambdaapi.SnapStart{ApplyOn: "None", OptimizationStatus: "Off"},
+		LoggingConfig:              lambdaapi.LoggingConfigResponse{LogFormat: c.LogFormat, LogGroup: "/aws/lambda/" + c.Name},
+	}
+	if len(c.Environment) > 0 {
+		out.Environment = &lambdaapi.EnvironmentResponse{Variables: c.Environment}
+	}
+	return out
+}
+
+func invalid(msg string) *lambdaapi.Error { return lambdaapi.ErrInvalidParameter.WithMessage(msg) }
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"hearth/internal/invoke"
+	"hearth/internal/lambdaapi"
+)
+
+// Request bodies are pooled: allocating 6 MB afresh per invocation costs
+// tens of milliseconds on this class of machine.
+var payloads = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledPayload = 8 << 20
+
+func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
+	id := requestID(r)
+	typ := r.Header.Get(lambdaapi.HeaderInvocationType)
+	switch typ {
+	case "", lambdaapi.InvocationRequestResponse, lambdaapi.InvocationDryRun:
+	case lambdaapi.InvocationEvent:
+		a.fail(w, r, invalid("Asynchronous (Event) invocations are not supported by this Hearth server yet."))
+		return
+	default:
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", typ)))
+		return
+	}
+	logType := r.Header.Get(lambdaapi.HeaderLogType)
+	if logType != "" && logType != "None" && logType != "Tail" {
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]", logType)))
+		return
+	}
+
+	buf := payloads.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledPayload {
+			buf.Reset()
+			payloads.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if r.ContentLength > invoke.MaxPayload {
+		a.tooLarge(w, r, r.ContentLength)
+		return
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, invoke.MaxPayload+1))
+	if err != nil {
+		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
+		return
+	}
+	if n > invoke.MaxPayload {
+		a.tooLarge(w, r, n)
+		return
+	}
+
+	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
+		FunctionName:  r.PathValue("name"),
+		Qualifier:     r.URL.Query().Get("Qualifier"),
+		RequestID:     id,
+		Payload:       buf.Bytes(),
+		ClientContext: r.Header.Get(lambdaapi.HeaderClientContext),
+		DryRun:        typ == lambdaapi.InvocationDryRun,
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if res == nil { // DryRun
+		w.Header().Set(lambdaapi.HeaderRequestID, id)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	defer res.Release()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set(lambdaapi.HeaderRequestID, id)
+	h.Set(lambdaapi.HeaderExecutedVersion, res.ExecutedVersion)
+	if res.FunctionError != "" {
+		h.Set(lambdaapi.HeaderFunctionError, res.FunctionError)
+	}
+	if logType == "Tail" {
+		h.Set(lambdaapi.HeaderLogResult, base64.StdEncoding.EncodeToString(res.Log))
+	}
+	h.Set("Content-Length", strconv.Itoa(len(res.Payload)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.Payload)
+}
+
+func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
+	// Leave the rest of an oversized body unread; the connection closes.
+	w.Header().Set("Connection", "close")
+	a.fail(w, r, lambdaapi.ErrRequestTooLarge.WithMessage(
+		fmt.Sprintf("%d byte payload is too large for the RequestResponse invocation type (limit %d bytes)", n, invoke.MaxPayload)))
+}

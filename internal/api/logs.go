@@ -1,0 +1,69 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"hearth/internal/function"
+)
+
+// functionLogs serves a function's stored log as text, one timestamped line
+// each; with follow=true it keeps the response open and streams new lines
+// until the client goes away or the server stops.
+func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !function.ValidName(name) {
+		a.fail(w, r, invalid("invalid function name"))
+		return
+	}
+	if _, err := a.store.Function(name); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	tail := 0
+	if s := q.Get("tail"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			a.fail(w, r, invalid("tail must be a non-negative integer"))
+			return
+		}
+		tail = n
+	}
+	fl := a.logs.Function(name)
+	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
+	var lines <-chan []byte
+	if follow {
+		ch, stop := fl.Follow()
+		defer stop()
+		lines = ch
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if err := fl.WriteTail(w, tail); err != nil {
+		a.log.Warn("read function log", "function", name, "err", err)
+		return
+	}
+	if !follow {
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	for {
+		select {
+		case line := <-lines:
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+			if flusher != nil && len(lines) == 0 {
+				flusher.Flush()
+			}
+		case <-r.Context().Done():
+			return
+		case <-a.quit:
+			return
+		}
+	}
+}

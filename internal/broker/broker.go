@@ -1,0 +1,120 @@
+// Package broker owns Hearth's NATS connection and, in the embedded default,
+// the NATS server with JetStream itself. It is the only package that imports
+// nats-server. Everything else receives a jetstream.JetStream from it and
+// cannot tell an embedded server from a remote cluster.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures the embedded NATS server.
+type Config struct {
+	// Dir is where JetStream keeps its state. Required.
+	Dir string
+	// Listen, when set, is a host:port where the server accepts remote
+	// NATS clients. Empty keeps the server in-process only.
+	Listen string
+	// SyncAlways makes JetStream fsync every write before acknowledging
+	// it, so that acknowledged state survives a power loss and not only a
+	// crash of the process. It costs a disk flush per write.
+	SyncAlways bool
+}
+
+// Broker is a running embedded NATS server and a connection to it.
+type Broker struct {
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+// Start runs an embedded NATS server with JetStream stored in cfg.Dir and
+// connects to it in-process.
+func Start(cfg Config, log *slog.Logger) (*Broker, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("broker: no data directory")
+	}
+	opts := &server.Options{
+		ServerName: "hearth",
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		NoSigs:     true, // signals belong to cmd/hearth
+		NoLog:      false,
+		DontListen: cfg.Listen == "",
+		SyncAlways: cfg.SyncAlways,
+		// A JetStream that cannot write is useless to Hearth; size limits
+		// are the host's disk.
+		JetStreamMaxStore:  -1,
+		JetStreamMaxMemory: 256 << 20,
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("broker listen address: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("broker listen port: %w", err)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configure nats: %w", err)
+	}
+	srv.SetLoggerV2(natsLogger{log.With("component", "nats")}, false, false, false)
+	srv.Start() // does not block
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.New("nats: not ready after 30s")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("hearth"), nats.MaxReconnects(-1))
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("connect in-process: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return &Broker{srv: srv, nc: nc, js: js}, nil
+}
+
+// JetStream returns the JetStream context every other package uses.
+func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
+// Conn returns the NATS connection.
+func (b *Broker) Conn() *nats.Conn { return b.nc }
+
+// Close drains the connection, stops the server and waits until it has
+// fully shut down, with its store flushed to disk.
+func (b *Broker) Close() {
+	b.nc.Close()
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
+}
+
+// natsLogger adapts nats-server's printf Logger to slog. It is the one
+// place in Hearth that formats a log message.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any)  {}

@@ -1,0 +1,208 @@
+package function
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Limits and defaults Lambda documents for a function's configuration.
+const (
+	DefaultTimeout    = 3
+	MinTimeout        = 1
+	MaxTimeout        = 900
+	DefaultMemory     = 128
+	MinMemory         = 128
+	MaxMemory         = 10240
+	DefaultEphemeral  = 512
+	MinEphemeral      = 512
+	MaxEphemeral      = 10240
+	MaxDescription    = 256
+	MaxHandler        = 128
+	MaxEnvironmentLen = 4096
+)
+
+// States of a function version (Lambda's State field).
+const (
+	StatePending  = "Pending"
+	StateActive   = "Active"
+	StateInactive = "Inactive"
+	StateFailed   = "Failed"
+)
+
+// Values of LastUpdateStatus.
+const (
+	UpdateInProgress = "InProgress"
+	UpdateSuccessful = "Successful"
+	UpdateFailed     = "Failed"
+)
+
+// Config is the configuration of one function version as Hearth stores it.
+// The zero value is not valid; build one and call Validate.
+type Config struct {
+	Name        string            `json:"name"`
+	Version     string            `json:"version"` // Latest or "N"
+	Runtime     string            `json:"runtime"`
+	Handler     string            `json:"handler"`
+	Role        string            `json:"role"`
+	Description string            `json:"description,omitempty"`
+	Timeout     int               `json:"timeout"`     // seconds
+	MemorySize  int               `json:"memory_size"` // MB
+	Ephemeral   int               `json:"ephemeral"`   // MB of /tmp
+	Environment map[string]string `json:"environment,omitempty"`
+	Arch        string            `json:"arch"` // x86_64 or arm64
+	TracingMode string            `json:"tracing_mode,omitempty"`
+	LogFormat   string            `json:"log_format,omitempty"` // Text or JSON
+	Tags        map[string]string `json:"tags,omitempty"`
+
+	// CodeSha256 is the base64 SHA-256 of the deployment package, also the
+	// key of the zip in the code store.
+	CodeSha256 string `json:"code_sha256"`
+	CodeSize   int64  `json:"code_size"` // bytes of the zip
+
+	RevisionID   string    `json:"revision_id"`
+	LastModified time.Time `json:"last_modified"`
+
+	State                      string `json:"state"`
+	StateReason                string `json:"state_reason,omitempty"`
+	StateReasonCode            string `json:"state_reason_code,omitempty"`
+	LastUpdateStatus           string `json:"last_update_status"`
+	LastUpdateStatusReason     string `json:"last_update_status_reason,omitempty"`
+	LastUpdateStatusReasonCode string `json:"last_update_status_reason_code,omitempty"`
+}
+
+// WithDefaults fills the fields Lambda defaults when a caller omits them.
+func (c Config) WithDefaults() Config {
+	if c.Version == "" {
+		c.Version = Latest
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MemorySize == 0 {
+		c.MemorySize = DefaultMemory
+	}
+	if c.Ephemeral == 0 {
+		c.Ephemeral = DefaultEphemeral
+	}
+	if c.Arch == "" {
+		c.Arch = "x86_64"
+	}
+	if c.TracingMode == "" {
+		c.TracingMode = "PassThrough"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "Text"
+	}
+	return c
+}
+
+// TimeoutDuration is Timeout as a duration.
+func (c *Config) TimeoutDuration() time.Duration { return time.Duration(c.Timeout) * time.Second }
+
+// Invocable reports whether the version can take invocations now.
+func (c *Config) Invocable() bool {
+	return c.State == StateActive || c.State == StateInactive
+}
+
+// ErrInvalidConfig matches, with errors.Is, every error Validate returns.
+var ErrInvalidConfig = errors.New("invalid function configuration")
+
+// InvalidError lists the problems Validate found, worded as Lambda's
+// InvalidParameterValueException messages.
+type InvalidError struct {
+	Problems []string
+}
+
+func (e *InvalidError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// Is makes errors.Is(err, ErrInvalidConfig) hold.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalidConfig }
+
+var (
+	roleRE   = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
+	envKeyRE = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9_])+$`)
+)
+
+// ReservedEnv lists the environment variables Lambda sets itself and
+// refuses in a function's configuration.
+var ReservedEnv = []string{
+	"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+	"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+	"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+	"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+	"AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_LAMBDA_MAX_CONCURRENCY",
+}
+
+// Validate reports every problem with c, each naming the parameter the way
+// Lambda's error messages do. The runtime identifier is checked by the
+// runtime catalogue, not here.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Sprintf(format, args...))
+	}
+	if !ValidName(c.Name) {
+		bad("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9-_]{1,64}", c.Name)
+	}
+	if !roleRE.MatchString(c.Role) {
+		bad("1 validation error detected: Value '%s' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+", c.Role)
+	}
+	if c.Handler == "" || len(c.Handler) > MaxHandler || strings.ContainsAny(c.Handler, " \t\r\n") {
+		bad("1 validation error detected: Value '%s' at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+ and have length between 1 and %d", c.Handler, MaxHandler)
+	}
+	if c.Timeout < MinTimeout || c.Timeout > MaxTimeout {
+		bad("1 validation error detected: Value '%d' at 'timeout' failed to satisfy constraint: Member must have value between %d and %d", c.Timeout, MinTimeout, MaxTimeout)
+	}
+	if c.MemorySize < MinMemory || c.MemorySize > MaxMemory {
+		bad("1 validation error detected: Value '%d' at 'memorySize' failed to satisfy constraint: Member must have value between %d and %d", c.MemorySize, MinMemory, MaxMemory)
+	}
+	if c.Ephemeral < MinEphemeral || c.Ephemeral > MaxEphemeral {
+		bad("1 validation error detected: Value '%d' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value between %d and %d", c.Ephemeral, MinEphemeral, MaxEphemeral)
+	}
+	if len(c.Description) > MaxDescription {
+		bad("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to %d", MaxDescription)
+	}
+	if c.Arch != "x86_64" && c.Arch != "arm64" {
+		bad("1 validation error detected: Value '[%s]' at 'architectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]", c.Arch)
+	}
+	if c.TracingMode != "PassThrough" && c.TracingMode != "Active" {
+		bad("1 validation error detected: Value '%s' at 'tracingConfig.mode' failed to satisfy constraint: Member must satisfy enum value set: [Active, PassThrough]", c.TracingMode)
+	}
+	if c.LogFormat != "Text" && c.LogFormat != "JSON" {
+		bad("1 validation error detected: Value '%s' at 'loggingConfig.logFormat' failed to satisfy constraint: Member must satisfy enum value set: [JSON, Text]", c.LogFormat)
+	}
+	if err := validateEnvironment(c.Environment); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &InvalidError{Problems: errs}
+}
+
+func validateEnvironment(env map[string]string) error {
+	size := 0
+	var reserved []string
+	for k, v := range env {
+		size += len(k) + len(v)
+		if !envKeyRE.MatchString(k) {
+			return fmt.Errorf("1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
+		}
+		if slices.Contains(ReservedEnv, k) {
+			reserved = append(reserved, k)
+		}
+	}
+	if len(reserved) > 0 {
+		slices.Sort(reserved)
+		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", strings.Join(reserved, ", "))
+	}
+	if size > MaxEnvironmentLen {
+		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package function
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Latest is the only mutable version of a function.
+const Latest = "$LATEST"
+
+// ErrInvalidName reports a function name, ARN or qualifier that does not
+// match Lambda's patterns.
+var ErrInvalidName = errors.New("invalid function name")
+
+// ValidName reports whether s is a bare function name: 1 to 64 characters of
+// [a-zA-Z0-9-_].
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// ValidQualifier reports whether s is $LATEST, a version number or an alias
+// name.
+func ValidQualifier(s string) bool {
+	if s == Latest {
+		return true
+	}
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Ref is a function named by a caller: a bare name with an optional
+// qualifier, and the account and region when the caller gave an ARN.
+type Ref struct {
+	Name      string
+	Qualifier string // empty when none was given
+	Region    string // empty unless given in an ARN
+	Account   string // empty unless given in an ARN
+}
+
+// ParseRef parses any form Lambda accepts in a FunctionName parameter:
+// "name", "name:qualifier", "ACCOUNT:function:name[:qualifier]" and
+// "arn:PARTITION:lambda:REGION:ACCOUNT:function:name[:qualifier]".
+func ParseRef(s string) (Ref, error) {
+	if len(s) == 0 || len(s) > 256 {
+		return Ref{}, fmt.Errorf("%w: length %d", ErrInvalidName, len(s))
+	}
+	parts := strings.Split(s, ":")
+	var r Ref
+	switch {
+	case len(parts) >= 7 && parts[0] == "arn":
+		if parts[2] != "lambda" || parts[5] != "function" || len(parts) > 8 || parts[1] == "" {
+			return Ref{}, fmt.Errorf("%w: %q is not a function ARN", ErrInvalidName, s)
+		}
+		r = Ref{Region: parts[3], Account: parts[4], Name: parts[6]}
+		if len(parts) == 8 {
+			r.Qualifier = parts[7]
+		}
+		if !validRegion(r.Region) || !validAccount(r.Account) {
+			return Ref{}, fmt.Errorf("%w: %q has a malformed region or account", ErrInvalidName, s)
+		}
+	case len(parts) >= 3 && parts[1] == "function":
+		if len(parts) > 4 || !validAccount(parts[0]) {
+			return Ref{}, fmt.Errorf("%w: %q", ErrInvalidName, s)
+		}
+		r = Ref{Account: parts[0], Name: parts[2]}
+		if len(parts) == 4 {
+			r.Qualifier = parts[3]
+		}
+	case len(parts) <= 2:
+		r = Ref{Name: parts[0]}
+		if len(parts) == 2 {
+			r.Qualifier = parts[1]
+		}
+	default:
+		return Ref{}, fmt.Errorf("%w: %q", ErrInvalidName, s)
+	}
+	if !ValidName(r.Name) {
+		return Ref{}, fmt.Errorf("%w: %q", ErrInvalidName, r.Name)
+	}
+	if len(parts) == 2 || len(parts) == 4 || len(parts) == 8 {
+		if !ValidQualifier(r.Qualifier) {
+			return Ref{}, fmt.Errorf("%w: qualifier %q", ErrInvalidName, r.Qualifier)
+		}
+	}
+	return r, nil
+}
+
+func validAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func validRegion(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ARN returns the function ARN for name in region and account, qualified
+// when qualifier is not empty.
+func ARN(region, account, name, qualifier string) string {
+	arn := "arn:aws:lambda:" + region + ":" + account + ":function:" + name
+	if qualifier != "" {
+		arn += ":" + qualifier
+	}
+	return arn
+}

@@ -1,0 +1,197 @@
+// Package logs captures what execution environments write, attributes it to
+// the invocation in flight, adds Lambda's platform lines (START, END,
+// REPORT), keeps a bounded log per function on disk and serves its tail to
+// Invoke (X-Amz-Log-Result) and to followers (hearth logs --follow).
+//
+// Attribution is exact: an environment's stdout and stderr share one pipe,
+// and when the runtime posts its response the worker calls
+// [Capture.Flush], which drains whatever the pipe holds without blocking.
+// Everything the runtime wrote before posting is in the pipe by then, so it
+// lands in that invocation's log and none of the next one's.
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// TailSize is how much of an invocation's log Invoke returns: the last 4 KB.
+const TailSize = 4096
+
+// maxLine bounds one log line; longer output is split.
+const maxLine = 256 << 10
+
+// Capture reads one environment's output.
+type Capture struct {
+	r    *os.File
+	rc   syscall.RawConn
+	fd   int // r's descriptor, non-blocking; read directly by Flush
+	dest *FunctionLog
+	done chan struct{} // closed when Run returns
+
+	mu      sync.Mutex
+	buf     []byte // guarded by mu; read buffer
+	partial []byte // guarded by mu; an unterminated last line
+	tail    []byte // guarded by mu; recent text of the current (or next) invocation
+	eof     bool   // guarded by mu; Run has seen the end, or Close ran
+}
+
+// NewCapture creates the pipe an environment writes to. It returns the
+// write end for sandbox.Spec.Output; the caller closes it once the
+// environment has started. Lines go to dest.
+func NewCapture(dest *FunctionLog) (*Capture, *os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("create output pipe: %w", err)
+	}
+	rc, err := r.SyscallConn()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, nil, fmt.Errorf("output pipe: %w", err)
+	}
+	c := &Capture{r: r, rc: rc, dest: dest, done: make(chan struct{}), buf: make([]byte, 32<<10)}
+	rc.Control(func(fd uintptr) { c.fd = int(fd) })
+	return c, w, nil
+}
+
+// Run reads the pipe until every writer has closed it (all the
+// environment's processes are gone) or Close is called.
+func (c *Capture) Run() {
+	defer close(c.done)
+	for {
+		var eof bool
+		err := c.rc.Read(func(fd uintptr) bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			n, err := c.readLocked(int(fd))
+			if errors.Is(err, syscall.EAGAIN) {
+				return false // wait until readable
+			}
+			eof = n == 0 || err != nil
+			return true
+		})
+		if err != nil || eof {
+			c.mu.Lock()
+			c.eof = true
+			c.flushPartialLocked()
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// readLocked reads once from fd and processes what it got.
+func (c *Capture) readLocked(fd int) (int, error) {
+	n, err := syscall.Read(fd, c.buf)
+	if n > 0 {
+		c.processLocked(c.buf[:n])
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+// Flush processes everything the pipe holds now, without waiting for more.
+func (c *Capture) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.eof {
+		return
+	}
+	// Run may be parked in the poller holding the descriptor's read lock,
+	// so read the non-blocking descriptor directly; mu serialises the two
+	// readers and eof keeps Flush off a closed descriptor.
+	for {
+		n, err := c.readLocked(c.fd)
+		if n == 0 || err != nil {
+			break // drained (EAGAIN), or EOF that Run will see
+		}
+	}
+	// Output that does not end in a newline still belongs to this
+	// invocation.
+	c.flushPartialLocked()
+}
+
+func (c *Capture) processLocked(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.partial = append(c.partial, b...)
+			if len(c.partial) >= maxLine {
+				c.flushPartialLocked()
+			}
+			return
+		}
+		line := b[:i]
+		if len(c.partial) > 0 {
+			line = append(c.partial, line...)
+			c.partial = c.partial[:0]
+		}
+		c.lineLocked(line)
+		b = b[i+1:]
+	}
+}
+
+func (c *Capture) flushPartialLocked() {
+	if len(c.partial) > 0 {
+		c.lineLocked(c.partial)
+		c.partial = c.partial[:0]
+	}
+}
+
+func (c *Capture) lineLocked(line []byte) {
+	c.appendTailLocked(line)
+	c.dest.write(line)
+}
+
+func (c *Capture) appendTailLocked(line []byte) {
+	c.tail = append(c.tail, line...)
+	c.tail = append(c.tail, '\n')
+	if len(c.tail) > 4*TailSize {
+		c.tail = append(c.tail[:0], c.tail[len(c.tail)-TailSize:]...)
+	}
+}
+
+// Platform records a platform line (START, END, REPORT, ...) in order with
+// the environment's own output.
+func (c *Capture) Platform(line string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.appendTailLocked([]byte(line))
+	c.dest.write([]byte(line))
+}
+
+// Tail returns the last TailSize bytes logged since the previous Tail and
+// starts collecting afresh. The worker calls it after an invocation's
+// REPORT line; output of init and of the time between invocations lands
+// in the next invocation's tail.
+func (c *Capture) Tail() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tail
+	if len(t) > TailSize {
+		t = t[len(t)-TailSize:]
+	}
+	out := bytes.Clone(t)
+	c.tail = c.tail[:0]
+	return out
+}
+
+// Close stops Run (if every writer has not closed the pipe already) and
+// waits for it to return.
+func (c *Capture) Close() {
+	c.mu.Lock()
+	c.eof = true
+	c.mu.Unlock()
+	c.r.Close()
+	<-c.done
+}
+
+// Done is closed when Run has returned.
+func (c *Capture) Done() <-chan struct{} { return c.done }

@@ -1,0 +1,433 @@
+// Package runtimeapi serves the Lambda Runtime API (2018-06-01) for one
+// execution environment, on a listener it is handed. It delivers one event
+// at a time to the runtime's blocking GET /next, collects the runtime's
+// response or error, and reports the end of init or an init error. It knows
+// nothing of sandboxes, workers or NATS: the worker drives it through
+// [Server.Init] and [Server.Invoke] and watches the process itself.
+package runtimeapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// MaxResponse is the largest response or error body a runtime may post:
+// 6 MiB plus 100 bytes, as Lambda's own Runtime API enforces.
+const MaxResponse = 6*1024*1024 + 100
+
+// Errors Invoke returns.
+var (
+	ErrClosed = errors.New("runtime api closed")
+	ErrBusy   = errors.New("runtime api: an invocation is already in flight")
+)
+
+// Invocation is one event to hand to the runtime.
+type Invocation struct {
+	RequestID       string
+	Payload         []byte
+	Deadline        time.Time
+	FunctionARN     string // as the caller addressed it
+	TraceID         string
+	ClientContext   string // decoded JSON, or empty
+	CognitoIdentity string // JSON, or empty
+}
+
+// Response is what the runtime posted for an invocation.
+type Response struct {
+	// Body is the response payload, or the error document when Error is
+	// set. It stays valid until Release.
+	Body []byte
+	// Error reports that the runtime posted to /error, or ended a
+	// streamed /response with an error trailer, or overflowed the size
+	// limit.
+	Error bool
+	// ErrorType is the error's type when known: from the
+	// Lambda-Runtime-Function-Error-Type header or trailer, or the body's
+	// errorType.
+	ErrorType string
+
+	buf *bytes.Buffer
+}
+
+// Release returns the response's buffer for reuse. Body must not be used
+// afterwards. Release is idempotent.
+func (r *Response) Release() {
+	if r.buf != nil {
+		putBuffer(r.buf)
+		r.buf = nil
+		r.Body = nil
+	}
+}
+
+// InitResult reports the end of the init phase.
+type InitResult struct {
+	// Err is nil when the runtime called GET /next for the first time.
+	// Otherwise it holds what the runtime posted to /runtime/init/error.
+	Err *Response
+}
+
+// Server is the Runtime API of one environment.
+type Server struct {
+	ln   net.Listener
+	http *http.Server
+	log  *slog.Logger
+	next chan *pending // unbuffered: Invoke hands an event to a waiting GET /next
+	init chan InitResult
+	quit chan struct{} // closed by Close
+
+	mu       sync.Mutex
+	inited   bool     // guarded by mu; init ended (first /next or init error)
+	current  *pending // guarded by mu; the invocation the runtime holds
+	closed   bool     // guarded by mu
+	serveErr error    // guarded by mu
+}
+
+type pending struct {
+	inv      *Invocation
+	result   chan *Response // cap 1
+	answered bool           // guarded by Server.mu
+}
+
+// NewServer returns a Runtime API server for ln. Call Serve to run it.
+func NewServer(ln net.Listener, log *slog.Logger) *Server {
+	s := &Server{
+		ln:   ln,
+		log:  log,
+		next: make(chan *pending),
+		init: make(chan InitResult, 1),
+		quit: make(chan struct{}),
+	}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Handler returns the Runtime API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", s.handleNext)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", s.handleResponse)
+	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", s.handleInvocationError)
+	mux.HandleFunc("POST /2018-06-01/runtime/init/error", s.handleInitError)
+	// Extensions, Telemetry and Logs are not implemented; answer the way
+	// Lambda's emulator does so that extensions do not crash.
+	mux.HandleFunc("POST /2020-01-01/extension/register", s.handleNotSupported("Extension.NotSupported", "Extensions API is not supported", http.StatusForbidden))
+	mux.HandleFunc("PUT /2022-07-01/telemetry", s.handleNotSupported("Telemetry.NotSupported", "Telemetry API is not supported", http.StatusAccepted))
+	mux.HandleFunc("PUT /2020-08-15/logs", s.handleNotSupported("Logs.NotSupported", "Logs API is not supported", http.StatusAccepted))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "InvalidRequest", "no such Runtime API endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+// Serve serves the Runtime API until Close. It returns nil after Close.
+func (s *Server) Serve() error {
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	s.mu.Lock()
+	s.serveErr = err
+	s.mu.Unlock()
+	return err
+}
+
+// Close stops the server, closes the listener and every connection, and
+// fails a pending Invoke with ErrClosed. It is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.quit)
+	s.mu.Unlock()
+	s.http.Close()
+}
+
+// Init returns a channel that yields one InitResult when the init phase
+// ends. It yields nothing if the runtime exits or hangs first.
+func (s *Server) Init() <-chan InitResult { return s.init }
+
+// Invoke hands inv to the runtime and waits for its response. It returns an
+// error only when the event could not be handed over or no answer came:
+// ctx ended (the caller's timeout) or the server was closed.
+func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error) {
+	p := &pending{inv: inv, result: make(chan *Response, 1)}
+	select {
+	case s.next <- p:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case <-s.quit:
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-p.result:
+		return r, nil
+	case <-ctx.Done():
+	case <-s.quit:
+	}
+	// A runtime that posts its answer and exits (aws-lambda-go after a
+	// panic) is answered before its exit is noticed: the answer is queued
+	// before the 202 that lets it exit. Prefer the answer.
+	s.abandon(p)
+	select {
+	case r := <-p.result:
+		return r, nil
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return nil, ErrClosed
+}
+
+// abandon forgets p so that a late answer for it is refused.
+func (s *Server) abandon(p *pending) {
+	s.mu.Lock()
+	if s.current == p {
+		s.current = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) endInit(res InitResult) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inited {
+		return false
+	}
+	s.inited = true
+	s.init <- res // cap 1 and sent once
+	return true
+}
+
+func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
+	s.endInit(InitResult{})
+	s.mu.Lock()
+	busy := s.current != nil && !s.current.answered
+	s.mu.Unlock()
+	if busy {
+		writeError(w, http.StatusForbidden, "InvalidStateTransition",
+			"State transition from Invoking to Ready failed: the runtime asked for the next event before answering the current one")
+		return
+	}
+	var p *pending
+	select {
+	case p = <-s.next:
+	case <-r.Context().Done():
+		return
+	case <-s.quit:
+		writeError(w, http.StatusInternalServerError, "Runtime.ContainerError", "the execution environment is shutting down")
+		return
+	}
+	s.mu.Lock()
+	s.current = p
+	s.mu.Unlock()
+
+	inv := p.inv
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Lambda-Runtime-Aws-Request-Id", inv.RequestID)
+	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.Deadline.UnixMilli(), 10))
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.FunctionARN)
+	if inv.TraceID != "" {
+		h.Set("Lambda-Runtime-Trace-Id", inv.TraceID)
+	}
+	if inv.ClientContext != "" {
+		h.Set("Lambda-Runtime-Client-Context", inv.ClientContext)
+	}
+	if inv.CognitoIdentity != "" {
+		h.Set("Lambda-Runtime-Cognito-Identity", inv.CognitoIdentity)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(inv.Payload)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(inv.Payload); err != nil {
+		s.log.Debug("deliver event", "request_id", inv.RequestID, "err", err)
+	}
+}
+
+// claim finds the invocation id refers to and marks it answered, or
+// writes the Runtime API's error and returns nil.
+func (s *Server) claim(w http.ResponseWriter, id string) *pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.current
+	if p == nil || p.inv.RequestID != id || p.answered {
+		writeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
+		return nil
+	}
+	p.answered = true
+	return p
+}
+
+func (s *Server) finish(p *pending, res *Response) {
+	s.mu.Lock()
+	if s.current == p {
+		s.current = nil
+	}
+	s.mu.Unlock()
+	p.result <- res // cap 1, sent once per pending
+}
+
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	p := s.claim(w, r.PathValue("id"))
+	if p == nil {
+		return
+	}
+	if mode := r.Header.Get("Lambda-Runtime-Function-Response-Mode"); mode != "" && mode != "streaming" {
+		s.finish(p, synthetic("Runtime.InvalidResponseModeHeader", "Invalid response mode header: "+mode))
+		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode")
+		return
+	}
+	buf, tooLarge, err := readBody(r.Body)
+	if tooLarge {
+		putBuffer(buf)
+		s.finish(p, synthetic("Function.ResponseSizeTooLarge",
+			"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponse)+" bytes)."))
+		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			"Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponse)+" bytes).")
+		return
+	}
+	if err != nil {
+		putBuffer(buf)
+		s.finish(p, synthetic("Runtime.TruncatedResponse", "the runtime's response body could not be read: "+err.Error()))
+		writeError(w, http.StatusBadRequest, "InvalidRequest", "could not read the response body")
+		return
+	}
+	res := &Response{Body: buf.Bytes(), buf: buf}
+	// A chunked body may end with an error trailer (aws-lambda-go and the
+	// Node client use it when producing the body fails midway).
+	if typ := r.Trailer.Get("Lambda-Runtime-Function-Error-Type"); typ != "" {
+		res.Release()
+		body, _ := base64.StdEncoding.DecodeString(r.Trailer.Get("Lambda-Runtime-Function-Error-Body"))
+		res = errorResponse(typ, body)
+	}
+	s.finish(p, res)
+	writeAccepted(w)
+}
+
+func (s *Server) handleInvocationError(w http.ResponseWriter, r *http.Request) {
+	p := s.claim(w, r.PathValue("id"))
+	if p == nil {
+		return
+	}
+	res := readError(r)
+	s.finish(p, res)
+	writeAccepted(w)
+}
+
+func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	inited := s.inited
+	s.mu.Unlock()
+	if inited {
+		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
+		return
+	}
+	if !s.endInit(InitResult{Err: readError(r)}) {
+		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
+		return
+	}
+	writeAccepted(w)
+}
+
+func (s *Server) handleNotSupported(typ, msg string, status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		writeError(w, status, typ, msg)
+	}
+}
+
+// readError reads an error document posted to /error or /init/error.
+func readError(r *http.Request) *Response {
+	buf, tooLarge, err := readBody(r.Body)
+	typ := r.Header.Get("Lambda-Runtime-Function-Error-Type")
+	if tooLarge || err != nil {
+		putBuffer(buf)
+		if typ == "" {
+			typ = "Runtime.Unknown"
+		}
+		return synthetic(typ, "the runtime's error document could not be read")
+	}
+	res := &Response{Body: buf.Bytes(), buf: buf, Error: true, ErrorType: typ}
+	if len(bytes.TrimSpace(res.Body)) == 0 {
+		res.Release()
+		if typ == "" {
+			typ = "Runtime.Unknown"
+		}
+		return synthetic(typ, "")
+	}
+	if res.ErrorType == "" {
+		var doc struct {
+			ErrorType string `json:"errorType"`
+		}
+		if json.Unmarshal(res.Body, &doc) == nil {
+			res.ErrorType = doc.ErrorType
+		}
+	}
+	return res
+}
+
+// errorResponse builds an error Response from a trailer's type and body.
+func errorResponse(typ string, body []byte) *Response {
+	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) {
+		return synthetic(typ, string(body))
+	}
+	return &Response{Body: body, Error: true, ErrorType: typ}
+}
+
+// synthetic builds Lambda's error document {"errorMessage","errorType"}.
+func synthetic(typ, msg string) *Response {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, typ})
+	return &Response{Body: b, Error: true, ErrorType: typ}
+}
+
+// readBody reads r into a pooled buffer, up to MaxResponse bytes.
+func readBody(r io.Reader) (buf *bytes.Buffer, tooLarge bool, err error) {
+	buf = getBuffer()
+	n, err := buf.ReadFrom(io.LimitReader(r, MaxResponse+1))
+	if err != nil {
+		return buf, false, err
+	}
+	if n > MaxResponse {
+		io.Copy(io.Discard, io.LimitReader(r, 64<<20)) // let the client finish its request
+		return buf, true, nil
+	}
+	return buf, false, nil
+}
+
+var acceptedBody = []byte(`{"status":"OK"}` + "\n")
+
+func writeAccepted(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(acceptedBody)
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{msg, typ})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,245 @@
+// Package process is the unisolated sandbox driver: each execution
+// environment is a plain child process in its own process group, with its
+// own working directory, scratch directory and Runtime API listener on
+// loopback. It runs on any Unix without privileges and isolates nothing; use
+// it for development and on hosts where the linux driver cannot run.
+//
+// Freezing stops the whole process group with SIGSTOP and thawing continues
+// it with SIGCONT. Peak memory is the bootstrap process's VmHWM.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"hearth/internal/sandbox"
+)
+
+// Config configures a Driver. The zero value is usable.
+type Config struct {
+	// Root holds one scratch directory per environment. Zero means
+	// $TMPDIR/hearth-process. Whatever Root holds when the driver is
+	// created is debris of an earlier run and is removed.
+	Root string
+}
+
+// Driver starts environments as child processes.
+type Driver struct {
+	root string
+	log  *slog.Logger
+}
+
+var (
+	_ sandbox.Driver  = (*Driver)(nil)
+	_ sandbox.Freezer = (*env)(nil)
+)
+
+// New returns a driver whose scratch directories live under cfg.Root. It
+// removes debris left there by an earlier run.
+func New(cfg Config, log *slog.Logger) (*Driver, error) {
+	root := cfg.Root
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "hearth-process")
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return nil, fmt.Errorf("clean sandbox root: %w", err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("create sandbox root: %w", err)
+	}
+	return &Driver{root: root, log: log.With("component", "sandbox", "driver", "process")}, nil
+}
+
+// Name implements sandbox.Driver.
+func (d *Driver) Name() string { return "process" }
+
+// Close implements sandbox.Driver. The process driver holds nothing beyond
+// its environments.
+func (d *Driver) Close() error { return nil }
+
+// Start implements sandbox.Driver.
+func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, err error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(d.root, spec.ID)
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("create scratch dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for runtime api: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+
+	argv := sandbox.Expand(spec.Cmd, spec.CodeDir, spec.RuntimeDir)
+	cmd := &exec.Cmd{
+		Path:   argv[0],
+		Args:   argv,
+		Dir:    spec.CodeDir,
+		Stdout: spec.Output,
+		Stderr: spec.Output,
+		Env: append(sandbox.Expand(spec.Env, spec.CodeDir, spec.RuntimeDir),
+			"LAMBDA_TASK_ROOT="+spec.CodeDir,
+			"LAMBDA_RUNTIME_DIR="+spec.RuntimeDir,
+			"TMPDIR="+tmp,
+			"AWS_LAMBDA_RUNTIME_API="+ln.Addr().String(),
+		),
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid: true,
+			// If hearth dies without tearing down, the kernel kills the
+			// bootstrap with it.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if !strings.Contains(argv[0], "/") {
+		return nil, fmt.Errorf("bootstrap path %q is not absolute", argv[0])
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start bootstrap: %w", err)
+	}
+	e := &env{
+		id:   spec.ID,
+		dir:  dir,
+		ln:   ln,
+		cmd:  cmd,
+		pgid: cmd.Process.Pid,
+		done: make(chan struct{}),
+	}
+	go e.wait()
+	return e, nil
+}
+
+type env struct {
+	id   string
+	dir  string
+	ln   net.Listener
+	cmd  *exec.Cmd
+	pgid int
+	done chan struct{} // closed by wait
+
+	exit    sandbox.Exit // written by wait before done is closed
+	peakRSS atomic.Int64 // bytes, last VmHWM read
+
+	destroyOnce sync.Once
+	destroyErr  error
+}
+
+func (e *env) ID() string                     { return e.id }
+func (e *env) RuntimeListener() net.Listener { return e.ln }
+func (e *env) Done() <-chan struct{}          { return e.done }
+
+func (e *env) Exit() sandbox.Exit {
+	<-e.done
+	return e.exit
+}
+
+// wait reaps the bootstrap. It is the one goroutine an env owns; it ends
+// when the bootstrap exits, which Destroy forces.
+func (e *env) wait() {
+	err := e.cmd.Wait()
+	exit := sandbox.Exit{Code: e.cmd.ProcessState.ExitCode()}
+	if ws, ok := e.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		exit.Code = -1
+		exit.Signal = ws.Signal()
+	}
+	_ = err // the exit status carries everything err would
+	e.exit = exit
+	close(e.done)
+}
+
+// MaxMemory reads the bootstrap's peak resident set size.
+func (e *env) MaxMemory() int64 {
+	select {
+	case <-e.done:
+		return e.peakRSS.Load()
+	default:
+	}
+	if kb := readVmHWM(e.cmd.Process.Pid); kb > 0 {
+		e.peakRSS.Store(kb * 1024)
+	}
+	return e.peakRSS.Load()
+}
+
+func readVmHWM(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// Freeze stops every process in the environment's process group.
+func (e *env) Freeze(context.Context) error { return e.signalGroup(syscall.SIGSTOP) }
+
+// Thaw continues every process in the environment's process group.
+func (e *env) Thaw(context.Context) error { return e.signalGroup(syscall.SIGCONT) }
+
+func (e *env) signalGroup(sig syscall.Signal) error {
+	select {
+	case <-e.done:
+		return nil // nothing left to signal; the caller sees Done
+	default:
+	}
+	if err := syscall.Kill(-e.pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal env %s: %w", e.id, err)
+	}
+	return nil
+}
+
+// Destroy kills the process group, waits for the bootstrap to be reaped and
+// removes the scratch directory.
+func (e *env) Destroy(ctx context.Context) error {
+	e.destroyOnce.Do(func() {
+		e.MaxMemory() // keep the last reading for a final REPORT
+		if err := syscall.Kill(-e.pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			e.destroyErr = fmt.Errorf("kill env %s: %w", e.id, err)
+		}
+		e.ln.Close()
+	})
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return fmt.Errorf("destroy env %s: %w", e.id, ctx.Err())
+	}
+	// Children that left the group are beyond the process driver's reach;
+	// the group itself is gone once the leader is reaped and killed.
+	if err := os.RemoveAll(e.dir); err != nil {
+		return errors.Join(e.destroyErr, fmt.Errorf("remove scratch dir: %w", err))
+	}
+	return e.destroyErr
+}

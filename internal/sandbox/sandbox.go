@@ -1,0 +1,190 @@
+// Package sandbox defines the contract between the worker and an isolation
+// backend: how an execution environment is started, observed, paused and
+// destroyed.
+//
+// This package has no implementation. Backends live in subpackages: process
+// (plain child processes, any OS, no root) and linux (namespaces, cgroups,
+// seccomp, a read-only root). Package sandboxtest holds the conformance suite
+// every backend must pass.
+//
+// A backend places the function's code, the runtime client and a private
+// scratch directory where the runtime expects them, and it tells the runtime
+// where it put them through the environment variables LAMBDA_TASK_ROOT,
+// LAMBDA_RUNTIME_DIR, TMPDIR and AWS_LAMBDA_RUNTIME_API. The worker never
+// needs to know the paths: arguments of [Spec.Cmd] and values of
+// [Spec.Env] may refer to $LAMBDA_TASK_ROOT and $LAMBDA_RUNTIME_DIR and the
+// backend expands them with [Expand].
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// Paths inside an isolated environment, as Lambda lays them out. Backends
+// that cannot relocate files (process) use host paths instead.
+const (
+	TaskRoot   = "/var/task"
+	RuntimeDir = "/var/runtime"
+	OptDir     = "/opt"
+	// RuntimeAPIAddr is where an isolated environment's runtime finds the
+	// Runtime API, as on Lambda.
+	RuntimeAPIAddr = "127.0.0.1:9001"
+)
+
+// Spec describes one execution environment.
+type Spec struct {
+	// ID names the environment. It is unique among the live environments
+	// of a driver and matches [a-z0-9-]{1,40}.
+	ID string
+	// Function is the name of the function the environment runs, for
+	// labels and logs only.
+	Function string
+
+	// Cmd is the bootstrap command line. Arguments may contain
+	// $LAMBDA_TASK_ROOT and $LAMBDA_RUNTIME_DIR, expanded by the driver.
+	// Cmd[0] is an absolute path, or a path under one of those two.
+	Cmd []string
+	// Env is the bootstrap's environment as KEY=VALUE pairs, expanded
+	// like Cmd (LD_LIBRARY_PATH refers to the task root). The driver
+	// adds LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR, TMPDIR and
+	// AWS_LAMBDA_RUNTIME_API; nothing of the host's environment leaks in.
+	Env []string
+
+	// CodeDir is the unpacked function code on the host. The runtime sees
+	// it read-only at LAMBDA_TASK_ROOT and starts in it.
+	CodeDir string
+	// RuntimeDir holds the runtime client on the host (may be empty). The
+	// runtime sees it read-only at LAMBDA_RUNTIME_DIR.
+	RuntimeDir string
+	// HostPaths are extra host files or directories the runtime needs,
+	// such as an interpreter installed outside the system directories.
+	// Isolating drivers make them visible read-only at the same path.
+	HostPaths []string
+
+	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
+	MemoryMB int
+	// TmpMB is the size of the private scratch space (EphemeralStorage).
+	TmpMB int
+
+	// Output receives everything the environment's processes write to
+	// stdout and stderr. The driver duplicates it into the process; the
+	// caller keeps ownership and may close its copy after Start returns.
+	Output *os.File
+}
+
+// Validate reports the first problem with s.
+func (s *Spec) Validate() error {
+	switch {
+	case !validID(s.ID):
+		return fmt.Errorf("sandbox spec: invalid id %q", s.ID)
+	case len(s.Cmd) == 0:
+		return errors.New("sandbox spec: empty command")
+	case s.CodeDir == "":
+		return errors.New("sandbox spec: no code directory")
+	case s.Output == nil:
+		return errors.New("sandbox spec: no output file")
+	}
+	return nil
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > 40 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Expand replaces $LAMBDA_TASK_ROOT and $LAMBDA_RUNTIME_DIR in each
+// argument of cmd. Other text, including other $ references, is kept.
+func Expand(cmd []string, taskRoot, runtimeDir string) []string {
+	r := strings.NewReplacer("$LAMBDA_TASK_ROOT", taskRoot, "$LAMBDA_RUNTIME_DIR", runtimeDir)
+	out := make([]string, len(cmd))
+	for i, a := range cmd {
+		out[i] = r.Replace(a)
+	}
+	return out
+}
+
+// Driver starts execution environments. It is safe for concurrent use.
+type Driver interface {
+	// Name is the driver's name as given to --isolation.
+	Name() string
+
+	// Start prepares an environment for spec and starts its bootstrap
+	// process. If Start returns an error, it has left nothing behind.
+	// ctx bounds the preparation only, not the environment's life.
+	Start(ctx context.Context, spec *Spec) (Env, error)
+
+	// Close releases what the driver holds beyond its environments (pools
+	// of prepared sandboxes, host rules). Environments must have been
+	// destroyed first. Close is idempotent.
+	Close() error
+}
+
+// Env is one running execution environment. Its methods are safe for
+// concurrent use.
+type Env interface {
+	ID() string
+
+	// RuntimeListener is reachable inside the environment at the address
+	// in AWS_LAMBDA_RUNTIME_API. The caller serves the Runtime API on it
+	// and closes it; Destroy closes it too.
+	RuntimeListener() net.Listener
+
+	// Done is closed once the bootstrap process has exited and been
+	// reaped.
+	Done() <-chan struct{}
+
+	// Exit reports how the bootstrap process ended. It is valid once Done
+	// is closed.
+	Exit() Exit
+
+	// MaxMemory is the peak memory the environment has used, in bytes,
+	// as well as the driver can measure it.
+	MaxMemory() int64
+
+	// Destroy kills every process of the environment and releases every
+	// resource it holds, including its scratch space. It is idempotent,
+	// may run concurrently with anything else, and returns after Done is
+	// closed. A frozen environment can be destroyed.
+	Destroy(ctx context.Context) error
+}
+
+// Freezer is implemented by environments that can be paused between
+// invocations so that they use no CPU. Callers discover it with a type
+// assertion. Freeze and Thaw are idempotent.
+type Freezer interface {
+	Freeze(ctx context.Context) error
+	Thaw(ctx context.Context) error
+}
+
+// Exit describes how a bootstrap process ended.
+type Exit struct {
+	// Code is the exit status, or -1 when a signal killed the process.
+	Code int
+	// Signal is the signal that killed the process, or 0.
+	Signal syscall.Signal
+	// OOM reports that the environment was killed for exceeding its
+	// memory limit.
+	OOM bool
+}
+
+// String describes e the way Lambda's Runtime.ExitError does:
+// "exit status 1" or "signal: killed".
+func (e Exit) String() string {
+	if e.Signal != 0 {
+		return "signal: " + e.Signal.String()
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}

@@ -1,0 +1,333 @@
+// Package sandboxtest holds the conformance suite that every sandbox driver
+// runs from its own tests. The suite uses /bin/bash inside the environment,
+// so drivers must make it available.
+package sandboxtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"hearth/internal/sandbox"
+)
+
+// Run checks that the driver built by newDriver meets the sandbox contract.
+func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
+	t.Run("ReportsExitCode", func(t *testing.T) {
+		e := Start(t, newDriver(t), "exit 3")
+		exit := WaitExit(t, e.Env, 10*time.Second)
+		if exit.Code != 3 || exit.Signal != 0 {
+			t.Fatalf("Exit() = %+v; want code 3", exit)
+		}
+		if got := exit.String(); got != "exit status 3" {
+			t.Errorf("Exit().String() = %q; want %q", got, "exit status 3")
+		}
+	})
+
+	t.Run("ReportsSignal", func(t *testing.T) {
+		e := Start(t, newDriver(t), "kill -SEGV $$")
+		exit := WaitExit(t, e.Env, 10*time.Second)
+		if exit.Signal != syscall.SIGSEGV || exit.Code != -1 {
+			t.Fatalf("Exit() = %+v; want SIGSEGV, code -1", exit)
+		}
+	})
+
+	t.Run("CapturesOutput", func(t *testing.T) {
+		e := Start(t, newDriver(t), "echo out; echo err >&2")
+		WaitExit(t, e.Env, 10*time.Second)
+		got := e.Output(t)
+		if !strings.Contains(got, "out\n") || !strings.Contains(got, "err\n") {
+			t.Errorf("output = %q; want both stdout and stderr lines", got)
+		}
+	})
+
+	t.Run("SetsLayoutVariables", func(t *testing.T) {
+		e := Start(t, newDriver(t), `echo "task=$LAMBDA_TASK_ROOT"; echo "pwd=$PWD"; echo "api=$AWS_LAMBDA_RUNTIME_API"; `+
+			`echo "tmp=$TMPDIR"; echo "rt=$LAMBDA_RUNTIME_DIR"; echo "user=$USER_VAR"; echo "leak=$HEARTH_SANDBOXTEST_LEAK"; cat "$LAMBDA_TASK_ROOT/code.txt"`)
+		WaitExit(t, e.Env, 10*time.Second)
+		got := e.Output(t)
+		vars := map[string]string{}
+		for line := range strings.Lines(got) {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+				vars[k] = v
+			}
+		}
+		if vars["task"] == "" || vars["pwd"] != vars["task"] {
+			t.Errorf("LAMBDA_TASK_ROOT = %q, working directory %q; want equal and non-empty", vars["task"], vars["pwd"])
+		}
+		if vars["api"] == "" || vars["tmp"] == "" || vars["rt"] == "" {
+			t.Errorf("AWS_LAMBDA_RUNTIME_API=%q TMPDIR=%q LAMBDA_RUNTIME_DIR=%q; want all set", vars["api"], vars["tmp"], vars["rt"])
+		}
+		if vars["user"] != "yes" {
+			t.Errorf("USER_VAR = %q; want the spec's value %q", vars["user"], "yes")
+		}
+		if vars["leak"] != "" {
+			t.Errorf("host variable leaked into the environment: %q", vars["leak"])
+		}
+		if !strings.Contains(got, "the code\n") {
+			t.Errorf("output %q lacks the content of code.txt", got)
+		}
+	})
+
+	t.Run("TmpIsWritable", func(t *testing.T) {
+		e := Start(t, newDriver(t), `echo hi > "$TMPDIR/f" && cat "$TMPDIR/f"`)
+		exit := WaitExit(t, e.Env, 10*time.Second)
+		if exit.Code != 0 || !strings.Contains(e.Output(t), "hi") {
+			t.Errorf("writing to TMPDIR: exit %v, output %q", exit, e.Output(t))
+		}
+	})
+
+	t.Run("RuntimeListenerReachableInside", func(t *testing.T) {
+		e := Start(t, newDriver(t), `exec 3<>"/dev/tcp/${AWS_LAMBDA_RUNTIME_API%:*}/${AWS_LAMBDA_RUNTIME_API#*:}" && echo ping >&3 && read -r line <&3 && echo "got $line"`)
+		ln := e.Env.RuntimeListener()
+		accepted := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- err
+				return
+			}
+			defer c.Close()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err == nil && line == "ping\n" {
+				_, err = io.WriteString(c, "pong\n")
+			} else if err == nil {
+				err = fmt.Errorf("read %q; want ping", line)
+			}
+			accepted <- err
+		}()
+		select {
+		case err := <-accepted:
+			if err != nil {
+				t.Fatalf("serve runtime listener: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the environment never connected to its runtime listener")
+		}
+		WaitExit(t, e.Env, 10*time.Second)
+		if got := e.Output(t); !strings.Contains(got, "got pong") {
+			t.Errorf("output = %q; want %q", got, "got pong")
+		}
+	})
+
+	t.Run("DestroyKillsEveryProcess", func(t *testing.T) {
+		// A background child keeps the output open; Output only reaches
+		// EOF once every process holding it is dead.
+		e := Start(t, newDriver(t), `(while true; do sleep 0.05; done) & echo started; wait`)
+		e.WaitFor(t, "started")
+		if err := e.Env.Destroy(t.Context()); err != nil {
+			t.Fatalf("Destroy() = %v", err)
+		}
+		select {
+		case <-e.Env.Done():
+		default:
+			t.Fatal("Destroy returned before Done was closed")
+		}
+		e.WaitEOF(t, 10*time.Second)
+	})
+
+	t.Run("DestroyIsIdempotent", func(t *testing.T) {
+		e := Start(t, newDriver(t), "sleep 100")
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				if err := e.Env.Destroy(t.Context()); err != nil {
+					t.Errorf("Destroy() = %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := e.Env.Destroy(t.Context()); err != nil {
+			t.Errorf("Destroy() after Destroy = %v", err)
+		}
+	})
+
+	t.Run("MaxMemoryIsMeasured", func(t *testing.T) {
+		e := Start(t, newDriver(t), "echo ready; sleep 100")
+		e.WaitFor(t, "ready")
+		if got := e.Env.MaxMemory(); got <= 0 {
+			t.Errorf("MaxMemory() = %d; want > 0", got)
+		}
+	})
+
+	t.Run("FreezeStopsProgress", func(t *testing.T) {
+		e := Start(t, newDriver(t), `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.01; done`)
+		fz, ok := e.Env.(sandbox.Freezer)
+		if !ok {
+			t.Skip("driver does not implement sandbox.Freezer")
+		}
+		e.WaitFor(t, "tick 3")
+		if err := fz.Freeze(t.Context()); err != nil {
+			t.Fatalf("Freeze() = %v", err)
+		}
+		if err := fz.Freeze(t.Context()); err != nil {
+			t.Fatalf("second Freeze() = %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // let output written before the freeze arrive
+		before := e.Output(t)
+		time.Sleep(300 * time.Millisecond)
+		if after := e.Output(t); after != before {
+			t.Fatalf("output grew while frozen: %d bytes -> %d bytes", len(before), len(after))
+		}
+		if err := fz.Thaw(t.Context()); err != nil {
+			t.Fatalf("Thaw() = %v", err)
+		}
+		n := strings.Count(before, "tick")
+		e.WaitFor(t, fmt.Sprintf("tick %d\n", n+3))
+	})
+
+	t.Run("DestroyFrozen", func(t *testing.T) {
+		e := Start(t, newDriver(t), "echo ready; sleep 100")
+		fz, ok := e.Env.(sandbox.Freezer)
+		if !ok {
+			t.Skip("driver does not implement sandbox.Freezer")
+		}
+		e.WaitFor(t, "ready")
+		if err := fz.Freeze(t.Context()); err != nil {
+			t.Fatalf("Freeze() = %v", err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := e.Env.Destroy(ctx); err != nil {
+			t.Fatalf("Destroy() of a frozen env = %v", err)
+		}
+	})
+}
+
+// Started is an environment under test with its captured output.
+type Started struct {
+	Env sandbox.Env
+
+	mu  sync.Mutex
+	out bytes.Buffer // guarded by mu
+	eof chan struct{}
+}
+
+var idSeq struct {
+	sync.Mutex
+	n int
+}
+
+// NewID returns an environment id unique within the test binary.
+func NewID() string {
+	idSeq.Lock()
+	defer idSeq.Unlock()
+	idSeq.n++
+	return fmt.Sprintf("st-%d-%d", os.Getpid(), idSeq.n)
+}
+
+// Start runs script with /bin/bash in a new environment of drv whose code
+// directory holds code.txt. t.Cleanup destroys the environment.
+func Start(t *testing.T, drv sandbox.Driver, script string) *Started {
+	t.Helper()
+	code := t.TempDir()
+	if err := os.WriteFile(code+"/code.txt", []byte("the code\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Setenv("HEARTH_SANDBOXTEST_LEAK", "leaked")
+	t.Cleanup(func() { os.Unsetenv("HEARTH_SANDBOXTEST_LEAK") })
+	return StartSpec(t, drv, &sandbox.Spec{
+		ID:         NewID(),
+		Function:   "sandboxtest",
+		Cmd:        []string{"/bin/bash", "-c", script},
+		Env:        []string{"USER_VAR=yes", "PATH=/usr/local/bin:/usr/bin:/bin"},
+		CodeDir:    code,
+		RuntimeDir: t.TempDir(),
+		MemoryMB:   128,
+		TmpMB:      64,
+	})
+}
+
+// StartSpec starts spec (whose Output it sets) on drv. t.Cleanup destroys
+// the environment.
+func StartSpec(t *testing.T, drv sandbox.Driver, spec *sandbox.Spec) *Started {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Output = w
+	env, err := drv.Start(t.Context(), spec)
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatalf("Start() = %v", err)
+	}
+	s := &Started{Env: env, eof: make(chan struct{})}
+	go func() {
+		defer close(s.eof)
+		defer r.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			s.mu.Lock()
+			s.out.Write(buf[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := env.Destroy(ctx); err != nil {
+			t.Errorf("cleanup Destroy() = %v", err)
+		}
+		select {
+		case <-s.eof:
+		case <-time.After(10 * time.Second):
+			t.Errorf("environment output still open 10s after Destroy: a process survived")
+		}
+	})
+	return s
+}
+
+// Output returns what the environment has written so far.
+func (s *Started) Output(t *testing.T) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// WaitFor waits up to 10 s until the output contains substr.
+func (s *Started) WaitFor(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.Output(t), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output %q never contained %q", s.Output(t), substr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// WaitEOF waits until every process holding the output has gone.
+func (s *Started) WaitEOF(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-s.eof:
+	case <-time.After(d):
+		t.Fatalf("output still open after %v: a process survived", d)
+	}
+}
+
+// WaitExit waits for the bootstrap to end and returns its exit.
+func WaitExit(t *testing.T, env sandbox.Env, d time.Duration) sandbox.Exit {
+	t.Helper()
+	select {
+	case <-env.Done():
+		return env.Exit()
+	case <-time.After(d):
+		t.Fatalf("bootstrap still running after %v", d)
+		return sandbox.Exit{}
+	}
+}

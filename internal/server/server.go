@@ -1,0 +1,274 @@
+// Package server wires Hearth's subsystems from a Config: it starts them in
+// order (broker, store, runtimes, logs, sandbox driver, worker, invoke, api,
+// HTTP listener) and stops them in reverse, so that a stopped server leaves
+// no process, goroutine or listener behind.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"hearth/internal/api"
+	"hearth/internal/broker"
+	"hearth/internal/invoke"
+	"hearth/internal/logs"
+	"hearth/internal/runtimes"
+	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/process"
+	"hearth/internal/store"
+	"hearth/internal/worker"
+)
+
+// Config is everything `hearth server` can be told.
+type Config struct {
+	// Addr is the HTTP listen address. Zero means 127.0.0.1:9001.
+	Addr string
+	// DataDir holds all state. Required.
+	DataDir string
+	// IdleTimeout is how long idle environments stay warm. Zero means 10m.
+	IdleTimeout time.Duration
+	// Isolation picks the sandbox driver: "auto" (the default), "process"
+	// or "linux".
+	Isolation string
+	// Concurrency is the account concurrency limit. Zero means 1000.
+	Concurrency int
+	Region      string // zero means us-east-1
+	AccountID   string // zero means 000000000000
+	// Python and Node override the interpreters found on PATH.
+	Python string
+	Node   string
+	// ShutdownTimeout bounds how long in-flight requests may take to
+	// finish when the server stops. Zero means 30 s.
+	ShutdownTimeout time.Duration
+	// Network is the linux driver's network mode: "nat" (default) or
+	// "none".
+	Network string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9001"
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.Isolation == "" {
+		c.Isolation = "auto"
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1000
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Network == "" {
+		c.Network = "nat"
+	}
+	return c
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: required"))
+	}
+	switch c.Isolation {
+	case "auto", "process", "linux":
+	default:
+		errs = append(errs, fmt.Errorf("isolation: %q is not one of auto, process, linux", c.Isolation))
+	}
+	switch c.Network {
+	case "nat", "none":
+	default:
+		errs = append(errs, fmt.Errorf("network: %q is not one of nat, none", c.Network))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency: must be positive, got %d", c.Concurrency))
+	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle-timeout: must not be negative, got %v", c.IdleTimeout))
+	}
+	if len(c.AccountID) != 12 {
+		errs = append(errs, fmt.Errorf("account-id: must be 12 digits, got %q", c.AccountID))
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the server until ctx is done, then shuts it down. ready, if not
+// nil, is called with the listen address once /healthz answers 200.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.Addr)) (err error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream")}, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	st, err := store.Open(ctx, b.JetStream(), log)
+	if err != nil {
+		return err
+	}
+	rts, err := runtimes.Setup(ctx, filepath.Join(cfg.DataDir, "runtimes"), runtimes.Config{Python: cfg.Python, Node: cfg.Node})
+	if err != nil {
+		return err
+	}
+	for _, id := range []string{"python3.12", "nodejs20.x"} {
+		rt, _ := runtimes.Lookup(id)
+		if err := rts.Available(rt); err != nil {
+			log.Warn("runtime family unavailable", "err", err)
+		}
+	}
+	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs")}, log)
+	if err != nil {
+		return err
+	}
+	defer ls.Close()
+
+	drv, err := newDriver(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer drv.Close()
+	log.Info("sandbox driver", "driver", drv.Name())
+
+	wk := worker.New(worker.Config{
+		CodeDir:     filepath.Join(cfg.DataDir, "code"),
+		IdleTimeout: cfg.IdleTimeout,
+		Region:      cfg.Region,
+		Account:     cfg.AccountID,
+	}, drv, st, rts, ls, log)
+	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
+	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, inv, wk, rts, ls, log)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.WithRequestID(a.Handler()),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	// Background components run until stopCtx ends; each stops in Run.
+	stopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	var g errgroup.Group
+	g.Go(func() error { return st.Run(stopCtx) })
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- wk.Run(workerCtx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+
+	a.ResumeActivations()
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); sweepCode(stopCtx, st, log) }()
+	a.SetReady()
+	log.Info("hearth ready", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-serveDone:
+		err = fmt.Errorf("serve: %w", err)
+	}
+	// Stop accepting, end log follows, let in-flight requests finish.
+	a.StopFollowing()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	if serr := srv.Shutdown(sctx); serr != nil {
+		log.Warn("in-flight requests cut short", "err", serr)
+		srv.Close()
+	}
+	cancel()
+	a.Close()
+	// Tear every environment down, then the rest.
+	stopWorker()
+	<-workerDone
+	stop()
+	<-sweepDone
+	if gerr := g.Wait(); gerr != nil && err == nil {
+		err = gerr
+	}
+	log.Info("hearth stopped")
+	return err
+}
+
+func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
+	switch cfg.Isolation {
+	case "linux":
+		return newLinuxDriver(cfg, log)
+	case "auto":
+		if why := linuxUnavailable(); why != nil {
+			log.Warn("linux isolation unavailable; environments run as plain processes", "err", why)
+			break
+		}
+		return newLinuxDriver(cfg, log)
+	}
+	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs")}, log)
+}
+
+// sweepCode deletes unreferenced packages every ten minutes.
+func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.SweepCode(ctx, time.Hour); err != nil {
+				log.Warn("sweep code", "err", err)
+			} else if n > 0 {
+				log.Info("swept unused code", "count", n)
+			}
+		}
+	}
+}
+
+// lockDataDir takes an exclusive lock so that two servers never share a
+// data directory.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another hearth server", dir)
+	}
+	return func() { f.Close() }, nil
+}

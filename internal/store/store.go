@@ -1,0 +1,363 @@
+// Package store keeps Hearth's durable state on JetStream: function
+// configurations in a key-value bucket and deployment packages in an object
+// store addressed by their SHA-256. Readers on the invocation path use an
+// in-memory copy of the configurations that a KV watch keeps fresh, never
+// the bucket itself; writes through this Store update that copy at once, so
+// a caller reads its own writes.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"hearth/internal/function"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+const (
+	functionsBucket = "hearth-functions"
+	codeBucket      = "hearth-code"
+	keyPrefix       = "fn."
+	latestSuffix    = ".latest"
+)
+
+// Store is the durable state of functions and their code.
+type Store struct {
+	kv   jetstream.KeyValue
+	code jetstream.ObjectStore
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	configs map[string]entry // guarded by mu; by function name ($LATEST)
+	changed chan struct{}    // guarded by mu; closed and replaced on every change
+}
+
+type entry struct {
+	rev uint64
+	cfg *function.Config // nil for a deletion, kept to order late watch updates
+}
+
+// Open creates or opens the buckets on js and loads every configuration.
+// Call Run to keep the copy fresh with changes made elsewhere.
+func Open(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      functionsBucket,
+		Description: "Hearth function configurations",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open functions bucket: %w", err)
+	}
+	code, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      codeBucket,
+		Description: "Hearth deployment packages by SHA-256",
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open code store: %w", err)
+	}
+	s := &Store{kv: kv, code: code, log: log.With("component", "store"),
+		configs: make(map[string]entry), changed: make(chan struct{})}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) load(ctx context.Context) error {
+	keys, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list functions: %w", err)
+	}
+	defer keys.Stop()
+	for key := range keys.Keys() {
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load %s: %w", key, err)
+		}
+		s.apply(e)
+	}
+	return nil
+}
+
+// Run watches the bucket for changes made by other writers until ctx is
+// done.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("watch functions: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if e != nil {
+				s.apply(e)
+			}
+		}
+	}
+}
+
+// apply records a KV entry in the in-memory copy unless a newer revision of
+// the same key is already there.
+func (s *Store) apply(e jetstream.KeyValueEntry) {
+	name, ok := nameFromKey(e.Key())
+	if !ok {
+		return
+	}
+	var cfg *function.Config
+	if e.Operation() == jetstream.KeyValuePut {
+		cfg = new(function.Config)
+		if err := json.Unmarshal(e.Value(), cfg); err != nil {
+			s.log.Error("undecodable function configuration", "function", name, "err", err)
+			return
+		}
+	}
+	s.set(name, e.Revision(), cfg)
+}
+
+func (s *Store) set(name string, rev uint64, cfg *function.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.configs[name]; ok && cur.rev >= rev {
+		return
+	}
+	s.configs[name] = entry{rev: rev, cfg: cfg}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func functionKey(name string) string { return keyPrefix + name + latestSuffix }
+
+func nameFromKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, latestSuffix)
+}
+
+// Function returns the $LATEST configuration of name from memory.
+func (s *Store) Function(name string) (function.Config, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.configs[name]
+	if !ok || e.cfg == nil {
+		return function.Config{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	return *e.cfg, nil
+}
+
+// Changed returns a channel closed at the next change of any function.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Functions returns every function's $LATEST configuration, sorted by name.
+func (s *Store) Functions() []function.Config {
+	s.mu.Lock()
+	out := make([]function.Config, 0, len(s.configs))
+	for _, e := range s.configs {
+		if e.cfg != nil {
+			out = append(out, *e.cfg)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b function.Config) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Create stores a new function. It fails with ErrExists if the name is
+// taken.
+func (s *Store) Create(ctx context.Context, cfg function.Config) error {
+	b, err := json.Marshal(&cfg)
+	if err != nil {
+		return fmt.Errorf("encode function %s: %w", cfg.Name, err)
+	}
+	rev, err := s.kv.Create(ctx, functionKey(cfg.Name), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("function %s: %w", cfg.Name, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create function %s: %w", cfg.Name, err)
+	}
+	s.set(cfg.Name, rev, &cfg)
+	return nil
+}
+
+// Update applies change to the stored configuration of name and stores the
+// result, retrying when a concurrent writer got there first. change may
+// return an error to abort; Update returns it unwrapped.
+func (s *Store) Update(ctx context.Context, name string, change func(*function.Config) error) (function.Config, error) {
+	for {
+		e, err := s.kv.Get(ctx, functionKey(name))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return function.Config{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return function.Config{}, fmt.Errorf("get function %s: %w", name, err)
+		}
+		var cfg function.Config
+		if err := json.Unmarshal(e.Value(), &cfg); err != nil {
+			return function.Config{}, fmt.Errorf("decode function %s: %w", name, err)
+		}
+		if err := change(&cfg); err != nil {
+			return function.Config{}, err
+		}
+		b, err := json.Marshal(&cfg)
+		if err != nil {
+			return function.Config{}, fmt.Errorf("encode function %s: %w", name, err)
+		}
+		rev, err := s.kv.Update(ctx, functionKey(name), b, e.Revision())
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue // a concurrent update won; redo ours on top of it
+		}
+		if err != nil {
+			return function.Config{}, fmt.Errorf("update function %s: %w", name, err)
+		}
+		s.set(name, rev, &cfg)
+		return cfg, nil
+	}
+}
+
+// Delete removes a function.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if _, err := s.kv.Get(ctx, functionKey(name)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("function %s: %w", name, ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("get function %s: %w", name, err)
+	}
+	if err := s.kv.Purge(ctx, functionKey(name)); err != nil {
+		return fmt.Errorf("delete function %s: %w", name, err)
+	}
+	// The purge marker's revision is above every revision this copy has
+	// seen of the key, and every later write of the key is above the
+	// marker, so cur.rev+1 orders the deletion correctly until the watch
+	// delivers the marker itself.
+	s.mu.Lock()
+	rev := s.configs[name].rev + 1
+	s.mu.Unlock()
+	s.set(name, rev, nil)
+	return nil
+}
+
+// Sha256 returns the base64 SHA-256 of data, as Lambda's CodeSha256.
+func Sha256(data []byte) string {
+	sum := sha256.Sum256(data)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// codeName turns a base64 CodeSha256 into the object name (hex).
+func codeName(sha string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(sha)
+	if err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("malformed code sha256 %q", sha)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// PutCode stores a deployment package and returns its CodeSha256. Storing
+// the same bytes twice keeps one copy.
+func (s *Store) PutCode(ctx context.Context, data []byte) (string, error) {
+	sha := Sha256(data)
+	name, _ := codeName(sha)
+	if _, err := s.code.GetInfo(ctx, name); err == nil {
+		return sha, nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return "", fmt.Errorf("look up code %s: %w", name, err)
+	}
+	if _, err := s.code.PutBytes(ctx, name, data); err != nil {
+		return "", fmt.Errorf("store code %s: %w", name, err)
+	}
+	return sha, nil
+}
+
+// Code returns the deployment package whose CodeSha256 is sha.
+func (s *Store) Code(ctx context.Context, sha string) ([]byte, error) {
+	name, err := codeName(sha)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.code.GetBytes(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("code %s: %w", sha, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get code %s: %w", sha, err)
+	}
+	return b, nil
+}
+
+// SweepCode deletes packages that no function refers to and that are older
+// than minAge, so that a package stored for a create still in flight is
+// kept. It returns how many it deleted.
+func (s *Store) SweepCode(ctx context.Context, minAge time.Duration) (int, error) {
+	used := make(map[string]bool)
+	for _, cfg := range s.Functions() {
+		if n, err := codeName(cfg.CodeSha256); err == nil {
+			used[n] = true
+		}
+	}
+	infos, err := s.code.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list code: %w", err)
+	}
+	n := 0
+	for _, info := range infos {
+		if used[info.Name] || time.Since(info.ModTime) < minAge {
+			continue
+		}
+		if err := s.code.Delete(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return n, fmt.Errorf("delete code %s: %w", info.Name, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// CodeSize returns the total size of all stored packages.
+func (s *Store) CodeSize(ctx context.Context) (int64, error) {
+	infos, err := s.code.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list code: %w", err)
+	}
+	var total int64
+	for _, info := range infos {
+		total += int64(info.Size)
+	}
+	return total, nil
+}

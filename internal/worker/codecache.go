@@ -1,0 +1,86 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sync/singleflight"
+
+	"hearth/internal/codezip"
+)
+
+// codeCache unpacks each deployment package once, into a directory named
+// after its SHA-256, and shares it read-only between environments.
+type codeCache struct {
+	root   string
+	src    CodeSource
+	log    *slog.Logger
+	flight singleflight.Group
+}
+
+func newCodeCache(root string, src CodeSource, log *slog.Logger) *codeCache {
+	// Unpacking writes into a temporary sibling and renames it into place,
+	// so a crash leaves only temporaries behind; clear them.
+	if entries, err := os.ReadDir(root); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".unpack-") {
+				os.RemoveAll(filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	return &codeCache{root: root, src: src, log: log}
+}
+
+// dir returns the directory holding the unpacked package sha (base64),
+// fetching and unpacking it on first use.
+func (c *codeCache) dir(ctx context.Context, sha string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(sha)
+	if err != nil || len(raw) != sha256.Size {
+		return "", fmt.Errorf("malformed code sha256 %q", sha)
+	}
+	dir := filepath.Join(c.root, hex.EncodeToString(raw))
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	_, err, _ = c.flight.Do(dir, func() (any, error) {
+		if _, err := os.Stat(dir); err == nil {
+			return nil, nil
+		}
+		data, err := c.src.Code(ctx, sha)
+		if err != nil {
+			return nil, fmt.Errorf("fetch code: %w", err)
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != filepath.Base(dir) {
+			return nil, fmt.Errorf("code %s is corrupt: its sha256 does not match", sha)
+		}
+		if err := os.MkdirAll(c.root, 0o755); err != nil {
+			return nil, fmt.Errorf("create code cache: %w", err)
+		}
+		if err := codezip.Extract(data, dir, codezip.Limits{}); err != nil {
+			return nil, fmt.Errorf("unpack code: %w", err)
+		}
+		c.log.Debug("code unpacked", "dir", dir)
+		return nil, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// remove deletes the unpacked package sha if present. Environments using
+// it keep their open files.
+func (c *codeCache) remove(sha string) {
+	raw, err := base64.StdEncoding.DecodeString(sha)
+	if err != nil {
+		return
+	}
+	os.RemoveAll(filepath.Join(c.root, hex.EncodeToString(raw)))
+}

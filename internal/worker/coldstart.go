@@ -1,0 +1,205 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"hearth/internal/function"
+	"hearth/internal/logs"
+	"hearth/internal/runtimeapi"
+	"hearth/internal/runtimes"
+	"hearth/internal/sandbox"
+)
+
+var errInitTimeout = errors.New("init timed out")
+
+// coldStart starts an environment for req's version in p and waits for its
+// init. It returns the environment busy and ready, or a Result when init
+// failed as the function's fault (init error, crash, missing bootstrap), or
+// an error when the platform failed (errInitTimeout when init overran; the
+// environment is gone then).
+func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ *env, _ *Result, err error) {
+	cfg := &req.Function
+	ok := false
+	defer func() {
+		if !ok {
+			p.startFailed()
+		}
+	}()
+	rt, found := runtimes.Lookup(cfg.Runtime)
+	if !found {
+		return nil, nil, fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
+	}
+	launch, err := w.rts.Launch(rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	codeDir, err := w.code.dir(ctx, cfg.CodeSha256)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := runtimes.CheckCode(rt, codeDir); err != nil {
+		return nil, w.initFailed(req, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
+	}
+
+	fnLog := w.logs.Function(cfg.Name)
+	capture, out, err := logs.NewCapture(fnLog)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := newID("e-")
+	stream := logStreamName(time.Now(), cfg.Version)
+	log := w.log.With("function", cfg.Name, "version", cfg.Version, "env", id)
+	spec := &sandbox.Spec{
+		ID:         id,
+		Function:   cfg.Name,
+		Cmd:        launch.Cmd,
+		Env:        environ(cfg, rt, launch, stream, w.cfg.Region),
+		CodeDir:    codeDir,
+		RuntimeDir: launch.RuntimeDir,
+		HostPaths:  launch.HostPaths,
+		MemoryMB:   cfg.MemorySize,
+		TmpMB:      cfg.Ephemeral,
+		Output:     out,
+	}
+	t0 := time.Now()
+	sb, err := w.drv.Start(ctx, spec)
+	out.Close()
+	if err != nil {
+		capture.Close()
+		return nil, nil, fmt.Errorf("start environment: %w", err)
+	}
+	fz, _ := sb.(sandbox.Freezer)
+	e := &env{
+		id:      id,
+		stream:  stream,
+		pool:    p,
+		sb:      sb,
+		fz:      fz,
+		rapi:    runtimeapi.NewServer(sb.RuntimeListener(), log.With("component", "runtimeapi")),
+		capture: capture,
+		log:     log,
+	}
+	w.startEnv(e)
+	log.Debug("env starting", "dur", time.Since(t0))
+
+	timer := time.NewTimer(initTimeout)
+	defer timer.Stop()
+	select {
+	case res := <-e.rapi.Init():
+		initDur := time.Since(t0)
+		if res.Err != nil {
+			// The runtime reported the failure and exits; Lambda returns
+			// its document and retries init on the next invocation.
+			r := w.initFailed(req, initDur, res.Err.ErrorType, append([]byte(nil), res.Err.Body...), e)
+			res.Err.Release()
+			w.destroy(e, "init error")
+			return nil, r, nil
+		}
+		e.initDuration = initDur
+		log.Debug("env initialised", "dur", initDur)
+	case <-e.sb.Done():
+		e.capture.Flush()
+		typ, msg := exitError(req.RequestID, e.sb.Exit())
+		e.capture.Platform(msg)
+		e.capture.Platform(typ)
+		r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e)
+		w.destroy(e, "exited during init")
+		return nil, r, nil
+	case <-timer.C:
+		e.capture.Flush()
+		e.capture.Platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: timeout", float64(initTimeout)/float64(time.Millisecond)))
+		w.destroy(e, "init timeout")
+		return nil, nil, errInitTimeout
+	case <-w.quit:
+		w.destroy(e, "shutdown")
+		return nil, nil, ErrClosed
+	}
+	if !p.started(e) {
+		w.destroy(e, "retired")
+		return nil, nil, errRetired
+	}
+	ok = true
+	return e, nil, nil
+}
+
+// initFailed logs a failed init the way Lambda does and returns the
+// invocation's result. e is nil when no environment was started.
+func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, body []byte, e *env) *Result {
+	cfg := &req.Function
+	if typ == "" {
+		typ = "Runtime.Unknown"
+	}
+	platform := w.logs.Function(cfg.Name).Write
+	if e != nil {
+		e.capture.Flush()
+		platform = e.capture.Platform
+	}
+	platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", float64(initDur)/float64(time.Millisecond), typ))
+	platform(logs.StartLine(req.RequestID, cfg.Version))
+	platform(logs.EndLine(req.RequestID))
+	report := logs.Report{RequestID: req.RequestID, MemoryMB: cfg.MemorySize, Status: "error", ErrorType: typ}
+	if e != nil {
+		report.MaxMemoryUsed = e.sb.MaxMemory()
+	}
+	platform(report.Line())
+	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
+	if e != nil {
+		res.Log = e.capture.Tail()
+	} else {
+		res.Log = []byte(fmt.Sprintf("INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: %s\n%s\n%s\n%s\n",
+			typ, logs.StartLine(req.RequestID, cfg.Version), logs.EndLine(req.RequestID), report.Line()))
+	}
+	return res
+}
+
+// errorMessage strips the sentinel prefix from err's text.
+func errorMessage(err error) string {
+	msg := err.Error()
+	if i := len(runtimes.ErrInvalidEntrypoint.Error()) + 2; len(msg) > i && errors.Is(err, runtimes.ErrInvalidEntrypoint) {
+		return msg[i:]
+	}
+	return msg
+}
+
+// logStreamName is Lambda's YYYY/MM/DD/[VERSION]<32 hex>.
+func logStreamName(t time.Time, version string) string {
+	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + newID("") + newID("")
+}
+
+// environ builds the runtime's environment variables (lambda-api.md §6.3).
+// The user's variables come last; the reserved ones cannot be set by users,
+// so nothing of Lambda's is overridden.
+func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, stream, region string) []string {
+	env := []string{
+		"_HANDLER=" + cfg.Handler,
+		"AWS_LAMBDA_FUNCTION_NAME=" + cfg.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION=" + cfg.Version,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(cfg.MemorySize),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + cfg.Name,
+		"AWS_LAMBDA_LOG_STREAM_NAME=" + stream,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_REGION=" + region,
+		"AWS_DEFAULT_REGION=" + region,
+		"TZ=:UTC",
+		"LANG=en_US.UTF-8",
+		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+		"LD_LIBRARY_PATH=/lib64:/usr/lib64:$LAMBDA_RUNTIME_DIR:$LAMBDA_RUNTIME_DIR/lib:$LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:/opt/lib",
+	}
+	if x := rt.ExecutionEnv(); x != "" {
+		env = append(env, "AWS_EXECUTION_ENV="+x)
+	}
+	if cfg.LogFormat == "JSON" {
+		env = append(env, "AWS_LAMBDA_LOG_FORMAT=JSON")
+	}
+	env = append(env, launch.Env...)
+	for k, v := range cfg.Environment {
+		env = append(env, k+"="+v)
+	}
+	return env
+}

@@ -1,0 +1,126 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"hearth/internal/logs"
+	"hearth/internal/runtimeapi"
+	"hearth/internal/sandbox"
+)
+
+// errExited is the cause of an environment's context once its bootstrap
+// has exited.
+var errExited = errors.New("runtime exited")
+
+// env is one execution environment and what serves it.
+type env struct {
+	id      string
+	stream  string // log stream name
+	pool    *pool
+	sb      sandbox.Env
+	fz      sandbox.Freezer // nil when the driver cannot freeze
+	rapi    *runtimeapi.Server
+	capture *logs.Capture
+	log     *slog.Logger
+	// ctx is canceled with errExited when the bootstrap exits; an
+	// invocation's context derives from it, so a crash ends the wait.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	tasks  sync.WaitGroup // Serve, capture and exit watcher
+
+	// Owned by whoever holds the env busy.
+	frozen       bool
+	initDuration time.Duration // reported once, on the first invocation
+
+	lastUsed time.Time // guarded by pool.mu
+
+	destroyOnce sync.Once
+	destroyed   chan struct{} // closed when teardown is complete
+}
+
+// start launches the goroutines that serve the environment. w.envs counts
+// the environment until its teardown completes.
+func (w *Worker) startEnv(e *env) {
+	w.envs.Add(1)
+	e.destroyed = make(chan struct{})
+	e.ctx, e.cancel = context.WithCancelCause(context.Background())
+	e.tasks.Go(func() {
+		if err := e.rapi.Serve(); err != nil {
+			e.log.Warn("runtime api stopped", "err", err)
+		}
+	})
+	e.tasks.Go(e.capture.Run)
+	e.tasks.Go(func() {
+		select {
+		case <-e.sb.Done():
+			e.cancel(errExited)
+			// An idle (frozen) environment that dies is simply dropped;
+			// a busy one is handled by the invocation that sees errExited.
+			if e.pool.removeIdle(e) {
+				e.log.Debug("idle env exited", "exit", e.sb.Exit().String())
+				w.destroy(e, "exited")
+			}
+		case <-e.destroyed:
+		}
+	})
+}
+
+// destroy tears e down in the background: it stops the Runtime API, kills
+// every process, releases the sandbox and closes the output. It is
+// idempotent.
+func (w *Worker) destroy(e *env, reason string) {
+	e.destroyOnce.Do(func() {
+		e.log.Debug("destroying env", "reason", reason)
+		go func() {
+			defer w.envs.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			e.rapi.Close()
+			if err := e.sb.Destroy(ctx); err != nil {
+				e.log.Warn("destroy env", "err", err)
+			}
+			e.cancel(errExited)
+			e.capture.Close()
+			close(e.destroyed)
+			e.tasks.Wait()
+			e.pool.remove(e, false)
+			w.dropIfEmpty(e.pool)
+		}()
+	})
+}
+
+// freeze pauses e after an invocation if the driver can. It reports false
+// if e is no longer usable.
+func (e *env) freeze() bool {
+	if e.fz == nil || e.frozen {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.fz.Freeze(ctx); err != nil {
+		e.log.Warn("freeze env", "err", err)
+		return false
+	}
+	e.frozen = true
+	return true
+}
+
+// thaw resumes e before an invocation. It reports false if e is no longer
+// usable.
+func (e *env) thaw() bool {
+	if e.fz == nil || !e.frozen {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.fz.Thaw(ctx); err != nil {
+		e.log.Warn("thaw env", "err", err)
+		return false
+	}
+	e.frozen = false
+	return true
+}

@@ -1,0 +1,260 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"hearth/internal/function"
+	"hearth/internal/logs"
+	"hearth/internal/runtimeapi"
+	"hearth/internal/sandbox"
+)
+
+// Request is one invocation for the worker to run.
+type Request struct {
+	// Function is the configuration of the version to run.
+	Function function.Config
+	// RequestID identifies the invocation (AWS request id).
+	RequestID string
+	Payload   []byte
+	// InvokedARN is the ARN as the caller addressed the function.
+	InvokedARN      string
+	ClientContext   string // decoded JSON
+	CognitoIdentity string
+	TraceID         string // generated when empty
+}
+
+// Result is what an invocation produced. A function that failed, crashed
+// or timed out still yields a Result; Invoke returns an error only when
+// the platform could not run the function at all.
+type Result struct {
+	Payload []byte
+	// FunctionError is "" on success, or "Unhandled" when the function or
+	// its environment failed (X-Amz-Function-Error).
+	FunctionError string
+	// ErrorType classifies failures: the runtime's errorType, or a
+	// platform type such as "Runtime.ExitError" or "Sandbox.Timedout".
+	ErrorType       string
+	ExecutedVersion string
+	// Log is the tail of the invocation's log, platform lines included.
+	Log []byte
+	// Duration is how long the invocation ran (the REPORT Duration).
+	Duration time.Duration
+	// ColdStart reports that the invocation started an environment.
+	ColdStart bool
+
+	release func()
+}
+
+// Release must be called once the caller has used the Result (after
+// sending the response). It frees the payload buffer and lets the
+// environment be frozen and reused. It is idempotent.
+func (r *Result) Release() {
+	if f := r.release; f != nil {
+		r.release = nil
+		f()
+	}
+}
+
+var errTimedOut = errors.New("task timed out")
+
+// Invoke runs req in an environment of its function version.
+func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
+	if req.TraceID == "" {
+		req.TraceID = newTraceID()
+	}
+	for {
+		p, err := w.pool(&req.Function)
+		if err != nil {
+			return nil, err
+		}
+		e, cold, err := p.acquire(ctx)
+		if errors.Is(err, errRetired) {
+			continue // the version changed under us; use the new pool
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !cold {
+			if !e.thaw() {
+				p.remove(e, false)
+				w.destroy(e, "thaw failed")
+				continue
+			}
+			return w.run(e, req, time.Time{}), nil
+		}
+		return w.coldInvoke(p, req)
+	}
+}
+
+// coldInvoke starts an environment and runs req in it. Like Lambda, when
+// init exceeds its 10 s it retries init once as part of the invocation,
+// bounded by the function's timeout.
+func (w *Worker) coldInvoke(p *pool, req *Request) (*Result, error) {
+	e, fail, err := w.coldStart(p, req, w.cfg.InitTimeout)
+	if errors.Is(err, errInitTimeout) {
+		deadline := time.Now().Add(req.Function.TimeoutDuration())
+		e, fail, err = w.coldStart(p, req, req.Function.TimeoutDuration())
+		if errors.Is(err, errInitTimeout) {
+			return w.initTimedOut(req), nil
+		}
+		if err == nil && fail == nil {
+			return w.run(e, req, deadline), nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fail != nil {
+		return fail, nil
+	}
+	return w.run(e, req, time.Time{}), nil
+}
+
+// run invokes req in the busy environment e. A zero deadline means the
+// function's timeout from now.
+func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
+	cfg := &req.Function
+	start := time.Now()
+	if deadline.IsZero() {
+		deadline = start.Add(cfg.TimeoutDuration())
+	}
+	e.capture.Platform(logs.StartLine(req.RequestID, cfg.Version))
+	ictx, cancel := context.WithDeadlineCause(e.ctx, deadline, errTimedOut)
+	resp, err := e.rapi.Invoke(ictx, &runtimeapi.Invocation{
+		RequestID:       req.RequestID,
+		Payload:         req.Payload,
+		Deadline:        deadline,
+		FunctionARN:     req.InvokedARN,
+		TraceID:         req.TraceID,
+		ClientContext:   req.ClientContext,
+		CognitoIdentity: req.CognitoIdentity,
+	})
+	dur := time.Since(start)
+	cancel()
+	e.capture.Flush()
+
+	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0}
+	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration}
+	e.initDuration = 0
+	healthy := false
+	switch {
+	case err == nil:
+		res.Payload = resp.Body
+		res.release = resp.Release
+		if resp.Error {
+			res.FunctionError, res.ErrorType = "Unhandled", resp.ErrorType
+			report.Status, report.ErrorType = "error", resp.ErrorType
+		}
+		healthy = true
+	case errors.Is(err, errTimedOut):
+		e.capture.Platform(logs.TimeoutLine(req.RequestID, time.Now(), cfg.TimeoutDuration()))
+		setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
+		report.Status = "timeout"
+	default: // the runtime exited, or the environment was destroyed under it
+		w.exited(e, req.RequestID, res, &report)
+	}
+	report.MaxMemoryUsed = e.sb.MaxMemory()
+	if res.ErrorType == "Runtime.OutOfMemory" {
+		report.MaxMemoryUsed = int64(cfg.MemorySize) << 20
+	}
+	e.capture.Platform(logs.EndLine(req.RequestID))
+	e.capture.Platform(report.Line())
+	res.Log = e.capture.Tail()
+
+	if !healthy {
+		e.pool.remove(e, false)
+		w.destroy(e, "invocation failed: "+res.ErrorType)
+		return res
+	}
+	// The environment comes back once the caller has its answer: Release
+	// freezes it and returns it to the pool.
+	e.pool.park(e)
+	free := res.release
+	res.release = func() {
+		if free != nil {
+			free()
+		}
+		if !e.freeze() {
+			e.pool.remove(e, true)
+			w.destroy(e, "freeze failed")
+			return
+		}
+		if !e.pool.unpark(e, time.Now()) {
+			w.destroy(e, "retired")
+		}
+	}
+	return res
+}
+
+// exited fills res for an environment whose runtime died during an
+// invocation, and logs it as Lambda does.
+func (w *Worker) exited(e *env, requestID string, res *Result, report *logs.Report) {
+	exit := sandbox.Exit{Code: -1, Signal: 9}
+	select {
+	case <-e.sb.Done():
+		exit = e.sb.Exit()
+	case <-time.After(2 * time.Second):
+		// Destroyed under a live invocation (shutdown): report a kill.
+	}
+	typ, msg := exitError(requestID, exit)
+	e.capture.Platform(msg)
+	e.capture.Platform(typ)
+	setError(res, typ, msg)
+	report.Status, report.ErrorType = "error", typ
+}
+
+func exitError(requestID string, exit sandbox.Exit) (typ, msg string) {
+	typ = "Runtime.ExitError"
+	if exit.OOM {
+		typ = "Runtime.OutOfMemory"
+	}
+	if exit.Code == 0 && exit.Signal == 0 {
+		return typ, "RequestId: " + requestID + " Error: Runtime exited without providing a reason"
+	}
+	return typ, "RequestId: " + requestID + " Error: Runtime exited with error: " + exit.String()
+}
+
+func setError(res *Result, typ, msg string) {
+	res.FunctionError, res.ErrorType = "Unhandled", typ
+	res.Payload = errorDocument(typ, msg)
+}
+
+func errorDocument(typ, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}{typ, msg})
+	return b
+}
+
+// initTimedOut is the result when init overran twice: once in the init
+// phase and once more within the invocation's timeout.
+func (w *Worker) initTimedOut(req *Request) *Result {
+	cfg := &req.Function
+	res := &Result{ExecutedVersion: cfg.Version, ColdStart: true, Duration: cfg.TimeoutDuration()}
+	setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
+	report := logs.Report{RequestID: req.RequestID, Duration: cfg.TimeoutDuration(), MemoryMB: cfg.MemorySize, Status: "timeout"}
+	lines := []string{
+		logs.StartLine(req.RequestID, cfg.Version),
+		logs.TimeoutLine(req.RequestID, time.Now(), cfg.TimeoutDuration()),
+		logs.EndLine(req.RequestID),
+		report.Line(),
+	}
+	fl := w.logs.Function(cfg.Name)
+	for _, l := range lines {
+		fl.Write(l)
+		res.Log = append(append(res.Log, l...), '\n')
+	}
+	return res
+}
+
+func newTraceID() string {
+	now := strconv.FormatInt(time.Now().Unix(), 16)
+	return "Root=1-" + now + "-" + newID("")[:16] + newID("")[:8] + ";Parent=" + newID("")[:16] + ";Sampled=0"
+}
+

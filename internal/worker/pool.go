@@ -1,0 +1,227 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"hearth/internal/function"
+)
+
+// pool holds the environments of one function version, for one revision
+// of its configuration.
+type pool struct {
+	cfg function.Config // immutable
+
+	mu       sync.Mutex
+	idle     []*env          // guarded by mu; most recently used last
+	busy     map[*env]bool   // guarded by mu
+	starting int             // guarded by mu; cold starts under way
+	parking  int             // guarded by mu; busy envs being frozen on their way back to idle
+	waiters  []chan *env     // guarded by mu; callers waiting for a parking env
+	retired  bool            // guarded by mu
+}
+
+func newPool(cfg function.Config) *pool {
+	return &pool{cfg: cfg, busy: make(map[*env]bool)}
+}
+
+// errRetired reports that the pool was retired while the caller waited.
+var errRetired = errors.New("pool retired")
+
+// acquire returns a warm environment marked busy, or coldStart true when
+// the caller must start one (counted in starting until it calls started or
+// startFailed). It fails with errRetired, or ctx's error while waiting for
+// an environment that is being parked.
+func (p *pool) acquire(ctx context.Context) (e *env, coldStart bool, err error) {
+	p.mu.Lock()
+	for {
+		if p.retired {
+			p.mu.Unlock()
+			return nil, false, errRetired
+		}
+		if n := len(p.idle); n > 0 {
+			e := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.busy[e] = true
+			p.mu.Unlock()
+			return e, false, nil
+		}
+		// An environment finishing its freeze is back within
+		// microseconds; waiting for it beats a cold start. Only as many
+		// callers wait as there are such environments.
+		if p.parking <= len(p.waiters) {
+			break
+		}
+		ch := make(chan *env, 1)
+		p.waiters = append(p.waiters, ch)
+		p.mu.Unlock()
+		select {
+		case e := <-ch:
+			if e != nil {
+				return e, false, nil // handed over, still busy
+			}
+		case <-ctx.Done():
+			p.mu.Lock()
+			if i := slices.Index(p.waiters, ch); i >= 0 {
+				p.waiters = slices.Delete(p.waiters, i, i+1)
+				p.mu.Unlock()
+				return nil, false, ctx.Err()
+			}
+			p.mu.Unlock()
+			if e := <-ch; e != nil { // handed over as we gave up: give it back
+				p.park(e)
+				p.unpark(e, time.Now())
+			}
+			return nil, false, ctx.Err()
+		}
+		p.mu.Lock() // the awaited env died or the pool retired; look again
+	}
+	p.starting++
+	p.mu.Unlock()
+	return nil, true, nil
+}
+
+// started records a cold-started environment as busy.
+func (p *pool) started(e *env) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	if p.retired {
+		return false
+	}
+	p.busy[e] = true
+	return true
+}
+
+// startFailed records a cold start that produced no environment.
+func (p *pool) startFailed() {
+	p.mu.Lock()
+	p.starting--
+	p.mu.Unlock()
+}
+
+// park marks a busy environment as on its way back to idle.
+func (p *pool) park(e *env) {
+	p.mu.Lock()
+	p.parking++
+	p.mu.Unlock()
+}
+
+// unpark returns a parked environment to idle, or hands it to a waiter.
+// It reports false when the pool is retired and the caller must destroy
+// the environment.
+func (p *pool) unpark(e *env, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parking--
+	if p.retired {
+		delete(p.busy, e)
+		p.wakeWaitersLocked()
+		return false
+	}
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		ch <- e // cap 1; stays busy
+		return true
+	}
+	delete(p.busy, e)
+	e.lastUsed = now
+	p.idle = append(p.idle, e)
+	return true
+}
+
+// remove forgets an environment that died or is being destroyed. A parked
+// one no longer counts as coming back.
+func (p *pool) remove(e *env, parked bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.busy, e)
+	if i := slices.Index(p.idle, e); i >= 0 {
+		p.idle = slices.Delete(p.idle, i, i+1)
+	}
+	if parked {
+		p.parking--
+		p.wakeWaitersLocked()
+	}
+}
+
+// wakeWaitersLocked releases waiters beyond the parking environments left,
+// so they go and cold-start instead.
+func (p *pool) wakeWaitersLocked() {
+	for len(p.waiters) > max(p.parking, 0) {
+		ch := p.waiters[len(p.waiters)-1]
+		p.waiters = p.waiters[:len(p.waiters)-1]
+		ch <- nil
+	}
+}
+
+// takeIdleSince removes and returns idle environments last used before t.
+func (p *pool) takeIdleSince(t time.Time) []*env {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var old []*env
+	kept := p.idle[:0]
+	for _, e := range p.idle {
+		if e.lastUsed.Before(t) {
+			old = append(old, e)
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+	return old
+}
+
+// retire stops the pool from handing out environments and returns the idle
+// ones for destruction; busy ones are destroyed when released.
+func (p *pool) retire() []*env {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retired = true
+	idle := p.idle
+	p.idle = nil
+	for _, ch := range p.waiters {
+		ch <- nil
+	}
+	p.waiters = nil
+	return idle
+}
+
+// all returns every environment the pool knows, busy or idle.
+func (p *pool) all() []*env {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.idle)
+	for e := range p.busy {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (p *pool) empty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle) == 0 && len(p.busy) == 0 && p.starting == 0
+}
+
+func (p *pool) liveCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle) + len(p.busy) + p.starting
+}
+
+// removeIdle removes e if it is idle, reporting whether it was.
+func (p *pool) removeIdle(e *env) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.idle, e); i >= 0 {
+		p.idle = slices.Delete(p.idle, i, i+1)
+		return true
+	}
+	return false
+}

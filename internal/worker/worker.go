@@ -1,0 +1,264 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"hearth/internal/function"
+	"hearth/internal/logs"
+	"hearth/internal/runtimes"
+	"hearth/internal/sandbox"
+)
+
+// Config configures a Worker. Zero fields take the defaults in their
+// comments.
+type Config struct {
+	// CodeDir caches unpacked packages, one directory per CodeSha256.
+	// Required.
+	CodeDir string
+	// IdleTimeout is how long an idle environment stays warm. Zero means
+	// 10 minutes.
+	IdleTimeout time.Duration
+	// InitTimeout bounds the init phase of an on-demand environment. Zero
+	// means 10 s, as on Lambda.
+	InitTimeout time.Duration
+	// DrainTimeout bounds how long Run waits for invocations in flight
+	// when it stops before destroying their environments. Zero means 30 s.
+	DrainTimeout time.Duration
+	// Region and Account fill AWS_REGION and the log group names.
+	Region  string
+	Account string
+}
+
+func (c Config) withDefaults() Config {
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = 10 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	return c
+}
+
+// CodeSource fetches deployment packages by CodeSha256. *store.Store
+// satisfies it.
+type CodeSource interface {
+	Code(ctx context.Context, sha string) ([]byte, error)
+}
+
+// Errors Invoke returns when it could not run the function at all.
+var (
+	ErrClosed = errors.New("worker is shutting down")
+)
+
+// Worker runs invocations on one host.
+type Worker struct {
+	cfg   Config
+	drv   sandbox.Driver
+	rts   *runtimes.Host
+	logs  *logs.Store
+	code  *codeCache
+	log   *slog.Logger
+	quit  chan struct{} // closed when Run starts stopping
+	kicks chan struct{} // cap 1; wakes the reaper
+
+	mu     sync.Mutex
+	pools  map[poolKey]*pool // guarded by mu
+	closed bool              // guarded by mu
+	envs   sync.WaitGroup    // every environment's goroutines and teardown
+}
+
+type poolKey struct{ name, version string }
+
+// New returns a Worker that runs functions on drv. It starts no
+// goroutines; call Run.
+func New(cfg Config, drv sandbox.Driver, code CodeSource, rts *runtimes.Host, ls *logs.Store, log *slog.Logger) *Worker {
+	cfg = cfg.withDefaults()
+	log = log.With("component", "worker")
+	return &Worker{
+		cfg:   cfg,
+		drv:   drv,
+		rts:   rts,
+		logs:  ls,
+		code:  newCodeCache(cfg.CodeDir, code, log),
+		log:   log,
+		quit:  make(chan struct{}),
+		kicks: make(chan struct{}, 1),
+		pools: make(map[poolKey]*pool),
+	}
+}
+
+// Prepare makes a version ready to start quickly: it checks that this host
+// can run its runtime and unpacks its code into the cache. It is what
+// turns a Pending function Active.
+func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
+	rt, ok := runtimes.Lookup(cfg.Runtime)
+	if !ok {
+		return fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
+	}
+	if err := w.rts.Available(rt); err != nil {
+		return err
+	}
+	_, err := w.code.dir(ctx, cfg.CodeSha256)
+	return err
+}
+
+// Run reaps idle environments until ctx is done. Then it refuses new
+// invocations, lets those in flight finish (up to DrainTimeout), destroys
+// every environment and returns once all of them are gone.
+func (w *Worker) Run(ctx context.Context) error {
+	tick := time.NewTicker(w.reapEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.shutdown()
+			return nil
+		case <-tick.C:
+			w.reap(time.Now())
+		case <-w.kicks:
+			w.reap(time.Now())
+		}
+	}
+}
+
+func (w *Worker) reapEvery() time.Duration {
+	return min(max(w.cfg.IdleTimeout/4, 20*time.Millisecond), 10*time.Second)
+}
+
+// reap destroys environments idle since before now-IdleTimeout.
+func (w *Worker) reap(now time.Time) {
+	w.mu.Lock()
+	pools := make([]*pool, 0, len(w.pools))
+	for _, p := range w.pools {
+		pools = append(pools, p)
+	}
+	w.mu.Unlock()
+	for _, p := range pools {
+		for _, e := range p.takeIdleSince(now.Add(-w.cfg.IdleTimeout)) {
+			e.log.Debug("env idle too long")
+			w.destroy(e, "idle")
+		}
+		w.dropIfEmpty(p)
+	}
+}
+
+func (w *Worker) shutdown() {
+	w.mu.Lock()
+	w.closed = true
+	pools := make([]*pool, 0, len(w.pools))
+	for _, p := range w.pools {
+		pools = append(pools, p)
+	}
+	w.mu.Unlock()
+	close(w.quit)
+	for _, p := range pools {
+		for _, e := range p.retire() {
+			w.destroy(e, "shutdown")
+		}
+	}
+	// Busy environments are destroyed when their invocation ends; give
+	// them DrainTimeout, then destroy them too.
+	drained := make(chan struct{})
+	go func() { w.envs.Wait(); close(drained) }()
+	select {
+	case <-drained:
+		return
+	case <-time.After(w.cfg.DrainTimeout):
+	}
+	for _, p := range pools {
+		for _, e := range p.all() {
+			w.destroy(e, "shutdown")
+		}
+	}
+	<-drained
+}
+
+// Retire drains every pool of the named function: idle environments are
+// destroyed now, busy ones when their invocation ends. The store calls for
+// it when a function is updated or deleted.
+func (w *Worker) Retire(name string) {
+	w.mu.Lock()
+	var retired []*pool
+	for k, p := range w.pools {
+		if k.name == name {
+			retired = append(retired, p)
+			delete(w.pools, k)
+		}
+	}
+	w.mu.Unlock()
+	for _, p := range retired {
+		for _, e := range p.retire() {
+			w.destroy(e, "retired")
+		}
+	}
+}
+
+// pool returns the pool for cfg's version, replacing one built for an
+// older revision of it.
+func (w *Worker) pool(cfg *function.Config) (*pool, error) {
+	key := poolKey{cfg.Name, cfg.Version}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil, ErrClosed
+	}
+	p := w.pools[key]
+	var stale *pool
+	if p != nil && p.cfg.RevisionID != cfg.RevisionID {
+		if !cfg.LastModified.Before(p.cfg.LastModified) {
+			stale, p = p, nil
+		}
+		// else: a caller holding an older configuration; serve it from
+		// the current pool rather than bring the old code back.
+	}
+	if p == nil {
+		p = newPool(*cfg)
+		w.pools[key] = p
+	}
+	w.mu.Unlock()
+	if stale != nil {
+		for _, e := range stale.retire() {
+			w.destroy(e, "updated")
+		}
+	}
+	return p, nil
+}
+
+func (w *Worker) dropIfEmpty(p *pool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := poolKey{p.cfg.Name, p.cfg.Version}
+	if w.pools[key] == p && p.empty() {
+		delete(w.pools, key)
+	}
+}
+
+// Live reports how many environments exist, for tests and metrics.
+func (w *Worker) Live() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, p := range w.pools {
+		n += p.liveCount()
+	}
+	return n
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
