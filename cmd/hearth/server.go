@@ -31,6 +31,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Node, "node", env("node", ""), "node for Node.js runtimes (default: node on PATH)")
 	fs.StringVar(&cfg.Network, "network", env("network", "nat"), "linux isolation network: nat or none")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration(env, "shutdown-timeout", 30*time.Second), "how long in-flight requests may take when stopping")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("debug-addr", ""), "serve Go profiling (/debug/pprof) on this address")
 	fs.StringVar(&logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

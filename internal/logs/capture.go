@@ -17,6 +17,9 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TailSize is how much of an invocation's log Invoke returns: the last 4 KB.
@@ -55,15 +58,32 @@ func NewCapture(dest *FunctionLog) (*Capture, *os.File, error) {
 		return nil, nil, fmt.Errorf("output pipe: %w", err)
 	}
 	c := &Capture{r: r, rc: rc, dest: dest, done: make(chan struct{}), buf: make([]byte, 32<<10)}
-	rc.Control(func(fd uintptr) { c.fd = int(fd) })
+	rc.Control(func(fd uintptr) {
+		c.fd = int(fd)
+		// Best effort: the default 64 KiB is kept if the limit is lower.
+		unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
+	})
 	return c, w, nil
 }
+
+// batchDelay is how long Run lets output accumulate after reading before
+// it watches the pipe again. Waking up for every line a function prints
+// costs a context switch on the invocation path; Flush reads whatever is
+// left when the invocation ends, so the delay loses nothing, and the pipe
+// is enlarged so that writers do not block meanwhile.
+const batchDelay = 5 * time.Millisecond
+
+// pipeSize is the output pipe's capacity.
+const pipeSize = 1 << 20
 
 // Run reads the pipe until every writer has closed it (all the
 // environment's processes are gone) or Close is called.
 func (c *Capture) Run() {
 	defer close(c.done)
-	for {
+	for first := true; ; first = false {
+		if !first {
+			time.Sleep(batchDelay)
+		}
 		var eof bool
 		err := c.rc.Read(func(fd uintptr) bool {
 			c.mu.Lock()

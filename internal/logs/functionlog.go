@@ -3,6 +3,8 @@ package logs
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -59,7 +61,34 @@ func (s *Store) Function(name string) *FunctionLog {
 	return f
 }
 
-// Close closes every open log file.
+// Run writes pending lines to disk every interval until ctx is done.
+func (s *Store) Run(ctx context.Context) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushAll()
+			return nil
+		case <-t.C:
+			s.flushAll()
+		}
+	}
+}
+
+func (s *Store) flushAll() {
+	s.mu.Lock()
+	fns := make([]*FunctionLog, 0, len(s.fns))
+	for _, f := range s.fns {
+		fns = append(fns, f)
+	}
+	s.mu.Unlock()
+	for _, f := range fns {
+		f.flush()
+	}
+}
+
+// Close writes what is pending and closes every open log file.
 func (s *Store) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -76,67 +105,138 @@ type FunctionLog struct {
 	max  int64
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	f    *os.File                 // guarded by mu; nil until first write
-	size int64                    // guarded by mu
-	subs map[chan []byte]struct{} // guarded by mu
-	line []byte                   // guarded by mu; scratch
+	mu      sync.Mutex
+	f       *os.File                 // guarded by mu; nil until first write
+	size    int64                    // guarded by mu; bytes in the file
+	pending []byte                   // guarded by mu; written, not yet in the file
+	subs    map[chan []byte]struct{} // guarded by mu
 }
 
 // TimeFormat is the timestamp each stored line starts with.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
+// flushAt is how much pending text forces a write to disk; below it, the
+// Store's Run flushes on a timer, so an invocation's lines cost no system
+// call on the invocation path.
+const flushAt = 64 << 10
+
 func (l *FunctionLog) write(text []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.line = time.Now().UTC().AppendFormat(l.line[:0], TimeFormat)
-	l.line = append(l.line, ' ')
-	l.line = append(l.line, text...)
-	l.line = append(l.line, '\n')
-	if err := l.appendLocked(l.line); err != nil {
-		l.log.Warn("write function log", "err", err)
-	}
+	start := len(l.pending)
+	l.pending = time.Now().UTC().AppendFormat(l.pending, TimeFormat)
+	l.pending = append(l.pending, ' ')
+	l.pending = append(l.pending, text...)
+	l.pending = append(l.pending, '\n')
+	line := l.pending[start:]
 	for ch := range l.subs {
 		select {
-		case ch <- bytes.Clone(l.line):
+		case ch <- bytes.Clone(line):
 		default: // a slow follower misses lines rather than stalling functions
 		}
 	}
+	if len(l.pending) >= flushAt {
+		l.flushLocked()
+	}
 }
 
+func (l *FunctionLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+}
+
+func (l *FunctionLog) flushLocked() {
+	if len(l.pending) == 0 {
+		return
+	}
+	if err := l.appendLocked(l.pending); err != nil {
+		l.log.Warn("write function log", "err", err)
+	}
+	l.pending = l.pending[:0]
+	if cap(l.pending) > 4*flushAt {
+		l.pending = nil
+	}
+}
+
+// appendLocked writes whole lines to the file, rotating it into the
+// previous file whenever it would pass half of max, so that the two files
+// together stay within max.
 func (l *FunctionLog) appendLocked(b []byte) error {
-	if l.f == nil {
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
+	half := l.max / 2
+	if int64(len(b)) > half {
+		// Only the newest half can survive the rotations below.
+		cut := len(b) - int(half)
+		if i := bytes.IndexByte(b[cut:], '\n'); i >= 0 {
+			b = b[cut+i+1:]
 		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return err
-		}
-		l.f, l.size = f, st.Size()
 	}
-	if l.size+int64(len(b)) > l.max/2 {
-		l.f.Close()
-		l.f = nil
-		if err := os.Rename(l.path, l.path+".1"); err != nil && !os.IsNotExist(err) {
-			return err
+	if err := l.openLocked(); err != nil {
+		return err
+	}
+	for len(b) > 0 {
+		chunk := b
+		if room := half - l.size; int64(len(chunk)) > room {
+			n := 0
+			if room > 0 {
+				n = bytes.LastIndexByte(b[:room], '\n') + 1
+			}
+			if n == 0 {
+				if err := l.rotateLocked(); err != nil {
+					return err
+				}
+				continue
+			}
+			chunk = b[:n]
 		}
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+		n, err := l.f.Write(chunk)
+		l.size += int64(n)
 		if err != nil {
 			return err
 		}
-		l.f, l.size = f, 0
+		b = b[len(chunk):]
 	}
-	n, err := l.f.Write(b)
-	l.size += int64(n)
-	return err
+	return nil
+}
+
+func (l *FunctionLog) openLocked() error {
+	if l.f != nil {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.size = f, st.Size()
+	return nil
+}
+
+func (l *FunctionLog) rotateLocked() error {
+	if l.size == 0 {
+		return errors.New("a log line is longer than half the log's size limit")
+	}
+	l.f.Close()
+	l.f = nil
+	if err := os.Rename(l.path, l.path+".1"); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	l.f, l.size = f, 0
+	return nil
 }
 
 func (l *FunctionLog) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.flushLocked()
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil
@@ -161,6 +261,7 @@ func (l *FunctionLog) Follow() (<-chan []byte, func()) {
 func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.flushLocked()
 	var lines [][]byte
 	for _, p := range []string{l.path + ".1", l.path} {
 		f, err := os.Open(p)

@@ -86,10 +86,11 @@ type Server struct {
 	quit chan struct{} // closed by Close
 
 	mu       sync.Mutex
-	inited   bool     // guarded by mu; init ended (first /next or init error)
-	current  *pending // guarded by mu; the invocation the runtime holds
-	closed   bool     // guarded by mu
-	serveErr error    // guarded by mu
+	idle     chan struct{} // guarded by mu; closed while a GET /next waits for an event
+	inited   bool          // guarded by mu; init ended (first /next or init error)
+	current  *pending      // guarded by mu; the invocation the runtime holds
+	closed   bool          // guarded by mu
+	serveErr error         // guarded by mu
 }
 
 type pending struct {
@@ -106,6 +107,7 @@ func NewServer(ln net.Listener, log *slog.Logger) *Server {
 		next: make(chan *pending),
 		init: make(chan InitResult, 1),
 		quit: make(chan struct{}),
+		idle: make(chan struct{}),
 	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
@@ -162,6 +164,15 @@ func (s *Server) Close() {
 // Init returns a channel that yields one InitResult when the init phase
 // ends. It yields nothing if the runtime exits or hangs first.
 func (s *Server) Init() <-chan InitResult { return s.init }
+
+// Idle returns a channel that is closed while the runtime waits in GET
+// /next: it has finished with the previous event and holds no request of
+// its own in flight. The worker freezes an environment once it is idle.
+func (s *Server) Idle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idle
+}
 
 // Invoke hands inv to the runtime and waits for its response. It returns an
 // error only when the event could not be handed over or no answer came:
@@ -226,10 +237,12 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 			"State transition from Invoking to Ready failed: the runtime asked for the next event before answering the current one")
 		return
 	}
+	s.setIdle(true)
 	var p *pending
 	select {
 	case p = <-s.next:
 	case <-r.Context().Done():
+		s.setIdle(false)
 		return
 	case <-s.quit:
 		writeError(w, http.StatusInternalServerError, "Runtime.ContainerError", "the execution environment is shutting down")
@@ -237,6 +250,7 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.current = p
+	s.setIdleLocked(false)
 	s.mu.Unlock()
 
 	inv := p.inv
@@ -258,6 +272,25 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(inv.Payload); err != nil {
 		s.log.Debug("deliver event", "request_id", inv.RequestID, "err", err)
+	}
+}
+
+func (s *Server) setIdle(idle bool) {
+	s.mu.Lock()
+	s.setIdleLocked(idle)
+	s.mu.Unlock()
+}
+
+func (s *Server) setIdleLocked(idle bool) {
+	select {
+	case <-s.idle: // closed: idle now
+		if !idle {
+			s.idle = make(chan struct{})
+		}
+	default:
+		if idle {
+			close(s.idle)
+		}
 	}
 }
 

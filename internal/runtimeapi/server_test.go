@@ -274,3 +274,36 @@ func FuzzRuntimeAPI(f *testing.F) {
 		}
 	})
 }
+
+func TestIdleTracksWaitingNext(t *testing.T) {
+	h := start(t)
+	select {
+	case <-h.srv.Idle():
+		t.Fatal("Idle() closed before any GET /next")
+	default:
+	}
+	res := make(chan *runtimeapi.Response, 1)
+	go func() {
+		r, _ := h.srv.Invoke(context.Background(), &runtimeapi.Invocation{RequestID: "a", Payload: []byte(`{}`), Deadline: time.Now().Add(time.Minute)})
+		res <- r
+	}()
+	h.do(t, "GET", "/invocation/next", nil, nil) // takes event a at once
+	select {
+	case <-h.srv.Idle():
+		t.Fatal("Idle() closed while the runtime holds an event")
+	default:
+	}
+	h.do(t, "POST", "/invocation/a/response", strings.NewReader(`1`), nil)
+	<-res
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", h.base+"/invocation/next", nil)
+		if resp, err := h.c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-h.srv.Idle():
+	case <-time.After(2 * time.Second):
+		t.Fatal("Idle() not closed while GET /next waits")
+	}
+}

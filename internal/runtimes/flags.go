@@ -4,5 +4,5 @@ package runtimes
 // each flag is safe in their own headers.
 var (
 	pythonArgs = []string{"$LAMBDA_RUNTIME_DIR/bootstrap.py"}
-	nodeArgs   = []string{"$LAMBDA_RUNTIME_DIR/bootstrap.mjs"}
+	nodeArgs   = []string{"--max-http-header-size=81920", "$LAMBDA_RUNTIME_DIR/bootstrap.mjs"}
 )

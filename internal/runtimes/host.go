@@ -70,6 +70,17 @@ func Setup(ctx context.Context, dir string, cfg Config) (*Host, error) {
 	h := &Host{dir: dir}
 	h.python = resolvePython(ctx, cfg.Python)
 	h.node = resolveNode(ctx, cfg.Node)
+	if h.python.path != "" {
+		// Cache the client's compiled code next to it; sandboxes mount the
+		// runtime directory read-only, so it must be there up front.
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(pctx, h.python.path, filepath.Join(dir, "python", "bootstrap.py"), "--precompile")
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("precompile python client: %v: %s", err, out)
+		}
+	}
 	return h, nil
 }
 

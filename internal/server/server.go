@@ -53,6 +53,8 @@ type Config struct {
 	// Network is the linux driver's network mode: "nat" (default) or
 	// "none".
 	Network string
+	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
+	DebugAddr string
 }
 
 func (c Config) withDefaults() Config {
@@ -184,6 +186,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	defer stop()
 	var g errgroup.Group
 	g.Go(func() error { return st.Run(stopCtx) })
+	g.Go(func() error { return ls.Run(stopCtx) })
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	workerDone := make(chan error, 1)
@@ -191,6 +194,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen for debug: %w", err)
+		}
+		dsrv := &http.Server{Handler: debugHandler()}
+		go dsrv.Serve(dln)
+		defer dsrv.Close()
+		log.Info("debug endpoint", "addr", dln.Addr().String())
+	}
 	a.ResumeActivations()
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); sweepCode(stopCtx, st, log) }()

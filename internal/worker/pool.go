@@ -16,16 +16,20 @@ type pool struct {
 	cfg function.Config // immutable
 
 	mu       sync.Mutex
-	idle     []*env          // guarded by mu; most recently used last
-	busy     map[*env]bool   // guarded by mu
-	starting int             // guarded by mu; cold starts under way
-	parking  int             // guarded by mu; busy envs being frozen on their way back to idle
-	waiters  []chan *env     // guarded by mu; callers waiting for a parking env
-	retired  bool            // guarded by mu
+	idle     []*env        // guarded by mu; most recently used last
+	busy     map[*env]bool // guarded by mu
+	starting int           // guarded by mu; cold starts under way
+	parking  int           // guarded by mu; busy envs being frozen on their way back to idle
+	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
+	retired  bool          // guarded by mu
+
+	// arrivals (cap 1) wakes parking environments when a caller starts
+	// waiting, so one can be handed over before it freezes.
+	arrivals chan struct{}
 }
 
 func newPool(cfg function.Config) *pool {
-	return &pool{cfg: cfg, busy: make(map[*env]bool)}
+	return &pool{cfg: cfg, busy: make(map[*env]bool), arrivals: make(chan struct{}, 1)}
 }
 
 // errRetired reports that the pool was retired while the caller waited.
@@ -58,6 +62,10 @@ func (p *pool) acquire(ctx context.Context) (e *env, coldStart bool, err error) 
 		ch := make(chan *env, 1)
 		p.waiters = append(p.waiters, ch)
 		p.mu.Unlock()
+		select {
+		case p.arrivals <- struct{}{}:
+		default:
+		}
 		select {
 		case e := <-ch:
 			if e != nil {
@@ -131,6 +139,21 @@ func (p *pool) unpark(e *env, now time.Time) bool {
 	delete(p.busy, e)
 	e.lastUsed = now
 	p.idle = append(p.idle, e)
+	return true
+}
+
+// handOff gives a parked environment to a waiting caller, if there is
+// one, without it going idle.
+func (p *pool) handOff(e *env) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retired || len(p.waiters) == 0 {
+		return false
+	}
+	p.parking--
+	ch := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	ch <- e // cap 1; stays busy
 	return true
 }
 

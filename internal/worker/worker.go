@@ -2,11 +2,12 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -257,8 +258,10 @@ func (w *Worker) Live() int {
 	return n
 }
 
+// newID returns prefix and 16 random hex digits. Ids must be unique, not
+// secret, so the runtime's generator does.
 func newID(prefix string) string {
 	var b [8]byte
-	rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return prefix + hex.EncodeToString(b[:])
 }

@@ -1,0 +1,890 @@
+# Hearth runtime interface client for Python (3.9+, standard library only).
+#
+# Launch, with cwd = $LAMBDA_TASK_ROOT and only the environment the server builds:
+#
+#     <python3> $LAMBDA_RUNTIME_DIR/bootstrap.py
+#
+# <python3> is the real interpreter (what `python3 -c 'import sys;print(sys.executable)'`
+# prints), never a pyenv shim. No interpreter flags, on purpose:
+#   -S/-I  no: -S drops site-packages (boto3 and friends installed on the host) and .pth
+#          processing; -I and -E also ignore PYTHONPATH, which Lambda users set.
+#   -s     no: saves nothing measurable and hides per-user site-packages.
+#   -u     not needed: stdout is switched to line buffering and both streams are flushed
+#          before every POST, so output is in the pipe before the result is posted.
+#   -B     not used: when LAMBDA_TASK_ROOT is writable, Python caches the user's bytecode in
+#          __pycache__ there, which makes later cold starts faster. Mount the task root
+#          read-only (as Lambda does) if it must stay pristine; Python then skips the write.
+#
+# Optional, once after installing this file (e.g. when the server unpacks the clients):
+#
+#     <python3> $LAMBDA_RUNTIME_DIR/bootstrap.py --precompile
+#
+# Python parses a script run as __main__ at every start and never caches it (~8 ms for
+# this client on a slow host). So the client's code is kept in the string below and its
+# compiled form cached in $LAMBDA_RUNTIME_DIR/__pycache__/bootstrap.<tag>.hearth, keyed
+# on this file's size and mtime and the interpreter version. The first start with a
+# writable runtime directory writes the cache; --precompile writes it up front (exit
+# status 0 on success), for sandboxes that mount the runtime directory read-only.
+#
+# The client talks to the Runtime API (2018-06-01) over one persistent HTTP/1.1
+# connection on a raw socket. It imports nothing heavy at start-up: no http.client
+# (pulls in email), no socket.py (enum), no json package (re), and logging is configured
+# lazily when user code first imports it.
+
+import os
+import sys
+
+_CLIENT_SOURCE = r'''
+import os
+import sys
+import time
+
+import _socket
+
+_API = "/2018-06-01/runtime"
+_THIS_FILE = __file__
+_ERROR_INDENT = "\u00a0"  # the official client indents traceback lines with NO-BREAK SPACE
+# The official client writes non-ASCII as UTF-8 (ensure_ascii=False) for python3.12 and
+# \u escapes before; later versions are assumed to follow 3.12.
+_ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in (
+    "AWS_Lambda_python3.12",
+    "AWS_Lambda_python3.13",
+    "AWS_Lambda_python3.14",
+)
+
+_request_id = None  # request id of the invocation in flight, for log records
+
+
+# ---------------------------------------------------------------------------------------
+# Errors
+
+
+class _Fault(Exception):
+    """A runtime-detected error with a Lambda error type (Runtime.*)."""
+
+    def __init__(self, error_type, message, trace=None):
+        Exception.__init__(self, message)
+        self.error_type = error_type
+        self.msg = message
+        self.trace = trace
+
+
+class _Fatal(Exception):
+    """The Runtime API misbehaved; the process must exit."""
+
+
+def _make_error(message, error_type, stack_trace, request_id):
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id or "",
+        "stackTrace": stack_trace or [],
+    }
+
+
+def _exception_error(exc, request_id):
+    """Builds the error document for an exception raised by user code."""
+    import traceback
+
+    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(exc.__traceback__)]
+    for i, frame in enumerate(frames):
+        if frame[0] != _THIS_FILE:  # drop this client's own frames, as the official one does
+            frames = frames[i:]
+            break
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"
+    return _make_error(message, type(exc).__name__, traceback.format_list(frames), request_id)
+
+
+def _fault_error(fault, request_id):
+    return _make_error(fault.msg, fault.error_type, fault.trace, request_id)
+
+
+def _log_error(error):
+    """Prints an error the way the official client does: to stdout, NBSP-indented trace."""
+    line = "[ERROR]"
+    if error["errorType"]:
+        line += " " + error["errorType"]
+    if error["errorMessage"]:
+        if error["errorType"]:
+            line += ":"
+        line += " " + error["errorMessage"]
+    lines = [line]
+    trace = error.get("stackTrace")
+    if trace is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in trace:
+            if element == "":
+                lines.append("")
+                continue
+            for text in element.splitlines():
+                stripped = text.lstrip(" ")
+                lines.append(_ERROR_INDENT * (len(text) - len(stripped)) + stripped)
+    try:
+        sys.stdout.write("\n".join(lines) + "\n")
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# JSON without importing the json package (it imports re and enum, ~5-10 ms). The C
+# accelerator module _json has had the same interface since Python 3.2; if it ever
+# changes, fall back to the json package.
+
+
+class _ScanContext:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+def _json_default(obj):
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(obj, decimal.Decimal):
+        # The official client encodes Decimal (DynamoDB numbers) with simplejson.
+        if obj.is_nan() or obj.is_infinite():
+            return float(obj)
+        if obj == obj.to_integral_value():
+            return int(obj)
+        return float(obj)
+    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+
+try:
+    import _json
+
+    _scan_once = _json.make_scanner(_ScanContext)
+    _make_encoder = _json.make_encoder
+    _encode_str = _json.encode_basestring_ascii if _ENSURE_ASCII else _json.encode_basestring
+
+    def _json_loads(text):
+        end = len(text)
+        i = 0
+        while i < end and text[i] in " \t\n\r":
+            i += 1
+        try:
+            obj, i = _scan_once(text, i)
+        except StopIteration:
+            return _json_loads_slow(text)
+        while i < end and text[i] in " \t\n\r":
+            i += 1
+        if i != end:
+            return _json_loads_slow(text)
+        return obj
+
+    def _json_dumps(obj):
+        encode = _make_encoder({}, _json_default, _encode_str, None, ": ", ", ", False, False, True)
+        return "".join(encode(obj, 0))
+
+    if _json_loads('{"a": [1, 2.5, "\\u00e9", null, true]} ') != {"a": [1, 2.5, "\u00e9", None, True]}:
+        raise ImportError("unexpected _json behaviour")
+    if _json_dumps({"a": [1, None, "x"]}) != '{"a": [1, null, "x"]}':
+        raise ImportError("unexpected _json behaviour")
+except Exception:
+
+    def _json_loads(text):
+        import json
+
+        return json.loads(text)
+
+    def _json_dumps(obj):
+        import json
+
+        return json.dumps(obj, default=_json_default, ensure_ascii=_ENSURE_ASCII)
+
+
+def _json_loads_slow(text):
+    # Only used to produce the json package's exact error message.
+    import json
+
+    return json.loads(text)
+
+
+# ---------------------------------------------------------------------------------------
+# A minimal HTTP/1.1 client for the Runtime API: one persistent connection.
+
+
+class _Stale(Exception):
+    """The kept-alive connection was closed before any byte of the response arrived."""
+
+
+class _Truncated(Exception):
+    """The connection was closed in the middle of a response."""
+
+
+class _RuntimeClient:
+    def __init__(self, address):
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise _Fatal(f"AWS_LAMBDA_RUNTIME_API must be host:port, got {address!r}")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        self._host = host
+        self._port = int(port)
+        self._prefix = b"\r\nHost: " + address.encode("ascii") + b"\r\nUser-Agent: hearth-python/" + (
+            "%d.%d.%d" % sys.version_info[:3]
+        ).encode("ascii")
+        self._sock = None
+        self._buf = bytearray()
+        self._got = False
+
+    def _connect(self):
+        err = None
+        # A bytes host: a str would make _socket import the idna codec (and re), ~10 ms.
+        for family, socktype, proto, _, addr in _socket.getaddrinfo(
+            self._host.encode("idna" if not self._host.isascii() else "ascii"), self._port, 0, _socket.SOCK_STREAM
+        ):
+            sock = _socket.socket(family, socktype, proto)
+            try:
+                sock.connect(addr)
+            except OSError as e:
+                sock.close()
+                err = e
+                continue
+            if family != getattr(_socket, "AF_UNIX", None):
+                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            self._sock = sock
+            self._buf = bytearray()
+            return
+        raise _Fatal(f"cannot connect to the Runtime API at {self._host}:{self._port}: {err}")
+
+    def _close(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+        self._buf = bytearray()
+
+    def request(self, method, path, body=b"", headers=b""):
+        """Sends one request and returns (status, headers, body). Retries once on a fresh
+        connection if the server had closed the idle one."""
+        head = method + b" " + path + b" HTTP/1.1" + self._prefix + headers
+        if method != b"GET" or body:
+            head += b"\r\nContent-Length: " + str(len(body)).encode("ascii")
+        head += b"\r\n\r\n"
+        what = f"{method.decode()} {path.decode()}"
+        for attempt in (0, 1):
+            reused = self._sock is not None
+            if not reused:
+                self._connect()
+            self._got = False  # whether any byte of the response arrived
+            try:
+                sock = self._sock
+                if len(body) <= 65536:
+                    sock.sendall(head + body)
+                else:
+                    sock.sendall(head)
+                    sock.sendall(body)
+                return self._read_response(method)
+            except (_Stale, BrokenPipeError, ConnectionResetError) as e:
+                # With nothing of a response received, the server had closed the idle
+                # connection and did not see the request: retry once on a new one.
+                self._close()
+                if self._got or not reused or attempt:
+                    raise _Fatal(f"{what}: connection lost: {e or 'closed by the server'}")
+            except (_Truncated, OSError) as e:
+                self._close()
+                raise _Fatal(f"{what}: {e}")
+        raise _Fatal(f"{what}: connection lost twice")
+
+    def _fill(self):
+        data = self._sock.recv(65536)
+        if not data:
+            raise _Truncated("connection closed mid-response")
+        self._buf += data
+
+    def _read_head(self, first):
+        buf = self._buf
+        start = 0
+        while True:
+            i = buf.find(b"\r\n\r\n", start)
+            if i >= 0:
+                head = bytes(buf[:i])
+                del buf[: i + 4]
+                return head
+            start = max(0, len(buf) - 3)
+            try:
+                data = self._sock.recv(65536)
+            except ConnectionResetError:
+                if first and not buf:
+                    raise _Stale()
+                raise _Truncated("connection reset mid-response")
+            if not data:
+                if first and not buf:
+                    raise _Stale()
+                raise _Truncated("connection closed mid-response")
+            self._got = True
+            buf += data
+
+    def _read_response(self, method):
+        first = True
+        while True:
+            head = self._read_head(first)
+            first = False
+            lines = head.decode("latin-1").split("\r\n")
+            status_line = lines[0].split(" ", 2)
+            if len(status_line) < 2 or not status_line[0].startswith("HTTP/"):
+                raise _Fatal(f"malformed status line from the Runtime API: {lines[0]!r}")
+            status = int(status_line[1])
+            headers = {}
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if sep:
+                    headers[name.strip().lower()] = value.strip()
+            if 100 <= status < 200 and status != 101:
+                continue  # interim response; the real one follows
+            break
+        keep = status_line[0] != "HTTP/1.0"
+        conn = headers.get("connection", "").lower()
+        if conn == "close":
+            keep = False
+        elif conn == "keep-alive":
+            keep = True
+        if method == b"HEAD" or status in (204, 304):
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = self._read_chunked()
+        elif "content-length" in headers:
+            body = self._read_exact(int(headers["content-length"]))
+        else:
+            body = self._read_to_eof()
+            keep = False
+        if not keep:
+            self._close()
+        return status, headers, body
+
+    def _read_exact(self, n):
+        buf = self._buf
+        if len(buf) >= n:
+            body = bytes(buf[:n])
+            del buf[:n]
+            return body
+        body = bytearray(n)
+        view = memoryview(body)
+        have = len(buf)
+        view[:have] = buf
+        del buf[:]
+        recv_into = self._sock.recv_into
+        while have < n:
+            got = recv_into(view[have:], n - have)
+            if not got:
+                raise _Truncated("connection closed mid-body")
+            have += got
+        view.release()
+        return body
+
+    def _read_line(self):
+        buf = self._buf
+        while True:
+            i = buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(buf[:i])
+                del buf[: i + 2]
+                return line
+            self._fill()
+
+    def _read_chunked(self):
+        parts = []
+        while True:
+            size_line = self._read_line()
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _Fatal(f"malformed chunk size from the Runtime API: {size_line!r}")
+            if size == 0:
+                while self._read_line():  # trailers, up to the empty line
+                    pass
+                return b"".join(parts)
+            parts.append(self._read_exact(size))
+            if self._read_line() != b"":
+                raise _Fatal("malformed chunk terminator from the Runtime API")
+
+    def _read_to_eof(self):
+        parts = [bytes(self._buf)]
+        del self._buf[:]
+        while True:
+            data = self._sock.recv(65536)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    # Runtime API verbs -------------------------------------------------------------
+
+    def next(self):
+        status, headers, body = self.request(b"GET", b"/2018-06-01/runtime/invocation/next")
+        if status != 200:
+            raise _Fatal(f"GET /runtime/invocation/next: status {status}: {_excerpt(body)}")
+        return headers, body
+
+    def post(self, path, body, content_type=b"application/json", extra=b""):
+        status, _, resp = self.request(
+            b"POST", path, body, b"\r\nContent-Type: " + content_type + extra
+        )
+        if not 200 <= status < 300:
+            raise _Fatal(f"POST {path.decode()}: status {status}: {_excerpt(resp)}")
+
+    def post_result(self, request_id, body, content_type):
+        self.post(b"%s/invocation/%s/response" % (_API.encode(), _quote(request_id)), body, content_type)
+
+    def post_error(self, request_id, error):
+        self.post(b"%s/invocation/%s/error" % (_API.encode(), _quote(request_id)), _encode_error(error))
+
+    def post_init_error(self, error):
+        error_type = error["errorType"].encode("latin-1", "replace")
+        error_type = error_type.replace(b"\r", b" ").replace(b"\n", b" ")
+        self.post(
+            b"%s/init/error" % _API.encode(),
+            _encode_error(error),
+            extra=b"\r\nLambda-Runtime-Function-Error-Type: " + error_type,
+        )
+
+
+def _excerpt(body):
+    return bytes(body[:512]).decode("utf-8", "replace")
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _quote(s):
+    raw = s.encode("utf-8")
+    if all(c in _UNRESERVED for c in raw):
+        return raw
+    return b"".join(bytes((c,)) if c in _UNRESERVED else b"%%%02X" % c for c in raw)
+
+
+def _encode_error(error):
+    try:
+        return _json_dumps(error).encode("utf-8")
+    except Exception:
+        return _json_dumps(_make_error(repr(error.get("errorMessage")), error.get("errorType"), [], error.get("requestId"))).encode(
+            "utf-8", "backslashreplace"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Context object handed to the handler (mirrors awslambdaric.lambda_context).
+
+
+class CognitoIdentity:
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __repr__(self):
+        return (
+            f"CognitoIdentity([cognito_identity_id={self.cognito_identity_id},"
+            f"cognito_identity_pool_id={self.cognito_identity_pool_id}])"
+        )
+
+
+class Client:
+    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name")
+
+    def __repr__(self):
+        return (
+            f"Client([installation_id={self.installation_id},app_title={self.app_title},"
+            f"app_version_name={self.app_version_name},app_version_code={self.app_version_code},"
+            f"app_package_name={self.app_package_name}])"
+        )
+
+
+class ClientContext:
+    __slots__ = ("custom", "env", "client")
+
+    def __repr__(self):
+        return f"ClientContext([custom={self.custom},env={self.env},client={self.client}])"
+
+
+def _obj_from_dict(cls, d):
+    if d is None:
+        return None
+    obj = cls()
+    get = d.get if isinstance(d, dict) else (lambda _k: None)
+    for field in cls.__slots__:
+        setattr(obj, field, get(field))
+    return obj
+
+
+def _parse_json_header(value, name):
+    try:
+        return _json_loads(value)
+    except Exception as e:
+        raise _Fault("Runtime.LambdaContextUnmarshalError", f"Unable to parse {name} JSON: {e}")
+
+
+_ENV_FUNCTION_NAME = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+_ENV_FUNCTION_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+_ENV_LOG_GROUP = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+_ENV_LOG_STREAM = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+try:
+    _ENV_MEMORY = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", ""))
+except ValueError:
+    _ENV_MEMORY = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+
+
+class LambdaContext:
+    def __init__(self, request_id, client_context, identity, deadline_ms, invoked_function_arn):
+        self.aws_request_id = request_id
+        self.log_group_name = _ENV_LOG_GROUP
+        self.log_stream_name = _ENV_LOG_STREAM
+        self.function_name = _ENV_FUNCTION_NAME
+        self.memory_limit_in_mb = _ENV_MEMORY
+        self.function_version = _ENV_FUNCTION_VERSION
+        self.invoked_function_arn = invoked_function_arn
+        self.tenant_id = None
+        self.client_context = _obj_from_dict(ClientContext, client_context)
+        if self.client_context is not None:
+            self.client_context.client = _obj_from_dict(Client, self.client_context.client)
+        self.identity = _obj_from_dict(CognitoIdentity, {})
+        if isinstance(identity, dict):
+            self.identity.cognito_identity_id = identity.get("cognitoIdentityId")
+            self.identity.cognito_identity_pool_id = identity.get("cognitoIdentityPoolId")
+        self._epoch_deadline_time_in_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        remaining = self._epoch_deadline_time_in_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+    def __repr__(self):
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},"
+            f"log_stream_name={self.log_stream_name},function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},client_context={self.client_context},"
+            f"identity={self.identity}])"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Logging: the official client adds a root handler that prints
+# "[LEVEL]\t<time>Z\t<request id>\t<message>". Importing logging costs several
+# milliseconds, so the handler is installed the moment user code imports logging.
+
+
+def _setup_logging(logging):
+    if getattr(logging, "_hearth_configured", False):
+        return
+    logging._hearth_configured = True
+    logging.Formatter.converter = time.gmtime
+
+    class LambdaLoggerHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                sys.stdout.write(self.format(record))
+            except Exception:
+                self.handleError(record)
+
+    class LambdaLoggerFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _request_id or ""
+            record.tenant_id = None
+            return True
+
+    handler = LambdaLoggerHandler()
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    handler.addFilter(LambdaLoggerFilter())
+    root = logging.getLogger()
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    if level in ("CRITICAL", "FATAL", "ERROR", "WARNING", "WARN", "INFO", "DEBUG", "NOTSET"):
+        root.setLevel({"FATAL": "CRITICAL", "WARN": "WARNING"}.get(level, level))
+    root.addHandler(handler)
+
+
+class _LoggingImportHook:
+    """A meta path finder that configures logging right after its first import."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name != "logging":
+            return None
+        try:
+            sys.meta_path.remove(_LoggingImportHook)
+        except ValueError:
+            pass
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec = find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        def exec_and_setup(module):
+            exec_module(module)
+            _setup_logging(module)
+
+        try:
+            loader.exec_module = exec_and_setup
+        except Exception:
+            pass
+        return spec
+
+    @staticmethod
+    def invalidate_caches():
+        pass
+
+
+def _install_logging_hook():
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        _setup_logging(logging)
+    else:
+        sys.meta_path.insert(0, _LoggingImportHook)
+
+
+def _ensure_logging():
+    # Covers a logging module whose loader could not be hooked.
+    logging = sys.modules.get("logging")
+    if logging is not None and not getattr(logging, "_hearth_configured", False):
+        _setup_logging(logging)
+
+
+# ---------------------------------------------------------------------------------------
+# Handler loading
+
+
+def _load_handler(handler):
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise _Fault("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {e}")
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise _Fault(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {modname} as a handler module",
+        )
+    name = modname.replace("/", ".")
+    try:
+        __import__(name)
+        module = sys.modules[name]
+    except ImportError as e:
+        raise _Fault("Runtime.ImportModuleError", f"Unable to import module '{modname}': {e}")
+    except SyntaxError as e:
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise _Fault("Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {e}", trace)
+    try:
+        return getattr(module, fname)
+    except AttributeError:
+        raise _Fault("Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'")
+
+
+def _setup_sys_path(task_root):
+    paths = [task_root]
+    version = "python%d.%d" % sys.version_info[:2]
+    for extra in ("/opt/python/lib/" + version + "/site-packages", "/opt/python"):
+        if os.path.isdir(extra):
+            paths.append(extra)
+    rest = sys.path
+    if not getattr(sys.flags, "safe_path", False):
+        rest = rest[1:]  # this script's directory; user code must not see it
+    rest = [p for p in rest if p not in paths]
+    sys.path[:] = paths + rest
+
+
+def _flush_output():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+def _fatal(message):
+    _flush_output()
+    try:
+        sys.stderr.write(f"hearth-python: {message}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+    os._exit(1)
+
+
+# ---------------------------------------------------------------------------------------
+# Main loop
+
+
+def _invoke(client, handler, headers, body):
+    global _request_id
+    request_id = headers.get("lambda-runtime-aws-request-id")
+    if not request_id:
+        raise _Fatal("GET /runtime/invocation/next: missing Lambda-Runtime-Aws-Request-Id")
+    _request_id = request_id
+    trace_id = headers.get("lambda-runtime-trace-id")
+    if trace_id:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+
+    error = None
+    try:
+        client_context = headers.get("lambda-runtime-client-context")
+        if client_context:
+            client_context = _parse_json_header(client_context, "Client Context")
+        else:
+            client_context = None
+        identity = headers.get("lambda-runtime-cognito-identity")
+        if identity:
+            identity = _parse_json_header(identity, "Cognito Identity")
+        else:
+            identity = None
+        try:
+            deadline = int(headers.get("lambda-runtime-deadline-ms", "0"))
+        except ValueError:
+            deadline = 0
+        context = LambdaContext(
+            request_id, client_context, identity, deadline, headers.get("lambda-runtime-invoked-function-arn")
+        )
+        if body:
+            try:
+                event = _json_loads(body.decode("utf-8"))
+            except Exception:
+                try:  # the json package's encoding detection and exact error message
+                    import json
+
+                    event = json.loads(bytes(body))
+                except Exception as e:
+                    raise _Fault("Runtime.UnmarshalError", f"Unable to unmarshal input: {e}")
+        else:
+            event = None
+
+        result = handler(event, context)
+
+        if isinstance(result, bytes):
+            payload, content_type = result, b"application/unknown"
+        else:
+            try:
+                payload, content_type = _json_dumps(result).encode("utf-8"), b"application/json"
+            except Exception as e:
+                raise _Fault("Runtime.MarshalError", f"Unable to marshal response: {e}")
+    except _Fault as fault:
+        error = _fault_error(fault, request_id)
+    except Exception as e:
+        error = _exception_error(e, request_id)
+
+    if error is not None:
+        _log_error(error)
+        _flush_output()
+        client.post_error(request_id, error)
+    else:
+        _flush_output()
+        client.post_result(request_id, payload, content_type)
+
+
+def main():
+    try:
+        sys.stdout.reconfigure(line_buffering=True)
+    except Exception:
+        pass
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    _setup_sys_path(task_root)
+
+    try:
+        client = _RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", ""))
+    except _Fatal as e:
+        _fatal(str(e))
+
+    _install_logging_hook()
+    try:
+        try:
+            handler = _load_handler(os.environ.get("_HANDLER", ""))
+        except _Fault as fault:
+            error = _fault_error(fault, None)
+        except Exception as e:
+            error = _exception_error(e, None)
+        else:
+            error = None
+        _ensure_logging()
+        if error is not None:
+            _log_error(error)
+            _flush_output()
+            client.post_init_error(error)
+            _flush_output()
+            os._exit(1)
+
+        while True:
+            headers, body = client.next()
+            _invoke(client, handler, headers, body)
+            _ensure_logging()
+    except _Fatal as e:
+        _fatal(str(e))
+
+'''
+_CLIENT_END_LINE = sys._getframe().f_lineno  # the line after the closing quotes
+
+
+def _client_code():
+    """Returns (code, save) for the client: code from the cache when it is fresh, else
+    freshly compiled with line numbers matching this file; save writes the cache."""
+    import marshal
+
+    here = __file__
+    tag = sys.implementation.cache_tag or "python"
+    cache = os.path.join(os.path.dirname(os.path.abspath(here)), "__pycache__", "bootstrap.%s.hearth" % tag)
+    try:
+        st = os.stat(here)
+        stamp = ("%s|%s|%d|%d\n" % (sys.version, tag, st.st_mtime_ns, st.st_size)).encode()
+    except OSError:
+        stamp = None
+    if stamp is not None:
+        try:
+            with open(cache, "rb") as f:
+                data = f.read()
+            if data.startswith(stamp):
+                return marshal.loads(data[len(stamp):]), None
+        except Exception:
+            pass
+    first = _CLIENT_END_LINE - 1 - _CLIENT_SOURCE.count("\n")  # line of `_CLIENT_SOURCE = r`
+    code = compile("\n" * (first - 1) + _CLIENT_SOURCE, here, "exec", dont_inherit=True)
+
+    def save():
+        if stamp is None:
+            return False
+        # Unique even across PID namespaces sharing the directory.
+        tmp = "%s.%d.%s.tmp" % (cache, os.getpid(), os.urandom(6).hex())
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            with open(tmp, "xb") as f:
+                f.write(stamp + marshal.dumps(code))
+            os.replace(tmp, cache)
+            return True
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return False
+
+    return code, save
+
+
+if __name__ == "__main__":
+    _code, _save = _client_code()
+    if sys.argv[1:] == ["--precompile"]:
+        sys.exit(0 if _save is None or _save() else 1)
+    if _save is not None and not sys.dont_write_bytecode:
+        _save()
+    del _save
+    exec(_code, globals())
+    del _code
+    main()  # noqa: F821 -- defined by the client code

@@ -1,0 +1,1 @@
+module.exports.handler = (event, context, callback) => callback(null, { cjs: true });

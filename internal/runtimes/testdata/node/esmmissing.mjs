@@ -1,0 +1,2 @@
+import 'hearth-no-such-esm-dependency';
+export const handler = async () => 1;

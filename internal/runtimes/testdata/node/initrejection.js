@@ -1,0 +1,2 @@
+Promise.reject(new Error('rejected during init'));
+exports.handler = async () => 1;

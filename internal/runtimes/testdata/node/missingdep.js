@@ -1,0 +1,2 @@
+require('hearth-no-such-dependency');
+exports.handler = async () => 1;

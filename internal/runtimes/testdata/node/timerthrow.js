@@ -1,0 +1,5 @@
+exports.handler = (event, context, callback) => {
+  setTimeout(() => {
+    throw new SyntaxError('thrown from a timer');
+  }, 10);
+};

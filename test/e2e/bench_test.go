@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// The benchmarks measure Hearth against floors taken in the same run on the
+// same machine, because the machines are shared and noisy:
+//
+//   - BenchmarkFloor/1hop: a bare loopback HTTP round trip to an echo handler;
+//   - BenchmarkFloor/2hops: the same through one forwarding server, the
+//     shape of a warm invoke (client → hearth → runtime);
+//   - BenchmarkFloor/*-xproc: the same with the echo and forwarding servers
+//     in processes of their own, as hearth and the runtime are. Waking
+//     another process costs more than waking a goroutine, so these are the
+//     honest floors for a warm invoke.
+//
+// Invocations go over plain net/http to the Invoke API, so the SDK's own
+// cost is not counted; BenchmarkWarmInvokeSDK shows it separately.
+
+var benchPayload = []byte(`{"op":"echo"}`)
+
+func echoServer() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}))
+}
+
+func post(b *testing.B, c *http.Client, url string, body []byte) []byte {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("POST %s: %d %s", url, resp.StatusCode, out)
+	}
+	return out
+}
+
+func BenchmarkFloor(b *testing.B) {
+	echo := echoServer()
+	defer echo.Close()
+	hop := &http.Client{}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		resp, err := hop.Post(echo.URL, "application/json", bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(w, resp.Body)
+	}))
+	defer proxy.Close()
+	c := &http.Client{}
+	b.Run("1hop", func(b *testing.B) {
+		latency(b, func() { post(b, c, echo.URL, benchPayload) })
+	})
+	b.Run("2hops", func(b *testing.B) {
+		latency(b, func() { post(b, c, proxy.URL, benchPayload) })
+	})
+	b.Run("2hops-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				post(b, c, proxy.URL, benchPayload)
+			}
+		})
+	})
+	xecho := startHop(b, "echo")
+	xproxy := startHop(b, "proxy", xecho)
+	b.Run("1hop-xproc", func(b *testing.B) {
+		latency(b, func() { post(b, c, xecho, benchPayload) })
+	})
+	b.Run("2hops-xproc", func(b *testing.B) {
+		latency(b, func() { post(b, c, xproxy, benchPayload) })
+	})
+	b.Run("2hops-xproc-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				post(b, c, xproxy, benchPayload)
+			}
+		})
+	})
+}
+
+// startHop runs testdata/hop in its own process and returns its URL.
+func startHop(b *testing.B, args ...string) string {
+	bin := filepath.Join(b.TempDir(), "hop")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/hop").CombinedOutput(); err != nil {
+		b.Fatalf("build hop: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, args...)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// latency runs f b.N times and reports the median and 99th percentile.
+func latency(b *testing.B, f func()) {
+	d := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		f()
+		d = append(d, time.Since(t))
+	}
+	b.StopTimer()
+	slices.Sort(d)
+	if len(d) > 0 {
+		b.ReportMetric(float64(d[len(d)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(d[len(d)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+var benchRuntimes = []runtimeCase{runtimeCases[0], runtimeCases[1], runtimeCases[2]}
+
+// benchServer starts a non-debug server for the benchmark's lifetime.
+func benchServer(b *testing.B) *server {
+	return startServer(b, "", "--log-level", "info")
+}
+
+func BenchmarkWarmInvoke(b *testing.B) {
+	s := benchServer(b)
+	c := &http.Client{}
+	for _, br := range benchRuntimes {
+		f := br.fn(b)
+		if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
+			continue
+		}
+		name := "warm-" + br.name
+		s.create(b, name, f)
+		url := s.URL + "/2015-03-31/functions/" + name + "/invocations"
+		post(b, c, url, benchPayload) // the cold start stays outside the timing
+		b.Run(br.name, func(b *testing.B) {
+			latency(b, func() { post(b, c, url, benchPayload) })
+		})
+		b.Run(br.name+"-parallel", func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post(b, c, url, benchPayload)
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkWarmInvokeSDK(b *testing.B) {
+	s := benchServer(b)
+	s.create(b, "warm-sdk", goFn())
+	in := &lambda.InvokeInput{FunctionName: aws.String("warm-sdk"), Payload: benchPayload}
+	if _, err := s.Client.Invoke(b.Context(), in); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("go", func(b *testing.B) {
+		latency(b, func() {
+			if _, err := s.Client.Invoke(b.Context(), in); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+var initRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
+
+// BenchmarkColdStart times invocations that each start a new environment:
+// every iteration changes the function's configuration (outside the
+// timing), which retires its warm environment.
+func BenchmarkColdStart(b *testing.B) {
+	s := benchServer(b)
+	for _, br := range benchRuntimes {
+		f := br.fn(b)
+		if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
+			continue
+		}
+		name := "cold-" + br.name
+		s.create(b, name, f)
+		b.Run(br.name, func(b *testing.B) {
+			var inits []float64
+			var d []time.Duration
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				i++
+				_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
+					FunctionName: aws.String(name),
+					Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				r, err := s.tryInvoke(b.Context(), s.NoRetry, name, benchPayload)
+				d = append(d, time.Since(start))
+				if err != nil || r.FunctionError != "" {
+					b.Fatalf("cold invoke: %v %+v", err, r)
+				}
+				m := initRE.FindStringSubmatch(r.Log)
+				if m == nil {
+					b.Fatalf("iteration %d was not a cold start:\n%s", i, r.Log)
+				}
+				v, _ := strconv.ParseFloat(m[1], 64)
+				inits = append(inits, v)
+			}
+			slices.Sort(d)
+			slices.Sort(inits)
+			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(inits[len(inits)/2], "init-p50-ms")
+		})
+	}
+}

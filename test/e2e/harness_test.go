@@ -1,0 +1,443 @@
+// Package e2e drives a real hearth binary with real clients: it builds
+// cmd/hearth (with the race detector when the tests run under it), starts
+// it on a fresh data directory, and talks to it with aws-sdk-go-v2. The
+// functions are real too: a Go function built with aws-lambda-go, and
+// Python and Node functions on Hearth's own runtime clients.
+package e2e
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	// testdata/gofn is built with aws-lambda-go; importing it here keeps
+	// it in go.mod, since go mod tidy does not look into testdata.
+	_ "github.com/aws/aws-lambda-go/lambda"
+)
+
+var (
+	hearthBin string // built in TestMain
+	goFnZip   []byte // the aws-lambda-go function, zipped
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hearth-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildErr = build(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func build(dir string) error {
+	hearthBin = filepath.Join(dir, "hearth")
+	args := []string{"build", "-o", hearthBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "hearth/cmd/hearth")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build hearth: %v\n%s", err, out)
+	}
+	boot := filepath.Join(dir, "bootstrap")
+	cmd = exec.Command("go", "build", "-o", boot, "./testdata/gofn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build go function: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(boot)
+	if err != nil {
+		return err
+	}
+	goFnZip = zipFiles(map[string]zipFile{"bootstrap": {data: b, mode: 0o755}})
+	return nil
+}
+
+type zipFile struct {
+	data []byte
+	mode fs.FileMode
+}
+
+func zipFiles(files map[string]zipFile) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, f := range files {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		mode := f.mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		h.SetMode(mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			panic(err)
+		}
+		w.Write(f.data)
+	}
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// zipDir zips every file under testdata/<dir>.
+func zipDir(t testing.TB, dir string) []byte {
+	t.Helper()
+	files := map[string]zipFile{}
+	root := filepath.Join("testdata", dir)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files[filepath.ToSlash(rel)] = zipFile{data: b}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zipFiles(files)
+}
+
+// server is a running hearth binary.
+type server struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	URL     string
+	DataDir string
+	Client  *lambda.Client
+	// NoRetry is a client that does not retry throttles.
+	NoRetry *lambda.Client
+
+	mu     sync.Mutex
+	stderr bytes.Buffer // guarded by mu
+	exited chan struct{}
+}
+
+var readyRE = regexp.MustCompile(`msg="hearth ready" addr=(\S+)`)
+
+// startServer starts hearth on dataDir (a fresh one when empty) with extra
+// flags. t.Cleanup stops it and checks that it left no process behind.
+func startServer(t testing.TB, dataDir string, flags ...string) *server {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug"}, flags...)
+	cmd := exec.Command(hearthBin, args...)
+	cmd.Env = serverEnv()
+	s := &server{t: t, cmd: cmd, DataDir: dataDir, exited: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.stderr.WriteString(line + "\n")
+			s.mu.Unlock()
+			if m := readyRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(s.exited)
+	}()
+	select {
+	case a := <-addr:
+		s.URL = "http://" + a
+	case <-s.exited:
+		t.Fatalf("hearth exited before it was ready:\n%s", s.Log())
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("hearth not ready after 60s:\n%s", s.Log())
+	}
+	s.Client = newClient(s.URL, 3)
+	s.NoRetry = newClient(s.URL, 1)
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("hearth log:\n%s", tailString(s.Log(), 30000))
+		}
+	})
+	return s
+}
+
+// serverEnv is the test's environment with a marker, so leftover
+// processes can be found.
+func serverEnv() []string {
+	return append(os.Environ(), "HEARTH_E2E=1")
+}
+
+func newClient(url string, attempts int) *lambda.Client {
+	return lambda.New(lambda.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(url),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		RetryMaxAttempts: attempts,
+		HTTPClient:       &http.Client{Timeout: 2 * time.Minute},
+	})
+}
+
+// Log returns what the server has logged so far.
+func (s *server) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stderr.String()
+}
+
+// Stop sends SIGTERM, waits for a clean exit and checks that no process of
+// the server's is left. It is idempotent.
+func (s *server) Stop() {
+	t := s.t
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(60 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		t.Errorf("hearth did not stop within 60s of SIGTERM")
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("hearth exited with status %d after SIGTERM", code)
+	}
+	if left := processesUnder(s.DataDir); len(left) > 0 {
+		t.Errorf("processes left after shutdown: %v", left)
+	}
+}
+
+// Kill stops the server with SIGKILL, as a crash would.
+func (s *server) Kill() {
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// processesUnder lists processes whose command line or working directory
+// lies under dir.
+func processesUnder(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
+		if bytes.Contains(cmdline, []byte(dir)) || strings.HasPrefix(cwd, dir) {
+			out = append(out, e.Name()+":"+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// fn describes a test function to create.
+type fn struct {
+	runtime string
+	handler string
+	zip     []byte
+	timeout int32
+	memory  int32
+	env     map[string]string
+}
+
+func goFn() fn { return fn{runtime: "provided.al2023", handler: "bootstrap", zip: goFnZip} }
+func pythonFn(t testing.TB) fn {
+	return fn{runtime: "python3.12", handler: "app.handler", zip: zipDir(t, "python")}
+}
+func nodeFn(t testing.TB) fn {
+	return fn{runtime: "nodejs20.x", handler: "index.handler", zip: zipDir(t, "node")}
+}
+
+// create creates a function and waits until it is Active.
+func (s *server) create(t testing.TB, name string, f fn) *types.FunctionConfiguration {
+	t.Helper()
+	in := &lambda.CreateFunctionInput{
+		FunctionName: aws.String(name),
+		Runtime:      types.Runtime(f.runtime),
+		Handler:      aws.String(f.handler),
+		Role:         aws.String("arn:aws:iam::000000000000:role/e2e"),
+		Code:         &types.FunctionCode{ZipFile: f.zip},
+	}
+	if f.timeout > 0 {
+		in.Timeout = aws.Int32(f.timeout)
+	}
+	if f.memory > 0 {
+		in.MemorySize = aws.Int32(f.memory)
+	}
+	if f.env != nil {
+		in.Environment = &types.Environment{Variables: f.env}
+	}
+	out, err := s.Client.CreateFunction(t.Context(), in)
+	if err != nil {
+		t.Fatalf("CreateFunction(%s) = %v", name, err)
+	}
+	w := lambda.NewFunctionActiveV2Waiter(s.Client, func(o *lambda.FunctionActiveV2WaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(name)}, 30*time.Second); err != nil {
+		t.Fatalf("waiting for %s to be active: %v", name, err)
+	}
+	return &types.FunctionConfiguration{FunctionName: out.FunctionName, FunctionArn: out.FunctionArn}
+}
+
+// invoked is the outcome of one synchronous invocation.
+type invoked struct {
+	Status        int32
+	FunctionError string
+	Payload       []byte
+	Log           string
+	Version       string
+}
+
+// decode unmarshals the payload into a map.
+func (r *invoked) decode(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Payload, &m); err != nil {
+		t.Fatalf("payload %q is not a JSON object: %v", r.Payload, err)
+	}
+	return m
+}
+
+func (s *server) invoke(t testing.TB, name string, event any) *invoked {
+	t.Helper()
+	r, err := s.tryInvoke(t.Context(), s.Client, name, event)
+	if err != nil {
+		t.Fatalf("Invoke(%s) = %v", name, err)
+	}
+	return r
+}
+
+func (s *server) tryInvoke(ctx context.Context, c *lambda.Client, name string, event any) (*invoked, error) {
+	payload, ok := event.([]byte)
+	if !ok {
+		var err error
+		if payload, err = json.Marshal(event); err != nil {
+			return nil, err
+		}
+	}
+	out, err := c.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName: aws.String(name),
+		Payload:      payload,
+		LogType:      types.LogTypeTail,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &invoked{Status: out.StatusCode, Payload: out.Payload, Version: aws.ToString(out.ExecutedVersion)}
+	if out.FunctionError != nil {
+		r.FunctionError = *out.FunctionError
+	}
+	if out.LogResult != nil {
+		b, err := decodeBase64(*out.LogResult)
+		if err != nil {
+			return nil, fmt.Errorf("LogResult is not base64: %w", err)
+		}
+		r.Log = string(b)
+	}
+	return r, nil
+}
+
+// num reads a JSON number field as an int.
+func num(t testing.TB, m map[string]any, key string) int {
+	t.Helper()
+	f, ok := m[key].(float64)
+	if !ok {
+		t.Fatalf("field %q = %v (%T); want a number", key, m[key], m[key])
+	}
+	return int(f)
+}
+
+// errorDoc decodes a function error payload.
+func errorDoc(t testing.TB, r *invoked) (typ, msg string) {
+	t.Helper()
+	if r.FunctionError != "Unhandled" {
+		t.Fatalf("FunctionError = %q; want Unhandled (payload %s)", r.FunctionError, r.Payload)
+	}
+	var d struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal(r.Payload, &d); err != nil {
+		t.Fatalf("error payload %q is not JSON: %v", r.Payload, err)
+	}
+	return d.ErrorType, d.ErrorMessage
+}
+
+func pidAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+// needRuntime skips t when the host lacks the runtime's interpreter.
+func needRuntime(t testing.TB, runtime string) {
+	t.Helper()
+	if bin := interpreter(runtime); bin != "" {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s is not installed on this host", bin)
+		}
+	}
+}
+
+// interpreter names the host program a runtime needs, or "".
+func interpreter(runtime string) string {
+	switch {
+	case strings.HasPrefix(runtime, "python"):
+		return "python3"
+	case strings.HasPrefix(runtime, "nodejs"):
+		return "node"
+	}
+	return ""
+}

@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+func TestIdleTeardown(t *testing.T) {
+	s := startServer(t, "", "--idle-timeout", "1s")
+	s.create(t, "idle", goFn())
+	r := s.invoke(t, "idle", map[string]any{"op": "tmp"})
+	pid := num(t, r.decode(t), "pid")
+	envs, _ := os.ReadDir(filepath.Join(s.DataDir, "envs"))
+	if len(envs) != 1 {
+		t.Fatalf("%d environment directories while one env is warm; want 1", len(envs))
+	}
+	// Warm reuse keeps /tmp.
+	if got, _ := s.invoke(t, "idle", map[string]any{"op": "tmp"}).decode(t)["tmp"].(string); got != "x" {
+		t.Errorf("/tmp state on warm reuse = %q; want x", got)
+	}
+	waitGone(t, pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		envs, _ = os.ReadDir(filepath.Join(s.DataDir, "envs"))
+		if len(envs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("environment directory (its /tmp) still there after idle teardown: %v", envs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The next invocation cold-starts with a fresh /tmp.
+	r = s.invoke(t, "idle", map[string]any{"op": "tmp"})
+	m := r.decode(t)
+	if tmp, _ := m["tmp"].(string); num(t, m, "pid") == pid || tmp != "" || !strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("after idle teardown: %s; want a new process, an empty /tmp and a cold start", r.Payload)
+	}
+}
+
+func TestThrottling(t *testing.T) {
+	s := startServer(t, "", "--concurrency", "1")
+	s.create(t, "slow", goFn())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.tryInvoke(context.Background(), s.Client, "slow", map[string]any{"op": "sleep", "ms": 1500})
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	_, err := s.tryInvoke(t.Context(), s.NoRetry, "slow", map[string]any{"op": "echo"})
+	var tm *types.TooManyRequestsException
+	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonConcurrentInvocationLimitExceeded {
+		t.Errorf("second concurrent invoke at concurrency 1 = %v; want TooManyRequestsException (ConcurrentInvocationLimitExceeded)", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("first invoke = %v", err)
+	}
+	// The SDK's default retries get through once the slot is free.
+	if r := s.invoke(t, "slow", map[string]any{"op": "echo"}); r.FunctionError != "" {
+		t.Errorf("invoke after the slot freed = %s", r.Payload)
+	}
+}
+
+func TestRestartKeepsFunctions(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.create(t, "persist", goFn())
+	f := pythonFn(t)
+	s.create(t, "persist-py", f)
+	first := s.invoke(t, "persist", map[string]any{"op": "echo"})
+	s.Stop()
+
+	s = startServer(t, dir)
+	got, err := s.Client.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String("persist")})
+	if err != nil || got.Configuration.State != types.StateActive {
+		t.Fatalf("GetFunction() after restart = %v, %v", got, err)
+	}
+	r := s.invoke(t, "persist", map[string]any{"op": "echo"})
+	if r.FunctionError != "" || num(t, r.decode(t), "counter") != 1 || num(t, r.decode(t), "pid") == num(t, first.decode(t), "pid") {
+		t.Errorf("invoke after restart = %s; want a fresh environment answering", r.Payload)
+	}
+	needRuntime(t, f.runtime)
+	if r := s.invoke(t, "persist-py", map[string]any{"op": "echo"}); r.FunctionError != "" {
+		t.Errorf("python invoke after restart = %s", r.Payload)
+	}
+}
+
+// TestCrashRecovery: after SIGKILL the next server on the same directory
+// serves the functions, and the environments of the killed one are gone.
+func TestCrashRecovery(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.create(t, "crashy", goFn())
+	pid := num(t, s.invoke(t, "crashy", map[string]any{"op": "echo"}).decode(t), "pid")
+	s.Kill()
+	waitGone(t, pid) // the kernel kills children of a dead server (Pdeathsig)
+	s = startServer(t, dir)
+	if r := s.invoke(t, "crashy", map[string]any{"op": "echo"}); r.FunctionError != "" {
+		t.Errorf("invoke after a crash = %s", r.Payload)
+	}
+}
+
+// TestShutdownLetsInFlightFinish: SIGTERM waits for a running invocation,
+// then removes every environment (Stop checks no process is left).
+func TestShutdownLetsInFlightFinish(t *testing.T) {
+	s := startServer(t, "")
+	s.create(t, "inflight", goFn())
+	for _, rc := range runtimeCases[1:] {
+		f := rc.fn(t)
+		if _, err := exec.LookPath(map[string]string{"python": "python3", "node": "node"}[rc.name]); err != nil {
+			continue
+		}
+		s.create(t, "warm-"+rc.name, f)
+		s.invoke(t, "warm-"+rc.name, map[string]any{"op": "echo"})
+	}
+	s.invoke(t, "inflight", map[string]any{"op": "echo"}) // warm
+	done := make(chan *invoked, 1)
+	go func() {
+		r, err := s.tryInvoke(context.Background(), s.NoRetry, "inflight", map[string]any{"op": "sleep", "ms": 1000})
+		if err != nil {
+			t.Errorf("in-flight invoke = %v", err)
+		}
+		done <- r
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s.Stop()
+	if r := <-done; r == nil || r.FunctionError != "" {
+		t.Errorf("in-flight invocation during shutdown = %+v; want it to finish", r)
+	}
+	if envs, _ := os.ReadDir(filepath.Join(s.DataDir, "envs")); len(envs) != 0 {
+		t.Errorf("environment directories left after shutdown: %d", len(envs))
+	}
+}
+
+func TestLogsCommand(t *testing.T) {
+	s := startServer(t, "")
+	s.create(t, "logged", goFn())
+	r := s.invoke(t, "logged", map[string]any{"op": "print", "text": "hello-log", "n": 2})
+	out, err := exec.Command(hearthBin, "logs", "logged", "--endpoint-url", s.URL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hearth logs: %v\n%s", err, out)
+	}
+	for _, want := range []string{"gofn init", "START RequestId:", "hello-log 0", "hello-log 1", "END RequestId:", "REPORT RequestId:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("hearth logs output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(r.Log, "hello-log 1") {
+		t.Errorf("Tail log lacks the function's output:\n%s", r.Log)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hearthBin, "logs", "logged", "--follow", "--tail", "1", "--endpoint-url", s.URL)
+	pipe, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	time.Sleep(300 * time.Millisecond)
+	s.invoke(t, "logged", map[string]any{"op": "print", "text": "followed-line"})
+	found := make(chan bool, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var acc strings.Builder
+		for {
+			n, err := pipe.Read(buf)
+			acc.Write(buf[:n])
+			if strings.Contains(acc.String(), "followed-line 0") {
+				found <- true
+				return
+			}
+			if err != nil {
+				found <- false
+				return
+			}
+		}
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Error("hearth logs --follow ended without the new line")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("hearth logs --follow did not show the new line within 10s")
+	}
+	cancel()
+}

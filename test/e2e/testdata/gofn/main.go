@@ -1,0 +1,94 @@
+// Command gofn is the end-to-end suite's Go function, built with
+// aws-lambda-go into a provided.al2023 bootstrap. The event's "op" picks a
+// behaviour.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+var counter int
+
+func init() {
+	fmt.Println("gofn init", os.Getpid())
+	if os.Getenv("FAIL_INIT") != "" {
+		fmt.Println("failing init on purpose")
+		os.Exit(3)
+	}
+}
+
+type event struct {
+	Op    string `json:"op"`
+	Ms    int    `json:"ms"`
+	N     int    `json:"n"`
+	Text  string `json:"text"`
+	Bytes int    `json:"bytes"`
+}
+
+type reply struct {
+	Op            string            `json:"op"`
+	Pid           int               `json:"pid"`
+	Counter       int               `json:"counter"`
+	RequestID     string            `json:"request_id,omitempty"`
+	FunctionARN   string            `json:"function_arn,omitempty"`
+	ClientContext map[string]string `json:"client_context,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	Tmp           string            `json:"tmp,omitempty"`
+	Data          string            `json:"data,omitempty"`
+	Remaining     int64             `json:"remaining_ms,omitempty"`
+}
+
+func handle(ctx context.Context, e event) (*reply, error) {
+	counter++
+	lc, _ := lambdacontext.FromContext(ctx)
+	r := &reply{Op: e.Op, Pid: os.Getpid(), Counter: counter}
+	if lc != nil {
+		r.RequestID, r.FunctionARN = lc.AwsRequestID, lc.InvokedFunctionArn
+		r.ClientContext = lc.ClientContext.Custom
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		r.Remaining = time.Until(dl).Milliseconds()
+	}
+	fmt.Println("handling", e.Op, "count", counter)
+	switch e.Op {
+	case "sleep":
+		time.Sleep(time.Duration(e.Ms) * time.Millisecond)
+	case "error":
+		return nil, errors.New("boom: " + e.Text)
+	case "panic":
+		panic("go panic: " + e.Text)
+	case "exit":
+		os.Exit(e.N)
+	case "env":
+		r.Env = map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			r.Env[k] = v
+		}
+	case "tmp":
+		// /tmp survives between invocations of one environment.
+		p := os.TempDir() + "/gofn-state"
+		old, _ := os.ReadFile(p)
+		os.WriteFile(p, append(old, 'x'), 0o644)
+		r.Tmp = string(old)
+	case "big":
+		r.Data = strings.Repeat("a", e.Bytes)
+	case "print":
+		for i := 0; i < max(e.N, 1); i++ {
+			fmt.Println(e.Text, i)
+		}
+	case "hang":
+		select {}
+	}
+	return r, nil
+}
+
+func main() { lambda.Start(handle) }
