@@ -43,6 +43,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	t.Run("CapturesOutput", func(t *testing.T) {
 		e := Start(t, newDriver(t), "echo out; echo err >&2")
 		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
 		got := e.Output(t)
 		if !strings.Contains(got, "out\n") || !strings.Contains(got, "err\n") {
 			t.Errorf("output = %q; want both stdout and stderr lines", got)
@@ -53,6 +54,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		e := Start(t, newDriver(t), `echo "task=$LAMBDA_TASK_ROOT"; echo "pwd=$PWD"; echo "api=$AWS_LAMBDA_RUNTIME_API"; `+
 			`echo "tmp=$TMPDIR"; echo "rt=$LAMBDA_RUNTIME_DIR"; echo "user=$USER_VAR"; echo "leak=$HEARTH_SANDBOXTEST_LEAK"; cat "$LAMBDA_TASK_ROOT/code.txt"`)
 		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
 		got := e.Output(t)
 		vars := map[string]string{}
 		for line := range strings.Lines(got) {
@@ -80,6 +82,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	t.Run("TmpIsWritable", func(t *testing.T) {
 		e := Start(t, newDriver(t), `echo hi > "$TMPDIR/f" && cat "$TMPDIR/f"`)
 		exit := WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
 		if exit.Code != 0 || !strings.Contains(e.Output(t), "hi") {
 			t.Errorf("writing to TMPDIR: exit %v, output %q", exit, e.Output(t))
 		}
@@ -113,6 +116,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 			t.Fatal("the environment never connected to its runtime listener")
 		}
 		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
 		if got := e.Output(t); !strings.Contains(got, "got pong") {
 			t.Errorf("output = %q; want %q", got, "got pong")
 		}
