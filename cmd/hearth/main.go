@@ -2,6 +2,8 @@
 //
 //	hearth server [flags]            run the server (Lambda API on 127.0.0.1:9001)
 //	hearth logs FUNCTION [--follow]  print a function's log
+//	hearth async                     async queue depth, oldest age, counters
+//	hearth queue receive NAME        take messages from a Hearth queue
 //
 // Every server flag has a HEARTH_* environment equivalent: --data-dir is
 // HEARTH_DATA_DIR, --idle-timeout is HEARTH_IDLE_TIMEOUT, and so on.
@@ -30,6 +32,8 @@ const usage = `usage: hearth <command> [flags]
 commands:
   server            run the Hearth server
   logs FUNCTION     print a function's log (--follow to keep streaming)
+  async             print the async queue's depth, oldest event age and counters
+  queue receive Q   take messages from a named Hearth queue (async destinations)
   version           print the version
 
 Run "hearth <command> -h" for a command's flags.
@@ -47,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServer(ctx, args[1:], stderr)
 	case "logs":
 		return runLogs(ctx, args[1:], stdout, stderr)
+	case "async":
+		return runAsync(ctx, args[1:], stdout, stderr)
+	case "queue":
+		return runQueue(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", version)
 		return nil

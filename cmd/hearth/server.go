@@ -31,6 +31,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Node, "node", env("node", ""), "node for Node.js runtimes (default: node on PATH)")
 	fs.StringVar(&cfg.Network, "network", env("network", "nat"), "linux isolation network: nat or none")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration(env, "shutdown-timeout", 30*time.Second), "how long in-flight requests may take when stopping")
+	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", envDuration(env, "async-retry-base", time.Minute), "delay before an async event's second attempt (the third waits twice as long)")
+	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", envInt(env, "async-concurrency", 64), "async events invoked at once")
+	fs.StringVar(&cfg.Sync, "sync", env("sync", "interval"), "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("debug-addr", ""), "serve Go profiling (/debug/pprof) on this address")
 	fs.StringVar(&logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"hearth/internal/async"
 	"hearth/internal/codezip"
 	"hearth/internal/function"
 	"hearth/internal/invoke"
@@ -62,6 +63,7 @@ type API struct {
 	logs     *logs.Store
 	log      *slog.Logger
 	codeKey  []byte // signs code download URLs
+	async    Async  // nil until SetAsync
 	ready    atomic.Bool
 	quit     chan struct{} // closed by Close: ends log follows
 	closeOne sync.Once
@@ -107,6 +109,13 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("PUT /2015-03-31/functions/{name}/code", a.updateFunctionCode)
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", a.invokeFunction)
 	both("GET /2016-08-19/account-settings", a.getAccountSettings)
+	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async", a.invokeAsync)
+	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async/", a.invokeAsync)
+	mux.HandleFunc("PUT /2019-09-25/functions/{name}/event-invoke-config", a.putEventInvokeConfig)
+	mux.HandleFunc("POST /2019-09-25/functions/{name}/event-invoke-config", a.updateEventInvokeConfig)
+	mux.HandleFunc("GET /2019-09-25/functions/{name}/event-invoke-config", a.getEventInvokeConfig)
+	mux.HandleFunc("DELETE /2019-09-25/functions/{name}/event-invoke-config", a.deleteEventInvokeConfig)
+	mux.HandleFunc("GET /2019-09-25/functions/{name}/event-invoke-config/list", a.listEventInvokeConfigs)
 	mux.HandleFunc("GET /2017-03-31/tags/{arn}", a.listTags)
 	mux.HandleFunc("POST /2017-03-31/tags/{arn}", a.tagResource)
 	mux.HandleFunc("DELETE /2017-03-31/tags/{arn}", a.untagResource)
@@ -114,6 +123,9 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /_hearth/v1/code/{name}", a.downloadCode)
 	mux.HandleFunc("GET /_hearth/v1/functions/{name}/logs", a.functionLogs)
+	mux.HandleFunc("GET /_hearth/v1/async", a.asyncStats)
+	mux.HandleFunc("GET /_hearth/v1/queues/{name}/messages", a.receiveQueue)
+	mux.HandleFunc("POST /_hearth/v1/queues/{name}/messages", a.sendQueue)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
 	})
@@ -261,6 +273,8 @@ func wireError(err error) *lambdaapi.Error {
 		return lambdaapi.ErrInvalidParameter.WithMessage("Unzipped size must be smaller than 262144000 bytes")
 	case errors.Is(err, codezip.ErrInvalid):
 		return lambdaapi.ErrInvalidParameter.WithMessage("Could not unzip uploaded file. Please check your file, then try to upload again.")
+	case errors.Is(err, async.ErrInvalidQueue):
+		return lambdaapi.ErrInvalidParameter.WithMessage(err.Error())
 	case errors.Is(err, worker.ErrClosed):
 		return lambdaapi.ErrServiceUnavailable.WithMessage("The server is shutting down.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -57,6 +57,9 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	if in.LoggingConfig != nil && in.LoggingConfig.LogFormat != nil {
 		cfg.LogFormat = *in.LoggingConfig.LogFormat
 	}
+	if in.DeadLetterConfig != nil {
+		cfg.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
+	}
 	if err := setArch(&cfg, in.Architectures); err != nil {
 		a.fail(w, r, err)
 		return
@@ -411,6 +414,9 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		if in.LoggingConfig != nil {
 			set(&c.LogFormat, in.LoggingConfig.LogFormat)
 		}
+		if in.DeadLetterConfig != nil {
+			c.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
+		}
 		return a.validate(c)
 	})
 }
@@ -522,6 +528,9 @@ func (a *API) configuration(c *function.Config) lambdaapi.FunctionConfiguration 
 	}
 	if len(c.Environment) > 0 {
 		out.Environment = &lambdaapi.EnvironmentResponse{Variables: c.Environment}
+	}
+	if c.DeadLetterTarget != "" {
+		out.DeadLetterConfig = &lambdaapi.DeadLetterConfig{TargetArn: &c.DeadLetterTarget}
 	}
 	return out
 }

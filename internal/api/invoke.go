@@ -23,10 +23,7 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
 	typ := r.Header.Get(lambdaapi.HeaderInvocationType)
 	switch typ {
-	case "", lambdaapi.InvocationRequestResponse, lambdaapi.InvocationDryRun:
-	case lambdaapi.InvocationEvent:
-		a.fail(w, r, invalid("Asynchronous (Event) invocations are not supported by this Hearth server yet."))
-		return
+	case "", lambdaapi.InvocationRequestResponse, lambdaapi.InvocationDryRun, lambdaapi.InvocationEvent:
 	default:
 		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", typ)))
 		return
@@ -62,6 +59,10 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if typ == lambdaapi.InvocationEvent {
+		a.enqueue(w, r, id, buf.Bytes(), invoke.MaxEventPayload, http.StatusAccepted, nil)
+		return
+	}
 	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
 		FunctionName:  r.PathValue("name"),
 		Qualifier:     r.URL.Query().Get("Qualifier"),
@@ -100,4 +101,35 @@ func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 	w.Header().Set("Connection", "close")
 	a.fail(w, r, lambdaapi.ErrRequestTooLarge.WithMessage(
 		fmt.Sprintf("%d byte payload is too large for the RequestResponse invocation type (limit %d bytes)", n, invoke.MaxPayload)))
+}
+
+// enqueue accepts an asynchronous invocation and answers once it is stored.
+func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload []byte, limit, status int, body []byte) {
+	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
+		FunctionName: r.PathValue("name"),
+		Qualifier:    r.URL.Query().Get("Qualifier"),
+		RequestID:    id,
+		Payload:      payload,
+	}, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set(lambdaapi.HeaderRequestID, id)
+	if body != nil {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// invokeAsync is the deprecated InvokeAsync: an Event invocation with a
+// 256 KB limit, answering {"Status":202}.
+func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, invoke.MaxInvokeAsyncPayload+1))
+	if err != nil {
+		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
+		return
+	}
+	a.enqueue(w, r, requestID(r), body, invoke.MaxInvokeAsyncPayload, http.StatusAccepted, []byte(`{"Status":202}`))
 }

@@ -51,6 +51,9 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		NoLog:      false,
 		DontListen: cfg.Listen == "",
 		SyncAlways: cfg.SyncAlways,
+		// Async events carry up to 1 MB of payload plus headers, and
+		// destination records more.
+		MaxPayload: 8 << 20,
 		// A JetStream that cannot write is useless to Hearth; size limits
 		// are the host's disk.
 		JetStreamMaxStore:  -1,

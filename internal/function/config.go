@@ -57,6 +57,12 @@ type Config struct {
 	TracingMode string            `json:"tracing_mode,omitempty"`
 	LogFormat   string            `json:"log_format,omitempty"` // Text or JSON
 	Tags        map[string]string `json:"tags,omitempty"`
+	// DeadLetterTarget receives asynchronous events that failed
+	// (DeadLetterConfig.TargetArn).
+	DeadLetterTarget string `json:"dead_letter_target,omitempty"`
+	// EventInvoke is the asynchronous invocation configuration, nil when
+	// none was put. Changing it changes no RevisionId.
+	EventInvoke *EventInvokeConfig `json:"event_invoke,omitempty"`
 
 	// CodeSha256 is the base64 SHA-256 of the deployment package, also the
 	// key of the zip in the code store.
@@ -175,6 +181,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "Text" && c.LogFormat != "JSON" {
 		bad("1 validation error detected: Value '%s' at 'loggingConfig.logFormat' failed to satisfy constraint: Member must satisfy enum value set: [JSON, Text]", c.LogFormat)
+	}
+	if c.DeadLetterTarget != "" {
+		if d, err := ParseDestination(c.DeadLetterTarget); err != nil || d.Kind != DestinationQueue {
+			bad("The provided target ARN %s for the dead-letter queue is not supported: Hearth accepts SQS queue ARNs (Hearth queues)", c.DeadLetterTarget)
+		}
 	}
 	if err := validateEnvironment(c.Environment); err != nil {
 		errs = append(errs, err.Error())

@@ -66,6 +66,7 @@ type Service struct {
 	cfg      Config
 	configs  Configs
 	runner   Runner
+	queue    Queue // nil until SetQueue
 	inflight atomic.Int64
 }
 

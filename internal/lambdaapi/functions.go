@@ -1,6 +1,9 @@
 package lambdaapi
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // TimeFormat is how Lambda prints string-typed timestamps such as
 // FunctionConfiguration.LastModified: milliseconds and "+0000".
@@ -160,6 +163,7 @@ type FunctionConfiguration struct {
 	CodeSha256                 string                   `json:"CodeSha256"`
 	Version                    string                   `json:"Version"`
 	Environment                *EnvironmentResponse     `json:"Environment,omitempty"`
+	DeadLetterConfig           *DeadLetterConfig        `json:"DeadLetterConfig,omitempty"`
 	TracingConfig              TracingConfigResponse    `json:"TracingConfig"`
 	RevisionId                 string                   `json:"RevisionId"`
 	State                      string                   `json:"State"`
@@ -213,4 +217,50 @@ type AccountUsage struct {
 type GetAccountSettingsOutput struct {
 	AccountLimit AccountLimit `json:"AccountLimit"`
 	AccountUsage AccountUsage `json:"AccountUsage"`
+}
+
+// OnDestination is one side of a DestinationConfig; Destination is absent
+// when that side is not set (the service answers {}).
+type OnDestination struct {
+	Destination *string `json:"Destination,omitempty"`
+}
+
+// DestinationConfig is an event invoke config's destinations.
+type DestinationConfig struct {
+	OnSuccess *OnDestination `json:"OnSuccess,omitempty"`
+	OnFailure *OnDestination `json:"OnFailure,omitempty"`
+}
+
+// EventInvokeConfigInput is the body of Put/UpdateFunctionEventInvokeConfig.
+type EventInvokeConfigInput struct {
+	MaximumRetryAttempts     *int               `json:"MaximumRetryAttempts"`
+	MaximumEventAgeInSeconds *int               `json:"MaximumEventAgeInSeconds"`
+	DestinationConfig        *DestinationConfig `json:"DestinationConfig"`
+}
+
+// FunctionEventInvokeConfig is the event invoke config as returned.
+// LastModified is a JSON number of epoch seconds (a Date shape).
+type FunctionEventInvokeConfig struct {
+	LastModified             EpochSeconds      `json:"LastModified"`
+	FunctionArn              string            `json:"FunctionArn"`
+	MaximumRetryAttempts     *int              `json:"MaximumRetryAttempts,omitempty"`
+	MaximumEventAgeInSeconds *int              `json:"MaximumEventAgeInSeconds,omitempty"`
+	DestinationConfig        DestinationConfig `json:"DestinationConfig"`
+}
+
+// ListFunctionEventInvokeConfigsOutput is that operation's response.
+type ListFunctionEventInvokeConfigsOutput struct {
+	FunctionEventInvokeConfigs []FunctionEventInvokeConfig `json:"FunctionEventInvokeConfigs"`
+	NextMarker                 string                      `json:"NextMarker,omitempty"`
+}
+
+// EpochSeconds encodes a time as a JSON number of seconds since the epoch
+// with millisecond fraction, as Lambda's Date-shaped members are
+// (aws-sdk-go-v2 rejects a string there).
+type EpochSeconds time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (e EpochSeconds) MarshalJSON() ([]byte, error) {
+	ms := time.Time(e).UnixMilli()
+	return []byte(strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64)), nil
 }

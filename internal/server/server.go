@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"hearth/internal/api"
+	"hearth/internal/async"
 	"hearth/internal/broker"
 	"hearth/internal/invoke"
 	"hearth/internal/logs"
@@ -55,6 +56,17 @@ type Config struct {
 	Network string
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
 	DebugAddr string
+	// AsyncRetryBase is the delay before an async event's second attempt
+	// (the third waits twice as long). Zero means 1 minute, as Lambda.
+	AsyncRetryBase time.Duration
+	// AsyncConcurrency bounds the async events invoked at once. Zero
+	// means 64.
+	AsyncConcurrency int
+	// Sync makes the store fsync every write before acknowledging it
+	// ("always"), instead of leaving it to the operating system
+	// ("interval", the default): acknowledged state then survives a
+	// power loss, not only a crash of the server.
+	Sync string
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +94,9 @@ func (c Config) withDefaults() Config {
 	if c.Network == "" {
 		c.Network = "nat"
 	}
+	if c.Sync == "" {
+		c.Sync = "interval"
+	}
 	return c
 }
 
@@ -100,6 +115,17 @@ func (c Config) Validate() error {
 	case "nat", "none":
 	default:
 		errs = append(errs, fmt.Errorf("network: %q is not one of nat, none", c.Network))
+	}
+	switch c.Sync {
+	case "always", "interval":
+	default:
+		errs = append(errs, fmt.Errorf("sync: %q is not one of always, interval", c.Sync))
+	}
+	if c.AsyncRetryBase < 0 {
+		errs = append(errs, fmt.Errorf("async-retry-base: must not be negative, got %v", c.AsyncRetryBase))
+	}
+	if c.AsyncConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("async-concurrency: must not be negative, got %d", c.AsyncConcurrency))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency: must be positive, got %d", c.Concurrency))
@@ -129,7 +155,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	defer unlock()
 
-	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream")}, log)
+	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}, log)
 	if err != nil {
 		return err
 	}
@@ -170,6 +196,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}, drv, st, rts, ls, log)
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, inv, wk, rts, ls, log)
+	aq, err := async.Open(ctx, b.JetStream(), async.Config{
+		RetryBase:   cfg.AsyncRetryBase,
+		Concurrency: cfg.AsyncConcurrency,
+		Region:      cfg.Region,
+		Account:     cfg.AccountID,
+		Recover:     true, // the embedded server is the only poller
+	}, inv, st, log)
+	if err != nil {
+		return err
+	}
+	inv.SetQueue(aq)
+	a.SetAsync(aq)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -187,6 +225,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	var g errgroup.Group
 	g.Go(func() error { return st.Run(stopCtx) })
 	g.Go(func() error { return ls.Run(stopCtx) })
+	g.Go(func() error { aq.ReportEvery(stopCtx, time.Minute); return nil })
+	asyncCtx, stopAsync := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAsync()
+	asyncDone := make(chan error, 1)
+	go func() { asyncDone <- aq.Run(asyncCtx) }()
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	workerDone := make(chan error, 1)
@@ -228,7 +271,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	cancel()
 	a.Close()
-	// Tear every environment down, then the rest.
+	// Stop pulling events and let those in flight settle, then tear every
+	// environment down, then the rest. An event whose invocation the
+	// shutdown cut short goes back to the queue.
+	stopAsync()
+	select {
+	case aerr := <-asyncDone:
+		if aerr != nil && err == nil {
+			err = aerr
+		}
+	case <-time.After(cfg.ShutdownTimeout):
+		// Events still running past the budget end with the worker; the
+		// stream gives them back on the next start.
+		log.Warn("async events still running; stopping them")
+		stopWorker()
+		<-asyncDone
+	}
 	stopWorker()
 	<-workerDone
 	stop()

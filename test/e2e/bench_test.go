@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -234,4 +236,77 @@ func BenchmarkColdStart(b *testing.B) {
 			b.ReportMetric(inits[len(inits)/2], "init-p50-ms")
 		})
 	}
+}
+
+// BenchmarkAsyncEnqueue measures accepting Event invocations (each answered
+// 202 only once stored), sequentially and from 8 goroutines, with the
+// default sync policy and with --sync always (fsync per event).
+func BenchmarkAsyncEnqueue(b *testing.B) {
+	for _, policy := range []string{"interval", "always"} {
+		// One poller at a time, so that running the events competes as
+		// little as possible with accepting them.
+		s := startServer(b, "", "--log-level", "info", "--sync", policy, "--async-concurrency", "1")
+		s.create(b, "enq", goFn())
+		url := s.URL + "/2015-03-31/functions/enq/invocations"
+		c := &http.Client{}
+		send := func(b *testing.B) {
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(benchPayload))
+			req.Header.Set("X-Amz-Invocation-Type", "Event")
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 202 {
+				b.Fatalf("Event invoke: %d", resp.StatusCode)
+			}
+		}
+		b.Run("sync-"+policy, func(b *testing.B) { latency(b, func() { send(b) }) })
+		b.Run("sync-"+policy+"-parallel", func(b *testing.B) {
+			b.SetParallelism(4) // 8 goroutines on 2 CPUs
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					send(b)
+				}
+			})
+		})
+		s.Stop()
+	}
+}
+
+// BenchmarkAsyncLatency measures enqueue → handler start: each event
+// carries its send time, the Go function reports when its handler started,
+// and the success record comes back through a Hearth queue.
+func BenchmarkAsyncLatency(b *testing.B) {
+	s := benchServer(b)
+	s.create(b, "lat", goFn())
+	s.putEventConfig(b, "lat", 0, queueARN("lat"), "")
+	s.invoke(b, "lat", map[string]any{"op": "echo"}) // warm
+	url := s.URL + "/2015-03-31/functions/lat/invocations"
+	c := &http.Client{}
+	var d []time.Duration
+	for b.Loop() {
+		payload := fmt.Sprintf(`{"op":"echo","sent_ns":%d}`, time.Now().UnixNano())
+		req, _ := http.NewRequest("POST", url, strings.NewReader(payload))
+		req.Header.Set("X-Amz-Invocation-Type", "Event")
+		resp, err := c.Do(req)
+		if err != nil || resp.StatusCode != 202 {
+			b.Fatalf("Event invoke: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		recs := records(b, s.receive(b, "lat", 1, 30*time.Second))
+		if len(recs) != 1 {
+			b.Fatal("no record")
+		}
+		var r struct {
+			StartNs int64 `json:"start_ns"`
+			SentNs  int64 `json:"sent_ns"`
+		}
+		json.Unmarshal(recs[0].ResponsePayload, &r)
+		d = append(d, time.Duration(r.StartNs-r.SentNs))
+	}
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "enqueue-to-start-p50-ms")
+	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "enqueue-to-start-p99-ms")
 }

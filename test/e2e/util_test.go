@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
 	"testing"
 	"time"
 )
@@ -25,4 +27,10 @@ func waitGone(t testing.TB, pid int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// requestIDOf returns the AWS request id of a response.
+func requestIDOf(md middleware.Metadata) string {
+	id, _ := awsmiddleware.GetRequestIDMetadata(md)
+	return id
 }

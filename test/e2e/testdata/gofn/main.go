@@ -31,6 +31,8 @@ type event struct {
 	N     int    `json:"n"`
 	Text  string `json:"text"`
 	Bytes int    `json:"bytes"`
+	// SentNs is when the caller sent the event (benchmarks).
+	SentNs int64 `json:"sent_ns"`
 }
 
 type reply struct {
@@ -44,12 +46,15 @@ type reply struct {
 	Tmp           string            `json:"tmp,omitempty"`
 	Data          string            `json:"data,omitempty"`
 	Remaining     int64             `json:"remaining_ms,omitempty"`
+	StartNs       int64             `json:"start_ns"`
+	SentNs        int64             `json:"sent_ns,omitempty"`
 }
 
 func handle(ctx context.Context, e event) (*reply, error) {
+	start := time.Now().UnixNano()
 	counter++
 	lc, _ := lambdacontext.FromContext(ctx)
-	r := &reply{Op: e.Op, Pid: os.Getpid(), Counter: counter}
+	r := &reply{Op: e.Op, Pid: os.Getpid(), Counter: counter, StartNs: start, SentNs: e.SentNs}
 	if lc != nil {
 		r.RequestID, r.FunctionARN = lc.AwsRequestID, lc.InvokedFunctionArn
 		r.ClientContext = lc.ClientContext.Custom
@@ -87,6 +92,13 @@ func handle(ctx context.Context, e event) (*reply, error) {
 		}
 	case "hang":
 		select {}
+	case "flaky":
+		// Fails the first time it sees a request id in this environment.
+		p := os.TempDir() + "/flaky-" + r.RequestID
+		if _, err := os.Stat(p); err != nil {
+			os.WriteFile(p, nil, 0o644)
+			return nil, errors.New("flaky: first attempt fails")
+		}
 	}
 	return r, nil
 }

@@ -1,0 +1,267 @@
+package async_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"hearth/internal/async"
+	"hearth/internal/broker"
+	"hearth/internal/function"
+	"hearth/internal/invoke"
+	"hearth/internal/worker"
+)
+
+// scripted plays invocation outcomes in order and records each call.
+type scripted struct {
+	mu       sync.Mutex
+	outcomes []func() (*worker.Result, error)
+	calls    []call
+}
+
+type call struct {
+	at        time.Time
+	requestID string
+}
+
+func (s *scripted) Invoke(ctx context.Context, req *invoke.Request) (*worker.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call{time.Now(), req.RequestID})
+	if len(s.outcomes) == 0 {
+		return &worker.Result{Payload: []byte(`"ok"`), ExecutedVersion: "$LATEST"}, nil
+	}
+	f := s.outcomes[0]
+	s.outcomes = s.outcomes[1:]
+	return f()
+}
+
+func (s *scripted) callsSoFar() []call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]call(nil), s.calls...)
+}
+
+func failure() (*worker.Result, error) {
+	return &worker.Result{Payload: []byte(`{"errorType":"x","errorMessage":"boom"}`), FunctionError: "Unhandled", ErrorType: "x", ExecutedVersion: "$LATEST"}, nil
+}
+
+func throttled() (*worker.Result, error) { return nil, invoke.ErrThrottled }
+
+type configs map[string]function.Config
+
+func (c configs) Function(name string) (function.Config, error) {
+	if f, ok := c[name]; ok {
+		return f, nil
+	}
+	return function.Config{}, errors.New("not found")
+}
+
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+func setup(t *testing.T, inv async.Invoker, fns configs, clk *clock) *async.Queue {
+	t.Helper()
+	b, err := broker.Start(broker.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	cfg := async.Config{RetryBase: 100 * time.Millisecond, Region: "us-east-1", Account: "000000000000", Recover: true}
+	if clk != nil {
+		cfg.Now = clk.Now
+	}
+	q, err := async.Open(t.Context(), b.JetStream(), cfg, inv, fns, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); q.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return q
+}
+
+func fn(retries int, onSuccess, onFailure string) function.Config {
+	return function.Config{Name: "f", EventInvoke: &function.EventInvokeConfig{
+		MaximumRetryAttempts: &retries, OnSuccess: onSuccess, OnFailure: onFailure,
+	}}
+}
+
+func enqueue(t *testing.T, q *async.Queue, id string, enqueued time.Time) {
+	t.Helper()
+	if err := q.Enqueue(t.Context(), &invoke.Event{RequestID: id, Function: "f", Payload: []byte(`{"k":1}`), Enqueued: enqueued}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type rec struct {
+	RequestContext struct {
+		RequestID              string `json:"requestId"`
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+	} `json:"requestContext"`
+	ResponsePayload json.RawMessage `json:"responsePayload"`
+}
+
+func receiveOne(t *testing.T, q *async.Queue, queue string) rec {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs, err := q.Receive(t.Context(), queue, 1, 500*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 1 {
+			var r rec
+			if err := json.Unmarshal(msgs[0].Body, &r); err != nil {
+				t.Fatalf("record %s: %v", msgs[0].Body, err)
+			}
+			return r
+		}
+	}
+	t.Fatalf("nothing arrived in queue %s", queue)
+	return rec{}
+}
+
+const qOK, qFail = "arn:aws:sqs:us-east-1:000000000000:ok", "arn:aws:sqs:us-east-1:000000000000:fail"
+
+func TestRetryBackoffAndSameRequestID(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure, failure, failure}}
+	q := setup(t, inv, configs{"f": fn(2, qOK, qFail)}, nil)
+	enqueue(t, q, "req-1", time.Now())
+	r := receiveOne(t, q, "fail")
+	if r.RequestContext.Condition != "RetriesExhausted" || r.RequestContext.ApproximateInvokeCount != 3 {
+		t.Fatalf("record = %+v; want RetriesExhausted after 3", r)
+	}
+	calls := inv.callsSoFar()
+	if len(calls) != 3 {
+		t.Fatalf("%d invocations; want 3", len(calls))
+	}
+	for i, c := range calls {
+		if c.requestID != "req-1" {
+			t.Errorf("attempt %d ran as %s; want req-1", i+1, c.requestID)
+		}
+	}
+	// Lambda's schedule: base before the second attempt, twice base before
+	// the third.
+	if d := calls[1].at.Sub(calls[0].at); d < 100*time.Millisecond {
+		t.Errorf("second attempt %v after the first; want >= 100ms", d)
+	}
+	if d := calls[2].at.Sub(calls[1].at); d < 200*time.Millisecond {
+		t.Errorf("third attempt %v after the second; want >= 200ms", d)
+	}
+}
+
+func TestThrottledEventsAreRetriedNotDropped(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){throttled, throttled}}
+	q := setup(t, inv, configs{"f": fn(0, qOK, qFail)}, nil)
+	enqueue(t, q, "req-t", time.Now())
+	r := receiveOne(t, q, "ok")
+	// Throttles are not attempts: the success is the first invocation.
+	if r.RequestContext.Condition != "Success" || r.RequestContext.ApproximateInvokeCount != 1 {
+		t.Fatalf("record = %+v; want Success, count 1", r)
+	}
+	if n := len(inv.callsSoFar()); n != 3 {
+		t.Errorf("%d calls; want 2 throttled + 1 success", n)
+	}
+	st, err := q.Stats(t.Context())
+	if err != nil || st.Throttled != 2 || st.Succeeded != 1 || st.Depth != 0 {
+		t.Errorf("Stats() = %+v, %v", st, err)
+	}
+}
+
+func TestEventAgeExceeded(t *testing.T) {
+	clk := &clock{}
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure, failure}}
+	age := 60
+	f := fn(2, qOK, qFail)
+	f.EventInvoke.MaximumEventAgeInSeconds = &age
+	f.DeadLetterTarget = "arn:aws:sqs:us-east-1:000000000000:dlq"
+	q := setup(t, inv, configs{"f": f}, clk)
+	enqueue(t, q, "req-old", clk.Now())
+	// Let the first attempt fail, then jump past the maximum age before
+	// the retry is due.
+	for len(inv.callsSoFar()) < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	clk.Advance(61 * time.Second)
+	r := receiveOne(t, q, "fail")
+	if r.RequestContext.Condition != "EventAgeExceeded" || r.RequestContext.ApproximateInvokeCount != 1 {
+		t.Fatalf("record = %+v; want EventAgeExceeded after 1 invocation", r)
+	}
+	if n := len(inv.callsSoFar()); n != 1 {
+		t.Errorf("%d invocations; an expired event must not run again", n)
+	}
+	msgs, err := q.Receive(t.Context(), "dlq", 1, 2*time.Second)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != `{"k":1}` || msgs[0].Attributes["RequestID"] != "req-old" {
+		t.Errorf("dead-letter queue got %+v, %v; want the original event", msgs, err)
+	}
+	if st, _ := q.Stats(t.Context()); st.Expired != 1 {
+		t.Errorf("Stats().Expired = %d; want 1", st.Expired)
+	}
+}
+
+func TestDeletedFunctionDropsEvent(t *testing.T) {
+	inv := &scripted{}
+	q := setup(t, inv, configs{}, nil)
+	enqueue(t, q, "req-gone", time.Now())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := q.Stats(t.Context())
+		if st.Dropped == 1 && st.Depth == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event for a deleted function not dropped: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(inv.callsSoFar()); n != 0 {
+		t.Errorf("%d invocations of a deleted function", n)
+	}
+}
+
+func TestQueueSendReceive(t *testing.T) {
+	q := setup(t, &scripted{}, configs{}, nil)
+	h := nats.Header{}
+	h.Set("K", "v")
+	for _, body := range []string{`{"a":1}`, `not json`} {
+		if err := q.Send(t.Context(), "named", []byte(body), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := q.Receive(t.Context(), "named", 10, time.Second)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Receive() = %d messages, %v", len(msgs), err)
+	}
+	if string(msgs[0].Body) != `{"a":1}` || string(msgs[1].Body) != `"not json"` || msgs[0].Attributes["K"] != "v" {
+		t.Errorf("messages = %s, %s, %v", msgs[0].Body, msgs[1].Body, msgs[0].Attributes)
+	}
+	if again, _ := q.Receive(t.Context(), "named", 10, 100*time.Millisecond); len(again) != 0 {
+		t.Errorf("received messages came back: %d", len(again))
+	}
+	if err := q.Send(t.Context(), "bad name!", nil, nil); !errors.Is(err, async.ErrInvalidQueue) {
+		t.Errorf("Send(bad name) = %v; want ErrInvalidQueue", err)
+	}
+}

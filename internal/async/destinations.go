@@ -1,0 +1,149 @@
+package async
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"hearth/internal/function"
+	"hearth/internal/invoke"
+	"hearth/internal/worker"
+)
+
+// Conditions of an invocation record.
+const (
+	conditionSuccess          = "Success"
+	conditionRetriesExhausted = "RetriesExhausted"
+	conditionEventAgeExceeded = "EventAgeExceeded"
+)
+
+// record is Lambda's invocation record, sent to destinations.
+type record struct {
+	Version         string           `json:"version"`
+	Timestamp       string           `json:"timestamp"`
+	RequestContext  requestContext   `json:"requestContext"`
+	RequestPayload  json.RawMessage  `json:"requestPayload"`
+	ResponseContext *responseContext `json:"responseContext,omitempty"`
+	ResponsePayload json.RawMessage  `json:"responsePayload,omitempty"`
+}
+
+type requestContext struct {
+	RequestID              string `json:"requestId"`
+	FunctionArn            string `json:"functionArn"`
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+type responseContext struct {
+	StatusCode      int    `json:"statusCode"`
+	ExecutedVersion string `json:"executedVersion"`
+	FunctionError   string `json:"functionError,omitempty"`
+}
+
+func (q *Queue) record(ev *event, condition string, res *worker.Result) []byte {
+	qual := ev.Qualifier
+	if qual == "" {
+		qual = function.Latest
+	}
+	r := record{
+		Version:   "1.0",
+		Timestamp: q.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		RequestContext: requestContext{
+			RequestID:              ev.RequestID,
+			FunctionArn:            function.ARN(q.cfg.Region, q.cfg.Account, ev.Function, qual),
+			Condition:              condition,
+			ApproximateInvokeCount: ev.Attempt,
+		},
+		RequestPayload: asJSON(ev.Payload),
+	}
+	if res != nil {
+		r.ResponseContext = &responseContext{StatusCode: 200, ExecutedVersion: res.ExecutedVersion, FunctionError: res.FunctionError}
+		r.ResponsePayload = asJSON(res.Payload)
+	}
+	b, _ := json.Marshal(&r)
+	if len(b) > invoke.MaxEventPayload && r.ResponsePayload != nil {
+		// Too large for an event: keep the context, drop the payloads.
+		r.ResponsePayload = nil
+		b, _ = json.Marshal(&r)
+	}
+	if len(b) > invoke.MaxEventPayload {
+		r.RequestPayload = json.RawMessage("null")
+		b, _ = json.Marshal(&r)
+	}
+	return b
+}
+
+// asJSON embeds p as JSON when it is JSON, else as a JSON string.
+func asJSON(p []byte) json.RawMessage {
+	if len(p) > 0 && json.Valid(p) {
+		return json.RawMessage(p)
+	}
+	b, _ := json.Marshal(string(p))
+	return b
+}
+
+func (q *Queue) settleSuccess(ctx context.Context, ev *event, fn *function.Config, res *worker.Result) {
+	ev.Attempt++
+	if fn.EventInvoke == nil || fn.EventInvoke.OnSuccess == "" {
+		return
+	}
+	q.deliver(ctx, ev, fn.EventInvoke.OnSuccess, q.record(ev, conditionSuccess, res), nil)
+}
+
+// settleFailure sends a failed event's record to the on-failure
+// destination and the original event to the dead-letter queue.
+func (q *Queue) settleFailure(ctx context.Context, ev *event, fn *function.Config, condition string, res *worker.Result) {
+	if fn.EventInvoke != nil && fn.EventInvoke.OnFailure != "" {
+		q.deliver(ctx, ev, fn.EventInvoke.OnFailure, q.record(ev, condition, res), nil)
+	}
+	if fn.DeadLetterTarget != "" {
+		code, msg := "200", condition
+		if res != nil {
+			msg = string(res.Payload)
+		}
+		if condition == conditionEventAgeExceeded {
+			code = "0"
+		}
+		if len(msg) > 1024 {
+			msg = msg[:1024]
+		}
+		h := nats.Header{}
+		h.Set("RequestID", ev.RequestID)
+		h.Set("ErrorCode", code)
+		h.Set("ErrorMessage", msg)
+		q.deliver(ctx, ev, fn.DeadLetterTarget, ev.Payload, h)
+	}
+}
+
+// deliver sends body to a destination ARN. Delivery failures are logged;
+// the event itself is settled either way, as on Lambda.
+func (q *Queue) deliver(ctx context.Context, ev *event, arn string, body []byte, attrs nats.Header) {
+	log := q.log.With("function", ev.Function, "request_id", ev.RequestID)
+	d, err := function.ParseDestination(arn)
+	if err != nil {
+		log.Warn("bad destination", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	switch d.Kind {
+	case function.DestinationFunction:
+		next := &event{Event: invoke.Event{
+			RequestID: invoke.NewRequestID(),
+			Function:  d.Name,
+			Qualifier: d.Qualifier,
+			Payload:   body,
+			Enqueued:  q.cfg.Now(),
+		}}
+		err = q.publish(ctx, next, next.RequestID)
+	case function.DestinationQueue:
+		err = q.Send(ctx, d.Name, body, attrs)
+	}
+	if err != nil {
+		log.Error("deliver to destination", "destination", arn, "err", err)
+		return
+	}
+	q.stats.delivered.Add(1)
+}

@@ -1,0 +1,239 @@
+// Package async runs Lambda's asynchronous (Event) invocations. The queue
+// is a JetStream stream in the same NATS server the store uses; an event
+// is acknowledged to its caller (202) only once the stream has stored it.
+// A fleet of pollers pulls events in batches through a durable consumer and
+// runs each through the same invoke path as a synchronous call. Function
+// errors are retried per the function's event invoke config with Lambda's
+// backoff; throttled events wait and are retried until they are too old;
+// outcomes go to destinations (another function, or a named Hearth queue)
+// and failures to the dead-letter queue.
+//
+// Delivery is at least once: an event is removed from the stream only after
+// its outcome is settled, so a crash at any point redelivers it, and every
+// attempt carries the same request id.
+//
+// A retry is a new message carrying the attempt count and a not-before
+// time, published before the old one is acknowledged; a message delivered
+// before its not-before time is handed back with a delay. So nothing about
+// retries lives outside the stream.
+package async
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"hearth/internal/function"
+	"hearth/internal/invoke"
+	"hearth/internal/worker"
+)
+
+const (
+	eventStream   = "HEARTH_ASYNC"
+	eventSubject  = "hearth.async.events." // + function name
+	eventConsumer = "hearth-pollers"
+	queueStream   = "HEARTH_QUEUES"
+	queueSubject  = "hearth.queues." // + queue name
+
+	hdrRequestID = "Hearth-Request-Id"
+	hdrFunction  = "Hearth-Function"
+	hdrQualifier = "Hearth-Qualifier"
+	hdrEnqueued  = "Hearth-Enqueued"   // unix milliseconds
+	hdrAttempt   = "Hearth-Attempt"    // invocations made so far
+	hdrNotBefore = "Hearth-Not-Before" // unix milliseconds
+)
+
+// Config configures a Queue. Zero fields take the defaults in comments.
+type Config struct {
+	// RetryBase is the delay before the second attempt of an event whose
+	// invocation failed; the third waits twice as long. Zero means 1
+	// minute, as Lambda.
+	RetryBase time.Duration
+	// Concurrency bounds the events being invoked at once. Zero means 64.
+	Concurrency int
+	// Batch bounds how many events one pull fetches. Zero means 32.
+	Batch int
+	// AckWait is how long an event may go without a sign of life before
+	// the stream redelivers it. Pollers extend it while they work. Zero
+	// means 30 s.
+	AckWait time.Duration
+	// Region and Account build the function ARNs of invocation records.
+	Region, Account string
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Recover makes Open hand back at once the events that a previous
+	// run of the pollers received but never settled (it crashed), instead
+	// of after AckWait. Only safe when no other process polls the queue:
+	// the embedded single-node server.
+	Recover bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.RetryBase == 0 {
+		c.RetryBase = time.Minute
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64
+	}
+	if c.Batch == 0 {
+		c.Batch = 32
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Invoker runs an invocation synchronously. *invoke.Service satisfies it.
+type Invoker interface {
+	Invoke(ctx context.Context, req *invoke.Request) (*worker.Result, error)
+}
+
+// Configs gives functions' current configurations. *store.Store satisfies
+// it.
+type Configs interface {
+	Function(name string) (function.Config, error)
+}
+
+// Queue is the async event queue and its pollers.
+type Queue struct {
+	cfg     Config
+	js      jetstream.JetStream
+	events  jetstream.Stream
+	queues  jetstream.Stream
+	inv     Invoker
+	configs Configs
+	log     *slog.Logger
+	stats   counters
+}
+
+var _ invoke.Queue = (*Queue)(nil)
+
+// Open creates or opens the event stream, the pollers' durable consumer and
+// the stream behind named queues. Call Run to start polling.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config, inv Invoker, configs Configs, log *slog.Logger) (*Queue, error) {
+	cfg = cfg.withDefaults()
+	events, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        eventStream,
+		Description: "Hearth asynchronous invocations",
+		Subjects:    []string{eventSubject + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		MaxMsgSize:  4 << 20,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event stream: %w", err)
+	}
+	if cfg.Recover {
+		// Recreating the consumer forgets which events were delivered;
+		// the work-queue stream still holds every unsettled one, so all of
+		// them are delivered again now. Retries keep their not-before.
+		if err := events.DeleteConsumer(ctx, eventConsumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("reset pollers' consumer: %w", err)
+		}
+	}
+	if _, err := events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       eventConsumer,
+		Description:   "Hearth async pollers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: -1,
+		FilterSubject: eventSubject + ">",
+	}); err != nil {
+		return nil, fmt.Errorf("open pollers' consumer: %w", err)
+	}
+	queues, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        queueStream,
+		Description: "Hearth named queues (destinations and dead-letter queues)",
+		Subjects:    []string{queueSubject + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		MaxMsgSize:  8 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open queue stream: %w", err)
+	}
+	return &Queue{cfg: cfg, js: js, events: events, queues: queues, inv: inv, configs: configs,
+		log: log.With("component", "async")}, nil
+}
+
+// event is a queued invocation with its retry state.
+type event struct {
+	invoke.Event
+	Attempt   int       // invocations made so far
+	NotBefore time.Time // zero when due at once
+}
+
+// Enqueue stores ev durably; it returns after the stream has acknowledged
+// it. Enqueueing the same request id twice within two minutes stores it
+// once.
+func (q *Queue) Enqueue(ctx context.Context, ev *invoke.Event) error {
+	if err := q.publish(ctx, &event{Event: *ev}, ev.RequestID); err != nil {
+		return err
+	}
+	q.stats.enqueued.Add(1)
+	return nil
+}
+
+func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
+	h := nats.Header{}
+	h.Set(hdrRequestID, ev.RequestID)
+	h.Set(hdrFunction, ev.Function)
+	if ev.Qualifier != "" {
+		h.Set(hdrQualifier, ev.Qualifier)
+	}
+	h.Set(hdrEnqueued, strconv.FormatInt(ev.Enqueued.UnixMilli(), 10))
+	h.Set(hdrAttempt, strconv.Itoa(ev.Attempt))
+	if !ev.NotBefore.IsZero() {
+		h.Set(hdrNotBefore, strconv.FormatInt(ev.NotBefore.UnixMilli(), 10))
+	}
+	msg := &nats.Msg{Subject: eventSubject + ev.Function, Header: h, Data: ev.Payload}
+	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("store event %s: %w", ev.RequestID, err)
+	}
+	return nil
+}
+
+var errMalformed = errors.New("malformed event message")
+
+func decode(m jetstream.Msg) (*event, error) {
+	h := m.Headers()
+	ev := &event{Event: invoke.Event{
+		RequestID: h.Get(hdrRequestID),
+		Function:  h.Get(hdrFunction),
+		Qualifier: h.Get(hdrQualifier),
+		Payload:   m.Data(),
+	}}
+	enq, err1 := strconv.ParseInt(h.Get(hdrEnqueued), 10, 64)
+	att, err2 := strconv.Atoi(h.Get(hdrAttempt))
+	if err1 != nil || err2 != nil || ev.RequestID == "" || !function.ValidName(ev.Function) || att < 0 {
+		return nil, errMalformed
+	}
+	ev.Enqueued, ev.Attempt = time.UnixMilli(enq), att
+	if nb := h.Get(hdrNotBefore); nb != "" {
+		ms, err := strconv.ParseInt(nb, 10, 64)
+		if err != nil {
+			return nil, errMalformed
+		}
+		ev.NotBefore = time.UnixMilli(ms)
+	}
+	return ev, nil
+}
+
+// counters are the queue's lifetime totals since the server started.
+type counters struct {
+	enqueued, succeeded, failed, retried, throttled, expired, dropped, delivered atomic.Int64
+	inflight                                                                     atomic.Int64
+}
