@@ -16,9 +16,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"hearth/internal/sandbox/linux"
 )
 
 func main() {
+	// In a linux sandbox's init stage, this binary is the sandbox's pid 1;
+	// the call does not return then.
+	linux.RunInitIfRequested()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {

@@ -169,6 +169,15 @@ type Freezer interface {
 	Thaw(ctx context.Context) error
 }
 
+// InitBooster is implemented by environments that run the init phase with
+// more CPU than their memory size buys, as Lambda does, so that a runtime
+// and the function's module-level code start at full speed. The worker
+// calls EndInit once init has completed; from then on the environment gets
+// the CPU share in proportion to its memory. EndInit is idempotent.
+type InitBooster interface {
+	EndInit(ctx context.Context) error
+}
+
 // Exit describes how a bootstrap process ended.
 type Exit struct {
 	// Code is the exit status, or -1 when a signal killed the process.

@@ -1,0 +1,88 @@
+// Package linux is the isolating sandbox driver: every execution environment
+// runs in its own pid, mount, ipc, uts and network namespaces, inside its own
+// cgroup, as an unprivileged user without capabilities and with
+// no_new_privs, under a seccomp-bpf filter, in a read-only root that shows
+// only what a runtime needs. It implements [sandbox.Driver] and
+// [sandbox.Freezer]; use [Available] to learn whether a host can run it.
+//
+// # What an environment sees
+//
+// The root is a small read-only tmpfs. The host's /usr, /bin, /sbin and /lib*
+// and a few entries of /etc (the loader cache, certificates, resolv.conf,
+// nsswitch.conf, ...) are bound into it read-only; /etc/passwd, /etc/group
+// and /etc/hosts are generated, and nothing else of the host's /etc (such as
+// shadow) is there. [sandbox.Spec.CodeDir] is at /var/task,
+// [sandbox.Spec.RuntimeDir] at /var/runtime and every
+// [sandbox.Spec.HostPaths] entry at its own path, all read-only. /opt is an
+// empty read-only directory reserved for layers. /tmp is a private tmpfs of
+// [sandbox.Spec.TmpMB] megabytes (its pages count towards the memory limit,
+// as tmpfs pages do). /proc belongs to the environment's pid namespace, with
+// /proc/sys read-only; /dev holds null, zero, full, random, urandom, tty and
+// the fd links. The function runs as uid 993, gid 990 (Lambda's
+// sbx_user1051) unless [Config] says otherwise.
+//
+// # Limits
+//
+// Memory is limited to [sandbox.Spec.MemoryMB] without swap; exceeding it
+// kills the largest process and [sandbox.Env.Exit] reports OOM. CPU is a CFS
+// quota in proportion to memory, 1,769 MB being one CPU as on Lambda; during
+// the init phase an environment gets at least one whole CPU, as Lambda's
+// init runs at full speed whatever the memory size, and the worker's call
+// to EndInit ([sandbox.InitBooster]) applies the proportional quota.
+// [Config.PidsLimit] caps processes and threads. Freeze and Thaw use the
+// cgroup freezer; on cgroup v1 the driver keeps one empty cgroup frozen for
+// its lifetime so that the kernel's freezer static key stays enabled, which
+// makes each freeze or thaw an order of magnitude cheaper.
+//
+// # Network
+//
+// The Runtime API listener is opened inside the environment's network
+// namespace at 127.0.0.1:9001, as on Lambda, and handed to the driver. With
+// [NetworkNAT] (the default) each environment reaches the outside world
+// through a veth pair and NAT; it can reach neither other environments nor
+// the host's own addresses, except [Config.HostPorts]. With [NetworkNone] it
+// has loopback only. Each driver has a subnet of its own (by default a /20
+// of 10.208.0.0/12 claimed with a lock file under /run/hearth/subnets) and
+// its firewall rules match only that subnet's sources, so several drivers,
+// such as two hearth servers, share a host without refusing each other's
+// allowed traffic.
+//
+// # How an environment starts
+//
+// Go cannot run code between fork and exec, so the driver re-executes its own
+// binary (/proc/self/exe) with argv[0] "hearth-sandbox-init" in new
+// namespaces. That init stage builds the root and pivots into it, configures
+// the network and opens the Runtime API listener, whose descriptor it hands
+// back over its control socket. It then waits for a start request carrying
+// the function's file trees (detached mounts made on the host with
+// open_tree), mounts them, drops privileges, installs the seccomp filter and
+// starts the bootstrap. The init stays pid 1: it reaps orphans and reports
+// the bootstrap's exit status, then exits, which ends every process left in
+// the namespace. Every binary that creates a Driver must call
+// [RunInitIfRequested] first thing in main (and in TestMain).
+//
+// Preparing a sandbox costs far more than starting a bootstrap, so the driver
+// keeps [Config.PoolSize] sandboxes prepared, refilled by a goroutine it owns.
+// [Driver.Start] takes one, applies the spec's limits, sends the start
+// request and returns once the bootstrap has been executed. [Timings] splits
+// that cost.
+//
+// # Host objects
+//
+// Everything the driver creates on the host is named after it so that [New]
+// can remove what a crashed earlier run with the same [Config.Root] left:
+// cgroups <Config.CgroupParent>/<tag>/... in every hierarchy (tag is derived
+// from the root), veth devices named hth<n> whose alias is "hearth:<tag>",
+// and the nftables table "hearth_<tag>". IPv4 forwarding is enabled while a
+// driver runs (and forwarding of anything but environments' traffic dropped
+// if it was off). Destroy kills the init and every process of the cgroup and
+// removes the cgroup; the kernel removes the namespaces, their mounts and the
+// veth with the init. [Driver.Close] removes the rest and restores
+// forwarding.
+//
+// # Locking
+//
+// Driver.mu guards the set of live environments; network.mu guards the
+// address allocator. Neither is held while calling the other, the kernel or
+// an environment.
+package linux

@@ -1,0 +1,549 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"hearth/internal/sandbox"
+)
+
+// Network modes for [Config.Network].
+const (
+	// NetworkNAT gives each environment outbound access through a veth
+	// pair and NAT.
+	NetworkNAT = "nat"
+	// NetworkNone leaves each environment with loopback only.
+	NetworkNone = "none"
+)
+
+// Config configures a Driver. The zero value is usable.
+type Config struct {
+	// Root is a directory the driver owns for its state: a lock that keeps
+	// two drivers off the same Root and an empty directory each
+	// environment mounts its root on (inside its own mount namespace; the
+	// host sees nothing mounted). Zero means /run/hearth/linux. The names
+	// of the driver's host objects are derived from it, so New removes
+	// what a crashed driver with the same Root left behind.
+	Root string
+	// Network is NetworkNAT or NetworkNone. Zero means NetworkNAT.
+	Network string
+	// Subnet is divided into one /30 per environment. Zero means a /20
+	// of 10.208.0.0/12 that no other driver on this host holds (claimed
+	// with a lock file under /run/hearth/subnets for the driver's
+	// lifetime). Each driver's firewall rules apply to its own subnet
+	// only, so drivers sharing a host must not share a subnet. At most a
+	// /30.
+	Subnet netip.Prefix
+	// HostPorts are TCP and UDP ports on the host's own (non-loopback)
+	// addresses that environments may reach, for a service the host
+	// offers to functions, such as a DNS resolver on a host address that
+	// resolv.conf names. Zero means none: the host is out of reach.
+	HostPorts []uint16
+	// UID and GID are the identity the function runs as. Zero means
+	// Lambda's 993 and 990. Root (0) cannot be chosen.
+	UID, GID int
+	// PoolSize is the number of prepared sandboxes kept ready. Zero means
+	// 2; negative disables the pool.
+	PoolSize int
+	// PidsLimit caps the processes and threads of one environment. Zero
+	// means 1024, Lambda's limit.
+	PidsLimit int
+	// CgroupParent is the cgroup (in every hierarchy) under which the
+	// driver makes its own. Zero means /hearth.
+	CgroupParent string
+	// NoFreezerKey stops the driver from keeping an empty cgroup frozen on
+	// cgroup v1 for its lifetime. Each freeze and thaw then toggles a
+	// kernel static key and costs several times more (BenchmarkFreezeThaw:
+	// ≈0.3–1.3 ms instead of ≈50–100 µs per pair). For measurements.
+	NoFreezerKey bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Root == "" {
+		c.Root = "/run/hearth/linux"
+	}
+	if c.Network == "" {
+		c.Network = NetworkNAT
+	}
+
+	if c.UID == 0 {
+		c.UID = 993
+	}
+	if c.GID == 0 {
+		c.GID = 990
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = 2
+	}
+	if c.PidsLimit == 0 {
+		c.PidsLimit = 1024
+	}
+	if c.CgroupParent == "" {
+		c.CgroupParent = "/hearth"
+	}
+	return c
+}
+
+// Validate reports every invalid field of c, zero fields taking their
+// defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Network != NetworkNAT && c.Network != NetworkNone {
+		errs = append(errs, fmt.Errorf("network: want %q or %q, got %q", NetworkNAT, NetworkNone, c.Network))
+	}
+	if c.Subnet.IsValid() && (!c.Subnet.Addr().Is4() || c.Subnet.Bits() > 30) {
+		errs = append(errs, fmt.Errorf("subnet: want an IPv4 prefix of /30 or wider, got %v", c.Subnet))
+	}
+	for _, p := range c.HostPorts {
+		if p == 0 {
+			errs = append(errs, errors.New("host_ports: port 0"))
+		}
+	}
+	if c.UID < 0 || c.GID < 0 {
+		errs = append(errs, fmt.Errorf("uid, gid: must not be negative, got %d, %d", c.UID, c.GID))
+	}
+	if c.PidsLimit < 0 {
+		errs = append(errs, fmt.Errorf("pids_limit: must not be negative, got %d", c.PidsLimit))
+	}
+	if !filepath.IsAbs(c.Root) {
+		errs = append(errs, fmt.Errorf("root: want an absolute path, got %q", c.Root))
+	}
+	if !strings.HasPrefix(c.CgroupParent, "/") || strings.Contains(c.CgroupParent, "..") {
+		errs = append(errs, fmt.Errorf("cgroup_parent: want an absolute cgroup path, got %q", c.CgroupParent))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("linux sandbox driver closed")
+
+// Driver starts isolated environments. It is safe for concurrent use.
+type Driver struct {
+	cfg        Config
+	log        *slog.Logger
+	tag        string // names this driver's host objects
+	mountPoint string
+	lock       *os.File
+	cgroups    *cgroupTree
+	network    *network // nil with NetworkNone
+	pool       *pool    // nil without a pool
+	stopPool   context.CancelFunc
+	poolDone   sync.WaitGroup
+	releaseKey func() error
+	seq        atomic.Uint64
+
+	waiters sync.WaitGroup // one env.wait per environment
+
+	mu       sync.Mutex
+	live     map[*env]struct{} // guarded by mu
+	closed   bool              // guarded by mu
+	starting sync.WaitGroup    // Add under mu while !closed
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ sandbox.Driver      = (*Driver)(nil)
+	_ sandbox.Freezer     = (*env)(nil)
+	_ sandbox.InitBooster = (*env)(nil)
+)
+
+// New returns a driver configured by cfg. It removes what a crashed driver
+// with the same Root left on the host, installs the firewall rules and, with
+// a pool, starts the goroutine that prepares sandboxes; Close stops it.
+func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("linux sandbox config: %w", err)
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("linux sandbox root: %w", err)
+	}
+	cfg.Root = root
+	d := &Driver{
+		cfg:        cfg,
+		tag:        rootTag(root),
+		mountPoint: filepath.Join(root, "mnt"),
+		live:       make(map[*env]struct{}),
+	}
+	d.log = log.With("component", "sandbox", "driver", "linux")
+
+	var undo undoStack
+	defer undo.runOnError(&err)
+	if err := os.MkdirAll(d.mountPoint, 0o700); err != nil {
+		return nil, fmt.Errorf("create sandbox root: %w", err)
+	}
+	if d.lock, err = lockRoot(root); err != nil {
+		return nil, err
+	}
+	undo.push(d.lock.Close)
+
+	if d.cgroups, err = newCgroupTree(cfg.CgroupParent + "/" + d.tag); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.removeDebris(ctx); err != nil {
+		return nil, fmt.Errorf("remove debris of an earlier run: %w", err)
+	}
+	undo.push(func() error {
+		ctx, cancel := cleanupContext()
+		defer cancel()
+		return d.cgroups.removeAll(ctx)
+	})
+	if !cfg.NoFreezerKey {
+		if d.releaseKey, err = d.cgroups.keepFrozen(); err != nil {
+			return nil, err
+		}
+		undo.push(d.releaseKey)
+	}
+	if cfg.Network == NetworkNAT {
+		if d.network, err = newNetwork(cfg, d.tag); err != nil {
+			return nil, err
+		}
+		undo.push(d.network.close)
+	}
+	if cfg.PoolSize > 0 {
+		d.pool = newPool(cfg.PoolSize)
+		var poolCtx context.Context
+		poolCtx, d.stopPool = context.WithCancel(context.Background())
+		d.poolDone.Go(func() { d.runPool(poolCtx, d.pool) })
+	}
+	subnet := "none"
+	if d.network != nil {
+		subnet = d.network.subnet.String()
+	}
+	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet, "pool", cfg.PoolSize)
+	return d, nil
+}
+
+// rootTag derives a short name from the driver's root.
+func rootTag(root string) string {
+	h := fnv.New32a()
+	h.Write([]byte(root))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// lockRoot takes an exclusive lock on root for the driver's lifetime.
+func lockRoot(root string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox root lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sandbox root %s is in use by another driver: %w", root, err)
+	}
+	return f, nil
+}
+
+// removeDebris removes the host objects a crashed driver with the same root
+// left: cgroups (and any process still in them), veths, the nftables table
+// and mounts under the root.
+func (d *Driver) removeDebris(ctx context.Context) error {
+	return errors.Join(
+		d.cgroups.removeAll(ctx),
+		removeDebrisLinks("hearth:"+d.tag),
+		deleteTable(tablePrefix+d.tag),
+		restoreForwarding(),
+		unmountUnder(d.cfg.Root),
+	)
+}
+
+// unmountUnder detaches anything mounted at or below dir in the host's
+// mount namespace; a correct run never leaves anything there.
+func unmountUnder(dir string) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	var errs []error
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := f[4]
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Prepared reports how many prepared sandboxes the pool holds, for metrics
+// and tests.
+func (d *Driver) Prepared() int {
+	if d.pool == nil {
+		return 0
+	}
+	return len(d.pool.ready)
+}
+
+// Name implements sandbox.Driver.
+func (d *Driver) Name() string { return "linux" }
+
+// Default sizes when the spec leaves them zero.
+const (
+	defaultMemoryMB = 128
+	defaultTmpMB    = 512
+)
+
+// Start implements sandbox.Driver. It takes a prepared sandbox from the pool
+// (or prepares one), applies the spec's limits, hands the init the function's
+// files and waits until the bootstrap has been executed.
+func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, err error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	argv := sandbox.Expand(spec.Cmd, sandbox.TaskRoot, sandbox.RuntimeDir)
+	if !filepath.IsAbs(argv[0]) {
+		return nil, fmt.Errorf("bootstrap path %q is not absolute", argv[0])
+	}
+	for _, p := range spec.HostPaths {
+		if err := checkHostPath(p, d.cfg.Root); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !d.enter() {
+		return nil, ErrClosed
+	}
+	defer d.starting.Done()
+	ctx, cancel := withDefaultTimeout(ctx, prepareTimeout)
+	defer cancel()
+
+	began := time.Now()
+	var undo undoStack
+	defer undo.runOnError(&err)
+
+	b := d.pool.take()
+	defer d.pool.kick()
+	var t Timings
+	if b != nil {
+		t.Pooled = true
+	} else if b, err = d.prepare(ctx, false); err != nil {
+		return nil, err
+	}
+	undo.push(func() error { return d.discard(b) })
+	t.Prepare = time.Since(began)
+
+	startAt := time.Now()
+	memoryMB := positiveOr(spec.MemoryMB, defaultMemoryMB)
+	if err := b.cg.setLimits(memoryMB); err != nil {
+		return nil, err
+	}
+	trees, mounts, err := openTrees(spec)
+	defer closeAll(trees)
+	if err != nil {
+		return nil, err
+	}
+	msg := message{Kind: msgStart, Start: &startMsg{
+		Argv:     argv,
+		Env:      environ(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir)),
+		Hostname: spec.ID,
+		TmpMB:    positiveOr(spec.TmpMB, defaultTmpMB),
+		Trees:    mounts,
+	}}
+	if err := d.sendStart(ctx, b, msg, spec.Output, trees); err != nil {
+		return nil, err
+	}
+	m, files, err := b.recv(ctx)
+	closeAll(files)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind != msgStarted {
+		return nil, fmt.Errorf("sandbox init: expected %s, got %q", msgStarted, m.Kind)
+	}
+	t.Start = time.Since(startAt)
+	t.Total = time.Since(began)
+
+	e := newEnv(d, b, spec.ID, t)
+	e.memoryMB = memoryMB
+	d.mu.Lock()
+	d.live[e] = struct{}{}
+	d.mu.Unlock()
+	d.waiters.Go(e.wait) // ends when the init exits, which Destroy forces
+	e.log.Debug("sandbox ready", "dur", t.Prepare)
+	e.log.Debug("bootstrap started", "dur", t.Start)
+	return e, nil
+}
+
+func positiveOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// enter registers a Start in progress unless the driver is closed.
+func (d *Driver) enter() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.starting.Add(1)
+	return true
+}
+
+func (d *Driver) untrack(e *env) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.live, e)
+}
+
+// environ is the bootstrap's environment: the spec's, without the variables
+// the driver sets, plus those.
+func environ(env []string) []string {
+	ours := map[string]string{
+		"LAMBDA_TASK_ROOT":       sandbox.TaskRoot,
+		"LAMBDA_RUNTIME_DIR":     sandbox.RuntimeDir,
+		"TMPDIR":                 "/tmp",
+		"AWS_LAMBDA_RUNTIME_API": sandbox.RuntimeAPIAddr,
+	}
+	out := make([]string, 0, len(env)+len(ours))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := ours[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for _, k := range []string{"LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TMPDIR", "AWS_LAMBDA_RUNTIME_API"} {
+		out = append(out, k+"="+ours[k])
+	}
+	return out
+}
+
+// openTrees makes detached read-only mounts of the spec's code, runtime and
+// host paths. The unprivileged user must be able to enter the code and
+// runtime directories; temporary directories are often 0700, so Start adds
+// o+rx to those two directories (not to what they hold).
+func openTrees(spec *sandbox.Spec) ([]*os.File, []treeMount, error) {
+	type src struct {
+		host, target string
+		searchable   bool
+	}
+	srcs := []src{{spec.CodeDir, sandbox.TaskRoot, true}}
+	if spec.RuntimeDir != "" {
+		srcs = append(srcs, src{spec.RuntimeDir, sandbox.RuntimeDir, true})
+	}
+	for _, p := range spec.HostPaths {
+		if !visibleAlready(p) {
+			srcs = append(srcs, src{host: p, target: p})
+		}
+	}
+	var files []*os.File
+	var mounts []treeMount
+	for _, s := range srcs {
+		fi, err := os.Stat(s.host)
+		if err != nil {
+			return files, nil, fmt.Errorf("inspect %s: %w", s.host, err)
+		}
+		if s.searchable && fi.IsDir() && fi.Mode().Perm()&0o005 != 0o005 {
+			if err := os.Chmod(s.host, fi.Mode().Perm()|0o005); err != nil {
+				return files, nil, fmt.Errorf("make %s readable by the function: %w", s.host, err)
+			}
+		}
+		f, err := openTree(s.host)
+		if err != nil {
+			return files, nil, err
+		}
+		files = append(files, f)
+		mounts = append(mounts, treeMount{Target: s.target, File: !fi.IsDir()})
+	}
+	return files, mounts, nil
+}
+
+// sendStart sends the start message with the output and the trees. The
+// output's descriptor is borrowed without switching it to blocking mode.
+func (d *Driver) sendStart(ctx context.Context, b *box, m message, out *os.File, trees []*os.File) error {
+	rc, err := out.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("output file: %w", err)
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		fds := []int{int(fd)}
+		for _, t := range trees {
+			fds = append(fds, int(t.Fd()))
+		}
+		serr = b.send(ctx, m, fds...)
+	})
+	return errors.Join(err, serr)
+}
+
+// Close implements sandbox.Driver: it stops the pool, destroys what it held
+// and any environment still alive, and removes the driver's cgroups,
+// firewall table and lock. It is idempotent.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() { d.closeErr = d.close() })
+	return d.closeErr
+}
+
+func (d *Driver) close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.starting.Wait()
+
+	var errs []error
+	if d.pool != nil {
+		d.stopPool()
+		d.poolDone.Wait()
+		errs = append(errs, d.drain(d.pool))
+	}
+	d.mu.Lock()
+	var live []*env
+	for e := range d.live {
+		live = append(live, e)
+	}
+	d.mu.Unlock()
+	for _, e := range live {
+		d.log.Warn("destroy environment left at close", "env", e.id)
+		ctx, cancel := cleanupContext()
+		errs = append(errs, e.Destroy(ctx))
+		cancel()
+	}
+	d.waiters.Wait()
+	if d.releaseKey != nil {
+		errs = append(errs, d.releaseKey())
+	}
+	if d.network != nil {
+		errs = append(errs, d.network.close())
+	}
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	errs = append(errs, d.cgroups.removeAll(ctx))
+	d.cgroups.removeParent()
+	if err := os.Remove(d.mountPoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("remove mount point: %w", err))
+	}
+	errs = append(errs, d.lock.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,194 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"hearth/internal/sandbox"
+)
+
+// Timings splits the cost of one Start. The environments a Driver starts
+// report theirs through a method Timings() Timings:
+//
+//	if t, ok := env.(interface{ Timings() linux.Timings }); ok { ... }
+type Timings struct {
+	// Pooled reports that the sandbox came prepared from the pool.
+	Pooled bool
+	// Prepare is the time spent getting a sandbox: taking it from the pool,
+	// or creating its cgroup, namespaces, root, network and listener.
+	Prepare time.Duration
+	// Start is the time from applying the limits to the bootstrap having
+	// been executed: mounting the function's files, dropping privileges,
+	// seccomp, fork and exec.
+	Start time.Duration
+	// Total is Prepare, Start and what lies between.
+	Total time.Duration
+}
+
+// env is one running environment.
+type env struct {
+	id      string
+	d       *Driver
+	b       *box
+	log     *slog.Logger
+	timings Timings
+	done    chan struct{} // closed by wait
+
+	exit sandbox.Exit // written by wait before done is closed
+	peak atomic.Int64 // bytes; the last reading, kept after release
+
+	memoryMB    int
+	endInitOnce sync.Once
+	endInitErr  error
+
+	killOnce    sync.Once
+	killErr     error
+	releaseOnce sync.Once
+	releaseErr  error
+}
+
+// EndInit implements sandbox.InitBooster: it drops the CPU quota from the
+// init phase's whole CPU to the share the memory size buys.
+func (e *env) EndInit(context.Context) error {
+	e.endInitOnce.Do(func() { e.endInitErr = e.b.cg.setCPU(e.memoryMB, false) })
+	return e.endInitErr
+}
+
+func newEnv(d *Driver, b *box, id string, t Timings) *env {
+	return &env{
+		id:      id,
+		d:       d,
+		b:       b,
+		log:     d.log.With("env", id),
+		timings: t,
+		done:    make(chan struct{}),
+	}
+}
+
+func (e *env) ID() string                    { return e.id }
+func (e *env) RuntimeListener() net.Listener { return e.b.ln }
+func (e *env) Done() <-chan struct{}         { return e.done }
+
+// Timings reports how long the environment took to start.
+func (e *env) Timings() Timings { return e.timings }
+
+func (e *env) Exit() sandbox.Exit {
+	<-e.done
+	return e.exit
+}
+
+// wait collects the bootstrap's status from the init, then reaps the init.
+func (e *env) wait() {
+	var status *exitMsg
+	for {
+		m, files, err := recvConn(e.b.ctl)
+		closeAll(files)
+		if err != nil {
+			break // the init is gone: killed, or it exited after reporting
+		}
+		if m.Kind == msgExit && m.Exit != nil {
+			status = m.Exit
+			break
+		}
+	}
+	e.b.cmd.Wait()
+	// Without a report the init died first, and the bootstrap with it:
+	// killed by Destroy, or the init failed.
+	exit := sandbox.Exit{Code: -1, Signal: syscall.SIGKILL}
+	ws, _ := e.b.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case status != nil:
+		exit = sandbox.Exit{Code: status.Code, Signal: syscall.Signal(status.Signal)}
+	case ws.Signaled():
+		exit.Signal = ws.Signal()
+	case ws.Exited():
+		exit = sandbox.Exit{Code: ws.ExitStatus()}
+	}
+	exit.OOM = e.b.cg.oomKills() > 0
+	e.storePeak(e.b.cg.peakMemory())
+	e.exit = exit
+	close(e.done)
+}
+
+func (e *env) storePeak(v int64) {
+	for {
+		old := e.peak.Load()
+		if v <= old || e.peak.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// MaxMemory reads the cgroup's peak memory use (v1 memory.max_usage_in_bytes,
+// v2 memory.peak). It includes the init and /tmp, which is memory too.
+func (e *env) MaxMemory() int64 {
+	select {
+	case <-e.done:
+		return e.peak.Load()
+	default:
+	}
+	e.storePeak(e.b.cg.peakMemory())
+	return e.peak.Load()
+}
+
+// Freeze stops every process of the environment with the cgroup freezer.
+func (e *env) Freeze(ctx context.Context) error {
+	select {
+	case <-e.done:
+		return nil // nothing left to freeze; the caller sees Done
+	default:
+	}
+	start := time.Now()
+	if err := e.b.cg.freeze(ctx); err != nil {
+		return fmt.Errorf("freeze env %s: %w", e.id, err)
+	}
+	e.log.Debug("env frozen", "dur", time.Since(start))
+	return nil
+}
+
+// Thaw resumes every process of the environment.
+func (e *env) Thaw(ctx context.Context) error {
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	start := time.Now()
+	if err := e.b.cg.thaw(ctx); err != nil {
+		return fmt.Errorf("thaw env %s: %w", e.id, err)
+	}
+	e.log.Debug("env thawed", "dur", time.Since(start))
+	return nil
+}
+
+// Destroy kills every process (frozen or not), waits until the init has been
+// reaped, then removes the veth and the cgroup and closes the listener.
+func (e *env) Destroy(ctx context.Context) error {
+	e.killOnce.Do(func() { e.killErr = e.b.kill() })
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return fmt.Errorf("destroy env %s: %w", e.id, context.Cause(ctx))
+	}
+	e.releaseOnce.Do(func() {
+		// Release must finish even if this caller gives up; it has its own
+		// budget.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		e.releaseErr = e.d.release(rctx, e.b)
+		e.d.untrack(e)
+	})
+	if err := errors.Join(e.killErr, e.releaseErr); err != nil {
+		return fmt.Errorf("destroy env %s: %w", e.id, err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+//go:build linux
+
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"hearth/internal/sandbox"
+)
+
+// initArg0 is the argv[0] with which the driver re-executes its own binary
+// as an environment's init.
+const initArg0 = "hearth-sandbox-init"
+
+// ctlFD is the init's end of the control socket (ExtraFiles[0]).
+const ctlFD = 3
+
+// RunInitIfRequested runs the init stage of an environment when the driver
+// started this process as one, and then exits; it never returns in that
+// case. Otherwise it returns at once. Every binary that creates a Driver must
+// call it first thing in main, and every test binary in TestMain:
+//
+//	func main() {
+//		linux.RunInitIfRequested()
+//		...
+//	}
+//
+//	func TestMain(m *testing.M) {
+//		linux.RunInitIfRequested()
+//		os.Exit(m.Run())
+//	}
+func RunInitIfRequested() {
+	if len(os.Args) != 1 || os.Args[0] != initArg0 {
+		return
+	}
+	if typ, err := unix.GetsockoptInt(ctlFD, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_SEQPACKET {
+		return // not started by the driver, whatever argv[0] says
+	}
+	// Capabilities are per thread: drop them on the thread that forks the
+	// bootstrap.
+	runtime.LockOSThread()
+	code := 0
+	if err := runInit(); err != nil {
+		sendFD(ctlFD, message{Kind: msgError, Error: err.Error()})
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// runInit is the init stage: prepare the sandbox, then run the bootstrap.
+// It returns when the bootstrap has exited, or with nil when the driver
+// releases the sandbox unused.
+func runInit() error {
+	// The control socket came without close-on-exec; the bootstrap must
+	// not inherit it.
+	unix.CloseOnExec(ctlFD)
+	os.WriteFile("/proc/self/comm", []byte("hearth-init"), 0) // not "exe"; best effort
+
+	setup, filter, err := prepareSandbox()
+	if err != nil {
+		return err
+	}
+	m, files, err := recvFD(ctlFD)
+	if errors.Is(err, io.EOF) {
+		return nil // released from the pool unused
+	}
+	if err != nil {
+		return err
+	}
+	if m.Kind != msgStart || m.Start == nil || len(files) == 0 {
+		closeAll(files)
+		return fmt.Errorf("expected %s message with output, got %q", msgStart, m.Kind)
+	}
+	return runBootstrap(setup, *m.Start, files[0], files[1:], filter)
+}
+
+// prepareSandbox builds the root and pivots into it, configures the network,
+// hands the Runtime API listener to the driver and compiles the seccomp
+// filter: everything that does not depend on the function.
+func prepareSandbox() (setupMsg, *seccompFilter, error) {
+	m, _, err := recvFD(ctlFD)
+	if err != nil {
+		return setupMsg{}, nil, err
+	}
+	if m.Kind != msgSetup || m.Setup == nil {
+		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q", msgSetup, m.Kind)
+	}
+	setup := *m.Setup
+	if setup.UID == 0 || setup.GID == 0 {
+		return setupMsg{}, nil, errors.New("refusing to run a function as root")
+	}
+	if err := buildRoot(setup.MountPoint, setup.UID, setup.GID); err != nil {
+		return setupMsg{}, nil, err
+	}
+	if err := pivot(setup.MountPoint); err != nil {
+		return setupMsg{}, nil, err
+	}
+
+	if m, _, err = recvFD(ctlFD); err != nil {
+		return setupMsg{}, nil, err
+	}
+	if m.Kind != msgNet || m.Net == nil {
+		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q", msgNet, m.Kind)
+	}
+	if err := configureNetwork(*m.Net); err != nil {
+		return setupMsg{}, nil, err
+	}
+	ln, err := listenRuntimeAPI()
+	if err != nil {
+		return setupMsg{}, nil, err
+	}
+	defer unix.Close(ln) // the driver holds it once sent
+	if err := protectProc(); err != nil {
+		return setupMsg{}, nil, err
+	}
+	filter, err := compileSeccomp()
+	if err != nil {
+		return setupMsg{}, nil, err
+	}
+	if err := sendFD(ctlFD, message{Kind: msgReady}, ln); err != nil {
+		return setupMsg{}, nil, err
+	}
+	return setup, filter, nil
+}
+
+// runBootstrap mounts the function's files, starts the bootstrap, reports
+// that it runs, reaps until it exits and reports how.
+func runBootstrap(setup setupMsg, start startMsg, out *os.File, trees []*os.File, filter *seccompFilter) error {
+	err := attachTrees(start.Trees, trees, start.TmpMB)
+	closeAll(trees)
+	if err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	pid, err := startBootstrap(setup, start, out, filter)
+	out.Close()
+	if err != nil {
+		return err
+	}
+	// The kernel must pick the function, never its init, when the cgroup
+	// runs out of memory. Set after the fork so the bootstrap does not
+	// inherit it.
+	os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
+	if err := sendFD(ctlFD, message{Kind: msgStarted, Pid: pid}); err != nil {
+		return err
+	}
+	exit, err := reap(pid)
+	if err != nil {
+		return err
+	}
+	return sendFD(ctlFD, message{Kind: msgExit, Exit: &exit})
+}
+
+// listenRuntimeAPI opens the Runtime API listener in the environment's
+// network namespace; the driver serves on it.
+func listenRuntimeAPI() (int, error) {
+	ap := netip.MustParseAddrPort(sandbox.RuntimeAPIAddr)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("runtime api socket: %w", err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind runtime api %s: %w", ap, err)
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("listen runtime api: %w", err)
+	}
+	return fd, nil
+}
+
+// startBootstrap drops every privilege the bootstrap could inherit, installs
+// the seccomp filter (on the init too: it needs nothing it refuses) and
+// starts the bootstrap as pid 2 under the unprivileged identity.
+func startBootstrap(setup setupMsg, s startMsg, out *os.File, filter *seccompFilter) (int, error) {
+	if err := dropCapabilities(); err != nil {
+		return 0, err
+	}
+	for _, l := range []struct {
+		res int
+		val uint64
+	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, 1024}} {
+		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.val, Max: l.val}); err != nil {
+			return 0, fmt.Errorf("set rlimit %d: %w", l.res, err)
+		}
+	}
+	if err := filter.install(); err != nil {
+		return 0, err
+	}
+	devnull, err := os.Open("/dev/null")
+	if err != nil {
+		return 0, fmt.Errorf("open /dev/null: %w", err)
+	}
+	defer devnull.Close()
+	pid, err := syscall.ForkExec(s.Argv[0], s.Argv, &syscall.ProcAttr{
+		Dir:   sandbox.TaskRoot,
+		Env:   s.Env,
+		Files: []uintptr{devnull.Fd(), out.Fd(), out.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: uint32(setup.UID), Gid: uint32(setup.GID), Groups: []uint32{}},
+			Setsid:     true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("start bootstrap %s: %w", s.Argv[0], err)
+	}
+	return pid, nil
+}
+
+// dropCapabilities empties the bounding, ambient and inheritable sets of the
+// calling thread. The bootstrap's setuid to a non-zero uid then clears its
+// permitted and effective sets, and no file can give capabilities back.
+func dropCapabilities() error {
+	last := 40
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// reap waits for children, as pid 1 must, until the bootstrap exits.
+func reap(pid int) (exitMsg, error) {
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return exitMsg{}, fmt.Errorf("wait for bootstrap: %w", err)
+		}
+		if wpid != pid {
+			continue // an orphan
+		}
+		if ws.Signaled() {
+			return exitMsg{Code: -1, Signal: int(ws.Signal())}, nil
+		}
+		return exitMsg{Code: ws.ExitStatus()}, nil
+	}
+}

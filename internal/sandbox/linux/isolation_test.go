@@ -1,0 +1,247 @@
+//go:build linux
+
+package linux_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"hearth/internal/sandbox/linux"
+)
+
+func TestSeesOnlyItsOwnProcesses(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	e := start(t, d, envSpec(t, `sleep 100 & for p in /proc/[0-9]*; do echo "proc ${p#/proc/} $(cat $p/comm)"; done; echo done`, nil))
+	e.WaitFor(t, "done\n")
+	procs := lines(t, e, "proc ")
+	// init, bash, the background sleep and maybe a subshell of the loop.
+	if len(procs) == 0 || len(procs) > 6 {
+		t.Fatalf("processes visible inside = %q; want only the environment's own", procs)
+	}
+	if !slices.Contains(procs, "1 hearth-init") || !slices.ContainsFunc(procs, func(p string) bool { return strings.HasSuffix(p, " bash") }) {
+		t.Errorf("processes visible inside = %q; want pid 1 hearth-init and bash", procs)
+	}
+	if pid := fmt.Sprint(os.Getpid()); slices.ContainsFunc(procs, func(p string) bool { return strings.HasPrefix(p, pid+" ") && strings.Contains(p, "linux.test") }) {
+		t.Errorf("the test process (pid %s) is visible inside: %q", pid, procs)
+	}
+}
+
+func TestRunsUnprivileged(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	e := start(t, d, envSpec(t, `echo "id $(id -u) $(id -g) $(id -G)"; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; echo "host $(hostname)"; ls -ld /tmp /var/task; ls -l /proc/$$/fd/ | sed 's/^/fd /'`, nil))
+	waitExit(t, e)
+	out := e.Output(t)
+	for _, want := range []string{
+		"id 993 990 990\n",
+		"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
+		"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000",
+		"NoNewPrivs:\t1", "Seccomp:\t2",
+		"host " + e.Env.ID() + "\n",
+		"drwxrwxrwt", // /tmp: writable by the function
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, fd := range lines(t, e, "fd ") {
+		if strings.Contains(fd, "socket:") {
+			t.Errorf("the bootstrap inherited a socket (the init's control socket?): %s", fd)
+		}
+	}
+}
+
+func TestHostFilesAreHidden(t *testing.T) {
+	root := t.TempDir() // the driver's state, like hearth's data directory
+	d := newDriver(t, linux.Config{Root: root})
+	secretDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secretDir, "secret"), []byte("s3cr3t"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf(`
+for p in /etc/shadow /etc/gshadow %s %s/secret %s /root /home /var/lib /sys/fs/cgroup; do
+	if [ -e "$p" ]; then echo "visible $p"; else echo "absent $p"; fi
+done
+cat /etc/passwd
+ls /etc`, root, secretDir, filepath.Dir(secretDir))
+	e := start(t, d, envSpec(t, script, nil))
+	waitExit(t, e)
+	out := e.Output(t)
+	if v := lines(t, e, "visible "); len(v) > 0 {
+		t.Errorf("host paths visible inside: %q\n%s", v, out)
+	}
+	if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "sbx_user1051:x:993:990") {
+		t.Errorf("unexpected /etc/passwd or secret inside:\n%s", out)
+	}
+	if hostPasswd, err := os.ReadFile("/etc/passwd"); err == nil {
+		for l := range strings.Lines(string(hostPasswd)) {
+			if user, _, _ := strings.Cut(l, ":"); user != "root" && strings.Contains(out, user+":x:") {
+				t.Errorf("host user %q is in the environment's /etc/passwd", user)
+			}
+		}
+	}
+}
+
+func TestOnlyTmpIsWritable(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	script := `
+for p in /x /etc/x /usr/x /bin/x /var/task/x /var/runtime/x /opt/x /dev/x /var/x; do
+	if touch "$p" 2>/dev/null; then echo "writable $p"; else echo "refused $p"; fi
+done
+echo ok > /tmp/x && echo "tmp $(cat /tmp/x)"
+cat /proc/self/mountinfo | while read -r id parent dev root mnt opts rest; do echo "mount $mnt $opts"; done`
+	e := start(t, d, envSpec(t, script, nil))
+	waitExit(t, e)
+	if w := lines(t, e, "writable "); len(w) > 0 {
+		t.Errorf("writable outside /tmp: %q", w)
+	}
+	if got := lines(t, e, "tmp "); !slices.Equal(got, []string{"ok"}) {
+		t.Errorf("/tmp write read back %q; want ok", got)
+	}
+	mounts := map[string]string{}
+	for _, l := range lines(t, e, "mount ") {
+		mnt, opts, _ := strings.Cut(l, " ")
+		mounts[mnt] = opts // the last mount at a path is the visible one
+	}
+	for _, p := range []string{"/", "/usr", "/var/task", "/var/runtime", "/etc/resolv.conf", "/proc/sys"} {
+		opts, ok := mounts[p]
+		if !ok && p == "/etc/resolv.conf" {
+			continue // the host may have none
+		}
+		if !slices.Contains(strings.Split(opts, ","), "ro") {
+			t.Errorf("mount %s options %q; want read-only", p, opts)
+		}
+	}
+	if opts := mounts["/tmp"]; !slices.Contains(strings.Split(opts, ","), "rw") {
+		t.Errorf("mount /tmp options %q; want read-write", opts)
+	}
+}
+
+func TestTmpIsPrivate(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	a := start(t, d, envSpec(t, `echo secret > /tmp/from-a; echo written; exec sleep 100`, nil))
+	a.WaitFor(t, "written")
+	b := start(t, d, envSpec(t, `ls -A /tmp; echo "procs $(ls -d /proc/[0-9]* | wc -l)"; echo done`, nil))
+	b.WaitFor(t, "done")
+	if out := b.Output(t); strings.Contains(out, "from-a") {
+		t.Errorf("environment b sees a's /tmp:\n%s", out)
+	}
+}
+
+func TestTmpFullGivesENOSPC(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	spec := envSpec(t, `dd if=/dev/zero of=/tmp/big bs=1M count=32 2>&1; echo "dd=$?"; rm /tmp/big; echo small > /tmp/small && echo "alive $(cat /tmp/small)"`, nil)
+	spec.TmpMB = 8
+	e := start(t, d, spec)
+	exit := waitExit(t, e)
+	out := e.Output(t)
+	if !strings.Contains(out, "No space left on device") || !strings.Contains(out, "dd=1") {
+		t.Errorf("writing 32 MB to an 8 MB /tmp:\n%s\nwant ENOSPC", out)
+	}
+	if !strings.Contains(out, "alive small") || exit.Code != 0 || exit.OOM {
+		t.Errorf("after ENOSPC: exit %+v, output:\n%s\nwant the environment alive", exit, out)
+	}
+}
+
+func TestPrivilegedSyscallsAreRefused(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	e := start(t, d, pythonSpec(t, `
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, f):
+    r = f()
+    print(name, "ok" if r == 0 else errno.errorcode.get(ctypes.get_errno(), "?"))
+call("mount", lambda: libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None))
+call("umount2", lambda: libc.umount2(b"/tmp", 2))
+call("ptrace", lambda: libc.ptrace(0, 0, None, None))        # PTRACE_TRACEME
+call("unshare-user", lambda: libc.unshare(0x10000000))        # CLONE_NEWUSER
+call("unshare-net", lambda: libc.unshare(0x40000000))         # CLONE_NEWNET
+call("setuid", lambda: libc.setuid(0))
+call("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0))        # keyctl(GET_KEYRING_ID)
+call("bpf", lambda: libc.syscall(321, 0, 0, 0))
+call("clone3", lambda: libc.syscall(435, 0, 0))
+print("done")
+`))
+	waitExit(t, e)
+	want := map[string]string{
+		"mount": "EPERM", "umount2": "EPERM", "ptrace": "EPERM", "unshare-user": "EPERM",
+		"unshare-net": "EPERM", "setuid": "EPERM", "keyctl": "EPERM", "bpf": "EPERM", "clone3": "ENOSYS",
+	}
+	out := e.Output(t)
+	for name, errno := range want {
+		if !strings.Contains(out, name+" "+errno+"\n") {
+			t.Errorf("%s: want %s; output:\n%s", name, errno, out)
+		}
+	}
+}
+
+func TestOutOfMemoryIsReported(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	spec := pythonSpec(t, `
+chunks = []
+print("allocating", flush=True)
+while True:
+    chunks.append(bytearray(8 << 20))
+`)
+	spec.MemoryMB = 128
+	e := start(t, d, spec)
+	exit := waitExit(t, e)
+	if !exit.OOM || exit.Signal != syscall.SIGKILL {
+		t.Errorf("Exit() = %+v; want OOM and SIGKILL; output:\n%s", exit, e.Output(t))
+	}
+	if peak := e.Env.MaxMemory(); peak < 100<<20 || peak > 130<<20 {
+		t.Errorf("MaxMemory() = %d MB; want about the 128 MB limit", peak>>20)
+	}
+}
+
+func TestRuntimesRun(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	t.Run("python3", func(t *testing.T) {
+		e := start(t, d, pythonSpec(t, `
+import json, os, ssl, socket, sys, tempfile
+ctx = ssl.create_default_context()
+print("certs", ctx.cert_store_stats()["x509_ca"] > 0)
+print("tmp", tempfile.gettempdir())
+print("cwd", os.getcwd())
+print("python ok")
+`))
+		if exit := waitExit(t, e); exit.Code != 0 {
+			t.Fatalf("python3: %v\n%s", exit, e.Output(t))
+		}
+		for _, want := range []string{"certs True", "tmp /tmp", "cwd /var/task", "python ok"} {
+			if !strings.Contains(e.Output(t), want) {
+				t.Errorf("python3 output lacks %q:\n%s", want, e.Output(t))
+			}
+		}
+	})
+	t.Run("system-prefix", func(t *testing.T) {
+		// A system interpreter's prefix is /usr, which every root shows.
+		spec := envSpec(t, "echo usr ok", nil)
+		spec.HostPaths = []string{"/usr", "/usr/lib"}
+		e := start(t, d, spec)
+		if exit := waitExit(t, e); exit.Code != 0 || !strings.Contains(e.Output(t), "usr ok") {
+			t.Errorf("HostPaths under /usr: %v\n%s", exit, e.Output(t))
+		}
+	})
+	t.Run("node", func(t *testing.T) {
+		node, err := exec.LookPath("node")
+		if err != nil {
+			t.Skip("node is not installed")
+		}
+		node, _ = filepath.EvalSymlinks(node)
+		spec := envSpec(t, "", map[string]string{"index.js": `
+const os = require("os"), tls = require("tls");
+console.log("cas", tls.rootCertificates.length > 0, "tmp", os.tmpdir(), "node ok");
+`})
+		spec.Cmd = []string{node, "$LAMBDA_TASK_ROOT/index.js"}
+		e := start(t, d, spec)
+		if exit := waitExit(t, e); exit.Code != 0 || !strings.Contains(e.Output(t), "cas true tmp /tmp node ok") {
+			t.Errorf("node: %v\n%s", exit, e.Output(t))
+		}
+	})
+}

@@ -1,0 +1,232 @@
+//go:build linux
+
+package linux
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+
+	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/sandboxtest"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		t.Skipf("the linux driver cannot run here (it needs root, cgroups and namespaces): %v", err)
+	}
+}
+
+func TestNothingLeftBehind(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	d, err := New(Config{Root: root, PoolSize: 2}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	var envs []sandbox.Env
+	for i, script := range []string{"sleep 100", "(sleep 100 &) ; sleep 100", "exit 0"} {
+		e := sandboxtest.Start(t, d, script)
+		envs = append(envs, e.Env)
+		if i == 1 {
+			if err := e.Env.(sandbox.Freezer).Freeze(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, e := range envs[:2] {
+		veth := e.(*env).b.veth.name
+		if err := e.Destroy(t.Context()); err != nil {
+			t.Fatalf("Destroy() = %v", err)
+		}
+		// The kernel removes the veth with the dead namespace, shortly.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := netlink.LinkByName(veth); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("veth %s still exists 5s after Destroy", veth)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// envs[2] is left for Close to destroy.
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	assertNothingLeft(t, root, d.cgroups)
+}
+
+// assertNothingLeft checks that no host object of the driver with root is
+// left: cgroups, mounts, veths, nftables table, init processes.
+func assertNothingLeft(t *testing.T, root string, cg *cgroupTree) {
+	t.Helper()
+	tag := rootTag(root)
+	for _, dir := range cg.dirs("") {
+		if _, err := os.Stat(dir); err == nil {
+			entries, _ := os.ReadDir(dir)
+			t.Errorf("cgroup %s is left, holding %d entries", dir, len(entries))
+		}
+	}
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mountinfo), root) {
+		t.Errorf("a mount under %s is left:\n%s", root, mountinfo)
+	}
+	// The kernel removes a dead namespace's veth asynchronously; Close
+	// waits for that, so there is no grace period here.
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if l.Attrs().Alias == "hearth:"+tag {
+			t.Errorf("veth %s is left", l.Attrs().Name)
+		}
+	}
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == tablePrefix+tag {
+			t.Errorf("nftables table %s is left", tb.Name)
+		}
+	}
+	if procs := initProcesses(t); len(procs) > 0 {
+		t.Errorf("init processes are left: %v", procs)
+	}
+}
+
+// initProcesses lists sandbox inits anywhere on the host whose cgroup is
+// not another live driver's (those of this test binary are all closed).
+func initProcesses(t *testing.T) []string {
+	t.Helper()
+	paths, _ := filepath.Glob("/proc/[0-9]*/comm")
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || strings.TrimSpace(string(b)) != "hearth-init" {
+			continue
+		}
+		status, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		if strings.Contains(string(status), fmt.Sprintf("PPid:\t%d\n", os.Getpid())) {
+			cgs, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cgroup"))
+			state, _, _ := strings.Cut(string(status[strings.Index(string(status), "State:"):]), "\n")
+			out = append(out, fmt.Sprintf("%s (%s, %s)", filepath.Base(filepath.Dir(p)), state, strings.Fields(string(cgs))))
+		}
+	}
+	return out
+}
+
+func TestNewRemovesDebris(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+
+	// A server that crashed: a frozen environment, a prepared sandbox, its
+	// firewall table and cgroups, all left behind.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HEARTH_LINUX_TEST_CRASH_ROOT="+root)
+	cmd.Stderr = os.Stderr
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "ready") {
+		t.Fatalf("crashing server: %v, output %q", err, out)
+	}
+	tag := rootTag(root)
+	cg, err := newCgroupTree("/hearth/" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozenLeft := 0
+	for _, dir := range cg.dirs("") {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("the crash left no cgroup %s; the test proves nothing", dir)
+		}
+		if strings.Contains(dir, "freezer") {
+			boxes, _ := filepath.Glob(filepath.Join(dir, "b*"))
+			for _, b := range boxes {
+				frozenLeft += countProcs(b)
+			}
+		}
+	}
+	if frozenLeft == 0 {
+		t.Logf("no frozen process survived the crash (cgroup v2 or the kernel killed them)")
+	}
+	// And a veth of that run, as if its namespace had been pinned.
+	alias := "hearth:" + tag
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "hthdebris"}, PeerName: "hthdebris-p"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName("hthdebris"); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	if l, err := netlink.LinkByName("hthdebris"); err != nil {
+		t.Fatal(err)
+	} else if err := netlink.LinkSetAlias(l, alias); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := New(Config{Root: root, PoolSize: -1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() after a crash = %v", err)
+	}
+	// New removed every environment cgroup of the crashed run; only the
+	// keep-frozen cgroup of the new driver may exist.
+	for _, dir := range cg.dirs("") {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.IsDir() && e.Name() != "keepfrozen" {
+				t.Errorf("cgroup %s/%s survived New", dir, e.Name())
+			}
+		}
+	}
+	if _, err := netlink.LinkByName("hthdebris"); err == nil {
+		t.Error("the crashed run's veth survived New")
+	}
+	// The new driver works.
+	e := sandboxtest.Start(t, d, "echo works")
+	sandboxtest.WaitExit(t, e.Env, 10*time.Second)
+	if err := e.Env.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	assertNothingLeft(t, root, cg)
+}
+
+func countProcs(dir string) int {
+	f, err := os.Open(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	for s := bufio.NewScanner(f); s.Scan(); {
+		n++
+	}
+	return n
+}

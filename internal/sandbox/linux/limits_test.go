@@ -1,0 +1,204 @@
+//go:build linux
+
+package linux_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/linux"
+)
+
+func TestForkBombIsContained(t *testing.T) {
+	const limit = 64
+	d := newDriver(t, linux.Config{PidsLimit: limit})
+	bomb := start(t, d, envSpec(t, `echo boom; b() { b | b & }; b; sleep 100`, nil))
+	bomb.WaitFor(t, "Resource temporarily unavailable")
+
+	// The bomb's cgroup is the one at its limit; the others are prepared
+	// sandboxes with only their init.
+	var cur []string
+	for dir := range pidsCgroups(t) {
+		n := readNumber(t, filepath.Join(dir, "pids.current"))
+		if n > limit {
+			t.Errorf("%s: %d tasks; want at most %d", dir, n, limit)
+		}
+		if n > limit/2 {
+			cur = append(cur, dir)
+		}
+	}
+	if len(cur) != 1 {
+		t.Fatalf("found %d pids cgroups near the limit; want the bomb's alone", len(cur))
+	}
+
+	// The host and another environment keep working.
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		t.Errorf("host fork during the bomb: %v", err)
+	}
+	other := start(t, d, envSpec(t, `echo alive`, nil))
+	if exit := waitExit(t, other); exit.Code != 0 || !strings.Contains(other.Output(t), "alive") {
+		t.Errorf("another environment during the bomb: %v %q", exit, other.Output(t))
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := bomb.Env.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy() = %v", err)
+	}
+	bomb.WaitEOF(t, 10*time.Second)
+	for _, dir := range cur {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("cgroup %s still exists after Destroy", dir)
+		}
+	}
+}
+
+// pidsCgroups lists the driver cgroups that exist in the pids hierarchy.
+func pidsCgroups(t *testing.T) map[string]bool {
+	t.Helper()
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/pids/hearth/*/b*")
+	if len(dirs) == 0 {
+		dirs, _ = filepath.Glob("/sys/fs/cgroup/hearth/*/b*") // cgroup v2
+	}
+	m := map[string]bool{}
+	for _, d := range dirs {
+		m[d] = true
+	}
+	return m
+}
+
+func readNumber(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFreezeStopsEveryThread(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	spec := pythonSpec(t, `
+import threading, time
+n = 0
+def count():
+    global n
+    while True:
+        n += 1
+threading.Thread(target=count, daemon=True).start()
+while True:
+    print("count", n, time.monotonic(), flush=True)
+    time.sleep(0.02)
+`)
+	spec.MemoryMB = 1769 // one CPU
+	e := start(t, d, spec)
+	fz := e.Env.(sandbox.Freezer)
+	e.WaitFor(t, "count")
+	time.Sleep(200 * time.Millisecond)
+
+	if err := fz.Freeze(t.Context()); err != nil {
+		t.Fatalf("Freeze() = %v", err)
+	}
+	time.Sleep(50 * time.Millisecond) // let lines written before the freeze arrive
+	frozen := samples(t, e)
+	time.Sleep(500 * time.Millisecond)
+	if got := samples(t, e); len(got) != len(frozen) {
+		t.Fatalf("output grew while frozen: %d -> %d lines", len(frozen), len(got))
+	}
+	if err := fz.Thaw(t.Context()); err != nil {
+		t.Fatalf("Thaw() = %v", err)
+	}
+	e.WaitFor(t, "count") // already there; wait for two more below
+	deadline := time.Now().Add(10 * time.Second)
+	for len(samples(t, e)) < len(frozen)+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	all := samples(t, e)
+	if len(all) < len(frozen)+2 || len(frozen) < 3 {
+		t.Fatalf("got %d samples before freezing and %d in all; want progress after thaw", len(frozen), len(all))
+	}
+	// The counting thread's rate while running, from the samples before
+	// the freeze, against what it added between the two samples that
+	// straddle the freeze (a sample taken just before the freeze may be
+	// printed just after the thaw, so look for the pair ≥ 0.5 s apart).
+	first, last := frozen[0], frozen[len(frozen)-1]
+	rate := (last.n - first.n) / (last.t - first.t)
+	var before, after *sample
+	for i := 1; i < len(all); i++ {
+		if all[i].t-all[i-1].t >= 0.5 {
+			before, after = &all[i-1], &all[i]
+			break
+		}
+	}
+	if before == nil {
+		t.Fatalf("no two samples straddle the 550 ms freeze: %v", all)
+	}
+	if gained := after.n - before.n; gained > rate*0.25 {
+		t.Errorf("the counter advanced by %.0f across a %.0f ms freeze; at %.0f/s that is %.0f ms of running",
+			gained, 1000*(after.t-before.t), rate, 1000*gained/rate)
+	}
+}
+
+type sample struct{ n, t float64 }
+
+func samples(t *testing.T, e interface{ Output(*testing.T) string }) []sample {
+	var out []sample
+	for l := range strings.Lines(e.Output(t)) {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "count" {
+			continue
+		}
+		n, err1 := strconv.ParseFloat(f[1], 64)
+		ts, err2 := strconv.ParseFloat(f[2], 64)
+		if err1 == nil && err2 == nil {
+			out = append(out, sample{n, ts})
+		}
+	}
+	return out
+}
+
+func TestConcurrentStarts(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	const n = 6
+	errs := make(chan error, n)
+	for range n {
+		spec := envSpec(t, `exit 7`, nil)
+		go func() {
+			r, w, err := os.Pipe()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer r.Close()
+			spec.Output = w
+			env, err := d.Start(t.Context(), spec)
+			w.Close()
+			if err != nil {
+				errs <- err
+				return
+			}
+			<-env.Done()
+			if exit := env.Exit(); exit.Code != 7 {
+				errs <- fmt.Errorf("Exit() = %v; want code 7", exit)
+			}
+			errs <- env.Destroy(t.Context())
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,195 @@
+//go:build linux
+
+package linux
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// The driver and an environment's init talk over a SOCK_SEQPACKET socket
+// pair: one JSON message per packet, file descriptors as SCM_RIGHTS.
+//
+//	driver → init   setup    mount point and identity (init builds the root)
+//	driver → init   net      addresses, after the veth exists
+//	init → driver   ready    + the Runtime API listener
+//	driver → init   start    + output, code, runtime and host path trees
+//	init → driver   started  the bootstrap runs
+//	init → driver   exit     the bootstrap's status; init exits next
+//	init → driver   error    setup failed; init exits next
+type message struct {
+	Kind  string    `json:"kind"`
+	Setup *setupMsg `json:"setup,omitempty"`
+	Net   *netMsg   `json:"net,omitempty"`
+	Start *startMsg `json:"start,omitempty"`
+	Exit  *exitMsg  `json:"exit,omitempty"`
+	Pid   int       `json:"pid,omitempty"`
+	Error string    `json:"error,omitempty"`
+}
+
+const (
+	msgSetup   = "setup"
+	msgNet     = "net"
+	msgReady   = "ready"
+	msgStart   = "start"
+	msgStarted = "started"
+	msgExit    = "exit"
+	msgError   = "error"
+)
+
+type setupMsg struct {
+	MountPoint string `json:"mount_point"`
+	UID        int    `json:"uid"`
+	GID        int    `json:"gid"`
+}
+
+type netMsg struct {
+	// Addr is the environment's address with its prefix ("10.213.0.2/30");
+	// empty when the environment has no network beyond loopback.
+	Addr    string `json:"addr,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
+}
+
+type startMsg struct {
+	Argv     []string    `json:"argv"`
+	Env      []string    `json:"env"`
+	Hostname string      `json:"hostname"`
+	TmpMB    int         `json:"tmp_mb"`
+	Trees    []treeMount `json:"trees"` // one descriptor each, after the output
+}
+
+// treeMount places a detached mount received as a descriptor.
+type treeMount struct {
+	Target string `json:"target"`
+	File   bool   `json:"file,omitempty"`
+}
+
+type exitMsg struct {
+	Code   int `json:"code"`
+	Signal int `json:"signal,omitempty"`
+}
+
+const maxMessage = 256 << 10
+
+var errPeerClosed = errors.New("control socket closed")
+
+// sendConn sends m with fds over the driver's end of the socket.
+func sendConn(c *net.UnixConn, m message, fds ...int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s message: %w", m.Kind, err)
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := c.WriteMsgUnix(b, oob, nil); err != nil {
+		return fmt.Errorf("send %s message: %w", m.Kind, err)
+	}
+	return nil
+}
+
+// recvConn receives one message and its descriptors over the driver's end.
+func recvConn(c *net.UnixConn) (message, []*os.File, error) {
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return message{}, nil, err
+	}
+	files, ferr := parseRights(oob[:oobn])
+	if n == 0 {
+		closeAll(files)
+		return message{}, nil, errPeerClosed
+	}
+	if ferr != nil || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		closeAll(files)
+		return message{}, nil, errors.Join(ferr, errors.New("control message truncated"))
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		closeAll(files)
+		return message{}, nil, fmt.Errorf("decode control message: %w", err)
+	}
+	return m, files, nil
+}
+
+// sendFD sends m with fds over the init's end of the socket.
+func sendFD(fd int, m message, fds ...int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %s message: %w", m.Kind, err)
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if err := unix.Sendmsg(fd, b, oob, nil, 0); err != nil {
+		return fmt.Errorf("send %s message: %w", m.Kind, err)
+	}
+	return nil
+}
+
+// recvFD receives one message over the init's end; io.EOF when the driver
+// has closed its end.
+func recvFD(fd int) (message, []*os.File, error) {
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, unix.CmsgSpace(64*4))
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return message{}, nil, fmt.Errorf("receive control message: %w", err)
+		}
+		files, ferr := parseRights(oob[:oobn])
+		if n == 0 {
+			closeAll(files)
+			return message{}, nil, io.EOF
+		}
+		if ferr != nil || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+			closeAll(files)
+			return message{}, nil, errors.Join(ferr, errors.New("control message truncated"))
+		}
+		var m message
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			closeAll(files)
+			return message{}, nil, fmt.Errorf("decode control message: %w", err)
+		}
+		return m, files, nil
+	}
+}
+
+func parseRights(oob []byte) ([]*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("parse control data: %w", err)
+	}
+	var files []*os.File
+	for _, cm := range cmsgs {
+		fds, err := unix.ParseUnixRights(&cm)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "received"))
+		}
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}

@@ -1,0 +1,23 @@
+package server
+
+import (
+	"log/slog"
+	"path/filepath"
+
+	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/linux"
+)
+
+// linuxUnavailable says why this host cannot run the linux driver, or nil.
+func linuxUnavailable() error { return linux.Available() }
+
+func newLinuxDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
+	network := linux.NetworkNAT
+	if cfg.Network == "none" {
+		network = linux.NetworkNone
+	}
+	return linux.New(linux.Config{
+		Root:    filepath.Join(cfg.DataDir, "linux"),
+		Network: network,
+	}, log)
+}
