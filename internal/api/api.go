@@ -46,6 +46,7 @@ type Config struct {
 type Workers interface {
 	Prepare(ctx context.Context, cfg *function.Config) error
 	Retire(name string)
+	Environments() []worker.EnvInfo
 }
 
 // Runtimes tells whether this host can run a runtime.
@@ -124,12 +125,24 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /_hearth/v1/code/{name}", a.downloadCode)
 	mux.HandleFunc("GET /_hearth/v1/functions/{name}/logs", a.functionLogs)
 	mux.HandleFunc("GET /_hearth/v1/async", a.asyncStats)
+	mux.HandleFunc("GET /_hearth/v1/environments", a.environments)
 	mux.HandleFunc("GET /_hearth/v1/queues/{name}/messages", a.receiveQueue)
 	mux.HandleFunc("POST /_hearth/v1/queues/{name}/messages", a.sendQueue)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
 	})
 	return mux
+}
+
+// environments lists the live execution environments.
+func (a *API) environments(w http.ResponseWriter, r *http.Request) {
+	envs := a.workers.Environments()
+	if envs == nil {
+		envs = []worker.EnvInfo{}
+	}
+	a.reply(w, r, http.StatusOK, struct {
+		Environments []worker.EnvInfo `json:"environments"`
+	}{envs})
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

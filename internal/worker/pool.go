@@ -248,3 +248,16 @@ func (p *pool) removeIdle(e *env) bool {
 	}
 	return false
 }
+
+func (p *pool) info() []EnvInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]EnvInfo, 0, len(p.idle)+len(p.busy))
+	for _, e := range p.idle {
+		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: "idle", IdleFrom: e.lastUsed})
+	}
+	for e := range p.busy {
+		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: "busy"})
+	}
+	return out
+}

@@ -265,3 +265,28 @@ func newID(prefix string) string {
 	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return prefix + hex.EncodeToString(b[:])
 }
+
+// EnvInfo describes a live environment.
+type EnvInfo struct {
+	Function string    `json:"function"`
+	Version  string    `json:"version"`
+	ID       string    `json:"env"`
+	Stream   string    `json:"log_stream"`
+	State    string    `json:"state"` // "idle" or "busy"
+	IdleFrom time.Time `json:"idle_since,omitzero"`
+}
+
+// Environments lists the live environments, for operators and tests.
+func (w *Worker) Environments() []EnvInfo {
+	w.mu.Lock()
+	pools := make([]*pool, 0, len(w.pools))
+	for _, p := range w.pools {
+		pools = append(pools, p)
+	}
+	w.mu.Unlock()
+	var out []EnvInfo
+	for _, p := range pools {
+		out = append(out, p.info()...)
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -143,32 +144,44 @@ func latency(b *testing.B, f func()) {
 var benchRuntimes = []runtimeCase{runtimeCases[0], runtimeCases[1], runtimeCases[2]}
 
 // benchServer starts a non-debug server for the benchmark's lifetime.
-func benchServer(b *testing.B) *server {
-	return startServer(b, "", "--log-level", "info")
+func benchServer(b *testing.B, flags ...string) *server {
+	return startServer(b, "", append([]string{"--log-level", "info"}, flags...)...)
+}
+
+// isolations are the drivers to measure: process always, linux when the
+// host allows it (root).
+func isolations() []string {
+	if os.Geteuid() == 0 {
+		return []string{"process", "linux"}
+	}
+	return []string{"process"}
 }
 
 func BenchmarkWarmInvoke(b *testing.B) {
-	s := benchServer(b)
-	c := &http.Client{}
-	for _, br := range benchRuntimes {
-		f := br.fn(b)
-		if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
-			continue
-		}
-		name := "warm-" + br.name
-		s.create(b, name, f)
-		url := s.URL + "/2015-03-31/functions/" + name + "/invocations"
-		post(b, c, url, benchPayload) // the cold start stays outside the timing
-		b.Run(br.name, func(b *testing.B) {
-			latency(b, func() { post(b, c, url, benchPayload) })
-		})
-		b.Run(br.name+"-parallel", func(b *testing.B) {
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					post(b, c, url, benchPayload)
-				}
+	for _, iso := range isolations() {
+		s := benchServer(b, "--isolation", iso)
+		c := &http.Client{}
+		for _, br := range benchRuntimes {
+			f := br.fn(b)
+			if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
+				continue
+			}
+			name := "warm-" + br.name
+			s.create(b, name, f)
+			url := s.URL + "/2015-03-31/functions/" + name + "/invocations"
+			post(b, c, url, benchPayload) // the cold start stays outside the timing
+			b.Run(iso+"/"+br.name, func(b *testing.B) {
+				latency(b, func() { post(b, c, url, benchPayload) })
 			})
-		})
+			b.Run(iso+"/"+br.name+"-parallel", func(b *testing.B) {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						post(b, c, url, benchPayload)
+					}
+				})
+			})
+		}
+		s.Stop()
 	}
 }
 
@@ -194,47 +207,54 @@ var initRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
 // every iteration changes the function's configuration (outside the
 // timing), which retires its warm environment.
 func BenchmarkColdStart(b *testing.B) {
-	s := benchServer(b)
-	for _, br := range benchRuntimes {
-		f := br.fn(b)
-		if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
-			continue
-		}
-		name := "cold-" + br.name
-		s.create(b, name, f)
-		b.Run(br.name, func(b *testing.B) {
-			var inits []float64
-			var d []time.Duration
-			i := 0
-			for b.Loop() {
-				b.StopTimer()
-				i++
-				_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
-					FunctionName: aws.String(name),
-					Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				start := time.Now()
-				r, err := s.tryInvoke(b.Context(), s.NoRetry, name, benchPayload)
-				d = append(d, time.Since(start))
-				if err != nil || r.FunctionError != "" {
-					b.Fatalf("cold invoke: %v %+v", err, r)
-				}
-				m := initRE.FindStringSubmatch(r.Log)
-				if m == nil {
-					b.Fatalf("iteration %d was not a cold start:\n%s", i, r.Log)
-				}
-				v, _ := strconv.ParseFloat(m[1], 64)
-				inits = append(inits, v)
+	for _, iso := range isolations() {
+		s := benchServer(b, "--isolation", iso)
+		for _, br := range benchRuntimes {
+			f := br.fn(b)
+			if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
+				continue
 			}
-			slices.Sort(d)
-			slices.Sort(inits)
-			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(inits[len(inits)/2], "init-p50-ms")
-		})
+			name := "cold-" + br.name
+			s.create(b, name, f)
+			b.Run(iso+"/"+br.name, func(b *testing.B) {
+				var inits, rest []float64
+				var d []time.Duration
+				i := 0
+				for b.Loop() {
+					b.StopTimer()
+					i++
+					_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
+						FunctionName: aws.String(name),
+						Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					start := time.Now()
+					r, err := s.tryInvoke(b.Context(), s.NoRetry, name, benchPayload)
+					took := time.Since(start)
+					d = append(d, took)
+					if err != nil || r.FunctionError != "" {
+						b.Fatalf("cold invoke: %v %+v", err, r)
+					}
+					m := initRE.FindStringSubmatch(r.Log)
+					if m == nil {
+						b.Fatalf("iteration %d was not a cold start:\n%s", i, r.Log)
+					}
+					v, _ := strconv.ParseFloat(m[1], 64)
+					inits = append(inits, v)
+					rest = append(rest, float64(took.Microseconds())/1000-v)
+				}
+				slices.Sort(d)
+				slices.Sort(inits)
+				slices.Sort(rest)
+				b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(inits[len(inits)/2], "init-p50-ms")
+				b.ReportMetric(rest[len(rest)/2], "rest-p50-ms")
+			})
+		}
+		s.Stop()
 	}
 }
 

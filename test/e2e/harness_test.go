@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,10 +140,14 @@ type server struct {
 
 	mu     sync.Mutex
 	stderr bytes.Buffer // guarded by mu
+	cgroup string       // guarded by mu; the linux driver's cgroup, if it runs one
 	exited chan struct{}
 }
 
-var readyRE = regexp.MustCompile(`msg="hearth ready" addr=(\S+)`)
+var (
+	readyRE  = regexp.MustCompile(`msg="hearth ready" addr=(\S+)`)
+	cgroupRE = regexp.MustCompile(`msg="linux sandbox ready" .*cgroup=(\S+)`)
+)
 
 // startServer starts hearth on dataDir (a fresh one when empty) with extra
 // flags. t.Cleanup stops it and checks that it left no process behind.
@@ -173,6 +178,11 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 			s.mu.Lock()
 			s.stderr.WriteString(line + "\n")
 			s.mu.Unlock()
+			if m := cgroupRE.FindStringSubmatch(line); m != nil {
+				s.mu.Lock()
+				s.cgroup = m[1]
+				s.mu.Unlock()
+			}
 			if m := readyRE.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
@@ -247,9 +257,81 @@ func (s *server) Stop() {
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("hearth exited with status %d after SIGTERM", code)
 	}
-	if left := processesUnder(s.DataDir); len(left) > 0 {
+	if left := s.envPids(); len(left) > 0 {
 		t.Errorf("processes left after shutdown: %v", left)
 	}
+	if cg := s.cgroupPath(); cg != "" {
+		for _, ctrl := range []string{"pids", "memory", "cpu", "freezer", "unified", ""} {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctrl, cg)); err == nil {
+				t.Errorf("cgroup %s left after shutdown", filepath.Join("/sys/fs/cgroup", ctrl, cg))
+			}
+		}
+	}
+}
+
+func (s *server) cgroupPath() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cgroup
+}
+
+// envPids lists the host pids of every process of the server's
+// environments: those in its linux driver's cgroup, or (process driver)
+// those whose command line or working directory lies in its data
+// directory.
+func (s *server) envPids() []string {
+	var left []string
+	for _, p := range processesUnder(s.DataDir) {
+		if !strings.HasPrefix(p, strconv.Itoa(s.cmd.Process.Pid)+":") {
+			left = append(left, p)
+		}
+	}
+	cg := s.cgroupPath()
+	if cg == "" {
+		return left
+	}
+	for _, base := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup"} {
+		root := filepath.Join(base, cg)
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			for _, pid := range strings.Fields(string(b)) {
+				cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+				left = append(left, pid+":"+strings.ReplaceAll(string(cmd), "\x00", " "))
+			}
+			return nil
+		})
+	}
+	return left
+}
+
+// functionPids is envPids without the linux driver's prepared sandboxes
+// (an idle init waiting in the pool is the driver's, not a function's).
+func (s *server) functionPids() []string {
+	var out []string
+	for _, p := range s.envPids() {
+		if !strings.HasSuffix(strings.TrimSpace(p), ":hearth-sandbox-init") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// environments lists the server's live environments.
+func (s *server) environments(t testing.TB) []map[string]any {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/_hearth/v1/environments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Environments []map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Environments
 }
 
 // Kill stops the server with SIGKILL, as a crash would.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,32 +20,32 @@ func TestIdleTeardown(t *testing.T) {
 	s := startServer(t, "", "--idle-timeout", "1s")
 	s.create(t, "idle", goFn())
 	r := s.invoke(t, "idle", map[string]any{"op": "tmp"})
-	pid := num(t, r.decode(t), "pid")
-	envs, _ := os.ReadDir(filepath.Join(s.DataDir, "envs"))
-	if len(envs) != 1 {
-		t.Fatalf("%d environment directories while one env is warm; want 1", len(envs))
+	env := str(t, r.decode(t), "env_id")
+	if got := s.environments(t); len(got) != 1 || got[0]["log_stream"] != env {
+		t.Fatalf("live environments = %v; want the one that ran", got)
 	}
 	// Warm reuse keeps /tmp.
 	if got, _ := s.invoke(t, "idle", map[string]any{"op": "tmp"}).decode(t)["tmp"].(string); got != "x" {
 		t.Errorf("/tmp state on warm reuse = %q; want x", got)
 	}
-	waitGone(t, pid)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		envs, _ = os.ReadDir(filepath.Join(s.DataDir, "envs"))
-		if len(envs) == 0 {
-			break
-		}
+	for len(s.environments(t)) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("environment directory (its /tmp) still there after idle teardown: %v", envs)
+			t.Fatalf("environment still live 10s after a 1s idle timeout: %v", s.environments(t))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if left := s.functionPids(); len(left) > 0 {
+		t.Errorf("processes left after idle teardown: %v", left)
+	}
+	if envs, _ := os.ReadDir(filepath.Join(s.DataDir, "envs")); len(envs) != 0 {
+		t.Errorf("process driver scratch directories left after idle teardown: %d", len(envs))
 	}
 	// The next invocation cold-starts with a fresh /tmp.
 	r = s.invoke(t, "idle", map[string]any{"op": "tmp"})
 	m := r.decode(t)
-	if tmp, _ := m["tmp"].(string); num(t, m, "pid") == pid || tmp != "" || !strings.Contains(r.Log, "Init Duration") {
-		t.Errorf("after idle teardown: %s; want a new process, an empty /tmp and a cold start", r.Payload)
+	if tmp, _ := m["tmp"].(string); str(t, m, "env_id") == env || tmp != "" || !strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("after idle teardown: %s; want a new environment, an empty /tmp and a cold start", r.Payload)
 	}
 }
 
@@ -86,7 +87,7 @@ func TestRestartKeepsFunctions(t *testing.T) {
 		t.Fatalf("GetFunction() after restart = %v, %v", got, err)
 	}
 	r := s.invoke(t, "persist", map[string]any{"op": "echo"})
-	if r.FunctionError != "" || num(t, r.decode(t), "counter") != 1 || num(t, r.decode(t), "pid") == num(t, first.decode(t), "pid") {
+	if r.FunctionError != "" || num(t, r.decode(t), "counter") != 1 || str(t, r.decode(t), "env_id") == str(t, first.decode(t), "env_id") {
 		t.Errorf("invoke after restart = %s; want a fresh environment answering", r.Payload)
 	}
 	needRuntime(t, f.runtime)
@@ -101,10 +102,19 @@ func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	s.create(t, "crashy", goFn())
-	pid := num(t, s.invoke(t, "crashy", map[string]any{"op": "echo"}).decode(t), "pid")
+	s.invoke(t, "crashy", map[string]any{"op": "echo"})
+	pids := s.functionPids()
+	if len(pids) == 0 {
+		t.Fatal("found no process of the warm environment")
+	}
 	s.Kill()
-	waitGone(t, pid) // the kernel kills children of a dead server (Pdeathsig)
 	s = startServer(t, dir)
+	// The kernel kills the children of a dead server (Pdeathsig); a frozen
+	// environment is killed by the next start, which cleans up debris.
+	for _, p := range pids {
+		pid, _ := strconv.Atoi(strings.SplitN(p, ":", 2)[0])
+		waitGone(t, pid)
+	}
 	if r := s.invoke(t, "crashy", map[string]any{"op": "echo"}); r.FunctionError != "" {
 		t.Errorf("invoke after a crash = %s", r.Payload)
 	}
@@ -138,7 +148,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 		t.Errorf("in-flight invocation during shutdown = %+v; want it to finish", r)
 	}
 	if envs, _ := os.ReadDir(filepath.Join(s.DataDir, "envs")); len(envs) != 0 {
-		t.Errorf("environment directories left after shutdown: %d", len(envs))
+		t.Errorf("process driver scratch directories left after shutdown: %d", len(envs))
 	}
 }
 

@@ -203,7 +203,9 @@ func TestListFunctionsPaginates(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	s := startServer(t, "")
 	ctx := t.Context()
-	s.create(t, "good", goFn())
+	good := goFn()
+	good.memory, good.timeout = 1024, 30 // enough CPU to parse a 6 MB event promptly
+	s.create(t, "good", good)
 	create := func(name, runtime string, zip []byte, mutate func(*lambda.CreateFunctionInput)) error {
 		in := &lambda.CreateFunctionInput{
 			FunctionName: aws.String(name), Runtime: types.Runtime(runtime), Handler: aws.String("app.handler"),

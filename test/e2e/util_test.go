@@ -34,3 +34,13 @@ func requestIDOf(md middleware.Metadata) string {
 	id, _ := awsmiddleware.GetRequestIDMetadata(md)
 	return id
 }
+
+// str reads a JSON string field.
+func str(t testing.TB, m map[string]any, key string) string {
+	t.Helper()
+	v, ok := m[key].(string)
+	if !ok || v == "" {
+		t.Fatalf("field %q = %v (%T); want a non-empty string", key, m[key], m[key])
+	}
+	return v
+}

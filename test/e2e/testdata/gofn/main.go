@@ -38,6 +38,7 @@ type event struct {
 type reply struct {
 	Op            string            `json:"op"`
 	Pid           int               `json:"pid"`
+	EnvID         string            `json:"env_id"`
 	Counter       int               `json:"counter"`
 	RequestID     string            `json:"request_id,omitempty"`
 	FunctionARN   string            `json:"function_arn,omitempty"`
@@ -54,7 +55,7 @@ func handle(ctx context.Context, e event) (*reply, error) {
 	start := time.Now().UnixNano()
 	counter++
 	lc, _ := lambdacontext.FromContext(ctx)
-	r := &reply{Op: e.Op, Pid: os.Getpid(), Counter: counter, StartNs: start, SentNs: e.SentNs}
+	r := &reply{Op: e.Op, Pid: os.Getpid(), EnvID: os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"), Counter: counter, StartNs: start, SentNs: e.SentNs}
 	if lc != nil {
 		r.RequestID, r.FunctionARN = lc.AwsRequestID, lc.InvokedFunctionArn
 		r.ClientContext = lc.ClientContext.Custom

@@ -11,7 +11,7 @@ exports.handler = async (event, context) => {
   const op = (event && event.op) || 'echo';
   console.log('handling', op, 'count', counter);
   const r = {
-    op, pid: process.pid, counter,
+    op, pid: process.pid, env_id: context.logStreamName, counter,
     request_id: context.awsRequestId,
     function_arn: context.invokedFunctionArn,
     remaining_ms: context.getRemainingTimeInMillis(),

@@ -16,6 +16,7 @@ def handler(event, context):
     r = {
         "op": op,
         "pid": os.getpid(),
+        "env_id": context.log_stream_name,
         "counter": counter,
         "request_id": context.aws_request_id,
         "function_arn": context.invoked_function_arn,

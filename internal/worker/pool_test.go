@@ -1,0 +1,204 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"hearth/internal/function"
+)
+
+func testPool() *pool { return newPool(function.Config{Name: "f", Version: function.Latest}) }
+
+func TestPoolColdThenWarm(t *testing.T) {
+	p := testPool()
+	e, cold, err := p.acquire(t.Context())
+	if e != nil || !cold || err != nil {
+		t.Fatalf("acquire() on an empty pool = %v, %v, %v; want a cold start", e, cold, err)
+	}
+	if got := p.liveCount(); got != 1 {
+		t.Errorf("liveCount() during a cold start = %d; want 1", got)
+	}
+	ev := &env{id: "e1"}
+	if !p.started(ev) {
+		t.Fatal("started() = false on a live pool")
+	}
+	p.park(ev)
+	if !p.unpark(ev, time.Now()) {
+		t.Fatal("unpark() = false on a live pool")
+	}
+	got, cold, err := p.acquire(t.Context())
+	if got != ev || cold || err != nil {
+		t.Fatalf("acquire() after release = %v, %v, %v; want the warm env", got, cold, err)
+	}
+}
+
+// A caller arriving while an environment is being parked waits for it
+// rather than cold-starting, and gets it by hand-off without it going idle.
+func TestPoolWaitsForParkingEnv(t *testing.T) {
+	p := testPool()
+	ev := &env{id: "e1"}
+	p.acquire(t.Context())
+	p.started(ev)
+	p.park(ev)
+	got := make(chan *env, 1)
+	go func() {
+		e, cold, err := p.acquire(context.Background())
+		if cold || err != nil {
+			t.Errorf("acquire() while an env parks = cold %v, err %v; want to wait", cold, err)
+		}
+		got <- e
+	}()
+	select {
+	case <-p.arrivals:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting caller did not signal arrivals")
+	}
+	if !p.handOff(ev) {
+		t.Fatal("handOff() = false with a caller waiting")
+	}
+	if e := <-got; e != ev {
+		t.Fatalf("waiter got %v; want the parked env", e)
+	}
+	if len(p.idle) != 0 {
+		t.Errorf("handed-off env went idle")
+	}
+}
+
+// Only as many callers wait as there are parking environments; the rest
+// cold-start.
+func TestPoolExtraCallersColdStart(t *testing.T) {
+	p := testPool()
+	ev := &env{id: "e1"}
+	p.acquire(t.Context())
+	p.started(ev)
+	p.park(ev)
+	waiting := make(chan struct{})
+	go func() {
+		close(waiting)
+		p.acquire(context.Background())
+	}()
+	<-waiting
+	<-p.arrivals // the first caller waits
+	_, cold, err := p.acquire(t.Context())
+	if !cold || err != nil {
+		t.Fatalf("second caller: cold %v, err %v; want a cold start", cold, err)
+	}
+	p.handOff(ev)
+}
+
+func TestPoolWaiterGivesUp(t *testing.T) {
+	p := testPool()
+	ev := &env{id: "e1"}
+	p.acquire(t.Context())
+	p.started(ev)
+	p.park(ev)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, _, err := p.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acquire() = %v; want the context's error", err)
+	}
+	if p.handOff(ev) {
+		t.Fatal("handOff() to a caller that gave up")
+	}
+	if !p.unpark(ev, time.Now()) || len(p.idle) != 1 {
+		t.Fatal("the env did not go idle after the waiter left")
+	}
+}
+
+func TestPoolRetire(t *testing.T) {
+	p := testPool()
+	idle, busy := &env{id: "idle"}, &env{id: "busy"}
+	for _, e := range []*env{idle, busy} {
+		p.acquire(t.Context())
+		p.started(e)
+	}
+	p.park(idle)
+	p.unpark(idle, time.Now())
+	p.park(busy)
+	waiter := make(chan error, 1)
+	// Take the idle one so the next caller waits on the parking one.
+	p.acquire(t.Context())
+	go func() {
+		_, _, err := p.acquire(context.Background())
+		waiter <- err
+	}()
+	<-p.arrivals
+	got := p.retire()
+	if len(got) != 0 {
+		t.Errorf("retire() returned %d idle envs; want 0 (the idle one was taken)", len(got))
+	}
+	if err := <-waiter; !errors.Is(err, errRetired) {
+		t.Errorf("waiting caller after retire: %v; want errRetired", err)
+	}
+	if p.unpark(busy, time.Now()) {
+		t.Error("unpark() into a retired pool = true; the caller must destroy the env")
+	}
+	if _, _, err := p.acquire(t.Context()); !errors.Is(err, errRetired) {
+		t.Errorf("acquire() on a retired pool = %v; want errRetired", err)
+	}
+}
+
+func TestPoolTakeIdleSince(t *testing.T) {
+	p := testPool()
+	old, fresh := &env{id: "old"}, &env{id: "fresh"}
+	for _, e := range []*env{old, fresh} {
+		p.acquire(t.Context())
+		p.started(e)
+	}
+	p.park(old)
+	p.park(fresh)
+	now := time.Now()
+	p.unpark(old, now.Add(-time.Hour))
+	p.unpark(fresh, now)
+	got := p.takeIdleSince(now.Add(-time.Minute))
+	if len(got) != 1 || got[0] != old {
+		t.Fatalf("takeIdleSince() = %v; want only the old env", got)
+	}
+	if e, _, _ := p.acquire(t.Context()); e != fresh {
+		t.Errorf("the fresh env was not kept")
+	}
+}
+
+// Many callers and parkers at once: every acquire ends with an env or a
+// cold start, and nothing is lost or handed out twice.
+func TestPoolStress(t *testing.T) {
+	p := testPool()
+	var mu sync.Mutex
+	inUse := map[*env]bool{}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for j := range 200 {
+				e, cold, err := p.acquire(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if cold {
+					e = &env{id: "n"}
+					p.started(e)
+				}
+				mu.Lock()
+				if inUse[e] {
+					t.Errorf("env handed out twice (caller %d, round %d)", i, j)
+				}
+				inUse[e] = true
+				mu.Unlock()
+				p.park(e)
+				mu.Lock()
+				delete(inUse, e)
+				mu.Unlock()
+				if !p.handOff(e) {
+					p.unpark(e, time.Now())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p.parking != 0 || len(p.waiters) != 0 || len(p.busy) != 0 {
+		t.Errorf("after the storm: parking %d, waiters %d, busy %d; want all 0", p.parking, len(p.waiters), len(p.busy))
+	}
+}
