@@ -75,6 +75,7 @@ func (w *Worker) startEnv(e *env) {
 func (w *Worker) destroy(e *env, reason string) {
 	e.destroyOnce.Do(func() {
 		e.log.Debug("destroying env", "reason", reason)
+		e.pool.dies(e)
 		go func() {
 			defer w.envs.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

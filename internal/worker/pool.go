@@ -18,6 +18,7 @@ type pool struct {
 	mu       sync.Mutex
 	idle     []*env        // guarded by mu; most recently used last
 	busy     map[*env]bool // guarded by mu
+	dying    map[*env]bool // guarded by mu; being destroyed, until remove
 	starting int           // guarded by mu; cold starts under way
 	parking  int           // guarded by mu; busy envs being frozen on their way back to idle
 	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
@@ -29,7 +30,7 @@ type pool struct {
 }
 
 func newPool(cfg function.Config) *pool {
-	return &pool{cfg: cfg, busy: make(map[*env]bool), arrivals: make(chan struct{}, 1)}
+	return &pool{cfg: cfg, busy: make(map[*env]bool), dying: make(map[*env]bool), arrivals: make(chan struct{}, 1)}
 }
 
 // errRetired reports that the pool was retired while the caller waited.
@@ -163,6 +164,7 @@ func (p *pool) remove(e *env, parked bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.busy, e)
+	delete(p.dying, e)
 	if i := slices.Index(p.idle, e); i >= 0 {
 		p.idle = slices.Delete(p.idle, i, i+1)
 	}
@@ -226,10 +228,18 @@ func (p *pool) all() []*env {
 	return out
 }
 
+// dies records that e is being destroyed: it stays listed, as
+// "destroying", until remove.
+func (p *pool) dies(e *env) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dying[e] = true
+}
+
 func (p *pool) empty() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.idle) == 0 && len(p.busy) == 0 && p.starting == 0
+	return len(p.idle) == 0 && len(p.busy) == 0 && len(p.dying) == 0 && p.starting == 0
 }
 
 func (p *pool) liveCount() int {
@@ -252,12 +262,22 @@ func (p *pool) removeIdle(e *env) bool {
 func (p *pool) info() []EnvInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]EnvInfo, 0, len(p.idle)+len(p.busy))
+	out := make([]EnvInfo, 0, len(p.idle)+len(p.busy)+len(p.dying))
+	add := func(e *env, state string, idleFrom time.Time) {
+		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state, IdleFrom: idleFrom})
+	}
 	for _, e := range p.idle {
-		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: "idle", IdleFrom: e.lastUsed})
+		if !p.dying[e] {
+			add(e, "idle", e.lastUsed)
+		}
 	}
 	for e := range p.busy {
-		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: "busy"})
+		if !p.dying[e] {
+			add(e, "busy", time.Time{})
+		}
+	}
+	for e := range p.dying {
+		add(e, "destroying", time.Time{})
 	}
 	return out
 }

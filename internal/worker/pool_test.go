@@ -202,3 +202,29 @@ func TestPoolStress(t *testing.T) {
 		t.Errorf("after the storm: parking %d, waiters %d, busy %d; want all 0", p.parking, len(p.waiters), len(p.busy))
 	}
 }
+
+// An environment being destroyed stays listed, as "destroying", and keeps
+// its pool alive until its teardown has finished.
+func TestPoolListsDyingEnvsUntilRemoved(t *testing.T) {
+	p := testPool()
+	ev := &env{id: "e1"}
+	p.acquire(t.Context())
+	p.started(ev)
+	p.park(ev)
+	p.unpark(ev, time.Now().Add(-time.Hour))
+	old := p.takeIdleSince(time.Now())
+	if len(old) != 1 || old[0] != ev {
+		t.Fatalf("takeIdleSince() = %v; want the idle env", old)
+	}
+	p.dies(ev)
+	if got := p.info(); len(got) != 1 || got[0].ID != "e1" || got[0].State != "destroying" {
+		t.Errorf("info() while destroying = %+v; want e1 destroying", got)
+	}
+	if p.empty() {
+		t.Error("empty() = true while an env is being destroyed")
+	}
+	p.remove(ev, false)
+	if got := p.info(); len(got) != 0 || !p.empty() {
+		t.Errorf("after remove: info() = %+v, empty() = %v; want nothing left", got, p.empty())
+	}
+}

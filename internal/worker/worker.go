@@ -272,7 +272,7 @@ type EnvInfo struct {
 	Version  string    `json:"version"`
 	ID       string    `json:"env"`
 	Stream   string    `json:"log_stream"`
-	State    string    `json:"state"` // "idle" or "busy"
+	State    string    `json:"state"` // "idle", "busy" or "destroying"
 	IdleFrom time.Time `json:"idle_since,omitzero"`
 }
 
