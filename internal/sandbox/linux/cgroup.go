@@ -198,7 +198,11 @@ func (c *cgroup) addProc(pid int) error {
 }
 
 const (
-	mbPerCPU  = 1769 // Lambda: 1,769 MB of memory is one vCPU
+	mbPerCPU = 1769 // Lambda: 1,769 MB of memory is one vCPU
+	// cfsPeriod is the kernel's default. A 20 ms period was measured too
+	// (docs/BENCHMARKS.md): it shortens the worst stall of a function that
+	// has used up its share from ~90 ms to ~20 ms but costs 15-25% of the
+	// throughput a small function gets, and throttles bursts sooner.
 	cfsPeriod = 100_000
 	minQuota  = cfsPeriod / 20 // never below 5% of a CPU
 )

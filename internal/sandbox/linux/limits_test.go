@@ -202,3 +202,47 @@ func TestConcurrentStarts(t *testing.T) {
 		}
 	}
 }
+
+// A function gets CPU in proportion to its memory (1,769 MB is one vCPU),
+// except during init, which runs with at least a whole CPU until EndInit.
+func TestCPUFollowsMemory(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	spec := pythonSpec(t, `
+import time
+def burn(secs):
+    w0, c0 = time.monotonic(), time.process_time()
+    while time.monotonic() - w0 < secs:
+        pass
+    return (time.process_time() - c0) / (time.monotonic() - w0)
+print("init %.3f" % burn(0.5), flush=True)
+time.sleep(0.5)  # meanwhile the test ends init
+print("after %.3f" % burn(1.0), flush=True)
+`)
+	spec.MemoryMB = 128
+	e := start(t, d, spec)
+	e.WaitFor(t, "init ")
+	if err := e.Env.(sandbox.InitBooster).EndInit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, e)
+	share := func(prefix string) float64 {
+		l := lines(t, e, prefix)
+		if len(l) != 1 {
+			t.Fatalf("output lacks %q:\n%s", prefix, e.Output(t))
+		}
+		v, err := strconv.ParseFloat(l[0], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("CPU share %s%.3f", prefix, v)
+		return v
+	}
+	// 128/1769 = 0.072 of a CPU is a hard cap; a busy host can only lower
+	// what the boosted init gets, so its bound is loose.
+	if got := share("after "); got > 0.1 {
+		t.Errorf("CPU share at 128 MB after init = %.3f; want at most 128/1769 = 0.072", got)
+	}
+	if got := share("init "); got < 0.3 {
+		t.Errorf("CPU share at 128 MB during init = %.3f; want a whole CPU (at least 0.3 on a busy host)", got)
+	}
+}
