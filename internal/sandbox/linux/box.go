@@ -207,6 +207,15 @@ func (d *Driver) release(ctx context.Context, b *box) error {
 }
 
 // discard destroys a box that never became an environment.
+// alive reports whether the box's init is still running. It leaves an
+// exited init for discard to reap.
+func (b *box) alive() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, b.cmd.Process.Pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	// waitid with WNOHANG leaves info zeroed while the child runs.
+	return err == nil && info.Signo == 0
+}
+
 func (d *Driver) discard(b *box) error {
 	kerr := b.kill()
 	b.cmd.Wait()

@@ -302,6 +302,21 @@ func (d *Driver) Prepared() int {
 	return len(d.pool.ready)
 }
 
+// takeLive takes a prepared box from the pool, discarding any whose init
+// died while it waited there (killed by an operator or the OOM killer).
+func (d *Driver) takeLive() *box {
+	for b := d.pool.take(); b != nil; b = d.pool.take() {
+		if b.alive() {
+			return b
+		}
+		d.log.Warn("prepared sandbox died in the pool; discarding it", "cgroup", b.name)
+		if err := d.discard(b); err != nil {
+			d.log.Warn("discard sandbox", "err", err)
+		}
+	}
+	return nil
+}
+
 // Name implements sandbox.Driver.
 func (d *Driver) Name() string { return "linux" }
 
@@ -341,7 +356,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	var undo undoStack
 	defer undo.runOnError(&err)
 
-	b := d.pool.take()
+	b := d.takeLive()
 	defer d.pool.kick()
 	var t Timings
 	if b != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -245,4 +246,64 @@ print("after %.3f" % burn(1.0), flush=True)
 	if got := share("init "); got < 0.3 {
 		t.Errorf("CPU share at 128 MB during init = %.3f; want a whole CPU (at least 0.3 on a busy host)", got)
 	}
+}
+
+// A prepared sandbox whose init dies in the pool (killed by an operator or
+// the OOM killer) is discarded, and reaped, rather than handed to Start.
+func TestDeadPooledSandboxIsReplaced(t *testing.T) {
+	d := newDriver(t, linux.Config{PoolSize: 2})
+	deadline := time.Now().Add(30 * time.Second)
+	for d.Prepared() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool did not fill in 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	inits := childInits(t)
+	if len(inits) != 2 {
+		t.Fatalf("sandbox inits of this process = %v; want the 2 prepared", inits)
+	}
+	for pid, state := range inits {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill init %d (%s): %v", pid, state, err)
+		}
+	}
+	for pid := range inits {
+		for childInits(t)[pid] != "Z" {
+			if time.Now().After(deadline) {
+				t.Fatalf("init %d did not die", pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	e := start(t, d, envSpec(t, `echo alive`, nil))
+	e.WaitFor(t, "alive\n")
+	for pid := range inits {
+		if state, ok := childInits(t)[pid]; ok {
+			t.Errorf("the killed init %d is still a child of the server, state %s", pid, state)
+		}
+	}
+}
+
+// childInits maps the pids of this process's sandbox inits to their state.
+func childInits(t *testing.T) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) || !strings.Contains(s[:i], "(hearth-init") {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Fields(s)[0])
+		out[pid] = f[0]
+	}
+	return out
 }
