@@ -146,9 +146,11 @@ const oneVCPU = 1769
 
 var benchRuntimes = []runtimeCase{runtimeCases[0], runtimeCases[1], runtimeCases[2]}
 
-// benchServer starts a non-debug server for the benchmark's lifetime.
+// benchServer starts a non-debug server for the benchmark's lifetime, with
+// the process driver unless flags say otherwise, so that benchmarks that
+// are not about isolation compare across machines and users.
 func benchServer(b *testing.B, flags ...string) *server {
-	return startServer(b, "", append([]string{"--log-level", "info"}, flags...)...)
+	return startServer(b, "", append([]string{"--log-level", "info", "--isolation", "process"}, flags...)...)
 }
 
 // isolations are the drivers to measure: process always, linux when the
@@ -298,7 +300,7 @@ func BenchmarkAsyncEnqueue(b *testing.B) {
 	for _, policy := range []string{"interval", "always"} {
 		// One poller at a time, so that running the events competes as
 		// little as possible with accepting them.
-		s := startServer(b, "", "--log-level", "info", "--sync", policy, "--async-concurrency", "1")
+		s := benchServer(b, "--sync", policy, "--async-concurrency", "1")
 		s.create(b, "enq", goFn())
 		url := s.URL + "/2015-03-31/functions/enq/invocations"
 		c := &http.Client{}
