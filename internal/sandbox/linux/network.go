@@ -410,15 +410,24 @@ func rejectAdmin() []expr.Any {
 
 func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: k}} }
 
-// deleteTable removes the inet table name if it exists.
-func deleteTable(name string) error {
+// inetTables opens nftables and lists the host's inet tables.
+func inetTables() (*nftables.Conn, []*nftables.Table, error) {
 	c, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("open nftables: %w", err)
+		return nil, nil, fmt.Errorf("open nftables: %w", err)
 	}
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
-		return fmt.Errorf("list nftables tables: %w", err)
+		return nil, nil, fmt.Errorf("list nftables tables: %w", err)
+	}
+	return c, tables, nil
+}
+
+// deleteTable removes the inet table name if it exists.
+func deleteTable(name string) error {
+	c, tables, err := inetTables()
+	if err != nil {
+		return err
 	}
 	for _, t := range tables {
 		if t.Name == name {
@@ -465,13 +474,9 @@ func restoreForwarding() error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", forwardState, err)
 	}
-	c, err := nftables.New()
+	_, tables, err := inetTables()
 	if err != nil {
-		return fmt.Errorf("open nftables: %w", err)
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return fmt.Errorf("list nftables tables: %w", err)
+		return err
 	}
 	for _, t := range tables {
 		if strings.HasPrefix(t.Name, tablePrefix) {

@@ -103,17 +103,24 @@ func recvConn(c *net.UnixConn) (message, []*os.File, error) {
 	if err != nil {
 		return message{}, nil, err
 	}
-	files, ferr := parseRights(oob[:oobn])
-	if n == 0 {
+	return decodeMessage(buf[:n], oob[:oobn], flags, errPeerClosed)
+}
+
+// decodeMessage decodes a received message and takes ownership of the
+// descriptors that came with it, closing them on any error. An empty
+// message means the peer closed its end: closed is returned.
+func decodeMessage(b, oob []byte, flags int, closed error) (message, []*os.File, error) {
+	files, ferr := parseRights(oob)
+	if len(b) == 0 {
 		closeAll(files)
-		return message{}, nil, errPeerClosed
+		return message{}, nil, closed
 	}
 	if ferr != nil || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
 		closeAll(files)
 		return message{}, nil, errors.Join(ferr, errors.New("control message truncated"))
 	}
 	var m message
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
+	if err := json.Unmarshal(b, &m); err != nil {
 		closeAll(files)
 		return message{}, nil, fmt.Errorf("decode control message: %w", err)
 	}
@@ -149,21 +156,7 @@ func recvFD(fd int) (message, []*os.File, error) {
 		if err != nil {
 			return message{}, nil, fmt.Errorf("receive control message: %w", err)
 		}
-		files, ferr := parseRights(oob[:oobn])
-		if n == 0 {
-			closeAll(files)
-			return message{}, nil, io.EOF
-		}
-		if ferr != nil || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-			closeAll(files)
-			return message{}, nil, errors.Join(ferr, errors.New("control message truncated"))
-		}
-		var m message
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
-			closeAll(files)
-			return message{}, nil, fmt.Errorf("decode control message: %w", err)
-		}
-		return m, files, nil
+		return decodeMessage(buf[:n], oob[:oobn], flags, io.EOF)
 	}
 }
 
