@@ -9,7 +9,6 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,57 +19,6 @@ import (
 
 	"hearth/internal/sandbox"
 )
-
-// Network modes for [Config.Network].
-const (
-	// NetworkNAT gives each environment outbound access through a veth
-	// pair and NAT.
-	NetworkNAT = "nat"
-	// NetworkNone leaves each environment with loopback only.
-	NetworkNone = "none"
-)
-
-// Config configures a Driver. The zero value is usable.
-type Config struct {
-	// Root is a directory the driver owns for its state: a lock that keeps
-	// two drivers off the same Root and an empty directory each
-	// environment mounts its root on (inside its own mount namespace; the
-	// host sees nothing mounted). Zero means /run/hearth/linux. The names
-	// of the driver's host objects are derived from it, so New removes
-	// what a crashed driver with the same Root left behind.
-	Root string
-	// Network is NetworkNAT or NetworkNone. Zero means NetworkNAT.
-	Network string
-	// Subnet is divided into one /30 per environment. Zero means a /20
-	// of 10.208.0.0/12 that no other driver on this host holds (claimed
-	// with a lock file under /run/hearth/subnets for the driver's
-	// lifetime). Each driver's firewall rules apply to its own subnet
-	// only, so drivers sharing a host must not share a subnet. At most a
-	// /30.
-	Subnet netip.Prefix
-	// HostPorts are TCP and UDP ports on the host's own (non-loopback)
-	// addresses that environments may reach, for a service the host
-	// offers to functions, such as a DNS resolver on a host address that
-	// resolv.conf names. Zero means none: the host is out of reach.
-	HostPorts []uint16
-	// UID and GID are the identity the function runs as. Zero means
-	// Lambda's 993 and 990. Root (0) cannot be chosen.
-	UID, GID int
-	// PoolSize is the number of prepared sandboxes kept ready. Zero means
-	// 2; negative disables the pool.
-	PoolSize int
-	// PidsLimit caps the processes and threads of one environment. Zero
-	// means 1024, Lambda's limit.
-	PidsLimit int
-	// CgroupParent is the cgroup (in every hierarchy) under which the
-	// driver makes its own. Zero means /hearth.
-	CgroupParent string
-	// NoFreezerKey stops the driver from keeping an empty cgroup frozen on
-	// cgroup v1 for its lifetime. Each freeze and thaw then toggles a
-	// kernel static key and costs several times more (BenchmarkFreezeThaw:
-	// ≈0.3–1.3 ms instead of ≈50–100 µs per pair). For measurements.
-	NoFreezerKey bool
-}
 
 func (c Config) withDefaults() Config {
 	if c.Root == "" {
@@ -128,9 +76,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// ErrClosed is returned by Start after Close.
-var ErrClosed = errors.New("linux sandbox driver closed")
 
 // Driver starts isolated environments. It is safe for concurrent use.
 type Driver struct {

@@ -6,41 +6,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
-	"time"
 
 	"hearth/internal/sandbox"
 )
 
-// Network modes for [Config.Network].
-const (
-	NetworkNAT  = "nat"
-	NetworkNone = "none"
-)
-
-// Config configures a Driver; see the Linux build for the fields' meaning.
-type Config struct {
-	Root         string
-	Network      string
-	Subnet       netip.Prefix
-	HostPorts    []uint16
-	UID, GID     int
-	PoolSize     int
-	PidsLimit    int
-	CgroupParent string
-	NoFreezerKey bool
-}
-
-// Timings splits the cost of one Start.
-type Timings struct {
-	Pooled                bool
-	Prepare, Start, Total time.Duration
-}
-
 var errNotLinux = errors.New("linux sandbox: needs Linux")
-
-// ErrClosed is returned by Start after Close.
-var ErrClosed = errors.New("linux sandbox driver closed")
 
 // Driver is unavailable on this operating system.
 type Driver struct{}

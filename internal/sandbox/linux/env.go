@@ -16,24 +16,6 @@ import (
 	"hearth/internal/sandbox"
 )
 
-// Timings splits the cost of one Start. The environments a Driver starts
-// report theirs through a method Timings() Timings:
-//
-//	if t, ok := env.(interface{ Timings() linux.Timings }); ok { ... }
-type Timings struct {
-	// Pooled reports that the sandbox came prepared from the pool.
-	Pooled bool
-	// Prepare is the time spent getting a sandbox: taking it from the pool,
-	// or creating its cgroup, namespaces, root, network and listener.
-	Prepare time.Duration
-	// Start is the time from applying the limits to the bootstrap having
-	// been executed: mounting the function's files, dropping privileges,
-	// seccomp, fork and exec.
-	Start time.Duration
-	// Total is Prepare, Start and what lies between.
-	Total time.Duration
-}
-
 // env is one running environment.
 type env struct {
 	id      string

@@ -1,0 +1,79 @@
+package linux
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Network modes for [Config.Network].
+const (
+	// NetworkNAT gives each environment outbound access through a veth
+	// pair and NAT.
+	NetworkNAT = "nat"
+	// NetworkNone leaves each environment with loopback only.
+	NetworkNone = "none"
+)
+
+// Config configures a Driver. The zero value is usable.
+type Config struct {
+	// Root is a directory the driver owns for its state: a lock that keeps
+	// two drivers off the same Root and an empty directory each
+	// environment mounts its root on (inside its own mount namespace; the
+	// host sees nothing mounted). Zero means /run/hearth/linux. The names
+	// of the driver's host objects are derived from it, so New removes
+	// what a crashed driver with the same Root left behind.
+	Root string
+	// Network is NetworkNAT or NetworkNone. Zero means NetworkNAT.
+	Network string
+	// Subnet is divided into one /30 per environment. Zero means a /20
+	// of 10.208.0.0/12 that no other driver on this host holds (claimed
+	// with a lock file under /run/hearth/subnets for the driver's
+	// lifetime). Each driver's firewall rules apply to its own subnet
+	// only, so drivers sharing a host must not share a subnet. At most a
+	// /30.
+	Subnet netip.Prefix
+	// HostPorts are TCP and UDP ports on the host's own (non-loopback)
+	// addresses that environments may reach, for a service the host
+	// offers to functions, such as a DNS resolver on a host address that
+	// resolv.conf names. Zero means none: the host is out of reach.
+	HostPorts []uint16
+	// UID and GID are the identity the function runs as. Zero means
+	// Lambda's 993 and 990. Root (0) cannot be chosen.
+	UID, GID int
+	// PoolSize is the number of prepared sandboxes kept ready. Zero means
+	// 2; negative disables the pool.
+	PoolSize int
+	// PidsLimit caps the processes and threads of one environment. Zero
+	// means 1024, Lambda's limit.
+	PidsLimit int
+	// CgroupParent is the cgroup (in every hierarchy) under which the
+	// driver makes its own. Zero means /hearth.
+	CgroupParent string
+	// NoFreezerKey stops the driver from keeping an empty cgroup frozen on
+	// cgroup v1 for its lifetime. Each freeze and thaw then toggles a
+	// kernel static key and costs several times more (BenchmarkFreezeThaw:
+	// ≈0.3–1.3 ms instead of ≈50–100 µs per pair). For measurements.
+	NoFreezerKey bool
+}
+
+// Timings splits the cost of one Start. The environments a Driver starts
+// report theirs through a method Timings() Timings:
+//
+//	if t, ok := env.(interface{ Timings() linux.Timings }); ok { ... }
+type Timings struct {
+	// Pooled reports that the sandbox came prepared from the pool.
+	Pooled bool
+	// Prepare is the time spent getting a sandbox: taking it from the pool,
+	// or creating its cgroup, namespaces, root, network and listener.
+	Prepare time.Duration
+	// Start is the time from applying the limits to the bootstrap having
+	// been executed: mounting the function's files, dropping privileges,
+	// seccomp, fork and exec.
+	Start time.Duration
+	// Total is Prepare, Start and what lies between.
+	Total time.Duration
+}
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("linux sandbox driver closed")
