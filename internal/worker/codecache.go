@@ -74,13 +74,3 @@ func (c *codeCache) dir(ctx context.Context, sha string) (string, error) {
 	}
 	return dir, nil
 }
-
-// remove deletes the unpacked package sha if present. Environments using
-// it keep their open files.
-func (c *codeCache) remove(sha string) {
-	raw, err := base64.StdEncoding.DecodeString(sha)
-	if err != nil {
-		return
-	}
-	os.RemoveAll(filepath.Join(c.root, hex.EncodeToString(raw)))
-}

@@ -314,6 +314,7 @@ func TestAsyncAPI(t *testing.T) {
 	if _, err := s.NoRetry.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("cfg"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{oops`)}); apiCode(err) != "InvalidRequestContentException" {
 		t.Errorf("Event with malformed JSON = %v; want InvalidRequestContentException", err)
 	}
+	//lint:ignore SA1019 InvokeAsync is deprecated, but old clients still call it and Hearth serves it.
 	out, err := s.Client.InvokeAsync(ctx, &lambda.InvokeAsyncInput{FunctionName: aws.String("cfg"), InvokeArgs: strings.NewReader(`{"op":"echo"}`)})
 	if err != nil || out.Status != 202 {
 		t.Errorf("InvokeAsync = %+v, %v; want Status 202", out, err)

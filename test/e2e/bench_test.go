@@ -67,7 +67,7 @@ func BenchmarkFloor(b *testing.B) {
 		body, _ := io.ReadAll(r.Body)
 		resp, err := hop.Post(echo.URL, "application/json", bytes.NewReader(body))
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
