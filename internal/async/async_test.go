@@ -202,9 +202,7 @@ func TestEventAgeExceeded(t *testing.T) {
 	enqueue(t, q, "req-old", clk.Now())
 	// Let the first attempt fail, then jump past the maximum age before
 	// the retry is due.
-	for len(inv.callsSoFar()) < 1 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the first attempt", func() bool { return len(inv.callsSoFar()) >= 1 })
 	clk.Advance(61 * time.Second)
 	r := receiveOne(t, q, "fail")
 	if r.RequestContext.Condition != "EventAgeExceeded" || r.RequestContext.ApproximateInvokeCount != 1 {
@@ -226,17 +224,10 @@ func TestDeletedFunctionDropsEvent(t *testing.T) {
 	inv := &scripted{}
 	q := setup(t, inv, configs{}, nil)
 	enqueue(t, q, "req-gone", time.Now())
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, "the event for a deleted function is dropped", func() bool {
 		st, _ := q.Stats(t.Context())
-		if st.Dropped == 1 && st.Depth == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event for a deleted function not dropped: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return st.Dropped == 1 && st.Depth == 0
+	})
 	if n := len(inv.callsSoFar()); n != 0 {
 		t.Errorf("%d invocations of a deleted function", n)
 	}
@@ -263,5 +254,17 @@ func TestQueueSendReceive(t *testing.T) {
 	}
 	if err := q.Send(t.Context(), "bad name!", nil, nil); !errors.Is(err, async.ErrInvalidQueue) {
 		t.Errorf("Send(bad name) = %v; want ErrInvalidQueue", err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: did not happen within 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -126,18 +127,27 @@ func TestPersistsAndWatches(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); other.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	time.Sleep(50 * time.Millisecond) // let the watch start
-	changed := other.Changed()
-	if err := s.Create(t.Context(), cfg("q")); err != nil {
-		t.Fatal(err)
+	// The watch starts asynchronously and sees only later writes: write
+	// until one reaches the watching store, then check that it sees it.
+	seen := ""
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; seen == "" && time.Now().Before(deadline); i++ {
+		name := fmt.Sprintf("q%d", i)
+		changed := other.Changed()
+		if err := s.Create(t.Context(), cfg(name)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-changed:
+			seen = name
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
+	if seen == "" {
 		t.Fatal("watching store saw no change")
 	}
-	if _, err := other.Function("q"); err != nil {
-		t.Errorf("watching store: Function(q) = %v", err)
+	if _, err := other.Function(seen); err != nil {
+		t.Errorf("watching store: Function(%s) = %v", seen, err)
 	}
 
 	// Unreferenced code is swept; referenced code is kept.

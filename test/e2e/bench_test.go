@@ -358,7 +358,9 @@ func BenchmarkAsyncLatency(b *testing.B) {
 			StartNs int64 `json:"start_ns"`
 			SentNs  int64 `json:"sent_ns"`
 		}
-		json.Unmarshal(recs[0].ResponsePayload, &r)
+		if err := json.Unmarshal(recs[0].ResponsePayload, &r); err != nil || r.StartNs == 0 || r.SentNs == 0 {
+			b.Fatalf("record payload %s: %v; want start_ns and sent_ns", recs[0].ResponsePayload, err)
+		}
 		d = append(d, time.Duration(r.StartNs-r.SentNs))
 	}
 	slices.Sort(d)

@@ -159,7 +159,11 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug"}, flags...)
+	// The driver is chosen explicitly, never by auto's silent fallback:
+	// as root (CI) every test runs under linux isolation. A flag the test
+	// passes comes later and wins.
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug",
+		"--isolation", defaultIsolation()}, flags...)
 	cmd := exec.Command(hearthBin, args...)
 	cmd.Env = serverEnv()
 	s := &server{t: t, cmd: cmd, DataDir: dataDir, exited: make(chan struct{})}
@@ -212,6 +216,14 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 		}
 	})
 	return s
+}
+
+// defaultIsolation is linux as root and process otherwise.
+func defaultIsolation() string {
+	if os.Geteuid() == 0 {
+		return "linux"
+	}
+	return "process"
 }
 
 // serverEnv is the test's environment with a marker, so leftover

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestThrottling(t *testing.T) {
 		_, err := s.tryInvoke(context.Background(), s.Client, "slow", map[string]any{"op": "sleep", "ms": 1500})
 		done <- err
 	}()
-	time.Sleep(500 * time.Millisecond)
+	eventually(t, 10*time.Second, "the first invocation is running", func() bool { return s.hasEnv(t, "slow", "busy") })
 	_, err := s.tryInvoke(t.Context(), s.NoRetry, "slow", map[string]any{"op": "echo"})
 	var tm *types.TooManyRequestsException
 	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonConcurrentInvocationLimitExceeded {
@@ -134,6 +135,9 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 		s.invoke(t, "warm-"+rc.name, map[string]any{"op": "echo"})
 	}
 	s.invoke(t, "inflight", map[string]any{"op": "echo"}) // warm
+	// Once the warm environment is idle, its turning busy again means the
+	// next invocation has it.
+	eventually(t, 10*time.Second, "the warm environment is idle", func() bool { return s.hasEnv(t, "inflight", "idle") })
 	done := make(chan *invoked, 1)
 	go func() {
 		r, err := s.tryInvoke(context.Background(), s.NoRetry, "inflight", map[string]any{"op": "sleep", "ms": 1000})
@@ -142,7 +146,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 		}
 		done <- r
 	}()
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, "the invocation is in flight", func() bool { return s.hasEnv(t, "inflight", "busy") })
 	s.Stop()
 	if r := <-done; r == nil || r.FunctionError != "" {
 		t.Errorf("in-flight invocation during shutdown = %+v; want it to finish", r)
@@ -177,32 +181,32 @@ func TestLogsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
-	time.Sleep(300 * time.Millisecond)
-	s.invoke(t, "logged", map[string]any{"op": "print", "text": "followed-line"})
-	found := make(chan bool, 1)
+	// The follower prints the stored tail first, after it has subscribed,
+	// so that line shows the follow is live before the new invocation.
+	var mu sync.Mutex
+	var acc strings.Builder
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
 		buf := make([]byte, 64<<10)
-		var acc strings.Builder
 		for {
 			n, err := pipe.Read(buf)
+			mu.Lock()
 			acc.Write(buf[:n])
-			if strings.Contains(acc.String(), "followed-line 0") {
-				found <- true
-				return
-			}
+			mu.Unlock()
 			if err != nil {
-				found <- false
 				return
 			}
 		}
 	}()
-	select {
-	case ok := <-found:
-		if !ok {
-			t.Error("hearth logs --follow ended without the new line")
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("hearth logs --follow did not show the new line within 10s")
+	output := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return acc.String()
 	}
+	eventually(t, 10*time.Second, "hearth logs --follow printed the stored tail", func() bool { return strings.Contains(output(), "REPORT RequestId:") })
+	s.invoke(t, "logged", map[string]any{"op": "print", "text": "followed-line"})
+	eventually(t, 10*time.Second, "hearth logs --follow showed the new line", func() bool { return strings.Contains(output(), "followed-line 0") })
 	cancel()
+	<-readDone
 }

@@ -16,6 +16,31 @@ func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 func timeNow() time.Time                  { return time.Now() }
 func timeSince(t time.Time) time.Duration { return time.Since(t) }
 
+// eventually polls cond until it holds, failing the test if it does not
+// within the given time. Tests wait on conditions, never on sleeps.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hasEnv reports whether the server lists an environment of function in
+// state ("idle", "busy" or "destroying").
+func (s *server) hasEnv(t testing.TB, function, state string) bool {
+	t.Helper()
+	for _, e := range s.environments(t) {
+		if e["function"] == function && e["state"] == state {
+			return true
+		}
+	}
+	return false
+}
+
 // waitGone waits up to 10 s for pid to exit.
 func waitGone(t testing.TB, pid int) {
 	t.Helper()
