@@ -38,6 +38,14 @@ type Config struct {
 	// offers to functions, such as a DNS resolver on a host address that
 	// resolv.conf names. Zero means none: the host is out of reach.
 	HostPorts []uint16
+	// LinkLocal lets environments reach link-local addresses
+	// (169.254.0.0/16) beyond the host. Zero refuses them: on a cloud
+	// machine 169.254.169.254 is the instance metadata service, which
+	// hands out the host's own credentials.
+	LinkLocal bool
+	// DenyNets are further destinations environments may not reach, such
+	// as the host's LAN (10.0.0.0/8, ...). IPv4 only.
+	DenyNets []netip.Prefix
 	// UID and GID are the identity the function runs as. Zero means
 	// Lambda's 993 and 990. Root (0) cannot be chosen.
 	UID, GID int

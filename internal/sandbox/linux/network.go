@@ -41,12 +41,16 @@ const (
 //     except Config.HostPorts (the Hearth API and NATS stay out of reach;
 //     an environment's 127.0.0.1 is its own loopback, not the host's);
 //   - from one environment to another: refused;
+//   - from an environment to link-local addresses (169.254.0.0/16, where
+//     clouds serve instance metadata and credentials) or to
+//     Config.DenyNets: refused, unless Config.LinkLocal;
 //   - from an environment to anywhere else: forwarded and masqueraded.
 //
 // IPv6 is off inside environments and on the host side of their veths.
 type network struct {
 	subnet    netip.Prefix
 	hostPorts []uint16
+	denied    []netip.Prefix // destinations beyond the host that are refused
 	alias     string // "hearth:<tag>", on every host-side veth
 	table     string
 
@@ -69,6 +73,7 @@ func newNetwork(cfg Config, tag string) (_ *network, err error) {
 	n := &network{
 		subnet:    cfg.Subnet.Masked(),
 		hostPorts: cfg.HostPorts,
+		denied:    deniedNets(cfg),
 		alias:     "hearth:" + tag,
 		table:     tablePrefix + tag,
 		used:      make(map[int]bool),
@@ -91,6 +96,24 @@ func newNetwork(cfg Config, tag string) (_ *network, err error) {
 		return nil, errors.Join(err, restoreForwarding())
 	}
 	return n, nil
+}
+
+// linkLocal is IPv4's link-local range, where clouds serve instance
+// metadata (169.254.169.254).
+var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
+
+// deniedNets lists the destinations cfg refuses environments.
+func deniedNets(cfg Config) []netip.Prefix {
+	var out []netip.Prefix
+	if !cfg.LinkLocal {
+		out = append(out, linkLocal)
+	}
+	for _, p := range cfg.DenyNets {
+		if p.Addr().Is4() {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // subnetClaims holds one lock file per /20 that a driver has chosen.
@@ -337,6 +360,10 @@ func (n *network) installRules(forwardWasOff bool) error {
 	// Forward: environments to each other, IPv6, and, if Hearth turned
 	// forwarding on, everything that is not an environment's.
 	toEnv := ifName(expr.MetaKeyOIFNAME, expr.CmpOpEq)
+	for _, p := range n.denied {
+		rule(forward, fromEnv, daddrIn(p), l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
+		rule(forward, fromEnv, daddrIn(p), rejectAdmin())
+	}
 	rule(forward, fromEnv, toEnv, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
 	rule(forward, fromEnv, toEnv, rejectAdmin())
 	rule(forward, anyEnv, nfproto(unix.NFPROTO_IPV6), verdict(expr.VerdictDrop))
@@ -394,10 +421,16 @@ func dport(proto byte, port uint16) []expr.Any {
 	)
 }
 
-func saddrIn(p netip.Prefix) []expr.Any {
-	addr := p.Addr().As4()
+func saddrIn(p netip.Prefix) []expr.Any { return addrIn(12, p) }
+
+func daddrIn(p netip.Prefix) []expr.Any { return addrIn(16, p) }
+
+// addrIn matches an IPv4 header whose address at offset (12: source, 16:
+// destination) lies in p.
+func addrIn(offset uint32, p netip.Prefix) []expr.Any {
+	addr := p.Masked().Addr().As4()
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: net.CIDRMask(p.Bits(), 32), Xor: []byte{0, 0, 0, 0}},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr[:]},

@@ -199,6 +199,41 @@ func TestOutboundGoesThroughNAT(t *testing.T) {
 	}
 }
 
+// An environment cannot reach link-local addresses, where clouds serve
+// the instance metadata (and the host's credentials) at 169.254.169.254,
+// unless the operator opens them. The metadata service here is a
+// namespace of the test's own with that address.
+func TestLinkLocalIsUnreachable(t *testing.T) {
+	metadata, _ := outsideWorldAt(t, netip.MustParsePrefix("169.254.169.253/30"), netip.MustParsePrefix("169.254.169.254/30"))
+	target := metadata.Addr().String()
+
+	d := newDriver(t, linux.Config{})
+	if r := probeResults(t, d, target)[target]; !strings.Contains(r, "ECONNREFUSED") {
+		t.Errorf("connect to %s by default: %q; want refused", target, r)
+	}
+	if n := metadata.accepted.Load(); n != 0 {
+		t.Errorf("the metadata listener accepted %d connections from an environment", n)
+	}
+
+	open := newDriver(t, linux.Config{LinkLocal: true})
+	if r := probeResults(t, open, target)[target]; !strings.HasPrefix(r, "ok hello ") {
+		t.Errorf("connect to %s with LinkLocal: %q; want it reached", target, r)
+	}
+}
+
+// DenyNets refuses further destinations, such as the host's LAN.
+func TestDenyNets(t *testing.T) {
+	outside, _ := outsideWorld(t)
+	target := outside.Addr().String()
+	d := newDriver(t, linux.Config{DenyNets: []netip.Prefix{netip.MustParsePrefix("10.214.77.0/24")}})
+	if r := probeResults(t, d, target)[target]; !strings.Contains(r, "ECONNREFUSED") {
+		t.Errorf("connect to %s in a denied net: %q; want refused", target, r)
+	}
+	if n := outside.accepted.Load(); n != 0 {
+		t.Errorf("a listener in a denied net accepted %d connections", n)
+	}
+}
+
 func TestNetworkNone(t *testing.T) {
 	outside, _ := outsideWorld(t)
 	host := listen(t, "0.0.0.0:0")
@@ -224,9 +259,14 @@ func TestNetworkNone(t *testing.T) {
 // it. It returns the listener and the host's address on that link.
 func outsideWorld(t *testing.T) (*listener, netip.Addr) {
 	t.Helper()
+	return outsideWorldAt(t, netip.MustParsePrefix("10.214.77.1/30"), netip.MustParsePrefix("10.214.77.2/30"))
+}
+
+// outsideWorldAt is outsideWorld with the host's side of the link at
+// hostSide and the namespace's at outside (the listener's address).
+func outsideWorldAt(t *testing.T, hostSide, outside netip.Prefix) (*listener, netip.Addr) {
+	t.Helper()
 	requireDriver(t)
-	hostSide := netip.MustParsePrefix("10.214.77.1/30")
-	outside := netip.MustParsePrefix("10.214.77.2/30")
 	name := "htx" + fmt.Sprint(len(t.Name())%1000)
 
 	type result struct {
