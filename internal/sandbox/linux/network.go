@@ -51,7 +51,7 @@ type network struct {
 	subnet    netip.Prefix
 	hostPorts []uint16
 	denied    []netip.Prefix // destinations beyond the host that are refused
-	alias     string // "hearth:<tag>", on every host-side veth
+	alias     string         // "hearth:<tag>", on every host-side veth
 	table     string
 
 	claim *os.File // the lock that holds an automatically chosen subnet
