@@ -4,6 +4,7 @@ package linux
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
@@ -14,7 +15,9 @@ import (
 
 // deniedSyscalls are refused with EPERM: no function needs them, and each
 // either reaches beyond the environment or widens the kernel's attack
-// surface. Names the running architecture lacks are skipped.
+// surface. They are outside the allow list anyway; naming them answers
+// EPERM, as for an unprivileged process, rather than ENOSYS. Names the
+// running architecture lacks are skipped.
 var deniedSyscalls = []string{
 	// mounts and roots
 	"mount", "umount2", "pivot_root", "chroot", "mount_setattr", "move_mount",
@@ -37,41 +40,143 @@ var deniedSyscalls = []string{
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 }
 
-// newUserNSSyscalls may not be given CLONE_NEWUSER: a new user namespace
-// would hand the function capabilities over namespaces of its own.
-var newUserNSSyscalls = []string{"clone", "unshare"}
+// hotSyscalls are checked first: the filter is a linear scan, and these
+// are what runtimes call on every invocation (the Runtime API round trip,
+// the Go and Node schedulers, allocation).
+var hotSyscalls = []string{
+	"read", "write", "futex", "epoll_pwait", "epoll_wait", "epoll_ctl", "recvfrom",
+	"sendto", "writev", "readv", "nanosleep", "clock_gettime", "mmap", "munmap",
+	"madvise", "mprotect", "rt_sigprocmask", "rt_sigreturn", "sched_yield",
+	"getpid", "gettid", "tgkill", "close", "fstat", "newfstatat", "lseek",
+	"pread64", "pwrite64", "brk", "poll", "ppoll", "pselect6", "select",
+}
 
-// seccompPolicy is the filter every environment runs under. clone3 fails
-// with ENOSYS because seccomp cannot read its flags; libc then falls back to
-// clone, whose flags it can.
+// allowedSyscalls are the rest of what runtimes and the programs they start
+// may call: the calls of container runtimes' default profiles, less those
+// denied above. Anything else, including system calls newer than this
+// list, fails with ENOSYS, which libc and runtimes treat as "not on this
+// kernel" and fall back from. Names the running architecture lacks are
+// skipped.
+var allowedSyscalls = []string{
+	// files
+	"open", "openat", "openat2", "creat", "access", "faccessat", "faccessat2",
+	"stat", "lstat", "statx", "statfs", "fstatfs", "readlink", "readlinkat",
+	"getdents", "getdents64", "chdir", "fchdir", "getcwd", "mkdir", "mkdirat",
+	"rmdir", "rename", "renameat", "renameat2", "link", "linkat", "unlink",
+	"unlinkat", "symlink", "symlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2",
+	"chown", "fchown", "fchownat", "lchown", "umask", "truncate", "ftruncate",
+	"fallocate", "fadvise64", "fsync", "fdatasync", "sync", "syncfs",
+	"sync_file_range", "flock", "fcntl", "dup", "dup2", "dup3", "pipe", "pipe2",
+	"utime", "utimes", "utimensat", "futimesat", "mknod", "mknodat", "preadv",
+	"pwritev", "preadv2", "pwritev2", "sendfile", "splice", "tee", "vmsplice",
+	"copy_file_range", "readahead", "close_range", "ioctl",
+	"getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
+	"setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
+	"inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	"fanotify_mark", "memfd_create", "cachestat",
+	// memory
+	"mremap", "msync", "mincore", "mlock", "mlock2", "munlock", "mlockall",
+	"munlockall", "remap_file_pages", "membarrier", "pkey_alloc", "pkey_free",
+	"pkey_mprotect", "map_shadow_stack",
+	// processes and threads
+	"fork", "vfork", "execve", "execveat", "exit", "exit_group",
+	"wait4", "waitid", "kill", "tkill", "rt_sigaction", "rt_sigpending",
+	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigsuspend", "rt_sigtimedwait",
+	"sigaltstack", "signalfd", "signalfd4", "pause", "getppid", "getpgid",
+	"getpgrp", "setpgid", "getsid", "setsid", "getuid", "geteuid", "getgid",
+	"getegid", "getgroups", "getresuid", "getresgid", "setuid", "setgid",
+	"setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid",
+	"setfsgid", "capget", "capset", "prctl", "arch_prctl", "set_tid_address",
+	"set_robust_list", "get_robust_list", "rseq", "getpriority",
+	"setpriority", "sched_getaffinity", "sched_setaffinity", "sched_getparam",
+	"sched_setparam", "sched_getscheduler", "sched_setscheduler", "sched_getattr",
+	"sched_setattr", "sched_get_priority_max", "sched_get_priority_min",
+	"sched_rr_get_interval", "ioprio_get", "ioprio_set", "getrlimit", "setrlimit",
+	"prlimit64", "getrusage", "times", "pidfd_open", "pidfd_send_signal",
+	"process_mrelease", "restart_syscall", "seccomp", "personality",
+	"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
+	"get_thread_area", "set_thread_area", "modify_ldt",
+	// time
+	"clock_getres", "clock_nanosleep", "gettimeofday", "time", "alarm",
+	"getitimer", "setitimer", "timer_create", "timer_delete", "timer_getoverrun",
+	"timer_gettime", "timer_settime", "timerfd_create", "timerfd_gettime",
+	"timerfd_settime",
+	// events
+	"epoll_create", "epoll_create1", "epoll_pwait2", "eventfd", "eventfd2",
+	"futex_waitv", "futex_wait", "futex_wake", "futex_requeue",
+	"io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
+	// sockets
+	"socket", "socketpair", "connect", "accept", "accept4", "bind", "listen",
+	"shutdown", "getsockname", "getpeername", "getsockopt", "setsockopt",
+	"recvmsg", "sendmsg", "recvmmsg", "sendmmsg",
+	// System V and POSIX IPC (private to the environment's ipc namespace)
+	"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+	"msgget", "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend",
+	"mq_timedreceive", "mq_notify", "mq_getsetattr",
+	// the system
+	"uname", "sysinfo", "getcpu", "getrandom",
+}
+
+// seccompPolicy is the filter every environment runs under: an allow list
+// (hotSyscalls, allowedSyscalls) whose default is ENOSYS, with
+// deniedSyscalls refused with EPERM, as a process without privileges
+// expects. clone and unshare are not in it: newUserNSGuard, ahead of the
+// policy, allows them unless they ask for a new user namespace. clone3 fails with ENOSYS because seccomp
+// cannot read its flags; libc then falls back to clone, whose flags it can.
+// Groups match in order, so the hot calls cost the fewest comparisons.
 func seccompPolicy() (seccomp.Policy, *arch.Info, error) {
 	info, err := arch.GetInfo("")
 	if err != nil {
 		return seccomp.Policy{}, nil, fmt.Errorf("seccomp architecture: %w", err)
 	}
-	var names []string
-	for _, n := range deniedSyscalls {
-		if _, ok := info.SyscallNames[n]; ok {
-			names = append(names, n)
+	known := func(list []string) []string {
+		var names []string
+		for _, n := range list {
+			if _, ok := info.SyscallNames[n]; ok {
+				names = append(names, n)
+			}
 		}
+		return names
 	}
-	var conds []seccomp.NameWithConditions
-	for _, n := range newUserNSSyscalls {
-		conds = append(conds, seccomp.NameWithConditions{
-			Name: n,
-			Conditions: seccomp.ArgumentConditions{{
-				Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_NEWUSER,
-			}},
-		})
-	}
+	enosys := seccomp.ActionErrno | seccomp.Action(unix.ENOSYS)
 	return seccomp.Policy{
-		DefaultAction: seccomp.ActionAllow,
+		// The library accepts only plain actions as the default;
+		// compileSeccomp turns this placeholder into ENOSYS.
+		DefaultAction: defaultPlaceholder,
 		Syscalls: []seccomp.SyscallGroup{
-			{Names: names, NamesWithCondtions: conds, Action: seccomp.ActionErrno}, // EPERM
-			{Names: []string{"clone3"}, Action: seccomp.ActionErrno | seccomp.Action(unix.ENOSYS)},
+			{Names: known(hotSyscalls), Action: seccomp.ActionAllow},
+			{Names: known(deniedSyscalls), Action: seccomp.ActionErrno}, // EPERM
+			{Names: []string{"clone3"}, Action: enosys},
+			{Names: known(allowedSyscalls), Action: seccomp.ActionAllow},
 		},
 	}, info, nil
 }
+
+// newUserNSGuard allows clone and unshare unless their flags ask for a new
+// user namespace (EPERM), which would hand the function capabilities over
+// namespaces of its own. It runs before the policy, whose library checks
+// conditions by loading the argument and does not reload the call number
+// for the groups after them.
+func newUserNSGuard(info *arch.Info) ([]bpf.Instruction, error) {
+	clone, ok1 := info.SyscallNames["clone"]
+	unshare, ok2 := info.SyscallNames["unshare"]
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("seccomp: architecture %s lacks clone or unshare", info.Name)
+	}
+	return []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(clone), SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(unshare), SkipFalse: 4},
+		bpf.LoadAbsolute{Off: 16, Size: 4}, // low half of args[0] (little-endian)
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: unix.CLONE_NEWUSER, SkipFalse: 1},
+		bpf.RetConstant{Val: uint32(seccomp.ActionErrno) | uint32(unix.EPERM)},
+		bpf.RetConstant{Val: uint32(seccomp.ActionAllow)},
+	}, nil
+}
+
+// defaultPlaceholder stands for the policy's default action until
+// compileSeccomp replaces it with ENOSYS. Nothing else in the policy uses it.
+const defaultPlaceholder = seccomp.ActionLog
 
 // seccompFilter is an assembled filter, ready to install.
 type seccompFilter struct {
@@ -89,13 +194,25 @@ func compileSeccomp() (*seccompFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assemble seccomp policy: %w", err)
 	}
+	// The program ends with the default action, where unmatched calls
+	// (and, in the library's own check, foreign architectures) land.
+	last, ok := insts[len(insts)-1].(bpf.RetConstant)
+	if !ok || last.Val != uint32(defaultPlaceholder) {
+		return nil, fmt.Errorf("assemble seccomp policy: program ends in %v, not the default action", insts[len(insts)-1])
+	}
+	insts[len(insts)-1] = bpf.RetConstant{Val: uint32(seccomp.ActionErrno) | uint32(unix.ENOSYS)}
 	// The library lets every syscall of a foreign ABI through (i386 via int
-	// 0x80 on amd64), which would bypass a deny list. Refuse them all.
-	insts = append([]bpf.Instruction{
+	// 0x80 on amd64), which would bypass the filter. Refuse them all.
+	prefix := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(info.ID), SkipTrue: 1},
 		bpf.RetConstant{Val: uint32(seccomp.ActionErrno) | uint32(unix.ENOSYS)},
-	}, insts...)
+	}
+	guard, err := newUserNSGuard(info)
+	if err != nil {
+		return nil, err
+	}
+	insts = slices.Concat(prefix, guard, insts)
 	raw, err := bpf.Assemble(insts)
 	if err != nil {
 		return nil, fmt.Errorf("assemble seccomp filter: %w", err)
