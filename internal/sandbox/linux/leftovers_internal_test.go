@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,12 @@ import (
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if err := Available(); err != nil {
+	err := Available()
+	switch {
+	case err == nil:
+	case os.Geteuid() == 0:
+		t.Fatalf("running as root, but the linux driver cannot run here: %v", err)
+	default:
 		t.Skipf("the linux driver cannot run here (it needs root, cgroups and namespaces): %v", err)
 	}
 }
@@ -229,4 +235,40 @@ func countProcs(dir string) int {
 		n++
 	}
 	return n
+}
+
+// A driver that died without removing its table leaves rules scoped to
+// its subnet; the next driver to claim that subnet removes them, or they
+// would refuse what it allows (its host ports, say).
+func TestStaleTableForClaimedSubnetIsRemoved(t *testing.T) {
+	requireRoot(t)
+	log := slog.New(slog.DiscardHandler)
+	d1, err := New(Config{Root: t.TempDir(), PoolSize: -1}, log)
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	subnet := d1.network.subnet
+	stale := &network{subnet: subnet, table: tablePrefix + "deadbeef"}
+	if err := stale.installRules(false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteTable(stale.table) })
+	if err := d1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := New(Config{Root: t.TempDir(), PoolSize: -1}, log)
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	defer d2.Close()
+	if d2.network.subnet != subnet {
+		t.Skipf("another driver claimed %s meanwhile", subnet)
+	}
+	got, err := tablesForSubnet(subnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{d2.network.table}; !slices.Equal(got, want) {
+		t.Errorf("tables for %s = %v; want only the new driver's %v", subnet, got, want)
+	}
 }

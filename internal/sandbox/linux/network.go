@@ -3,6 +3,7 @@
 package linux
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -315,10 +316,25 @@ func listLinks() ([]netlink.Link, error) {
 	}
 }
 
-// installRules creates the driver's nftables table, replacing a leftover one.
+// installRules creates the driver's nftables table, replacing one a
+// crashed driver with the same root left. A driver that claimed its subnet
+// (n.claim) also removes other drivers' tables for that subnet: their
+// owners died without removing them (the claim was free), and their rules,
+// scoped to the subnet, would refuse what this driver allows.
 func (n *network) installRules(forwardWasOff bool) error {
 	if err := deleteTable(n.table); err != nil {
 		return err
+	}
+	if n.claim != nil {
+		stale, err := tablesForSubnet(n.subnet)
+		if err != nil {
+			return err
+		}
+		for _, name := range stale {
+			if err := deleteTable(name); err != nil {
+				return err
+			}
+		}
 	}
 	c, err := nftables.New()
 	if err != nil {
@@ -454,6 +470,64 @@ func inetTables() (*nftables.Conn, []*nftables.Table, error) {
 		return nil, nil, fmt.Errorf("list nftables tables: %w", err)
 	}
 	return c, tables, nil
+}
+
+// tablesForSubnet names the drivers' tables that masquerade subnet.
+func tablesForSubnet(subnet netip.Prefix) ([]string, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("open nftables: %w", err)
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("list nftables chains: %w", err)
+	}
+	want := addrIn(12, subnet)
+	var out []string
+	for _, ch := range chains {
+		if ch.Name != "postrouting" || !strings.HasPrefix(ch.Table.Name, tablePrefix) {
+			continue
+		}
+		rules, err := c.GetRules(ch.Table, ch)
+		if err != nil {
+			return nil, fmt.Errorf("list rules of %s: %w", ch.Table.Name, err)
+		}
+		for _, r := range rules {
+			if containsExprs(r.Exprs, want) {
+				out = append(out, ch.Table.Name)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// containsExprs reports whether the comparisons of want (masks and
+// values) appear in exprs in order.
+func containsExprs(exprs, want []expr.Any) bool {
+	i := 0
+	for _, e := range exprs {
+		if i == len(want) {
+			break
+		}
+		switch w := want[i].(type) {
+		case *expr.Bitwise:
+			if g, ok := e.(*expr.Bitwise); ok && bytes.Equal(g.Mask, w.Mask) {
+				i++
+			}
+		case *expr.Cmp:
+			if g, ok := e.(*expr.Cmp); ok && g.Op == w.Op && bytes.Equal(g.Data, w.Data) {
+				i++
+			}
+		case *expr.Payload:
+			if g, ok := e.(*expr.Payload); ok && g.Base == w.Base && g.Offset == w.Offset && g.Len == w.Len {
+				i++
+			}
+		default:
+			i++
+		}
+	}
+	return i == len(want)
 }
 
 // deleteTable removes the inet table name if it exists.
