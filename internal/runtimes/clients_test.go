@@ -6,9 +6,12 @@ package runtimes_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +25,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"hearth/internal/runtimeapi"
 )
 
 const (
@@ -387,8 +392,20 @@ func startRuntime(t testing.TB, lang, handler string, extraEnv ...string) (*runt
 // startRuntimeIn is startRuntime with the client installed in runtimeDir.
 func startRuntimeIn(t testing.TB, lang, runtimeDir, handler string, extraEnv ...string) (*runtimeAPI, *runtimeProc) {
 	t.Helper()
-	args, execEnv := launch(t, lang, runtimeDir)
 	api := newRuntimeAPI(t)
+	rt := startProcess(t, lang, runtimeDir, handler, api.addr(), extraEnv...)
+	api.outMu.Lock()
+	api.stdoutPath, api.stderrPath = rt.stdoutPath, rt.stderrPath
+	api.outMu.Unlock()
+	return api, rt
+}
+
+// startProcess starts the client of lang, installed in runtimeDir, on the
+// fixture code with the given handler string, talking to the Runtime API at
+// addr.
+func startProcess(t testing.TB, lang, runtimeDir, handler, addr string, extraEnv ...string) *runtimeProc {
+	t.Helper()
+	args, execEnv := launch(t, lang, runtimeDir)
 	root := t.TempDir()
 	task := filepath.Join(root, "task")
 	tmp := filepath.Join(root, "tmp")
@@ -412,16 +429,13 @@ func startRuntimeIn(t testing.TB, lang, runtimeDir, handler string, extraEnv ...
 		t.Fatal(err)
 	}
 	defer stderr.Close()
-	api.outMu.Lock()
-	api.stdoutPath, api.stderrPath = rt.stdoutPath, rt.stderrPath
-	api.outMu.Unlock()
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = task
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.Env = append([]string{
-		"AWS_LAMBDA_RUNTIME_API=" + api.addr(),
+		"AWS_LAMBDA_RUNTIME_API=" + addr,
 		"_HANDLER=" + handler,
 		"LAMBDA_TASK_ROOT=" + task,
 		"LAMBDA_RUNTIME_DIR=" + runtimeDir,
@@ -458,7 +472,7 @@ func startRuntimeIn(t testing.TB, lang, runtimeDir, handler string, extraEnv ...
 			<-rt.exited
 		}
 	})
-	return api, rt
+	return rt
 }
 
 // ---------------------------------------------------------------------------
@@ -731,6 +745,66 @@ func TestClientsMarshalError(t *testing.T) {
 			doc := errorDoc(t, api.invoke(t, rt, invocation{Body: []byte(`{}`)}), "error", tt.keys...)
 			if doc["errorType"] != "Runtime.MarshalError" || doc["errorMessage"] != tt.msg {
 				t.Errorf("error = %v: %v; want Runtime.MarshalError: %s", doc["errorType"], doc["errorMessage"], tt.msg)
+			}
+		})
+	}
+}
+
+// TestClientsSurviveOversizedResponse runs each client against Hearth's real
+// Runtime API: a response over the 6 MB limit is answered with 413 and the
+// invocation fails with Function.ResponseSizeTooLarge, but the runtime keeps
+// serving (like AWS's Node client), so the next invocation is warm.
+func TestClientsSurviveOversizedResponse(t *testing.T) {
+	for _, lang := range []string{"python", "node"} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			handler := map[string]string{"python": "app.sized", "node": "index.sized"}[lang]
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := runtimeapi.NewServer(ln, slog.New(slog.DiscardHandler))
+			served := make(chan struct{})
+			go func() { defer close(served); srv.Serve() }()
+			t.Cleanup(func() { srv.Close(); <-served })
+			rt := startProcess(t, lang, installClient(t, lang), handler, ln.Addr().String())
+
+			invoke := func(n int) *runtimeapi.Response {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				res, err := srv.Invoke(ctx, &runtimeapi.Invocation{
+					RequestID:   newRequestID(),
+					Payload:     mustJSON(t, map[string]int{"bytes": n}),
+					Deadline:    time.Now().Add(waitTimeout),
+					FunctionARN: fixtureARN,
+				})
+				if err != nil {
+					t.Fatalf("Invoke(%d bytes) = %v\nstdout:\n%s\nstderr:\n%s", n, err, rt.stdout(), rt.stderr())
+				}
+				return res
+			}
+			pid := func(res *runtimeapi.Response) float64 {
+				t.Helper()
+				if res.Error {
+					t.Fatalf("invocation failed: %s %.300s\nstderr:\n%s", res.ErrorType, res.Body, rt.stderr())
+				}
+				m, _ := decodeJSON(t, res.Body).(map[string]any)
+				return m["pid"].(float64)
+			}
+
+			before := pid(invoke(10))
+			over := invoke(7 << 20)
+			if !over.Error || over.ErrorType != "Function.ResponseSizeTooLarge" {
+				t.Errorf("7 MB response: error %v, type %q; want Function.ResponseSizeTooLarge", over.Error, over.ErrorType)
+			}
+			select {
+			case <-rt.exited:
+				t.Fatalf("runtime exited after the oversized response (%v)\nstderr:\n%s", rt.err, rt.stderr())
+			case <-time.After(200 * time.Millisecond):
+			}
+			if after := pid(invoke(10)); after != before {
+				t.Errorf("invocation after the oversized response ran in pid %v; want the warm runtime, pid %v", after, before)
 			}
 		})
 	}

@@ -436,7 +436,10 @@ class RuntimeClient {
       `\r\nContent-Type: application/json${extraHeaders}`,
       body,
     );
-    if (res.status < 200 || res.status > 299) {
+    // 413: the body was over the Runtime API's limit. The API has already failed
+    // the invocation (Function.ResponseSizeTooLarge), so carry on with the next
+    // one; any other refusal means the API and this runtime disagree: exit.
+    if ((res.status < 200 || res.status > 299) && res.status !== 413) {
       throw new FatalError(`POST ${urlPath}: status ${res.status}: ${res.body.toString('utf8', 0, 512)}`);
     }
   }

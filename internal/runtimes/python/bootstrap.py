@@ -427,7 +427,11 @@ class _RuntimeClient:
         status, _, resp = self.request(
             b"POST", path, body, b"\r\nContent-Type: " + content_type + extra
         )
-        if not 200 <= status < 300:
+        # 413: the body was over the Runtime API's limit. The API has already
+        # failed the invocation (Function.ResponseSizeTooLarge), so carry on
+        # with the next one, as AWS's Node client does; any other refusal
+        # means the API and this runtime disagree, and the runtime exits.
+        if not 200 <= status < 300 and status != 413:
             raise _Fatal(f"POST {path.decode()}: status {status}: {_excerpt(resp)}")
 
     def post_result(self, request_id, body, content_type):

@@ -94,3 +94,5 @@ exports.unmarshalable = async () => {
 };
 
 exports.nullEvent = async (event) => ({ eventIsNull: event === null });
+
+exports.sized = async (event) => ({ data: 'x'.repeat(event.bytes), pid: process.pid });

@@ -72,3 +72,7 @@ def decimal_result(event, context):
 
 def none_event(event, context):
     return {"event_is_none": event is None}
+
+
+def sized(event, context):
+    return {"data": "x" * event["bytes"], "pid": os.getpid()}
