@@ -174,3 +174,48 @@ func TestJSONLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONLogsTimeout checks the platform records of a timed-out invocation
+// with JSON logs: the timeout is the status of platform.runtimeDone and
+// platform.report (WARN level), with no text line.
+func TestJSONLogsTimeout(t *testing.T) {
+	s := startServer(t, "")
+	f := pythonFn(t)
+	needRuntime(t, f.runtime)
+	f.timeout = 1
+	s.create(t, "json-timeout", f)
+	_, err := s.Client.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{
+		FunctionName:  aws.String("json-timeout"),
+		LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson, SystemLogLevel: types.SystemLogLevelWarn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := lambda.NewFunctionUpdatedV2Waiter(s.Client)
+	if err := w.Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String("json-timeout")}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := s.invoke(t, "json-timeout", map[string]any{"op": "sleep", "ms": 3000})
+	if typ, _ := errorDoc(t, r); typ != "Sandbox.Timedout" {
+		t.Fatalf("errorType = %s; want Sandbox.Timedout", typ)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(r.Log), "\n") {
+		var m struct {
+			Type   string `json:"type"`
+			Record struct {
+				Status string `json:"status"`
+			} `json:"record"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && strings.HasPrefix(m.Type, "platform.") {
+			got = append(got, m.Type+":"+m.Record.Status)
+		}
+	}
+	// SystemLogLevel WARN keeps only the failed records: no platform.start.
+	if want := []string{"platform.runtimeDone:timeout", "platform.report:timeout"}; !cmp.Equal(got, want) {
+		t.Errorf("platform records = %q; want %q. Log:\n%s", got, want, r.Log)
+	}
+	if strings.Contains(r.Log, "Task timed out") {
+		t.Errorf("JSON log has the text timeout line:\n%s", r.Log)
+	}
+}
