@@ -54,8 +54,8 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	if in.TracingConfig != nil && in.TracingConfig.Mode != nil {
 		cfg.TracingMode = *in.TracingConfig.Mode
 	}
-	if in.LoggingConfig != nil && in.LoggingConfig.LogFormat != nil {
-		cfg.LogFormat = *in.LoggingConfig.LogFormat
+	if in.LoggingConfig != nil {
+		setLogging(&cfg, in.LoggingConfig)
 	}
 	if in.DeadLetterConfig != nil {
 		cfg.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
@@ -412,7 +412,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 			set(&c.TracingMode, in.TracingConfig.Mode)
 		}
 		if in.LoggingConfig != nil {
-			set(&c.LogFormat, in.LoggingConfig.LogFormat)
+			setLogging(c, in.LoggingConfig)
 		}
 		if in.DeadLetterConfig != nil {
 			c.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
@@ -526,6 +526,7 @@ func (a *API) configuration(c *function.Config) lambdaapi.FunctionConfiguration 
 		SnapStart:                  lambdaapi.SnapStart{ApplyOn: "None", OptimizationStatus: "Off"},
 		LoggingConfig:              lambdaapi.LoggingConfigResponse{LogFormat: c.LogFormat, LogGroup: "/aws/lambda/" + c.Name},
 	}
+	out.LoggingConfig.ApplicationLogLevel, out.LoggingConfig.SystemLogLevel = c.LogLevels()
 	if len(c.Environment) > 0 {
 		out.Environment = &lambdaapi.EnvironmentResponse{Variables: c.Environment}
 	}
@@ -533,6 +534,18 @@ func (a *API) configuration(c *function.Config) lambdaapi.FunctionConfiguration 
 		out.DeadLetterConfig = &lambdaapi.DeadLetterConfig{TargetArn: &c.DeadLetterTarget}
 	}
 	return out
+}
+
+// setLogging applies the members of a LoggingConfig the caller gave. Levels
+// kept from before are dropped when the format becomes Text (Text has none);
+// levels given with Text are left for Validate to refuse.
+func setLogging(c *function.Config, in *lambdaapi.LoggingConfig) {
+	set(&c.LogFormat, in.LogFormat)
+	if in.LogFormat != nil && *in.LogFormat == "Text" {
+		c.ApplicationLogLevel, c.SystemLogLevel = "", ""
+	}
+	set(&c.ApplicationLogLevel, in.ApplicationLogLevel)
+	set(&c.SystemLogLevel, in.SystemLogLevel)
 }
 
 func invalid(msg string) *lambdaapi.Error { return lambdaapi.ErrInvalidParameter.WithMessage(msg) }

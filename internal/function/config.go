@@ -64,6 +64,12 @@ type Config struct {
 	// none was put. Changing it changes no RevisionId.
 	EventInvoke *EventInvokeConfig `json:"event_invoke,omitempty"`
 
+	// ApplicationLogLevel and SystemLogLevel are LoggingConfig's levels as
+	// the caller set them; empty when unset. Only JSON allows them; see
+	// LogLevels for the levels in force.
+	ApplicationLogLevel string `json:"application_log_level,omitempty"`
+	SystemLogLevel      string `json:"system_log_level,omitempty"`
+
 	// CodeSha256 is the base64 SHA-256 of the deployment package, also the
 	// key of the zip in the code store.
 	CodeSha256 string `json:"code_sha256"`
@@ -182,6 +188,7 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "Text" && c.LogFormat != "JSON" {
 		bad("1 validation error detected: Value '%s' at 'loggingConfig.logFormat' failed to satisfy constraint: Member must satisfy enum value set: [JSON, Text]", c.LogFormat)
 	}
+	errs = append(errs, validateLogLevels(c)...)
 	if c.DeadLetterTarget != "" {
 		if d, err := ParseDestination(c.DeadLetterTarget); err != nil || d.Kind != DestinationQueue {
 			bad("The provided target ARN %s for the dead-letter queue is not supported: Hearth accepts SQS queue ARNs (Hearth queues)", c.DeadLetterTarget)
@@ -216,4 +223,41 @@ func validateEnvironment(env map[string]string) error {
 		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)
 	}
 	return nil
+}
+
+// Log levels of LoggingConfig (LogFormat JSON only).
+var (
+	ApplicationLogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+	SystemLogLevels      = []string{"DEBUG", "INFO", "WARN"}
+)
+
+// LogLevels returns the application and system log levels in force: with
+// LogFormat JSON the configured ones, INFO when unset (what Lambda reports);
+// with Text none.
+func (c *Config) LogLevels() (application, system string) {
+	if c.LogFormat != "JSON" {
+		return "", ""
+	}
+	application, system = c.ApplicationLogLevel, c.SystemLogLevel
+	if application == "" {
+		application = "INFO"
+	}
+	if system == "" {
+		system = "INFO"
+	}
+	return application, system
+}
+
+func validateLogLevels(c *Config) []string {
+	var errs []string
+	if c.ApplicationLogLevel != "" && !slices.Contains(ApplicationLogLevels, c.ApplicationLogLevel) {
+		errs = append(errs, fmt.Sprintf("1 validation error detected: Value '%s' at 'loggingConfig.applicationLogLevel' failed to satisfy constraint: Member must satisfy enum value set: [%s]", c.ApplicationLogLevel, strings.Join(ApplicationLogLevels, ", ")))
+	}
+	if c.SystemLogLevel != "" && !slices.Contains(SystemLogLevels, c.SystemLogLevel) {
+		errs = append(errs, fmt.Sprintf("1 validation error detected: Value '%s' at 'loggingConfig.systemLogLevel' failed to satisfy constraint: Member must satisfy enum value set: [%s]", c.SystemLogLevel, strings.Join(SystemLogLevels, ", ")))
+	}
+	if c.LogFormat == "Text" && (c.ApplicationLogLevel != "" || c.SystemLogLevel != "") {
+		errs = append(errs, `LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your request or change the LogFormat to "Json" and try again.`)
+	}
+	return errs
 }

@@ -146,6 +146,9 @@ type TracingConfigResponse struct {
 type LoggingConfigResponse struct {
 	LogFormat string `json:"LogFormat"`
 	LogGroup  string `json:"LogGroup"`
+	// The levels are present with LogFormat JSON only.
+	ApplicationLogLevel string `json:"ApplicationLogLevel,omitempty"`
+	SystemLogLevel      string `json:"SystemLogLevel,omitempty"`
 }
 
 // FunctionConfiguration is Lambda's description of a function version.

@@ -179,8 +179,12 @@ func (c *Capture) appendTailLocked(line []byte) {
 }
 
 // Platform records a platform line (START, END, REPORT, ...) in order with
-// the environment's own output.
+// the environment's own output. An empty line (a record the system log
+// level filtered out) is ignored.
 func (c *Capture) Platform(line string) {
+	if line == "" {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.appendTailLocked([]byte(line))

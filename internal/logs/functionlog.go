@@ -296,5 +296,9 @@ func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
 }
 
 // Write appends a platform line that belongs to no environment (an
-// invocation that failed before one started).
-func (l *FunctionLog) Write(line string) { l.write([]byte(line)) }
+// invocation that failed before one started). An empty line is ignored.
+func (l *FunctionLog) Write(line string) {
+	if line != "" {
+		l.write([]byte(line))
+	}
+}

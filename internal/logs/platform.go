@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -58,3 +59,165 @@ func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisec
 func TimeoutLine(requestID string, at time.Time, timeout time.Duration) string {
 	return fmt.Sprintf("%s %s Task timed out after %.2f seconds", at.UTC().Format("2006-01-02T15:04:05.000Z"), requestID, timeout.Seconds())
 }
+
+// Platform renders the platform's records in a function's log format
+// (LoggingConfig): Text lines (START, END, REPORT, ...) or, with JSON, the
+// Telemetry API records {"time","type":"platform.*","record":{...}} of
+// lambda-api.md §7.4, filtered by the SystemLogLevel. A method returns ""
+// for a record the level filters out; Capture.Platform and
+// FunctionLog.Write ignore empty lines.
+//
+// Levels of the JSON records, from AWS's "event mapping for system log
+// levels" as we read it (the exact table is UNCONFIRMED): platform.start,
+// platform.report and platform.initReport are INFO, platform.runtimeDone is
+// DEBUG, and a runtimeDone, report or initReport whose status is not
+// success is WARN, so that WARN keeps exactly the failures. The default
+// level, INFO, thus logs start and report, as AWS documents. In JSON the END
+// line becomes platform.runtimeDone and a timeout is that record's status
+// "timeout" rather than a line of its own.
+type Platform struct {
+	json  bool
+	level int // the lowest level written (JSON only)
+}
+
+const (
+	levelDebug = iota
+	levelInfo
+	levelWarn
+)
+
+// NewPlatform returns the renderer for LogFormat format ("Text" or "JSON")
+// and SystemLogLevel systemLevel (DEBUG, INFO or WARN; empty means INFO).
+func NewPlatform(format, systemLevel string) Platform {
+	p := Platform{json: format == "JSON", level: levelInfo}
+	switch systemLevel {
+	case "DEBUG":
+		p.level = levelDebug
+	case "WARN":
+		p.level = levelWarn
+	}
+	return p
+}
+
+// JSON reports whether records are JSON.
+func (p Platform) JSON() bool { return p.json }
+
+// record renders one JSON record at level, or "" when filtered out.
+func (p Platform) record(level int, typ string, rec any) string {
+	if level < p.level {
+		return ""
+	}
+	b, err := json.Marshal(struct {
+		Time   string `json:"time"`
+		Type   string `json:"type"`
+		Record any    `json:"record"`
+	}{time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), typ, rec})
+	if err != nil { // the records are plain structs; this cannot happen
+		return ""
+	}
+	return string(b)
+}
+
+func statusLevel(status string, ok int) int {
+	if status != "success" {
+		return levelWarn
+	}
+	return ok
+}
+
+func reportStatus(s string) string {
+	if s == "" {
+		return "success"
+	}
+	return s
+}
+
+// Start is the START line or platform.start record.
+func (p Platform) Start(requestID, version string) string {
+	if !p.json {
+		return StartLine(requestID, version)
+	}
+	return p.record(levelInfo, "platform.start", struct {
+		RequestID string `json:"requestId"`
+		Version   string `json:"version"`
+	}{requestID, version})
+}
+
+type runtimeDoneMetrics struct {
+	DurationMs float64 `json:"durationMs"`
+}
+
+// End is the END line or platform.runtimeDone record for r.
+func (p Platform) End(r Report) string {
+	if !p.json {
+		return EndLine(r.RequestID)
+	}
+	status := reportStatus(r.Status)
+	return p.record(statusLevel(status, levelDebug), "platform.runtimeDone", struct {
+		RequestID string             `json:"requestId"`
+		Status    string             `json:"status"`
+		ErrorType string             `json:"errorType,omitempty"`
+		Metrics   runtimeDoneMetrics `json:"metrics"`
+	}{r.RequestID, status, r.ErrorType, runtimeDoneMetrics{round2(millis(r.Duration))}})
+}
+
+// Report is the REPORT line or platform.report record for r.
+func (p Platform) Report(r Report) string {
+	if !p.json {
+		return r.Line()
+	}
+	status := reportStatus(r.Status)
+	type metrics struct {
+		DurationMs       float64  `json:"durationMs"`
+		BilledDurationMs int64    `json:"billedDurationMs"`
+		MemorySizeMB     int      `json:"memorySizeMB"`
+		MaxMemoryUsedMB  int64    `json:"maxMemoryUsedMB"`
+		InitDurationMs   *float64 `json:"initDurationMs,omitempty"`
+	}
+	m := metrics{
+		DurationMs:       round2(millis(r.Duration)),
+		BilledDurationMs: r.BilledMillis(),
+		MemorySizeMB:     r.MemoryMB,
+		MaxMemoryUsedMB:  (r.MaxMemoryUsed + (1<<20 - 1)) >> 20,
+	}
+	if r.InitDuration > 0 {
+		d := round2(millis(r.InitDuration))
+		m.InitDurationMs = &d
+	}
+	return p.record(statusLevel(status, levelInfo), "platform.report", struct {
+		RequestID string  `json:"requestId"`
+		Status    string  `json:"status"`
+		ErrorType string  `json:"errorType,omitempty"`
+		Metrics   metrics `json:"metrics"`
+	}{r.RequestID, status, r.ErrorType, m})
+}
+
+// Timeout is the "Task timed out" line; in JSON the runtimeDone record's
+// status says it, so it is "".
+func (p Platform) Timeout(requestID string, at time.Time, timeout time.Duration) string {
+	if p.json {
+		return ""
+	}
+	return TimeoutLine(requestID, at, timeout)
+}
+
+// InitReport is the INIT_REPORT line or platform.initReport record of a
+// failed init: status is "error" (with errorType) or "timeout".
+func (p Platform) InitReport(d time.Duration, status, errorType string) string {
+	if !p.json {
+		s := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s", millis(d), status)
+		if errorType != "" {
+			s += "\tError Type: " + errorType
+		}
+		return s
+	}
+	return p.record(statusLevel(status, levelInfo), "platform.initReport", struct {
+		InitializationType string             `json:"initializationType"`
+		Phase              string             `json:"phase"`
+		Status             string             `json:"status"`
+		ErrorType          string             `json:"errorType,omitempty"`
+		Metrics            runtimeDoneMetrics `json:"metrics"`
+	}{"on-demand", "init", status, errorType, runtimeDoneMetrics{round2(millis(d))}})
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }

@@ -6,9 +6,12 @@ package runtimes_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +25,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"hearth/internal/runtimeapi"
 )
 
 const (
@@ -387,8 +392,20 @@ func startRuntime(t testing.TB, lang, handler string, extraEnv ...string) (*runt
 // startRuntimeIn is startRuntime with the client installed in runtimeDir.
 func startRuntimeIn(t testing.TB, lang, runtimeDir, handler string, extraEnv ...string) (*runtimeAPI, *runtimeProc) {
 	t.Helper()
-	args, execEnv := launch(t, lang, runtimeDir)
 	api := newRuntimeAPI(t)
+	rt := startProcess(t, lang, runtimeDir, handler, api.addr(), extraEnv...)
+	api.outMu.Lock()
+	api.stdoutPath, api.stderrPath = rt.stdoutPath, rt.stderrPath
+	api.outMu.Unlock()
+	return api, rt
+}
+
+// startProcess starts the client of lang, installed in runtimeDir, on the
+// fixture code with the given handler string, talking to the Runtime API at
+// addr.
+func startProcess(t testing.TB, lang, runtimeDir, handler, addr string, extraEnv ...string) *runtimeProc {
+	t.Helper()
+	args, execEnv := launch(t, lang, runtimeDir)
 	root := t.TempDir()
 	task := filepath.Join(root, "task")
 	tmp := filepath.Join(root, "tmp")
@@ -412,16 +429,13 @@ func startRuntimeIn(t testing.TB, lang, runtimeDir, handler string, extraEnv ...
 		t.Fatal(err)
 	}
 	defer stderr.Close()
-	api.outMu.Lock()
-	api.stdoutPath, api.stderrPath = rt.stdoutPath, rt.stderrPath
-	api.outMu.Unlock()
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = task
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.Env = append([]string{
-		"AWS_LAMBDA_RUNTIME_API=" + api.addr(),
+		"AWS_LAMBDA_RUNTIME_API=" + addr,
 		"_HANDLER=" + handler,
 		"LAMBDA_TASK_ROOT=" + task,
 		"LAMBDA_RUNTIME_DIR=" + runtimeDir,
@@ -458,7 +472,7 @@ func startRuntimeIn(t testing.TB, lang, runtimeDir, handler string, extraEnv ...
 			<-rt.exited
 		}
 	})
-	return api, rt
+	return rt
 }
 
 // ---------------------------------------------------------------------------
@@ -736,6 +750,66 @@ func TestClientsMarshalError(t *testing.T) {
 	}
 }
 
+// TestClientsSurviveOversizedResponse runs each client against Hearth's real
+// Runtime API: a response over the 6 MB limit is answered with 413 and the
+// invocation fails with Function.ResponseSizeTooLarge, but the runtime keeps
+// serving (like AWS's Node client), so the next invocation is warm.
+func TestClientsSurviveOversizedResponse(t *testing.T) {
+	for _, lang := range []string{"python", "node"} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			handler := map[string]string{"python": "app.sized", "node": "index.sized"}[lang]
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := runtimeapi.NewServer(ln, slog.New(slog.DiscardHandler))
+			served := make(chan struct{})
+			go func() { defer close(served); srv.Serve() }()
+			t.Cleanup(func() { srv.Close(); <-served })
+			rt := startProcess(t, lang, installClient(t, lang), handler, ln.Addr().String())
+
+			invoke := func(n int) *runtimeapi.Response {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				res, err := srv.Invoke(ctx, &runtimeapi.Invocation{
+					RequestID:   newRequestID(),
+					Payload:     mustJSON(t, map[string]int{"bytes": n}),
+					Deadline:    time.Now().Add(waitTimeout),
+					FunctionARN: fixtureARN,
+				})
+				if err != nil {
+					t.Fatalf("Invoke(%d bytes) = %v\nstdout:\n%s\nstderr:\n%s", n, err, rt.stdout(), rt.stderr())
+				}
+				return res
+			}
+			pid := func(res *runtimeapi.Response) float64 {
+				t.Helper()
+				if res.Error {
+					t.Fatalf("invocation failed: %s %.300s\nstderr:\n%s", res.ErrorType, res.Body, rt.stderr())
+				}
+				m, _ := decodeJSON(t, res.Body).(map[string]any)
+				return m["pid"].(float64)
+			}
+
+			before := pid(invoke(10))
+			over := invoke(7 << 20)
+			if !over.Error || over.ErrorType != "Function.ResponseSizeTooLarge" {
+				t.Errorf("7 MB response: error %v, type %q; want Function.ResponseSizeTooLarge", over.Error, over.ErrorType)
+			}
+			select {
+			case <-rt.exited:
+				t.Fatalf("runtime exited after the oversized response (%v)\nstderr:\n%s", rt.err, rt.stderr())
+			case <-time.After(200 * time.Millisecond):
+			}
+			if after := pid(invoke(10)); after != before {
+				t.Errorf("invocation after the oversized response ran in pid %v; want the warm runtime, pid %v", after, before)
+			}
+		})
+	}
+}
+
 func TestClientsReconnectWhenServerDropsIdleConnection(t *testing.T) {
 	for _, tt := range []struct{ lang, handler string }{{"python", "app.counter"}, {"node", "index.counter"}} {
 		t.Run(tt.lang, func(t *testing.T) {
@@ -846,8 +920,8 @@ func TestPythonContext(t *testing.T) {
 		"function_name":            "fixture",
 		"function_version":         "$LATEST",
 		"invoked_function_arn":     fixtureARN,
-		"memory_limit_in_mb":       float64(memorySizeMB),
-		"memory_is_int":            true,
+		"memory_limit_in_mb":       strconv.Itoa(memorySizeMB), // a string, as in AWS's client
+		"memory_is_str":            true,
 		"aws_request_id":           id,
 		"log_group_name":           "/aws/lambda/fixture",
 		"log_stream_name":          "2024/01/31/[$LATEST]3893a0d5e4a14d9fb45bcd3e1e6ed83c",
@@ -881,9 +955,10 @@ func TestPythonHandlerError(t *testing.T) {
 	if p.Header.Get("Lambda-Runtime-Function-Error-Type") != "" {
 		t.Errorf("invocation errors carry no Lambda-Runtime-Function-Error-Type header (like the official client)")
 	}
-	wantLine(t, p.Stdout, regexp.QuoteMeta("[ERROR] ValueError: boom: why"))
-	wantLine(t, p.Stdout, regexp.QuoteMeta("Traceback (most recent call last):"))
-	wantLine(t, p.Stdout, "\u00a0\u00a0File \".*app.py\", line \\d+, in fail")
+	// One line (one log event): the error's lines are joined with CR, as AWS's client does.
+	wantLine(t, p.Stdout, regexp.QuoteMeta("[ERROR] ValueError: boom: why\rTraceback (most recent call last):\r")+
+		"\u00a0\u00a0File \"[^\r\n]*app.py\", line \\d+, in fail\r\u00a0\u00a0\u00a0\u00a0"+
+		regexp.QuoteMeta(`raise ValueError("boom: " + str(event))`))
 	// Still serving.
 	if p := api.invoke(t, rt, invocation{Body: []byte(`"again"`)}); p.Kind != "error" {
 		t.Errorf("second invocation posted %s; want error", p.Kind)
@@ -916,7 +991,7 @@ func TestPythonInitExceptionTrace(t *testing.T) {
 			t.Errorf("stackTrace shows the client's own frame: %q", f)
 		}
 	}
-	wantLine(t, p.Stdout, regexp.QuoteMeta("[ERROR] ConfigurationError: missing TABLE_NAME"))
+	wantLine(t, p.Stdout, regexp.QuoteMeta("[ERROR] ConfigurationError: missing TABLE_NAME\rTraceback (most recent call last):\r")+"[^\n]*")
 }
 
 func TestPythonSrcPathHandler(t *testing.T) {
@@ -955,12 +1030,107 @@ func TestPythonLoggingConfiguredAtImport(t *testing.T) {
 }
 
 func TestPythonLogLevelFromEnvironment(t *testing.T) {
+	// The handler sets no level, so the root logger's default (WARNING) applies
+	// unless the client honours AWS_LAMBDA_LOG_LEVEL.
+	tests := []struct {
+		level string
+		want  []string // records printed, of debug, info, warning, error
+	}{
+		{"", []string{"warning", "error"}},
+		{"DEBUG", []string{"debug", "info", "warning", "error"}},
+		{"TRACE", []string{"debug", "info", "warning", "error"}}, // logging has no TRACE
+		{"info", []string{"info", "warning", "error"}},
+		{"ERROR", []string{"error"}},
+	}
+	for _, tt := range tests {
+		t.Run("level="+tt.level, func(t *testing.T) {
+			t.Parallel()
+			api, rt := startRuntime(t, "python", "app.log_levels", "AWS_LAMBDA_LOG_LEVEL="+tt.level)
+			p := api.invoke(t, rt, invocation{Body: []byte(`{}`)})
+			wantResponse(t, p, "logged")
+			var got []string
+			for _, name := range []string{"debug", "info", "warning", "error"} {
+				if strings.Contains(p.Stdout, "\t"+name+" record\n") {
+					got = append(got, name)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("AWS_LAMBDA_LOG_LEVEL=%q printed %q; want %q\nstdout:\n%s", tt.level, got, tt.want, p.Stdout)
+			}
+		})
+	}
+}
+
+// jsonLines decodes the lines of output that are JSON objects and returns
+// them with the lines that are not.
+func jsonLines(t testing.TB, output string) (records []map[string]any, plain []string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSuffix(output, "\n"), "\n") {
+		var m map[string]any
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &m) == nil {
+			records = append(records, m)
+		} else {
+			plain = append(plain, line)
+		}
+	}
+	return records, plain
+}
+
+func TestPythonJSONLogFormat(t *testing.T) {
 	t.Parallel()
-	api, rt := startRuntime(t, "python", "init_logging.handler", "AWS_LAMBDA_LOG_LEVEL=ERROR")
-	p := api.invoke(t, rt, invocation{Body: []byte(`{}`)})
-	// The module sets INFO itself after the client applied ERROR, so INFO wins,
-	// exactly as with the official client.
-	wantLine(t, p.Stdout, `\[INFO\]\t`+isoMillis+`\t\tcold start`)
+	api, rt := startRuntime(t, "python", "app.json_logs", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL=INFO")
+	id := newRequestID()
+	p := api.invoke(t, rt, invocation{ID: id, Body: []byte(`{}`)})
+	wantResponse(t, p, "logged")
+	records, plain := jsonLines(t, p.Stdout)
+	// print() stays plain text, as with AWS's client.
+	if want := []string{"app.py imported", "plain print line"}; !reflect.DeepEqual(plain, want) {
+		t.Errorf("plain lines = %q; want %q", plain, want)
+	}
+	if len(records) != 3 {
+		t.Fatalf("JSON records = %d; want 3 (the DEBUG one filtered out):\n%s", len(records), p.Stdout)
+	}
+	ts := regexp.MustCompile(`^` + isoMillis + `$`)
+	for _, r := range records {
+		if s, _ := r["timestamp"].(string); !ts.MatchString(s) {
+			t.Errorf("timestamp = %v; want ISO time with milliseconds", r["timestamp"])
+		}
+		delete(r, "timestamp")
+	}
+	if want := map[string]any{"level": "INFO", "message": "hello json", "logger": "root", "requestId": id}; !reflect.DeepEqual(records[0], want) {
+		t.Errorf("info record = %v; want %v", records[0], want)
+	}
+	if want := map[string]any{"level": "WARNING", "message": "with extra", "logger": "child", "requestId": id, "k": "v"}; !reflect.DeepEqual(records[1], want) {
+		t.Errorf("warning record = %v; want %v", records[1], want)
+	}
+	exc := records[2]
+	if exc["level"] != "ERROR" || exc["message"] != "caught" || exc["errorType"] != "KeyError" || exc["errorMessage"] != "'missing'" ||
+		!strings.Contains(fmt.Sprint(exc["stackTrace"]), "in json_logs") || !regexp.MustCompile(`/app\.py:json_logs:\d+$`).MatchString(fmt.Sprint(exc["location"])) {
+		t.Errorf("exception record = %v; want level ERROR, errorType KeyError, errorMessage 'missing', stackTrace and location", exc)
+	}
+}
+
+func TestPythonJSONErrorLog(t *testing.T) {
+	t.Parallel()
+	api, rt := startRuntime(t, "python", "app.fail", "AWS_LAMBDA_LOG_FORMAT=JSON")
+	id := newRequestID()
+	p := api.invoke(t, rt, invocation{ID: id, Body: []byte(`"why"`)})
+	errorDoc(t, p, "error", "errorMessage", "errorType", "requestId", "stackTrace")
+	records, _ := jsonLines(t, p.Stdout)
+	if len(records) != 1 {
+		t.Fatalf("JSON records = %d; want the error:\n%s", len(records), p.Stdout)
+	}
+	r := records[0]
+	// AWS's client stamps error records with seconds, no zone.
+	if ts, _ := r["timestamp"].(string); !regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$`).MatchString(ts) {
+		t.Errorf("timestamp = %q", ts)
+	}
+	if r["level"] != "ERROR" || r["errorType"] != "ValueError" || r["errorMessage"] != "boom: why" || r["requestId"] != id {
+		t.Errorf("error record = %v; want level ERROR, ValueError, boom: why, requestId %s", r, id)
+	}
+	if trace := stringList(t, r["stackTrace"], "stackTrace"); len(trace) != 1 || !strings.Contains(trace[0], "in fail") {
+		t.Errorf("stackTrace = %q", trace)
+	}
 }
 
 func TestPythonSpecialResults(t *testing.T) {
@@ -979,8 +1149,23 @@ func TestPythonSpecialResults(t *testing.T) {
 		t.Parallel()
 		api, rt := startRuntime(t, "python", "app.decimal_result")
 		p := api.invoke(t, rt, invocation{Body: []byte(`{}`)})
-		if p.Kind != "response" || string(p.Body) != `{"int": 42, "frac": 1.5}` {
-			t.Errorf("posted %s %s; want {\"int\": 42, \"frac\": 1.5}", p.Kind, p.Body)
+		// AWS's client writes str(Decimal) verbatim: trailing zeros, every digit
+		// and exponents stay; NaN is NaN.
+		want := `{"int": 42, "frac": 1.5, "zeros": 1.50, "long": 0.1000000000000000055511151231257827, ` +
+			`"exp": 1E+2, "nan": NaN, "list": [-0.000001, "\u0000not a decimal"]}`
+		if p.Kind != "response" || string(p.Body) != want {
+			t.Errorf("posted %s %s\nwant %s", p.Kind, p.Body, want)
+		}
+	})
+	t.Run("float event", func(t *testing.T) {
+		// AWS's client parses event numbers as float (simplejson's default), not
+		// Decimal: handlers do float arithmetic on them. The number's value
+		// survives the round trip; its text becomes float's shortest form.
+		t.Parallel()
+		api, rt := startRuntime(t, "python", "app.float_event")
+		p := api.invoke(t, rt, invocation{Body: []byte(`{"x": 0.1000000000000000055511151231257827}`)})
+		if want := `{"event": {"x": 0.1}, "type": "float"}`; p.Kind != "response" || string(p.Body) != want {
+			t.Errorf("posted %s %s; want %s", p.Kind, p.Body, want)
 		}
 	})
 }
@@ -1228,10 +1413,60 @@ func TestNodeLogFormat(t *testing.T) {
 	wantLine(t, p.Stdout, prefix+`INFO\thello world \{ a: 1 \}`)
 	wantLine(t, p.Stdout, prefix+`INFO\tinfo line`)
 	wantLine(t, p.Stdout, prefix+`WARN\twarn line`)
-	wantLine(t, p.Stdout, prefix+`ERROR\terror line Error: logged error`)
+	// One line (one log event): the stack's newlines are CRs, as in AWS's client.
+	wantLine(t, p.Stdout, prefix+"ERROR\terror line Error: logged error\r    at [^\n]*index\\.js[^\n]*")
 	wantLine(t, p.Stdout, prefix+`DEBUG\tdebug line`)
 	if p.Stderr != "" {
 		t.Errorf("stderr = %q; want nothing (console output goes to stdout, like the official client)", p.Stderr)
+	}
+}
+
+func TestNodeJSONLogFormat(t *testing.T) {
+	t.Parallel()
+	api, rt := startRuntime(t, "node", "index.jsonLogs", "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL=INFO")
+	id := newRequestID()
+	p := api.invoke(t, rt, invocation{ID: id, Body: []byte(`{}`)})
+	wantResponse(t, p, "logged")
+	records, plain := jsonLines(t, p.Stdout)
+	if len(plain) != 0 {
+		t.Errorf("non-JSON lines: %q", plain)
+	}
+	ts := regexp.MustCompile(`^` + isoMillis + `$`)
+	for _, r := range records {
+		if s, _ := r["timestamp"].(string); !ts.MatchString(s) {
+			t.Errorf("timestamp = %v; want ISO time with milliseconds", r["timestamp"])
+		}
+		delete(r, "timestamp")
+	}
+	if len(records) != 4 {
+		t.Fatalf("records = %d; want 4 (DEBUG filtered out):\n%s", len(records), p.Stdout)
+	}
+	// Before the first invocation there is no request id: the key is left out.
+	if want := map[string]any{"level": "INFO", "message": "index.js loaded"}; !reflect.DeepEqual(records[0], want) {
+		t.Errorf("init record = %v; want %v", records[0], want)
+	}
+	// A single argument stays a JSON value.
+	if want := map[string]any{"level": "INFO", "requestId": id, "message": map[string]any{"a": float64(1)}}; !reflect.DeepEqual(records[1], want) {
+		t.Errorf("object record = %v; want %v", records[1], want)
+	}
+	r := records[2]
+	if msg, _ := r["message"].(string); r["level"] != "INFO" || r["requestId"] != id || !strings.HasPrefix(msg, "two args RangeError: inside\n") ||
+		r["errorType"] != "RangeError" || r["errorMessage"] != "inside" || len(stringList(t, r["stackTrace"], "stackTrace")) < 2 {
+		t.Errorf("record with an error = %v; want util.format text and the error's type, message and stack", r)
+	}
+	if want := map[string]any{"level": "WARN", "requestId": id, "message": "multi\nline"}; !reflect.DeepEqual(records[3], want) {
+		t.Errorf("warn record = %v; want %v", records[3], want)
+	}
+
+	// The invoke error of a failing handler is one ERROR record holding the error.
+	api2, rt2 := startRuntime(t, "node", "index.fail", "AWS_LAMBDA_LOG_FORMAT=JSON")
+	id = newRequestID()
+	p = api2.invoke(t, rt2, invocation{ID: id, Body: []byte(`{"why":"x"}`)})
+	records, _ = jsonLines(t, p.Stdout)
+	last := records[len(records)-1]
+	errRec, _ := last["message"].(map[string]any)
+	if last["level"] != "ERROR" || last["requestId"] != id || errRec["errorType"] != "TypeError" || errRec["errorMessage"] != "bad thing: x" {
+		t.Errorf("error record = %v; want ERROR with message {errorType: TypeError, errorMessage: bad thing: x, ...}", last)
 	}
 }
 

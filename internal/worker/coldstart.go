@@ -124,7 +124,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		return nil, r, nil
 	case <-timer.C:
 		e.capture.Flush()
-		e.capture.Platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: timeout", float64(initTimeout)/float64(time.Millisecond)))
+		e.capture.Platform(platformLog(cfg).InitReport(initTimeout, "timeout", ""))
 		w.destroy(e, "init timeout")
 		return nil, nil, errInitTimeout
 	case <-w.quit:
@@ -151,20 +151,26 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 		e.capture.Flush()
 		platform = e.capture.Platform
 	}
-	platform(fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", float64(initDur)/float64(time.Millisecond), typ))
-	platform(logs.StartLine(req.RequestID, cfg.Version))
-	platform(logs.EndLine(req.RequestID))
 	report := logs.Report{RequestID: req.RequestID, MemoryMB: cfg.MemorySize, Status: "error", ErrorType: typ}
 	if e != nil {
 		report.MaxMemoryUsed = e.sb.MaxMemory()
 	}
-	platform(report.Line())
+	pf := platformLog(cfg)
+	lines := []string{
+		pf.InitReport(initDur, "error", typ),
+		pf.Start(req.RequestID, cfg.Version),
+		pf.End(report),
+		pf.Report(report),
+	}
 	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
+	for _, l := range lines {
+		platform(l)
+		if e == nil {
+			res.Log = appendLine(res.Log, l)
+		}
+	}
 	if e != nil {
 		res.Log = e.capture.Tail()
-	} else {
-		res.Log = []byte(fmt.Sprintf("INIT_REPORT Init Duration: 0.00 ms\tPhase: init\tStatus: error\tError Type: %s\n%s\n%s\n%s\n",
-			typ, logs.StartLine(req.RequestID, cfg.Version), logs.EndLine(req.RequestID), report.Line()))
 	}
 	return res
 }
@@ -205,8 +211,8 @@ func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, 
 	if x := rt.ExecutionEnv(); x != "" {
 		env = append(env, "AWS_EXECUTION_ENV="+x)
 	}
-	if cfg.LogFormat == "JSON" {
-		env = append(env, "AWS_LAMBDA_LOG_FORMAT=JSON")
+	if app, _ := cfg.LogLevels(); cfg.LogFormat == "JSON" {
+		env = append(env, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL="+app)
 	}
 	env = append(env, launch.Env...)
 	for k, v := range cfg.Environment {

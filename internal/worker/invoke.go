@@ -123,7 +123,8 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	if deadline.IsZero() {
 		deadline = start.Add(cfg.TimeoutDuration())
 	}
-	e.capture.Platform(logs.StartLine(req.RequestID, cfg.Version))
+	pf := platformLog(cfg)
+	e.capture.Platform(pf.Start(req.RequestID, cfg.Version))
 	ictx, cancel := context.WithDeadlineCause(e.ctx, deadline, errTimedOut)
 	resp, err := e.rapi.Invoke(ictx, &runtimeapi.Invocation{
 		RequestID:       req.RequestID,
@@ -152,7 +153,7 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		}
 		healthy = true
 	case errors.Is(err, errTimedOut):
-		e.capture.Platform(logs.TimeoutLine(req.RequestID, time.Now(), cfg.TimeoutDuration()))
+		e.capture.Platform(pf.Timeout(req.RequestID, time.Now(), cfg.TimeoutDuration()))
 		setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
 		report.Status = "timeout"
 	default: // the runtime exited, or the environment was destroyed under it
@@ -162,8 +163,8 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	if res.ErrorType == "Runtime.OutOfMemory" {
 		report.MaxMemoryUsed = int64(cfg.MemorySize) << 20
 	}
-	e.capture.Platform(logs.EndLine(req.RequestID))
-	e.capture.Platform(report.Line())
+	e.capture.Platform(pf.End(report))
+	e.capture.Platform(pf.Report(report))
 	res.Log = e.capture.Tail()
 
 	if !healthy {
@@ -294,18 +295,34 @@ func (w *Worker) initTimedOut(req *Request) *Result {
 	res := &Result{ExecutedVersion: cfg.Version, ColdStart: true, Duration: cfg.TimeoutDuration()}
 	setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
 	report := logs.Report{RequestID: req.RequestID, Duration: cfg.TimeoutDuration(), MemoryMB: cfg.MemorySize, Status: "timeout"}
+	pf := platformLog(cfg)
 	lines := []string{
-		logs.StartLine(req.RequestID, cfg.Version),
-		logs.TimeoutLine(req.RequestID, time.Now(), cfg.TimeoutDuration()),
-		logs.EndLine(req.RequestID),
-		report.Line(),
+		pf.Start(req.RequestID, cfg.Version),
+		pf.Timeout(req.RequestID, time.Now(), cfg.TimeoutDuration()),
+		pf.End(report),
+		pf.Report(report),
 	}
 	fl := w.logs.Function(cfg.Name)
 	for _, l := range lines {
 		fl.Write(l)
-		res.Log = append(append(res.Log, l...), '\n')
+		res.Log = appendLine(res.Log, l)
 	}
 	return res
+}
+
+// platformLog renders platform lines in cfg's log format and system level.
+func platformLog(cfg *function.Config) logs.Platform {
+	_, system := cfg.LogLevels()
+	return logs.NewPlatform(cfg.LogFormat, system)
+}
+
+// appendLine appends line and a newline to log, unless line is empty (a
+// record the system log level filtered out).
+func appendLine(log []byte, line string) []byte {
+	if line == "" {
+		return log
+	}
+	return append(append(log, line...), '\n')
 }
 
 func newTraceID() string {

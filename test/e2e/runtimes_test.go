@@ -171,9 +171,23 @@ func TestRuntimes(t *testing.T) {
 				if d, _ := r.decode(t)["data"].(string); len(d) != n {
 					t.Errorf("response data = %d bytes; want %d", len(d), n)
 				}
+				envID := str(t, r.decode(t), "env_id")
 				over := s.invoke(t, name, map[string]any{"op": "big", "bytes": 7 << 20})
 				if typ, _ := errorDoc(t, over); typ != "Function.ResponseSizeTooLarge" {
 					t.Errorf("7 MB response: errorType %s; want Function.ResponseSizeTooLarge", typ)
+				}
+				// Hearth's clients survive the Runtime API's 413: the next
+				// invocation runs warm. (aws-lambda-go exits on the 413, as it
+				// does on AWS; the worker then hands the next invocation to the
+				// dead environment, a worker defect outside this test.)
+				if rc.name != "go" {
+					after := s.invoke(t, name, map[string]any{"op": "echo"})
+					if after.FunctionError != "" {
+						t.Fatalf("invoke after the oversized response failed: %s", after.Payload)
+					}
+					if id := str(t, after.decode(t), "env_id"); id != envID {
+						t.Errorf("invoke after the oversized response ran in environment %s; want the warm one, %s", id, envID)
+					}
 				}
 			})
 		})

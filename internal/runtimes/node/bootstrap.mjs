@@ -144,6 +144,49 @@ function writeSync(fd, text) {
   }
 }
 
+// With AWS_LAMBDA_LOG_FORMAT=JSON (LoggingConfig.LogFormat) each console call writes one
+// JSON record {"timestamp","level","requestId","message",...}, as the official client does.
+const LOG_JSON = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+
+// Errors inside a JSON record: type, message, stack lines and own enumerable fields.
+function jsonErrorReplacer(_key, value) {
+  if (value instanceof Error) {
+    return Object.assign(
+      {
+        errorType: value?.constructor?.name ?? 'UnknownError',
+        errorMessage: value.message,
+        stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack,
+      },
+      value,
+    );
+  }
+  return value;
+}
+
+function formatJsonMessage(requestId, timestamp, level, ...params) {
+  const result = { timestamp, level: level.name, requestId };
+  if (params.length === 1) {
+    // A single argument is kept as it is (an object stays an object).
+    result.message = params[0];
+    try {
+      return JSON.stringify(result, jsonErrorReplacer);
+    } catch (_) {
+      result.message = format(result.message);
+      return JSON.stringify(result);
+    }
+  }
+  result.message = format(...params);
+  for (const param of params) {
+    if (param instanceof Error) {
+      result.errorType = param?.constructor?.name ?? 'UnknownError';
+      result.errorMessage = param.message;
+      result.stackTrace = typeof param.stack === 'string' ? param.stack.split('\n') : [];
+      break;
+    }
+  }
+  return JSON.stringify(result);
+}
+
 function patchConsole() {
   const levels = {
     TRACE: { name: 'TRACE', priority: 1 },
@@ -155,15 +198,16 @@ function patchConsole() {
   };
   const minimum = levels[(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || levels.TRACE;
   const nop = () => {};
-  const logger = (level) =>
-    level.priority < minimum.priority
-      ? nop
-      : (message, ...params) => {
-          writeSync(
-            1,
-            `${new Date().toISOString()}\t${globalThis[REQUEST_ID]}\t${level.name}\t${format(message, ...params)}\n`,
-          );
-        };
+  // A message's newlines become CR, so that one console call is one log event.
+  const text = (level) => (message, ...params) => {
+    const line = `${new Date().toISOString()}\t${globalThis[REQUEST_ID]}\t${level.name}\t${format(message, ...params)}`;
+    writeSync(1, line.replace(/\n/g, '\r') + '\n');
+  };
+  const json = (level) => (...params) => {
+    const line = formatJsonMessage(globalThis[REQUEST_ID], new Date().toISOString(), level, ...params);
+    writeSync(1, line.replace(/\n/g, '\r') + '\n');
+  };
+  const logger = (level) => (level.priority < minimum.priority ? nop : LOG_JSON ? json(level) : text(level));
   console.trace = logger(levels.TRACE);
   console.debug = logger(levels.DEBUG);
   console.info = logger(levels.INFO);
@@ -173,8 +217,11 @@ function patchConsole() {
   console.fatal = logger(levels.FATAL);
 }
 
+// logError logs an error of the runtime's own (invoke error, uncaught exception):
+// "<prefix> \t<JSON>" in text, the error object itself in JSON.
 function logError(prefix, err) {
-  console.error(prefix, toFormatted(intoError(err)));
+  if (LOG_JSON) console.error(intoError(err));
+  else console.error(prefix, toFormatted(intoError(err)));
 }
 
 function fatal(err) {
@@ -436,7 +483,10 @@ class RuntimeClient {
       `\r\nContent-Type: application/json${extraHeaders}`,
       body,
     );
-    if (res.status < 200 || res.status > 299) {
+    // 413: the body was over the Runtime API's limit. The API has already failed
+    // the invocation (Function.ResponseSizeTooLarge), so carry on with the next
+    // one; any other refusal means the API and this runtime disagree: exit.
+    if ((res.status < 200 || res.status > 299) && res.status !== 413) {
       throw new FatalError(`POST ${urlPath}: status ${res.status}: ${res.body.toString('utf8', 0, 512)}`);
     }
   }

@@ -52,6 +52,10 @@ _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in (
     "AWS_Lambda_python3.14",
 )
 
+# AWS_LAMBDA_LOG_FORMAT=JSON (LoggingConfig.LogFormat): the logging module and error
+# reports write JSON records; print() output stays plain text, as with the official client.
+_LOG_JSON = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
 _request_id = None  # request id of the invocation in flight, for log records
 
 
@@ -103,7 +107,17 @@ def _fault_error(fault, request_id):
 
 
 def _log_error(error):
-    """Prints an error the way the official client does: to stdout, NBSP-indented trace."""
+    """Prints an error the way the official client does: to stdout as one line, its
+    lines joined with CR (so that the error is one log event) and the trace indented
+    with NBSP; or, with the JSON log format, as one JSON record."""
+    if _LOG_JSON:
+        record = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "level": "ERROR"}
+        record.update(error)
+        try:
+            sys.stdout.write(_json_dumps(record) + "\n")
+        except Exception:
+            pass
+        return
     line = "[ERROR]"
     if error["errorType"]:
         line += " " + error["errorType"]
@@ -123,7 +137,7 @@ def _log_error(error):
                 stripped = text.lstrip(" ")
                 lines.append(_ERROR_INDENT * (len(text) - len(stripped)) + stripped)
     try:
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write("\r".join(lines) + "\n")
     except Exception:
         pass
 
@@ -143,16 +157,35 @@ class _ScanContext:
     parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
 
 
-def _json_default(obj):
-    decimal = sys.modules.get("decimal")
-    if decimal is not None and isinstance(obj, decimal.Decimal):
-        # The official client encodes Decimal (DynamoDB numbers) with simplejson.
-        if obj.is_nan() or obj.is_infinite():
-            return float(obj)
-        if obj == obj.to_integral_value():
-            return int(obj)
-        return float(obj)
-    raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+# Decimal (DynamoDB numbers): the official client writes str(d) verbatim (simplejson
+# RawJSON), so Decimal("1.50") stays 1.50 and long fractions keep every digit; NaN
+# becomes NaN. The standard encoders cannot emit raw text, so each Decimal is encoded as
+# a placeholder string, replaced afterwards. The marker has a per-process random part:
+# no user string can be mistaken for it.
+_DECIMAL_MARK = None
+
+
+def _json_default_for(decimals):
+    def default(obj):
+        global _DECIMAL_MARK
+        decimal = sys.modules.get("decimal")
+        if decimal is not None and isinstance(obj, decimal.Decimal):
+            if obj.is_nan():
+                return float("nan")
+            if _DECIMAL_MARK is None:
+                _DECIMAL_MARK = "\x00hearth-decimal-" + os.urandom(8).hex() + ":"
+            decimals.append(str(obj))
+            return "%s%d\x00" % (_DECIMAL_MARK, len(decimals) - 1)
+        raise TypeError(f"Object of type {obj.__class__.__name__} is not JSON serializable")
+
+    return default
+
+
+def _put_decimals(text, decimals):
+    mark = '"' + _DECIMAL_MARK.replace("\x00", "\\u0000")
+    for i, d in enumerate(decimals):
+        text = text.replace("%s%d\\u0000\"" % (mark, i), d, 1)
+    return text
 
 
 try:
@@ -178,8 +211,10 @@ try:
         return obj
 
     def _json_dumps(obj):
-        encode = _make_encoder({}, _json_default, _encode_str, None, ": ", ", ", False, False, True)
-        return "".join(encode(obj, 0))
+        decimals = []
+        encode = _make_encoder({}, _json_default_for(decimals), _encode_str, None, ": ", ", ", False, False, True)
+        text = "".join(encode(obj, 0))
+        return _put_decimals(text, decimals) if decimals else text
 
     if _json_loads('{"a": [1, 2.5, "\\u00e9", null, true]} ') != {"a": [1, 2.5, "\u00e9", None, True]}:
         raise ImportError("unexpected _json behaviour")
@@ -195,7 +230,9 @@ except Exception:
     def _json_dumps(obj):
         import json
 
-        return json.dumps(obj, default=_json_default, ensure_ascii=_ENSURE_ASCII)
+        decimals = []
+        text = json.dumps(obj, default=_json_default_for(decimals), ensure_ascii=_ENSURE_ASCII)
+        return _put_decimals(text, decimals) if decimals else text
 
 
 def _json_loads_slow(text):
@@ -427,7 +464,11 @@ class _RuntimeClient:
         status, _, resp = self.request(
             b"POST", path, body, b"\r\nContent-Type: " + content_type + extra
         )
-        if not 200 <= status < 300:
+        # 413: the body was over the Runtime API's limit. The API has already
+        # failed the invocation (Function.ResponseSizeTooLarge), so carry on
+        # with the next one, as AWS's Node client does; any other refusal
+        # means the API and this runtime disagree, and the runtime exits.
+        if not 200 <= status < 300 and status != 413:
             raise _Fatal(f"POST {path.decode()}: status {status}: {_excerpt(resp)}")
 
     def post_result(self, request_id, body, content_type):
@@ -522,10 +563,7 @@ _ENV_FUNCTION_NAME = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
 _ENV_FUNCTION_VERSION = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
 _ENV_LOG_GROUP = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
 _ENV_LOG_STREAM = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
-try:
-    _ENV_MEMORY = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", ""))
-except ValueError:
-    _ENV_MEMORY = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+_ENV_MEMORY = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")  # a string, as in the official client
 
 
 class LambdaContext:
@@ -566,8 +604,58 @@ class LambdaContext:
 
 # ---------------------------------------------------------------------------------------
 # Logging: the official client adds a root handler that prints
-# "[LEVEL]\t<time>Z\t<request id>\t<message>". Importing logging costs several
-# milliseconds, so the handler is installed the moment user code imports logging.
+# "[LEVEL]\t<time>Z\t<request id>\t<message>", or with AWS_LAMBDA_LOG_FORMAT=JSON one
+# JSON record per line, and sets the root logger's level from AWS_LAMBDA_LOG_LEVEL.
+# Importing logging costs several milliseconds, so the handler is installed the moment
+# user code imports logging.
+
+# LogRecord attributes that are not copied into JSON records as extra fields.
+_RESERVED_LOG_FIELDS = frozenset(
+    (
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+        "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+        "relativeCreated", "thread", "threadName", "processName", "process",
+        "aws_request_id", "tenant_id", "_frame_type",
+    )
+)
+
+
+def _json_formatter(logging):
+    """The official client's JsonFormatter: timestamp, level, message, logger,
+    exception fields, requestId, location, then the record's extra attributes."""
+    import json
+    import traceback
+
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+
+    class JsonFormatter(logging.Formatter):
+        def formatTime(self, record, datefmt=None):
+            t = time.gmtime(record.created)
+            return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % int(record.msecs)
+
+        def format(self, record):
+            record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+            record.levelname = logging.getLevelName(record.levelno)
+            exc = record.exc_info
+            result = {
+                "timestamp": self.formatTime(record),
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+                "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+                "errorType": exc[0].__name__ if exc else None,
+                "errorMessage": str(exc[1]) if exc else None,
+                "requestId": getattr(record, "aws_request_id", None),
+                "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+            }
+            if getattr(record, "tenant_id", None) is not None:
+                result["tenantId"] = record.tenant_id
+            result.update(
+                (k, v) for k, v in record.__dict__.items() if k not in _RESERVED_LOG_FIELDS and k not in result
+            )
+            return encode({k: v for k, v in result.items() if v is not None}) + "\n"
+
+    return JsonFormatter()
 
 
 def _setup_logging(logging):
@@ -590,17 +678,22 @@ def _setup_logging(logging):
             return True
 
     handler = LambdaLoggerHandler()
-    handler.setFormatter(
-        logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-            "%Y-%m-%dT%H:%M:%S",
+    if _LOG_JSON:
+        handler.setFormatter(_json_formatter(logging))
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+                "%Y-%m-%dT%H:%M:%S",
+            )
         )
-    )
     handler.addFilter(LambdaLoggerFilter())
     root = logging.getLogger()
+    # Lambda's levels are TRACE..FATAL; logging has no TRACE, so TRACE means DEBUG.
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = {"TRACE": "DEBUG"}.get(level, level)
     if level in ("CRITICAL", "FATAL", "ERROR", "WARNING", "WARN", "INFO", "DEBUG", "NOTSET"):
-        root.setLevel({"FATAL": "CRITICAL", "WARN": "WARNING"}.get(level, level))
+        root.setLevel(level)
     root.addHandler(handler)
 
 

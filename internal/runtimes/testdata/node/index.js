@@ -94,3 +94,13 @@ exports.unmarshalable = async () => {
 };
 
 exports.nullEvent = async (event) => ({ eventIsNull: event === null });
+
+exports.sized = async (event) => ({ data: 'x'.repeat(event.bytes), pid: process.pid });
+
+exports.jsonLogs = async () => {
+  console.log({ a: 1 });
+  console.log('two %s', 'args', new RangeError('inside'));
+  console.debug('debug line');
+  console.warn('multi\nline');
+  return 'logged';
+};

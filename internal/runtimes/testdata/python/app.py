@@ -18,7 +18,7 @@ def context_fields(event, context):
         "function_version": context.function_version,
         "invoked_function_arn": context.invoked_function_arn,
         "memory_limit_in_mb": context.memory_limit_in_mb,
-        "memory_is_int": isinstance(context.memory_limit_in_mb, int),
+        "memory_is_str": isinstance(context.memory_limit_in_mb, str),
         "aws_request_id": context.aws_request_id,
         "log_group_name": context.log_group_name,
         "log_stream_name": context.log_stream_name,
@@ -67,8 +67,47 @@ def raw_bytes(event, context):
 def decimal_result(event, context):
     import decimal
 
-    return {"int": decimal.Decimal("42"), "frac": decimal.Decimal("1.5")}
+    return {
+        "int": decimal.Decimal("42"),
+        "frac": decimal.Decimal("1.5"),
+        "zeros": decimal.Decimal("1.50"),
+        "long": decimal.Decimal("0.1000000000000000055511151231257827"),
+        "exp": decimal.Decimal("1E+2"),
+        "nan": decimal.Decimal("NaN"),
+        "list": [decimal.Decimal("-0.000001"), "\x00not a decimal"],
+    }
+
+
+def float_event(event, context):
+    return {"event": event, "type": type(event["x"]).__name__}
 
 
 def none_event(event, context):
     return {"event_is_none": event is None}
+
+
+def sized(event, context):
+    return {"data": "x" * event["bytes"], "pid": os.getpid()}
+
+
+def log_levels(event, context):
+    # No setLevel here: what is printed depends on AWS_LAMBDA_LOG_LEVEL alone.
+    root = logging.getLogger()
+    root.debug("debug record")
+    root.info("info record")
+    root.warning("warning record")
+    root.error("error record")
+    return "logged"
+
+
+def json_logs(event, context):
+    print("plain print line")
+    log = logging.getLogger()
+    log.info("hello %s", "json")
+    log.debug("debug record")
+    logging.getLogger("child").warning("with extra", extra={"k": "v"})
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        log.exception("caught")
+    return "logged"

@@ -24,6 +24,7 @@ exports.handler = async (event, context) => {
     case 'env': r.env = { ...process.env }; break;
     case 'big': r.data = 'a'.repeat(event.bytes); break;
     case 'echo': r.event = event; break;
+    case 'log': console.info('info via console'); console.warn('warning via console'); break;
     case 'hang': await new Promise(() => setInterval(() => {}, 1000)); break;
   }
   return r;

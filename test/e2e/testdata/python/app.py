@@ -37,6 +37,11 @@ def handler(event, context):
         r["data"] = "a" * event["bytes"]
     elif op == "echo":
         r["event"] = event
+    elif op == "log":
+        import logging
+
+        logging.getLogger().info("info via logging")
+        logging.getLogger().warning("warning via logging")
     elif op == "hang":
         while True:
             time.sleep(1)

@@ -1,0 +1,113 @@
+package logs_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth/internal/logs"
+)
+
+// decodeRecord checks a JSON platform record's envelope and returns its
+// type and record.
+func decodeRecord(t *testing.T, line string) (typ string, record map[string]any) {
+	t.Helper()
+	var rec struct {
+		Time   string         `json:"time"`
+		Type   string         `json:"type"`
+		Record map[string]any `json:"record"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatalf("record %q: %v", line, err)
+	}
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(rec.Time) {
+		t.Errorf("time = %q; want ISO time with milliseconds", rec.Time)
+	}
+	return rec.Type, rec.Record
+}
+
+func TestPlatformText(t *testing.T) {
+	p := logs.NewPlatform("Text", "")
+	r := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
+	got := []string{p.Start("id", "$LATEST"), p.End(r), p.Report(r), p.InitReport(10*time.Second, "timeout", ""), p.InitReport(5*time.Millisecond, "error", "Runtime.ExitError")}
+	want := []string{"START RequestId: id Version: $LATEST", "END RequestId: id", r.Line(),
+		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout",
+		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Text lines (-want +got):\n%s", diff)
+	}
+	if got := p.Timeout("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds" {
+		t.Errorf("Timeout() = %q", got)
+	}
+}
+
+func TestPlatformJSONRecords(t *testing.T) {
+	p := logs.NewPlatform("JSON", "DEBUG")
+	ok := logs.Report{RequestID: "id", Duration: 693921 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 84 << 20, InitDuration: 397681 * time.Microsecond}
+	failed := logs.Report{RequestID: "id", Duration: 3 * time.Second, MemoryMB: 128, MaxMemoryUsed: 1, Status: "error", ErrorType: "Runtime.ExitError"}
+	tests := []struct {
+		line       string
+		typ        string
+		wantRecord map[string]any
+	}{
+		{p.Start("id", "$LATEST"), "platform.start", map[string]any{"requestId": "id", "version": "$LATEST"}},
+		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92}}},
+		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
+			"durationMs": 693.92, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}},
+		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0}}},
+		{p.Report(failed), "platform.report", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{
+			"durationMs": 3000.0, "billedDurationMs": 3000.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 1.0}}},
+		{p.InitReport(10*time.Second, "timeout", ""), "platform.initReport", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "timeout", "metrics": map[string]any{"durationMs": 10000.0}}},
+	}
+	for _, tt := range tests {
+		typ, rec := decodeRecord(t, tt.line)
+		if typ != tt.typ {
+			t.Errorf("type = %q; want %q in %s", typ, tt.typ, tt.line)
+		}
+		if diff := cmp.Diff(tt.wantRecord, rec); diff != "" {
+			t.Errorf("%s record (-want +got):\n%s", tt.typ, diff)
+		}
+	}
+	// The timeout is the runtimeDone record's status, not a line of its own.
+	if got := p.Timeout("id", time.Now(), time.Second); got != "" {
+		t.Errorf("Timeout() = %q; want nothing in JSON", got)
+	}
+}
+
+func TestPlatformSystemLogLevel(t *testing.T) {
+	ok := logs.Report{RequestID: "id", MemoryMB: 128}
+	timedOut := logs.Report{RequestID: "id", MemoryMB: 128, Status: "timeout"}
+	kinds := func(p logs.Platform) []string {
+		var got []string
+		for name, line := range map[string]string{
+			"start": p.Start("id", "1"), "runtimeDone": p.End(ok), "report": p.Report(ok),
+			"runtimeDone/timeout": p.End(timedOut), "report/timeout": p.Report(timedOut),
+			"initReport/error": p.InitReport(time.Second, "error", "Runtime.ExitError"),
+		} {
+			if line != "" {
+				got = append(got, name)
+			}
+		}
+		slices.Sort(got)
+		return got
+	}
+	tests := []struct {
+		level string
+		want  []string
+	}{
+		{"DEBUG", []string{"start", "runtimeDone", "report", "runtimeDone/timeout", "report/timeout", "initReport/error"}},
+		{"", []string{"start", "report", "runtimeDone/timeout", "report/timeout", "initReport/error"}},
+		{"INFO", []string{"start", "report", "runtimeDone/timeout", "report/timeout", "initReport/error"}},
+		{"WARN", []string{"runtimeDone/timeout", "report/timeout", "initReport/error"}},
+	}
+	for _, tt := range tests {
+		slices.Sort(tt.want)
+		if diff := cmp.Diff(tt.want, kinds(logs.NewPlatform("JSON", tt.level))); diff != "" {
+			t.Errorf("SystemLogLevel %q (-want +got):\n%s", tt.level, diff)
+		}
+	}
+}
