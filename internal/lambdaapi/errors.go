@@ -73,6 +73,7 @@ var (
 	ErrUnsupportedMediaType  = userError(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException")
 	ErrCodeStorageExceeded   = userError(http.StatusBadRequest, "CodeStorageExceededException")
 	ErrUnknownOperation      = userError(http.StatusNotFound, "UnknownOperationException")
+	ErrAccessDenied          = userError(http.StatusForbidden, "AccessDeniedException")
 	ErrService               = &Error{Status: http.StatusInternalServerError, Code: "ServiceException", Type: "Service"}
 	ErrServiceUnavailable    = &Error{Status: http.StatusServiceUnavailable, Code: "ServiceException", Type: "Service"}
 )

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"hearth/internal/lambdaapi"
+)
+
+// GuardConfig says which browsers and host names may reach the API.
+type GuardConfig struct {
+	// AllowedOrigins are the values of a browser's Origin header the API
+	// serves ("https://console.example.com"); "*" allows every origin.
+	// Requests without an Origin header (the aws CLI, the SDKs, curl) are
+	// not affected.
+	AllowedOrigins []string
+	// LoopbackOnly refuses requests whose Host header is not a loopback
+	// name or address. Set it when the API listens on loopback only.
+	LoopbackOnly bool
+}
+
+// Guard refuses the requests a web page could make on a visitor's behalf:
+// a page on any site can send a "simple" cross-origin POST (text/plain, no
+// preflight) to 127.0.0.1, and a site whose name resolves to 127.0.0.1
+// (DNS rebinding) can even read the answers. Browsers always say where such
+// a request comes from (Origin) and which name they connected to (Host);
+// the aws CLI and the SDKs send no Origin and name the address they dial.
+func Guard(cfg GuardConfig, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(cfg.AllowedOrigins, origin) {
+			lambdaapi.ErrAccessDenied.WithMessage("Requests from web origin " + origin +
+				" are not allowed; the server's --allowed-origins lists the origins it serves.").Write(w, requestID(r))
+			return
+		}
+		if cfg.LoopbackOnly && r.URL.Path != "/healthz" && !loopbackHost(r.Host) {
+			lambdaapi.ErrAccessDenied.WithMessage("Host " + r.Host +
+				" is not a loopback name or address; this server listens on loopback only.").Write(w, requestID(r))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func originAllowed(allowed []string, origin string) bool {
+	return slices.Contains(allowed, "*") || slices.Contains(allowed, strings.TrimSuffix(origin, "/"))
+}
+
+// loopbackHost reports whether host (a Host header, port optional) names
+// this machine's loopback: localhost, a name under .localhost (RFC 6761
+// keeps those on loopback), or a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
