@@ -273,6 +273,11 @@ func wireError(err error) *lambdaapi.Error {
 		e := lambdaapi.ErrTooManyRequests.WithMessage("Rate Exceeded.")
 		e.Reason, e.RetryAfter = lambdaapi.ReasonConcurrentLimit, 1
 		return e
+	case errors.Is(err, invoke.ErrQueueFull):
+		// Nothing was stored; like a throttle, the caller may try again.
+		e := lambdaapi.ErrTooManyRequests.WithMessage("The server's asynchronous queue is full; the event was not accepted. Try again later.")
+		e.RetryAfter = 5
+		return e
 	case errors.Is(err, invoke.ErrTooLarge):
 		return lambdaapi.ErrRequestTooLarge.WithMessage(userMessage(err))
 	case errors.Is(err, invoke.ErrInvalidPayload):

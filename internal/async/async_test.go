@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,4 +269,71 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// blocking holds every invocation until released, so events stay queued.
+type blocking struct {
+	release chan struct{}
+	mu      sync.Mutex
+	seen    map[string]bool
+}
+
+func (b *blocking) Invoke(ctx context.Context, req *invoke.Request) (*worker.Result, error) {
+	<-b.release
+	b.mu.Lock()
+	b.seen[req.RequestID] = true
+	b.mu.Unlock()
+	return &worker.Result{Payload: []byte(`"ok"`), ExecutedVersion: "$LATEST"}, nil
+}
+
+func (b *blocking) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.seen)
+}
+
+// A full queue refuses new events with ErrQueueFull, loses none it
+// accepted, and takes events again once it has drained.
+func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
+	b, err := broker.Start(broker.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	inv := &blocking{release: make(chan struct{}), seen: map[string]bool{}}
+	q, err := async.Open(t.Context(), b.JetStream(), async.Config{MaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true},
+		inv, configs{"f": fn(0, "", "")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); q.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	payload := []byte(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)
+	accepted := 0
+	var full error
+	for i := 0; i < 200 && full == nil; i++ {
+		err := q.Enqueue(t.Context(), &invoke.Event{RequestID: fmt.Sprintf("req-%d", i), Function: "f", Payload: payload, Enqueued: time.Now()})
+		switch {
+		case err == nil:
+			accepted++
+		case errors.Is(err, invoke.ErrQueueFull):
+			full = err
+		default:
+			t.Fatalf("Enqueue() = %v", err)
+		}
+	}
+	if full == nil {
+		t.Fatalf("accepted 200 events of 1 KB into a 64 KiB queue; want ErrQueueFull")
+	}
+	if accepted < 20 {
+		t.Errorf("accepted %d events of 1 KB before a 64 KiB queue was full; want most of it used", accepted)
+	}
+	close(inv.release)
+	waitFor(t, "every accepted event is invoked", func() bool { return inv.count() == accepted })
+	waitFor(t, "the drained queue takes events again", func() bool {
+		return q.Enqueue(t.Context(), &invoke.Event{RequestID: "after", Function: "f", Payload: payload, Enqueued: time.Now()}) == nil
+	})
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +69,13 @@ type Config struct {
 	Region, Account string
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// MaxBytes bounds the event stream on disk. Zero means 1 GiB. New
+	// events are refused (invoke.ErrQueueFull) once it is nine-tenths
+	// full; the rest is kept for the retries of events already accepted.
+	MaxBytes int64
+	// MaxQueueBytes bounds the named queues (destinations, dead-letter
+	// queues) together. Zero means 1 GiB.
+	MaxQueueBytes int64
 	// Recover makes Open hand back at once the events that a previous
 	// run of the pollers received but never settled (it crashed), instead
 	// of after AckWait. Only safe when no other process polls the queue:
@@ -90,6 +98,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 1 << 30
+	}
+	if c.MaxQueueBytes == 0 {
+		c.MaxQueueBytes = 1 << 30
 	}
 	return c
 }
@@ -115,7 +129,18 @@ type Queue struct {
 	configs Configs
 	log     *slog.Logger
 	stats   counters
+
+	// used is the event stream's size as last read, refreshed at most
+	// every usedEvery by whichever Enqueue finds it stale (refreshing).
+	used       atomic.Int64
+	usedAt     atomic.Int64 // unix nanoseconds of the last read
+	refreshing atomic.Bool
 }
+
+// usedEvery bounds how stale the size Enqueue checks may be. Enqueues
+// between two reads can overshoot the soft limit by what they add in that
+// time; the stream's hard limit (MaxBytes) stops them there.
+const usedEvery = 100 * time.Millisecond
 
 var _ invoke.Queue = (*Queue)(nil)
 
@@ -131,6 +156,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, inv Invoker, 
 		Storage:     jetstream.FileStorage,
 		MaxMsgSize:  4 << 20,
 		Duplicates:  2 * time.Minute,
+		MaxBytes:    cfg.MaxBytes,
+		Discard:     jetstream.DiscardNew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open event stream: %w", err)
@@ -161,6 +188,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, inv Invoker, 
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		MaxMsgSize:  8 << 20,
+		MaxBytes:    cfg.MaxQueueBytes,
+		Discard:     jetstream.DiscardNew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open queue stream: %w", err)
@@ -180,6 +209,9 @@ type event struct {
 // it. Enqueueing the same request id twice within two minutes stores it
 // once.
 func (q *Queue) Enqueue(ctx context.Context, ev *invoke.Event) error {
+	if q.usedBytes(ctx)+int64(len(ev.Payload)) > q.cfg.MaxBytes/10*9 {
+		return fmt.Errorf("%w: the asynchronous event queue holds %d of its %d bytes", invoke.ErrQueueFull, q.used.Load(), q.cfg.MaxBytes)
+	}
 	if err := q.publish(ctx, &event{Event: *ev}, ev.RequestID); err != nil {
 		return err
 	}
@@ -201,9 +233,33 @@ func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
 	}
 	msg := &nats.Msg{Subject: eventSubject + ev.Function, Header: h, Data: ev.Payload}
 	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+		if streamFull(err) {
+			return fmt.Errorf("%w: the asynchronous event queue is at its %d byte limit", invoke.ErrQueueFull, q.cfg.MaxBytes)
+		}
 		return fmt.Errorf("store event %s: %w", ev.RequestID, err)
 	}
 	return nil
+}
+
+// usedBytes returns the event stream's size, at most usedEvery old.
+func (q *Queue) usedBytes(ctx context.Context) int64 {
+	if time.Since(time.Unix(0, q.usedAt.Load())) < usedEvery || !q.refreshing.CompareAndSwap(false, true) {
+		return q.used.Load()
+	}
+	defer q.refreshing.Store(false)
+	info, err := q.events.Info(ctx)
+	if err != nil {
+		return q.used.Load() // the publish that follows meets the hard limit
+	}
+	q.used.Store(int64(info.State.Bytes))
+	q.usedAt.Store(time.Now().UnixNano())
+	return int64(info.State.Bytes)
+}
+
+// streamFull reports a publish refused by a stream's MaxBytes.
+func streamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum bytes exceeded")
 }
 
 var errMalformed = errors.New("malformed event message")

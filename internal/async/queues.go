@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"hearth/internal/function"
+	"hearth/internal/invoke"
 )
 
 // ErrInvalidQueue reports a malformed queue name.
@@ -31,6 +32,9 @@ func (q *Queue) Send(ctx context.Context, name string, body []byte, attrs nats.H
 	}
 	msg := &nats.Msg{Subject: queueSubject + name, Header: attrs, Data: body}
 	if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+		if streamFull(err) {
+			return fmt.Errorf("%w: the named queues are at their %d byte limit", invoke.ErrQueueFull, q.cfg.MaxQueueBytes)
+		}
 		return fmt.Errorf("send to queue %s: %w", name, err)
 	}
 	return nil

@@ -35,6 +35,9 @@ var (
 	ErrThrottled      = errors.New("concurrency limit exceeded")
 	ErrNotReady       = errors.New("function not ready")
 	ErrInvalidParam   = errors.New("invalid parameter")
+	// ErrQueueFull reports that the asynchronous queue is at its limit;
+	// the event was not accepted.
+	ErrQueueFull = errors.New("queue full")
 )
 
 // Configs gives the current configuration of functions. *store.Store
