@@ -90,6 +90,7 @@ type Driver struct {
 	stopPool   context.CancelFunc
 	poolDone   sync.WaitGroup
 	releaseKey func() error
+	reaper     *reaper
 	seq        atomic.Uint64
 
 	waiters sync.WaitGroup // one env.wait per environment
@@ -156,6 +157,10 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		defer cancel()
 		return d.cgroups.removeAll(ctx)
 	})
+	if d.reaper, err = startReaper(cfg.CgroupParent+"/"+d.tag, d.lock); err != nil {
+		return nil, err
+	}
+	undo.push(d.reaper.stop)
 	if !cfg.NoFreezerKey {
 		if d.releaseKey, err = d.cgroups.keepFrozen(); err != nil {
 			return nil, err
@@ -189,15 +194,29 @@ func rootTag(root string) string {
 	return fmt.Sprintf("%08x", h.Sum32())
 }
 
+// rootLockWait bounds how long New waits for another holder of its root's
+// lock: a dead driver's reaper cleaning up.
+const rootLockWait = 35 * time.Second
+
 // lockRoot takes an exclusive lock on root for the driver's lifetime.
 func lockRoot(root string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open sandbox root lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("sandbox root %s is in use by another driver: %w", root, err)
+	// The reaper of a driver that died holds the lock while it cleans up
+	// (at most 30 s); wait for it rather than race it.
+	deadline := time.Now().Add(rootLockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("sandbox root %s is in use by another driver: %w", root, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return f, nil
 }
@@ -500,6 +519,7 @@ func (d *Driver) close() error {
 	ctx, cancel := cleanupContext()
 	defer cancel()
 	errs = append(errs, d.cgroups.removeAll(ctx))
+	errs = append(errs, d.reaper.stop())
 	d.cgroups.removeParent()
 	if err := os.Remove(d.mountPoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove mount point: %w", err))

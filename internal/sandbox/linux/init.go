@@ -25,9 +25,9 @@ const initArg0 = "hearth-sandbox-init"
 // ctlFD is the init's end of the control socket (ExtraFiles[0]).
 const ctlFD = 3
 
-// RunInitIfRequested runs the init stage of an environment when the driver
-// started this process as one, and then exits; it never returns in that
-// case. Otherwise it returns at once. Every binary that creates a Driver must
+// RunInitIfRequested runs the init stage of an environment (or the
+// driver's reaper) when the driver started this process as one, and then
+// exits; it never returns in that case. Otherwise it returns at once. Every binary that creates a Driver must
 // call it first thing in main, and every test binary in TestMain:
 //
 //	func main() {
@@ -40,6 +40,7 @@ const ctlFD = 3
 //		os.Exit(m.Run())
 //	}
 func RunInitIfRequested() {
+	runReaperIfRequested()
 	if len(os.Args) != 1 || os.Args[0] != initArg0 {
 		return
 	}

@@ -151,14 +151,7 @@ func TestNewRemovesDebris(t *testing.T) {
 	// firewall table and cgroups, all left behind.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "HEARTH_LINUX_TEST_CRASH_ROOT="+root)
-	cmd.Stderr = os.Stderr
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
-	if err != nil || !strings.Contains(string(out), "ready") {
-		t.Fatalf("crashing server: %v, output %q", err, out)
-	}
+	crash(t, ctx, root, true)
 	tag := rootTag(root)
 	cg, err := newCgroupTree("/hearth/" + tag)
 	if err != nil {
@@ -222,6 +215,81 @@ func TestNewRemovesDebris(t *testing.T) {
 		t.Fatalf("Close() = %v", err)
 	}
 	assertNothingLeft(t, root, cg)
+}
+
+// crash runs a server that crashes on root (see crash_test.go), with its
+// reaper killed too when killReaper.
+func crash(t *testing.T, ctx context.Context, root string, killReaper bool) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HEARTH_LINUX_TEST_CRASH_ROOT="+root)
+	if killReaper {
+		cmd.Env = append(cmd.Env, "HEARTH_LINUX_TEST_CRASH_KILL_REAPER=1")
+	}
+	cmd.Stderr = os.Stderr
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "ready") {
+		t.Fatalf("crashing server: %v, output %q", err, out)
+	}
+}
+
+// When a server dies without closing its driver, its reaper kills and
+// removes every environment within seconds, frozen ones and prepared
+// sandboxes included, without waiting for the next start.
+func TestReaperCleansUpAfterCrash(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	crash(t, ctx, root, false)
+	cg, err := newCgroupTree("/hearth/" + rootTag(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		for _, dir := range cg.dirs("") {
+			if _, err := os.Stat(dir); err == nil {
+				left = append(left, dir)
+			}
+		}
+		procs := processesInCgroup(rootTag(root))
+		if len(left) == 0 && len(procs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after the crash: cgroups %v and init processes %v are left", left, procs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The reaper has let go of the root: a new driver starts at once.
+	start := time.Now()
+	d, err := New(Config{Root: root, PoolSize: -1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() after the reaper's cleanup = %v", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("New() waited %v for the root", waited)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processesInCgroup lists the processes in any cgroup whose path contains
+// tag, wherever they were reparented.
+func processesInCgroup(tag string) []string {
+	paths, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+	var out []string
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "/"+tag+"/") {
+			comm, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "comm"))
+			out = append(out, filepath.Base(filepath.Dir(p))+":"+strings.TrimSpace(string(comm)))
+		}
+	}
+	return out
 }
 
 func countProcs(dir string) int {
