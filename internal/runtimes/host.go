@@ -128,18 +128,27 @@ func resolve(ctx context.Context, cfg Config) (map[string]*served, error) {
 			ids = append(ids, id)
 		}
 	}
-	for id := range cfg.Interpreters {
+	named := map[string]string{} // runtime id → absolute path
+	for id, p := range cfg.Interpreters {
 		rt, ok := Lookup(id)
 		if !ok || rt.Kind == Provided {
-			return nil, fmt.Errorf("runtime %s=%s: %s is not a managed runtime (one of %s)", id, cfg.Interpreters[id], id, strings.Join(ids, ", "))
+			return nil, fmt.Errorf("runtime %s=%s: %s is not a managed runtime (one of %s)", id, p, id, strings.Join(ids, ", "))
 		}
+		abs, err := exec.LookPath(p) // a bare name is looked up on PATH
+		if err == nil {
+			abs, err = filepath.Abs(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("runtime %s=%s: %w", id, p, err)
+		}
+		named[id] = abs
 	}
 
 	// Every candidate file, in order of preference for each runtime.
 	cands := map[string][]string{} // runtime id → candidate paths
 	for _, id := range ids {
 		rt, _ := Lookup(id)
-		if p, ok := cfg.Interpreters[id]; ok {
+		if p, ok := named[id]; ok {
 			cands[id] = []string{p}
 			continue
 		}
@@ -182,18 +191,18 @@ func resolve(ctx context.Context, cfg Config) (map[string]*served, error) {
 				s.in = r.in
 				break
 			}
-			if _, explicit := cfg.Interpreters[id]; explicit {
+			if _, explicit := named[id]; explicit {
 				found = append(found, fmt.Sprintf("%s %s at %s", kindName(rt.Kind), r.in.version, r.in.path))
 			}
 		}
-		if _, explicit := cfg.Interpreters[id]; !explicit {
+		if _, explicit := named[id]; !explicit {
 			for _, in := range all {
 				if in.kind == rt.Kind {
 					found = append(found, fmt.Sprintf("%s %s at %s", kindName(rt.Kind), in.version, in.path))
 				}
 			}
 		}
-		if p, ok := cfg.Interpreters[id]; ok && s.in == nil {
+		if p, ok := named[id]; ok && s.in == nil {
 			if r := probed[p]; r.err != nil {
 				return nil, fmt.Errorf("runtime %s=%s: %w", id, p, r.err)
 			}
