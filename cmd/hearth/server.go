@@ -27,8 +27,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", envInt(env, "concurrency", 1000), "account concurrency limit")
 	fs.StringVar(&cfg.Region, "region", env("region", "us-east-1"), "region in ARNs and AWS_REGION")
 	fs.StringVar(&cfg.AccountID, "account-id", env("account-id", "000000000000"), "account id in ARNs")
-	fs.StringVar(&cfg.Python, "python", env("python", ""), "python3 for Python runtimes (default: python3 on PATH)")
-	fs.StringVar(&cfg.Node, "node", env("node", ""), "node for Node.js runtimes (default: node on PATH)")
+	runtimeFlag(fs, &cfg, env)
 	fs.StringVar(&cfg.Network, "network", env("network", "nat"), "linux isolation network: nat or none")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration(env, "shutdown-timeout", 30*time.Second), "how long in-flight requests may take when stopping")
 	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", envDuration(env, "async-retry-base", time.Minute), "delay before an async event's second attempt (the third waits twice as long)")
@@ -48,6 +47,31 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return server.Run(ctx, cfg, log, nil)
+}
+
+// runtimeFlag defines --runtime ID=PATH (repeatable; HEARTH_RUNTIME holds
+// a comma-separated list), which names the interpreter of a managed
+// runtime.
+func runtimeFlag(fs *flag.FlagSet, cfg *server.Config, env func(string, string) string) {
+	set := func(v string) error {
+		id, path, ok := strings.Cut(v, "=")
+		if !ok || id == "" || path == "" {
+			return fmt.Errorf("want RUNTIME=PATH, such as python3.12=/usr/local/bin/python3.12; got %q", v)
+		}
+		if cfg.Runtimes == nil {
+			cfg.Runtimes = map[string]string{}
+		}
+		cfg.Runtimes[id] = path
+		return nil
+	}
+	for v := range strings.SplitSeq(env("runtime", ""), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			if err := set(v); err != nil {
+				fmt.Fprintf(fs.Output(), "HEARTH_RUNTIME: %v (ignored)\n", err)
+			}
+		}
+	}
+	fs.Func("runtime", "RUNTIME=PATH: the interpreter of a managed runtime, such as nodejs22.x=/usr/local/bin/node22 (repeatable; default: searched, see `hearth runtimes`)", set)
 }
 
 // envDefaults returns a lookup of HEARTH_* defaults for fs's flags.

@@ -49,9 +49,10 @@ type Workers interface {
 	Environments() []worker.EnvInfo
 }
 
-// Runtimes tells whether this host can run a runtime.
+// Runtimes tells whether this host can run a runtime, and with what.
 type Runtimes interface {
 	Available(rt runtimes.Runtime) error
+	Statuses() []runtimes.Status
 }
 
 // API is the HTTP front of Hearth.
@@ -126,6 +127,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /_hearth/v1/functions/{name}/logs", a.functionLogs)
 	mux.HandleFunc("GET /_hearth/v1/async", a.asyncStats)
 	mux.HandleFunc("GET /_hearth/v1/environments", a.environments)
+	mux.HandleFunc("GET /_hearth/v1/runtimes", a.listRuntimes)
 	mux.HandleFunc("GET /_hearth/v1/queues/{name}/messages", a.receiveQueue)
 	mux.HandleFunc("POST /_hearth/v1/queues/{name}/messages", a.sendQueue)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -143,6 +145,14 @@ func (a *API) environments(w http.ResponseWriter, r *http.Request) {
 	a.reply(w, r, http.StatusOK, struct {
 		Environments []worker.EnvInfo `json:"environments"`
 	}{envs})
+}
+
+// listRuntimes lists every runtime id with the interpreter that serves it
+// on this host, or why none does.
+func (a *API) listRuntimes(w http.ResponseWriter, r *http.Request) {
+	a.reply(w, r, http.StatusOK, struct {
+		Runtimes []runtimes.Status `json:"runtimes"`
+	}{a.runtimes.Statuses()})
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"hearth/internal/codezip"
@@ -150,7 +151,8 @@ func (a *API) validate(cfg *function.Config) error {
 		return invalid(runtimes.UnsupportedMessage(cfg.Runtime))
 	}
 	if err := a.runtimes.Available(rt); err != nil {
-		return invalid(fmt.Sprintf("The runtime %s cannot run on this Hearth server: %v", cfg.Runtime, err))
+		msg := strings.TrimPrefix(err.Error(), runtimes.ErrUnavailable.Error()+": "+cfg.Runtime+": ")
+		return invalid(fmt.Sprintf("The runtime parameter of %s cannot run on this Hearth server: %s", cfg.Runtime, msg))
 	}
 	return nil
 }

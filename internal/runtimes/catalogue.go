@@ -4,10 +4,11 @@
 // like any third-party runtime; nothing here talks to them directly.
 //
 // Custom runtimes (provided.al2023, provided.al2) run the package's own
-// bootstrap. Managed runtimes run on the host's interpreters, resolved once
-// when the host is set up: the python3 on PATH is often a shim (pyenv) that
-// costs hundreds of milliseconds per start, so Hearth runs the real
-// executable behind it.
+// bootstrap. A managed runtime runs on a host interpreter of exactly its
+// version (python3.12 on a 3.12.x, nodejs22.x on a 22.x), named by the
+// operator or found by a Search and resolved once when the host is set up.
+// Hearth runs the real executable, never a version manager's shim, which
+// would cost hundreds of milliseconds per start and pick its own version.
 package runtimes
 
 import (

@@ -9,40 +9,73 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 //go:embed python/bootstrap.py node/bootstrap.mjs
 var clients embed.FS
 
-// Config says where the host's interpreters are. The zero value finds them
-// on PATH.
+// Config says where the host's interpreters are. The zero value searches
+// for them (see Search).
 type Config struct {
-	// Python is the python3 to run Python functions with. Empty means
-	// python3 on PATH.
-	Python string
-	// Node is the node to run Node.js functions with. Empty means node on
-	// PATH.
-	Node string
+	// Interpreters names the interpreter of a managed runtime, by runtime
+	// id ("python3.12" → "/usr/local/bin/python3.12"), instead of
+	// searching. It must be of exactly the runtime's version.
+	Interpreters map[string]string
+	// Search is where to look for interpreters. Nil means DefaultSearch().
+	Search *Search
 }
 
 // Host is the set of runtimes this machine can run, with the runtime
 // clients unpacked on disk.
 type Host struct {
-	dir    string
-	python interpreter
-	node   interpreter
+	dir     string
+	managed map[string]*served // by runtime id; managed runtimes only
 }
 
+// served is the interpreter of one managed runtime, or why there is none.
+type served struct {
+	in      *interpreter // nil when absent
+	reason  string       // why in is nil
+	explain string       // what to do about it
+}
+
+// interpreter is one interpreter executable found on the host.
 type interpreter struct {
-	path   string   // real executable, empty when absent
-	paths  []string // host paths the interpreter needs beyond the system dirs
-	reason string   // why it is absent
+	kind    Kind
+	path    string   // real executable
+	version string   // "3.12.1", "22.11.0"
+	paths   []string // host paths the interpreter needs beyond the system dirs
+
+	compileOnce sync.Once // Python: the client's code cache for this version
+	compileErr  error
+}
+
+// series is the version a runtime id stands for: "3.12" for python3.12,
+// "22" for nodejs22.x.
+func series(rt Runtime) string {
+	switch rt.Kind {
+	case Python:
+		return strings.TrimPrefix(rt.ID, "python")
+	case Node:
+		return strings.TrimSuffix(strings.TrimPrefix(rt.ID, "nodejs"), ".x")
+	}
+	return ""
+}
+
+// serves reports whether version ("3.12.1") belongs to series ("3.12").
+func serves(series, version string) bool {
+	return version == series || strings.HasPrefix(version, series+".")
 }
 
 // Setup writes the runtime clients under dir (replacing what was there) and
-// resolves the interpreters once.
+// resolves the interpreter of every managed runtime: an interpreter named in
+// cfg must exist and be of the runtime's version; otherwise Setup searches
+// (cfg.Search). It probes the candidates in parallel, a few at a time.
 func Setup(ctx context.Context, dir string, cfg Config) (*Host, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("clean runtime dir: %w", err)
@@ -67,21 +100,248 @@ func Setup(ctx context.Context, dir string, cfg Config) (*Host, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "provided"), 0o755); err != nil {
 		return nil, fmt.Errorf("write runtime clients: %w", err)
 	}
-	h := &Host{dir: dir}
-	h.python = resolvePython(ctx, cfg.Python)
-	h.node = resolveNode(ctx, cfg.Node)
-	if h.python.path != "" {
-		// Cache the client's compiled code next to it; sandboxes mount the
-		// runtime directory read-only, so it must be there up front.
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(pctx, h.python.path, filepath.Join(dir, "python", "bootstrap.py"), "--precompile")
-		cmd.Env = []string{"PATH=/usr/bin:/bin"}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("precompile python client: %v: %s", err, out)
+	managed, err := resolve(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{dir: dir, managed: managed}, nil
+}
+
+// Resolve finds the interpreter of every managed runtime as Setup does,
+// without writing the clients, and reports the outcome.
+func Resolve(ctx context.Context, cfg Config) ([]Status, error) {
+	managed, err := resolve(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return (&Host{managed: managed}).Statuses(), nil
+}
+
+func resolve(ctx context.Context, cfg Config) (map[string]*served, error) {
+	search := cfg.Search
+	if search == nil {
+		search = DefaultSearch()
+	}
+	var ids []string // managed runtimes, sorted
+	for _, id := range IDs() {
+		if rt, _ := Lookup(id); rt.Kind != Provided {
+			ids = append(ids, id)
 		}
 	}
-	return h, nil
+	named := map[string]string{} // runtime id → absolute path
+	for id, p := range cfg.Interpreters {
+		rt, ok := Lookup(id)
+		if !ok || rt.Kind == Provided {
+			return nil, fmt.Errorf("runtime %s=%s: %s is not a managed runtime (one of %s)", id, p, id, strings.Join(ids, ", "))
+		}
+		abs, err := exec.LookPath(p) // a bare name is looked up on PATH
+		if err == nil {
+			abs, err = filepath.Abs(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("runtime %s=%s: %w", id, p, err)
+		}
+		named[id] = abs
+	}
+
+	// Every candidate file, in order of preference for each runtime.
+	cands := map[string][]string{} // runtime id → candidate paths
+	for _, id := range ids {
+		rt, _ := Lookup(id)
+		if p, ok := named[id]; ok {
+			cands[id] = []string{p}
+			continue
+		}
+		cands[id] = search.candidates(rt)
+	}
+	var files []string
+	kinds := map[string]Kind{}
+	for _, id := range ids {
+		rt, _ := Lookup(id)
+		for _, p := range cands[id] {
+			if _, ok := kinds[p]; !ok {
+				kinds[p] = rt.Kind
+				files = append(files, p)
+			}
+		}
+	}
+	probed := probeAll(ctx, files, kinds)
+	// Every interpreter found, per kind and by version, for the reasons.
+	var all []*interpreter
+	for _, p := range files {
+		if in := probed[p].in; in != nil && !slices.Contains(all, in) {
+			all = append(all, in)
+		}
+	}
+	slices.SortFunc(all, func(a, b *interpreter) int { return compareVersions(a.version, b.version) })
+
+	out := map[string]*served{}
+	for _, id := range ids {
+		rt, _ := Lookup(id)
+		want := series(rt)
+		s := &served{}
+		var found []string
+		for _, p := range cands[id] {
+			r := probed[p]
+			if r.err != nil {
+				found = append(found, r.err.Error())
+				continue
+			}
+			if serves(want, r.in.version) {
+				s.in = r.in
+				break
+			}
+			if _, explicit := named[id]; explicit {
+				found = append(found, fmt.Sprintf("%s %s at %s", kindName(rt.Kind), r.in.version, r.in.path))
+			}
+		}
+		if _, explicit := named[id]; !explicit {
+			for _, in := range all {
+				if in.kind == rt.Kind {
+					found = append(found, fmt.Sprintf("%s %s at %s", kindName(rt.Kind), in.version, in.path))
+				}
+			}
+		}
+		if p, ok := named[id]; ok && s.in == nil {
+			if r := probed[p]; r.err != nil {
+				return nil, fmt.Errorf("runtime %s=%s: %w", id, p, r.err)
+			}
+			return nil, fmt.Errorf("runtime %s=%s: that is %s; %s needs %s %s", id, p, found[0], id, kindName(rt.Kind), want)
+		}
+		if s.in == nil {
+			s.reason = fmt.Sprintf("no %s %s interpreter was found on this host", kindName(rt.Kind), want)
+			if len(found) > 0 {
+				s.reason += " (found " + strings.Join(found, ", ") + ")"
+			}
+			s.explain = search.advice(rt)
+		}
+		out[id] = s
+	}
+	return out, nil
+}
+
+// compareVersions orders dotted version numbers numerically.
+func compareVersions(a, b string) int {
+	num := func(v string) []int {
+		var out []int
+		for f := range strings.SplitSeq(v, ".") {
+			n, _ := strconv.Atoi(f)
+			out = append(out, n)
+		}
+		return out
+	}
+	return slices.Compare(num(a), num(b))
+}
+
+func kindName(k Kind) string {
+	if k == Node {
+		return "Node.js"
+	}
+	return "Python"
+}
+
+type probeResult struct {
+	in  *interpreter
+	err error
+}
+
+// probeParallel bounds the interpreter processes started at once.
+const probeParallel = 4
+
+// probeAll probes every file, probeParallel at a time. Files that are the
+// same executable share one probe and one interpreter.
+func probeAll(ctx context.Context, files []string, kinds map[string]Kind) map[string]probeResult {
+	type job struct {
+		real string
+		kind Kind
+	}
+	reals := map[string]string{} // file → real path
+	var jobs []job
+	seen := map[string]bool{}
+	out := map[string]probeResult{}
+	for _, f := range files {
+		real, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			out[f] = probeResult{err: fmt.Errorf("%s: %w", f, err)}
+			continue
+		}
+		reals[f] = real
+		if !seen[real] {
+			seen[real] = true
+			jobs = append(jobs, job{real, kinds[f]})
+		}
+	}
+	results := make([]probeResult, len(jobs))
+	sem := make(chan struct{}, probeParallel)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			in, err := probe(ctx, j.kind, j.real)
+			results[i] = probeResult{in, err}
+		})
+	}
+	wg.Wait()
+	byReal := map[string]probeResult{}
+	for i, j := range jobs {
+		byReal[j.real] = results[i]
+	}
+	for f, real := range reals {
+		out[f] = byReal[real]
+	}
+	return out
+}
+
+// probeTimeout bounds one interpreter's answer.
+const probeTimeout = 10 * time.Second
+
+// probe runs the interpreter at path and asks for its real executable, its
+// version and (Python) its installation prefix, which sees through
+// wrappers. Its environment is empty, so PYTHON* and NODE_OPTIONS variables
+// of the server's cannot change the answer.
+func probe(ctx context.Context, kind Kind, path string) (*interpreter, error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var cmd *exec.Cmd
+	if kind == Python {
+		cmd = exec.CommandContext(ctx, path, "-I", "-S", "-c",
+			"import sys, os; print(os.path.realpath(sys.executable)); print('%d.%d.%d' % sys.version_info[:3]); print(os.path.realpath(sys.base_prefix))")
+	} else {
+		cmd = exec.CommandContext(ctx, path, "-p", "process.execPath + '\\n' + process.versions.node")
+	}
+	cmd.Env = []string{}
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s does not run: %v", path, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 || !filepath.IsAbs(lines[0]) {
+		return nil, fmt.Errorf("%s printed %q", path, b)
+	}
+	exe, err := filepath.EvalSymlinks(lines[0])
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", lines[0], err)
+	}
+	in := &interpreter{kind: kind, path: exe, version: lines[1]}
+	var dirs []string
+	if kind == Python && len(lines) == 3 {
+		dirs = []string{lines[2], exe}
+	} else {
+		// node finds its own files next to its executable: bin/node,
+		// lib/node_modules, include.
+		dirs = []string{filepath.Dir(filepath.Dir(exe))}
+	}
+	for _, d := range dirs {
+		if !outsideSystem(d) || slices.ContainsFunc(in.paths, func(p string) bool { return d == p || strings.HasPrefix(d, p+"/") }) {
+			continue
+		}
+		if bad := reservedInside(d); bad != "" {
+			return nil, fmt.Errorf("%s is installed under %s, which environments reserve (%s); install it elsewhere, such as under /usr/local", path, d, bad)
+		}
+		in.paths = append(in.paths, d)
+	}
+	return in, nil
 }
 
 // systemDirs are visible inside every sandbox already.
@@ -89,104 +349,74 @@ var systemDirs = []string{"/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/"}
 
 func outsideSystem(p string) bool {
 	for _, d := range systemDirs {
-		if strings.HasPrefix(p, d) {
+		if strings.HasPrefix(p+"/", d) {
 			return false
 		}
 	}
 	return true
 }
 
-// resolvePython asks the interpreter for its real executable and prefix,
-// which sees through shims such as pyenv's.
-func resolvePython(ctx context.Context, name string) interpreter {
-	if name == "" {
-		name = "python3"
-	}
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return interpreter{reason: "python3 was not found on this host"}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "-c",
-		"import sys, os; print(os.path.realpath(sys.executable)); print(os.path.realpath(sys.base_prefix)); print(sys.version_info[0], sys.version_info[1])").Output()
-	if err != nil {
-		return interpreter{reason: fmt.Sprintf("%s does not run: %v", path, err)}
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 3 {
-		return interpreter{reason: fmt.Sprintf("%s printed %q", path, out)}
-	}
-	var major, minor int
-	fmt.Sscan(lines[2], &major, &minor)
-	if major != 3 || minor < 9 {
-		return interpreter{reason: fmt.Sprintf("%s is Python %d.%d; Hearth needs 3.9 or later", lines[0], major, minor)}
-	}
-	in := interpreter{path: lines[0]}
-	for _, p := range []string{lines[0], lines[1]} {
-		if outsideSystem(p) {
-			in.paths = append(in.paths, p)
+// reservedInside returns the directory of an environment's own that p lies
+// in (an isolating driver cannot show the host's files there), or "".
+func reservedInside(p string) string {
+	for _, d := range []string{"/opt", "/tmp", "/var/task", "/var/runtime", "/proc", "/dev", "/sys"} {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return d
 		}
 	}
-	return in
-}
-
-func resolveNode(ctx context.Context, name string) interpreter {
-	if name == "" {
-		name = "node"
-	}
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return interpreter{reason: "node was not found on this host"}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "-p", "process.execPath + '\\n' + process.versions.node")
-	cmd.Env = []string{} // NODE_OPTIONS and friends must not change the answer
-	out, err := cmd.Output()
-	if err != nil {
-		return interpreter{reason: fmt.Sprintf("%s does not run: %v", path, err)}
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	real, err := filepath.EvalSymlinks(lines[0])
-	if err != nil {
-		return interpreter{reason: fmt.Sprintf("resolve %s: %v", lines[0], err)}
-	}
-	var major int
-	if len(lines) > 1 {
-		fmt.Sscanf(lines[1], "%d", &major)
-	}
-	if major < 18 {
-		return interpreter{reason: fmt.Sprintf("%s is Node.js %s; Hearth needs 18 or later", real, lines[len(lines)-1])}
-	}
-	in := interpreter{path: real}
-	if outsideSystem(real) {
-		// node finds its own files next to its executable.
-		in.paths = append(in.paths, filepath.Dir(filepath.Dir(real)))
-	}
-	return in
+	return ""
 }
 
 // ErrUnavailable reports a runtime whose interpreter this host lacks.
 var ErrUnavailable = errors.New("runtime not available on this host")
 
-// Available reports whether the host can run rt, and why not.
+// Available reports whether the host can run rt, and why not: the error
+// says what was found and how to provide the interpreter.
 func (h *Host) Available(rt Runtime) error {
-	var in interpreter
-	switch rt.Kind {
-	case Provided:
+	if rt.Kind == Provided {
 		return nil
-	case Python:
-		in = h.python
-	case Node:
-		in = h.node
-	default:
+	}
+	s, ok := h.managed[rt.ID]
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnavailable, rt.ID)
 	}
-	if in.path == "" {
-		return fmt.Errorf("%w: %s: %s", ErrUnavailable, rt.ID, in.reason)
+	if s.in == nil {
+		return fmt.Errorf("%w: %s: %s. %s", ErrUnavailable, rt.ID, s.reason, s.explain)
 	}
 	return nil
+}
+
+// Status is how this host serves one runtime id.
+type Status struct {
+	Runtime string `json:"runtime"`
+	Kind    string `json:"kind"`
+	// Interpreter and Version name the executable that runs the
+	// runtime's functions; empty for custom runtimes, which run the
+	// package's bootstrap.
+	Interpreter string `json:"interpreter,omitempty"`
+	Version     string `json:"version,omitempty"`
+	Available   bool   `json:"available"`
+	// Reason says why the runtime is not available and how to fix it.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Statuses lists every runtime id of the catalogue, sorted, with how this
+// host serves it.
+func (h *Host) Statuses() []Status {
+	var out []Status
+	for _, id := range IDs() {
+		rt, _ := Lookup(id)
+		st := Status{Runtime: id, Kind: rt.Kind.String(), Available: true}
+		if s, ok := h.managed[id]; ok {
+			if s.in != nil {
+				st.Interpreter, st.Version = s.in.path, s.in.version
+			} else {
+				st.Available, st.Reason = false, s.reason+". "+s.explain
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Launch is how to start a runtime: the command and what the sandbox must
@@ -202,24 +432,32 @@ type Launch struct {
 	Env []string
 }
 
-// Launch returns how to start rt.
+// Launch returns how to start rt. The first launch of a Python version
+// writes the client's code cache for it into the runtime directory, which
+// sandboxes mount read-only.
 func (h *Host) Launch(rt Runtime) (Launch, error) {
 	if err := h.Available(rt); err != nil {
 		return Launch{}, err
 	}
 	switch rt.Kind {
 	case Python:
+		in := h.managed[rt.ID].in
+		dir := filepath.Join(h.dir, "python")
+		if err := in.precompile(dir); err != nil {
+			return Launch{}, err
+		}
 		return Launch{
-			Cmd:        append([]string{h.python.path}, pythonArgs...),
-			RuntimeDir: filepath.Join(h.dir, "python"),
-			HostPaths:  h.python.paths,
+			Cmd:        append([]string{in.path}, pythonArgs...),
+			RuntimeDir: dir,
+			HostPaths:  in.paths,
 			Env:        []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", "PYTHONUNBUFFERED=1"},
 		}, nil
 	case Node:
+		in := h.managed[rt.ID].in
 		return Launch{
-			Cmd:        append([]string{h.node.path}, nodeArgs...),
+			Cmd:        append([]string{in.path}, nodeArgs...),
 			RuntimeDir: filepath.Join(h.dir, "node"),
-			HostPaths:  h.node.paths,
+			HostPaths:  in.paths,
 			Env:        []string{"NODE_PATH=/opt/nodejs/node_modules:$LAMBDA_RUNTIME_DIR/node_modules"},
 		}, nil
 	default: // Provided
@@ -228,6 +466,21 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 			RuntimeDir: filepath.Join(h.dir, "provided"),
 		}, nil
 	}
+}
+
+// precompile writes the Python client's code cache for this interpreter's
+// version into dir, once.
+func (in *interpreter) precompile(dir string) error {
+	in.compileOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, in.path, filepath.Join(dir, "bootstrap.py"), "--precompile")
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			in.compileErr = fmt.Errorf("precompile the python client with %s: %v: %s", in.path, err, out)
+		}
+	})
+	return in.compileErr
 }
 
 // Bootstrap is the file a custom runtime's package must hold.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,9 +46,10 @@ type Config struct {
 	Concurrency int
 	Region      string // zero means us-east-1
 	AccountID   string // zero means 000000000000
-	// Python and Node override the interpreters found on PATH.
-	Python string
-	Node   string
+	// Runtimes names the interpreter of a managed runtime by runtime id
+	// ("python3.12" → "/usr/local/bin/python3.12"), overriding the
+	// search (runtimes.Search). It must be of exactly that version.
+	Runtimes map[string]string
 	// ShutdownTimeout bounds how long in-flight requests may take to
 	// finish when the server stops. Zero means 30 s.
 	ShutdownTimeout time.Duration
@@ -165,16 +167,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if err != nil {
 		return err
 	}
-	rts, err := runtimes.Setup(ctx, filepath.Join(cfg.DataDir, "runtimes"), runtimes.Config{Python: cfg.Python, Node: cfg.Node})
+	began := time.Now()
+	rts, err := runtimes.Setup(ctx, filepath.Join(cfg.DataDir, "runtimes"), runtimes.Config{Interpreters: cfg.Runtimes})
 	if err != nil {
 		return err
 	}
-	for _, id := range []string{"python3.12", "nodejs20.x"} {
-		rt, _ := runtimes.Lookup(id)
-		if err := rts.Available(rt); err != nil {
-			log.Warn("runtime family unavailable", "err", err)
-		}
-	}
+	logRuntimes(log, rts.Statuses(), time.Since(began))
 	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs")}, log)
 	if err != nil {
 		return err
@@ -342,4 +340,32 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("data directory %s is in use by another hearth server", dir)
 	}
 	return func() { f.Close() }, nil
+}
+
+// logRuntimes logs which interpreter serves each managed runtime, and
+// which runtimes this host cannot run (`hearth runtimes` says why).
+func logRuntimes(log *slog.Logger, sts []runtimes.Status, took time.Duration) {
+	var served, missing []string
+	for _, st := range sts {
+		switch {
+		case !st.Available:
+			missing = append(missing, st.Runtime)
+		case st.Interpreter != "":
+			served = append(served, st.Runtime+"="+st.Version)
+			log.Debug("runtime", "runtime", st.Runtime, "interpreter", st.Interpreter, "version", st.Version)
+		}
+	}
+	log.Info("runtimes resolved", "served", strings.Join(served, " "), "dur", took.Round(time.Millisecond))
+	if len(missing) > 0 {
+		log.Info("runtimes without an interpreter on this host (see `hearth runtimes`)", "runtimes", strings.Join(missing, " "))
+	}
+}
+
+// RuntimeStatus is how the host serves one runtime id.
+type RuntimeStatus = runtimes.Status
+
+// ResolveRuntimes reports how a server started with cfg would serve each
+// runtime, without starting one: `hearth runtimes --local`.
+func ResolveRuntimes(ctx context.Context, cfg Config) ([]RuntimeStatus, error) {
+	return runtimes.Resolve(ctx, runtimes.Config{Interpreters: cfg.Runtimes})
 }

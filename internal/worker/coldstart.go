@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -189,34 +191,46 @@ func logStreamName(t time.Time, version string) string {
 	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + newID("") + newID("")
 }
 
-// environ builds the runtime's environment variables (lambda-api.md §6.3).
-// The user's variables come last; the reserved ones cannot be set by users,
-// so nothing of Lambda's is overridden.
+// environ builds the runtime's environment variables (lambda-api.md §6.3)
+// with Lambda's precedence: the function's variables replace the defaults
+// that are not reserved (on Lambda a function that sets PATH, PYTHONPATH or
+// NODE_PATH gets its value, not an extension of the default), and never
+// Lambda's reserved ones (the API refuses them; a configuration stored
+// before a name became reserved does not override either).
 func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, stream, region string) []string {
-	env := []string{
-		"_HANDLER=" + cfg.Handler,
-		"AWS_LAMBDA_FUNCTION_NAME=" + cfg.Name,
-		"AWS_LAMBDA_FUNCTION_VERSION=" + cfg.Version,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(cfg.MemorySize),
-		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + cfg.Name,
-		"AWS_LAMBDA_LOG_STREAM_NAME=" + stream,
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-		"AWS_REGION=" + region,
-		"AWS_DEFAULT_REGION=" + region,
+	var env sandbox.Environ
+	// Defaults the function may replace.
+	env.Add(
 		"TZ=:UTC",
 		"LANG=en_US.UTF-8",
 		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
 		"LD_LIBRARY_PATH=/lib64:/usr/lib64:$LAMBDA_RUNTIME_DIR:$LAMBDA_RUNTIME_DIR/lib:$LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:/opt/lib",
+	)
+	env.Add(launch.Env...)
+	// The function's own, in a stable order.
+	for _, k := range slices.Sorted(maps.Keys(cfg.Environment)) {
+		if !slices.Contains(function.ReservedEnv, k) {
+			env.Set(k, cfg.Environment[k])
+		}
 	}
+	// Lambda's reserved variables, which nothing overrides.
+	env.Add(
+		"_HANDLER="+cfg.Handler,
+		"AWS_LAMBDA_FUNCTION_NAME="+cfg.Name,
+		"AWS_LAMBDA_FUNCTION_VERSION="+cfg.Version,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(cfg.MemorySize),
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/"+cfg.Name,
+		"AWS_LAMBDA_LOG_STREAM_NAME="+stream,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_REGION="+region,
+		"AWS_DEFAULT_REGION="+region,
+	)
 	if x := rt.ExecutionEnv(); x != "" {
-		env = append(env, "AWS_EXECUTION_ENV="+x)
+		env.Set("AWS_EXECUTION_ENV", x)
 	}
 	if app, _ := cfg.LogLevels(); cfg.LogFormat == "JSON" {
-		env = append(env, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL="+app)
+		env.Set("AWS_LAMBDA_LOG_FORMAT", "JSON")
+		env.Set("AWS_LAMBDA_LOG_LEVEL", app)
 	}
-	env = append(env, launch.Env...)
-	for k, v := range cfg.Environment {
-		env = append(env, k+"="+v)
-	}
-	return env
+	return env.List()
 }

@@ -102,14 +102,15 @@ func New(cfg Config, drv sandbox.Driver, code CodeSource, rts *runtimes.Host, ls
 }
 
 // Prepare makes a version ready to start quickly: it checks that this host
-// can run its runtime and unpacks its code into the cache. It is what
-// turns a Pending function Active.
+// can run its runtime, readies the runtime (the Python client's code cache
+// for its version) and unpacks its code into the cache. It is what turns a
+// Pending function Active.
 func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
 	rt, ok := runtimes.Lookup(cfg.Runtime)
 	if !ok {
 		return fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
 	}
-	if err := w.rts.Available(rt); err != nil {
+	if _, err := w.rts.Launch(rt); err != nil {
 		return err
 	}
 	_, err := w.code.dir(ctx, cfg.CodeSha256)

@@ -168,7 +168,7 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		c := &http.Client{}
 		for _, br := range benchRuntimes {
 			f := br.fn(b)
-			if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
+			if !hostRuntimes(b)[f.runtime].Available {
 				continue
 			}
 			// A whole vCPU, so that the linux driver's CPU quota leaves
@@ -245,7 +245,7 @@ func BenchmarkColdStart(b *testing.B) {
 		s := benchServer(b, "--isolation", iso)
 		for _, br := range benchRuntimes {
 			f := br.fn(b)
-			if _, err := exec.LookPath(interpreter(f.runtime)); interpreter(f.runtime) != "" && err != nil {
+			if !hostRuntimes(b)[f.runtime].Available {
 				continue
 			}
 			name := "cold-" + br.name

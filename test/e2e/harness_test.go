@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -515,23 +516,67 @@ func pidAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
 }
 
-// needRuntime skips t when the host lacks the runtime's interpreter.
+// needRuntime skips t when this host has no interpreter of exactly the
+// runtime's version, as `hearth runtimes --local` resolves them (the
+// server resolves them the same way). A runtime listed in
+// HEARTH_REQUIRE_RUNTIMES (comma-separated; CI installs them) fails the
+// test instead.
 func needRuntime(t testing.TB, runtime string) {
 	t.Helper()
-	if bin := interpreter(runtime); bin != "" {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not installed on this host", bin)
-		}
+	st, ok := hostRuntimes(t)[runtime]
+	if !ok {
+		t.Fatalf("hearth runtimes --local does not list %s", runtime)
 	}
+	if st.Available {
+		return
+	}
+	if slices.Contains(strings.Split(os.Getenv("HEARTH_REQUIRE_RUNTIMES"), ","), runtime) {
+		t.Fatalf("%s is required here (HEARTH_REQUIRE_RUNTIMES) but unavailable: %s", runtime, st.Reason)
+	}
+	t.Skipf("%s is not available on this host: %s", runtime, st.Reason)
 }
 
-// interpreter names the host program a runtime needs, or "".
-func interpreter(runtime string) string {
-	switch {
-	case strings.HasPrefix(runtime, "python"):
-		return "python3"
-	case strings.HasPrefix(runtime, "nodejs"):
-		return "node"
+// runtimeStatus is one entry of /_hearth/v1/runtimes.
+type runtimeStatus struct {
+	Runtime     string `json:"runtime"`
+	Kind        string `json:"kind"`
+	Interpreter string `json:"interpreter"`
+	Version     string `json:"version"`
+	Available   bool   `json:"available"`
+	Reason      string `json:"reason"`
+}
+
+var hostRuntimesOnce = sync.OnceValues(func() (map[string]runtimeStatus, error) {
+	if buildErr != nil {
+		return nil, buildErr
 	}
-	return ""
+	cmd := exec.Command(hearthBin, "runtimes", "--local", "--json")
+	cmd.Env = serverEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("hearth runtimes --local: %v", err)
+	}
+	return decodeRuntimes(out)
+})
+
+func decodeRuntimes(b []byte) (map[string]runtimeStatus, error) {
+	var list struct{ Runtimes []runtimeStatus }
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("runtimes %q: %v", b, err)
+	}
+	m := map[string]runtimeStatus{}
+	for _, st := range list.Runtimes {
+		m[st.Runtime] = st
+	}
+	return m, nil
+}
+
+// hostRuntimes is how this host serves each runtime id.
+func hostRuntimes(t testing.TB) map[string]runtimeStatus {
+	t.Helper()
+	m, err := hostRuntimesOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -128,7 +128,7 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	s.create(t, "inflight", goFn())
 	for _, rc := range runtimeCases[1:] {
 		f := rc.fn(t)
-		if _, err := exec.LookPath(map[string]string{"python": "python3", "node": "node"}[rc.name]); err != nil {
+		if !hostRuntimes(t)[f.runtime].Available {
 			continue
 		}
 		s.create(t, "warm-"+rc.name, f)

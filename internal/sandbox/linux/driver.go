@@ -342,8 +342,9 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		return nil, err
 	}
 	msg := message{Kind: msgStart, Start: &startMsg{
-		Argv:     argv,
-		Env:      environ(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir)),
+		Argv: argv,
+		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir),
+			sandbox.TaskRoot, sandbox.RuntimeDir, "/tmp", sandbox.RuntimeAPIAddr),
 		Hostname: spec.ID,
 		TmpMB:    positiveOr(spec.TmpMB, defaultTmpMB),
 		Trees:    mounts,
@@ -395,28 +396,6 @@ func (d *Driver) untrack(e *env) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.live, e)
-}
-
-// environ is the bootstrap's environment: the spec's, without the variables
-// the driver sets, plus those.
-func environ(env []string) []string {
-	ours := map[string]string{
-		"LAMBDA_TASK_ROOT":       sandbox.TaskRoot,
-		"LAMBDA_RUNTIME_DIR":     sandbox.RuntimeDir,
-		"TMPDIR":                 "/tmp",
-		"AWS_LAMBDA_RUNTIME_API": sandbox.RuntimeAPIAddr,
-	}
-	out := make([]string, 0, len(env)+len(ours))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := ours[k]; !ok {
-			out = append(out, kv)
-		}
-	}
-	for _, k := range []string{"LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TMPDIR", "AWS_LAMBDA_RUNTIME_API"} {
-		out = append(out, k+"="+ours[k])
-	}
-	return out
 }
 
 // openTrees makes detached read-only mounts of the spec's code, runtime and

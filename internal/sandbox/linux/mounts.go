@@ -106,6 +106,9 @@ func buildRoot(mnt string, uid, gid int) error {
 			return err
 		}
 	}
+	if err := shellIsBash(mnt); err != nil {
+		return err
+	}
 	for _, e := range etcEntries {
 		if err := bindHost(mnt, "/etc/"+e, "/etc/"+e); err != nil {
 			return err
@@ -119,6 +122,51 @@ func buildRoot(mnt string, uid, gid int) error {
 	}
 	if err := unix.Mount("proc", filepath.Join(mnt, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount proc: %w", err)
+	}
+	return nil
+}
+
+// shellIsBash makes /bin/sh inside the root at mnt the host's bash, as it
+// is on Amazon Linux, when the host has bash and its /bin/sh is another
+// shell (dash on Debian). Custom runtimes written for Lambda, AWS's own
+// tutorial among them, start with #!/bin/sh and use bash's options (set -o
+// pipefail). The host's file is mounted over the root's /bin/sh itself (a
+// symbolic link on most hosts), so the shell it points to keeps its name.
+func shellIsBash(mnt string) error {
+	sh, errSh := os.Stat("/bin/sh")
+	bash, errBash := os.Stat("/bin/bash")
+	if errBash != nil || !bash.Mode().IsRegular() || errSh == nil && os.SameFile(sh, bash) {
+		return nil
+	}
+	bashPath, err := filepath.EvalSymlinks("/bin/bash")
+	if err != nil {
+		return fmt.Errorf("resolve /bin/bash: %w", err)
+	}
+	root, err := unix.Open(mnt, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open root: %w", err)
+	}
+	defer unix.Close(root)
+	// The root's /bin is a link on merged-/usr hosts; resolve it inside the
+	// root, and stop at the last component, the link /bin/sh itself.
+	target, err := unix.Openat2(root, "bin/sh", &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT,
+	})
+	if errors.Is(err, unix.ENOENT) {
+		return nil // no /bin/sh to replace
+	}
+	if err != nil {
+		return fmt.Errorf("open /bin/sh in the root: %w", err)
+	}
+	defer unix.Close(target)
+	src, err := openTree(bashPath)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := unix.MoveMount(int(src.Fd()), "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount bash at /bin/sh: %w", err)
 	}
 	return nil
 }

@@ -79,6 +79,40 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		}
 	})
 
+	t.Run("EnvironmentHasEachNameOnce", func(t *testing.T) {
+		// The worker may list a name twice (a runtime default, then the
+		// function's value); programs disagree on which of duplicates
+		// counts, so the process must get each name once, the last value,
+		// and never a spec value for a layout variable.
+		e := StartEnv(t, newDriver(t), `tr '\0' '\n' < /proc/$$/environ | grep -E '^(DUP|PATH|TMPDIR|LAMBDA_TASK_ROOT)=' | sort`,
+			"PATH=/usr/local/bin:/usr/bin:/bin", "DUP=first", "DUP=second", "PATH=/usr/bin:/bin", "TMPDIR=/spec", "LAMBDA_TASK_ROOT=/spec")
+		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
+		got := map[string][]string{}
+		for line := range strings.Lines(e.Output(t)) {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			got[k] = append(got[k], v)
+		}
+		for _, k := range []string{"DUP", "PATH", "TMPDIR", "LAMBDA_TASK_ROOT"} {
+			if len(got[k]) != 1 {
+				t.Errorf("the process environment has %s %d times: %q; want once", k, len(got[k]), got[k])
+			}
+		}
+		if v := got["DUP"]; len(v) == 0 || v[len(v)-1] != "second" {
+			t.Errorf("DUP = %q; want the spec's last value %q", v, "second")
+		}
+		if v := got["PATH"]; len(v) == 0 || v[len(v)-1] != "/usr/bin:/bin" {
+			t.Errorf("PATH = %q; want the spec's last value %q", v, "/usr/bin:/bin")
+		}
+		for _, k := range []string{"TMPDIR", "LAMBDA_TASK_ROOT"} {
+			for _, v := range got[k] {
+				if v == "/spec" {
+					t.Errorf("%s = %q: the spec overrode a variable the driver sets", k, v)
+				}
+			}
+		}
+	})
+
 	t.Run("TmpIsWritable", func(t *testing.T) {
 		e := Start(t, newDriver(t), `echo hi > "$TMPDIR/f" && cat "$TMPDIR/f"`)
 		exit := WaitExit(t, e.Env, 10*time.Second)
@@ -232,6 +266,12 @@ func NewID() string {
 // directory holds code.txt. t.Cleanup destroys the environment.
 func Start(t *testing.T, drv sandbox.Driver, script string) *Started {
 	t.Helper()
+	return StartEnv(t, drv, script, "USER_VAR=yes", "PATH=/usr/local/bin:/usr/bin:/bin")
+}
+
+// StartEnv is Start with env as the spec's Env.
+func StartEnv(t *testing.T, drv sandbox.Driver, script string, env ...string) *Started {
+	t.Helper()
 	code := t.TempDir()
 	if err := os.WriteFile(code+"/code.txt", []byte("the code\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -242,7 +282,7 @@ func Start(t *testing.T, drv sandbox.Driver, script string) *Started {
 		ID:         NewID(),
 		Function:   "sandboxtest",
 		Cmd:        []string{"/bin/bash", "-c", script},
-		Env:        []string{"USER_VAR=yes", "PATH=/usr/local/bin:/usr/bin:/bin"},
+		Env:        env,
 		CodeDir:    code,
 		RuntimeDir: t.TempDir(),
 		MemoryMB:   128,

@@ -1,0 +1,59 @@
+package sandbox
+
+import "strings"
+
+// Environ is a process environment under construction: KEY=VALUE pairs in
+// which every name appears once. Setting a name again replaces its value
+// where it first appeared. Programs disagree about duplicate entries (glibc's
+// getenv and node take the first, CPython and bash the last), so an
+// environment with duplicates means different things to different programs;
+// every environment Hearth starts is built with an Environ. The zero value is
+// empty and ready to use.
+type Environ struct {
+	list  []string
+	index map[string]int // name → position in list
+}
+
+// Set sets name to value.
+func (e *Environ) Set(name, value string) {
+	kv := name + "=" + value
+	if i, ok := e.index[name]; ok {
+		e.list[i] = kv
+		return
+	}
+	if e.index == nil {
+		e.index = map[string]int{}
+	}
+	e.index[name] = len(e.list)
+	e.list = append(e.list, kv)
+}
+
+// Add sets each KEY=VALUE pair in turn, so that the last of duplicates wins.
+// Entries without '=' or with an empty name are dropped.
+func (e *Environ) Add(pairs ...string) {
+	for _, kv := range pairs {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && k != "" {
+			e.Set(k, v)
+		}
+	}
+}
+
+// List returns the environment as KEY=VALUE pairs, each name once.
+func (e *Environ) List() []string {
+	return append([]string(nil), e.list...)
+}
+
+// BootstrapEnv is the environment a driver starts a bootstrap with: env
+// (a Spec's Env, already expanded) without duplicates, plus the layout
+// variables the driver sets, which nothing in env overrides. Every driver
+// builds it here, so that all of them give a program the same environment.
+func BootstrapEnv(env []string, taskRoot, runtimeDir, tmpDir, runtimeAPI string) []string {
+	var e Environ
+	e.Add(env...)
+	e.Set("LAMBDA_TASK_ROOT", taskRoot)
+	e.Set("LAMBDA_RUNTIME_DIR", runtimeDir)
+	e.Set("TMPDIR", tmpDir)
+	e.Set("AWS_LAMBDA_RUNTIME_API", runtimeAPI)
+	return e.List()
+}

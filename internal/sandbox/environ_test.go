@@ -1,0 +1,27 @@
+package sandbox_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth/internal/sandbox"
+)
+
+func TestEnvironLastWinsInPlace(t *testing.T) {
+	var e sandbox.Environ
+	e.Add("PATH=/usr/bin", "A=1", "PATH=/x:/usr/bin", "broken", "=empty", "B=")
+	e.Set("A", "2")
+	want := []string{"PATH=/x:/usr/bin", "A=2", "B="}
+	if diff := cmp.Diff(want, e.List()); diff != "" {
+		t.Errorf("List() (-want +got):\n%s", diff)
+	}
+}
+
+func TestBootstrapEnvLayoutWins(t *testing.T) {
+	got := sandbox.BootstrapEnv([]string{"X=1", "TMPDIR=/mine", "X=2", "AWS_LAMBDA_RUNTIME_API=evil:1"}, "/var/task", "/var/runtime", "/tmp", "127.0.0.1:9001")
+	want := []string{"X=2", "TMPDIR=/tmp", "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001", "LAMBDA_TASK_ROOT=/var/task", "LAMBDA_RUNTIME_DIR=/var/runtime"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BootstrapEnv (-want +got):\n%s", diff)
+	}
+}
