@@ -108,7 +108,7 @@ func New(cfg Config, drv sandbox.Driver, code CodeSource, rts *runtimes.Host, ls
 }
 
 // Prepare makes a version ready to start quickly: it checks that this host
-// can run its runtime and unpacks its code into the cache. It is what
+// can run its runtime and architecture and unpacks its code into the cache. It is what
 // turns a Pending function Active.
 func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
 	rt, ok := runtimes.Lookup(cfg.Runtime)
@@ -116,6 +116,9 @@ func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
 		return fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
 	}
 	if err := w.rts.Available(rt); err != nil {
+		return err
+	}
+	if err := runtimes.CheckArchitecture(cfg.Arch); err != nil {
 		return err
 	}
 	_, err := w.code.dir(ctx, cfg.CodeSha256)
