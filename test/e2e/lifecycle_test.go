@@ -256,3 +256,26 @@ func TestInitRetryStaysInService(t *testing.T) {
 		t.Errorf("shutdown took %v; want it within --shutdown-timeout 5s", d)
 	}
 }
+
+// TestShutdownTimeoutBoundsInvocations: an invocation that runs past
+// --shutdown-timeout does not hold up SIGTERM much beyond it.
+func TestShutdownTimeoutBoundsInvocations(t *testing.T) {
+	s := startServer(t, "", "--shutdown-timeout", "2s")
+	f := goFn()
+	f.timeout = 60
+	s.create(t, "long", f)
+	s.invoke(t, "long", map[string]any{"op": "echo"}) // warm
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.tryInvoke(context.Background(), s.NoRetry, "long", map[string]any{"op": "sleep", "ms": 30000})
+	}()
+	time.Sleep(500 * time.Millisecond)
+	began := time.Now()
+	s.Stop()
+	// The HTTP server's budget, then the worker's drain: two timeouts.
+	if d := time.Since(began); d > 8*time.Second {
+		t.Errorf("shutdown with a 30 s invocation in flight took %v; want about 2 × --shutdown-timeout 2s", d)
+	}
+	<-done
+}
