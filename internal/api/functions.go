@@ -133,12 +133,26 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput) error {
 func setArch(cfg *function.Config, archs []string) error {
 	switch len(archs) {
 	case 0:
-		return nil
+		if cfg.Arch == "" { // a new function: this host's architecture
+			cfg.Arch = runtimes.Architecture()
+		}
 	case 1:
 		cfg.Arch = archs[0]
+	default:
+		return invalid("1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1")
+	}
+	return checkArch(cfg.Arch)
+}
+
+// checkArch refuses an architecture this host's processor cannot run, as
+// CreateFunction and UpdateFunctionCode refuse an unknown one, rather than
+// let every invocation fail with "exec format error".
+func checkArch(arch string) error {
+	if runtimes.CheckArchitecture(arch) == nil {
 		return nil
 	}
-	return invalid("1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1")
+	host := runtimes.Architecture()
+	return invalid(fmt.Sprintf("The architecture %s cannot run on this Hearth server: its processor runs %s functions only. Set Architectures to [%s].", arch, host, host))
 }
 
 // validate checks cfg and that this host runs its runtime.

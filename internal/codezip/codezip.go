@@ -52,8 +52,7 @@ var (
 type Info struct {
 	Files    int
 	Unzipped int64
-	// Has reports whether an entry of this exact cleaned path exists.
-	names map[string]fs.FileMode
+	names    map[string]fs.FileMode // each entry's cleaned path and mode
 }
 
 // Has reports whether the package holds a file or symlink at name (slash

@@ -194,9 +194,6 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	})
 }
 
-// InFlight reports the invocations running now (AccountUsage).
-func (s *Service) InFlight() int { return int(s.inflight.Load()) }
-
 var emptyObject = []byte("{}")
 
 // checkPayload enforces Lambda's rule that the payload is JSON. An empty

@@ -34,13 +34,15 @@ type Capture struct {
 	rc   syscall.RawConn
 	fd   int // r's descriptor, non-blocking; read directly by Flush
 	dest *FunctionLog
-	done chan struct{} // closed when Run returns
+	done chan struct{} // closed when Run returns, or by Close if Run never ran
 
 	mu      sync.Mutex
 	buf     []byte // guarded by mu; read buffer
 	partial []byte // guarded by mu; an unterminated last line
 	tail    []byte // guarded by mu; recent text of the current (or next) invocation
 	eof     bool   // guarded by mu; Run has seen the end, or Close ran
+	running bool   // guarded by mu; Run has started
+	closed  bool   // guarded by mu; Close has run
 }
 
 // NewCapture creates the pipe an environment writes to. It returns the
@@ -77,8 +79,16 @@ const batchDelay = 5 * time.Millisecond
 const pipeSize = 1 << 20
 
 // Run reads the pipe until every writer has closed it (all the
-// environment's processes are gone) or Close is called.
+// environment's processes are gone) or Close is called. It returns at once
+// if Close has run already.
 func (c *Capture) Run() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return // Close closed done
+	}
+	c.running = true
+	c.mu.Unlock()
 	defer close(c.done)
 	for first := true; ; first = false {
 		if !first {
@@ -208,12 +218,19 @@ func (c *Capture) Tail() []byte {
 }
 
 // Close stops Run (if every writer has not closed the pipe already) and
-// waits for it to return.
+// waits for it to return. Run need not have been started: an environment
+// that failed to start is closed without it. Close is idempotent.
 func (c *Capture) Close() {
 	c.mu.Lock()
-	c.eof = true
+	already, running := c.closed, c.running
+	c.closed, c.eof = true, true
 	c.mu.Unlock()
-	c.r.Close()
+	if !already {
+		c.r.Close()
+		if !running {
+			close(c.done)
+		}
+	}
 	<-c.done
 }
 

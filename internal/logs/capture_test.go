@@ -144,3 +144,31 @@ func TestReportLine(t *testing.T) {
 		t.Errorf("TimeoutLine() = %q", got)
 	}
 }
+
+// An environment that fails to start never runs its Capture: Close must
+// not wait for a Run that never comes, and a late Run must not block.
+func TestCloseWithoutRun(t *testing.T) {
+	s := newStore(t, 0)
+	c, w, err := logs.NewCapture(s.Function("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		c.Close() // idempotent
+		c.Run()   // returns at once after Close
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close() without Run did not return within 5s")
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done() still open after Close()")
+	}
+}

@@ -25,11 +25,8 @@ import (
 // 6 MiB plus 100 bytes, as Lambda's own Runtime API enforces.
 const MaxResponse = 6*1024*1024 + 100
 
-// Errors Invoke returns.
-var (
-	ErrClosed = errors.New("runtime api closed")
-	ErrBusy   = errors.New("runtime api: an invocation is already in flight")
-)
+// ErrClosed is what Invoke returns once the server is closed.
+var ErrClosed = errors.New("runtime api closed")
 
 // Invocation is one event to hand to the runtime.
 type Invocation struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -481,6 +482,36 @@ func (in *interpreter) precompile(dir string) error {
 		}
 	})
 	return in.compileErr
+}
+
+// Architecture is this host's processor as Lambda names architectures:
+// "x86_64" or "arm64", or "" for any other.
+func Architecture() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "arm64"
+	}
+	return ""
+}
+
+// ErrArchitecture reports a function built for an architecture this host's
+// processor cannot execute.
+var ErrArchitecture = errors.New("architecture not supported by this host")
+
+// CheckArchitecture reports whether this host runs functions of arch, a
+// Lambda architecture ("x86_64" or "arm64"); other values are left to the
+// configuration's own validation. Native code for another processor fails
+// to execute ("exec format error"), so such a function is refused up front.
+func CheckArchitecture(arch string) error {
+	if arch != "x86_64" && arch != "arm64" {
+		return nil
+	}
+	if arch != Architecture() {
+		return fmt.Errorf("%w: %s functions cannot run on a %s processor", ErrArchitecture, arch, runtime.GOARCH)
+	}
+	return nil
 }
 
 // Bootstrap is the file a custom runtime's package must hold.

@@ -123,6 +123,8 @@ type Driver interface {
 
 	// Start prepares an environment for spec and starts its bootstrap
 	// process. If Start returns an error, it has left nothing behind.
+	// When the bootstrap itself cannot be executed the error wraps an
+	// [*ExecError].
 	// ctx bounds the preparation only, not the environment's life.
 	Start(ctx context.Context, spec *Spec) (Env, error)
 
@@ -177,6 +179,24 @@ type Freezer interface {
 type InitBooster interface {
 	EndInit(ctx context.Context) error
 }
+
+// ExecError reports that the bootstrap could not be executed: the kernel
+// refused it (no such file, a missing #! interpreter, a binary built for
+// another architecture, no permission). It is the function's fault, not
+// the platform's: [Driver.Start] returns it, possibly wrapped, and callers
+// find it with errors.As.
+type ExecError struct {
+	// Path is the bootstrap's path as the environment sees it.
+	Path string
+	// Err is the exec's error, usually a [syscall.Errno].
+	Err error
+}
+
+// Error reads like Go's own exec failures, as Lambda reports them:
+// "fork/exec /var/task/bootstrap: exec format error".
+func (e *ExecError) Error() string { return "fork/exec " + e.Path + ": " + e.Err.Error() }
+
+func (e *ExecError) Unwrap() error { return e.Err }
 
 // Exit describes how a bootstrap process ended.
 type Exit struct {

@@ -189,8 +189,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	wk := worker.New(worker.Config{
 		CodeDir:     filepath.Join(cfg.DataDir, "code"),
 		IdleTimeout: cfg.IdleTimeout,
-		Region:      cfg.Region,
-		Account:     cfg.AccountID,
+		// Invocations still running when the HTTP server has given up on
+		// their callers get the same budget again, not a fixed 30 s.
+		DrainTimeout: cfg.ShutdownTimeout,
+		Region:       cfg.Region,
+		Account:      cfg.AccountID,
 	}, drv, st, rts, ls, log)
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, inv, wk, rts, ls, log)

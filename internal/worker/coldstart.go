@@ -19,18 +19,14 @@ import (
 var errInitTimeout = errors.New("init timed out")
 
 // coldStart starts an environment for req's version in p and waits for its
-// init. It returns the environment busy and ready, or a Result when init
-// failed as the function's fault (init error, crash, missing bootstrap), or
-// an error when the platform failed (errInitTimeout when init overran; the
-// environment is gone then).
+// init. It returns the environment ready, for the caller to record in p
+// with p.started, or a Result when init failed as the function's fault
+// (init error, crash, a bootstrap that is missing or cannot be executed),
+// or an error when the platform failed (errInitTimeout when init overran;
+// the environment is gone then). It leaves p's count of cold starts to
+// the caller.
 func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ *env, _ *Result, err error) {
 	cfg := &req.Function
-	ok := false
-	defer func() {
-		if !ok {
-			p.startFailed()
-		}
-	}()
 	rt, found := runtimes.Lookup(cfg.Runtime)
 	if !found {
 		return nil, nil, fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
@@ -74,6 +70,17 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	out.Close()
 	if err != nil {
 		capture.Close()
+		var xe *sandbox.ExecError
+		if errors.As(err, &xe) {
+			// The kernel refused the bootstrap: the function's fault, which
+			// Lambda reports as Runtime.InvalidEntrypoint, naming the path
+			// as the function sees it.
+			path := sandbox.Expand(launch.Cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir)[0]
+			msg := "RequestId: " + req.RequestID + " Error: " + (&sandbox.ExecError{Path: path, Err: xe.Err}).Error()
+			const typ = "Runtime.InvalidEntrypoint"
+			log.Debug("bootstrap not executable", "err", err)
+			return nil, w.initFailed(req, time.Since(began), typ, errorDocument(typ, msg), nil, msg, typ), nil
+		}
 		return nil, nil, fmt.Errorf("start environment: %w", err)
 	}
 	// Init Duration, as on Lambda, is the runtime's own start: from the
@@ -133,43 +140,45 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		w.destroy(e, "shutdown")
 		return nil, nil, ErrClosed
 	}
-	if !p.started(e) {
-		w.destroy(e, "retired")
-		return nil, nil, errRetired
-	}
-	ok = true
 	return e, nil, nil
 }
 
 // initFailed logs a failed init the way Lambda does and returns the
-// invocation's result. e is nil when no environment was started.
-func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, body []byte, e *env) *Result {
+// invocation's result. e is nil when no environment was started; detail
+// lines, if any, come first.
+func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, body []byte, e *env, detail ...string) *Result {
 	cfg := &req.Function
 	if typ == "" {
 		typ = "Runtime.Unknown"
 	}
-	platform := w.logs.Function(cfg.Name).Write
+	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
+	fl := w.logs.Function(cfg.Name)
+	platform := func(line string) {
+		if line == "" {
+			return // a record the system log level filters out
+		}
+		fl.Write(line)
+		res.Log = append(append(res.Log, line...), '\n')
+	}
 	if e != nil {
 		e.capture.Flush()
 		platform = e.capture.Platform
+	}
+	for _, l := range detail {
+		platform(l)
 	}
 	report := logs.Report{RequestID: req.RequestID, MemoryMB: cfg.MemorySize, Status: "error", ErrorType: typ}
 	if e != nil {
 		report.MaxMemoryUsed = e.sb.MaxMemory()
 	}
 	pf := platformLog(cfg)
-	lines := []string{
+	for _, l := range []string{
 		pf.InitReport(initDur, "error", typ),
 		pf.Start(req.RequestID, cfg.Version),
 		pf.End(report),
 		pf.Report(report),
-	}
-	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
-	for _, l := range lines {
+	} {
 		platform(l)
-		if e == nil {
-			res.Log = appendLine(res.Log, l)
-		}
 	}
 	if e != nil {
 		res.Log = e.capture.Tail()

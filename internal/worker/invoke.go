@@ -87,32 +87,45 @@ func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
 			}
 			return w.run(e, req, time.Time{}), nil
 		}
-		return w.coldInvoke(p, req)
+		res, err := w.coldInvoke(p, req)
+		if errors.Is(err, errRetired) {
+			continue // retired while the environment started; it is gone
+		}
+		return res, err
 	}
 }
 
-// coldInvoke starts an environment and runs req in it. Like Lambda, when
-// init exceeds its 10 s it retries init once as part of the invocation,
-// bounded by the function's timeout.
+// coldInvoke starts an environment in p and runs req in it. Like Lambda,
+// when init exceeds its 10 s it retries init once as part of the
+// invocation, bounded by the function's timeout. p counts the cold start
+// (acquire did) until coldInvoke records its outcome, across the retry, so
+// p stays the live pool of the version meanwhile.
 func (w *Worker) coldInvoke(p *pool, req *Request) (*Result, error) {
+	var deadline time.Time // zero: the function's timeout from the start of run
 	e, fail, err := w.coldStart(p, req, w.cfg.InitTimeout)
 	if errors.Is(err, errInitTimeout) {
-		deadline := time.Now().Add(req.Function.TimeoutDuration())
+		deadline = time.Now().Add(req.Function.TimeoutDuration())
 		e, fail, err = w.coldStart(p, req, req.Function.TimeoutDuration())
 		if errors.Is(err, errInitTimeout) {
+			w.startFailed(p)
 			return w.initTimedOut(req), nil
 		}
-		if err == nil && fail == nil {
-			return w.run(e, req, deadline), nil
-		}
 	}
-	if err != nil {
-		return nil, err
+	if err != nil || fail != nil {
+		w.startFailed(p)
+		return fail, err
 	}
-	if fail != nil {
-		return fail, nil
+	if !p.started(e) {
+		w.destroy(e, "retired")
+		return nil, errRetired
 	}
-	return w.run(e, req, time.Time{}), nil
+	return w.run(e, req, deadline), nil
+}
+
+// startFailed records in p a cold start that produced no environment.
+func (w *Worker) startFailed(p *pool) {
+	p.startFailed()
+	w.dropIfEmpty(p)
 }
 
 // run invokes req in the busy environment e. A zero deadline means the

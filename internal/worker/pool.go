@@ -239,13 +239,23 @@ func (p *pool) dies(e *env) {
 func (p *pool) empty() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.emptyLocked()
+}
+
+func (p *pool) emptyLocked() bool {
 	return len(p.idle) == 0 && len(p.busy) == 0 && len(p.dying) == 0 && p.starting == 0
 }
 
-func (p *pool) liveCount() int {
+// retireIfEmpty retires p if it holds nothing, reporting whether it did
+// (or p was retired and empty already).
+func (p *pool) retireIfEmpty() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.idle) + len(p.busy) + p.starting
+	if !p.emptyLocked() {
+		return false
+	}
+	p.retired = true
+	return true
 }
 
 // removeIdle removes e if it is idle, reporting whether it was.

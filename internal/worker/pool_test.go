@@ -18,8 +18,11 @@ func TestPoolColdThenWarm(t *testing.T) {
 	if e != nil || !cold || err != nil {
 		t.Fatalf("acquire() on an empty pool = %v, %v, %v; want a cold start", e, cold, err)
 	}
-	if got := p.liveCount(); got != 1 {
-		t.Errorf("liveCount() during a cold start = %d; want 1", got)
+	if p.empty() {
+		t.Error("empty() = true during a cold start")
+	}
+	if p.retireIfEmpty() {
+		t.Error("retireIfEmpty() = true during a cold start")
 	}
 	ev := &env{id: "e1"}
 	if !p.started(ev) {

@@ -75,10 +75,15 @@ type Worker struct {
 	quit  chan struct{} // closed when Run starts stopping
 	kicks chan struct{} // cap 1; wakes the reaper
 
-	mu     sync.Mutex
-	pools  map[poolKey]*pool // guarded by mu
-	closed bool              // guarded by mu
-	envs   sync.WaitGroup    // every environment's goroutines and teardown
+	mu sync.Mutex
+	// pools holds the current pool of each version; retired holds pools
+	// replaced or retired while environments of theirs remain, so those
+	// stay listed (as destroying, or busy until their invocation ends)
+	// and shutdown finds them. A pool leaves both once it is empty.
+	pools   map[poolKey]*pool // guarded by mu
+	retired map[*pool]bool    // guarded by mu
+	closed  bool              // guarded by mu
+	envs    sync.WaitGroup    // every environment's goroutines and teardown
 }
 
 type poolKey struct{ name, version string }
@@ -89,28 +94,32 @@ func New(cfg Config, drv sandbox.Driver, code CodeSource, rts *runtimes.Host, ls
 	cfg = cfg.withDefaults()
 	log = log.With("component", "worker")
 	return &Worker{
-		cfg:   cfg,
-		drv:   drv,
-		rts:   rts,
-		logs:  ls,
-		code:  newCodeCache(cfg.CodeDir, code, log),
-		log:   log,
-		quit:  make(chan struct{}),
-		kicks: make(chan struct{}, 1),
-		pools: make(map[poolKey]*pool),
+		cfg:     cfg,
+		drv:     drv,
+		rts:     rts,
+		logs:    ls,
+		code:    newCodeCache(cfg.CodeDir, code, log),
+		log:     log,
+		quit:    make(chan struct{}),
+		kicks:   make(chan struct{}, 1),
+		pools:   make(map[poolKey]*pool),
+		retired: make(map[*pool]bool),
 	}
 }
 
 // Prepare makes a version ready to start quickly: it checks that this host
-// can run its runtime, readies the runtime (the Python client's code cache
-// for its version) and unpacks its code into the cache. It is what turns a
-// Pending function Active.
+// can run its runtime and architecture, readies the runtime (the Python
+// client's code cache for its version) and unpacks its code into the cache.
+// It is what turns a Pending function Active.
 func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
 	rt, ok := runtimes.Lookup(cfg.Runtime)
 	if !ok {
 		return fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
 	}
 	if _, err := w.rts.Launch(rt); err != nil {
+		return err
+	}
+	if err := runtimes.CheckArchitecture(cfg.Arch); err != nil {
 		return err
 	}
 	_, err := w.code.dir(ctx, cfg.CodeSha256)
@@ -142,13 +151,7 @@ func (w *Worker) reapEvery() time.Duration {
 
 // reap destroys environments idle since before now-IdleTimeout.
 func (w *Worker) reap(now time.Time) {
-	w.mu.Lock()
-	pools := make([]*pool, 0, len(w.pools))
-	for _, p := range w.pools {
-		pools = append(pools, p)
-	}
-	w.mu.Unlock()
-	for _, p := range pools {
+	for _, p := range w.allPools() {
 		for _, e := range p.takeIdleSince(now.Add(-w.cfg.IdleTimeout)) {
 			e.log.Debug("env idle too long")
 			w.destroy(e, "idle")
@@ -160,16 +163,14 @@ func (w *Worker) reap(now time.Time) {
 func (w *Worker) shutdown() {
 	w.mu.Lock()
 	w.closed = true
-	pools := make([]*pool, 0, len(w.pools))
-	for _, p := range w.pools {
-		pools = append(pools, p)
-	}
 	w.mu.Unlock()
 	close(w.quit)
+	pools := w.allPools() // no pool is made once closed
 	for _, p := range pools {
 		for _, e := range p.retire() {
 			w.destroy(e, "shutdown")
 		}
+		w.dropIfEmpty(p)
 	}
 	// Busy environments are destroyed when their invocation ends; give
 	// them DrainTimeout, then destroy them too.
@@ -198,6 +199,7 @@ func (w *Worker) Retire(name string) {
 		if k.name == name {
 			retired = append(retired, p)
 			delete(w.pools, k)
+			w.retired[p] = true
 		}
 	}
 	w.mu.Unlock()
@@ -205,6 +207,7 @@ func (w *Worker) Retire(name string) {
 		for _, e := range p.retire() {
 			w.destroy(e, "retired")
 		}
+		w.dropIfEmpty(p)
 	}
 }
 
@@ -230,33 +233,49 @@ func (w *Worker) pool(cfg *function.Config) (*pool, error) {
 		p = newPool(*cfg)
 		w.pools[key] = p
 	}
+	if stale != nil {
+		w.retired[stale] = true
+	}
 	w.mu.Unlock()
 	if stale != nil {
 		for _, e := range stale.retire() {
 			w.destroy(e, "updated")
 		}
+		w.dropIfEmpty(stale)
 	}
 	return p, nil
 }
 
+// dropIfEmpty forgets p once it has no environment and no cold start
+// under way. A current pool is retired as it is dropped, so that a caller
+// still holding it gets errRetired from acquire and asks for a new one
+// rather than start an environment in a pool nobody lists or reaps.
 func (w *Worker) dropIfEmpty(p *pool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !p.retireIfEmpty() {
+		return
+	}
 	key := poolKey{p.cfg.Name, p.cfg.Version}
-	if w.pools[key] == p && p.empty() {
+	if w.pools[key] == p {
 		delete(w.pools, key)
 	}
+	delete(w.retired, p)
 }
 
-// Live reports how many environments exist, for tests and metrics.
-func (w *Worker) Live() int {
+// allPools returns the current pools and the retired ones that still
+// have environments.
+func (w *Worker) allPools() []*pool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
+	pools := make([]*pool, 0, len(w.pools)+len(w.retired))
 	for _, p := range w.pools {
-		n += p.liveCount()
+		pools = append(pools, p)
 	}
-	return n
+	for p := range w.retired {
+		pools = append(pools, p)
+	}
+	return pools
 }
 
 // newID returns prefix and 16 random hex digits. Ids must be unique, not
@@ -277,16 +296,11 @@ type EnvInfo struct {
 	IdleFrom time.Time `json:"idle_since,omitzero"`
 }
 
-// Environments lists the live environments, for operators and tests.
+// Environments lists the live environments, for operators and tests. Those
+// of retired pools are listed until their teardown ends.
 func (w *Worker) Environments() []EnvInfo {
-	w.mu.Lock()
-	pools := make([]*pool, 0, len(w.pools))
-	for _, p := range w.pools {
-		pools = append(pools, p)
-	}
-	w.mu.Unlock()
 	var out []EnvInfo
-	for _, p := range pools {
+	for _, p := range w.allPools() {
 		out = append(out, p.info()...)
 	}
 	return out

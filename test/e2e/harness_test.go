@@ -39,7 +39,8 @@ import (
 
 var (
 	hearthBin string // built in TestMain
-	goFnZip   []byte // the aws-lambda-go function, zipped
+	goFnBin   []byte // the aws-lambda-go function's bootstrap
+	goFnZip   []byte // the same, zipped
 	buildErr  error
 )
 
@@ -75,6 +76,7 @@ func build(dir string) error {
 	if err != nil {
 		return err
 	}
+	goFnBin = b
 	goFnZip = zipFiles(map[string]zipFile{"bootstrap": {data: b, mode: 0o755}})
 	return nil
 }

@@ -210,3 +210,76 @@ func TestLogsCommand(t *testing.T) {
 	cancel()
 	<-readDone
 }
+
+// TestInitRetryStaysInService: an init that overruns Lambda's 10 s is
+// retried within the invocation; the retried environment then serves the
+// next invocation warm, is listed, goes with DeleteFunction, and does not
+// hold up shutdown.
+func TestInitRetryStaysInService(t *testing.T) {
+	s := startServer(t, "", "--shutdown-timeout", "5s")
+	f := goFn()
+	f.timeout = 30
+	f.zip = zipFiles(map[string]zipFile{
+		"bootstrap": {data: []byte("#!/bin/sh\nsleep 10.5\nexec \"$LAMBDA_TASK_ROOT/fn\"\n"), mode: 0o755},
+		"fn":        {data: goFnBin, mode: 0o755},
+	})
+	s.create(t, "slowinit", f)
+
+	began := time.Now()
+	first := s.invoke(t, "slowinit", map[string]any{"op": "echo"})
+	if first.FunctionError != "" || time.Since(began) < 10*time.Second {
+		t.Fatalf("first invoke = %s %s after %v; want success after the init retry", first.FunctionError, first.Payload, time.Since(began))
+	}
+	env := str(t, first.decode(t), "env_id")
+	if got := s.environments(t); len(got) != 1 || got[0]["log_stream"] != env {
+		t.Errorf("environments after the retried init = %v; want the one that ran (%s)", got, env)
+	}
+
+	began = time.Now()
+	second := s.invoke(t, "slowinit", map[string]any{"op": "echo"})
+	if d := time.Since(began); d > 3*time.Second {
+		t.Errorf("second invoke took %v; want it warm", d)
+	}
+	if second.FunctionError != "" || str(t, second.decode(t), "env_id") != env {
+		t.Errorf("second invoke = %s %s; want the retried environment %s, warm", second.FunctionError, second.Payload, env)
+	}
+
+	if _, err := s.Client.DeleteFunction(t.Context(), &lambda.DeleteFunctionInput{FunctionName: aws.String("slowinit")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.environments(t)) > 0 || len(s.functionPids()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after DeleteFunction: environments %v, processes %v; want none", s.environments(t), s.functionPids())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	began = time.Now()
+	s.Stop()
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("shutdown took %v; want it within --shutdown-timeout 5s", d)
+	}
+}
+
+// TestShutdownTimeoutBoundsInvocations: an invocation that runs past
+// --shutdown-timeout does not hold up SIGTERM much beyond it.
+func TestShutdownTimeoutBoundsInvocations(t *testing.T) {
+	s := startServer(t, "", "--shutdown-timeout", "2s")
+	f := goFn()
+	f.timeout = 60
+	s.create(t, "long", f)
+	s.invoke(t, "long", map[string]any{"op": "echo"}) // warm
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.tryInvoke(context.Background(), s.NoRetry, "long", map[string]any{"op": "sleep", "ms": 30000})
+	}()
+	time.Sleep(500 * time.Millisecond)
+	began := time.Now()
+	s.Stop()
+	// The HTTP server's budget, then the worker's drain: two timeouts.
+	if d := time.Since(began); d > 8*time.Second {
+		t.Errorf("shutdown with a 30 s invocation in flight took %v; want about 2 × --shutdown-timeout 2s", d)
+	}
+	<-done
+}

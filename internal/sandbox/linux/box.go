@@ -159,7 +159,7 @@ func (b *box) recv(ctx context.Context) (message, []*os.File, error) {
 	}
 	if m.Kind == msgError {
 		closeAll(files)
-		return message{}, nil, fmt.Errorf("sandbox init: %s", m.Error)
+		return message{}, nil, m.err()
 	}
 	return m, files, nil
 }
@@ -206,7 +206,6 @@ func (d *Driver) release(ctx context.Context, b *box) error {
 	return b.cg.delete(ctx)
 }
 
-// discard destroys a box that never became an environment.
 // alive reports whether the box's init is still running. It leaves an
 // exited init for discard to reap.
 func (b *box) alive() bool {
@@ -216,6 +215,7 @@ func (b *box) alive() bool {
 	return err == nil && info.Signo == 0
 }
 
+// discard destroys a box that never became an environment.
 func (d *Driver) discard(b *box) error {
 	kerr := b.kill()
 	b.cmd.Wait()

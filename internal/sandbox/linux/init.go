@@ -52,7 +52,7 @@ func RunInitIfRequested() {
 	runtime.LockOSThread()
 	code := 0
 	if err := runInit(); err != nil {
-		sendFD(ctlFD, message{Kind: msgError, Error: err.Error()})
+		sendFD(ctlFD, errorMessage(err))
 		code = 1
 	}
 	os.Exit(code)
@@ -218,7 +218,7 @@ func startBootstrap(setup setupMsg, s startMsg, out *os.File, filter *seccompFil
 		},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("start bootstrap %s: %w", s.Argv[0], err)
+		return 0, &sandbox.ExecError{Path: s.Argv[0], Err: err}
 	}
 	return pid, nil
 }

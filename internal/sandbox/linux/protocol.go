@@ -9,8 +9,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"hearth/internal/sandbox"
 )
 
 // The driver and an environment's init talk over a SOCK_SEQPACKET socket
@@ -22,7 +25,8 @@ import (
 //	driver → init   start    + output, code, runtime and host path trees
 //	init → driver   started  the bootstrap runs
 //	init → driver   exit     the bootstrap's status; init exits next
-//	init → driver   error    setup failed; init exits next
+//	init → driver   error    setup failed, or the bootstrap could not be
+//	                         executed (then with exec); init exits next
 type message struct {
 	Kind  string    `json:"kind"`
 	Setup *setupMsg `json:"setup,omitempty"`
@@ -31,6 +35,7 @@ type message struct {
 	Exit  *exitMsg  `json:"exit,omitempty"`
 	Pid   int       `json:"pid,omitempty"`
 	Error string    `json:"error,omitempty"`
+	Exec  *execMsg  `json:"exec,omitempty"`
 }
 
 const (
@@ -68,6 +73,32 @@ type startMsg struct {
 type treeMount struct {
 	Target string `json:"target"`
 	File   bool   `json:"file,omitempty"`
+}
+
+// execMsg is why the kernel refused to execute the bootstrap.
+type execMsg struct {
+	Path  string `json:"path"`
+	Errno int    `json:"errno"`
+}
+
+// errorMessage is the error message for err, marking an exec failure so
+// that the driver can return it as a [sandbox.ExecError].
+func errorMessage(err error) message {
+	m := message{Kind: msgError, Error: err.Error()}
+	var xe *sandbox.ExecError
+	var errno syscall.Errno
+	if errors.As(err, &xe) && errors.As(xe.Err, &errno) {
+		m.Exec = &execMsg{Path: xe.Path, Errno: int(errno)}
+	}
+	return m
+}
+
+// err returns the error an error message carries.
+func (m *message) err() error {
+	if m.Exec != nil {
+		return fmt.Errorf("sandbox init: %w", &sandbox.ExecError{Path: m.Exec.Path, Err: syscall.Errno(m.Exec.Errno)})
+	}
+	return fmt.Errorf("sandbox init: %s", m.Error)
 }
 
 type exitMsg struct {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -118,6 +119,10 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		return nil, fmt.Errorf("bootstrap path %q is not absolute", argv[0])
 	}
 	if err := cmd.Start(); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "fork/exec" {
+			err = &sandbox.ExecError{Path: pe.Path, Err: pe.Err}
+		}
 		return nil, fmt.Errorf("start bootstrap: %w", err)
 	}
 	e := &env{

@@ -7,9 +7,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,6 +241,80 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 			t.Fatalf("Destroy() of a frozen env = %v", err)
 		}
 	})
+
+	// A bootstrap the kernel refuses to execute fails Start with an
+	// ExecError naming the exec's errno, and leaves nothing behind.
+	t.Run("UnexecutableBootstrap", func(t *testing.T) {
+		tests := []struct {
+			name string
+			data []byte
+			want syscall.Errno
+		}{
+			{"missing interpreter", []byte("#!/nonexistent/interp\necho never\n"), syscall.ENOENT},
+			{"foreign architecture", ForeignELF(), syscall.ENOEXEC},
+		}
+		drv := newDriver(t)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				code := t.TempDir()
+				if err := os.WriteFile(code+"/bootstrap", tt.data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				env, err := drv.Start(t.Context(), &sandbox.Spec{
+					ID:       NewID(),
+					Function: "sandboxtest",
+					Cmd:      []string{"$LAMBDA_TASK_ROOT/bootstrap"},
+					CodeDir:  code,
+					Output:   w,
+				})
+				w.Close()
+				if err == nil {
+					env.Destroy(context.Background())
+					t.Fatal("Start() = nil error; want an ExecError")
+				}
+				var xe *sandbox.ExecError
+				if !errors.As(err, &xe) {
+					t.Fatalf("Start() = %v (%T); want an *sandbox.ExecError", err, err)
+				}
+				if !errors.Is(err, tt.want) || !strings.HasSuffix(xe.Path, "/bootstrap") {
+					t.Errorf("Start() = %v; want fork/exec .../bootstrap: %v", err, tt.want)
+				}
+				// Every process holding the output is gone.
+				done := make(chan struct{})
+				go func() { io.Copy(io.Discard, r); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					t.Error("output still open 10s after a failed Start: a process survived")
+				}
+			})
+		}
+	})
+}
+
+// ForeignELF returns the header of an executable for an architecture other
+// than the host's (arm64 on other hosts, x86-64 on arm64): the kernel
+// refuses to execute it with ENOEXEC, "exec format error", as it does a Go
+// binary built with another GOARCH.
+func ForeignELF() []byte {
+	machine := uint16(183) // EM_AARCH64
+	if runtime.GOARCH == "arm64" {
+		machine = 62 // EM_X86_64
+	}
+	h := make([]byte, 64)
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = 2, 1, 1               // 64-bit, little-endian, version 1
+	binary.LittleEndian.PutUint16(h[16:], 2) // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], machine)
+	binary.LittleEndian.PutUint32(h[20:], 1)  // EV_CURRENT
+	binary.LittleEndian.PutUint16(h[52:], 64) // e_ehsize
+	binary.LittleEndian.PutUint16(h[54:], 56) // e_phentsize
+	return h
 }
 
 // Started is an environment under test with its captured output.
