@@ -168,14 +168,16 @@ func TestManyLinks(t *testing.T) {
 	info, err := codezip.Check(data, codezip.Limits{})
 	// Linear work takes well under a second even under -race; the
 	// quadratic check took about a minute.
-	if d := time.Since(start); d > 10*time.Second {
+	d := time.Since(start)
+	t.Logf("Check() of 60,000 entries took %v", d)
+	if d > 10*time.Second {
 		t.Errorf("Check() of 60,000 entries took %v; want well under 10s", d)
 	}
 	if err != nil || info.Files != 60000 || !info.Has("links/l29999") {
 		t.Fatalf("Check() = %+v, %v; want 60000 entries including links/l29999", info, err)
 	}
 	// One link under the files, and the whole package is refused.
-	bad := append(manyLinksEntries(), link("links/zz", "../links/l00000/.."))
+	bad := append(manyLinksEntries()[:2000], link("links/zz", "../links/l00000/.."))
 	if _, err := codezip.Check(buildWith(t, zip.Store, bad...), codezip.Limits{}); !errors.Is(err, codezip.ErrInvalid) {
 		t.Errorf("Check() with one link through another = %v; want ErrInvalid", err)
 	}
