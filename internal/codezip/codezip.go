@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -68,52 +69,213 @@ func (i *Info) Mode(name string) (fs.FileMode, bool) {
 	return m, ok
 }
 
-// Check validates data as a deployment package without unpacking it.
+// Check validates data as a deployment package without unpacking it. It
+// reads the central directory and the targets of symlinks.
 func Check(data []byte, lim Limits) (*Info, error) {
-	lim = lim.withDefaults()
+	info, _, _, err := check(data, lim.withDefaults())
+	return info, err
+}
+
+// link is a symlink entry and its validated target.
+type link struct {
+	name   string
+	target string
+}
+
+// check validates data and returns what Extract needs: the reader and the
+// symlinks to create. Its cost is linear in the size of the names and link
+// targets: every path is looked up one component at a time in a tree built
+// once.
+func check(data []byte, lim Limits) (*Info, *zip.Reader, []link, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if len(zr.File) > lim.MaxFiles {
-		return nil, fmt.Errorf("%w: %d entries, limit %d", ErrTooLarge, len(zr.File), lim.MaxFiles)
+		return nil, nil, nil, fmt.Errorf("%w: %d entries, limit %d", ErrTooLarge, len(zr.File), lim.MaxFiles)
 	}
 	info := &Info{names: make(map[string]fs.FileMode, len(zr.File))}
-	var links []string
+	t := newTree(len(zr.File))
+	var linkFiles []*zip.File
 	for _, f := range zr.File {
 		name, err := cleanName(f.Name)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		mode := f.Mode()
 		switch {
 		case mode&fs.ModeSymlink != 0:
-			links = append(links, name)
+			if name != "" {
+				linkFiles = append(linkFiles, f)
+			}
 		case mode.IsDir(), mode.IsRegular():
 		default:
-			return nil, fmt.Errorf("%w: %q has unsupported type %v", ErrInvalid, f.Name, mode.Type())
+			return nil, nil, nil, fmt.Errorf("%w: %q has unsupported type %v", ErrInvalid, f.Name, mode.Type())
 		}
 		if f.UncompressedSize64 > uint64(lim.MaxUnzipped) {
-			return nil, fmt.Errorf("%w: %q declares %d bytes", ErrTooLarge, f.Name, f.UncompressedSize64)
+			return nil, nil, nil, fmt.Errorf("%w: %q declares %d bytes", ErrTooLarge, f.Name, f.UncompressedSize64)
 		}
 		info.Unzipped += int64(f.UncompressedSize64)
 		if info.Unzipped > lim.MaxUnzipped {
-			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxUnzipped)
+			return nil, nil, nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxUnzipped)
 		}
 		if name != "" {
 			info.names[name] = mode
+			id := t.insert(name)
+			if mode&fs.ModeSymlink != 0 {
+				t.nodes[id].link = true // Extract writes links last, so a link replaces any other entry of its name
+			}
 		}
 		info.Files++
 	}
 	// No entry may sit beneath a symlink: writing it would follow the link.
-	for _, l := range links {
-		for n := range info.names {
-			if strings.HasPrefix(n, l+"/") {
-				return nil, fmt.Errorf("%w: %q lies beneath symlink %q", ErrInvalid, n, l)
-			}
+	for id := range t.nodes {
+		if n := t.nodes[id]; n.link && n.children > 0 {
+			return nil, nil, nil, fmt.Errorf("%w: entries lie beneath symlink %q", ErrInvalid, t.name(int32(id)))
 		}
 	}
-	return info, nil
+	links := make([]link, 0, len(linkFiles))
+	for _, f := range linkFiles {
+		name, _ := cleanName(f.Name) // accepted above
+		target, err := readTarget(f)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := t.checkTarget(name, target); err != nil {
+			return nil, nil, nil, err
+		}
+		links = append(links, link{name: name, target: target})
+	}
+	return info, zr, links, nil
+}
+
+func readTarget(f *zip.File) (string, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return "", fmt.Errorf("%w: open %q: %w", ErrInvalid, f.Name, err)
+	}
+	target, err := io.ReadAll(io.LimitReader(rc, 4097))
+	rc.Close()
+	if err != nil || len(target) == 0 || len(target) > 4096 {
+		return "", fmt.Errorf("%w: symlink %q has an unreadable target", ErrInvalid, f.Name)
+	}
+	return string(target), nil
+}
+
+// tree holds the package's paths one component per node, so that a path
+// is looked up in time linear in its length.
+type tree struct {
+	nodes    []node
+	children map[edge]int32
+}
+
+type node struct {
+	parent   int32 // the root is its own parent
+	name     string
+	link     bool
+	children int
+}
+
+type edge struct {
+	parent int32
+	name   string
+}
+
+const rootNode = 0
+
+func newTree(hint int) *tree {
+	t := &tree{children: make(map[edge]int32, hint)}
+	t.nodes = append(t.nodes, node{parent: rootNode})
+	return t
+}
+
+// insert adds the clean, non-empty slash path name and its parents, and
+// returns name's node.
+func (t *tree) insert(name string) int32 {
+	cur := int32(rootNode)
+	for part := range strings.SplitSeq(name, "/") {
+		e := edge{cur, part}
+		id, ok := t.children[e]
+		if !ok {
+			id = int32(len(t.nodes))
+			t.nodes = append(t.nodes, node{parent: cur, name: part})
+			t.nodes[cur].children++
+			t.children[e] = id
+		}
+		cur = id
+	}
+	return cur
+}
+
+func (t *tree) name(id int32) string {
+	var parts []string
+	for ; id != rootNode; id = t.nodes[id].parent {
+		parts = append(parts, t.nodes[id].name)
+	}
+	slices.Reverse(parts)
+	return strings.Join(parts, "/")
+}
+
+// checkTarget refuses a symlink at name (clean, and beneath no link) whose
+// target would resolve outside the package. Links are kept as written
+// (node_modules/.bin and lib/libfoo.so rely on relative ones), and the
+// host itself reads through them (a custom runtime's bootstrap), so every
+// link must stay inside by construction: the target is relative, it walks
+// only through real directories of the package (a link may point at
+// another link, but not pass through one: `d/l -> ..` with
+// `up -> d/l/..` would climb out), and it never climbs above the root.
+func (t *tree) checkTarget(name, target string) error {
+	outside := func() error {
+		return fmt.Errorf("%w: symlink %q points outside the package", ErrInvalid, name)
+	}
+	if strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
+		return outside()
+	}
+	// Resolve from the link's directory, which exists and holds no link.
+	cur := int32(rootNode)
+	if dir := path.Dir(name); dir != "." {
+		cur = t.lookup(dir)
+	}
+	missing := 0 // components past cur that name nothing in the package
+	rest := target
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
+		switch {
+		case part == "" || part == ".":
+		case part == "..":
+			switch {
+			case missing > 0:
+				missing--
+			case cur == rootNode:
+				return outside()
+			default:
+				cur = t.nodes[cur].parent
+			}
+		case missing > 0:
+			missing++
+		default:
+			id, ok := t.children[edge{cur, part}]
+			if !ok {
+				missing = 1
+				continue
+			}
+			if t.nodes[id].link && rest != "" {
+				return fmt.Errorf("%w: symlink %q resolves through symlink %q", ErrInvalid, name, t.name(id))
+			}
+			cur = id
+		}
+	}
+	return nil
+}
+
+// lookup returns the node of a path that insert added.
+func (t *tree) lookup(name string) int32 {
+	cur := int32(rootNode)
+	for part := range strings.SplitSeq(name, "/") {
+		cur = t.children[edge{cur, part}]
+	}
+	return cur
 }
 
 // cleanName turns an entry name into a clean relative slash path, or
@@ -142,12 +304,9 @@ func cleanName(name string) (string, error) {
 // so dir either appears complete or not at all.
 func Extract(data []byte, dir string, lim Limits) (err error) {
 	lim = lim.withDefaults()
-	if _, err := Check(data, lim); err != nil {
-		return err
-	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	_, zr, links, err := check(data, lim)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".unpack-*")
 	if err != nil {
@@ -165,7 +324,6 @@ func Extract(data []byte, dir string, lim Limits) (err error) {
 	defer root.Close()
 
 	budget := lim.MaxUnzipped
-	var links []*zip.File
 	for _, f := range zr.File {
 		name, _ := cleanName(f.Name) // Check accepted every name
 		if name == "" {
@@ -174,7 +332,7 @@ func Extract(data []byte, dir string, lim Limits) (err error) {
 		mode := f.Mode()
 		switch {
 		case mode&fs.ModeSymlink != 0:
-			links = append(links, f) // after every file, so none is written through one
+			// Written after every file, so none is written through one.
 		case mode.IsDir():
 			if err := mkdirAll(root, name); err != nil {
 				return err
@@ -187,8 +345,8 @@ func Extract(data []byte, dir string, lim Limits) (err error) {
 			budget -= n
 		}
 	}
-	for _, f := range links {
-		if err := writeLink(root, f); err != nil {
+	for _, l := range links {
+		if err := writeLink(root, l); err != nil {
 			return err
 		}
 	}
@@ -245,38 +403,17 @@ func writeFile(root *os.Root, name string, f *zip.File, mode fs.FileMode, budget
 	return n, nil
 }
 
-func writeLink(root *os.Root, f *zip.File) error {
-	name, _ := cleanName(f.Name)
-	rc, err := f.Open()
-	if err != nil {
-		return fmt.Errorf("%w: open %q: %w", ErrInvalid, f.Name, err)
-	}
-	target, err := io.ReadAll(io.LimitReader(rc, 4097))
-	rc.Close()
-	if err != nil || len(target) == 0 || len(target) > 4096 {
-		return fmt.Errorf("%w: symlink %q has an unreadable target", ErrInvalid, f.Name)
-	}
-	t := string(target)
-	// Links are kept as written (node_modules/.bin relies on relative
-	// ones). Hearth never reads through them: os.Root refuses to follow a
-	// link out of the package while unpacking, and the runtime resolves
-	// them inside its sandbox. Links that plainly point outside are
-	// refused anyway, as a courtesy to the user.
-	if strings.HasPrefix(t, "/") || strings.ContainsRune(t, 0) {
-		return fmt.Errorf("%w: symlink %q points outside the package", ErrInvalid, f.Name)
-	}
-	resolved := path.Join(path.Dir(name), t)
-	if resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return fmt.Errorf("%w: symlink %q points outside the package", ErrInvalid, f.Name)
-	}
-	if dir := path.Dir(name); dir != "." {
+// writeLink creates a symlink that check accepted. os.Root would refuse
+// to follow it out of the package anyway while unpacking.
+func writeLink(root *os.Root, l link) error {
+	if dir := path.Dir(l.name); dir != "." {
 		if err := mkdirAll(root, dir); err != nil {
 			return err
 		}
 	}
-	_ = root.Remove(name) // a later duplicate entry replaces an earlier one
-	if err := root.Symlink(t, name); err != nil {
-		return fmt.Errorf("%w: create symlink %q: %w", ErrInvalid, name, err)
+	_ = root.Remove(l.name) // a later duplicate entry replaces an earlier one
+	if err := root.Symlink(l.target, l.name); err != nil {
+		return fmt.Errorf("%w: create symlink %q: %w", ErrInvalid, l.name, err)
 	}
 	return nil
 }

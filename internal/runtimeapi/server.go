@@ -73,21 +73,28 @@ type InitResult struct {
 	Err *Response
 }
 
-// Server is the Runtime API of one environment.
+// Server is the Runtime API of one environment. Everything the
+// environment's runtime can make it hold is bounded by its Config: the
+// connections, the bytes of request bodies being read (only the answer to
+// the invocation in flight and one init error are read at all, and a
+// shared budget caps them together), and how long a request may stall.
 type Server struct {
-	ln   net.Listener
-	http *http.Server
-	log  *slog.Logger
-	next chan *pending // unbuffered: Invoke hands an event to a waiting GET /next
-	init chan InitResult
-	quit chan struct{} // closed by Close
+	ln     net.Listener
+	cfg    Config
+	http   *http.Server
+	log    *slog.Logger
+	next   chan *pending // unbuffered: Invoke hands an event to a waiting GET /next
+	init   chan InitResult
+	quit   chan struct{} // closed by Close
+	bodies *budget
 
-	mu       sync.Mutex
-	idle     chan struct{} // guarded by mu; closed while a GET /next waits for an event
-	inited   bool          // guarded by mu; init ended (first /next or init error)
-	current  *pending      // guarded by mu; the invocation the runtime holds
-	closed   bool          // guarded by mu
-	serveErr error         // guarded by mu
+	mu          sync.Mutex
+	idle        chan struct{} // guarded by mu; closed while a GET /next waits for an event
+	inited      bool          // guarded by mu; init ended (first /next or init error)
+	initErrSeen bool          // guarded by mu; an init error is being read
+	current     *pending      // guarded by mu; the invocation the runtime holds
+	closed      bool          // guarded by mu
+	serveErr    error         // guarded by mu
 }
 
 type pending struct {
@@ -96,19 +103,28 @@ type pending struct {
 	answered bool           // guarded by Server.mu
 }
 
-// NewServer returns a Runtime API server for ln. Call Serve to run it.
-func NewServer(ln net.Listener, log *slog.Logger) *Server {
+// NewServer returns a Runtime API server for ln, bounded by cfg. Call
+// Serve to run it.
+func NewServer(ln net.Listener, cfg Config, log *slog.Logger) *Server {
+	cfg = cfg.withDefaults()
 	s := &Server{
-		ln:   ln,
-		log:  log,
-		next: make(chan *pending),
-		init: make(chan InitResult, 1),
-		quit: make(chan struct{}),
-		idle: make(chan struct{}),
+		ln:     ln,
+		cfg:    cfg,
+		log:    log,
+		next:   make(chan *pending),
+		init:   make(chan InitResult, 1),
+		quit:   make(chan struct{}),
+		idle:   make(chan struct{}),
+		bodies: &budget{free: bodyBudget},
 	}
+	// No ReadTimeout or WriteTimeout: GET /next blocks until an event
+	// arrives, for as long as the environment lives. Bodies get their own
+	// deadline as they are read.
 	s.http = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return s
@@ -134,7 +150,7 @@ func (s *Server) Handler() http.Handler {
 
 // Serve serves the Runtime API until Close. It returns nil after Close.
 func (s *Server) Serve() error {
-	err := s.http.Serve(s.ln)
+	err := s.http.Serve(&limitListener{Listener: s.ln, max: s.cfg.MaxConns})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -324,7 +340,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode")
 		return
 	}
-	buf, tooLarge, err := readBody(r.Body)
+	buf, tooLarge, err := s.readBody(w, r, MaxResponse, p.inv.Deadline)
 	if tooLarge {
 		putBuffer(buf)
 		s.finish(p, synthetic("Function.ResponseSizeTooLarge",
@@ -356,20 +372,22 @@ func (s *Server) handleInvocationError(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	res := readError(r)
+	res := s.readError(w, r, MaxResponse, p.inv.Deadline)
 	s.finish(p, res)
 	writeAccepted(w)
 }
 
 func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
+	// Only the first init error is read: a runtime reports one.
 	s.mu.Lock()
-	inited := s.inited
+	refuse := s.inited || s.initErrSeen
+	s.initErrSeen = true
 	s.mu.Unlock()
-	if inited {
+	if refuse {
 		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
 		return
 	}
-	if !s.endInit(InitResult{Err: readError(r)}) {
+	if !s.endInit(InitResult{Err: s.readError(w, r, MaxInitError, time.Time{})}) {
 		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
 		return
 	}
@@ -378,14 +396,17 @@ func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleNotSupported(typ, msg string, status int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		br := s.bodyReader(w, r, time.Time{})
+		br.uncharge() // discarded, not kept
+		io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+		br.done()
 		writeError(w, status, typ, msg)
 	}
 }
 
 // readError reads an error document posted to /error or /init/error.
-func readError(r *http.Request) *Response {
-	buf, tooLarge, err := readBody(r.Body)
+func (s *Server) readError(w http.ResponseWriter, r *http.Request, limit int64, until time.Time) *Response {
+	buf, tooLarge, err := s.readBody(w, r, limit, until)
 	typ := r.Header.Get("Lambda-Runtime-Function-Error-Type")
 	if tooLarge || err != nil {
 		putBuffer(buf)
@@ -430,18 +451,31 @@ func synthetic(typ, msg string) *Response {
 	return &Response{Body: b, Error: true, ErrorType: typ}
 }
 
-// readBody reads r into a pooled buffer, up to MaxResponse bytes.
-func readBody(r io.Reader) (buf *bytes.Buffer, tooLarge bool, err error) {
+// readBody reads r's body into a pooled buffer, up to limit bytes, within
+// the environment's budget for bodies in flight. A body that stops making
+// progress for BodyReadTimeout is cut, though not before until.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, until time.Time) (buf *bytes.Buffer, tooLarge bool, err error) {
+	br := s.bodyReader(w, r, until)
+	defer br.done()
 	buf = getBuffer()
-	n, err := buf.ReadFrom(io.LimitReader(r, MaxResponse+1))
+	n, err := buf.ReadFrom(io.LimitReader(br, limit+1))
+	if errors.Is(err, errBudget) {
+		return buf, true, nil
+	}
 	if err != nil {
 		return buf, false, err
 	}
-	if n > MaxResponse {
-		io.Copy(io.Discard, io.LimitReader(r, 64<<20)) // let the client finish its request
+	if n > limit {
+		// Let the client finish its request; nothing more is kept.
+		br.uncharge()
+		io.Copy(io.Discard, io.LimitReader(br, 64<<20))
 		return buf, true, nil
 	}
 	return buf, false, nil
+}
+
+func (s *Server) bodyReader(w http.ResponseWriter, r *http.Request, until time.Time) *bodyReader {
+	return &bodyReader{r: r.Body, rc: http.NewResponseController(w), b: s.bodies, timeout: s.cfg.BodyReadTimeout, until: until}
 }
 
 var acceptedBody = []byte(`{"status":"OK"}` + "\n")

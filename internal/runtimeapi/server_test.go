@@ -19,21 +19,28 @@ import (
 
 type harness struct {
 	srv  *runtimeapi.Server
+	addr string
 	base string
 	c    *http.Client
 }
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startWith(t, runtimeapi.Config{})
+}
+
+func startWith(t *testing.T, cfg runtimeapi.Config) *harness {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := runtimeapi.NewServer(ln, slog.New(slog.DiscardHandler))
+	srv := runtimeapi.NewServer(ln, cfg, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve() }()
 	t.Cleanup(func() { srv.Close(); <-done })
-	return &harness{srv: srv, base: "http://" + ln.Addr().String() + "/2018-06-01/runtime", c: &http.Client{}}
+	addr := ln.Addr().String()
+	return &harness{srv: srv, addr: addr, base: "http://" + addr + "/2018-06-01/runtime", c: &http.Client{}}
 }
 
 func (h *harness) do(t *testing.T, method, path string, body io.Reader, hdr map[string]string) (*http.Response, string) {
@@ -257,7 +264,7 @@ func FuzzRuntimeAPI(f *testing.F) {
 	f.Add("POST", "/2018-06-01/runtime/invocation/abc/error", []byte(`{"errorType":1}`))
 	f.Add("POST", "/2018-06-01/runtime/init/error", []byte(`not json`))
 	f.Add("PUT", "/2022-07-01/telemetry", []byte(`{}`))
-	srv := runtimeapi.NewServer(nil, slog.New(slog.DiscardHandler))
+	srv := runtimeapi.NewServer(nil, runtimeapi.Config{}, slog.New(slog.DiscardHandler))
 	h := srv.Handler()
 	f.Fuzz(func(t *testing.T, method, path string, body []byte) {
 		req, err := http.NewRequest(method, "http://x"+path, bytes.NewReader(body))

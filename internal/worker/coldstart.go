@@ -95,7 +95,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		pool:    p,
 		sb:      sb,
 		fz:      fz,
-		rapi:    runtimeapi.NewServer(sb.RuntimeListener(), log.With("component", "runtimeapi")),
+		rapi:    runtimeapi.NewServer(sb.RuntimeListener(), runtimeapi.Config{}, log.With("component", "runtimeapi")),
 		capture: capture,
 		log:     log,
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"strings"
 	"testing"
@@ -229,6 +230,13 @@ func TestBadInput(t *testing.T) {
 		{"path traversal", create("bad2", "python3.12", zipFiles(map[string]zipFile{"../../etc/evil": {data: []byte("x")}}), nil), "InvalidParameterValueException", "Could not unzip"},
 		{"absolute path", create("bad3", "python3.12", zipFiles(map[string]zipFile{"/etc/evil": {data: []byte("x")}}), nil), "InvalidParameterValueException", "Could not unzip"},
 		{"zip bomb", create("bad4", "python3.12", bomb, nil), "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes"},
+		// Each link alone stays inside; followed one through the other,
+		// up climbs out of the package.
+		{"symlink chain", create("bad10", "provided.al2023", zipFiles(map[string]zipFile{
+			"d/l":       {data: []byte(".."), mode: fs.ModeSymlink | 0o777},
+			"up":        {data: []byte("d/l/.."), mode: fs.ModeSymlink | 0o777},
+			"bootstrap": {data: []byte("up/etc/bootstrap"), mode: fs.ModeSymlink | 0o777},
+		}), nil), "InvalidParameterValueException", "Could not unzip"},
 		{"unsupported runtime", create("bad5", "java21", okZip, nil), "InvalidParameterValueException", "java21"},
 		{"memory too small", create("bad6", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(64) }), "InvalidParameterValueException", "memorySize"},
 		{"timeout too long", create("bad7", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(901) }), "InvalidParameterValueException", "timeout"},
