@@ -763,7 +763,7 @@ func TestClientsSurviveOversizedResponse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := runtimeapi.NewServer(ln, slog.New(slog.DiscardHandler))
+			srv := runtimeapi.NewServer(ln, runtimeapi.Config{}, slog.New(slog.DiscardHandler))
 			served := make(chan struct{})
 			go func() { defer close(served); srv.Serve() }()
 			t.Cleanup(func() { srv.Close(); <-served })
