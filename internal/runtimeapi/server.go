@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -27,6 +28,11 @@ const MaxResponse = 6*1024*1024 + 100
 
 // ErrClosed is what Invoke returns once the server is closed.
 var ErrClosed = errors.New("runtime api closed")
+
+// ErrUndelivered wraps the cause of an Invoke that ended before the runtime
+// took the event: the runtime never saw it, so another environment may run
+// it.
+var ErrUndelivered = errors.New("event not delivered")
 
 // Invocation is one event to hand to the runtime.
 type Invocation struct {
@@ -195,9 +201,9 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error)
 	select {
 	case s.next <- p:
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return nil, fmt.Errorf("%w: %w", ErrUndelivered, context.Cause(ctx))
 	case <-s.quit:
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: %w", ErrUndelivered, ErrClosed)
 	}
 	select {
 	case r := <-p.result:

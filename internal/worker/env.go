@@ -94,6 +94,16 @@ func (w *Worker) destroy(e *env, reason string) {
 	})
 }
 
+// exited reports that e's bootstrap has exited.
+func (e *env) exited() bool {
+	select {
+	case <-e.sb.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // freeze pauses e after an invocation if the driver can. It reports false
 // if e is no longer usable.
 func (e *env) freeze() bool {

@@ -80,16 +80,28 @@ func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
 			return nil, err
 		}
 		if !cold {
+			if e.exited() {
+				// Its runtime ended between invocations (aws-lambda-go
+				// exits after the Runtime API refuses a response, say):
+				// the next invocation belongs in a new environment, as on
+				// Lambda, not in this one's corpse.
+				p.remove(e, false)
+				w.destroy(e, "exited while idle")
+				continue
+			}
 			if !e.thaw() {
 				p.remove(e, false)
 				w.destroy(e, "thaw failed")
 				continue
 			}
-			return w.run(e, req, time.Time{}), nil
+			if res := w.run(e, req, time.Time{}); res != nil {
+				return res, nil
+			}
+			continue // the environment died before it took the event
 		}
 		res, err := w.coldInvoke(p, req)
-		if errors.Is(err, errRetired) {
-			continue // retired while the environment started; it is gone
+		if errors.Is(err, errRetired) || (res == nil && err == nil) {
+			continue // retired while the environment started, or it died before it took the event
 		}
 		return res, err
 	}
@@ -129,7 +141,10 @@ func (w *Worker) startFailed(p *pool) {
 }
 
 // run invokes req in the busy environment e. A zero deadline means the
-// function's timeout from now.
+// function's timeout from now. It returns nil when the runtime exited
+// before it took the event (it ended after its previous invocation, and
+// that went unnoticed until now): e is destroyed and the caller runs req
+// elsewhere, since nothing of it ran.
 func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	cfg := &req.Function
 	start := time.Now()
@@ -151,6 +166,11 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	dur := time.Since(start)
 	cancel()
 	e.capture.Flush()
+	if errors.Is(err, runtimeapi.ErrUndelivered) && errors.Is(err, errExited) {
+		e.pool.remove(e, false)
+		w.destroy(e, "exited before taking an event")
+		return nil
+	}
 
 	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0}
 	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration}
@@ -237,6 +257,11 @@ wait:
 		case <-e.ctx.Done():
 			break wait
 		}
+	}
+	if e.exited() {
+		p.remove(e, true)
+		w.destroy(e, "exited after its invocation")
+		return
 	}
 	t.Reset(linger)
 	for {
