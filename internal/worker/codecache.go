@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -25,7 +26,19 @@ type codeCache struct {
 	flight singleflight.Group
 }
 
+// cacheFormat names how packages were checked and unpacked. A cache of
+// another format (from before a stricter check) is emptied at start-up, so
+// that every package is checked again as it is unpacked anew.
+const cacheFormat = "2" // 2: symbolic links may not pass through links
+
 func newCodeCache(root string, src CodeSource, log *slog.Logger) *codeCache {
+	marker := filepath.Join(root, ".format")
+	if b, err := os.ReadFile(marker); err != nil || string(b) != cacheFormat {
+		os.RemoveAll(root)
+		if err := os.MkdirAll(root, 0o755); err == nil {
+			os.WriteFile(marker, []byte(cacheFormat), 0o644)
+		}
+	}
 	// Unpacking writes into a temporary sibling and renames it into place,
 	// so a crash leaves only temporaries behind; clear them.
 	if entries, err := os.ReadDir(root); err == nil {
@@ -73,4 +86,44 @@ func (c *codeCache) dir(ctx context.Context, sha string) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// SweepCode removes unpacked packages that no function in keep (CodeSha256
+// values) refers to and no environment, starting or live, uses, once they
+// are older than minAge (so that a package unpacked for a function being
+// created is left alone). It returns how many it removed. A package needed
+// again later is unpacked again from the store.
+func (w *Worker) SweepCode(keep []string, minAge time.Duration) int {
+	used := make(map[string]bool)
+	mark := func(sha string) {
+		if raw, err := base64.StdEncoding.DecodeString(sha); err == nil {
+			used[hex.EncodeToString(raw)] = true
+		}
+	}
+	for _, sha := range keep {
+		mark(sha)
+	}
+	for _, p := range w.allPools() {
+		mark(p.cfg.CodeSha256)
+	}
+	entries, err := os.ReadDir(w.code.root)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || strings.HasPrefix(name, ".") || used[name] {
+			continue
+		}
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minAge {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(w.code.root, name)); err != nil {
+			w.log.Warn("remove unpacked code", "dir", name, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -241,4 +242,40 @@ func TestUnexecutableBootstrap(t *testing.T) {
 	if d := tw.stop(); d > 2*time.Second {
 		t.Errorf("Run took %v to stop; want prompt", d)
 	}
+}
+
+// SweepCode removes unpacked packages no function keeps and no environment
+// uses; a swept package is unpacked again when it is needed.
+func TestSweepCode(t *testing.T) {
+	tw := newTestWorker(t, Config{})
+	live := tw.function(t, runtimeScript("0"))
+	tw.invoke(t, live, `{"n":1}`) // an environment uses live's package
+	kept := tw.function(t, runtimeScript("0.01"))
+	gone := tw.function(t, runtimeScript("0.02"))
+	for _, sha := range []string{kept.CodeSha256, gone.CodeSha256} {
+		if _, err := tw.Worker.code.dir(t.Context(), sha); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := tw.SweepCode([]string{kept.CodeSha256}, 0); n != 1 {
+		t.Errorf("SweepCode() removed %d packages; want 1", n)
+	}
+	for sha, want := range map[string]bool{live.CodeSha256: true, kept.CodeSha256: true, gone.CodeSha256: false} {
+		if got := tw.cached(sha); got != want {
+			t.Errorf("package %s unpacked after the sweep = %v; want %v", sha, got, want)
+		}
+	}
+	if n := tw.SweepCode(nil, time.Hour); n != 0 {
+		t.Errorf("SweepCode() removed %d packages younger than minAge", n)
+	}
+	gone.Name = "g"
+	if r := tw.invoke(t, gone, `{"n":2}`); r.FunctionError != "" {
+		t.Errorf("invoke of a swept package = %s", r.Payload)
+	}
+}
+
+func (tw *testWorker) cached(sha string) bool {
+	raw, _ := base64.StdEncoding.DecodeString(sha)
+	_, err := os.Stat(filepath.Join(tw.Worker.code.root, hex.EncodeToString(raw)))
+	return err == nil
 }
