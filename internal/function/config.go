@@ -1,6 +1,8 @@
 package function
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -23,6 +25,9 @@ const (
 	MaxDescription    = 256
 	MaxHandler        = 128
 	MaxEnvironmentLen = 4096
+	MaxTags           = 50
+	MaxTagKeyLen      = 128
+	MaxTagValueLen    = 256
 )
 
 // States of a function version (Lambda's State field).
@@ -43,16 +48,18 @@ const (
 // Config is the configuration of one function version as Hearth stores it.
 // The zero value is not valid; build one and call Validate.
 type Config struct {
-	Name        string            `json:"name"`
-	Version     string            `json:"version"` // Latest or "N"
-	Runtime     string            `json:"runtime"`
-	Handler     string            `json:"handler"`
-	Role        string            `json:"role"`
-	Description string            `json:"description,omitempty"`
-	Timeout     int               `json:"timeout"`     // seconds
-	MemorySize  int               `json:"memory_size"` // MB
-	Ephemeral   int               `json:"ephemeral"`   // MB of /tmp
-	Environment map[string]string `json:"environment,omitempty"`
+	Name        string `json:"name"`
+	Version     string `json:"version"` // Latest or "N"
+	Runtime     string `json:"runtime"`
+	Handler     string `json:"handler"`
+	Role        string `json:"role"`
+	Description string `json:"description,omitempty"`
+	Timeout     int    `json:"timeout"`     // seconds
+	MemorySize  int    `json:"memory_size"` // MB
+	Ephemeral   int    `json:"ephemeral"`   // MB of /tmp
+	// Environment is nil when none was given, and empty (not nil) when an
+	// Environment without variables was: AWS then shows {"Variables": {}}.
+	Environment map[string]string `json:"environment"`
 	Arch        string            `json:"arch"` // x86_64 or arm64
 	TracingMode string            `json:"tracing_mode,omitempty"`
 	LogFormat   string            `json:"log_format,omitempty"` // Text or JSON
@@ -190,17 +197,36 @@ func (c *Config) Validate() error {
 	if err := validateEnvironment(c.Environment); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if err := ValidateTags(c.Tags); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return &InvalidError{Problems: errs}
 }
 
+// ValidateTags checks a function's tags against Lambda's limits: at most
+// 50, keys of 1 to 128 characters, values of at most 256.
+func ValidateTags(tags map[string]string) error {
+	if len(tags) > MaxTags {
+		return &InvalidError{Problems: []string{"Number of tags exceeds resource tag limit."}}
+	}
+	for k, v := range tags {
+		if len(k) == 0 || len(k) > MaxTagKeyLen || len(v) > MaxTagValueLen {
+			return &InvalidError{Problems: []string{fmt.Sprintf("Tag keys must be 1 to %d characters and values at most %d.", MaxTagKeyLen, MaxTagValueLen)}}
+		}
+	}
+	return nil
+}
+
+// validateEnvironment checks the variables' names, that none is reserved,
+// and their size, which Lambda measures on the compact JSON of the map and
+// quotes in its message. (AWS keeps the request's key order in that
+// string; Hearth's maps have none, so the keys are sorted.)
 func validateEnvironment(env map[string]string) error {
-	size := 0
 	var reserved []string
-	for k, v := range env {
-		size += len(k) + len(v)
+	for k := range env {
 		if !envKeyRE.MatchString(k) {
 			return fmt.Errorf("1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
 		}
@@ -212,8 +238,14 @@ func validateEnvironment(env map[string]string) error {
 		slices.Sort(reserved)
 		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", strings.Join(reserved, ", "))
 	}
-	if size > MaxEnvironmentLen {
-		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		return err
+	}
+	if measured := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); len(measured) > MaxEnvironmentLen {
+		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %s", measured)
 	}
 	return nil
 }
