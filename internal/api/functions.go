@@ -259,6 +259,9 @@ func (a *API) ResumeActivations() {
 func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref, error) {
 	ref, err := function.ParseRef(raw)
 	if err != nil {
+		if op := operationName(r); qualifier == "" && (op == "Invoke" || op == "InvokeAsync") {
+			qualifier = function.Latest // Invoke's not-found names $LATEST
+		}
 		arn := raw
 		if !strings.HasPrefix(raw, "arn:") {
 			arn = function.ARN(a.cfg.Region, a.cfg.Account, raw, qualifier)
