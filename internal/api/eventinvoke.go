@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 		default:
 			return invalid("The provided destination config " + destinationString(d) + " is invalid.")
 		}
+		if err := a.checkLocal(arn); err != nil {
+			return err
+		}
 		dest, err := function.ParseDestination(arn)
 		if err != nil || dest.Kind != function.DestinationFunction {
 			continue
@@ -72,6 +76,18 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 		}
 	}
 	return nil
+}
+
+// checkLocal refuses a destination or dead-letter ARN Hearth parses but
+// that names another account or region: Hearth delivers by name, so it
+// would otherwise deliver to its own function or queue of that name.
+func (a *API) checkLocal(arn string) error {
+	dest, err := function.ParseDestination(arn)
+	if err != nil || (dest.Account == a.cfg.Account && dest.Region == a.cfg.Region) {
+		return nil // malformed ones are Validate's to refuse
+	}
+	return invalid(fmt.Sprintf("This Hearth server delivers only to functions and queues of its own account and region (%s, %s); %s is not one of them.",
+		a.cfg.Account, a.cfg.Region, arn))
 }
 
 // destinationString prints d the way AWS's messages do (Java's toString).

@@ -81,6 +81,10 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.DeadLetterConfig != nil {
 		cfg.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
+		if err := a.checkLocal(cfg.DeadLetterTarget); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	if err := setArch(&cfg, in.Architectures); err != nil {
 		a.fail(w, r, err)
@@ -466,6 +470,12 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		a.fail(w, r, err)
 		return
 	}
+	if in.DeadLetterConfig != nil {
+		if err := a.checkLocal(deref(in.DeadLetterConfig.TargetArn)); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	switch {
 	case len(in.Layers) > 0:
 		err = invalid("Layers are not supported by this Hearth server yet.")
@@ -528,7 +538,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 				return err
 			}
 			c.RevisionID, c.LastModified = invoke.NewRequestID(), time.Now()
-			c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateInProgress, "The function is being updated.", ""
+			// AWS's update answers really say "being created" (recorded).
+			c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateInProgress, "The function is being created.", "Creating"
 			return nil
 		})
 		if errors.Is(err, errBusy) && time.Now().Before(deadline) {
