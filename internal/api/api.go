@@ -220,6 +220,64 @@ func operationName(r *http.Request) string {
 	return op
 }
 
+// jsonKeys returns the keys of the object at path (member names from the
+// top) in the body operation read, in the order the request wrote them;
+// nil when there is none. Go maps forget the order, which some AWS
+// messages quote.
+func jsonKeys(r *http.Request, path ...string) []string {
+	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	d := json.NewDecoder(bytes.NewReader(body))
+	var keys []string
+	var walk func(depth int) bool // reads one value; true once the object is found
+	walk = func(depth int) bool {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		delim, ok := tok.(json.Delim)
+		if !ok || (delim != '{' && delim != '[') {
+			return false
+		}
+		for d.More() {
+			if delim == '[' {
+				if walk(-1) {
+					return true
+				}
+				continue
+			}
+			kt, err := d.Token()
+			if err != nil {
+				return false
+			}
+			k, _ := kt.(string)
+			switch {
+			case depth == len(path):
+				keys = append(keys, k)
+				var skip json.RawMessage
+				if d.Decode(&skip) != nil {
+					return false
+				}
+			case depth >= 0 && k == path[depth]:
+				if walk(depth + 1) {
+					return true
+				}
+				return false
+			default:
+				var skip json.RawMessage
+				if d.Decode(&skip) != nil {
+					return false
+				}
+			}
+		}
+		d.Token() // the closing delimiter
+		return depth == len(path)
+	}
+	if !walk(0) {
+		return nil
+	}
+	return keys
+}
+
 // jsonObject decodes body as a JSON object, keeping numbers as written.
 func jsonObject(body []byte) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(body))

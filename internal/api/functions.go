@@ -68,7 +68,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		Tags:        in.Tags,
 	}
 	if in.Environment != nil {
-		cfg.Environment = environment(in.Environment)
+		cfg.Environment, cfg.EnvironmentOrder = environment(in.Environment), jsonKeys(r, "Environment", "Variables")
 	}
 	if in.EphemeralStorage != nil && in.EphemeralStorage.Size != nil {
 		cfg.Ephemeral = *in.EphemeralStorage.Size
@@ -498,7 +498,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		set(&c.MemorySize, in.MemorySize)
 		set(&c.Runtime, in.Runtime)
 		if in.Environment != nil {
-			c.Environment = environment(in.Environment)
+			c.Environment, c.EnvironmentOrder = environment(in.Environment), jsonKeys(r, "Environment", "Variables")
 		}
 		if in.EphemeralStorage != nil && in.EphemeralStorage.Size != nil {
 			c.Ephemeral = *in.EphemeralStorage.Size

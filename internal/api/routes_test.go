@@ -219,3 +219,19 @@ func TestUnknownOperationBodies(t *testing.T) {
 		})
 	}
 }
+
+func TestJSONKeysKeepOrder(t *testing.T) {
+	body := `{"Code":{"ZipFile":"x"},"Environment":{"Variables":{"SMALL":"ok","LARGE":"x","MID":{"nested":[1,{"a":2}]}}},"Tags":{"z":"1"}}`
+	r := httptest.NewRequest("POST", "/", nil)
+	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, []byte(body)))
+	got := strings.Join(jsonKeys(r, "Environment", "Variables"), ",")
+	if want := "SMALL,LARGE,MID"; got != want {
+		t.Errorf("jsonKeys(Environment.Variables) = %s; want %s", got, want)
+	}
+	if got := jsonKeys(r, "Missing", "Variables"); got != nil {
+		t.Errorf("jsonKeys(Missing.Variables) = %v; want nil", got)
+	}
+	if got := strings.Join(jsonKeys(r), ","); got != "Code,Environment,Tags" {
+		t.Errorf("jsonKeys() = %s; want the top-level keys", got)
+	}
+}

@@ -60,10 +60,13 @@ type Config struct {
 	// Environment is nil when none was given, and empty (not nil) when an
 	// Environment without variables was: AWS then shows {"Variables": {}}.
 	Environment map[string]string `json:"environment"`
-	Arch        string            `json:"arch"` // x86_64 or arm64
-	TracingMode string            `json:"tracing_mode,omitempty"`
-	LogFormat   string            `json:"log_format,omitempty"` // Text or JSON
-	Tags        map[string]string `json:"tags,omitempty"`
+	// EnvironmentOrder is the order the request gave the variables in,
+	// for the size message (not stored).
+	EnvironmentOrder []string          `json:"-"`
+	Arch             string            `json:"arch"` // x86_64 or arm64
+	TracingMode      string            `json:"tracing_mode,omitempty"`
+	LogFormat        string            `json:"log_format,omitempty"` // Text or JSON
+	Tags             map[string]string `json:"tags,omitempty"`
 	// DeadLetterTarget receives asynchronous events that failed
 	// (DeadLetterConfig.TargetArn).
 	DeadLetterTarget string `json:"dead_letter_target,omitempty"`
@@ -194,7 +197,7 @@ func (c *Config) Validate() error {
 			bad("The provided target ARN %s for the dead-letter queue is not supported: Hearth accepts SQS queue ARNs (Hearth queues)", c.DeadLetterTarget)
 		}
 	}
-	if err := validateEnvironment(c.Environment); err != nil {
+	if err := validateEnvironment(c.Environment, c.EnvironmentOrder); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if err := ValidateTags(c.Tags); err != nil {
@@ -224,7 +227,7 @@ func ValidateTags(tags map[string]string) error {
 // and their size, which Lambda measures on the compact JSON of the map and
 // quotes in its message. (AWS keeps the request's key order in that
 // string; Hearth's maps have none, so the keys are sorted.)
-func validateEnvironment(env map[string]string) error {
+func validateEnvironment(env map[string]string, order []string) error {
 	var reserved []string
 	for k := range env {
 		if !envKeyRE.MatchString(k) {
@@ -238,14 +241,45 @@ func validateEnvironment(env map[string]string) error {
 		slices.Sort(reserved)
 		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", strings.Join(reserved, ", "))
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(env); err != nil {
-		return err
-	}
-	if measured := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); len(measured) > MaxEnvironmentLen {
-		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %s", measured)
+	return CheckEnvironmentSize(env, order)
+}
+
+// CheckEnvironmentSize checks the 4 KB limit on a function's variables,
+// which Lambda measures on the compact JSON of the Variables map, keys in
+// the order the request gave them (order; sorted when it is nil), and
+// quotes that string in its message.
+func CheckEnvironmentSize(env map[string]string, order []string) error {
+	if measured := environmentJSON(env, order); len(measured) > MaxEnvironmentLen {
+		return &InvalidError{Problems: []string{"Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: " + string(measured)}}
 	}
 	return nil
+}
+
+func environmentJSON(env map[string]string, order []string) []byte {
+	keys := order
+	if len(keys) != len(env) {
+		keys = make([]string, 0, len(env))
+		for k := range env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+	}
+	var buf bytes.Buffer
+	str := func(s string) {
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+	}
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		str(k)
+		buf.WriteByte(':')
+		str(env[k])
+	}
+	buf.WriteByte('}')
+	return buf.Bytes()
 }

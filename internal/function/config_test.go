@@ -53,3 +53,19 @@ func TestValidateSemantics(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckEnvironmentSizeKeepsRequestOrder(t *testing.T) {
+	big := strings.Repeat("x", 4096)
+	env := map[string]string{"SMALL_VAR": "ok", "LARGE_VAR": big}
+	err := CheckEnvironmentSize(env, []string{"SMALL_VAR", "LARGE_VAR"})
+	want := `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {"SMALL_VAR":"ok","LARGE_VAR":"` + big + `"}`
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckEnvironmentSize() = %v\nwant %s", err, want)
+	}
+	if err := CheckEnvironmentSize(map[string]string{"A_B": `<&>"`}, nil); err != nil {
+		t.Errorf("small environment: %v", err)
+	}
+	if got := string(environmentJSON(map[string]string{"K": `<"`}, nil)); got != `{"K":"<\""}` {
+		t.Errorf("environmentJSON() = %s; want compact JSON without HTML escapes", got)
+	}
+}
