@@ -17,7 +17,15 @@ func (a *API) tagTarget(r *http.Request) (string, error) {
 	parts := strings.Split(arn, ":")
 	if len(parts) < 7 || parts[5] != "function" {
 		// Event source mappings, code signing configs, capacity providers:
-		// Hearth has none.
+		// Hearth has none. Each family has its sentence (recorded).
+		switch {
+		case strings.Contains(arn, ":event-source-mapping:"):
+			return "", lambdaapi.ErrNotFound.WithMessage("Event source mapping not found: " + arn)
+		case strings.Contains(arn, ":capacity-provider:"):
+			return "", lambdaapi.ErrNotFound.WithMessage("Capacity provider not found: " + arn)
+		case strings.Contains(arn, ":code-signing-config:"):
+			return "", lambdaapi.ErrNotFound.WithMessage("The Lambda code signing configuration " + arn + " can not be found.")
+		}
 		return "", lambdaapi.ErrNotFound.WithMessage("The resource you requested does not exist.")
 	}
 	if len(parts) > 7 {
