@@ -158,6 +158,8 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput) error {
 		return invalid("This Hearth server takes code as Code.ZipFile only; S3 locations are not supported.")
 	case len(in.Code.ZipFile) == 0:
 		return invalid("Code.ZipFile is required.")
+	case len(in.Layers) > 5:
+		return invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
 	case len(in.Layers) > 0:
 		return invalid("Layers are not supported by this Hearth server yet.")
 	case in.Publish:
@@ -385,13 +387,18 @@ func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	qualifier := r.URL.Query().Get("Qualifier")
-	cfg, err := a.lookup(r, qualifier)
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
+	if err == nil && ref.Qualifier == function.Latest {
+		// Checked before the function's existence (recorded).
+		err = invalid("$LATEST version cannot be deleted without deleting the function.")
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if qualifier == function.Latest {
-		a.fail(w, r, invalid("$LATEST version cannot be deleted without deleting the function."))
+	cfg, err := a.lookup(r, qualifier)
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	if err := a.store.Delete(r.Context(), cfg.Name); err != nil {
@@ -477,6 +484,8 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		}
 	}
 	switch {
+	case len(in.Layers) > 5:
+		err = invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
 	case len(in.Layers) > 0:
 		err = invalid("Layers are not supported by this Hearth server yet.")
 	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
