@@ -342,7 +342,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, op string) ([]byt
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, ok := r.Context().Value(bodyKey{}).([]byte)
 	if !ok {
-		if body, ok = a.readBody(w, r, "this"); !ok {
+		if body, ok = a.readBody(w, r, r.URL.Path); !ok {
 			return false
 		}
 	}

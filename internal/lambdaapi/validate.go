@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -428,27 +427,24 @@ func (s *shape) bound(f float64) string {
 	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
-var (
-	regexpsMu sync.Mutex
-	regexps   = map[*shape]*regexp.Regexp{} // guarded by regexpsMu
-)
+// regexps holds every shape's pattern compiled to match whole values, as
+// the service's (Java) matcher does. Built once; read-only afterwards.
+var regexps = func() map[*shape]*regexp.Regexp {
+	m := map[*shape]*regexp.Regexp{}
+	for _, s := range modelShapes {
+		if s.pattern == "" {
+			continue
+		}
+		p := s.pattern
+		if s.re2 != "" {
+			p = s.re2
+		}
+		m[s] = regexp.MustCompile("^(?:" + p + ")$")
+	}
+	return m
+}()
 
-// regexp compiles the shape's pattern to match whole values, as the
-// service's (Java) matcher does.
-func (s *shape) regexp() *regexp.Regexp {
-	regexpsMu.Lock()
-	defer regexpsMu.Unlock()
-	if re, ok := regexps[s]; ok {
-		return re
-	}
-	p := s.pattern
-	if s.re2 != "" {
-		p = s.re2
-	}
-	re := regexp.MustCompile("^(?:" + p + ")$")
-	regexps[s] = re
-	return re
-}
+func (s *shape) regexp() *regexp.Regexp { return regexps[s] }
 
 // quoteValue renders val for a message the way AWS does: 'text' followed
 // by a space, or nothing for sensitive members and structures.
