@@ -204,3 +204,18 @@ func TestUnknownOperationBody(t *testing.T) {
 		t.Errorf("ResourceNotFoundException body = %s; want no __type (AWS sends none)", b)
 	}
 }
+
+// BenchmarkValidateInvoke measures what the model check adds to every
+// Invoke.
+func BenchmarkValidateInvoke(b *testing.B) {
+	req := Request{
+		Label:  func(string) string { return "arn:aws:lambda:us-east-1:000000000000:function:my-function" },
+		Query:  url.Values{"Qualifier": {"$LATEST"}},
+		Header: http.Header{"X-Amz-Invocation-Type": {"RequestResponse"}, "X-Amz-Log-Type": {"Tail"}},
+	}
+	for b.Loop() {
+		if err := Validate("Invoke", req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
