@@ -424,7 +424,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case in.ImageUri != nil:
-		err = invalid("This Hearth server runs Zip packages only; ImageUri is not supported.")
+		err = invalid("Please don't provide ImageUri when updating a function with packageType Zip.") // AWS's words (recorded)
 	case in.S3Bucket != nil || in.S3Key != nil:
 		err = invalid("This Hearth server takes code as ZipFile only; S3 locations are not supported.")
 	case len(in.ZipFile) == 0:
