@@ -314,9 +314,11 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// maxManagementBody is Lambda's limit on a management request: a 50 MB
-// zip, base64-encoded, inside JSON.
-const maxManagementBody = 69905067
+// maxManagementBody is Lambda's limit on a management request (a 50 MB
+// zip, base64-encoded, inside JSON), as AWS's message states it
+// (recorded: "Request must be smaller than 70167211 bytes for the
+// CreateFunction operation").
+const maxManagementBody = 70167211
 
 // readBody reads r's body, at most maxManagementBody bytes; an empty body
 // is {}. It writes the AWS error and returns false on failure.

@@ -235,3 +235,33 @@ func TestJSONKeysKeepOrder(t *testing.T) {
 		t.Errorf("jsonKeys() = %s; want the top-level keys", got)
 	}
 }
+
+// TestManagementBodyLimit checks AWS's limit and message for an oversized
+// management request.
+func TestManagementBodyLimit(t *testing.T) {
+	a := testAPI()
+	for _, tt := range []struct {
+		size int64
+		ok   bool
+	}{{70167211, true}, {70167212, false}} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/2015-03-31/functions", io.LimitReader(zeros{}, tt.size))
+		_, ok := a.readBody(w, r, "CreateFunction")
+		if ok != tt.ok {
+			t.Errorf("readBody(%d bytes) ok = %v; want %v", tt.size, ok, tt.ok)
+		}
+		if !tt.ok {
+			want := `"message":"Request must be smaller than 70167211 bytes for the CreateFunction operation"`
+			if w.Code != 413 || w.Header().Get("X-Amzn-Errortype") != "RequestEntityTooLargeException" || !strings.Contains(w.Body.String(), want) {
+				t.Errorf("readBody(%d bytes) = %d %s %s; want 413 RequestEntityTooLargeException %s", tt.size, w.Code, w.Header().Get("X-Amzn-Errortype"), w.Body, want)
+			}
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
