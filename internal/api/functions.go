@@ -134,7 +134,7 @@ func checkRuntime(rt string) error {
 	if err := lambdaapi.CheckRuntime(rt); err != nil {
 		return err
 	}
-	return nil
+	return nil // not CheckRuntime's nil *Error, which would be a non-nil error
 }
 
 // environment is the variables of an Environment member; one given
