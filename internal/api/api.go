@@ -95,45 +95,206 @@ func (a *API) Close() {
 	a.tasks.Wait()
 }
 
-// Handler returns every route.
-func (a *API) Handler() http.Handler {
-	mux := http.NewServeMux()
-	both := func(pattern string, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, h)
-		mux.HandleFunc(pattern+"/", h)
-	}
-	both("POST /2015-03-31/functions", a.createFunction)
-	both("GET /2015-03-31/functions", a.listFunctions)
-	mux.HandleFunc("GET /2015-03-31/functions/{name}", a.getFunction)
-	mux.HandleFunc("DELETE /2015-03-31/functions/{name}", a.deleteFunction)
-	mux.HandleFunc("GET /2015-03-31/functions/{name}/configuration", a.getFunctionConfiguration)
-	mux.HandleFunc("PUT /2015-03-31/functions/{name}/configuration", a.updateFunctionConfiguration)
-	mux.HandleFunc("PUT /2015-03-31/functions/{name}/code", a.updateFunctionCode)
-	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", a.invokeFunction)
-	both("GET /2016-08-19/account-settings", a.getAccountSettings)
-	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async", a.invokeAsync)
-	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async/", a.invokeAsync)
-	mux.HandleFunc("PUT /2019-09-25/functions/{name}/event-invoke-config", a.putEventInvokeConfig)
-	mux.HandleFunc("POST /2019-09-25/functions/{name}/event-invoke-config", a.updateEventInvokeConfig)
-	mux.HandleFunc("GET /2019-09-25/functions/{name}/event-invoke-config", a.getEventInvokeConfig)
-	mux.HandleFunc("DELETE /2019-09-25/functions/{name}/event-invoke-config", a.deleteEventInvokeConfig)
-	mux.HandleFunc("GET /2019-09-25/functions/{name}/event-invoke-config/list", a.listEventInvokeConfigs)
-	mux.HandleFunc("GET /2017-03-31/tags/{arn}", a.listTags)
-	mux.HandleFunc("POST /2017-03-31/tags/{arn}", a.tagResource)
-	mux.HandleFunc("DELETE /2017-03-31/tags/{arn}", a.untagResource)
+// route is one entry of the route table: a ServeMux pattern and its
+// handler. Op names the Lambda operation as the API model does; the
+// router validates the request against the model's constraints before
+// the handler runs (see operation).
+type route struct {
+	op      string
+	pattern string
+	handler http.HandlerFunc
+}
 
-	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /_hearth/v1/code/{name}", a.downloadCode)
-	mux.HandleFunc("GET /_hearth/v1/functions/{name}/logs", a.functionLogs)
-	mux.HandleFunc("GET /_hearth/v1/async", a.asyncStats)
-	mux.HandleFunc("GET /_hearth/v1/environments", a.environments)
-	mux.HandleFunc("GET /_hearth/v1/runtimes", a.listRuntimes)
-	mux.HandleFunc("GET /_hearth/v1/queues/{name}/messages", a.receiveQueue)
-	mux.HandleFunc("POST /_hearth/v1/queues/{name}/messages", a.sendQueue)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
-	})
+// lambdaRoutes lists the Lambda operations Hearth serves, with the exact
+// paths of the model (table 1.4 of lambda-api.md). Patterns match whole
+// paths only: a path that is not listed here, such as
+// /2015-03-31/functions/f/policy, reaches unknownOperation and is never
+// answered by a neighbouring operation. Older clients send a trailing
+// slash on a few paths (the model's InvokeAsync URI has one); those are
+// listed with {$}, which matches the slash and nothing after it.
+func (a *API) lambdaRoutes() []route {
+	return []route{
+		{"CreateFunction", "POST /2015-03-31/functions", a.createFunction},
+		{"CreateFunction", "POST /2015-03-31/functions/{$}", a.createFunction},
+		{"ListFunctions", "GET /2015-03-31/functions", a.listFunctions},
+		{"ListFunctions", "GET /2015-03-31/functions/{$}", a.listFunctions},
+		{"GetFunction", "GET /2015-03-31/functions/{FunctionName}", a.getFunction},
+		{"DeleteFunction", "DELETE /2015-03-31/functions/{FunctionName}", a.deleteFunction},
+		{"GetFunctionConfiguration", "GET /2015-03-31/functions/{FunctionName}/configuration", a.getFunctionConfiguration},
+		{"UpdateFunctionConfiguration", "PUT /2015-03-31/functions/{FunctionName}/configuration", a.updateFunctionConfiguration},
+		{"UpdateFunctionCode", "PUT /2015-03-31/functions/{FunctionName}/code", a.updateFunctionCode},
+		{"Invoke", "POST /2015-03-31/functions/{FunctionName}/invocations", a.invokeFunction},
+		{"InvokeAsync", "POST /2014-11-13/functions/{FunctionName}/invoke-async", a.invokeAsync},
+		{"InvokeAsync", "POST /2014-11-13/functions/{FunctionName}/invoke-async/{$}", a.invokeAsync},
+		{"GetAccountSettings", "GET /2016-08-19/account-settings", a.getAccountSettings},
+		{"GetAccountSettings", "GET /2016-08-19/account-settings/{$}", a.getAccountSettings},
+		{"PutFunctionEventInvokeConfig", "PUT /2019-09-25/functions/{FunctionName}/event-invoke-config", a.putEventInvokeConfig},
+		{"UpdateFunctionEventInvokeConfig", "POST /2019-09-25/functions/{FunctionName}/event-invoke-config", a.updateEventInvokeConfig},
+		{"GetFunctionEventInvokeConfig", "GET /2019-09-25/functions/{FunctionName}/event-invoke-config", a.getEventInvokeConfig},
+		{"DeleteFunctionEventInvokeConfig", "DELETE /2019-09-25/functions/{FunctionName}/event-invoke-config", a.deleteEventInvokeConfig},
+		{"ListFunctionEventInvokeConfigs", "GET /2019-09-25/functions/{FunctionName}/event-invoke-config/list", a.listEventInvokeConfigs},
+		{"ListTags", "GET /2017-03-31/tags/{Resource}", a.listTags},
+		{"TagResource", "POST /2017-03-31/tags/{Resource}", a.tagResource},
+		{"UntagResource", "DELETE /2017-03-31/tags/{Resource}", a.untagResource},
+	}
+}
+
+// hearthRoutes lists Hearth's own endpoints, which no AWS model describes.
+func (a *API) hearthRoutes() []route {
+	return []route{
+		{"", "GET /healthz", a.healthz},
+		{"", "GET /_hearth/v1/code/{name}", a.downloadCode},
+		{"", "GET /_hearth/v1/functions/{name}/logs", a.functionLogs},
+		{"", "GET /_hearth/v1/async", a.asyncStats},
+		{"", "GET /_hearth/v1/environments", a.environments},
+		{"", "GET /_hearth/v1/runtimes", a.listRuntimes},
+		{"", "GET /_hearth/v1/queues/{name}/messages", a.receiveQueue},
+		{"", "POST /_hearth/v1/queues/{name}/messages", a.sendQueue},
+	}
+}
+
+// Handler returns every route.
+func (a *API) Handler() http.Handler { return a.mux(a.operation) }
+
+// mux builds the router; wrap turns each Lambda route into its handler.
+func (a *API) mux(wrap func(route) http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range a.lambdaRoutes() {
+		mux.Handle(rt.pattern, wrap(rt))
+	}
+	for _, rt := range a.hearthRoutes() {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	mux.HandleFunc("/", a.unknownOperation)
 	return mux
+}
+
+// unknownOperation answers every request no route serves. The code is
+// also in the body's __type, because clients of AWS's JSON protocols
+// (CloudWatch Logs' aws logs tail, which sends X-Amz-Target to POST /)
+// read it only there.
+func (a *API) unknownOperation(w http.ResponseWriter, r *http.Request) {
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		e := lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation " + target + ": this Hearth server does not serve it.")
+		e.Status = http.StatusBadRequest // JSON-protocol services answer client errors with 400
+		a.fail(w, r, e)
+		return
+	}
+	a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
+}
+
+type opKey struct{}
+type bodyKey struct{}
+
+// operation runs a Lambda route: it reads a JSON body once, checks the
+// whole request (labels, query, headers, body) against the API model and
+// only then calls the handler, so every operation answers model
+// violations the same way.
+func (a *API) operation(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), opKey{}, rt.op)
+		req := lambdaapi.Request{Label: r.PathValue, Query: r.URL.Query(), Header: r.Header}
+		if lambdaapi.HasJSONBody(rt.op) {
+			body, ok := a.readBody(w, r, rt.op)
+			if !ok {
+				return
+			}
+			m, err := jsonObject(body)
+			if err != nil {
+				a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not parse request body into json: "+jsonProblem(err)))
+				return
+			}
+			req.Body = m
+			ctx = context.WithValue(ctx, bodyKey{}, body)
+		}
+		r = r.WithContext(ctx)
+		if err := lambdaapi.Validate(rt.op, req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		rt.handler(w, r)
+	})
+}
+
+// operationName is the Lambda operation r is for, "" outside Lambda routes.
+func operationName(r *http.Request) string {
+	op, _ := r.Context().Value(opKey{}).(string)
+	return op
+}
+
+// jsonKeys returns the keys of the object at path (member names from the
+// top) in the body operation read, in the order the request wrote them;
+// nil when there is none. Go maps forget the order, which some AWS
+// messages quote.
+func jsonKeys(r *http.Request, path ...string) []string {
+	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	d := json.NewDecoder(bytes.NewReader(body))
+	var keys []string
+	var walk func(depth int) bool // reads one value; true once the object is found
+	walk = func(depth int) bool {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		delim, ok := tok.(json.Delim)
+		if !ok || (delim != '{' && delim != '[') {
+			return false
+		}
+		for d.More() {
+			if delim == '[' {
+				if walk(-1) {
+					return true
+				}
+				continue
+			}
+			kt, err := d.Token()
+			if err != nil {
+				return false
+			}
+			k, _ := kt.(string)
+			switch {
+			case depth == len(path):
+				keys = append(keys, k)
+				var skip json.RawMessage
+				if d.Decode(&skip) != nil {
+					return false
+				}
+			case depth >= 0 && k == path[depth]:
+				if walk(depth + 1) {
+					return true
+				}
+				return false
+			default:
+				var skip json.RawMessage
+				if d.Decode(&skip) != nil {
+					return false
+				}
+			}
+		}
+		d.Token() // the closing delimiter
+		return depth == len(path)
+	}
+	if !walk(0) {
+		return nil
+	}
+	return keys
+}
+
+// jsonObject decodes body as a JSON object, keeping numbers as written.
+func jsonObject(body []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, &json.SyntaxError{Offset: d.InputOffset()}
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
 }
 
 // environments lists the live execution environments.
@@ -163,24 +324,39 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// maxManagementBody is Lambda's limit on a management request: a 50 MB
-// zip, base64-encoded, inside JSON.
-const maxManagementBody = 69905067
+// maxManagementBody is Lambda's limit on a management request (a 50 MB
+// zip, base64-encoded, inside JSON), as AWS's message states it
+// (recorded: "Request must be smaller than 70167211 bytes for the
+// CreateFunction operation").
+const maxManagementBody = 70167211
 
-// decode reads r's JSON body (at most maxManagementBody bytes) into v. An
-// empty body is {}. It writes the AWS error and returns false on failure.
-func (a *API) decode(w http.ResponseWriter, r *http.Request, op string, v any) bool {
+// readBody reads r's body, at most maxManagementBody bytes; an empty body
+// is {}. It writes the AWS error and returns false on failure.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, op string) ([]byte, bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxManagementBody+1))
 	if err != nil {
 		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
-		return false
+		return nil, false
 	}
 	if len(body) > maxManagementBody {
 		a.fail(w, r, lambdaapi.ErrEntityTooLarge.WithMessage(fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", maxManagementBody, op)))
-		return false
+		return nil, false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
+	}
+	return body, true
+}
+
+// decode decodes r's JSON body into v: the body operation already read
+// and validated, or else r's body. It writes the AWS error and returns
+// false on failure.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := r.Context().Value(bodyKey{}).([]byte)
+	if !ok {
+		if body, ok = a.readBody(w, r, r.URL.Path); !ok {
+			return false
+		}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not parse request body into json: "+jsonProblem(err)))

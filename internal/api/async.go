@@ -96,7 +96,7 @@ func (a *API) sendQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body json.RawMessage
-	if !a.decode(w, r, "SendMessage", &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	if err := a.async.Send(r.Context(), name, body, nil); err != nil {

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"hearth/internal/function"
@@ -10,34 +13,122 @@ import (
 	"hearth/internal/store"
 )
 
-// eventInvokeTarget resolves {name} and the Qualifier parameter of the
-// event invoke config operations. Only $LATEST exists so far.
-func (a *API) eventInvokeTarget(r *http.Request) (function.Config, error) {
-	qualifier := r.URL.Query().Get("Qualifier")
-	if qualifier == function.Latest {
-		qualifier = ""
+// eventInvokeTarget resolves {FunctionName} and the Qualifier parameter
+// of the event invoke config operations. Only $LATEST exists so far. A
+// missing function gets the family's own sentence: Put and Update say "The
+// function doesn't exist.", Get and Delete that the function (qualified,
+// $LATEST by default) "doesn't have an EventInvokeConfig" (recorded AWS
+// answers).
+func (a *API) eventInvokeTarget(r *http.Request, putting bool) (function.Config, string, error) {
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
+	if err != nil {
+		return function.Config{}, "", err
 	}
-	return a.lookup(r, qualifier)
+	qualifier := cmp.Or(ref.Qualifier, function.Latest)
+	cfg, err := a.store.Function(ref.Name)
+	if err != nil || qualifier != function.Latest {
+		if putting {
+			return function.Config{}, "", lambdaapi.ErrNotFound.WithMessage("The function doesn't exist.")
+		}
+		return function.Config{}, "", a.noEventInvokeConfig(ref.Name, qualifier)
+	}
+	return cfg, qualifier, nil
+}
+
+func (a *API) noEventInvokeConfig(name, qualifier string) error {
+	return lambdaapi.ErrNotFound.WithMessage("The function " + function.ARN(a.cfg.Region, a.cfg.Account, name, qualifier) + " doesn't have an EventInvokeConfig")
+}
+
+// checkDestinations refuses destinations as AWS does (recorded answers):
+// the function itself, a function that does not exist, and an ARN of a
+// service that cannot be a destination. Destinations AWS takes but Hearth
+// cannot deliver to are refused later by EventInvokeConfig.Validate.
+func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) error {
+	if d == nil {
+		return nil
+	}
+	for _, side := range []*lambdaapi.OnDestination{d.OnSuccess, d.OnFailure} {
+		arn := ""
+		if side != nil {
+			arn = deref(side.Destination)
+		}
+		if arn == "" {
+			continue
+		}
+		parts := strings.Split(arn, ":")
+		switch parts[2] {
+		case "lambda", "sqs", "sns", "events", "s3":
+		default:
+			return invalid("The provided destination config " + destinationString(d) + " is invalid.")
+		}
+		if err := a.checkLocal(arn); err != nil {
+			return err
+		}
+		dest, err := function.ParseDestination(arn)
+		if err != nil || dest.Kind != function.DestinationFunction {
+			continue
+		}
+		if dest.Name == name {
+			return invalid("You can't specify the function as a destination for itself.")
+		}
+		if _, err := a.store.Function(dest.Name); err != nil {
+			return invalid("The destination ARN " + arn + " is invalid.")
+		}
+	}
+	return nil
+}
+
+// checkLocal refuses a destination or dead-letter ARN Hearth parses but
+// that names another account or region: Hearth delivers by name, so it
+// would otherwise deliver to its own function or queue of that name.
+func (a *API) checkLocal(arn string) error {
+	dest, err := function.ParseDestination(arn)
+	if err != nil || (dest.Account == a.cfg.Account && dest.Region == a.cfg.Region) {
+		return nil // malformed ones are Validate's to refuse
+	}
+	return invalid(fmt.Sprintf("This Hearth server delivers only to functions and queues of its own account and region (%s, %s); %s is not one of them.",
+		a.cfg.Account, a.cfg.Region, arn))
+}
+
+// destinationString prints d the way AWS's messages do (Java's toString).
+func destinationString(d *lambdaapi.DestinationConfig) string {
+	side := func(kind string, o *lambdaapi.OnDestination) string {
+		if o == nil {
+			return "null"
+		}
+		return kind + "(destination=" + cmp.Or(deref(o.Destination), "null") + ")"
+	}
+	return "DestinationConfig(onSuccess=" + side("OnSuccess", d.OnSuccess) + ", onFailure=" + side("OnFailure", d.OnFailure) + ")"
 }
 
 func (a *API) putEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
-	a.changeEventInvokeConfig(w, r, "PutFunctionEventInvokeConfig", true)
+	a.changeEventInvokeConfig(w, r, true)
 }
 
 func (a *API) updateEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
-	a.changeEventInvokeConfig(w, r, "UpdateFunctionEventInvokeConfig", false)
+	a.changeEventInvokeConfig(w, r, false)
 }
 
 // changeEventInvokeConfig replaces (Put) or merges into (Update) the
 // function's event invoke config. It leaves the function's RevisionId
 // alone, as Lambda does.
-func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, op string, replace bool) {
+func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, replace bool) {
 	var in lambdaapi.EventInvokeConfigInput
-	if !a.decode(w, r, op, &in) {
+	if !a.decode(w, r, &in) {
 		return
 	}
-	cfg, err := a.eventInvokeTarget(r)
+	d := in.DestinationConfig
+	if in.MaximumRetryAttempts == nil && in.MaximumEventAgeInSeconds == nil && (d == nil || d.OnSuccess == nil && d.OnFailure == nil) {
+		// AWS checks this before the function's existence.
+		a.fail(w, r, invalid("You must specify at least one of error handling or destination setting."))
+		return
+	}
+	cfg, _, err := a.eventInvokeTarget(r, true) // only $LATEST exists so far
 	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.checkDestinations(cfg.Name, d); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -70,7 +161,7 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, op
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, cfg.Name, ""))
+		err = lambdaapi.ErrNotFound.WithMessage("The function doesn't exist.")
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -80,25 +171,25 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, op
 }
 
 func (a *API) getEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
-	cfg, err := a.eventInvokeTarget(r)
+	cfg, qualifier, err := a.eventInvokeTarget(r, false)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	if cfg.EventInvoke == nil {
-		a.fail(w, r, lambdaapi.ErrNotFound.WithMessage("The function "+function.ARN(a.cfg.Region, a.cfg.Account, cfg.Name, function.Latest)+" doesn't have an EventInvokeConfig"))
+		a.fail(w, r, a.noEventInvokeConfig(cfg.Name, qualifier))
 		return
 	}
 	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(cfg.Name, cfg.EventInvoke))
 }
 
 func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
-	cfg, err := a.eventInvokeTarget(r)
+	cfg, qualifier, err := a.eventInvokeTarget(r, false)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	missing := lambdaapi.ErrNotFound.WithMessage("The function " + function.ARN(a.cfg.Region, a.cfg.Account, cfg.Name, function.Latest) + " doesn't have an EventInvokeConfig")
+	missing := a.noEventInvokeConfig(cfg.Name, qualifier)
 	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
 		if c.EventInvoke == nil {
 			return missing

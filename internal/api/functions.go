@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,16 +22,35 @@ import (
 
 func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	var in lambdaapi.CreateFunctionInput
-	if !a.decode(w, r, "CreateFunction", &in) {
+	if !a.decode(w, r, &in) {
 		return
 	}
-	if in.FunctionName == nil || in.Role == nil || in.Code == nil {
-		a.fail(w, r, invalid("FunctionName, Role and Code are required"))
+	// The model has checked types, patterns, enums, lengths and ranges;
+	// what follows are Lambda's semantic checks.
+	if in.Runtime != nil {
+		if err := checkRuntime(*in.Runtime); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	if len(function.NamePart(*in.FunctionName)) > function.MaxNameLen {
+		// The model's pattern has no length limit on the name part;
+		// Lambda's is 64, and AWS words its refusal as a validation error
+		// but sends it as an InvalidParameterValueException (recorded).
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64", function.NamePart(*in.FunctionName))))
 		return
 	}
-	ref, err := function.ParseRef(*in.FunctionName)
-	if err != nil || ref.Qualifier != "" {
-		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)", *in.FunctionName)))
+	ref, err := a.functionRef(r, *in.FunctionName, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if ref.Qualifier != "" {
+		a.fail(w, r, invalid("A function name cannot be qualified when the function is created: "+*in.FunctionName)) // wording UNCONFIRMED
+		return
+	}
+	if (in.PackageType == nil || *in.PackageType == "Zip") && (in.Runtime == nil || in.Handler == nil) {
+		a.fail(w, r, invalid("Runtime and Handler are mandatory parameters for functions created with Zip packages."))
 		return
 	}
 	if err := unsupportedCreate(&in); err != nil {
@@ -47,7 +68,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		Tags:        in.Tags,
 	}
 	if in.Environment != nil {
-		cfg.Environment = in.Environment.Variables
+		cfg.Environment, cfg.EnvironmentOrder = environment(in.Environment), jsonKeys(r, "Environment", "Variables")
 	}
 	if in.EphemeralStorage != nil && in.EphemeralStorage.Size != nil {
 		cfg.Ephemeral = *in.EphemeralStorage.Size
@@ -60,13 +81,13 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.DeadLetterConfig != nil {
 		cfg.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
+		if err := a.checkLocal(cfg.DeadLetterTarget); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	if err := setArch(&cfg, in.Architectures); err != nil {
 		a.fail(w, r, err)
-		return
-	}
-	if in.Runtime == nil || in.Handler == nil {
-		a.fail(w, r, invalid("Runtime and Handler are mandatory parameters for functions created with Zip packages."))
 		return
 	}
 	cfg = cfg.WithDefaults()
@@ -97,7 +118,32 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.activate(cfg.Name, cfg.RevisionID)
-	a.reply(w, r, http.StatusCreated, a.configuration(&cfg))
+	// AWS's CreateFunction answer has State Pending but no
+	// LastUpdateStatus, although GetFunction then shows InProgress.
+	out := a.configuration(&cfg, false)
+	out.LastUpdateStatus, out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = "", "", ""
+	a.reply(w, r, http.StatusCreated, out)
+}
+
+// checkRuntime refuses a Runtime parameter AWS refuses, unless Hearth
+// runs that runtime anyway (provided, which AWS has retired).
+func checkRuntime(rt string) error {
+	if _, ok := runtimes.Lookup(rt); ok {
+		return nil
+	}
+	if err := lambdaapi.CheckRuntime(rt); err != nil {
+		return err
+	}
+	return nil // not CheckRuntime's nil *Error, which would be a non-nil error
+}
+
+// environment is the variables of an Environment member; one given
+// without variables is an empty map, which AWS echoes as {"Variables": {}}.
+func environment(e *lambdaapi.Environment) map[string]string {
+	if e.Variables == nil {
+		return map[string]string{}
+	}
+	return e.Variables
 }
 
 // unsupportedCreate rejects what Hearth does not do yet, clearly, rather
@@ -112,6 +158,8 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput) error {
 		return invalid("This Hearth server takes code as Code.ZipFile only; S3 locations are not supported.")
 	case len(in.Code.ZipFile) == 0:
 		return invalid("Code.ZipFile is required.")
+	case len(in.Layers) > 5:
+		return invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
 	case len(in.Layers) > 0:
 		return invalid("Layers are not supported by this Hearth server yet.")
 	case in.Publish:
@@ -221,45 +269,81 @@ func (a *API) ResumeActivations() {
 	}
 }
 
-// lookup resolves the {name} path label of a management operation to the
-// function's $LATEST configuration. Qualifiers other than $LATEST do not
-// exist yet.
-func (a *API) lookup(r *http.Request, qualifier string) (function.Config, error) {
-	ref, err := function.ParseRef(r.PathValue("name"))
+// functionRef resolves a FunctionName parameter (name, name:qualifier,
+// partial or full ARN) and the Qualifier parameter the way AWS does once
+// the model's pattern has passed: a function of another region is a 404
+// ("Functions from 'eu-central-1' are not reachable in this region
+// ('us-east-1')"), one of another account a 403 AccessDeniedException,
+// and a name Lambda could never have created (longer than 64 characters,
+// or with dots, which NamespacedFunctionName allows) is simply not found:
+// Get and Invoke do not check the 64-character limit.
+func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref, error) {
+	ref, err := function.ParseRef(raw)
 	if err != nil {
-		return function.Config{}, invalid(err.Error())
+		if op := operationName(r); qualifier == "" && (op == "Invoke" || op == "InvokeAsync") {
+			qualifier = function.Latest // Invoke's not-found names $LATEST
+		}
+		arn := raw
+		if !strings.HasPrefix(raw, "arn:") {
+			arn = function.ARN(a.cfg.Region, a.cfg.Account, raw, qualifier)
+		}
+		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage("Function not found: " + arn)
 	}
 	if ref.Qualifier != "" && qualifier != "" && ref.Qualifier != qualifier {
-		return function.Config{}, invalid("The derived qualifier from the function name does not match the specified qualifier.")
+		return function.Ref{}, invalid("The derived qualifier from the function name does not match the specified qualifier.")
 	}
-	if qualifier == "" {
-		qualifier = ref.Qualifier
+	if qualifier != "" {
+		ref.Qualifier = qualifier
 	}
-	if qualifier != "" && !function.ValidQualifier(qualifier) {
-		return function.Config{}, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)", qualifier))
+	if ref.Region != "" && ref.Region != a.cfg.Region {
+		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage(fmt.Sprintf("Functions from '%s' are not reachable in this region ('%s')", ref.Region, a.cfg.Region))
 	}
-	notFound := lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, ref.Name, qualifier))
-	if qualifier != "" && qualifier != function.Latest {
-		return function.Config{}, notFound
+	if ref.Account != "" && ref.Account != a.cfg.Account {
+		// AWS answers without a message (recorded); Hearth's log says why.
+		a.log.Info("function of another account refused", "request_id", requestID(r), "function", raw, "account", ref.Account)
+		return function.Ref{}, lambdaapi.ErrAccessDenied
 	}
-	if (ref.Account != "" && ref.Account != a.cfg.Account) || (ref.Region != "" && ref.Region != a.cfg.Region) {
-		return function.Config{}, notFound
+	return ref, nil
+}
+
+// notFound is the ResourceNotFoundException of a function version.
+func (a *API) notFound(name, qualifier string) error {
+	return lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, name, qualifier))
+}
+
+// lookup resolves the {FunctionName} label and the Qualifier of a
+// management operation to the function's $LATEST configuration, the only
+// version that exists so far.
+func (a *API) lookup(r *http.Request, qualifier string) (function.Config, error) {
+	cfg, _, err := a.lookupQualified(r, qualifier)
+	return cfg, err
+}
+
+// lookupQualified is lookup that also returns the qualifier the caller
+// gave, in the name or as Qualifier ("" when none).
+func (a *API) lookupQualified(r *http.Request, qualifier string) (function.Config, string, error) {
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
+	if err != nil {
+		return function.Config{}, "", err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
+		return function.Config{}, "", a.notFound(ref.Name, ref.Qualifier)
 	}
 	cfg, err := a.store.Function(ref.Name)
 	if err != nil {
-		return function.Config{}, notFound
+		return function.Config{}, "", a.notFound(ref.Name, ref.Qualifier)
 	}
-	return cfg, nil
+	return cfg, ref.Qualifier, nil
 }
 
 func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
-	cfg, err := a.lookup(r, r.URL.Query().Get("Qualifier"))
+	cfg, qualifier, err := a.lookupQualified(r, r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	out := lambdaapi.GetFunctionOutput{
-		Configuration: a.configuration(&cfg),
+		Configuration: a.configuration(&cfg, qualifier == function.Latest),
 		Code:          lambdaapi.FunctionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, &cfg)},
 	}
 	if len(cfg.Tags) > 0 {
@@ -269,12 +353,12 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
-	cfg, err := a.lookup(r, r.URL.Query().Get("Qualifier"))
+	cfg, qualifier, err := a.lookupQualified(r, r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.configuration(&cfg))
+	a.reply(w, r, http.StatusOK, a.configuration(&cfg, qualifier == function.Latest))
 }
 
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
@@ -311,20 +395,25 @@ func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
 			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(all[i-1].Name))
 			break
 		}
-		out.Functions = append(out.Functions, a.configuration(&cfg))
+		out.Functions = append(out.Functions, listItem(a.configuration(&cfg, false)))
 	}
 	a.reply(w, r, http.StatusOK, out)
 }
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	qualifier := r.URL.Query().Get("Qualifier")
-	cfg, err := a.lookup(r, qualifier)
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
+	if err == nil && ref.Qualifier == function.Latest {
+		// Checked before the function's existence (recorded).
+		err = invalid("$LATEST version cannot be deleted without deleting the function.")
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if qualifier == function.Latest {
-		a.fail(w, r, invalid("$LATEST version cannot be deleted without deleting the function."))
+	cfg, err := a.lookup(r, qualifier)
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	if err := a.store.Delete(r.Context(), cfg.Name); err != nil {
@@ -340,7 +429,7 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	var in lambdaapi.UpdateFunctionCodeInput
-	if !a.decode(w, r, "UpdateFunctionCode", &in) {
+	if !a.decode(w, r, &in) {
 		return
 	}
 	cfg, err := a.lookup(r, "")
@@ -350,7 +439,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case in.ImageUri != nil:
-		err = invalid("This Hearth server runs Zip packages only; ImageUri is not supported.")
+		err = invalid("Please don't provide ImageUri when updating a function with packageType Zip.") // AWS's words (recorded)
 	case in.S3Bucket != nil || in.S3Key != nil:
 		err = invalid("This Hearth server takes code as ZipFile only; S3 locations are not supported.")
 	case len(in.ZipFile) == 0:
@@ -370,7 +459,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.DryRun {
 		cfg.CodeSha256, cfg.CodeSize = store.Sha256(in.ZipFile), int64(len(in.ZipFile))
-		a.reply(w, r, http.StatusOK, a.configuration(&cfg))
+		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
 	sha, err := a.store.PutCode(r.Context(), in.ZipFile)
@@ -389,15 +478,29 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
 	var in lambdaapi.UpdateFunctionConfigurationInput
-	if !a.decode(w, r, "UpdateFunctionConfiguration", &in) {
+	if !a.decode(w, r, &in) {
 		return
+	}
+	if in.Runtime != nil {
+		if err := checkRuntime(*in.Runtime); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if in.DeadLetterConfig != nil {
+		if err := a.checkLocal(deref(in.DeadLetterConfig.TargetArn)); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	switch {
+	case len(in.Layers) > 5:
+		err = invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
 	case len(in.Layers) > 0:
 		err = invalid("Layers are not supported by this Hearth server yet.")
 	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
@@ -419,7 +522,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		set(&c.MemorySize, in.MemorySize)
 		set(&c.Runtime, in.Runtime)
 		if in.Environment != nil {
-			c.Environment = in.Environment.Variables
+			c.Environment, c.EnvironmentOrder = environment(in.Environment), jsonKeys(r, "Environment", "Variables")
 		}
 		if in.EphemeralStorage != nil && in.EphemeralStorage.Size != nil {
 			c.Ephemeral = *in.EphemeralStorage.Size
@@ -459,7 +562,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 				return err
 			}
 			c.RevisionID, c.LastModified = invoke.NewRequestID(), time.Now()
-			c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateInProgress, "The function is being updated.", ""
+			// AWS's update answers really say "being created" (recorded).
+			c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = function.UpdateInProgress, "The function is being created.", "Creating"
 			return nil
 		})
 		if errors.Is(err, errBusy) && time.Now().Before(deadline) {
@@ -484,7 +588,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 		}
 		a.activate(cfg.Name, cfg.RevisionID)
 		a.workers.Retire(cfg.Name)
-		a.reply(w, r, http.StatusOK, a.configuration(&cfg))
+		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
 }
@@ -509,10 +613,29 @@ func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// listItem trims a configuration to what ListFunctions shows: AWS leaves
+// out the state, the last update's status and the runtime version there
+// (the API reference's example output).
+func listItem(c lambdaapi.FunctionConfiguration) lambdaapi.FunctionConfiguration {
+	c.State, c.StateReason, c.StateReasonCode = "", "", ""
+	c.LastUpdateStatus, c.LastUpdateStatusReason, c.LastUpdateStatusReasonCode = "", "", ""
+	c.RuntimeVersionConfig = nil
+	return c
+}
+
+// runtimeVersionARN is the RuntimeVersionArn of a runtime: AWS's form with
+// a digest that stays the same for a runtime on every Hearth server.
+func (a *API) runtimeVersionARN(runtime string) string {
+	sum := sha256.Sum256([]byte("hearth runtime " + runtime))
+	return "arn:aws:lambda:" + a.cfg.Region + "::runtime:" + hex.EncodeToString(sum[:])
+}
+
 // configuration renders a version's configuration in Lambda's shape.
-func (a *API) configuration(c *function.Config) lambdaapi.FunctionConfiguration {
+// AWS qualifies $LATEST's FunctionArn only when the caller asked for
+// Qualifier=$LATEST (qualifyLatest).
+func (a *API) configuration(c *function.Config, qualifyLatest bool) lambdaapi.FunctionConfiguration {
 	qualifier := ""
-	if c.Version != function.Latest {
+	if c.Version != function.Latest || qualifyLatest {
 		qualifier = c.Version
 	}
 	out := lambdaapi.FunctionConfiguration{
@@ -543,8 +666,11 @@ func (a *API) configuration(c *function.Config) lambdaapi.FunctionConfiguration 
 		LoggingConfig:              lambdaapi.LoggingConfigResponse{LogFormat: c.LogFormat, LogGroup: "/aws/lambda/" + c.Name},
 	}
 	out.LoggingConfig.ApplicationLogLevel, out.LoggingConfig.SystemLogLevel = c.LogLevels()
-	if len(c.Environment) > 0 {
+	if c.Environment != nil {
 		out.Environment = &lambdaapi.EnvironmentResponse{Variables: c.Environment}
+	}
+	if c.Runtime != "" {
+		out.RuntimeVersionConfig = &lambdaapi.RuntimeVersionConfig{RuntimeVersionArn: a.runtimeVersionARN(c.Runtime)}
 	}
 	if c.DeadLetterTarget != "" {
 		out.DeadLetterConfig = &lambdaapi.DeadLetterConfig{TargetArn: &c.DeadLetterTarget}

@@ -30,12 +30,12 @@ type GuardConfig struct {
 func Guard(cfg GuardConfig, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(cfg.AllowedOrigins, origin) {
-			lambdaapi.ErrAccessDenied.WithMessage("Requests from web origin "+origin+
+			lambdaapi.ErrForbidden.WithMessage("Requests from web origin "+origin+
 				" are not allowed; the server's --allowed-origins lists the origins it serves.").Write(w, requestID(r))
 			return
 		}
 		if cfg.LoopbackOnly && r.URL.Path != "/healthz" && !loopbackHost(r.Host) {
-			lambdaapi.ErrAccessDenied.WithMessage("Host "+r.Host+
+			lambdaapi.ErrForbidden.WithMessage("Host "+r.Host+
 				" is not a loopback name or address; this server listens on loopback only.").Write(w, requestID(r))
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"hearth/internal/function"
 	"hearth/internal/invoke"
 	"hearth/internal/lambdaapi"
 )
@@ -21,16 +22,11 @@ const maxPooledPayload = 8 << 20
 
 func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r)
+	// The router has checked the headers against the model's enums.
 	typ := r.Header.Get(lambdaapi.HeaderInvocationType)
-	switch typ {
-	case "", lambdaapi.InvocationRequestResponse, lambdaapi.InvocationDryRun, lambdaapi.InvocationEvent:
-	default:
-		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]", typ)))
-		return
-	}
 	logType := r.Header.Get(lambdaapi.HeaderLogType)
-	if logType != "" && logType != "None" && logType != "Tail" {
-		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]", logType)))
+	if err := a.checkInvokeTarget(r); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 
@@ -64,7 +60,7 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
-		FunctionName:  r.PathValue("name"),
+		FunctionName:  r.PathValue("FunctionName"),
 		Qualifier:     r.URL.Query().Get("Qualifier"),
 		RequestID:     id,
 		Payload:       buf.Bytes(),
@@ -96,6 +92,24 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	w.Write(res.Payload)
 }
 
+// checkInvokeTarget applies AWS's name and ARN checks to an invocation and
+// answers a missing function as Invoke does: with the ARN qualified,
+// $LATEST when the caller gave no qualifier (recorded AWS answers).
+// Versions and aliases are the invoke service's to resolve.
+func (a *API) checkInvokeTarget(r *http.Request) error {
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
+		return nil
+	}
+	if _, err := a.store.Function(ref.Name); err != nil {
+		return a.notFound(ref.Name, function.Latest)
+	}
+	return nil
+}
+
 func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 	// Leave the rest of an oversized body unread; the connection closes.
 	w.Header().Set("Connection", "close")
@@ -106,7 +120,7 @@ func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 // enqueue accepts an asynchronous invocation and answers once it is stored.
 func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload []byte, limit, status int, body []byte) {
 	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
-		FunctionName: r.PathValue("name"),
+		FunctionName: r.PathValue("FunctionName"),
 		Qualifier:    r.URL.Query().Get("Qualifier"),
 		RequestID:    id,
 		Payload:      payload,
@@ -126,6 +140,10 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload
 // invokeAsync is the deprecated InvokeAsync: an Event invocation with a
 // 256 KB limit, answering {"Status":202}.
 func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request) {
+	if err := a.checkInvokeTarget(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, invoke.MaxInvokeAsyncPayload+1))
 	if err != nil {
 		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))

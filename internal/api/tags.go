@@ -2,24 +2,41 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"hearth/internal/function"
 	"hearth/internal/lambdaapi"
 )
 
-// tagTarget resolves the {arn} label of the tagging operations to a
-// function name. Only unqualified function ARNs carry tags.
+// tagTarget resolves the {Resource} label of the tagging operations, which
+// the model has checked to be a Lambda ARN, to a function name. Only
+// unqualified function ARNs carry tags; AWS refuses a qualified one before
+// looking the function up (recorded answers).
 func (a *API) tagTarget(r *http.Request) (string, error) {
-	arn := r.PathValue("arn")
-	ref, err := function.ParseRef(arn)
-	if err != nil || ref.Account == "" || ref.Qualifier != "" {
-		return "", invalid("1 validation error detected: Value '" + arn + "' at 'resource' failed to satisfy constraint: Member must be an unqualified function ARN")
+	arn := r.PathValue("Resource")
+	parts := strings.Split(arn, ":")
+	if len(parts) < 7 || parts[5] != "function" {
+		// Event source mappings, code signing configs, capacity providers:
+		// Hearth has none. Each family has its sentence (recorded).
+		switch {
+		case strings.Contains(arn, ":event-source-mapping:"):
+			return "", lambdaapi.ErrNotFound.WithMessage("Event source mapping not found: " + arn)
+		case strings.Contains(arn, ":capacity-provider:"):
+			return "", lambdaapi.ErrNotFound.WithMessage("Capacity provider not found: " + arn)
+		case strings.Contains(arn, ":code-signing-config:"):
+			return "", lambdaapi.ErrNotFound.WithMessage("The Lambda code signing configuration " + arn + " can not be found.")
+		}
+		return "", lambdaapi.ErrNotFound.WithMessage("The resource you requested does not exist.")
 	}
-	if ref.Account != a.cfg.Account || (ref.Region != "" && ref.Region != a.cfg.Region) {
-		return "", lambdaapi.ErrNotFound.WithMessage("Function not found: " + arn)
+	if len(parts) > 7 {
+		return "", invalid("Tags on function aliases and versions are not supported. Please specify a function ARN.")
+	}
+	ref, err := a.functionRef(r, arn, "")
+	if err != nil {
+		return "", err
 	}
 	if _, err := a.store.Function(ref.Name); err != nil {
-		return "", lambdaapi.ErrNotFound.WithMessage("Function not found: " + arn)
+		return "", a.notFound(ref.Name, "")
 	}
 	return ref.Name, nil
 }
@@ -48,7 +65,7 @@ func (a *API) tagResource(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Tags map[string]string `json:"Tags"`
 	}
-	if !a.decode(w, r, "TagResource", &in) {
+	if !a.decode(w, r, &in) {
 		return
 	}
 	name, err := a.tagTarget(r)
@@ -57,10 +74,10 @@ func (a *API) tagResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(in.Tags) == 0 {
-		a.fail(w, r, invalid("Tags are required"))
+		a.fail(w, r, invalid("An error occurred and the request cannot be processed.")) // AWS's words for {}
 		return
 	}
-	if err := validTags(in.Tags); err != nil {
+	if err := function.ValidateTags(in.Tags); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -71,10 +88,7 @@ func (a *API) tagResource(w http.ResponseWriter, r *http.Request) {
 		for k, v := range in.Tags {
 			c.Tags[k] = v
 		}
-		if len(c.Tags) > 50 {
-			return invalid("A function can have at most 50 tags")
-		}
-		return nil
+		return function.ValidateTags(c.Tags)
 	})
 	if err != nil {
 		a.fail(w, r, err)
@@ -101,13 +115,4 @@ func (a *API) untagResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.noContent(w, r)
-}
-
-func validTags(tags map[string]string) error {
-	for k, v := range tags {
-		if len(k) == 0 || len(k) > 128 || len(v) > 256 {
-			return invalid("Tag keys must be 1 to 128 characters and values at most 256")
-		}
-	}
-	return nil
 }

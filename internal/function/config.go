@@ -1,6 +1,8 @@
 package function
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -23,6 +25,9 @@ const (
 	MaxDescription    = 256
 	MaxHandler        = 128
 	MaxEnvironmentLen = 4096
+	MaxTags           = 50
+	MaxTagKeyLen      = 128
+	MaxTagValueLen    = 256
 )
 
 // States of a function version (Lambda's State field).
@@ -43,20 +48,25 @@ const (
 // Config is the configuration of one function version as Hearth stores it.
 // The zero value is not valid; build one and call Validate.
 type Config struct {
-	Name        string            `json:"name"`
-	Version     string            `json:"version"` // Latest or "N"
-	Runtime     string            `json:"runtime"`
-	Handler     string            `json:"handler"`
-	Role        string            `json:"role"`
-	Description string            `json:"description,omitempty"`
-	Timeout     int               `json:"timeout"`     // seconds
-	MemorySize  int               `json:"memory_size"` // MB
-	Ephemeral   int               `json:"ephemeral"`   // MB of /tmp
-	Environment map[string]string `json:"environment,omitempty"`
-	Arch        string            `json:"arch"` // x86_64 or arm64
-	TracingMode string            `json:"tracing_mode,omitempty"`
-	LogFormat   string            `json:"log_format,omitempty"` // Text or JSON
-	Tags        map[string]string `json:"tags,omitempty"`
+	Name        string `json:"name"`
+	Version     string `json:"version"` // Latest or "N"
+	Runtime     string `json:"runtime"`
+	Handler     string `json:"handler"`
+	Role        string `json:"role"`
+	Description string `json:"description,omitempty"`
+	Timeout     int    `json:"timeout"`     // seconds
+	MemorySize  int    `json:"memory_size"` // MB
+	Ephemeral   int    `json:"ephemeral"`   // MB of /tmp
+	// Environment is nil when none was given, and empty (not nil) when an
+	// Environment without variables was: AWS then shows {"Variables": {}}.
+	Environment map[string]string `json:"environment"`
+	// EnvironmentOrder is the order the request gave the variables in,
+	// for the size message (not stored).
+	EnvironmentOrder []string          `json:"-"`
+	Arch             string            `json:"arch"` // x86_64 or arm64
+	TracingMode      string            `json:"tracing_mode,omitempty"`
+	LogFormat        string            `json:"log_format,omitempty"` // Text or JSON
+	Tags             map[string]string `json:"tags,omitempty"`
 	// DeadLetterTarget receives asynchronous events that failed
 	// (DeadLetterConfig.TargetArn).
 	DeadLetterTarget string `json:"dead_letter_target,omitempty"`
@@ -194,7 +204,10 @@ func (c *Config) Validate() error {
 			bad("The provided target ARN %s for the dead-letter queue is not supported: Hearth accepts SQS queue ARNs (Hearth queues)", c.DeadLetterTarget)
 		}
 	}
-	if err := validateEnvironment(c.Environment); err != nil {
+	if err := validateEnvironment(c.Environment, c.EnvironmentOrder); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := ValidateTags(c.Tags); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) == 0 {
@@ -203,11 +216,27 @@ func (c *Config) Validate() error {
 	return &InvalidError{Problems: errs}
 }
 
-func validateEnvironment(env map[string]string) error {
-	size := 0
+// ValidateTags checks a function's tags against Lambda's limits: at most
+// 50, keys of 1 to 128 characters, values of at most 256.
+func ValidateTags(tags map[string]string) error {
+	if len(tags) > MaxTags {
+		return &InvalidError{Problems: []string{"Number of tags exceeds resource tag limit."}}
+	}
+	for k, v := range tags {
+		if len(k) == 0 || len(k) > MaxTagKeyLen || len(v) > MaxTagValueLen {
+			return &InvalidError{Problems: []string{fmt.Sprintf("Tag keys must be 1 to %d characters and values at most %d.", MaxTagKeyLen, MaxTagValueLen)}}
+		}
+	}
+	return nil
+}
+
+// validateEnvironment checks the variables' names, that none is reserved,
+// and their size, which Lambda measures on the compact JSON of the map and
+// quotes in its message. (AWS keeps the request's key order in that
+// string; Hearth's maps have none, so the keys are sorted.)
+func validateEnvironment(env map[string]string, order []string) error {
 	var reserved []string
-	for k, v := range env {
-		size += len(k) + len(v)
+	for k := range env {
 		if !envKeyRE.MatchString(k) {
 			return fmt.Errorf("1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
 		}
@@ -219,8 +248,16 @@ func validateEnvironment(env map[string]string) error {
 		slices.Sort(reserved)
 		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", strings.Join(reserved, ", "))
 	}
-	if size > MaxEnvironmentLen {
-		return fmt.Errorf("Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: %d bytes", size)
+	return CheckEnvironmentSize(env, order)
+}
+
+// CheckEnvironmentSize checks the 4 KB limit on a function's variables,
+// which Lambda measures on the compact JSON of the Variables map, keys in
+// the order the request gave them (order; sorted when it is nil), and
+// quotes that string in its message.
+func CheckEnvironmentSize(env map[string]string, order []string) error {
+	if measured := environmentJSON(env, order); len(measured) > MaxEnvironmentLen {
+		return &InvalidError{Problems: []string{"Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: " + string(measured)}}
 	}
 	return nil
 }
@@ -260,4 +297,33 @@ func validateLogLevels(c *Config) []string {
 		errs = append(errs, `LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your request or change the LogFormat to "Json" and try again.`)
 	}
 	return errs
+}
+
+func environmentJSON(env map[string]string, order []string) []byte {
+	keys := order
+	if len(keys) != len(env) {
+		keys = make([]string, 0, len(env))
+		for k := range env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+	}
+	var buf bytes.Buffer
+	str := func(s string) {
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+	}
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		str(k)
+		buf.WriteByte(':')
+		str(env[k])
+	}
+	buf.WriteByte('}')
+	return buf.Bytes()
 }

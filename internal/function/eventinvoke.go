@@ -84,6 +84,9 @@ type Destination struct {
 	// Name is the function (with its qualifier, if any) or queue name.
 	Name      string
 	Qualifier string
+	// Region and Account are the ARN's; Hearth delivers only within its
+	// own.
+	Region, Account string
 }
 
 // ParseDestination parses the destination ARNs Hearth delivers to: Lambda
@@ -102,12 +105,12 @@ func ParseDestination(arn string) (Destination, error) {
 		if err != nil {
 			return Destination{}, err
 		}
-		return Destination{Kind: DestinationFunction, Name: ref.Name, Qualifier: ref.Qualifier}, nil
+		return Destination{Kind: DestinationFunction, Name: ref.Name, Qualifier: ref.Qualifier, Region: ref.Region, Account: ref.Account}, nil
 	case "sqs":
 		if len(parts) != 6 || !ValidQueueName(parts[5]) {
 			return Destination{}, fmt.Errorf("malformed SQS queue ARN")
 		}
-		return Destination{Kind: DestinationQueue, Name: parts[5]}, nil
+		return Destination{Kind: DestinationQueue, Name: parts[5], Region: parts[3], Account: parts[4]}, nil
 	}
 	return Destination{}, fmt.Errorf("Hearth delivers to Lambda functions and SQS queue ARNs (Hearth queues) only, not %s", parts[2])
 }

@@ -13,10 +13,13 @@ const Latest = "$LATEST"
 // match Lambda's patterns.
 var ErrInvalidName = errors.New("invalid function name")
 
+// MaxNameLen is the longest function name Lambda creates.
+const MaxNameLen = 64
+
 // ValidName reports whether s is a bare function name: 1 to 64 characters of
 // [a-zA-Z0-9-_].
 func ValidName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > MaxNameLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -103,6 +106,19 @@ func ParseRef(s string) (Ref, error) {
 		}
 	}
 	return r, nil
+}
+
+// NamePart returns the part of a FunctionName parameter that names the
+// function, whatever its form, without checking it.
+func NamePart(s string) string {
+	parts := strings.Split(s, ":")
+	switch {
+	case len(parts) >= 7 && parts[0] == "arn":
+		return parts[6]
+	case len(parts) >= 3 && parts[1] == "function":
+		return parts[2]
+	}
+	return parts[0]
 }
 
 func validAccount(s string) bool {

@@ -17,6 +17,13 @@ type Error struct {
 	Reason string
 	// RetryAfter, in seconds, is sent as Retry-After when positive.
 	RetryAfter int
+	// BodyType also names Code in the body's __type member, where clients
+	// of AWS's JSON protocols look for it (rest-json clients read the
+	// X-Amzn-ErrorType header).
+	BodyType bool
+	// Bare sends the body {"Message":null}, as AWS's front end does for
+	// AccessDeniedException.
+	Bare bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -33,12 +40,19 @@ func (e *Error) WithMessage(msg string) *Error {
 // aws-sdk-go-v2's typed decoders match it case-sensitively, so the body
 // carries both with the same text.
 func (e *Error) MarshalJSON() ([]byte, error) {
+	if e.Bare {
+		return []byte(`{"Message":null}`), nil
+	}
 	body := struct {
+		BodyType     string `json:"__type,omitempty"`
 		Type         string `json:"Type"`
 		Message      string `json:"message"`
 		MessageUpper string `json:"Message"`
 		Reason       string `json:"Reason,omitempty"`
-	}{e.Type, e.Message, e.Message, e.Reason}
+	}{"", e.Type, e.Message, e.Message, e.Reason}
+	if e.BodyType {
+		body.BodyType = e.Code
+	}
 	return json.Marshal(body)
 }
 
@@ -72,8 +86,11 @@ var (
 	ErrEntityTooLarge        = userError(http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException")
 	ErrUnsupportedMediaType  = userError(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException")
 	ErrCodeStorageExceeded   = userError(http.StatusBadRequest, "CodeStorageExceededException")
-	ErrUnknownOperation      = userError(http.StatusNotFound, "UnknownOperationException")
-	ErrAccessDenied          = userError(http.StatusForbidden, "AccessDeniedException")
+	ErrUnknownOperation      = &Error{Status: http.StatusNotFound, Code: "UnknownOperationException", Type: "User", BodyType: true}
+	ErrAccessDenied          = &Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Bare: true}
+	// ErrForbidden is AccessDeniedException with a message: Hearth's own
+	// refusals (a browser origin, a foreign Host name).
+	ErrForbidden = userError(http.StatusForbidden, "AccessDeniedException")
 	ErrService               = &Error{Status: http.StatusInternalServerError, Code: "ServiceException", Type: "Service"}
 	ErrServiceUnavailable    = &Error{Status: http.StatusServiceUnavailable, Code: "ServiceException", Type: "Service"}
 )

@@ -169,10 +169,10 @@ type FunctionConfiguration struct {
 	DeadLetterConfig           *DeadLetterConfig        `json:"DeadLetterConfig,omitempty"`
 	TracingConfig              TracingConfigResponse    `json:"TracingConfig"`
 	RevisionId                 string                   `json:"RevisionId"`
-	State                      string                   `json:"State"`
+	State                      string                   `json:"State,omitempty"`
 	StateReason                string                   `json:"StateReason,omitempty"`
 	StateReasonCode            string                   `json:"StateReasonCode,omitempty"`
-	LastUpdateStatus           string                   `json:"LastUpdateStatus"`
+	LastUpdateStatus           string                   `json:"LastUpdateStatus,omitempty"`
 	LastUpdateStatusReason     string                   `json:"LastUpdateStatusReason,omitempty"`
 	LastUpdateStatusReasonCode string                   `json:"LastUpdateStatusReasonCode,omitempty"`
 	PackageType                string                   `json:"PackageType"`
@@ -180,6 +180,12 @@ type FunctionConfiguration struct {
 	EphemeralStorage           EphemeralStorageResponse `json:"EphemeralStorage"`
 	SnapStart                  SnapStart                `json:"SnapStart"`
 	LoggingConfig              LoggingConfigResponse    `json:"LoggingConfig"`
+	RuntimeVersionConfig       *RuntimeVersionConfig    `json:"RuntimeVersionConfig,omitempty"`
+}
+
+// RuntimeVersionConfig is FunctionConfiguration.RuntimeVersionConfig.
+type RuntimeVersionConfig struct {
+	RuntimeVersionArn string `json:"RuntimeVersionArn"`
 }
 
 // FunctionCodeLocation is GetFunction's Code member.

@@ -220,6 +220,8 @@ func TestBadInput(t *testing.T) {
 	}
 	okZip := zipFiles(map[string]zipFile{"app.py": {data: []byte("def handler(e, c): return 1\n")}})
 	bomb := zipFiles(map[string]zipFile{"zeros": {data: make([]byte, 300<<20)}})
+	// Model constraints (patterns, ranges) are ValidationExceptions, as
+	// AWS answers them; Lambda's own checks InvalidParameterValueException.
 	tests := []struct {
 		name string
 		err  error
@@ -238,13 +240,13 @@ func TestBadInput(t *testing.T) {
 			"bootstrap": {data: []byte("up/etc/bootstrap"), mode: fs.ModeSymlink | 0o777},
 		}), nil), "InvalidParameterValueException", "Could not unzip"},
 		{"unsupported runtime", create("bad5", "java21", okZip, nil), "InvalidParameterValueException", "java21"},
-		{"memory too small", create("bad6", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(64) }), "InvalidParameterValueException", "memorySize"},
-		{"timeout too long", create("bad7", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(901) }), "InvalidParameterValueException", "timeout"},
+		{"memory too small", create("bad6", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.MemorySize = aws.Int32(64) }), "ValidationException", "memorySize"},
+		{"timeout too long", create("bad7", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(901) }), "ValidationException", "timeout"},
 		{"reserved env", create("bad8", "python3.12", okZip, func(in *lambda.CreateFunctionInput) {
 			in.Environment = &types.Environment{Variables: map[string]string{"AWS_REGION": "x"}}
 		}), "InvalidParameterValueException", "reserved keys"},
-		{"bad name", create("bad name!", "python3.12", okZip, nil), "InvalidParameterValueException", "functionName"},
-		{"bad role", create("bad9", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.Role = aws.String("nope") }), "InvalidParameterValueException", "role"},
+		{"bad name", create("bad name!", "python3.12", okZip, nil), "ValidationException", "functionName"},
+		{"bad role", create("bad9", "python3.12", okZip, func(in *lambda.CreateFunctionInput) { in.Role = aws.String("nope") }), "ValidationException", "role"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
