@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,25 +20,27 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cfg server.Config
 	var logLevel string
-	env := envDefaults(fs)
-	fs.StringVar(&cfg.Addr, "addr", env("addr", "127.0.0.1:9001"), "HTTP listen address")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", defaultDataDir()), "directory for all state")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration(env, "idle-timeout", 10*time.Minute), "how long an idle environment stays warm")
-	fs.StringVar(&cfg.Isolation, "isolation", env("isolation", "auto"), "sandbox driver: auto, process or linux")
-	fs.IntVar(&cfg.Concurrency, "concurrency", envInt(env, "concurrency", 1000), "account concurrency limit")
-	fs.StringVar(&cfg.Region, "region", env("region", "us-east-1"), "region in ARNs and AWS_REGION")
-	fs.StringVar(&cfg.AccountID, "account-id", env("account-id", "000000000000"), "account id in ARNs")
-	fs.StringVar(&cfg.Python, "python", env("python", ""), "python3 for Python runtimes (default: python3 on PATH)")
-	fs.StringVar(&cfg.Node, "node", env("node", ""), "node for Node.js runtimes (default: node on PATH)")
-	fs.StringVar(&cfg.Network, "network", env("network", "nat"), "linux isolation network: nat or none")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration(env, "shutdown-timeout", 30*time.Second), "how long in-flight requests may take when stopping")
-	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", envDuration(env, "async-retry-base", time.Minute), "delay before an async event's second attempt (the third waits twice as long)")
-	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", envInt(env, "async-concurrency", 64), "async events invoked at once")
-	fs.StringVar(&cfg.Sync, "sync", env("sync", "interval"), "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
-	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("debug-addr", ""), "serve Go profiling (/debug/pprof) on this address")
-	fs.StringVar(&logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:9001", "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for all state")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
+	fs.StringVar(&cfg.Isolation, "isolation", "auto", "sandbox driver: auto, process or linux")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 1000, "account concurrency limit")
+	fs.StringVar(&cfg.Region, "region", "us-east-1", "region in ARNs and AWS_REGION")
+	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "account id in ARNs")
+	fs.StringVar(&cfg.Python, "python", "", "python3 for Python runtimes (default: python3 on PATH)")
+	fs.StringVar(&cfg.Node, "node", "", "node for Node.js runtimes (default: node on PATH)")
+	fs.StringVar(&cfg.Network, "network", "nat", "linux isolation network: nat or none")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take when stopping")
+	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", time.Minute, "delay before an async event's second attempt (the third waits twice as long)")
+	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 64, "async events invoked at once")
+	fs.StringVar(&cfg.Sync, "sync", "interval", "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("server: unexpected argument %q", fs.Arg(0))
@@ -50,30 +53,32 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	return server.Run(ctx, cfg, log, nil)
 }
 
-// envDefaults returns a lookup of HEARTH_* defaults for fs's flags.
-func envDefaults(fs *flag.FlagSet) func(name, def string) string {
-	return func(name, def string) string {
-		key := "HEARTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if v, ok := os.LookupEnv(key); ok {
-			return v
+// envName is the environment variable that sets the flag name.
+func envName(name string) string {
+	return "HEARTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// applyEnv sets every flag of fs that the command line did not set from its
+// HEARTH_* variable, when that is set, parsing it as the flag would. A
+// value the flag cannot parse is an error that names the variable.
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
 		}
-		return def
-	}
-}
-
-func envDuration(env func(string, string) string, name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(env(name, def.String())); err == nil {
-		return d
-	}
-	return def
-}
-
-func envInt(env func(string, string) string, name string, def int) int {
-	var n int
-	if _, err := fmt.Sscan(env(name, fmt.Sprint(def)), &n); err == nil {
-		return n
-	}
-	return def
+		key := envName(f.Name)
+		v, ok := lookup(key)
+		if !ok {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 func defaultDataDir() string {
