@@ -155,6 +155,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	defer unlock()
 
+	// Open every listener before starting anything, so that a bad or busy
+	// address fails here and leaves nothing running.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the returns before Serve
+	var dln net.Listener
+	if cfg.DebugAddr != "" {
+		dln, err = net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen for debug: %w", err)
+		}
+		defer dln.Close()
+	}
+
 	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}, log)
 	if err != nil {
 		return err
@@ -209,10 +225,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           api.WithRequestID(a.Handler()),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -237,14 +249,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 
-	if cfg.DebugAddr != "" {
-		dln, err := net.Listen("tcp", cfg.DebugAddr)
-		if err != nil {
-			return fmt.Errorf("listen for debug: %w", err)
-		}
-		dsrv := &http.Server{Handler: debugHandler()}
-		go dsrv.Serve(dln)
-		defer dsrv.Close()
+	if dln != nil {
+		dsrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 30 * time.Second}
+		debugDone := make(chan struct{})
+		go func() { defer close(debugDone); dsrv.Serve(dln) }()
+		defer func() { dsrv.Close(); <-debugDone }()
 		log.Info("debug endpoint", "addr", dln.Addr().String())
 	}
 	a.ResumeActivations()

@@ -105,6 +105,12 @@ func (s *Store) load(ctx context.Context) error {
 // done.
 func (s *Store) Run(ctx context.Context) error {
 	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if ctx.Err() != nil {
+		if err == nil {
+			w.Stop()
+		}
+		return nil // stopped before it started: not a failure
+	}
 	if err != nil {
 		return fmt.Errorf("watch functions: %w", err)
 	}
