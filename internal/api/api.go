@@ -54,6 +54,15 @@ type Runtimes interface {
 	Available(rt runtimes.Runtime) error
 }
 
+// Storage tells whether Hearth's durable state can take writes.
+type Storage interface {
+	// StorageErr returns the last known reason writes fail, or nil. It is
+	// cheap enough for every write request.
+	StorageErr() error
+	// CheckStorage looks again now and returns what it found.
+	CheckStorage() error
+}
+
 // API is the HTTP front of Hearth.
 type API struct {
 	cfg      Config
@@ -63,8 +72,9 @@ type API struct {
 	runtimes Runtimes
 	logs     *logs.Store
 	log      *slog.Logger
-	codeKey  []byte // signs code download URLs
-	async    Async  // nil until SetAsync
+	codeKey  []byte  // signs code download URLs
+	async    Async   // nil until SetAsync
+	storage  Storage // nil until SetStorage
 	ready    atomic.Bool
 	quit     chan struct{} // closed by Close: ends log follows
 	closeOne sync.Once
@@ -79,6 +89,11 @@ func New(cfg Config, st *store.Store, inv *invoke.Service, wk Workers, rts Runti
 	return &API{cfg: cfg, store: st, invoke: inv, workers: wk, runtimes: rts, logs: ls,
 		log: log.With("component", "api"), codeKey: key, quit: make(chan struct{})}
 }
+
+// SetStorage makes requests that store something fail at once, with a 503
+// that says why, while st reports that the storage cannot take writes.
+// Call it before serving.
+func (a *API) SetStorage(st Storage) { a.storage = st }
 
 // SetReady makes /healthz answer 200.
 func (a *API) SetReady() { a.ready.Store(true) }
@@ -101,25 +116,27 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc(pattern, h)
 		mux.HandleFunc(pattern+"/", h)
 	}
-	both("POST /2015-03-31/functions", a.createFunction)
+	// writes marks the operations that store something.
+	writes := a.refuseWhenStorageFails
+	both("POST /2015-03-31/functions", writes(a.createFunction))
 	both("GET /2015-03-31/functions", a.listFunctions)
 	mux.HandleFunc("GET /2015-03-31/functions/{name}", a.getFunction)
-	mux.HandleFunc("DELETE /2015-03-31/functions/{name}", a.deleteFunction)
+	mux.HandleFunc("DELETE /2015-03-31/functions/{name}", writes(a.deleteFunction))
 	mux.HandleFunc("GET /2015-03-31/functions/{name}/configuration", a.getFunctionConfiguration)
-	mux.HandleFunc("PUT /2015-03-31/functions/{name}/configuration", a.updateFunctionConfiguration)
-	mux.HandleFunc("PUT /2015-03-31/functions/{name}/code", a.updateFunctionCode)
-	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", a.invokeFunction)
+	mux.HandleFunc("PUT /2015-03-31/functions/{name}/configuration", writes(a.updateFunctionConfiguration))
+	mux.HandleFunc("PUT /2015-03-31/functions/{name}/code", writes(a.updateFunctionCode))
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", a.invokeFunction) // Event invokes check in enqueue
 	both("GET /2016-08-19/account-settings", a.getAccountSettings)
-	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async", a.invokeAsync)
-	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async/", a.invokeAsync)
-	mux.HandleFunc("PUT /2019-09-25/functions/{name}/event-invoke-config", a.putEventInvokeConfig)
-	mux.HandleFunc("POST /2019-09-25/functions/{name}/event-invoke-config", a.updateEventInvokeConfig)
+	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async", writes(a.invokeAsync))
+	mux.HandleFunc("POST /2014-11-13/functions/{name}/invoke-async/", writes(a.invokeAsync))
+	mux.HandleFunc("PUT /2019-09-25/functions/{name}/event-invoke-config", writes(a.putEventInvokeConfig))
+	mux.HandleFunc("POST /2019-09-25/functions/{name}/event-invoke-config", writes(a.updateEventInvokeConfig))
 	mux.HandleFunc("GET /2019-09-25/functions/{name}/event-invoke-config", a.getEventInvokeConfig)
-	mux.HandleFunc("DELETE /2019-09-25/functions/{name}/event-invoke-config", a.deleteEventInvokeConfig)
+	mux.HandleFunc("DELETE /2019-09-25/functions/{name}/event-invoke-config", writes(a.deleteEventInvokeConfig))
 	mux.HandleFunc("GET /2019-09-25/functions/{name}/event-invoke-config/list", a.listEventInvokeConfigs)
 	mux.HandleFunc("GET /2017-03-31/tags/{arn}", a.listTags)
-	mux.HandleFunc("POST /2017-03-31/tags/{arn}", a.tagResource)
-	mux.HandleFunc("DELETE /2017-03-31/tags/{arn}", a.untagResource)
+	mux.HandleFunc("POST /2017-03-31/tags/{arn}", writes(a.tagResource))
+	mux.HandleFunc("DELETE /2017-03-31/tags/{arn}", writes(a.untagResource))
 
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /_hearth/v1/code/{name}", a.downloadCode)
@@ -127,7 +144,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /_hearth/v1/async", a.asyncStats)
 	mux.HandleFunc("GET /_hearth/v1/environments", a.environments)
 	mux.HandleFunc("GET /_hearth/v1/queues/{name}/messages", a.receiveQueue)
-	mux.HandleFunc("POST /_hearth/v1/queues/{name}/messages", a.sendQueue)
+	mux.HandleFunc("POST /_hearth/v1/queues/{name}/messages", writes(a.sendQueue))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
 	})
@@ -249,9 +266,49 @@ func WithRequestID(h http.Handler) http.Handler {
 	})
 }
 
+// refuseWhenStorageFails wraps a handler that stores something: while the
+// storage is known to fail, it answers at once instead of letting the
+// request wait for a write that cannot happen.
+func (a *API) refuseWhenStorageFails(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := a.storageErr(); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// storageErr returns a storageError while the storage is known to fail.
+func (a *API) storageErr() error {
+	if a.storage == nil {
+		return nil
+	}
+	if err := a.storage.StorageErr(); err != nil {
+		return storageError{err}
+	}
+	return nil
+}
+
+// storageError is a request refused or failed because Hearth's storage
+// cannot take writes (a full disk).
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return "storage cannot take writes: " + e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
+
 // fail answers with err as an AWS error.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := wireError(err)
+	if e.Status == http.StatusInternalServerError && a.storage != nil {
+		// A write that failed for want of space times out inside JetStream
+		// rather than saying so; if the storage fails now, that is why.
+		if serr := a.storage.CheckStorage(); serr != nil {
+			a.log.Error("request failed", "request_id", requestID(r), "err", err)
+			err = storageError{serr}
+			e = wireError(err)
+		}
+	}
 	if e.Status >= 500 {
 		a.log.Error("request failed", "request_id", requestID(r), "err", err)
 	}
@@ -262,8 +319,16 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // codes.
 func wireError(err error) *lambdaapi.Error {
 	var e *lambdaapi.Error
+	var se storageError
 	switch {
 	case errors.As(err, &e):
+		return e
+	case errors.As(err, &se):
+		// 503 with Retry-After: SDKs retry it, and the message says what
+		// to free. Nothing was stored.
+		e := lambdaapi.ErrServiceUnavailable.WithMessage("Hearth cannot store this request: its " + se.err.Error() +
+			". Nothing was stored. Free space there; Hearth takes writes again by itself.")
+		e.RetryAfter = 10
 		return e
 	case errors.Is(err, invoke.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return lambdaapi.ErrNotFound.WithMessage(userMessage(err))

@@ -224,6 +224,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
+	a.SetStorage(b)
 
 	srv := &http.Server{
 		Handler:           api.WithRequestID(a.Handler()),
