@@ -121,9 +121,10 @@ type FunctionLog struct {
 	log  *slog.Logger
 	kick chan<- struct{}
 
-	fileMu sync.Mutex
-	f      *os.File // guarded by fileMu; nil until first flush
-	size   int64    // guarded by fileMu; bytes in the file
+	fileMu  sync.Mutex
+	f       *os.File // guarded by fileMu; nil until first flush
+	size    int64    // guarded by fileMu; bytes in the file
+	failing bool     // guarded by fileMu; the last write to the file failed
 
 	mu      sync.Mutex
 	pending []byte                   // guarded by mu; written, not yet in the file
@@ -195,9 +196,16 @@ func (l *FunctionLog) flushFileLocked() {
 	l.pending, l.spare = l.spare[:0], nil
 	l.mu.Unlock()
 	if len(b) > 0 {
-		if err := l.appendLocked(b); err != nil {
-			l.log.Warn("write function log", "err", err)
+		// Log when writing starts failing and when it works again, not at
+		// every flush of a full disk.
+		err := l.appendLocked(b)
+		switch {
+		case err != nil && !l.failing:
+			l.log.Warn("write function log; dropping lines until it works again", "err", err)
+		case err == nil && l.failing:
+			l.log.Info("function log writable again")
 		}
+		l.failing = err != nil
 	}
 	if cap(b) > 4*flushAt {
 		b = nil

@@ -266,11 +266,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		ready(ln.Addr())
 	}
 
+	served := false
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err = <-serveDone:
 		err = fmt.Errorf("serve: %w", err)
+		served = true
 	}
 	// Stop accepting, end log follows, let in-flight requests finish.
 	a.StopFollowing()
@@ -280,6 +282,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		srv.Close()
 	}
 	cancel()
+	if !served {
+		<-serveDone // ErrServerClosed
+	}
 	a.Close()
 	// Stop pulling events and let those in flight settle, then tear every
 	// environment down, then the rest. An event whose invocation the
