@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/google/go-cmp/cmp"
 )
 
 // A tail beyond any log's length is refused with an AWS error, not a
@@ -83,5 +89,90 @@ func TestRecreatedFunctionIsNotAGhost(t *testing.T) {
 			t.Fatalf("waiting for %s to be active: %v", name, err)
 		}
 		s.invoke(t, name, map[string]any{"op": "echo"})
+	}
+}
+
+// state answers, for every name, whether GetFunction finds it and its
+// RevisionId; a function GetFunction does not find is missing.
+func functionState(t *testing.T, c *lambda.Client, names []string) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	for _, name := range names {
+		got, err := c.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(name)})
+		var nf *types.ResourceNotFoundException
+		switch {
+		case err == nil:
+			out[name] = aws.ToString(got.Configuration.RevisionId)
+		case !errors.As(err, &nf):
+			t.Errorf("GetFunction(%s) = %v; want 200 or 404", name, err)
+		}
+	}
+	return out
+}
+
+// Twenty clients mixing create, delete, update and invoke on a few names
+// leave every name in one state that every operation agrees on, and a
+// restart keeps it.
+func TestConcurrentManagementAgrees(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "--isolation", "process")
+	names := []string{"mix-0", "mix-1", "mix-2", "mix-3"}
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			for i := range 12 {
+				name := names[(g+i)%len(names)]
+				var err error
+				switch (g + 3*i) % 4 {
+				case 0:
+					err = createFn(ctx, s.NoRetry, name)
+				case 1:
+					_, err = s.NoRetry.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+				case 2:
+					_, err = s.NoRetry.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+						FunctionName: aws.String(name), Description: aws.String(fmt.Sprint(g, "-", i))})
+				case 3:
+					_, err = s.tryInvoke(ctx, s.NoRetry, name, map[string]any{"op": "echo"})
+					continue // an invocation racing a delete may fail any way
+				}
+				var re *awshttp.ResponseError
+				if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+					t.Errorf("client %d op %d on %s = %v; want no server error", g, i, name, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// What the running server answers (its in-memory copy) is what a
+	// restarted one loads from the store.
+	before := functionState(t, s.Client, names)
+	s.Stop()
+	s = startServer(t, dir, "--isolation", "process")
+	if diff := cmp.Diff(before, functionState(t, s.Client, names)); diff != "" {
+		t.Errorf("functions after restart (-before +after):\n%s", diff)
+	}
+
+	// And every operation agrees with GetFunction.
+	for _, name := range names {
+		_, exists := before[name]
+		if exists {
+			if err := createFn(t.Context(), s.NoRetry, name); err == nil || !strings.Contains(err.Error(), "ResourceConflictException") {
+				t.Errorf("CreateFunction(%s), which GetFunction finds = %v; want ResourceConflictException", name, err)
+			}
+		}
+		_, delErr := s.NoRetry.DeleteFunction(t.Context(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+		var nf *types.ResourceNotFoundException
+		if exists != (delErr == nil) || (!exists && !errors.As(delErr, &nf)) {
+			t.Errorf("%s: GetFunction found it = %v, but DeleteFunction = %v", name, exists, delErr)
+		}
+		if err := createFn(t.Context(), s.NoRetry, name); err != nil {
+			t.Errorf("CreateFunction(%s) after DeleteFunction = %v", name, err)
+		}
+	}
+	if got := functionState(t, s.Client, names); len(got) != len(names) {
+		t.Errorf("functions after delete and create of each = %v; want all of %v", got, names)
 	}
 }
