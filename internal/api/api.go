@@ -304,9 +304,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// A write that failed for want of space times out inside JetStream
 		// rather than saying so; if the storage fails now, that is why.
 		if serr := a.storage.CheckStorage(); serr != nil {
-			a.log.Error("request failed", "request_id", requestID(r), "err", err)
-			err = storageError{serr}
-			e = wireError(err)
+			e = wireError(storageError{serr})
 		}
 	}
 	if e.Status >= 500 {
