@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,12 +19,12 @@ import (
 func runAsync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("async", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	endpoint := fs.String("endpoint-url", envDefaults(fs)("endpoint-url", "http://127.0.0.1:9001"), "Hearth server URL")
+	endpoint := endpointFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var s map[string]any
-	if err := getJSON(ctx, *endpoint+"/_hearth/v1/async", &s); err != nil {
+	if err := getJSON(ctx, strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/")+"/_hearth/v1/async", &s); err != nil {
 		return fmt.Errorf("async: %w", err)
 	}
 	order := []string{"depth", "oldest_age_seconds", "in_flight", "enqueued", "succeeded", "failed", "retried", "throttled", "expired", "dropped", "delivered"}
@@ -38,7 +39,7 @@ func runAsync(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	endpoint := fs.String("endpoint-url", envDefaults(fs)("endpoint-url", "http://127.0.0.1:9001"), "Hearth server URL")
+	endpoint := endpointFlag(fs)
 	max := fs.Int("max", 10, "most messages to take")
 	wait := fs.Duration("wait", 0, "how long to wait for a first message (up to 20s)")
 	if len(args) < 2 || args[0] != "receive" {
@@ -48,7 +49,7 @@ func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
-	u := strings.TrimRight(*endpoint, "/") + "/_hearth/v1/queues/" + url.PathEscape(name) + "/messages?max=" + strconv.Itoa(*max) + "&wait=" + wait.String()
+	u := strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/") + "/_hearth/v1/queues/" + url.PathEscape(name) + "/messages?max=" + strconv.Itoa(*max) + "&wait=" + wait.String()
 	var out struct {
 		Messages []struct {
 			Body       json.RawMessage   `json:"body"`

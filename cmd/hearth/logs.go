@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -15,8 +16,7 @@ import (
 func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := envDefaults(fs)
-	endpoint := fs.String("endpoint-url", env("endpoint-url", "http://127.0.0.1:9001"), "Hearth server URL")
+	endpoint := endpointFlag(fs)
 	follow := fs.Bool("follow", false, "keep streaming new lines")
 	fs.BoolVar(follow, "f", false, "shorthand for --follow")
 	tail := fs.Int("tail", 0, "print only the last N lines (0: all)")
@@ -34,7 +34,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if name == "" {
 		return errors.New("logs: usage: hearth logs FUNCTION [--follow] [--tail N]")
 	}
-	u := strings.TrimRight(*endpoint, "/") + "/_hearth/v1/functions/" + url.PathEscape(name) + "/logs?tail=" + strconv.Itoa(*tail)
+	u := strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/") + "/_hearth/v1/functions/" + url.PathEscape(name) + "/logs?tail=" + strconv.Itoa(*tail)
 	if *follow {
 		u += "&follow=true"
 	}

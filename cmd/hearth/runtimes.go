@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -18,14 +19,16 @@ import (
 func runRuntimes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("runtimes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := envDefaults(fs)
-	endpoint := fs.String("endpoint-url", env("endpoint-url", "http://127.0.0.1:9001"), "Hearth server URL")
+	endpoint := endpointFlag(fs)
 	local := fs.Bool("local", false, "resolve the interpreters on this host instead of asking the server")
 	asJSON := fs.Bool("json", false, "print the list as JSON")
 	var cfg server.Config
-	runtimeFlag(fs, &cfg, env)
+	runtimeFlag(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return fmt.Errorf("runtimes: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("runtimes: unexpected argument %q", fs.Arg(0))
@@ -39,7 +42,7 @@ func runRuntimes(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("runtimes: %w", err)
 		}
 		out.Runtimes = sts
-	} else if err := getJSON(ctx, strings.TrimRight(*endpoint, "/")+"/_hearth/v1/runtimes", &out); err != nil {
+	} else if err := getJSON(ctx, strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/")+"/_hearth/v1/runtimes", &out); err != nil {
 		return fmt.Errorf("runtimes: %w", err)
 	}
 	if *asJSON {

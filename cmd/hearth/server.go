@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,24 +20,31 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cfg server.Config
 	var logLevel string
-	env := envDefaults(fs)
-	fs.StringVar(&cfg.Addr, "addr", env("addr", "127.0.0.1:9001"), "HTTP listen address")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("data-dir", defaultDataDir()), "directory for all state")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration(env, "idle-timeout", 10*time.Minute), "how long an idle environment stays warm")
-	fs.StringVar(&cfg.Isolation, "isolation", env("isolation", "auto"), "sandbox driver: auto, process or linux")
-	fs.IntVar(&cfg.Concurrency, "concurrency", envInt(env, "concurrency", 1000), "account concurrency limit")
-	fs.StringVar(&cfg.Region, "region", env("region", "us-east-1"), "region in ARNs and AWS_REGION")
-	fs.StringVar(&cfg.AccountID, "account-id", env("account-id", "000000000000"), "account id in ARNs")
-	runtimeFlag(fs, &cfg, env)
-	fs.StringVar(&cfg.Network, "network", env("network", "nat"), "linux isolation network: nat or none")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration(env, "shutdown-timeout", 30*time.Second), "how long in-flight requests may take when stopping")
-	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", envDuration(env, "async-retry-base", time.Minute), "delay before an async event's second attempt (the third waits twice as long)")
-	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", envInt(env, "async-concurrency", 64), "async events invoked at once")
-	fs.StringVar(&cfg.Sync, "sync", env("sync", "interval"), "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
-	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("debug-addr", ""), "serve Go profiling (/debug/pprof) on this address")
-	fs.StringVar(&logLevel, "log-level", env("log-level", "info"), "debug, info, warn or error")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:9001", "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for all state")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
+	fs.StringVar(&cfg.Isolation, "isolation", "auto", "sandbox driver: auto, process or linux")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 1000, "account concurrency limit")
+	fs.StringVar(&cfg.Region, "region", "us-east-1", "region in ARNs and AWS_REGION")
+	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "account id in ARNs")
+	runtimeFlag(fs, &cfg)
+	fs.StringVar(&cfg.Network, "network", "nat", "linux isolation network: nat or none")
+	fs.BoolVar(&cfg.NetworkLinkLocal, "network-link-local", false, "linux isolation: let environments reach link-local addresses (169.254.0.0/16, where clouds serve instance metadata and credentials)")
+	listFlag(fs, "network-deny", "linux isolation: further IPv4 nets environments may not reach, comma-separated (such as 10.0.0.0/8,192.168.0.0/16)", &cfg.NetworkDeny)
+	listFlag(fs, "allowed-origins", "browser origins (Origin header) the API serves, comma-separated; * for any (default: none)", &cfg.AllowedOrigins)
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take when stopping")
+	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", time.Minute, "delay before an async event's second attempt (the third waits twice as long)")
+	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 64, "async events invoked at once")
+	fs.Int64Var(&cfg.AsyncMaxBytes, "async-max-bytes", 1<<30, "bytes the async event queue may hold on disk; new events get 429 past nine-tenths of it")
+	fs.Int64Var(&cfg.QueueMaxBytes, "queue-max-bytes", 1<<30, "bytes the named queues (destinations, dead-letter queues) may hold on disk together")
+	fs.StringVar(&cfg.Sync, "sync", "interval", "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("server: unexpected argument %q", fs.Arg(0))
@@ -52,52 +60,61 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 // runtimeFlag defines --runtime ID=PATH (repeatable; HEARTH_RUNTIME holds
 // a comma-separated list), which names the interpreter of a managed
 // runtime.
-func runtimeFlag(fs *flag.FlagSet, cfg *server.Config, env func(string, string) string) {
-	set := func(v string) error {
-		id, path, ok := strings.Cut(v, "=")
-		if !ok || id == "" || path == "" {
-			return fmt.Errorf("want RUNTIME=PATH, such as python3.12=/usr/local/bin/python3.12; got %q", v)
+func runtimeFlag(fs *flag.FlagSet, cfg *server.Config) {
+	fs.Func("runtime", "RUNTIME=PATH: the interpreter of a managed runtime, such as nodejs22.x=/usr/local/bin/node22 (repeatable, or comma-separated; default: searched, see `hearth runtimes`)", func(v string) error {
+		for item := range strings.SplitSeq(v, ",") {
+			id, path, ok := strings.Cut(strings.TrimSpace(item), "=")
+			if !ok || id == "" || path == "" {
+				return fmt.Errorf("want RUNTIME=PATH, such as python3.12=/usr/local/bin/python3.12; got %q", item)
+			}
+			if cfg.Runtimes == nil {
+				cfg.Runtimes = map[string]string{}
+			}
+			cfg.Runtimes[id] = path
 		}
-		if cfg.Runtimes == nil {
-			cfg.Runtimes = map[string]string{}
-		}
-		cfg.Runtimes[id] = path
 		return nil
-	}
-	for v := range strings.SplitSeq(env("runtime", ""), ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			if err := set(v); err != nil {
-				fmt.Fprintf(fs.Output(), "HEARTH_RUNTIME: %v (ignored)\n", err)
+	})
+}
+
+// listFlag defines a flag holding a comma-separated list.
+func listFlag(fs *flag.FlagSet, name, usage string, dst *[]string) {
+	fs.Func(name, usage, func(v string) error {
+		*dst = nil
+		for item := range strings.SplitSeq(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*dst = append(*dst, item)
 			}
 		}
-	}
-	fs.Func("runtime", "RUNTIME=PATH: the interpreter of a managed runtime, such as nodejs22.x=/usr/local/bin/node22 (repeatable; default: searched, see `hearth runtimes`)", set)
+		return nil
+	})
 }
 
-// envDefaults returns a lookup of HEARTH_* defaults for fs's flags.
-func envDefaults(fs *flag.FlagSet) func(name, def string) string {
-	return func(name, def string) string {
-		key := "HEARTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if v, ok := os.LookupEnv(key); ok {
-			return v
+// envName is the environment variable that sets the flag name.
+func envName(name string) string {
+	return "HEARTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// applyEnv sets every flag of fs that the command line did not set from its
+// HEARTH_* variable, when that is set, parsing it as the flag would. A
+// value the flag cannot parse is an error that names the variable.
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
 		}
-		return def
-	}
-}
-
-func envDuration(env func(string, string) string, name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(env(name, def.String())); err == nil {
-		return d
-	}
-	return def
-}
-
-func envInt(env func(string, string) string, name string, def int) int {
-	var n int
-	if _, err := fmt.Sscan(env(name, fmt.Sprint(def)), &n); err == nil {
-		return n
-	}
-	return def
+		key := envName(f.Name)
+		v, ok := lookup(key)
+		if !ok {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		}
+	})
+	return errors.Join(errs...)
 }
 
 func defaultDataDir() string {

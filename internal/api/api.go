@@ -55,6 +55,15 @@ type Runtimes interface {
 	Statuses() []runtimes.Status
 }
 
+// Storage tells whether Hearth's durable state can take writes.
+type Storage interface {
+	// StorageErr returns the last known reason writes fail, or nil. It is
+	// cheap enough for every write request.
+	StorageErr() error
+	// CheckStorage looks again now and returns what it found.
+	CheckStorage() error
+}
+
 // API is the HTTP front of Hearth.
 type API struct {
 	cfg      Config
@@ -64,8 +73,9 @@ type API struct {
 	runtimes Runtimes
 	logs     *logs.Store
 	log      *slog.Logger
-	codeKey  []byte // signs code download URLs
-	async    Async  // nil until SetAsync
+	codeKey  []byte  // signs code download URLs
+	async    Async   // nil until SetAsync
+	storage  Storage // nil until SetStorage
 	ready    atomic.Bool
 	quit     chan struct{} // closed by Close: ends log follows
 	closeOne sync.Once
@@ -80,6 +90,11 @@ func New(cfg Config, st *store.Store, inv *invoke.Service, wk Workers, rts Runti
 	return &API{cfg: cfg, store: st, invoke: inv, workers: wk, runtimes: rts, logs: ls,
 		log: log.With("component", "api"), codeKey: key, quit: make(chan struct{})}
 }
+
+// SetStorage makes requests that store something fail at once, with a 503
+// that says why, while st reports that the storage cannot take writes.
+// Call it before serving.
+func (a *API) SetStorage(st Storage) { a.storage = st }
 
 // SetReady makes /healthz answer 200.
 func (a *API) SetReady() { a.ready.Store(true) }
@@ -112,35 +127,41 @@ type route struct {
 // answered by a neighbouring operation. Older clients send a trailing
 // slash on a few paths (the model's InvokeAsync URI has one); those are
 // listed with {$}, which matches the slash and nothing after it.
+//
+// Operations that store something are wrapped in writes: while the
+// storage fails (a full disk) they are refused at once. Invoke checks in
+// enqueue, for Event invocations only.
 func (a *API) lambdaRoutes() []route {
+	writes := a.refuseWhenStorageFails
 	return []route{
-		{"CreateFunction", "POST /2015-03-31/functions", a.createFunction},
-		{"CreateFunction", "POST /2015-03-31/functions/{$}", a.createFunction},
+		{"CreateFunction", "POST /2015-03-31/functions", writes(a.createFunction)},
+		{"CreateFunction", "POST /2015-03-31/functions/{$}", writes(a.createFunction)},
 		{"ListFunctions", "GET /2015-03-31/functions", a.listFunctions},
 		{"ListFunctions", "GET /2015-03-31/functions/{$}", a.listFunctions},
 		{"GetFunction", "GET /2015-03-31/functions/{FunctionName}", a.getFunction},
-		{"DeleteFunction", "DELETE /2015-03-31/functions/{FunctionName}", a.deleteFunction},
+		{"DeleteFunction", "DELETE /2015-03-31/functions/{FunctionName}", writes(a.deleteFunction)},
 		{"GetFunctionConfiguration", "GET /2015-03-31/functions/{FunctionName}/configuration", a.getFunctionConfiguration},
-		{"UpdateFunctionConfiguration", "PUT /2015-03-31/functions/{FunctionName}/configuration", a.updateFunctionConfiguration},
-		{"UpdateFunctionCode", "PUT /2015-03-31/functions/{FunctionName}/code", a.updateFunctionCode},
+		{"UpdateFunctionConfiguration", "PUT /2015-03-31/functions/{FunctionName}/configuration", writes(a.updateFunctionConfiguration)},
+		{"UpdateFunctionCode", "PUT /2015-03-31/functions/{FunctionName}/code", writes(a.updateFunctionCode)},
 		{"Invoke", "POST /2015-03-31/functions/{FunctionName}/invocations", a.invokeFunction},
-		{"InvokeAsync", "POST /2014-11-13/functions/{FunctionName}/invoke-async", a.invokeAsync},
-		{"InvokeAsync", "POST /2014-11-13/functions/{FunctionName}/invoke-async/{$}", a.invokeAsync},
+		{"InvokeAsync", "POST /2014-11-13/functions/{FunctionName}/invoke-async", writes(a.invokeAsync)},
+		{"InvokeAsync", "POST /2014-11-13/functions/{FunctionName}/invoke-async/{$}", writes(a.invokeAsync)},
 		{"GetAccountSettings", "GET /2016-08-19/account-settings", a.getAccountSettings},
 		{"GetAccountSettings", "GET /2016-08-19/account-settings/{$}", a.getAccountSettings},
-		{"PutFunctionEventInvokeConfig", "PUT /2019-09-25/functions/{FunctionName}/event-invoke-config", a.putEventInvokeConfig},
-		{"UpdateFunctionEventInvokeConfig", "POST /2019-09-25/functions/{FunctionName}/event-invoke-config", a.updateEventInvokeConfig},
+		{"PutFunctionEventInvokeConfig", "PUT /2019-09-25/functions/{FunctionName}/event-invoke-config", writes(a.putEventInvokeConfig)},
+		{"UpdateFunctionEventInvokeConfig", "POST /2019-09-25/functions/{FunctionName}/event-invoke-config", writes(a.updateEventInvokeConfig)},
 		{"GetFunctionEventInvokeConfig", "GET /2019-09-25/functions/{FunctionName}/event-invoke-config", a.getEventInvokeConfig},
-		{"DeleteFunctionEventInvokeConfig", "DELETE /2019-09-25/functions/{FunctionName}/event-invoke-config", a.deleteEventInvokeConfig},
+		{"DeleteFunctionEventInvokeConfig", "DELETE /2019-09-25/functions/{FunctionName}/event-invoke-config", writes(a.deleteEventInvokeConfig)},
 		{"ListFunctionEventInvokeConfigs", "GET /2019-09-25/functions/{FunctionName}/event-invoke-config/list", a.listEventInvokeConfigs},
 		{"ListTags", "GET /2017-03-31/tags/{Resource}", a.listTags},
-		{"TagResource", "POST /2017-03-31/tags/{Resource}", a.tagResource},
-		{"UntagResource", "DELETE /2017-03-31/tags/{Resource}", a.untagResource},
+		{"TagResource", "POST /2017-03-31/tags/{Resource}", writes(a.tagResource)},
+		{"UntagResource", "DELETE /2017-03-31/tags/{Resource}", writes(a.untagResource)},
 	}
 }
 
 // hearthRoutes lists Hearth's own endpoints, which no AWS model describes.
 func (a *API) hearthRoutes() []route {
+	writes := a.refuseWhenStorageFails
 	return []route{
 		{"", "GET /healthz", a.healthz},
 		{"", "GET /_hearth/v1/code/{name}", a.downloadCode},
@@ -149,7 +170,7 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /_hearth/v1/environments", a.environments},
 		{"", "GET /_hearth/v1/runtimes", a.listRuntimes},
 		{"", "GET /_hearth/v1/queues/{name}/messages", a.receiveQueue},
-		{"", "POST /_hearth/v1/queues/{name}/messages", a.sendQueue},
+		{"", "POST /_hearth/v1/queues/{name}/messages", writes(a.sendQueue)},
 	}
 }
 
@@ -435,9 +456,47 @@ func WithRequestID(h http.Handler) http.Handler {
 	})
 }
 
+// refuseWhenStorageFails wraps a handler that stores something: while the
+// storage is known to fail, it answers at once instead of letting the
+// request wait for a write that cannot happen.
+func (a *API) refuseWhenStorageFails(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := a.storageErr(); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// storageErr returns a storageError while the storage is known to fail.
+func (a *API) storageErr() error {
+	if a.storage == nil {
+		return nil
+	}
+	if err := a.storage.StorageErr(); err != nil {
+		return storageError{err}
+	}
+	return nil
+}
+
+// storageError is a request refused or failed because Hearth's storage
+// cannot take writes (a full disk).
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return "storage cannot take writes: " + e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
+
 // fail answers with err as an AWS error.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := wireError(err)
+	if e.Status == http.StatusInternalServerError && a.storage != nil {
+		// A write that failed for want of space times out inside JetStream
+		// rather than saying so; if the storage fails now, that is why.
+		if serr := a.storage.CheckStorage(); serr != nil {
+			e = wireError(storageError{serr})
+		}
+	}
 	if e.Status >= 500 {
 		a.log.Error("request failed", "request_id", requestID(r), "err", err)
 	}
@@ -448,8 +507,16 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // codes.
 func wireError(err error) *lambdaapi.Error {
 	var e *lambdaapi.Error
+	var se storageError
 	switch {
 	case errors.As(err, &e):
+		return e
+	case errors.As(err, &se):
+		// 503 with Retry-After: SDKs retry it, and the message says what
+		// to free. Nothing was stored.
+		e := lambdaapi.ErrServiceUnavailable.WithMessage("Hearth cannot store this request: its " + se.err.Error() +
+			". Nothing was stored. Free space there; Hearth takes writes again by itself.")
+		e.RetryAfter = 10
 		return e
 	case errors.Is(err, invoke.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		return lambdaapi.ErrNotFound.WithMessage(userMessage(err))

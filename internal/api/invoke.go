@@ -119,6 +119,10 @@ func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 
 // enqueue accepts an asynchronous invocation and answers once it is stored.
 func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload []byte, limit, status int, body []byte) {
+	if err := a.storageErr(); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
 		FunctionName: r.PathValue("FunctionName"),
 		Qualifier:    r.URL.Query().Get("Qualifier"),

@@ -7,6 +7,10 @@ import (
 	"hearth/internal/function"
 )
 
+// maxTail bounds the tail parameter. A log holds at most 8 MiB of lines of
+// at least 31 bytes (timestamp, space, newline), so no log has more lines.
+const maxTail = 1_000_000
+
 // functionLogs serves a function's stored log as text, one timestamped line
 // each; with follow=true it keeps the response open and streams new lines
 // until the client goes away or the server stops.
@@ -24,8 +28,8 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 	tail := 0
 	if s := q.Get("tail"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			a.fail(w, r, invalid("tail must be a non-negative integer"))
+		if err != nil || n < 0 || n > maxTail {
+			a.fail(w, r, invalid("tail must be an integer from 0 to "+strconv.Itoa(maxTail)))
 			return
 		}
 		tail = n

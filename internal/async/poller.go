@@ -17,6 +17,9 @@ import (
 // events in flight are settled.
 func (q *Queue) Run(ctx context.Context) error {
 	cons, err := q.events.Consumer(ctx, eventConsumer)
+	if ctx.Err() != nil {
+		return nil // stopped before it started: not a failure
+	}
 	if err != nil {
 		return err
 	}

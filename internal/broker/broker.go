@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -32,9 +33,20 @@ type Config struct {
 
 // Broker is a running embedded NATS server and a connection to it.
 type Broker struct {
-	srv *server.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	srv      *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	dir      string
+	jsConfig server.JetStreamConfig // how to start JetStream again
+	log      *slog.Logger
+
+	stop        chan struct{} // closed by Close: ends watchStorage
+	watcherDone chan struct{} // closed when watchStorage has returned
+	closeOnce   sync.Once
+
+	mu         sync.Mutex
+	storageErr error // guarded by mu; see StorageErr
+	recovering bool  // guarded by mu; a failure was seen and JetStream not restarted since
 }
 
 // Start runs an embedded NATS server with JetStream stored in cfg.Dir and
@@ -54,10 +66,11 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		// Async events carry up to 1 MB of payload plus headers, and
 		// destination records more.
 		MaxPayload: 8 << 20,
-		// A JetStream that cannot write is useless to Hearth; size limits
-		// are the host's disk.
-		JetStreamMaxStore:  -1,
-		JetStreamMaxMemory: 256 << 20,
+		// Size limits are the host's disk. Not zero or negative: that
+		// asks for a limit of 75% of the space free at start, which a
+		// server started on a nearly full disk would keep forever.
+		JetStreamMaxStore:  maxStore,
+		JetStreamMaxMemory: maxMemory,
 	}
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
@@ -94,8 +107,24 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Broker{srv: srv, nc: nc, js: js}, nil
+	b := &Broker{srv: srv, nc: nc, js: js, dir: cfg.Dir, log: log.With("component", "broker"),
+		jsConfig: server.JetStreamConfig{
+			StoreDir:   cfg.Dir,
+			MaxStore:   maxStore,
+			MaxMemory:  maxMemory,
+			SyncAlways: cfg.SyncAlways,
+			Strict:     true,
+			CompressOK: true,
+		},
+		stop: make(chan struct{}), watcherDone: make(chan struct{})}
+	go func() { defer close(b.watcherDone); b.watchStorage(b.stop) }()
+	return b, nil
 }
+
+const (
+	maxStore  = 1 << 50 // in effect unlimited
+	maxMemory = 256 << 20
+)
 
 // JetStream returns the JetStream context every other package uses.
 func (b *Broker) JetStream() jetstream.JetStream { return b.js }
@@ -105,10 +134,15 @@ func (b *Broker) Conn() *nats.Conn { return b.nc }
 
 // Close drains the connection, stops the server and waits until it has
 // fully shut down, with its store flushed to disk.
+// It is idempotent.
 func (b *Broker) Close() {
-	b.nc.Close()
-	b.srv.Shutdown()
-	b.srv.WaitForShutdown()
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		<-b.watcherDone
+		b.nc.Close()
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	})
 }
 
 // natsLogger adapts nats-server's printf Logger to slog. It is the one

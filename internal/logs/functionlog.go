@@ -28,6 +28,10 @@ type Store struct {
 	cfg Config
 	log *slog.Logger
 
+	// kick asks Run to flush now rather than at the next tick; a log
+	// whose pending text has grown large sends on it without blocking.
+	kick chan struct{}
+
 	mu   sync.Mutex
 	fns  map[string]*FunctionLog // guarded by mu
 	done bool                    // guarded by mu
@@ -41,7 +45,8 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	return &Store{cfg: cfg, log: log.With("component", "logs"), fns: make(map[string]*FunctionLog)}, nil
+	return &Store{cfg: cfg, log: log.With("component", "logs"), kick: make(chan struct{}, 1),
+		fns: make(map[string]*FunctionLog)}, nil
 }
 
 // Function returns the log of the named function, opening it on first use.
@@ -55,13 +60,15 @@ func (s *Store) Function(name string) *FunctionLog {
 		path: filepath.Join(s.cfg.Dir, name+".log"),
 		max:  s.cfg.MaxBytes,
 		log:  s.log.With("function", name),
+		kick: s.kick,
 		subs: make(map[chan []byte]struct{}),
 	}
 	s.fns[name] = f
 	return f
 }
 
-// Run writes pending lines to disk every interval until ctx is done.
+// Run writes pending lines to disk every 100 ms, and at once when a log's
+// pending text passes flushAt, until ctx is done.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -71,6 +78,8 @@ func (s *Store) Run(ctx context.Context) error {
 			s.flushAll()
 			return nil
 		case <-t.C:
+			s.flushAll()
+		case <-s.kick:
 			s.flushAll()
 		}
 	}
@@ -100,24 +109,35 @@ func (s *Store) Close() {
 
 // FunctionLog is the bounded log of one function: timestamped lines on
 // disk, and live delivery to followers.
+//
+// The invocation path (write) takes only mu, which is never held across
+// disk or network I/O: lines collect in pending, and a flush swaps pending
+// out under mu and writes it to the file under fileMu alone. Readers of the
+// file (WriteTail) take fileMu, copy what they need, and write to their
+// client holding no lock. Lock order: fileMu, then mu.
 type FunctionLog struct {
 	path string
 	max  int64
 	log  *slog.Logger
+	kick chan<- struct{}
+
+	fileMu  sync.Mutex
+	f       *os.File // guarded by fileMu; nil until first flush
+	size    int64    // guarded by fileMu; bytes in the file
+	failing bool     // guarded by fileMu; the last write to the file failed
 
 	mu      sync.Mutex
-	f       *os.File                 // guarded by mu; nil until first write
-	size    int64                    // guarded by mu; bytes in the file
 	pending []byte                   // guarded by mu; written, not yet in the file
+	spare   []byte                   // guarded by mu; the buffer pending swaps with
 	subs    map[chan []byte]struct{} // guarded by mu
 }
 
 // TimeFormat is the timestamp each stored line starts with.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// flushAt is how much pending text forces a write to disk; below it, the
-// Store's Run flushes on a timer, so an invocation's lines cost no system
-// call on the invocation path.
+// flushAt is how much pending text asks the Store's Run for a flush before
+// its next tick. Writers never flush themselves, so an invocation's lines
+// cost no system call on the invocation path.
 const flushAt = 64 << 10
 
 func (l *FunctionLog) write(text []byte) {
@@ -136,32 +156,68 @@ func (l *FunctionLog) write(text []byte) {
 		}
 	}
 	if len(l.pending) >= flushAt {
-		l.flushLocked()
+		select {
+		case l.kick <- struct{}{}:
+		default: // a flush is already asked for
+		}
 	}
+	if int64(len(l.pending)) > l.max {
+		// The disk is slower than the function: keep the newest half,
+		// which is all a flush could keep anyway.
+		l.pending = keepNewest(l.pending, l.max/2)
+	}
+}
+
+// keepNewest returns the whole lines at the end of b that fit in n bytes,
+// moved to the start of b.
+func keepNewest(b []byte, n int64) []byte {
+	if int64(len(b)) <= n {
+		return b
+	}
+	cut := len(b) - int(n)
+	i := bytes.IndexByte(b[cut:], '\n')
+	if i < 0 {
+		return b[:0]
+	}
+	return append(b[:0], b[cut+i+1:]...)
 }
 
 func (l *FunctionLog) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.flushLocked()
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.flushFileLocked()
 }
 
-func (l *FunctionLog) flushLocked() {
-	if len(l.pending) == 0 {
-		return
+// flushFileLocked writes pending text to the file. fileMu must be held;
+// mu is taken only to swap the buffers.
+func (l *FunctionLog) flushFileLocked() {
+	l.mu.Lock()
+	b := l.pending
+	l.pending, l.spare = l.spare[:0], nil
+	l.mu.Unlock()
+	if len(b) > 0 {
+		// Log when writing starts failing and when it works again, not at
+		// every flush of a full disk.
+		err := l.appendLocked(b)
+		switch {
+		case err != nil && !l.failing:
+			l.log.Warn("write function log; dropping lines until it works again", "err", err)
+		case err == nil && l.failing:
+			l.log.Info("function log writable again")
+		}
+		l.failing = err != nil
 	}
-	if err := l.appendLocked(l.pending); err != nil {
-		l.log.Warn("write function log", "err", err)
+	if cap(b) > 4*flushAt {
+		b = nil
 	}
-	l.pending = l.pending[:0]
-	if cap(l.pending) > 4*flushAt {
-		l.pending = nil
-	}
+	l.mu.Lock()
+	l.spare = b[:0]
+	l.mu.Unlock()
 }
 
 // appendLocked writes whole lines to the file, rotating it into the
 // previous file whenever it would pass half of max, so that the two files
-// together stay within max.
+// together stay within max. fileMu must be held.
 func (l *FunctionLog) appendLocked(b []byte) error {
 	half := l.max / 2
 	if int64(len(b)) > half {
@@ -234,9 +290,9 @@ func (l *FunctionLog) rotateLocked() error {
 }
 
 func (l *FunctionLog) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.flushLocked()
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.flushFileLocked()
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil
@@ -257,11 +313,28 @@ func (l *FunctionLog) Follow() (<-chan []byte, func()) {
 	}
 }
 
-// WriteTail writes the last n stored lines (all when n <= 0) to w.
+// WriteTail writes the last n stored lines (all when n <= 0) to w. It
+// holds no lock while it writes to w, so a client that stops reading
+// stalls only itself.
 func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.flushLocked()
+	lines, err := l.tail(n)
+	if err != nil {
+		return err
+	}
+	for _, line := range lines {
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tail returns the last n stored lines (all when n <= 0), each ending in a
+// newline.
+func (l *FunctionLog) tail(n int) ([][]byte, error) {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.flushFileLocked()
 	var lines [][]byte
 	for _, p := range []string{l.path + ".1", l.path} {
 		f, err := os.Open(p)
@@ -269,30 +342,27 @@ func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), maxLine+64)
 		for sc.Scan() {
-			lines = append(lines, bytes.Clone(sc.Bytes()))
-			if n > 0 && len(lines) > 2*n {
+			lines = append(lines, append(bytes.Clone(sc.Bytes()), '\n'))
+			// Keep at most 2n lines; written so that a huge n cannot
+			// overflow.
+			if n > 0 && len(lines)-n > n {
 				lines = append(lines[:0], lines[len(lines)-n:]...)
 			}
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if n > 0 && len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	for _, line := range lines {
-		if _, err := w.Write(append(line, '\n')); err != nil {
-			return err
-		}
-	}
-	return nil
+	return lines, nil
 }
 
 // Write appends a platform line that belongs to no environment (an

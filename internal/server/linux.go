@@ -16,8 +16,14 @@ func newLinuxDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 	if cfg.Network == "none" {
 		network = linux.NetworkNone
 	}
+	deny, err := cfg.denyNets()
+	if err != nil {
+		return nil, err
+	}
 	return linux.New(linux.Config{
-		Root:    filepath.Join(cfg.DataDir, "linux"),
-		Network: network,
+		Root:      filepath.Join(cfg.DataDir, "linux"),
+		Network:   network,
+		LinkLocal: cfg.NetworkLinkLocal,
+		DenyNets:  deny,
 	}, log)
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,20 @@ type Config struct {
 	// Network is the linux driver's network mode: "nat" (default) or
 	// "none".
 	Network string
+	// NetworkLinkLocal lets environments reach link-local addresses
+	// (169.254.0.0/16: a cloud's instance metadata and credentials).
+	NetworkLinkLocal bool
+	// NetworkDeny lists further IPv4 nets (CIDR) environments may not
+	// reach.
+	NetworkDeny []string
+	// AllowedOrigins are the browser origins (Origin header) the API
+	// serves; "*" allows any. Zero means none: requests a web page makes
+	// are refused.
+	AllowedOrigins []string
+	// AsyncMaxBytes bounds the async event queue on disk. Zero means 1 GiB.
+	AsyncMaxBytes int64
+	// QueueMaxBytes bounds the named queues on disk. Zero means 1 GiB.
+	QueueMaxBytes int64
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
 	DebugAddr string
 	// AsyncRetryBase is the delay before an async event's second attempt
@@ -138,7 +153,26 @@ func (c Config) Validate() error {
 	if len(c.AccountID) != 12 {
 		errs = append(errs, fmt.Errorf("account-id: must be 12 digits, got %q", c.AccountID))
 	}
+	if _, err := c.denyNets(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes: must not be negative"))
+	}
 	return errors.Join(errs...)
+}
+
+// denyNets parses NetworkDeny.
+func (c Config) denyNets() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.NetworkDeny {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("network-deny: %q is not an IPv4 net such as 10.0.0.0/8", s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // Run runs the server until ctx is done, then shuts it down. ready, if not
@@ -156,6 +190,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		return err
 	}
 	defer unlock()
+
+	// Open every listener before starting anything, so that a bad or busy
+	// address fails here and leaves nothing running.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the returns before Serve
+	var dln net.Listener
+	if cfg.DebugAddr != "" {
+		dln, err = net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("listen for debug: %w", err)
+		}
+		defer dln.Close()
+	}
 
 	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}, log)
 	if err != nil {
@@ -198,24 +248,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
-		RetryBase:   cfg.AsyncRetryBase,
-		Concurrency: cfg.AsyncConcurrency,
-		Region:      cfg.Region,
-		Account:     cfg.AccountID,
-		Recover:     true, // the embedded server is the only poller
+		RetryBase:     cfg.AsyncRetryBase,
+		Concurrency:   cfg.AsyncConcurrency,
+		MaxBytes:      cfg.AsyncMaxBytes,
+		MaxQueueBytes: cfg.QueueMaxBytes,
+		Region:        cfg.Region,
+		Account:       cfg.AccountID,
+		Recover:       true, // the embedded server is the only poller
 	}, inv, st, log)
 	if err != nil {
 		return err
 	}
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
+	a.SetStorage(b)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := &http.Server{
-		Handler:           api.WithRequestID(a.Handler()),
+		Handler: api.WithRequestID(api.Guard(api.GuardConfig{
+			AllowedOrigins: cfg.AllowedOrigins,
+			LoopbackOnly:   isLoopback(ln.Addr()),
+		}, a.Handler())),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -238,30 +290,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 
-	if cfg.DebugAddr != "" {
-		dln, err := net.Listen("tcp", cfg.DebugAddr)
-		if err != nil {
-			return fmt.Errorf("listen for debug: %w", err)
-		}
-		dsrv := &http.Server{Handler: debugHandler()}
-		go dsrv.Serve(dln)
-		defer dsrv.Close()
+	if dln != nil {
+		dsrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 30 * time.Second}
+		debugDone := make(chan struct{})
+		go func() { defer close(debugDone); dsrv.Serve(dln) }()
+		defer func() { dsrv.Close(); <-debugDone }()
 		log.Info("debug endpoint", "addr", dln.Addr().String())
 	}
 	a.ResumeActivations()
 	sweepDone := make(chan struct{})
-	go func() { defer close(sweepDone); sweepCode(stopCtx, st, log) }()
+	go func() { defer close(sweepDone); sweepCode(stopCtx, st, wk, log) }()
 	a.SetReady()
 	log.Info("hearth ready", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 	if ready != nil {
 		ready(ln.Addr())
 	}
 
+	served := false
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err = <-serveDone:
 		err = fmt.Errorf("serve: %w", err)
+		served = true
 	}
 	// Stop accepting, end log follows, let in-flight requests finish.
 	a.StopFollowing()
@@ -271,6 +322,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		srv.Close()
 	}
 	cancel()
+	if !served {
+		<-serveDone // ErrServerClosed
+	}
 	a.Close()
 	// Stop pulling events and let those in flight settle, then tear every
 	// environment down, then the rest. An event whose invocation the
@@ -313,8 +367,10 @@ func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs")}, log)
 }
 
-// sweepCode deletes unreferenced packages every ten minutes.
-func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
+// sweepCode deletes unreferenced packages from the store, and unpacked
+// packages no function or environment uses from the worker's cache, every
+// ten minutes.
+func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -327,8 +383,21 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 			} else if n > 0 {
 				log.Info("swept unused code", "count", n)
 			}
+			var keep []string
+			for _, cfg := range st.Functions() {
+				keep = append(keep, cfg.CodeSha256)
+			}
+			if n := wk.SweepCode(keep, 10*time.Minute); n > 0 {
+				log.Info("swept unused unpacked code", "count", n)
+			}
 		}
 	}
+}
+
+// isLoopback reports whether addr is a loopback address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // lockDataDir takes an exclusive lock so that two servers never share a

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"hearth/internal/function"
@@ -40,6 +41,7 @@ const (
 
 // Store is the durable state of functions and their code.
 type Store struct {
+	js   jetstream.JetStream
 	kv   jetstream.KeyValue
 	code jetstream.ObjectStore
 	log  *slog.Logger
@@ -49,6 +51,9 @@ type Store struct {
 	changed chan struct{}    // guarded by mu; closed and replaced on every change
 }
 
+// entry is what the in-memory copy knows of one key. rev is always the
+// revision the bucket gave that write, whoever learned it first (the writer
+// or the watch), so that keeping the higher revision keeps the newer state.
 type entry struct {
 	rev uint64
 	cfg *function.Config // nil for a deletion, kept to order late watch updates
@@ -74,7 +79,7 @@ func Open(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Store
 	if err != nil {
 		return nil, fmt.Errorf("open code store: %w", err)
 	}
-	s := &Store{kv: kv, code: code, log: log.With("component", "store"),
+	s := &Store{js: js, kv: kv, code: code, log: log.With("component", "store"),
 		configs: make(map[string]entry), changed: make(chan struct{})}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -105,6 +110,12 @@ func (s *Store) load(ctx context.Context) error {
 // done.
 func (s *Store) Run(ctx context.Context) error {
 	w, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if ctx.Err() != nil {
+		if err == nil {
+			w.Stop()
+		}
+		return nil // stopped before it started: not a failure
+	}
 	if err != nil {
 		return fmt.Errorf("watch functions: %w", err)
 	}
@@ -249,24 +260,51 @@ func (s *Store) Update(ctx context.Context, name string, change func(*function.C
 }
 
 // Delete removes a function.
+//
+// It writes the bucket's purge marker itself, rather than through
+// KeyValue.Purge, to learn the marker's revision: the in-memory copy must
+// record the deletion at its true revision, or it can hide a later create
+// of the same name (a deletion recorded above its true revision shadows the
+// next write) or let an earlier one reappear.
 func (s *Store) Delete(ctx context.Context, name string) error {
-	if _, err := s.kv.Get(ctx, functionKey(name)); errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("function %s: %w", name, ErrNotFound)
-	} else if err != nil {
-		return fmt.Errorf("get function %s: %w", name, err)
+	key := functionKey(name)
+	for {
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("function %s: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("get function %s: %w", name, err)
+		}
+		m := nats.NewMsg(kvSubjectPrefix + functionsBucket + "." + key)
+		m.Header.Set(kvOperationHeader, kvOperationPurge)
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		// Only if the key is still at the revision just read: a purge must
+		// not remove a function created or changed meanwhile.
+		ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(e.Revision()))
+		if isWrongLastSequence(err) {
+			continue // a concurrent write got there first; look again
+		}
+		if err != nil {
+			return fmt.Errorf("delete function %s: %w", name, err)
+		}
+		s.set(name, ack.Sequence, nil)
+		return nil
 	}
-	if err := s.kv.Purge(ctx, functionKey(name)); err != nil {
-		return fmt.Errorf("delete function %s: %w", name, err)
-	}
-	// The purge marker's revision is above every revision this copy has
-	// seen of the key, and every later write of the key is above the
-	// marker, so cur.rev+1 orders the deletion correctly until the watch
-	// delivers the marker itself.
-	s.mu.Lock()
-	rev := s.configs[name].rev + 1
-	s.mu.Unlock()
-	s.set(name, rev, nil)
-	return nil
+}
+
+// How a KV bucket stores a purge: a message on $KV.<bucket>.<key> with these
+// headers, which rolls up (removes) every earlier message of the key.
+const (
+	kvSubjectPrefix   = "$KV."
+	kvOperationHeader = "KV-Operation"
+	kvOperationPurge  = "PURGE"
+)
+
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // Sha256 returns the base64 SHA-256 of data, as Lambda's CodeSha256.

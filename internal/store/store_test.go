@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"hearth/internal/broker"
 	"hearth/internal/function"
@@ -161,4 +164,228 @@ func TestPersistsAndWatches(t *testing.T) {
 	if _, err := s.Code(t.Context(), sha); err != nil {
 		t.Errorf("Code() of a referenced package after sweep = %v", err)
 	}
+}
+
+// run starts s.Run, as the server does, until the test ends.
+func run(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+}
+
+// agree waits until the in-memory copy of every name matches the bucket
+// (read through a second Store opened afresh, which loads from the bucket)
+// and reports the names where it does not.
+func agree(t *testing.T, s *store.Store, b *broker.Broker, names []string) {
+	t.Helper()
+	var diffs []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		fresh, err := store.Open(t.Context(), b.JetStream(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffs = diffs[:0]
+		for _, name := range names {
+			mem, memErr := s.Function(name)
+			disk, diskErr := fresh.Function(name)
+			if (memErr == nil) != (diskErr == nil) || mem.RevisionID != disk.RevisionID {
+				diffs = append(diffs, fmt.Sprintf("%s: memory %q, %v; bucket %q, %v", name, mem.RevisionID, memErr, disk.RevisionID, diskErr))
+			}
+		}
+		if len(diffs) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, d := range diffs {
+		t.Errorf("memory and bucket disagree: %s", d)
+	}
+}
+
+// Create, delete and create again, with the watch running: the second
+// create is visible at once and stays visible.
+func TestRecreateIsVisible(t *testing.T) {
+	dir := t.TempDir()
+	s, b := open(t, dir)
+	defer b.Close()
+	run(t, s)
+	ctx := t.Context()
+	var names []string
+	for i := range 20 {
+		name := fmt.Sprint("re", i)
+		names = append(names, name)
+		for round := range 3 {
+			c := cfg(name)
+			c.RevisionID = fmt.Sprint(round)
+			if err := s.Create(ctx, c); err != nil {
+				t.Fatalf("Create(%s) round %d = %v", name, round, err)
+			}
+			if got, err := s.Function(name); err != nil || got.RevisionID != c.RevisionID {
+				t.Errorf("Function(%s) after create round %d = %q, %v; want %q", name, round, got.RevisionID, err, c.RevisionID)
+			}
+			if round < 2 {
+				if err := s.Delete(ctx, name); err != nil {
+					t.Fatalf("Delete(%s) round %d = %v", name, round, err)
+				}
+				if _, err := s.Function(name); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("Function(%s) after delete round %d = %v; want ErrNotFound", name, round, err)
+				}
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let the watch deliver what it lags behind
+	for _, name := range names {
+		if got, err := s.Function(name); err != nil || got.RevisionID != "2" {
+			t.Errorf("Function(%s) after the watch caught up = %q, %v; want the last create", name, got.RevisionID, err)
+		}
+	}
+	agree(t, s, b, names)
+}
+
+// Many writers mixing create, delete, update and reads on a few names end
+// with the in-memory copy, the bucket and a restarted store in agreement.
+func TestConcurrentWritersAgree(t *testing.T) {
+	dir := t.TempDir()
+	s, b := open(t, dir)
+	run(t, s)
+	// Half the writers share four names; the other half have one name
+	// each, whose create may follow its delete directly in the bucket.
+	shared := []string{"h0", "h1", "h2", "h3"}
+	names := slices.Clone(shared)
+	for g := range 10 {
+		names = append(names, fmt.Sprint("own", g))
+	}
+	// Rounds of 20 writers, each round checked: a shadowed create that
+	// later writes did not uncover shows at the end of a round.
+	deletes := newDeleteTracker()
+	for round := range 10 {
+		var wg sync.WaitGroup
+		for g := range 20 {
+			wg.Go(func() {
+				ctx := t.Context()
+				for i := range 30 {
+					name := names[(g+i)%len(shared)]
+					if g >= 10 {
+						name = names[len(shared)+g-10] // its own name
+					}
+					id := fmt.Sprint(round, "-", g, "-", i)
+					var err error
+					switch (g*7 + i*3 + round) % 4 {
+					case 0:
+						c := cfg(name)
+						c.RevisionID = id
+						before := deletes.snapshot(name)
+						err = s.Create(ctx, c)
+						// Read your write, unless a delete may have
+						// come after it.
+						if _, ferr := s.Function(name); err == nil && errors.Is(ferr, store.ErrNotFound) && deletes.none(name, before) {
+							t.Errorf("Function(%s) right after Create = %v, and no delete ran", name, ferr)
+						}
+					case 1:
+						deletes.start(name)
+						err = s.Delete(ctx, name)
+						deletes.end(name)
+					case 2:
+						_, err = s.Update(ctx, name, func(c *function.Config) error {
+							c.RevisionID = id
+							return nil
+						})
+					case 3:
+						_, err = s.Function(name) // an invocation's lookup
+					}
+					if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
+						t.Errorf("writer %d op %d on %s: %v", g, i, name, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		agree(t, s, b, names)
+		if t.Failed() {
+			t.Fatalf("disagreement after round %d", round)
+		}
+	}
+
+	// Every name answers consistently: what Function finds, Create
+	// refuses and Delete removes; what it does not find, Create makes.
+	ctx := t.Context()
+	for _, name := range names {
+		_, err := s.Function(name)
+		if err == nil {
+			if err := s.Create(ctx, cfg(name)); !errors.Is(err, store.ErrExists) {
+				t.Errorf("Create(%s) of a function Function finds = %v; want ErrExists", name, err)
+			}
+		} else {
+			if err := s.Delete(ctx, name); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Delete(%s) of a function Function does not find = %v; want ErrNotFound", name, err)
+			}
+		}
+	}
+	want := make(map[string]string)
+	for _, name := range names {
+		if c, err := s.Function(name); err == nil {
+			want[name] = c.RevisionID
+		}
+	}
+	b.Close()
+
+	s, b = open(t, dir)
+	defer b.Close()
+	got := make(map[string]string)
+	for _, name := range names {
+		if c, err := s.Function(name); err == nil {
+			got[name] = c.RevisionID
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("functions after restart differ from before (-before +after):\n%s", diff)
+	}
+}
+
+// deleteTracker tells whether a delete of a name may have taken effect
+// between two moments: whether one was in flight at the first, or started
+// after it.
+type deleteTracker struct {
+	mu       sync.Mutex
+	started  map[string]int // guarded by mu
+	inflight map[string]int // guarded by mu
+}
+
+type deleteSnapshot struct{ started, inflight int }
+
+func newDeleteTracker() *deleteTracker {
+	return &deleteTracker{started: make(map[string]int), inflight: make(map[string]int)}
+}
+
+func (d *deleteTracker) start(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.started[name]++
+	d.inflight[name]++
+}
+
+func (d *deleteTracker) end(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inflight[name]--
+}
+
+func (d *deleteTracker) snapshot(name string) deleteSnapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return deleteSnapshot{d.started[name], d.inflight[name]}
+}
+
+// none reports that no delete of name can have taken effect since before.
+func (d *deleteTracker) none(name string, before deleteSnapshot) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return before.inflight == 0 && d.started[name] == before.started
 }
