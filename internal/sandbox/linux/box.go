@@ -27,6 +27,7 @@ type box struct {
 	ctl  *net.UnixConn
 	ln   net.Listener
 	veth *veth // nil without a network
+	uid  int   // the environment's uid and gid; 0 until Start picks one
 
 	prepared time.Duration // how long prepare took
 }
@@ -95,7 +96,7 @@ func (d *Driver) prepare(ctx context.Context, background bool) (_ *box, err erro
 	ctx, cancel := withDefaultTimeout(ctx, prepareTimeout)
 	defer cancel()
 	if err := b.send(ctx, message{Kind: msgSetup, Setup: &setupMsg{
-		MountPoint: d.mountPoint, UID: d.cfg.UID, GID: d.cfg.GID,
+		MountPoint: d.mountPoint,
 	}}); err != nil {
 		return nil, err
 	}
@@ -203,7 +204,15 @@ func (d *Driver) release(ctx context.Context, b *box) error {
 		// from being reused until then; Close waits for the rest.
 		d.network.release(b.veth.idx)
 	}
-	return b.cg.delete(ctx)
+	if err := b.cg.delete(ctx); err != nil {
+		return err // processes may remain: the uid stays taken
+	}
+	if b.uid != 0 {
+		// The cgroup is gone, so is every process that ran as the uid.
+		d.uids.put(b.uid)
+		b.uid = 0
+	}
+	return nil
 }
 
 // alive reports whether the box's init is still running. It leaves an

@@ -46,9 +46,18 @@ type Config struct {
 	// DenyNets are further destinations environments may not reach, such
 	// as the host's LAN (10.0.0.0/8, ...). IPv4 only.
 	DenyNets []netip.Prefix
-	// UID and GID are the identity the function runs as. Zero means
-	// Lambda's 993 and 990. Root (0) cannot be chosen.
-	UID, GID int
+	// UIDBase is the start of the uids environments run as. Each
+	// environment gets a uid of its own, and a gid of the same number,
+	// so that the limits the kernel keeps per uid (inotify instances,
+	// pending signals, locked memory, ...) are its own. The driver claims
+	// the first of 256 blocks of 65,536 uids from UIDBase that no other
+	// driver on the host holds (a lock file under /run/hearth/uids, held
+	// for its lifetime) and hands out a uid again only once every process
+	// that ran as it is gone, least recently used first. Zero means
+	// 1879048192 (0x70000000): the start of a range systemd documents as
+	// unused, far above user databases and subuid ranges. No user of the
+	// host may have a uid in [UIDBase, UIDBase+2^24).
+	UIDBase int
 	// PoolSize is the number of prepared sandboxes kept ready. Zero means
 	// 2; negative disables the pool.
 	PoolSize int

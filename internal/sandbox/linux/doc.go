@@ -18,8 +18,13 @@
 // [sandbox.Spec.TmpMB] megabytes (its pages count towards the memory limit,
 // as tmpfs pages do). /proc belongs to the environment's pid namespace, with
 // /proc/sys read-only; /dev holds null, zero, full, random, urandom, tty and
-// the fd links. The function runs as uid 993, gid 990 (Lambda's
-// sbx_user1051) unless [Config] says otherwise.
+// the fd links. The function runs as a uid of its environment's own, with a
+// gid of the same number, named sbx_user1051 (Lambda's name for its uid 993)
+// in /etc/passwd: the kernel keeps some limits per uid (inotify instances,
+// pending signals, locked memory), and environments sharing one would share
+// them. The uids come from a block of 65,536 that the driver claims on the
+// host ([Config.UIDBase]); one is handed out again only after every process
+// that ran as it is gone.
 //
 // # Limits
 //

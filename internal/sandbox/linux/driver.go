@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,12 +28,8 @@ func (c Config) withDefaults() Config {
 	if c.Network == "" {
 		c.Network = NetworkNAT
 	}
-
-	if c.UID == 0 {
-		c.UID = 993
-	}
-	if c.GID == 0 {
-		c.GID = 990
+	if c.UIDBase == 0 {
+		c.UIDBase = defaultUIDBase
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = 2
@@ -62,8 +59,8 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("host_ports: port 0"))
 		}
 	}
-	if c.UID < 0 || c.GID < 0 {
-		errs = append(errs, fmt.Errorf("uid, gid: must not be negative, got %d, %d", c.UID, c.GID))
+	if c.UIDBase < 65536 || c.UIDBase > math.MaxInt32-uidBlocks*uidBlockSize+1 {
+		errs = append(errs, fmt.Errorf("uid_base: want 65536 to %d, got %d", math.MaxInt32-uidBlocks*uidBlockSize+1, c.UIDBase))
 	}
 	if c.PidsLimit < 0 {
 		errs = append(errs, fmt.Errorf("pids_limit: must not be negative, got %d", c.PidsLimit))
@@ -91,6 +88,7 @@ type Driver struct {
 	poolDone   sync.WaitGroup
 	releaseKey func() error
 	reaper     *reaper
+	uids       *uidPool
 	seq        atomic.Uint64
 
 	waiters sync.WaitGroup // one env.wait per environment
@@ -157,7 +155,11 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		defer cancel()
 		return d.cgroups.removeAll(ctx)
 	})
-	if d.reaper, err = startReaper(cfg.CgroupParent+"/"+d.tag, d.lock); err != nil {
+	if d.uids, err = claimUIDs(cfg.UIDBase); err != nil {
+		return nil, err
+	}
+	undo.push(d.uids.close)
+	if d.reaper, err = startReaper(cfg.CgroupParent+"/"+d.tag, d.lock, d.uids.claim); err != nil {
 		return nil, err
 	}
 	undo.push(d.reaper.stop)
@@ -183,7 +185,8 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 	if d.network != nil {
 		subnet = d.network.subnet.String()
 	}
-	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet, "pool", cfg.PoolSize)
+	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet,
+		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize)
 	return d, nil
 }
 
@@ -329,6 +332,9 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		return nil, err
 	}
 	undo.push(func() error { return d.discard(b) })
+	if b.uid, err = d.uids.get(); err != nil {
+		return nil, err
+	}
 	t.Prepare = time.Since(began)
 
 	startAt := time.Now()
@@ -346,6 +352,8 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir),
 			sandbox.TaskRoot, sandbox.RuntimeDir, "/tmp", sandbox.RuntimeAPIAddr),
 		Hostname: spec.ID,
+		UID:      b.uid,
+		GID:      b.uid,
 		TmpMB:    positiveOr(spec.TmpMB, defaultTmpMB),
 		Trees:    mounts,
 	}}
@@ -499,6 +507,7 @@ func (d *Driver) close() error {
 	defer cancel()
 	errs = append(errs, d.cgroups.removeAll(ctx))
 	errs = append(errs, d.reaper.stop())
+	errs = append(errs, d.uids.close())
 	d.cgroups.removeParent()
 	if err := os.Remove(d.mountPoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove mount point: %w", err))

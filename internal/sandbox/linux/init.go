@@ -67,7 +67,7 @@ func runInit() error {
 	unix.CloseOnExec(ctlFD)
 	os.WriteFile("/proc/self/comm", []byte("hearth-init"), 0) // not "exe"; best effort
 
-	setup, filter, err := prepareSandbox()
+	filter, err := prepareSandbox()
 	if err != nil {
 		return err
 	}
@@ -82,61 +82,67 @@ func runInit() error {
 		closeAll(files)
 		return fmt.Errorf("expected %s message with output, got %q", msgStart, m.Kind)
 	}
-	return runBootstrap(setup, *m.Start, files[0], files[1:], filter)
+	return runBootstrap(*m.Start, files[0], files[1:], filter)
 }
 
 // prepareSandbox builds the root and pivots into it, configures the network,
 // hands the Runtime API listener to the driver and compiles the seccomp
 // filter: everything that does not depend on the function.
-func prepareSandbox() (setupMsg, *seccompFilter, error) {
+func prepareSandbox() (*seccompFilter, error) {
 	m, _, err := recvFD(ctlFD)
 	if err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 	if m.Kind != msgSetup || m.Setup == nil {
-		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q", msgSetup, m.Kind)
+		return nil, fmt.Errorf("expected %s message, got %q", msgSetup, m.Kind)
 	}
 	setup := *m.Setup
-	if setup.UID == 0 || setup.GID == 0 {
-		return setupMsg{}, nil, errors.New("refusing to run a function as root")
-	}
-	if err := buildRoot(setup.MountPoint, setup.UID, setup.GID); err != nil {
-		return setupMsg{}, nil, err
+	if err := buildRoot(setup.MountPoint); err != nil {
+		return nil, err
 	}
 	if err := pivot(setup.MountPoint); err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 
 	if m, _, err = recvFD(ctlFD); err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 	if m.Kind != msgNet || m.Net == nil {
-		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q", msgNet, m.Kind)
+		return nil, fmt.Errorf("expected %s message, got %q", msgNet, m.Kind)
 	}
 	if err := configureNetwork(*m.Net); err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 	ln, err := listenRuntimeAPI()
 	if err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 	defer unix.Close(ln) // the driver holds it once sent
 	if err := protectProc(); err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 	filter, err := compileSeccomp()
 	if err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
 	if err := sendFD(ctlFD, message{Kind: msgReady}, ln); err != nil {
-		return setupMsg{}, nil, err
+		return nil, err
 	}
-	return setup, filter, nil
+	return filter, nil
 }
 
 // runBootstrap mounts the function's files, starts the bootstrap, reports
 // that it runs, reaps until it exits and reports how.
-func runBootstrap(setup setupMsg, start startMsg, out *os.File, trees []*os.File, filter *seccompFilter) error {
+func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccompFilter) error {
+	if start.UID <= 0 || start.GID <= 0 {
+		closeAll(trees)
+		return errors.New("refusing to run a function as root")
+	}
+	// The identity is known only now; the root is still writable.
+	if err := writeEtc("/", start.UID, start.GID); err != nil {
+		closeAll(trees)
+		return err
+	}
 	err := attachTrees(start.Trees, trees, start.TmpMB)
 	closeAll(trees)
 	if err != nil {
@@ -145,7 +151,7 @@ func runBootstrap(setup setupMsg, start startMsg, out *os.File, trees []*os.File
 	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
-	pid, err := startBootstrap(setup, start, out, filter)
+	pid, err := startBootstrap(start, out, filter)
 	out.Close()
 	if err != nil {
 		return err
@@ -187,7 +193,7 @@ func listenRuntimeAPI() (int, error) {
 // startBootstrap drops every privilege the bootstrap could inherit, installs
 // the seccomp filter (on the init too: it needs nothing it refuses) and
 // starts the bootstrap as pid 2 under the unprivileged identity.
-func startBootstrap(setup setupMsg, s startMsg, out *os.File, filter *seccompFilter) (int, error) {
+func startBootstrap(s startMsg, out *os.File, filter *seccompFilter) (int, error) {
 	if err := dropCapabilities(); err != nil {
 		return 0, err
 	}
@@ -212,7 +218,7 @@ func startBootstrap(setup setupMsg, s startMsg, out *os.File, filter *seccompFil
 		Env:   s.Env,
 		Files: []uintptr{devnull.Fd(), out.Fd(), out.Fd()},
 		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: uint32(setup.UID), Gid: uint32(setup.GID), Groups: []uint32{}},
+			Credential: &syscall.Credential{Uid: uint32(s.UID), Gid: uint32(s.GID), Groups: []uint32{}},
 			Setsid:     true,
 			Pdeathsig:  syscall.SIGKILL,
 		},

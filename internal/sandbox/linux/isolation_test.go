@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -37,8 +38,13 @@ func TestRunsUnprivileged(t *testing.T) {
 	e := start(t, d, envSpec(t, `echo "id $(id -u) $(id -g) $(id -G)"; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; echo "host $(hostname)"; ls -ld /tmp /var/task; ls -l /proc/$$/fd/ | sed 's/^/fd /'`, nil))
 	waitExit(t, e)
 	out := e.Output(t)
+	// Each environment has a uid of its own (uids_test.go), its gid the
+	// same number and no supplementary groups.
+	if id := lines(t, e, "id "); len(id) != 1 || !regexp.MustCompile(`^(\d{6,}) (\d+) (\d+)$`).MatchString(id[0]) ||
+		strings.Fields(id[0])[0] != strings.Fields(id[0])[1] || strings.Fields(id[0])[1] != strings.Fields(id[0])[2] {
+		t.Errorf("id -u, -g, -G = %q; want one unprivileged uid, the same gid, no other group", id)
+	}
 	for _, want := range []string{
-		"id 993 990 990\n",
 		"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
 		"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000",
 		"NoNewPrivs:\t1", "Seccomp:\t2",
@@ -75,7 +81,7 @@ ls /etc`, root, secretDir, filepath.Dir(secretDir))
 	if v := lines(t, e, "visible "); len(v) > 0 {
 		t.Errorf("host paths visible inside: %q\n%s", v, out)
 	}
-	if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "sbx_user1051:x:993:990") {
+	if strings.Contains(out, "s3cr3t") || !regexp.MustCompile(`\nsbx_user1051:x:[1-9]\d*:[1-9]\d*:`).MatchString(out) {
 		t.Errorf("unexpected /etc/passwd or secret inside:\n%s", out)
 	}
 	if hostPasswd, err := os.ReadFile("/etc/passwd"); err == nil {

@@ -89,7 +89,7 @@ const (
 // buildRoot runs in the init, in its new mount namespace: it stops mount
 // propagation to the host, mounts a tmpfs at mnt and fills it with the
 // read-only system directories, /etc, /dev and /proc. It does not pivot yet.
-func buildRoot(mnt string, uid, gid int) error {
+func buildRoot(mnt string) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -113,9 +113,6 @@ func buildRoot(mnt string, uid, gid int) error {
 		if err := bindHost(mnt, "/etc/"+e, "/etc/"+e); err != nil {
 			return err
 		}
-	}
-	if err := writeEtc(mnt, uid, gid); err != nil {
-		return err
 	}
 	if err := makeDev(filepath.Join(mnt, "dev")); err != nil {
 		return err
@@ -235,9 +232,11 @@ func makeMountPoint(p string, file bool) error {
 	return f.Close()
 }
 
-// writeEtc generates the files of /etc that must not come from the host.
+// writeEtc generates the files of /etc that must not come from the host,
+// naming uid and gid as Lambda names its function's user. The init calls
+// it at start, when the environment's identity is known.
 func writeEtc(mnt string, uid, gid int) error {
-	user := "sbx_user1051" // Lambda's name for uid 993
+	user := "sbx_user1051" // Lambda's name for its uid 993
 	files := map[string]string{
 		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\n%s:x:%d:%d::/tmp:/sbin/nologin\n", user, uid, gid),
 		"group":  fmt.Sprintf("root:x:0:\n%s:x:%d:\n", user, gid),

@@ -19,10 +19,11 @@ import (
 // The driver and an environment's init talk over a SOCK_SEQPACKET socket
 // pair: one JSON message per packet, file descriptors as SCM_RIGHTS.
 //
-//	driver → init   setup    mount point and identity (init builds the root)
+//	driver → init   setup    mount point (init builds the root)
 //	driver → init   net      addresses, after the veth exists
 //	init → driver   ready    + the Runtime API listener
-//	driver → init   start    + output, code, runtime and host path trees
+//	driver → init   start    identity, + output, code, runtime and host
+//	                         path trees
 //	init → driver   started  the bootstrap runs
 //	init → driver   exit     the bootstrap's status; init exits next
 //	init → driver   error    setup failed, or the bootstrap could not be
@@ -50,8 +51,6 @@ const (
 
 type setupMsg struct {
 	MountPoint string `json:"mount_point"`
-	UID        int    `json:"uid"`
-	GID        int    `json:"gid"`
 }
 
 type netMsg struct {
@@ -65,6 +64,8 @@ type startMsg struct {
 	Argv     []string    `json:"argv"`
 	Env      []string    `json:"env"`
 	Hostname string      `json:"hostname"`
+	UID      int         `json:"uid"` // the identity the bootstrap runs as
+	GID      int         `json:"gid"`
 	TmpMB    int         `json:"tmp_mb"`
 	Trees    []treeMount `json:"trees"` // one descriptor each, after the output
 }

@@ -25,16 +25,17 @@ const reaperArg0 = "hearth-sandbox-reaper"
 // driver's end of a pipe to close, which the kernel does however the
 // driver ends, then kills, thaws and removes every cgroup of the driver.
 //
-// It also holds the driver's root lock (an inherited descriptor of the
-// same open file), so a new driver on the same root waits for the
-// cleanup to finish rather than race it.
+// It also holds the driver's root lock and uid claim (inherited
+// descriptors of the same open files), so a new driver on the same root
+// waits for the cleanup to finish rather than race it, and no driver runs
+// environments as the uids of processes not yet killed.
 type reaper struct {
 	cmd  *exec.Cmd
 	pipe *os.File // the driver's end; closing it starts the cleanup
 }
 
 // startReaper starts the reaper of the cgroup group (as in newCgroupTree).
-func startReaper(group string, lock *os.File) (*reaper, error) {
+func startReaper(group string, lock, uids *os.File) (*reaper, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create reaper pipe: %w", err)
@@ -45,7 +46,7 @@ func startReaper(group string, lock *os.File) (*reaper, error) {
 		Args:       []string{reaperArg0, group},
 		Env:        []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"},
 		Dir:        "/",
-		ExtraFiles: []*os.File{r, lock}, // fd 3: the pipe, fd 4: the root lock
+		ExtraFiles: []*os.File{r, lock, uids}, // fd 3: the pipe, 4: the root lock, 5: the uid claim
 		// Its own session: a terminal's ^C for the server reaches the
 		// server, whose death the reaper then handles.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},

@@ -1,8 +1,16 @@
 // Package process is the unisolated sandbox driver: each execution
-// environment is a plain child process in its own process group, with its
-// own working directory, scratch directory and Runtime API listener on
-// loopback. It runs on any Unix without privileges and isolates nothing; use
-// it for development and on hosts where the linux driver cannot run.
+// environment is a plain child process in its own session and process
+// group, with its own working directory, scratch directory and Runtime API
+// listener on loopback. It runs on any Unix without privileges and isolates
+// nothing; use it for development and on hosts where the linux driver
+// cannot run.
+//
+// The Runtime API listener is on the host's loopback, which every local
+// user can reach. On Linux it serves only connections whose other end a
+// process of the environment's process group holds (found through
+// /proc/net/tcp and /proc/<pid>/fd), so no other process can take the
+// environment's events or answer for it; a process the function starts in
+// a session or group of its own cannot reach it either.
 //
 // Freezing stops the whole process group with SIGSTOP and thawing continues
 // it with SIGCONT. Peak memory is the bootstrap process's VmHWM.
@@ -109,7 +117,10 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, spec.CodeDir, spec.RuntimeDir),
 			spec.CodeDir, spec.RuntimeDir, tmp, ln.Addr().String()),
 		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid: true,
+			// A session of its own: its process group leads it, so no
+			// process outside can join the group (setpgid stays within a
+			// session), which is what the Runtime API listener trusts.
+			Setsid: true,
 			// If hearth dies without tearing down, the kernel kills the
 			// bootstrap with it.
 			Pdeathsig: syscall.SIGKILL,
@@ -128,7 +139,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	e := &env{
 		id:   spec.ID,
 		dir:  dir,
-		ln:   ln,
+		ln:   onlyGroup(ln, cmd.Process.Pid, d.log.With("env", spec.ID)),
 		cmd:  cmd,
 		pgid: cmd.Process.Pid,
 		done: make(chan struct{}),

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -123,6 +124,42 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		if exit.Code != 0 || !strings.Contains(e.Output(t), "hi") {
 			t.Errorf("writing to TMPDIR: exit %v, output %q", exit, e.Output(t))
 		}
+	})
+
+	t.Run("RuntimeListenerServesOnlyTheEnvironment", func(t *testing.T) {
+		// This test's process is outside the environment: whatever it
+		// reaches at the listener's address must not be the environment's
+		// Runtime API, which must still serve the environment's own
+		// processes.
+		e := Start(t, newDriver(t), `exec 3<>"/dev/tcp/${AWS_LAMBDA_RUNTIME_API%:*}/${AWS_LAMBDA_RUNTIME_API#*:}" && echo ping >&3 && read -r line <&3 && echo "got $line"; exec sleep 100`)
+		ln := e.Env.RuntimeListener()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return // closed by Destroy
+				}
+				go func() {
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					if line, err := bufio.NewReader(c).ReadString('\n'); err == nil && line == "ping\n" {
+						io.WriteString(c, "pong\n")
+					}
+				}()
+			}
+		}()
+		if c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "ping\n")
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if line == "pong\n" {
+				t.Errorf("a process outside the environment (%s) was served on its runtime listener", c.LocalAddr())
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Errorf("a connection from outside the environment was left open, neither served nor closed")
+			}
+		}
+		e.WaitFor(t, "got pong\n")
 	})
 
 	t.Run("RuntimeListenerReachableInside", func(t *testing.T) {
