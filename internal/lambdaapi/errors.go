@@ -90,9 +90,9 @@ var (
 	ErrAccessDenied          = &Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Bare: true}
 	// ErrForbidden is AccessDeniedException with a message: Hearth's own
 	// refusals (a browser origin, a foreign Host name).
-	ErrForbidden = userError(http.StatusForbidden, "AccessDeniedException")
-	ErrService               = &Error{Status: http.StatusInternalServerError, Code: "ServiceException", Type: "Service"}
-	ErrServiceUnavailable    = &Error{Status: http.StatusServiceUnavailable, Code: "ServiceException", Type: "Service"}
+	ErrForbidden          = userError(http.StatusForbidden, "AccessDeniedException")
+	ErrService            = &Error{Status: http.StatusInternalServerError, Code: "ServiceException", Type: "Service"}
+	ErrServiceUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "ServiceException", Type: "Service"}
 )
 
 // Reasons of TooManyRequestsException.
