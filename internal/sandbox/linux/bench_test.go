@@ -4,8 +4,13 @@ package linux_test
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +128,88 @@ func BenchmarkFreezeThaw(b *testing.B) {
 			b.ReportMetric(float64(thaw.Nanoseconds())/float64(b.N)/1e3, "thaw-µs/op")
 		})
 	}
+}
+
+// syscallProbe times system calls from Python, from the allow list's hot
+// group (getpid), its start (umask) and its middle (getppid); each line is
+// "<name> <ns per call>".
+const syscallProbe = `import os, time
+def per(f, n=200000):
+    t = time.perf_counter_ns()
+    for _ in range(n):
+        f()
+    return (time.perf_counter_ns() - t) / n
+base = per(lambda: None)
+for name, f in (("getpid", os.getpid), ("umask", lambda: os.umask(0o22)), ("getppid", os.getppid)):
+    print(name, per(f) - base)
+`
+
+// BenchmarkSyscallCost compares system calls inside an environment (under
+// its seccomp allow list, namespaces and cgroups, with a whole CPU) with
+// the same program on the host, in the same run: the ratio is what the
+// sandbox adds to a function's every system call.
+func BenchmarkSyscallCost(b *testing.B) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("python3 is not installed")
+	}
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable); print(sys.base_prefix)").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	exe, prefix, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	d := newDriver(b, linux.Config{PoolSize: 1})
+	code := b.TempDir()
+	if err := os.WriteFile(filepath.Join(code, "probe.py"), []byte(syscallProbe), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	host, sandboxed := map[string][]float64{}, map[string][]float64{}
+	record := func(into map[string][]float64, text string) {
+		for l := range strings.Lines(text) {
+			name, v, ok := strings.Cut(strings.TrimSpace(l), " ")
+			if f, err := strconv.ParseFloat(v, 64); ok && err == nil {
+				into[name] = append(into[name], f)
+			}
+		}
+	}
+	for range b.N {
+		out, err := exec.Command(exe, filepath.Join(code, "probe.py")).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		record(host, string(out))
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		env, err := d.Start(context.Background(), &sandbox.Spec{
+			ID: "syscalls", Cmd: []string{exe, "$LAMBDA_TASK_ROOT/probe.py"}, CodeDir: code,
+			HostPaths: []string{prefix}, Output: w, MemoryMB: 1769, TmpMB: 64,
+		})
+		w.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if err := env.Destroy(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		record(sandboxed, string(got))
+	}
+	for _, name := range []string{"getpid", "umask", "getppid"} {
+		if len(host[name]) == 0 || len(sandboxed[name]) == 0 {
+			b.Fatalf("no %s timing (host %v, sandbox %v)", name, host, sandboxed)
+		}
+		h, s := medianOf(host[name]), medianOf(sandboxed[name])
+		b.ReportMetric(h, name+"-host-ns")
+		b.ReportMetric(s, name+"-sandbox-ns")
+		b.ReportMetric(s/h, name+"-ratio")
+	}
+}
+
+func medianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
