@@ -663,7 +663,7 @@ func (a *API) configuration(c *function.Config, qualifyLatest bool) lambdaapi.Fu
 		Architectures:              []string{c.Arch},
 		EphemeralStorage:           lambdaapi.EphemeralStorageResponse{Size: c.Ephemeral},
 		SnapStart:                  lambdaapi.SnapStart{ApplyOn: "None", OptimizationStatus: "Off"},
-		LoggingConfig:              lambdaapi.LoggingConfigResponse{LogFormat: c.LogFormat, LogGroup: "/aws/lambda/" + c.Name},
+		LoggingConfig:              lambdaapi.LoggingConfigResponse{LogFormat: c.LogFormat, LogGroup: c.LogGroupName()},
 	}
 	out.LoggingConfig.ApplicationLogLevel, out.LoggingConfig.SystemLogLevel = c.LogLevels()
 	if c.Environment != nil {
@@ -688,6 +688,7 @@ func setLogging(c *function.Config, in *lambdaapi.LoggingConfig) {
 	}
 	set(&c.ApplicationLogLevel, in.ApplicationLogLevel)
 	set(&c.SystemLogLevel, in.SystemLogLevel)
+	set(&c.LogGroup, in.LogGroup)
 }
 
 func invalid(msg string) *lambdaapi.Error { return lambdaapi.ErrInvalidParameter.WithMessage(msg) }

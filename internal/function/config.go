@@ -79,6 +79,9 @@ type Config struct {
 	// LogLevels for the levels in force.
 	ApplicationLogLevel string `json:"application_log_level,omitempty"`
 	SystemLogLevel      string `json:"system_log_level,omitempty"`
+	// LogGroup is LoggingConfig.LogGroup as the caller set it; empty for
+	// Lambda's default, /aws/lambda/NAME (see LogGroupName).
+	LogGroup string `json:"log_group,omitempty"`
 
 	// CodeSha256 is the base64 SHA-256 of the deployment package, also the
 	// key of the zip in the code store.
@@ -267,6 +270,15 @@ var (
 	ApplicationLogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
 	SystemLogLevels      = []string{"DEBUG", "INFO", "WARN"}
 )
+
+// LogGroupName is the log group the function's logs belong to: the one
+// configured, else Lambda's /aws/lambda/NAME.
+func (c *Config) LogGroupName() string {
+	if c.LogGroup != "" {
+		return c.LogGroup
+	}
+	return "/aws/lambda/" + c.Name
+}
 
 // LogLevels returns the application and system log levels in force: with
 // LogFormat JSON the configured ones, INFO when unset (what Lambda reports);

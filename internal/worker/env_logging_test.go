@@ -37,3 +37,18 @@ func TestEnvironLogging(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvironLogGroup checks that AWS_LAMBDA_LOG_GROUP_NAME names the
+// configured log group, or Lambda's default.
+func TestEnvironLogGroup(t *testing.T) {
+	rt, _ := runtimes.Lookup("python3.12")
+	for _, tt := range []struct{ group, want string }{
+		{"", "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/f"},
+		{"/shared/app", "AWS_LAMBDA_LOG_GROUP_NAME=/shared/app"},
+	} {
+		cfg := &function.Config{Name: "f", Version: function.Latest, Handler: "app.h", MemorySize: 128, LogFormat: "Text", LogGroup: tt.group}
+		if env := environ(cfg, rt, runtimes.Launch{}, "stream", "us-east-1"); !slices.Contains(env, tt.want) {
+			t.Errorf("LogGroup %q: environment %q lacks %q", tt.group, env, tt.want)
+		}
+	}
+}

@@ -89,6 +89,14 @@ func TestLoggingConfigAPI(t *testing.T) {
 	if diff := cmp.Diff(want, logging("json-levels"), opts); diff != "" {
 		t.Errorf("after switching to Text (-want +got):\n%s", diff)
 	}
+	// A log group of the caller's own is kept and named to the runtime.
+	if err := update(&types.LoggingConfig{LogGroup: aws.String("/shared/app-logs")}); err != nil {
+		t.Fatal(err)
+	}
+	want.LogGroup = aws.String("/shared/app-logs")
+	if diff := cmp.Diff(want, logging("json-levels"), opts); diff != "" {
+		t.Errorf("after setting LogGroup (-want +got):\n%s", diff)
+	}
 }
 
 // TestJSONLogs checks what a function configured for JSON logs writes to
