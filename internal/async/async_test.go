@@ -84,15 +84,22 @@ func (c *clock) Advance(d time.Duration) {
 
 func setup(t *testing.T, inv async.Invoker, fns configs, clk *clock) *async.Queue {
 	t.Helper()
+	cfg := async.Config{RetryBase: 100 * time.Millisecond, Region: "us-east-1", Account: "000000000000", Recover: true}
+	if clk != nil {
+		cfg.Now = clk.Now
+	}
+	return setupConfig(t, cfg, inv, fns)
+}
+
+// setupConfig opens a queue with cfg on a fresh broker and runs its
+// pollers until the test ends.
+func setupConfig(t *testing.T, cfg async.Config, inv async.Invoker, fns configs) *async.Queue {
+	t.Helper()
 	b, err := broker.Start(broker.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	cfg := async.Config{RetryBase: 100 * time.Millisecond, Region: "us-east-1", Account: "000000000000", Recover: true}
-	if clk != nil {
-		cfg.Now = clk.Now
-	}
 	q, err := async.Open(t.Context(), b.JetStream(), cfg, inv, fns, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -295,21 +302,8 @@ func (b *blocking) count() int {
 // A full queue refuses new events with ErrQueueFull, loses none it
 // accepted, and takes events again once it has drained.
 func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
-	b, err := broker.Start(broker.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
 	inv := &blocking{release: make(chan struct{}), seen: map[string]bool{}}
-	q, err := async.Open(t.Context(), b.JetStream(), async.Config{MaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true},
-		inv, configs{"f": fn(0, "", "")}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); q.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	q := setupConfig(t, async.Config{MaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true}, inv, configs{"f": fn(0, "", "")})
 
 	payload := []byte(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)
 	accepted := 0
