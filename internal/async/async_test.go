@@ -303,6 +303,9 @@ func (b *blocking) count() int {
 // accepted, and takes events again once it has drained.
 func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
 	inv := &blocking{release: make(chan struct{}), seen: map[string]bool{}}
+	var once sync.Once
+	release := func() { once.Do(func() { close(inv.release) }) }
+	t.Cleanup(release) // runs before the pollers stop, should the test fail early
 	q := setupConfig(t, async.Config{MaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true}, inv, configs{"f": fn(0, "", "")})
 
 	payload := []byte(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)
@@ -325,7 +328,7 @@ func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
 	if accepted < 20 {
 		t.Errorf("accepted %d events of 1 KB before a 64 KiB queue was full; want most of it used", accepted)
 	}
-	close(inv.release)
+	release()
 	waitFor(t, "every accepted event is invoked", func() bool { return inv.count() == accepted })
 	waitFor(t, "the drained queue takes events again", func() bool {
 		return q.Enqueue(t.Context(), &invoke.Event{RequestID: "after", Function: "f", Payload: payload, Enqueued: time.Now()}) == nil
