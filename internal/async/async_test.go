@@ -305,8 +305,8 @@ func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
 	inv := &blocking{release: make(chan struct{}), seen: map[string]bool{}}
 	var once sync.Once
 	release := func() { once.Do(func() { close(inv.release) }) }
-	t.Cleanup(release) // runs before the pollers stop, should the test fail early
 	q := setupConfig(t, async.Config{MaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true}, inv, configs{"f": fn(0, "", "")})
+	t.Cleanup(release) // cleanups run last-in first-out: before the pollers stop
 
 	payload := []byte(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)
 	accepted := 0
