@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/tmpdisk"
 )
 
 func (c Config) withDefaults() Config {
@@ -91,6 +92,7 @@ type Driver struct {
 	poolDone   sync.WaitGroup
 	releaseKey func() error
 	reaper     *reaper
+	tmp        *tmpdisk.Maker // nil when /tmp falls back to a tmpfs
 	seq        atomic.Uint64
 
 	waiters sync.WaitGroup // one env.wait per environment
@@ -161,6 +163,14 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		return nil, err
 	}
 	undo.push(d.reaper.stop)
+	// Images of a crashed run that it had not unlinked yet are removed
+	// here; the kernel freed the rest with their environments.
+	if d.tmp, err = tmpdisk.New(filepath.Join(root, "tmpdisk")); err != nil {
+		d.log.Warn("/tmp falls back to a tmpfs charged to the function's memory", "err", err)
+		d.tmp = nil
+	} else {
+		undo.push(d.tmp.Close)
+	}
 	if !cfg.NoFreezerKey {
 		if d.releaseKey, err = d.cgroups.keepFrozen(); err != nil {
 			return nil, err
@@ -183,7 +193,7 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 	if d.network != nil {
 		subnet = d.network.subnet.String()
 	}
-	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet, "pool", cfg.PoolSize)
+	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet, "pool", cfg.PoolSize, "tmp_on_disk", d.tmp != nil)
 	return d, nil
 }
 
@@ -230,31 +240,9 @@ func (d *Driver) removeDebris(ctx context.Context) error {
 		removeDebrisLinks("hearth:"+d.tag),
 		deleteTable(tablePrefix+d.tag),
 		restoreForwarding(),
-		unmountUnder(d.cfg.Root),
+		// A correct run never leaves anything mounted there.
+		tmpdisk.UnmountUnder(d.cfg.Root),
 	)
-}
-
-// unmountUnder detaches anything mounted at or below dir in the host's
-// mount namespace; a correct run never leaves anything there.
-func unmountUnder(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return fmt.Errorf("read mountinfo: %w", err)
-	}
-	var errs []error
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := f[4]
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Prepared reports how many prepared sandboxes the pool holds, for metrics
@@ -336,17 +324,26 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	if err := b.cg.setLimits(memoryMB); err != nil {
 		return nil, err
 	}
+	tmpMB := positiveOr(spec.TmpMB, defaultTmpMB)
 	trees, mounts, err := openTrees(spec)
-	defer closeAll(trees)
+	defer func() { closeAll(trees) }()
 	if err != nil {
 		return nil, err
+	}
+	if d.tmp != nil {
+		tmp, err := d.tmp.Make(min(tmpMB, tmpdisk.MaxMB))
+		if err != nil {
+			return nil, err
+		}
+		trees = append(trees, tmp)
+		mounts = append(mounts, treeMount{Target: "/tmp"})
 	}
 	msg := message{Kind: msgStart, Start: &startMsg{
 		Argv: argv,
 		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir),
 			sandbox.TaskRoot, sandbox.RuntimeDir, "/tmp", sandbox.RuntimeAPIAddr),
 		Hostname: spec.ID,
-		TmpMB:    positiveOr(spec.TmpMB, defaultTmpMB),
+		TmpMB:    tmpMB,
 		Trees:    mounts,
 	}}
 	if err := d.sendStart(ctx, b, msg, spec.Output, trees); err != nil {
@@ -499,6 +496,9 @@ func (d *Driver) close() error {
 	defer cancel()
 	errs = append(errs, d.cgroups.removeAll(ctx))
 	errs = append(errs, d.reaper.stop())
+	if d.tmp != nil {
+		errs = append(errs, d.tmp.Close())
+	}
 	d.cgroups.removeParent()
 	if err := os.Remove(d.mountPoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove mount point: %w", err))

@@ -20,6 +20,7 @@ import (
 
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/sandboxtest"
+	"hearth/internal/sandbox/tmpdisk"
 )
 
 func requireRoot(t *testing.T) {
@@ -68,6 +69,14 @@ func TestNothingLeftBehind(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	// Each environment's /tmp went with it: its mount with the namespace,
+	// the loop device with its last mount, the image with the loop device.
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("loop devices left after Destroy: %v", left)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "tmpdisk")); len(entries) > 0 {
+		t.Errorf("image files left after Destroy: %v", entries)
+	}
 	// envs[2] is left for Close to destroy.
 	if err := d.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
@@ -75,11 +84,31 @@ func TestNothingLeftBehind(t *testing.T) {
 	assertNothingLeft(t, root, d.cgroups)
 }
 
+// waitNoLoops waits up to 5 s for the loop devices backed by images under
+// root to be detached, and returns those that are not.
+func waitNoLoops(root string) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := tmpdisk.BackedUnder(root)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // assertNothingLeft checks that no host object of the driver with root is
-// left: cgroups, mounts, veths, nftables table, init processes.
+// left: cgroups, mounts, loop devices and images, veths, nftables table,
+// init processes.
 func assertNothingLeft(t *testing.T, root string, cg *cgroupTree) {
 	t.Helper()
 	tag := rootTag(root)
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("loop devices left: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(root, "tmpdisk")); err == nil {
+		t.Errorf("the image directory %s/tmpdisk is left", root)
+	}
 	for _, dir := range cg.dirs("") {
 		if _, err := os.Stat(dir); err == nil {
 			entries, _ := os.ReadDir(dir)
@@ -188,9 +217,24 @@ func TestNewRemovesDebris(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if left := tmpdisk.BackedUnder(root); len(left) == 0 {
+		t.Errorf("the crashed run's frozen environment holds no loop device; want its /tmp's")
+	}
+	// And an image it had not unlinked yet.
+	debris := filepath.Join(root, "tmpdisk", "tmp-debris.img")
+	if err := os.WriteFile(debris, []byte("image"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	d, err := New(Config{Root: root, PoolSize: -1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("New() after a crash = %v", err)
+	}
+	if _, err := os.Stat(debris); err == nil {
+		t.Error("the crashed run's image file survived New")
+	}
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("the crashed run's loop devices survived New: %v", left)
 	}
 	// New removed every environment cgroup of the crashed run; only the
 	// keep-frozen cgroup of the new driver may exist.
@@ -263,6 +307,9 @@ func TestReaperCleansUpAfterCrash(t *testing.T) {
 			t.Fatalf("10s after the crash: cgroups %v and init processes %v are left", left, procs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("loop devices left after the reaper's cleanup: %v", left)
 	}
 	// The reaper has let go of the root: a new driver starts at once.
 	start := time.Now()

@@ -323,12 +323,14 @@ func protectProc() error {
 	return nil
 }
 
-// attachTrees mounts the detached trees received from the driver, mounts
-// /tmp and makes the root read-only. It runs after pivot.
+// attachTrees mounts the detached trees received from the driver, among
+// them the disk-backed /tmp (a tmpfs of tmpMB megabytes when there is none),
+// and makes the root read-only. It runs after pivot.
 func attachTrees(trees []treeMount, files []*os.File, tmpMB int) error {
 	if len(trees) != len(files) {
 		return fmt.Errorf("got %d mount descriptors for %d trees", len(files), len(trees))
 	}
+	tmp := false
 	for i, t := range trees {
 		if err := makeMountPoint(t.Target, t.File); err != nil {
 			return err
@@ -336,10 +338,13 @@ func attachTrees(trees []treeMount, files []*os.File, tmpMB int) error {
 		if err := unix.MoveMount(int(files[i].Fd()), "", unix.AT_FDCWD, t.Target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 			return fmt.Errorf("attach %s: %w", t.Target, err)
 		}
+		tmp = tmp || t.Target == "/tmp"
 	}
-	opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mount /tmp: %w", err)
+	if !tmp {
+		opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
+		if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return fmt.Errorf("mount /tmp: %w", err)
+		}
 	}
 	if err := unix.Mount("", "/", "", bindRO, ""); err != nil {
 		return fmt.Errorf("make root read-only: %w", err)

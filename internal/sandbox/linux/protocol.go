@@ -62,11 +62,13 @@ type netMsg struct {
 }
 
 type startMsg struct {
-	Argv     []string    `json:"argv"`
-	Env      []string    `json:"env"`
-	Hostname string      `json:"hostname"`
-	TmpMB    int         `json:"tmp_mb"`
-	Trees    []treeMount `json:"trees"` // one descriptor each, after the output
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	Hostname string   `json:"hostname"`
+	// TmpMB sizes the tmpfs mounted at /tmp when no tree targets /tmp
+	// (the host cannot make a disk-backed one).
+	TmpMB int         `json:"tmp_mb"`
+	Trees []treeMount `json:"trees"` // one descriptor each, after the output
 }
 
 // treeMount places a detached mount received as a descriptor.
