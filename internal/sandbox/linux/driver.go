@@ -165,11 +165,14 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 	undo.push(d.reaper.stop)
 	// Images of a crashed run that it had not unlinked yet are removed
 	// here; the kernel freed the rest with their environments.
-	if d.tmp, err = tmpdisk.New(filepath.Join(root, "tmpdisk")); err != nil {
-		d.log.Warn("/tmp falls back to a tmpfs charged to the function's memory", "err", err)
-		d.tmp = nil
-	} else {
-		undo.push(d.tmp.Close)
+	if !cfg.TmpfsTmp {
+		tmp, err := tmpdisk.New(filepath.Join(root, "tmpdisk"))
+		if err != nil {
+			d.log.Warn("/tmp falls back to a tmpfs charged to the function's memory", "err", err)
+		} else {
+			d.tmp = tmp
+			undo.push(tmp.Close)
+		}
 	}
 	if !cfg.NoFreezerKey {
 		if d.releaseKey, err = d.cgroups.keepFrozen(); err != nil {
@@ -330,7 +333,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	if err != nil {
 		return nil, err
 	}
-	if d.tmp != nil {
+	if d.tmp != nil && b.tmpMB != tmpMB {
 		tmp, err := d.tmp.Make(min(tmpMB, tmpdisk.MaxMB))
 		if err != nil {
 			return nil, err

@@ -107,11 +107,20 @@ func prepareSandbox() (setupMsg, *seccompFilter, error) {
 		return setupMsg{}, nil, err
 	}
 
-	if m, _, err = recvFD(ctlFD); err != nil {
+	m, files, err := recvFD(ctlFD)
+	if err != nil {
 		return setupMsg{}, nil, err
 	}
-	if m.Kind != msgNet || m.Net == nil {
-		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q", msgNet, m.Kind)
+	if m.Kind != msgNet || m.Net == nil || len(files) != btoi(m.Net.Tmp) {
+		closeAll(files)
+		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q with %d descriptors", msgNet, m.Kind, len(files))
+	}
+	if m.Net.Tmp {
+		err := attachTmp(files[0])
+		files[0].Close()
+		if err != nil {
+			return setupMsg{}, nil, err
+		}
 	}
 	if err := configureNetwork(*m.Net); err != nil {
 		return setupMsg{}, nil, err
@@ -162,6 +171,13 @@ func runBootstrap(setup setupMsg, start startMsg, out *os.File, trees []*os.File
 		return err
 	}
 	return sendFD(ctlFD, message{Kind: msgExit, Exit: &exit})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // listenRuntimeAPI opens the Runtime API listener in the environment's

@@ -323,6 +323,37 @@ func protectProc() error {
 	return nil
 }
 
+// attachTmp mounts the detached mount tmp at /tmp, replacing the /tmp
+// mounted there before, if any.
+func attachTmp(tmp *os.File) error {
+	mounted, err := isMount("/tmp")
+	if err != nil {
+		return err
+	}
+	if mounted {
+		if err := unix.Unmount("/tmp", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount the prepared /tmp: %w", err)
+		}
+	}
+	if err := unix.MoveMount(int(tmp.Fd()), "", unix.AT_FDCWD, "/tmp", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach /tmp: %w", err)
+	}
+	return nil
+}
+
+// isMount reports whether something is mounted at the directory p of the
+// root (which is not itself a mount of the root's filesystem).
+func isMount(p string) (bool, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &st); err != nil {
+		return false, fmt.Errorf("inspect %s: %w", p, err)
+	}
+	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return false, fmt.Errorf("inspect %s: the kernel does not report mount roots", p)
+	}
+	return st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
 // attachTrees mounts the detached trees received from the driver, among
 // them the disk-backed /tmp (a tmpfs of tmpMB megabytes when there is none),
 // and makes the root read-only. It runs after pivot.
@@ -330,15 +361,24 @@ func attachTrees(trees []treeMount, files []*os.File, tmpMB int) error {
 	if len(trees) != len(files) {
 		return fmt.Errorf("got %d mount descriptors for %d trees", len(files), len(trees))
 	}
-	tmp := false
 	for i, t := range trees {
+		if t.Target == "/tmp" {
+			// Of another size than the one the sandbox was prepared with.
+			if err := attachTmp(files[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := makeMountPoint(t.Target, t.File); err != nil {
 			return err
 		}
 		if err := unix.MoveMount(int(files[i].Fd()), "", unix.AT_FDCWD, t.Target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 			return fmt.Errorf("attach %s: %w", t.Target, err)
 		}
-		tmp = tmp || t.Target == "/tmp"
+	}
+	tmp, err := isMount("/tmp")
+	if err != nil {
+		return err
 	}
 	if !tmp {
 		opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)

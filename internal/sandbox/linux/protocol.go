@@ -59,6 +59,9 @@ type netMsg struct {
 	// empty when the environment has no network beyond loopback.
 	Addr    string `json:"addr,omitempty"`
 	Gateway string `json:"gateway,omitempty"`
+	// Tmp says that the message carries a descriptor: a detached mount of
+	// the disk-backed /tmp of the default size, made ahead of time.
+	Tmp bool `json:"tmp,omitempty"`
 }
 
 type startMsg struct {
