@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,22 +324,34 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	t.Prepare = time.Since(began)
 
 	startAt := time.Now()
+	tmpMB := positiveOr(spec.TmpMB, defaultTmpMB)
+	var waitTmp func() (*os.File, error)
+	if d.tmp != nil && b.tmpMB != tmpMB {
+		// Not the size the sandbox was prepared with: make this one
+		// while the limits are applied.
+		waitTmp = d.makeTmp(min(tmpMB, tmpdisk.MaxMB))
+		defer func() {
+			if tmp, _ := waitTmp(); tmp != nil {
+				tmp.Close() // the init holds its own once sent
+			}
+		}()
+	}
 	memoryMB := positiveOr(spec.MemoryMB, defaultMemoryMB)
 	if err := b.cg.setLimits(memoryMB); err != nil {
 		return nil, err
 	}
-	tmpMB := positiveOr(spec.TmpMB, defaultTmpMB)
 	trees, mounts, err := openTrees(spec)
-	defer func() { closeAll(trees) }()
+	defer closeAll(trees)
 	if err != nil {
 		return nil, err
 	}
-	if d.tmp != nil && b.tmpMB != tmpMB {
-		tmp, err := d.tmp.Make(min(tmpMB, tmpdisk.MaxMB))
+	fds := trees
+	if waitTmp != nil {
+		tmp, err := waitTmp()
 		if err != nil {
 			return nil, err
 		}
-		trees = append(trees, tmp)
+		fds = append(slices.Clip(trees), tmp)
 		mounts = append(mounts, treeMount{Target: "/tmp"})
 	}
 	msg := message{Kind: msgStart, Start: &startMsg{
@@ -349,7 +362,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		TmpMB:    tmpMB,
 		Trees:    mounts,
 	}}
-	if err := d.sendStart(ctx, b, msg, spec.Output, trees); err != nil {
+	if err := d.sendStart(ctx, b, msg, spec.Output, fds); err != nil {
 		return nil, err
 	}
 	m, files, err := b.recv(ctx)
@@ -372,6 +385,23 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	e.log.Debug("sandbox ready", "dur", t.Prepare)
 	e.log.Debug("bootstrap started", "dur", t.Start)
 	return e, nil
+}
+
+// makeTmp makes a disk-backed /tmp of mb megabytes in the background. The
+// returned function waits for it; the caller must call it and close the
+// mount it returns.
+func (d *Driver) makeTmp(mb int) (wait func() (*os.File, error)) {
+	done := make(chan struct{})
+	var tmp *os.File
+	var err error
+	go func() {
+		defer close(done)
+		tmp, err = d.tmp.Make(mb)
+	}()
+	return func() (*os.File, error) {
+		<-done
+		return tmp, err
+	}
 }
 
 func positiveOr(v, def int) int {
