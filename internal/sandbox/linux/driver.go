@@ -387,7 +387,8 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	return e, nil
 }
 
-// makeTmp makes a disk-backed /tmp of mb megabytes in the background. The
+// makeTmp gets a disk-backed /tmp of mb megabytes in the background (made
+// ahead by tmpdisk.Maker.Take after the first of that size). The
 // returned function waits for it; the caller must call it and close the
 // mount it returns.
 func (d *Driver) makeTmp(mb int) (wait func() (*os.File, error)) {
@@ -396,7 +397,7 @@ func (d *Driver) makeTmp(mb int) (wait func() (*os.File, error)) {
 	var err error
 	go func() {
 		defer close(done)
-		tmp, err = d.tmp.Make(mb)
+		tmp, err = d.tmp.Take(mb)
 	}()
 	return func() (*os.File, error) {
 		<-done

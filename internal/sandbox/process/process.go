@@ -180,7 +180,7 @@ func (d *Driver) mountTmp(tmp string, mb int) error {
 	if mb <= 0 {
 		mb = defaultTmpMB
 	}
-	mnt, err := d.tmp.Make(min(mb, tmpdisk.MaxMB))
+	mnt, err := d.tmp.Take(min(mb, tmpdisk.MaxMB))
 	if err != nil {
 		return err
 	}

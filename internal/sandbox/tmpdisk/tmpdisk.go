@@ -56,6 +56,9 @@ const (
 	// maxTemplates bounds the templates a Maker keeps (≈0.4 MB for 512 MB,
 	// ≈4 MB for 10 GB). A size beyond them runs mkfs.ext4 at every Make.
 	maxTemplates = 16
+	// maxSpares bounds the sizes for which Take keeps a filesystem made
+	// ahead (a loop device and a sparse image each).
+	maxSpares = 8
 )
 
 // Maker makes filesystems whose image files live in one directory. It is
@@ -67,6 +70,12 @@ type Maker struct {
 
 	mu        sync.Mutex
 	templates map[int]*template // guarded by mu
+	spares    map[int]*os.File  // guarded by mu; see Take
+	closed    bool              // guarded by mu
+	refills   sync.WaitGroup    // Add under mu while !closed
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // template is what mkfs.ext4 wrote for one size.
@@ -133,13 +142,76 @@ func New(dir string) (*Maker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tmpdisk: open loop control: %w", err)
 	}
-	return &Maker{dir: dir, mkfsPath: mkfs, ctl: ctl, templates: make(map[int]*template)}, nil
+	return &Maker{dir: dir, mkfsPath: mkfs, ctl: ctl,
+		templates: make(map[int]*template), spares: make(map[int]*os.File)}, nil
 }
 
-// Close releases the Maker and removes its directory. Filesystems it made
-// live on until their last mount goes.
+// Close waits for the filesystems Take is making ahead, throws them away,
+// and removes the Maker's directory. Filesystems it handed out live on until
+// their last mount goes. It is idempotent.
 func (m *Maker) Close() error {
-	return errors.Join(m.ctl.Close(), os.RemoveAll(m.dir))
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Maker) close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.refills.Wait()
+	m.mu.Lock()
+	spares := m.spares
+	m.spares = make(map[int]*os.File)
+	m.mu.Unlock()
+	var errs []error
+	for _, f := range spares {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(append(errs, m.ctl.Close(), os.RemoveAll(m.dir))...)
+}
+
+// Take is Make for a caller that expects to ask for the same size again:
+// it hands out the filesystem made ahead for mb, if there is one, and then
+// makes the next one in the background (a goroutine the Maker owns, which
+// Close waits for). Making one costs several milliseconds, mostly the
+// kernel's work to attach the loop device and mount it; Take moves that
+// out of all but the first call for each size.
+func (m *Maker) Take(mb int) (*os.File, error) {
+	m.mu.Lock()
+	spare := m.spares[mb]
+	delete(m.spares, mb)
+	m.mu.Unlock()
+	if spare == nil {
+		var err error
+		if spare, err = m.Make(mb); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	if !m.closed && len(m.spares) < maxSpares {
+		m.refills.Add(1)
+		go m.refill(mb)
+	}
+	m.mu.Unlock()
+	return spare, nil
+}
+
+// refill makes a spare filesystem of mb megabytes for Take.
+func (m *Maker) refill(mb int) {
+	defer m.refills.Done()
+	f, err := m.Make(mb)
+	if err != nil {
+		return // Take makes one on the spot instead, and reports the error
+	}
+	m.mu.Lock()
+	keep := !m.closed && m.spares[mb] == nil
+	if keep {
+		m.spares[mb] = f
+	}
+	m.mu.Unlock()
+	if !keep {
+		f.Close()
+	}
 }
 
 // Warm makes the template of size mb ahead of the first Make that needs

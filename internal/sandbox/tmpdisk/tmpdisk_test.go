@@ -174,3 +174,56 @@ func benchMaker(b *testing.B) *tmpdisk.Maker {
 	b.Cleanup(func() { m.Close() })
 	return m
 }
+
+// Take hands out a filesystem and keeps the next of its size ready, which
+// Close throws away.
+func TestTakeKeepsOneAhead(t *testing.T) {
+	m, dir := newMaker(t)
+	a, err := m.Take(24)
+	if err != nil {
+		t.Fatalf("Take() = %v", err)
+	}
+	defer a.Close()
+	if got := waitBacked(dir, 2); len(got) != 2 {
+		t.Errorf("after one Take: loop devices %v; want the one handed out and one ahead", got)
+	}
+	b, err := m.Take(24)
+	if err != nil {
+		t.Fatalf("Take() = %v", err)
+	}
+	defer b.Close()
+	if got := waitBacked(dir, 3); len(got) != 3 {
+		t.Errorf("after two Takes: loop devices %v; want the two handed out and one ahead", got)
+	}
+	at := t.TempDir()
+	if err := tmpdisk.MountAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	defer tmpdisk.Unmount(at)
+	var st unix.Statfs_t
+	if err := unix.Statfs(at, &st); err != nil {
+		t.Fatal(err)
+	}
+	if avail := int64(st.Bavail) * st.Bsize; avail < 24<<20 || avail > 25<<20 {
+		t.Errorf("the second Take's filesystem has %d bytes available; want 24 MB", avail)
+	}
+	tmpdisk.Unmount(at)
+	a.Close()
+	b.Close()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, dir)
+}
+
+// waitBacked waits up to 5 s for n loop devices backed by images of dir.
+func waitBacked(dir string, n int) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := tmpdisk.BackedUnder(dir)
+		if len(got) == n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
