@@ -116,7 +116,8 @@ func prepareSandbox() (setupMsg, *seccompFilter, error) {
 		return setupMsg{}, nil, fmt.Errorf("expected %s message, got %q with %d descriptors", msgNet, m.Kind, len(files))
 	}
 	if m.Net.Tmp {
-		err := attachTmp(files[0])
+		// Nothing is mounted at /tmp yet: nothing to release.
+		_, err := attachTmp(files[0])
 		files[0].Close()
 		if err != nil {
 			return setupMsg{}, nil, err
@@ -146,11 +147,15 @@ func prepareSandbox() (setupMsg, *seccompFilter, error) {
 // runBootstrap mounts the function's files, starts the bootstrap, reports
 // that it runs, reaps until it exits and reports how.
 func runBootstrap(setup setupMsg, start startMsg, out *os.File, trees []*os.File, filter *seccompFilter) error {
-	err := attachTrees(start.Trees, trees, start.TmpMB)
+	oldTmp, err := attachTrees(start.Trees, trees, start.TmpMB)
 	closeAll(trees)
 	if err != nil {
 		return err
 	}
+	// oldTmp, the prepared /tmp if this one replaced it, is released once
+	// the bootstrap runs: that unmounts it and detaches its loop device,
+	// kernel work of milliseconds. Closing a descriptor needs no
+	// privilege. (On an error below the init exits, which releases it.)
 	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
@@ -165,6 +170,9 @@ func runBootstrap(setup setupMsg, start startMsg, out *os.File, trees []*os.File
 	os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
 	if err := sendFD(ctlFD, message{Kind: msgStarted, Pid: pid}); err != nil {
 		return err
+	}
+	if oldTmp != nil {
+		oldTmp.Close()
 	}
 	exit, err := reap(pid)
 	if err != nil {

@@ -396,3 +396,34 @@ func TestStaleTableForClaimedSubnetIsRemoved(t *testing.T) {
 		t.Errorf("tables for %s = %v; want only the new driver's %v", subnet, got, want)
 	}
 }
+
+// An environment with a /tmp of another size than the prepared one
+// releases the prepared one once its bootstrap runs: while it runs, the
+// loop devices are its own /tmp, the refilled pool's and the spare of its
+// size, and not the one it replaced.
+func TestReplacedTmpIsReleased(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	d, err := New(Config{Root: root, PoolSize: 1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	defer d.Close()
+	for d.Prepared() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	e := sandboxtest.Start(t, d, `stat -f -c "avail %a %S" /tmp; echo started; exec sleep 100`) // TmpMB 64
+	e.WaitFor(t, "started")
+	if out := e.Output(t); !strings.Contains(out, "avail 16") {
+		t.Errorf("/tmp of a 64 MB environment: %s; want 16,4xx blocks of 4096 available", out)
+	}
+	for d.Prepared() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if left := waitLoops(root, 3); len(left) != 3 {
+		t.Errorf("loop devices with one environment, one prepared sandbox and a spare: %v; want 3", left)
+	}
+	if err := e.Env.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
