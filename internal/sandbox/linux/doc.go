@@ -69,8 +69,9 @@
 // Preparing a sandbox costs far more than starting a bootstrap, so the driver
 // keeps [Config.PoolSize] sandboxes prepared, refilled by a goroutine it owns.
 // A prepared sandbox has its /tmp of the default 512 MB mounted already; a
-// function with another EphemeralStorage gets a new one at Start, made
-// alongside applying its limits and swapped in by the init.
+// function with another EphemeralStorage gets one of its size at Start
+// (made ahead after the first of that size, see tmpdisk.Maker.Take), which
+// the init swaps in, releasing the prepared one once the bootstrap runs.
 // [Driver.Start] takes one, applies the spec's limits, sends the start
 // request and returns once the bootstrap has been executed. [Timings] splits
 // that cost.
