@@ -20,7 +20,9 @@ type Config struct {
 	// Root is a directory the driver owns for its state: a lock that keeps
 	// two drivers off the same Root and an empty directory each
 	// environment mounts its root on (inside its own mount namespace; the
-	// host sees nothing mounted). Zero means /run/hearth/linux. The names
+	// host sees nothing mounted), and the images of the environments'
+	// /tmp (tmpdisk/), which belong on disk: hearth's Root is
+	// <data-dir>/linux. Zero means /run/hearth/linux. The names
 	// of the driver's host objects are derived from it, so New removes
 	// what a crashed driver with the same Root left behind.
 	Root string
