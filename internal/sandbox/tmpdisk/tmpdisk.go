@@ -21,7 +21,9 @@
 // kernel detaches the loop device, which drops the last reference to the
 // image, and its blocks are freed. That holds however the driver ends, so
 // a crashed run leaves at most an image file it had not yet unlinked, which
-// [New] removes.
+// [New] removes. Attaching and mounting still cost milliseconds of kernel
+// work, so [Maker.Take] keeps the next filesystem of each size it was
+// asked for ready.
 //
 // A Maker needs root, /dev/loop-control, ext4 and mkfs.ext4 (e2fsprogs);
 // [Available] says whether the host has them.
