@@ -80,6 +80,12 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	if os.Geteuid() == 0 {
 		// Environment ids never start with a dot.
 		tmp, err := tmpdisk.New(filepath.Join(root, ".tmpdisk"))
+		if err == nil {
+			// mkfs.ext4 now rather than in the first cold start.
+			if err = tmp.Warm(defaultTmpMB); err != nil {
+				tmp.Close()
+			}
+		}
 		if err != nil {
 			d.log.Warn("scratch directories are not capped", "err", err)
 		} else {
