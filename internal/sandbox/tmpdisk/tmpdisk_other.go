@@ -21,6 +21,9 @@ func New(string) (*Maker, error) { return nil, errNotLinux }
 // Close does nothing.
 func (*Maker) Close() error { return nil }
 
+// MaxMB is Lambda's largest EphemeralStorage.
+const MaxMB = 10240
+
 // Make fails on this operating system.
 func (*Maker) Make(int) (*os.File, error) { return nil, errNotLinux }
 
@@ -32,3 +35,9 @@ func Unmount(string) error { return nil }
 
 // UnmountUnder does nothing: nothing was mounted.
 func UnmountUnder(string) error { return nil }
+
+// Warm fails on this operating system.
+func (*Maker) Warm(int) error { return errNotLinux }
+
+// Take fails on this operating system.
+func (*Maker) Take(int) (*os.File, error) { return nil, errNotLinux }
