@@ -168,6 +168,13 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 	// here; the kernel freed the rest with their environments.
 	if !cfg.TmpfsTmp {
 		tmp, err := tmpdisk.New(filepath.Join(root, "tmpdisk"))
+		if err == nil && cfg.PoolSize < 0 {
+			// mkfs.ext4 now rather than in the first cold start; the
+			// pool's goroutine does it when there is a pool.
+			if err = tmp.Warm(defaultTmpMB); err != nil {
+				tmp.Close()
+			}
+		}
 		if err != nil {
 			d.log.Warn("/tmp falls back to a tmpfs charged to the function's memory", "err", err)
 		} else {
