@@ -162,6 +162,24 @@ func TestIsolationEscapes(t *testing.T) {
 		}
 	})
 
+	// As on Lambda, /tmp is disk: a 128 MB function (the default) fills
+	// most of its 512 MB /tmp and lives on; a tmpfs /tmp was charged to
+	// its memory and got it OOM-killed after ~120 MB. Beyond
+	// EphemeralStorage, writes fail with ENOSPC.
+	t.Run("TmpIsNotMemory", func(t *testing.T) {
+		r := s.invoke(t, "esc", map[string]any{"op": "tmp-fill", "mb": 400})
+		if r.FunctionError != "" {
+			t.Fatalf("a 128 MB function writing 400 MB to /tmp: %s %s; want it to succeed", r.FunctionError, r.Payload)
+		}
+		if m := r.decode(t); m["written_mb"] != 400.0 || m["error"] != nil {
+			t.Errorf("writing 400 MB to /tmp: %v; want all written", m)
+		}
+		m := s.probe(t, "esc", map[string]any{"op": "tmp-fill", "mb": 600})
+		if w, _ := m["written_mb"].(float64); m["error"] != "ENOSPC" || w < 511 || w > 512 {
+			t.Errorf("writing 600 MB to a 512 MB /tmp: %v; want ENOSPC after 511 or 512 MB", m)
+		}
+	})
+
 	t.Run("ForkBombIsContained", func(t *testing.T) {
 		// Enough memory that the pids limit, not memory, stops the bomb.
 		f := escapeFn(t)

@@ -28,6 +28,9 @@ type box struct {
 	ln   net.Listener
 	veth *veth // nil without a network
 	uid  int   // the environment's uid and gid; 0 until Start picks one
+	// tmpMB is the size of the disk-backed /tmp the init has mounted; 0
+	// when it has none.
+	tmpMB int
 
 	prepared time.Duration // how long prepare took
 }
@@ -102,10 +105,16 @@ func (d *Driver) prepare(ctx context.Context, background bool) (_ *box, err erro
 	}
 	// The init builds its root meanwhile. Moving it into its cgroup (v1)
 	// waits for an RCU grace period per hierarchy, so it runs alongside
-	// making the veth; both are done before the bootstrap can exist.
+	// making the veth and the /tmp of the default size (most functions
+	// keep it; Start replaces it for the others); all are done before the
+	// bootstrap can exist.
 	var wg sync.WaitGroup
-	var addErr error
+	var addErr, tmpErr error
+	var tmp *os.File
 	wg.Go(func() { addErr = b.cg.addProc(b.cmd.Process.Pid) })
+	if d.tmp != nil {
+		wg.Go(func() { tmp, tmpErr = d.tmp.Make(defaultTmpMB) })
+	}
 	nm := netMsg{}
 	var vethErr error
 	if d.network != nil {
@@ -116,10 +125,19 @@ func (d *Driver) prepare(ctx context.Context, background bool) (_ *box, err erro
 		undo.push(func() error { return d.network.removeVeth(b.veth) })
 		nm = netMsg{Addr: b.veth.env.String(), Gateway: b.veth.host.Addr().String()}
 	}
-	if err := errors.Join(addErr, vethErr); err != nil {
+	var fds []int
+	if tmp != nil {
+		// The init's mount keeps the filesystem once sent; until then,
+		// closing this one throws it away.
+		defer tmp.Close()
+		nm.Tmp = true
+		fds = append(fds, int(tmp.Fd()))
+		b.tmpMB = defaultTmpMB
+	}
+	if err := errors.Join(addErr, vethErr, tmpErr); err != nil {
 		return nil, err
 	}
-	if err := b.send(ctx, message{Kind: msgNet, Net: &nm}); err != nil {
+	if err := b.send(ctx, message{Kind: msgNet, Net: &nm}, fds...); err != nil {
 		return nil, err
 	}
 	m, files, err := b.recv(ctx)

@@ -20,7 +20,9 @@ type Config struct {
 	// Root is a directory the driver owns for its state: a lock that keeps
 	// two drivers off the same Root and an empty directory each
 	// environment mounts its root on (inside its own mount namespace; the
-	// host sees nothing mounted). Zero means /run/hearth/linux. The names
+	// host sees nothing mounted), and the images of the environments'
+	// /tmp (tmpdisk/), which belong on disk: hearth's Root is
+	// <data-dir>/linux. Zero means /run/hearth/linux. The names
 	// of the driver's host objects are derived from it, so New removes
 	// what a crashed driver with the same Root left behind.
 	Root string
@@ -72,6 +74,13 @@ type Config struct {
 	// kernel static key and costs several times more (BenchmarkFreezeThaw:
 	// ≈0.3–1.3 ms instead of ≈50–100 µs per pair). For measurements.
 	NoFreezerKey bool
+	// TmpfsTmp mounts each environment's /tmp as a tmpfs, as before /tmp
+	// moved to disk: its pages count towards the function's memory, so a
+	// 128 MB function cannot write much more than 100 MB to it. By
+	// default /tmp is an ext4 image on a loop device under Root (see
+	// package tmpdisk), which falls back to a tmpfs on hosts without loop
+	// devices or mkfs.ext4. For measurements.
+	TmpfsTmp bool
 }
 
 // Timings splits the cost of one Start. The environments a Driver starts

@@ -14,9 +14,14 @@
 // shadow) is there. [sandbox.Spec.CodeDir] is at /var/task,
 // [sandbox.Spec.RuntimeDir] at /var/runtime and every
 // [sandbox.Spec.HostPaths] entry at its own path, all read-only. /opt is an
-// empty read-only directory reserved for layers. /tmp is a private tmpfs of
-// [sandbox.Spec.TmpMB] megabytes (its pages count towards the memory limit,
-// as tmpfs pages do). /proc belongs to the environment's pid namespace, with
+// empty read-only directory reserved for layers. /tmp is a private ext4
+// filesystem with exactly [sandbox.Spec.TmpMB] megabytes available (ENOSPC
+// beyond), in an image on a loop device under [Config.Root] (package
+// tmpdisk): disk, as on Lambda, not memory, so a 128 MB function can fill a
+// 512 MB /tmp. Its pages are page cache, charged to the environment's
+// memory cgroup but written back and reclaimed under its limit. On hosts
+// without loop devices or mkfs.ext4, or with [Config.TmpfsTmp], /tmp is a
+// tmpfs of that size whose pages count towards the memory limit. /proc belongs to the environment's pid namespace, with
 // /proc/sys read-only; /dev holds null, zero, full, random, urandom, tty and
 // the fd links. The function runs as a uid of its environment's own, with a
 // gid of the same number, named sbx_user1051 (Lambda's name for its uid 993)
@@ -68,6 +73,10 @@
 //
 // Preparing a sandbox costs far more than starting a bootstrap, so the driver
 // keeps [Config.PoolSize] sandboxes prepared, refilled by a goroutine it owns.
+// A prepared sandbox has its /tmp of the default 512 MB mounted already; a
+// function with another EphemeralStorage gets one of its size at Start
+// (made ahead after the first of that size, see tmpdisk.Maker.Take), which
+// the init swaps in, releasing the prepared one once the bootstrap runs.
 // [Driver.Start] takes one, applies the spec's limits, sends the start
 // request and returns once the bootstrap has been executed. [Timings] splits
 // that cost.
@@ -82,8 +91,12 @@
 // driver runs (and forwarding of anything but environments' traffic dropped
 // if it was off). Destroy kills the init and every process of the cgroup and
 // removes the cgroup; the kernel removes the namespaces, their mounts and the
-// veth with the init. [Driver.Close] removes the rest and restores
-// forwarding.
+// veth with the init. An environment's /tmp image is unlinked as soon as its
+// loop device holds it, and the loop device detaches itself when the mount
+// namespace's last reference to the filesystem goes: the kernel frees the
+// image with the environment, however the driver ends. [New] removes images
+// a crashed run had not unlinked yet. [Driver.Close] removes the rest and
+// restores forwarding.
 //
 // # Locking
 //

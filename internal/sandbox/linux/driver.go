@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/tmpdisk"
 )
 
 func (c Config) withDefaults() Config {
@@ -89,6 +91,7 @@ type Driver struct {
 	releaseKey func() error
 	reaper     *reaper
 	uids       *uidPool
+	tmp        *tmpdisk.Maker // nil when /tmp falls back to a tmpfs
 	seq        atomic.Uint64
 
 	waiters sync.WaitGroup // one env.wait per environment
@@ -163,6 +166,24 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		return nil, err
 	}
 	undo.push(d.reaper.stop)
+	// Images of a crashed run that it had not unlinked yet are removed
+	// here; the kernel freed the rest with their environments.
+	if !cfg.TmpfsTmp {
+		tmp, err := tmpdisk.New(filepath.Join(root, "tmpdisk"))
+		if err == nil && cfg.PoolSize < 0 {
+			// mkfs.ext4 now rather than in the first cold start; the
+			// pool's goroutine does it when there is a pool.
+			if err = tmp.Warm(defaultTmpMB); err != nil {
+				tmp.Close()
+			}
+		}
+		if err != nil {
+			d.log.Warn("/tmp falls back to a tmpfs charged to the function's memory", "err", err)
+		} else {
+			d.tmp = tmp
+			undo.push(tmp.Close)
+		}
+	}
 	if !cfg.NoFreezerKey {
 		if d.releaseKey, err = d.cgroups.keepFrozen(); err != nil {
 			return nil, err
@@ -186,7 +207,7 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		subnet = d.network.subnet.String()
 	}
 	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet,
-		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize)
+		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize, "tmp_on_disk", d.tmp != nil)
 	return d, nil
 }
 
@@ -233,31 +254,9 @@ func (d *Driver) removeDebris(ctx context.Context) error {
 		removeDebrisLinks("hearth:"+d.tag),
 		deleteTable(tablePrefix+d.tag),
 		restoreForwarding(),
-		unmountUnder(d.cfg.Root),
+		// A correct run never leaves anything mounted there.
+		tmpdisk.UnmountUnder(d.cfg.Root),
 	)
-}
-
-// unmountUnder detaches anything mounted at or below dir in the host's
-// mount namespace; a correct run never leaves anything there.
-func unmountUnder(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return fmt.Errorf("read mountinfo: %w", err)
-	}
-	var errs []error
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := f[4]
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Prepared reports how many prepared sandboxes the pool holds, for metrics
@@ -338,6 +337,18 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	t.Prepare = time.Since(began)
 
 	startAt := time.Now()
+	tmpMB := positiveOr(spec.TmpMB, defaultTmpMB)
+	var waitTmp func() (*os.File, error)
+	if d.tmp != nil && b.tmpMB != tmpMB {
+		// Not the size the sandbox was prepared with: make this one
+		// while the limits are applied.
+		waitTmp = d.makeTmp(min(tmpMB, tmpdisk.MaxMB))
+		defer func() {
+			if tmp, _ := waitTmp(); tmp != nil {
+				tmp.Close() // the init holds its own once sent
+			}
+		}()
+	}
 	memoryMB := positiveOr(spec.MemoryMB, defaultMemoryMB)
 	if err := b.cg.setLimits(memoryMB); err != nil {
 		return nil, err
@@ -347,6 +358,15 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	if err != nil {
 		return nil, err
 	}
+	fds := trees
+	if waitTmp != nil {
+		tmp, err := waitTmp()
+		if err != nil {
+			return nil, err
+		}
+		fds = append(slices.Clip(trees), tmp)
+		mounts = append(mounts, treeMount{Target: "/tmp"})
+	}
 	msg := message{Kind: msgStart, Start: &startMsg{
 		Argv: argv,
 		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir),
@@ -354,10 +374,10 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		Hostname: spec.ID,
 		UID:      b.uid,
 		GID:      b.uid,
-		TmpMB:    positiveOr(spec.TmpMB, defaultTmpMB),
+		TmpMB:    tmpMB,
 		Trees:    mounts,
 	}}
-	if err := d.sendStart(ctx, b, msg, spec.Output, trees); err != nil {
+	if err := d.sendStart(ctx, b, msg, spec.Output, fds); err != nil {
 		return nil, err
 	}
 	m, files, err := b.recv(ctx)
@@ -380,6 +400,24 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	e.log.Debug("sandbox ready", "dur", t.Prepare)
 	e.log.Debug("bootstrap started", "dur", t.Start)
 	return e, nil
+}
+
+// makeTmp gets a disk-backed /tmp of mb megabytes in the background (made
+// ahead by tmpdisk.Maker.Take after the first of that size). The
+// returned function waits for it; the caller must call it and close the
+// mount it returns.
+func (d *Driver) makeTmp(mb int) (wait func() (*os.File, error)) {
+	done := make(chan struct{})
+	var tmp *os.File
+	var err error
+	go func() {
+		defer close(done)
+		tmp, err = d.tmp.Take(mb)
+	}()
+	return func() (*os.File, error) {
+		<-done
+		return tmp, err
+	}
 }
 
 func positiveOr(v, def int) int {
@@ -508,6 +546,9 @@ func (d *Driver) close() error {
 	errs = append(errs, d.cgroups.removeAll(ctx))
 	errs = append(errs, d.reaper.stop())
 	errs = append(errs, d.uids.close())
+	if d.tmp != nil {
+		errs = append(errs, d.tmp.Close())
+	}
 	d.cgroups.removeParent()
 	if err := os.Remove(d.mountPoint); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove mount point: %w", err))

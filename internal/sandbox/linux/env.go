@@ -111,7 +111,8 @@ func (e *env) storePeak(v int64) {
 }
 
 // MaxMemory reads the cgroup's peak memory use (v1 memory.max_usage_in_bytes,
-// v2 memory.peak). It includes the init and /tmp, which is memory too.
+// v2 memory.peak). It includes the init and the page cache of what the
+// environment wrote, to /tmp too (a tmpfs /tmp entirely).
 func (e *env) MaxMemory() int64 {
 	select {
 	case <-e.done:

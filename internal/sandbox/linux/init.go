@@ -104,11 +104,21 @@ func prepareSandbox() (*seccompFilter, error) {
 		return nil, err
 	}
 
-	if m, _, err = recvFD(ctlFD); err != nil {
+	m, files, err := recvFD(ctlFD)
+	if err != nil {
 		return nil, err
 	}
-	if m.Kind != msgNet || m.Net == nil {
-		return nil, fmt.Errorf("expected %s message, got %q", msgNet, m.Kind)
+	if m.Kind != msgNet || m.Net == nil || len(files) != btoi(m.Net.Tmp) {
+		closeAll(files)
+		return nil, fmt.Errorf("expected %s message, got %q with %d descriptors", msgNet, m.Kind, len(files))
+	}
+	if m.Net.Tmp {
+		// Nothing is mounted at /tmp yet: nothing to release.
+		_, err := attachTmp(files[0])
+		files[0].Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := configureNetwork(*m.Net); err != nil {
 		return nil, err
@@ -143,11 +153,15 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 		closeAll(trees)
 		return err
 	}
-	err := attachTrees(start.Trees, trees, start.TmpMB)
+	oldTmp, err := attachTrees(start.Trees, trees, start.TmpMB)
 	closeAll(trees)
 	if err != nil {
 		return err
 	}
+	// oldTmp, the prepared /tmp if this one replaced it, is released once
+	// the bootstrap runs: that unmounts it and detaches its loop device,
+	// kernel work of milliseconds. Closing a descriptor needs no
+	// privilege. (On an error below the init exits, which releases it.)
 	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
@@ -163,11 +177,21 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 	if err := sendFD(ctlFD, message{Kind: msgStarted, Pid: pid}); err != nil {
 		return err
 	}
+	if oldTmp != nil {
+		oldTmp.Close()
+	}
 	exit, err := reap(pid)
 	if err != nil {
 		return err
 	}
 	return sendFD(ctlFD, message{Kind: msgExit, Exit: &exit})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // listenRuntimeAPI opens the Runtime API listener in the environment's

@@ -154,6 +154,47 @@ func TestTmpFullGivesENOSPC(t *testing.T) {
 	}
 }
 
+// /tmp is disk, not memory: a 128 MB function writes 400 MB to its 512 MB
+// /tmp and lives on, as on Lambda. A tmpfs /tmp would be charged to the
+// memory limit, without swap to go to, and the function OOM-killed.
+func TestTmpIsNotMemory(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	spec := envSpec(t, `stat -f -c "fs %T" /tmp; dd if=/dev/zero of=/tmp/big bs=1M count=400 2>&1; echo "dd=$?"; echo "size $(stat -c %s /tmp/big)"`, nil)
+	spec.MemoryMB = 128
+	spec.TmpMB = 512
+	e := start(t, d, spec)
+	exit := waitExit(t, e)
+	out := e.Output(t)
+	if exit.OOM || exit.Code != 0 || !strings.Contains(out, "dd=0") || !strings.Contains(out, "size 419430400\n") {
+		t.Errorf("a 128 MB function writing 400 MB to /tmp: exit %+v, output:\n%s\nwant it to succeed", exit, out)
+	}
+	if got := lines(t, e, "fs "); !slices.Equal(got, []string{"ext2/ext3"}) {
+		t.Errorf("/tmp filesystem %q; want ext4 (stat says ext2/ext3)", got)
+	}
+}
+
+// /tmp holds exactly TmpMB megabytes: that many fit, one more does not.
+func TestTmpHoldsTmpMB(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	spec := envSpec(t, `
+dd if=/dev/zero of=/tmp/a bs=1M count=24 conv=fsync 2>/dev/null; echo "fits=$?"
+dd if=/dev/zero of=/tmp/b bs=1M count=1 conv=fsync 2>&1; echo "more=$?"
+ls -A /tmp | tr '\n' ' ' | sed 's/^/ls /'; echo`, nil)
+	spec.TmpMB = 24
+	e := start(t, d, spec)
+	waitExit(t, e)
+	out := e.Output(t)
+	if !strings.Contains(out, "fits=0") {
+		t.Errorf("writing 24 MB to a 24 MB /tmp failed:\n%s", out)
+	}
+	if !strings.Contains(out, "No space left on device") || !strings.Contains(out, "more=1") {
+		t.Errorf("writing a 25th MB to a 24 MB /tmp:\n%s\nwant ENOSPC", out)
+	}
+	if got := lines(t, e, "ls "); !slices.Equal(got, []string{"a b "}) {
+		t.Errorf("/tmp holds %q; want only the test's files (no lost+found)", got)
+	}
+}
+
 func TestPrivilegedSyscallsAreRefused(t *testing.T) {
 	d := newDriver(t, linux.Config{})
 	e := start(t, d, pythonSpec(t, `

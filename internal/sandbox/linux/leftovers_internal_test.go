@@ -20,6 +20,7 @@ import (
 
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/sandboxtest"
+	"hearth/internal/sandbox/tmpdisk"
 )
 
 func requireRoot(t *testing.T) {
@@ -68,6 +69,19 @@ func TestNothingLeftBehind(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	// Each environment's /tmp went with it: its mount with the namespace,
+	// the loop device with its last mount, the image with the loop device.
+	// The prepared sandboxes of the pool hold one each, and the driver one
+	// made ahead for the next environment of the size these used.
+	for d.Prepared() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if left := waitLoops(root, 3); len(left) != 3 {
+		t.Errorf("loop devices after Destroy, with 2 prepared sandboxes and a spare: %v; want 3", left)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "tmpdisk")); len(entries) > 0 {
+		t.Errorf("image files left after Destroy: %v", entries)
+	}
 	// envs[2] is left for Close to destroy.
 	if err := d.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
@@ -75,11 +89,35 @@ func TestNothingLeftBehind(t *testing.T) {
 	assertNothingLeft(t, root, d.cgroups)
 }
 
+// waitNoLoops waits up to 5 s for the loop devices backed by images under
+// root to be detached, and returns those that are not.
+func waitNoLoops(root string) []string { return waitLoops(root, 0) }
+
+// waitLoops waits up to 5 s for at most n loop devices to be backed by
+// images under root, and returns those that are.
+func waitLoops(root string, n int) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := tmpdisk.BackedUnder(root)
+		if len(left) <= n || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // assertNothingLeft checks that no host object of the driver with root is
-// left: cgroups, mounts, veths, nftables table, init processes.
+// left: cgroups, mounts, loop devices and images, veths, nftables table,
+// init processes.
 func assertNothingLeft(t *testing.T, root string, cg *cgroupTree) {
 	t.Helper()
 	tag := rootTag(root)
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("loop devices left: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(root, "tmpdisk")); err == nil {
+		t.Errorf("the image directory %s/tmpdisk is left", root)
+	}
 	for _, dir := range cg.dirs("") {
 		if _, err := os.Stat(dir); err == nil {
 			entries, _ := os.ReadDir(dir)
@@ -188,9 +226,24 @@ func TestNewRemovesDebris(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if left := tmpdisk.BackedUnder(root); len(left) == 0 {
+		t.Errorf("the crashed run's frozen environment holds no loop device; want its /tmp's")
+	}
+	// And an image it had not unlinked yet.
+	debris := filepath.Join(root, "tmpdisk", "tmp-debris.img")
+	if err := os.WriteFile(debris, []byte("image"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	d, err := New(Config{Root: root, PoolSize: -1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("New() after a crash = %v", err)
+	}
+	if _, err := os.Stat(debris); err == nil {
+		t.Error("the crashed run's image file survived New")
+	}
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("the crashed run's loop devices survived New: %v", left)
 	}
 	// New removed every environment cgroup of the crashed run; only the
 	// keep-frozen cgroup of the new driver may exist.
@@ -263,6 +316,9 @@ func TestReaperCleansUpAfterCrash(t *testing.T) {
 			t.Fatalf("10s after the crash: cgroups %v and init processes %v are left", left, procs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if left := waitNoLoops(root); len(left) > 0 {
+		t.Errorf("loop devices left after the reaper's cleanup: %v", left)
 	}
 	// The reaper has let go of the root: a new driver starts at once.
 	start := time.Now()
@@ -338,5 +394,36 @@ func TestStaleTableForClaimedSubnetIsRemoved(t *testing.T) {
 	}
 	if want := []string{d2.network.table}; !slices.Equal(got, want) {
 		t.Errorf("tables for %s = %v; want only the new driver's %v", subnet, got, want)
+	}
+}
+
+// An environment with a /tmp of another size than the prepared one
+// releases the prepared one once its bootstrap runs: while it runs, the
+// loop devices are its own /tmp, the refilled pool's and the spare of its
+// size, and not the one it replaced.
+func TestReplacedTmpIsReleased(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	d, err := New(Config{Root: root, PoolSize: 1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	defer d.Close()
+	for d.Prepared() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	e := sandboxtest.Start(t, d, `stat -f -c "avail %a %S" /tmp; echo started; exec sleep 100`) // TmpMB 64
+	e.WaitFor(t, "started")
+	if out := e.Output(t); !strings.Contains(out, "avail 16") {
+		t.Errorf("/tmp of a 64 MB environment: %s; want 16,4xx blocks of 4096 available", out)
+	}
+	for d.Prepared() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if left := waitLoops(root, 3); len(left) != 3 {
+		t.Errorf("loop devices with one environment, one prepared sandbox and a spare: %v; want 3", left)
+	}
+	if err := e.Env.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -322,26 +322,91 @@ func protectProc() error {
 	return nil
 }
 
-// attachTrees mounts the detached trees received from the driver, mounts
-// /tmp and makes the root read-only. It runs after pivot.
-func attachTrees(trees []treeMount, files []*os.File, tmpMB int) error {
+// attachTmp mounts the detached mount tmp at /tmp. A /tmp mounted there
+// before (the prepared one, of another size) is detached first; the
+// returned descriptor keeps it alive. Its last reference going unmounts the
+// filesystem and detaches its loop device, which takes the kernel
+// milliseconds: the caller closes it once the bootstrap runs.
+func attachTmp(tmp *os.File) (old *os.File, err error) {
+	mounted, err := isMount("/tmp")
+	if err != nil {
+		return nil, err
+	}
+	if mounted {
+		fd, err := unix.Open("/tmp", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open the prepared /tmp: %w", err)
+		}
+		old = os.NewFile(uintptr(fd), "/tmp")
+		if err := unix.Unmount("/tmp", unix.MNT_DETACH); err != nil {
+			old.Close()
+			return nil, fmt.Errorf("unmount the prepared /tmp: %w", err)
+		}
+	}
+	if err := unix.MoveMount(int(tmp.Fd()), "", unix.AT_FDCWD, "/tmp", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		if old != nil {
+			old.Close()
+		}
+		return nil, fmt.Errorf("attach /tmp: %w", err)
+	}
+	return old, nil
+}
+
+// isMount reports whether something is mounted at the directory p of the
+// root (which is not itself a mount of the root's filesystem).
+func isMount(p string) (bool, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &st); err != nil {
+		return false, fmt.Errorf("inspect %s: %w", p, err)
+	}
+	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return false, fmt.Errorf("inspect %s: the kernel does not report mount roots", p)
+	}
+	return st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
+// attachTrees mounts the detached trees received from the driver, among
+// them the disk-backed /tmp (a tmpfs of tmpMB megabytes when there is none),
+// and makes the root read-only. It runs after pivot. The caller closes
+// oldTmp (see attachTmp) when it is not nil.
+func attachTrees(trees []treeMount, files []*os.File, tmpMB int) (oldTmp *os.File, err error) {
 	if len(trees) != len(files) {
-		return fmt.Errorf("got %d mount descriptors for %d trees", len(files), len(trees))
+		return nil, fmt.Errorf("got %d mount descriptors for %d trees", len(files), len(trees))
+	}
+	var old *os.File
+	fail := func(err error) (*os.File, error) {
+		if old != nil {
+			old.Close()
+		}
+		return nil, err
 	}
 	for i, t := range trees {
+		if t.Target == "/tmp" {
+			// Of another size than the one the sandbox was prepared with.
+			if old, err = attachTmp(files[i]); err != nil {
+				return fail(err)
+			}
+			continue
+		}
 		if err := makeMountPoint(t.Target, t.File); err != nil {
-			return err
+			return fail(err)
 		}
 		if err := unix.MoveMount(int(files[i].Fd()), "", unix.AT_FDCWD, t.Target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-			return fmt.Errorf("attach %s: %w", t.Target, err)
+			return fail(fmt.Errorf("attach %s: %w", t.Target, err))
 		}
 	}
-	opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mount /tmp: %w", err)
+	tmp, err := isMount("/tmp")
+	if err != nil {
+		return fail(err)
+	}
+	if !tmp {
+		opts := fmt.Sprintf("size=%dm,mode=1777", tmpMB)
+		if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return fail(fmt.Errorf("mount /tmp: %w", err))
+		}
 	}
 	if err := unix.Mount("", "/", "", bindRO, ""); err != nil {
-		return fmt.Errorf("make root read-only: %w", err)
+		return fail(fmt.Errorf("make root read-only: %w", err))
 	}
-	return nil
+	return old, nil
 }

@@ -49,6 +49,12 @@ func (p *pool) kick() {
 // runPool refills the pool until ctx is done. Failures are logged and retried
 // with back-off.
 func (d *Driver) runPool(ctx context.Context, p *pool) {
+	if d.tmp != nil {
+		// The first Start of the default size need not run mkfs.ext4.
+		if err := d.tmp.Warm(defaultTmpMB); err != nil {
+			d.log.Warn("prepare /tmp image template", "err", err)
+		}
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		for len(p.ready) < cap(p.ready) && ctx.Err() == nil {

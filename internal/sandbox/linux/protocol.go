@@ -58,16 +58,21 @@ type netMsg struct {
 	// empty when the environment has no network beyond loopback.
 	Addr    string `json:"addr,omitempty"`
 	Gateway string `json:"gateway,omitempty"`
+	// Tmp says that the message carries a descriptor: a detached mount of
+	// the disk-backed /tmp of the default size, made ahead of time.
+	Tmp bool `json:"tmp,omitempty"`
 }
 
 type startMsg struct {
-	Argv     []string    `json:"argv"`
-	Env      []string    `json:"env"`
-	Hostname string      `json:"hostname"`
-	UID      int         `json:"uid"` // the identity the bootstrap runs as
-	GID      int         `json:"gid"`
-	TmpMB    int         `json:"tmp_mb"`
-	Trees    []treeMount `json:"trees"` // one descriptor each, after the output
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	Hostname string   `json:"hostname"`
+	UID      int      `json:"uid"` // the identity the bootstrap runs as
+	GID      int      `json:"gid"`
+	// TmpMB sizes the tmpfs mounted at /tmp when no tree targets /tmp
+	// (the host cannot make a disk-backed one).
+	TmpMB int         `json:"tmp_mb"`
+	Trees []treeMount `json:"trees"` // one descriptor each, after the output
 }
 
 // treeMount places a detached mount received as a descriptor.

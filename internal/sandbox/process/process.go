@@ -14,6 +14,11 @@
 //
 // Freezing stops the whole process group with SIGSTOP and thawing continues
 // it with SIGCONT. Peak memory is the bootstrap process's VmHWM.
+//
+// As root on Linux with loop devices and mkfs.ext4, the scratch directory
+// (TMPDIR) is an ext4 filesystem of exactly [sandbox.Spec.TmpMB] megabytes
+// mounted on the host (package tmpdisk): writing more fails with ENOSPC.
+// Otherwise it is a plain directory under Root, limited only by its disk.
 package process
 
 import (
@@ -34,13 +39,15 @@ import (
 	"time"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/tmpdisk"
 )
 
 // Config configures a Driver. The zero value is usable.
 type Config struct {
-	// Root holds one scratch directory per environment. Zero means
-	// $TMPDIR/hearth-process. Whatever Root holds when the driver is
-	// created is debris of an earlier run and is removed.
+	// Root holds one scratch directory per environment (and, as root, the
+	// images that cap them). Zero means $TMPDIR/hearth-process. Whatever
+	// Root holds when the driver is created is debris of an earlier run
+	// and is removed.
 	Root string
 }
 
@@ -48,7 +55,11 @@ type Config struct {
 type Driver struct {
 	root string
 	log  *slog.Logger
+	tmp  *tmpdisk.Maker // nil: scratch directories are not capped
 }
+
+// defaultTmpMB is the scratch space when the spec leaves it zero.
+const defaultTmpMB = 512
 
 var (
 	_ sandbox.Driver  = (*Driver)(nil)
@@ -62,21 +73,47 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	if root == "" {
 		root = filepath.Join(os.TempDir(), "hearth-process")
 	}
+	// A crashed run's capped scratch directories are still mounted;
+	// unmounting them frees their images.
+	if err := tmpdisk.UnmountUnder(root); err != nil {
+		return nil, fmt.Errorf("clean sandbox root: %w", err)
+	}
 	if err := os.RemoveAll(root); err != nil {
 		return nil, fmt.Errorf("clean sandbox root: %w", err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create sandbox root: %w", err)
 	}
-	return &Driver{root: root, log: log.With("component", "sandbox", "driver", "process")}, nil
+	d := &Driver{root: root, log: log.With("component", "sandbox", "driver", "process")}
+	if os.Geteuid() == 0 {
+		// Environment ids never start with a dot.
+		tmp, err := tmpdisk.New(filepath.Join(root, ".tmpdisk"))
+		if err == nil {
+			// mkfs.ext4 now rather than in the first cold start.
+			if err = tmp.Warm(defaultTmpMB); err != nil {
+				tmp.Close()
+			}
+		}
+		if err != nil {
+			d.log.Warn("scratch directories are not capped", "err", err)
+		} else {
+			d.tmp = tmp
+		}
+	}
+	return d, nil
 }
 
 // Name implements sandbox.Driver.
 func (d *Driver) Name() string { return "process" }
 
 // Close implements sandbox.Driver. The process driver holds nothing beyond
-// its environments.
-func (d *Driver) Close() error { return nil }
+// its environments but the directory of its images.
+func (d *Driver) Close() error {
+	if d.tmp == nil {
+		return nil
+	}
+	return d.tmp.Close()
+}
 
 // Start implements sandbox.Driver.
 func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, err error) {
@@ -93,9 +130,15 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	}
 	defer func() {
 		if err != nil {
+			tmpdisk.Unmount(tmp)
 			os.RemoveAll(dir)
 		}
 	}()
+	if d.tmp != nil {
+		if err := d.mountTmp(tmp, spec.TmpMB); err != nil {
+			return nil, err
+		}
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,6 +189,20 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	}
 	go e.wait()
 	return e, nil
+}
+
+// mountTmp mounts a filesystem of mb megabytes (the default when zero) at
+// the scratch directory tmp.
+func (d *Driver) mountTmp(tmp string, mb int) error {
+	if mb <= 0 {
+		mb = defaultTmpMB
+	}
+	mnt, err := d.tmp.Take(min(mb, tmpdisk.MaxMB))
+	if err != nil {
+		return err
+	}
+	defer mnt.Close()
+	return tmpdisk.MountAt(mnt, tmp)
 }
 
 type env struct {
@@ -263,7 +320,11 @@ func (e *env) Destroy(ctx context.Context) error {
 		return fmt.Errorf("destroy env %s: %w", e.id, ctx.Err())
 	}
 	// Children that left the group are beyond the process driver's reach;
-	// the group itself is gone once the leader is reaped and killed.
+	// the group itself is gone once the leader is reaped and killed. Its
+	// scratch filesystem goes with its last open file.
+	if err := tmpdisk.Unmount(filepath.Join(e.dir, "tmp")); err != nil {
+		return errors.Join(e.destroyErr, err)
+	}
 	if err := os.RemoveAll(e.dir); err != nil {
 		return errors.Join(e.destroyErr, fmt.Errorf("remove scratch dir: %w", err))
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/process"
 	"hearth/internal/sandbox/sandboxtest"
+	"hearth/internal/sandbox/tmpdisk"
 )
 
 func TestConformance(t *testing.T) {
@@ -76,5 +78,103 @@ cat <&3`, host, port))
 	}
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 9 {
 		t.Errorf("another process could not connect at all (%q); want it accepted and closed, so the test shows the check", out)
+	}
+}
+
+// As root, the scratch directory holds exactly TmpMB megabytes, on an
+// image that goes with the environment.
+func TestScratchIsCapped(t *testing.T) {
+	if err := tmpdisk.Available(); err != nil {
+		if os.Geteuid() == 0 {
+			t.Fatalf("running as root, but tmpdisk cannot run here: %v", err)
+		}
+		t.Skip(err)
+	}
+	root := t.TempDir()
+	d, err := process.New(process.Config{Root: root}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := sandboxtest.StartSpec(t, d, &sandbox.Spec{
+		ID: sandboxtest.NewID(),
+		Cmd: []string{"/bin/bash", "-c", `dd if=/dev/zero of=$TMPDIR/a bs=1M count=16 conv=fsync 2>/dev/null; echo "fits=$?"
+dd if=/dev/zero of=$TMPDIR/b bs=1M count=1 conv=fsync 2>&1; echo "more=$?"`},
+		Env:     []string{"PATH=/usr/bin:/bin"},
+		CodeDir: t.TempDir(),
+		TmpMB:   16,
+	})
+	sandboxtest.WaitExit(t, e.Env, 30*time.Second)
+	e.WaitEOF(t, 10*time.Second)
+	out := e.Output(t)
+	if !strings.Contains(out, "fits=0") || !strings.Contains(out, "No space left on device") || !strings.Contains(out, "more=1") {
+		t.Errorf("writing 16 MB, then one more, to a 16 MB scratch directory:\n%s\nwant the first to fit and the second to fail with ENOSPC", out)
+	}
+	if err := e.Env.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), root) {
+		t.Errorf("a mount under %s is left after Destroy:\n%s", root, mounts)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tmpdisk.BackedUnder(root)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left := tmpdisk.BackedUnder(root); len(left) > 0 {
+		t.Errorf("loop devices left: %v", left)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) > 0 {
+		t.Errorf("%s still holds %v", root, entries)
+	}
+}
+
+// A crashed run leaves its capped scratch directories mounted; the next
+// New on the same root unmounts them, which frees their images.
+func TestNewRemovesMountedScratch(t *testing.T) {
+	if err := tmpdisk.Available(); err != nil {
+		t.Skip(err)
+	}
+	root := t.TempDir()
+	m, err := tmpdisk.New(filepath.Join(root, ".tmpdisk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt, err := m.Make(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(root, "crashed", "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err = tmpdisk.MountAt(mnt, tmp)
+	mnt.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tmpdisk.Unmount(tmp) })
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := process.New(process.Config{Root: root}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() over a crashed run's root = %v", err)
+	}
+	defer d.Close()
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), tmp) {
+		t.Errorf("the crashed run's scratch mount survived New")
+	}
+	if _, err := os.Stat(filepath.Join(root, "crashed")); err == nil {
+		t.Errorf("the crashed run's scratch directory survived New")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tmpdisk.BackedUnder(root)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if left := tmpdisk.BackedUnder(root); len(left) > 0 {
+		t.Errorf("loop devices left: %v", left)
 	}
 }

@@ -83,6 +83,23 @@ def handler(event, context):
     if op == "tmp-put":
         open("/tmp/" + event["name"], "w").write("secret")
         return {"listing": os.listdir("/tmp")}
+    if op == "tmp-fill":
+        # Write event["mb"] MB to /tmp, then remove it; report how much
+        # was written and the error that stopped it, if any.
+        chunk, written, err = b"\0" * (1 << 20), 0, None
+        try:
+            with open("/tmp/fill", "wb") as f:
+                for _ in range(event["mb"]):
+                    f.write(chunk)
+                    f.flush()
+                    written += 1
+                os.fsync(f.fileno())
+        except OSError as e:
+            err = errno.errorcode.get(e.errno, str(e.errno))
+        finally:
+            if os.path.exists("/tmp/fill"):
+                os.remove("/tmp/fill")
+        return {"written_mb": written, "error": err}
     if op == "tmp-list":
         return {"listing": os.listdir("/tmp")}
     if op == "syscalls":
