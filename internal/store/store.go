@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -336,6 +337,47 @@ func (s *Store) PutCode(ctx context.Context, data []byte) (string, error) {
 		return "", fmt.Errorf("store code %s: %w", name, err)
 	}
 	return sha, nil
+}
+
+// PutCodeFrom stores the deployment package r yields, whose CodeSha256
+// the caller has computed as sha, without holding it in memory. Storing
+// the same package twice keeps one copy.
+func (s *Store) PutCodeFrom(ctx context.Context, sha string, r io.Reader) error {
+	name, err := codeName(sha)
+	if err != nil {
+		return err
+	}
+	if _, err := s.code.GetInfo(ctx, name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("look up code %s: %w", name, err)
+	}
+	if _, err := s.code.Put(ctx, jetstream.ObjectMeta{Name: name}, r); err != nil {
+		return fmt.Errorf("store code %s: %w", name, err)
+	}
+	return nil
+}
+
+// OpenCode returns the deployment package whose CodeSha256 is sha as a
+// stream, and its size. The caller closes it.
+func (s *Store) OpenCode(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
+	name, err := codeName(sha)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := s.code.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, 0, fmt.Errorf("code %s: %w", sha, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get code %s: %w", sha, err)
+	}
+	info, err := res.Info()
+	if err != nil {
+		res.Close()
+		return nil, 0, fmt.Errorf("get code %s: %w", sha, err)
+	}
+	return res, int64(info.Size), nil
 }
 
 // Code returns the deployment package whose CodeSha256 is sha.
