@@ -437,6 +437,9 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.workers.Retire(cfg.Name)
+	// The log stays, as a deleted function's log group stays on AWS
+	// (bounded with every other log); its open file does not.
+	a.logs.Release(cfg.Name)
 	a.noContent(w, r)
 }
 

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +23,14 @@ type Config struct {
 	// MaxBytes bounds each function's log on disk. Zero means 8 MiB. The
 	// log rotates into one previous file, so at most MaxBytes are kept.
 	MaxBytes int64
+	// MaxTotalBytes bounds all logs together, those of deleted functions
+	// included: past it, Run removes the logs least recently written
+	// until they fit. Zero means 1 GiB.
+	MaxTotalBytes int64
 }
+
+// evictEvery is how often Run checks the logs' total size.
+const evictEvery = 10 * time.Second
 
 // Store holds the logs of every function.
 type Store struct {
@@ -42,8 +51,16 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 8 << 20
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if cfg.MaxTotalBytes == 0 {
+		cfg.MaxTotalBytes = 1 << 30
+	}
+	// Logs may hold whatever functions print, secrets included: they are
+	// the server's user's alone.
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	if err := makePrivate(cfg.Dir); err != nil {
+		return nil, err
 	}
 	return &Store{cfg: cfg, log: log.With("component", "logs"), kick: make(chan struct{}, 1),
 		fns: make(map[string]*FunctionLog)}, nil
@@ -67,11 +84,30 @@ func (s *Store) Function(name string) *FunctionLog {
 	return f
 }
 
+// Release closes the named function's log file and forgets its
+// FunctionLog: DeleteFunction calls it. The files stay, as a deleted
+// function's log group stays on AWS (MaxTotalBytes bounds them), and a
+// function created again under the name appends to them. A FunctionLog
+// obtained before (an environment still stopping) still works: it writes
+// each line at once, opening and closing the file.
+func (s *Store) Release(name string) {
+	s.mu.Lock()
+	f, ok := s.fns[name]
+	delete(s.fns, name)
+	s.mu.Unlock()
+	if ok {
+		f.release()
+	}
+}
+
 // Run writes pending lines to disk every 100 ms, and at once when a log's
-// pending text passes flushAt, until ctx is done.
+// pending text passes flushAt, and keeps the logs within MaxTotalBytes,
+// until ctx is done.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	evict := time.NewTicker(evictEvery)
+	defer evict.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,8 +117,95 @@ func (s *Store) Run(ctx context.Context) error {
 			s.flushAll()
 		case <-s.kick:
 			s.flushAll()
+		case <-evict.C:
+			s.evict()
 		}
 	}
+}
+
+// evict removes the logs least recently written, a function's files
+// together, until all logs fit in MaxTotalBytes.
+func (s *Store) evict() {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		s.log.Warn("list logs", "err", err)
+		return
+	}
+	type fnLogs struct {
+		name  string
+		size  int64
+		mtime time.Time
+	}
+	byName := map[string]*fnLogs{}
+	var total int64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(strings.TrimSuffix(e.Name(), ".1"), ".log")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		l := byName[name]
+		if l == nil {
+			l = &fnLogs{name: name}
+			byName[name] = l
+		}
+		l.size += info.Size()
+		total += info.Size()
+		if info.ModTime().After(l.mtime) {
+			l.mtime = info.ModTime()
+		}
+	}
+	if total <= s.cfg.MaxTotalBytes {
+		return
+	}
+	all := make([]*fnLogs, 0, len(byName))
+	for _, l := range byName {
+		all = append(all, l)
+	}
+	slices.SortFunc(all, func(a, b *fnLogs) int { return a.mtime.Compare(b.mtime) })
+	for _, l := range all {
+		if total <= s.cfg.MaxTotalBytes {
+			break
+		}
+		s.mu.Lock()
+		f := s.fns[l.name]
+		s.mu.Unlock()
+		if f != nil {
+			f.dropFiles()
+		} else {
+			removeFiles(filepath.Join(s.cfg.Dir, l.name+".log"))
+		}
+		total -= l.size
+		s.log.Info("removed the oldest function log: all logs passed their size limit", "function", l.name, "bytes", l.size, "limit", s.cfg.MaxTotalBytes)
+	}
+}
+
+// makePrivate makes the log dir, and logs written by servers before
+// logs were private, readable by the server's user only.
+func makePrivate(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make log dir private: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list logs: %w", err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o600); err != nil {
+				return fmt.Errorf("make log private: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func removeFiles(path string) {
+	os.Remove(path + ".1")
+	os.Remove(path)
 }
 
 func (s *Store) flushAll() {
@@ -126,10 +249,11 @@ type FunctionLog struct {
 	size    int64    // guarded by fileMu; bytes in the file
 	failing bool     // guarded by fileMu; the last write to the file failed
 
-	mu      sync.Mutex
-	pending []byte                   // guarded by mu; written, not yet in the file
-	spare   []byte                   // guarded by mu; the buffer pending swaps with
-	subs    map[chan []byte]struct{} // guarded by mu
+	mu       sync.Mutex
+	pending  []byte                   // guarded by mu; written, not yet in the file
+	spare    []byte                   // guarded by mu; the buffer pending swaps with
+	subs     map[chan []byte]struct{} // guarded by mu
+	released bool                     // guarded by mu; the Store forgot this log (Release)
 }
 
 // TimeFormat is the timestamp each stored line starts with.
@@ -141,6 +265,15 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 const flushAt = 64 << 10
 
 func (l *FunctionLog) write(text []byte) {
+	if l.add(text) {
+		// No Run flushes this log any more (Release): the writer does.
+		l.close()
+	}
+}
+
+// add appends a line to pending and hands it to followers. It reports
+// whether the log was released.
+func (l *FunctionLog) add(text []byte) (released bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := len(l.pending)
@@ -166,6 +299,7 @@ func (l *FunctionLog) write(text []byte) {
 		// which is all a flush could keep anyway.
 		l.pending = keepNewest(l.pending, l.max/2)
 	}
+	return l.released
 }
 
 // keepNewest returns the whole lines at the end of b that fit in n bytes,
@@ -259,7 +393,7 @@ func (l *FunctionLog) openLocked() error {
 	if l.f != nil {
 		return nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -281,7 +415,7 @@ func (l *FunctionLog) rotateLocked() error {
 	if err := os.Rename(l.path, l.path+".1"); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -289,6 +423,28 @@ func (l *FunctionLog) rotateLocked() error {
 	return nil
 }
 
+// release marks the log forgotten by its Store and closes its file.
+func (l *FunctionLog) release() {
+	l.mu.Lock()
+	l.released = true
+	l.mu.Unlock()
+	l.close()
+}
+
+// dropFiles removes the log's files, closing its own.
+func (l *FunctionLog) dropFiles() {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	l.size = 0
+	removeFiles(l.path)
+}
+
+// close writes what is pending and closes the file; the next flush opens
+// it again.
 func (l *FunctionLog) close() {
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()

@@ -67,6 +67,9 @@ type Config struct {
 	// serves; "*" allows any. Zero means none: requests a web page makes
 	// are refused.
 	AllowedOrigins []string
+	// LogsMaxBytes bounds the function logs on disk together, those of
+	// deleted functions included. Zero means 1 GiB.
+	LogsMaxBytes int64
 	// AsyncMaxBytes bounds the async event queue on disk. Zero means 1 GiB.
 	AsyncMaxBytes int64
 	// QueueMaxBytes bounds the named queues on disk. Zero means 1 GiB.
@@ -174,8 +177,8 @@ func (c Config) Validate() error {
 	if c.HTTPIdleTimeout < 0 || c.BodyReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("http-idle-timeout, body-read-timeout: must not be negative"))
 	}
-	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes: must not be negative"))
+	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 || c.LogsMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes, logs-max-bytes: must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -249,7 +252,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		return err
 	}
 	logRuntimes(log, rts.Statuses(), time.Since(began))
-	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs")}, log)
+	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs"), MaxTotalBytes: cfg.LogsMaxBytes}, log)
 	if err != nil {
 		return err
 	}
@@ -398,9 +401,14 @@ func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs")}, log)
 }
 
-// sweepCode deletes unreferenced packages from the store, and unpacked
-// packages no function or environment uses from the worker's cache, every
-// ten minutes.
+// tombstoneAge is how long the store keeps the marker of a deleted
+// function: long enough for every watcher to have seen it.
+const tombstoneAge = 30 * time.Minute
+
+// sweepCode deletes unreferenced packages from the store, unpacked
+// packages no function or environment uses from the worker's cache, and
+// the store's markers of functions deleted more than tombstoneAge ago,
+// every ten minutes.
 func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -420,6 +428,11 @@ func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slo
 			}
 			if n := wk.SweepCode(keep, 10*time.Minute); n > 0 {
 				log.Info("swept unused unpacked code", "count", n)
+			}
+			if n, err := st.PurgeTombstones(ctx, tombstoneAge); err != nil {
+				log.Warn("purge tombstones of deleted functions", "err", err)
+			} else if n > 0 {
+				log.Info("purged tombstones of deleted functions", "count", n)
 			}
 		}
 	}

@@ -56,8 +56,9 @@ type Store struct {
 // revision the bucket gave that write, whoever learned it first (the writer
 // or the watch), so that keeping the higher revision keeps the newer state.
 type entry struct {
-	rev uint64
-	cfg *function.Config // nil for a deletion, kept to order late watch updates
+	rev     uint64
+	cfg     *function.Config // nil for a deletion, kept to order late watch updates
+	deleted time.Time        // when a deletion was recorded here
 }
 
 // Open creates or opens the buckets on js and loads every configuration.
@@ -160,7 +161,11 @@ func (s *Store) set(name string, rev uint64, cfg *function.Config) {
 	if cur, ok := s.configs[name]; ok && cur.rev >= rev {
 		return
 	}
-	s.configs[name] = entry{rev: rev, cfg: cfg}
+	e := entry{rev: rev, cfg: cfg}
+	if cfg == nil {
+		e.deleted = time.Now()
+	}
+	s.configs[name] = e
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -292,6 +297,30 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		s.set(name, ack.Sequence, nil)
 		return nil
 	}
+}
+
+// PurgeTombstones removes the bucket's markers of deleted functions once
+// they are older than keep, and the in-memory copy's record of those
+// deletions, so that neither grows with every function ever deleted.
+// Younger markers stay: watchers and the copy's revision order still need
+// them for a while. It returns how many deletions it forgot.
+func (s *Store) PurgeTombstones(ctx context.Context, keep time.Duration) (int, error) {
+	if keep <= 0 {
+		return 0, fmt.Errorf("purge tombstones: keep must be positive, got %v", keep)
+	}
+	if err := s.kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(keep)); err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for name, e := range s.configs {
+		if e.cfg == nil && time.Since(e.deleted) > keep {
+			delete(s.configs, name)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // How a KV bucket stores a purge: a message on $KV.<bucket>.<key> with these
