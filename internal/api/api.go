@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"hearth/internal/async"
 	"hearth/internal/codezip"
@@ -87,8 +88,9 @@ type API struct {
 
 	tasks sync.WaitGroup // activations in flight
 
-	uploadDir string
-	uploads   chan struct{} // upload slots: a send takes one
+	uploadDir  string
+	uploads    chan struct{} // upload slots: a send takes one
+	uploadWait time.Duration // how long a large upload waits for a slot
 }
 
 // New returns the API. It starts no goroutines until requests arrive.
@@ -101,7 +103,7 @@ func New(cfg Config, st *store.Store, inv *invoke.Service, wk Workers, rts Runti
 	}
 	return &API{cfg: cfg, store: st, invoke: inv, workers: wk, runtimes: rts, logs: ls,
 		log: log.With("component", "api"), codeKey: key, quit: make(chan struct{}),
-		uploadDir: dir, uploads: make(chan struct{}, maxUploads)}
+		uploadDir: dir, uploads: make(chan struct{}, maxUploads), uploadWait: uploadWait}
 }
 
 // SetStorage makes requests that store something fail at once, with a 503

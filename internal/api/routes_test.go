@@ -280,10 +280,3 @@ func (c repeat) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}

@@ -39,7 +39,8 @@ const (
 )
 
 // Upload slots: at most this many large code uploads are read at once;
-// another waits up to uploadWait for a slot and is then refused with 429.
+// another waits up to uploadWait (API.uploadWait) for a slot and is then
+// refused with 429.
 // Each costs little memory (the package streams to disk), but disk
 // bandwidth and the store's ingest are shared.
 const (
@@ -81,7 +82,7 @@ func (a *API) takeUploadSlot(w http.ResponseWriter, r *http.Request) (release fu
 	if r.ContentLength >= 0 && r.ContentLength <= largeUpload {
 		return func() {}, true
 	}
-	t := time.NewTimer(uploadWait)
+	t := time.NewTimer(a.uploadWait)
 	defer t.Stop()
 	select {
 	case a.uploads <- struct{}{}:

@@ -7,9 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -101,4 +104,41 @@ func TestSplitterBoundsMembers(t *testing.T) {
 		t.Errorf("split of a %d-byte Description = %v; want errMembersTooLarge", maxMembers, err)
 	}
 	s.up.remove()
+}
+
+// TestUploadSlots checks that at most maxUploads large code uploads are
+// read at once: the next waits, then is refused with 429; a small one
+// needs no slot; a freed slot is taken by a waiting upload.
+func TestUploadSlots(t *testing.T) {
+	a := testAPI()
+	a.uploadWait = 50 * time.Millisecond
+	h := a.Handler()
+	large := func() *http.Request {
+		r := httptest.NewRequest("PUT", "/2015-03-31/functions/f/code", strings.NewReader("{}"))
+		r.ContentLength = 10 << 20 // declared; the handler never gets that far
+		return r
+	}
+	var releases []func()
+	for i := range maxUploads {
+		release, ok := a.takeUploadSlot(httptest.NewRecorder(), large())
+		if !ok {
+			t.Fatalf("upload %d refused; want %d taken at once", i, maxUploads)
+		}
+		releases = append(releases, release)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, large())
+	if w.Code != 429 || w.Header().Get("X-Amzn-Errortype") != "TooManyRequestsException" || w.Header().Get("Retry-After") == "" {
+		t.Errorf("upload past %d = %d %s %v; want 429 TooManyRequestsException with Retry-After", maxUploads, w.Code, w.Body, w.Header())
+	}
+	if _, ok := a.takeUploadSlot(httptest.NewRecorder(), httptest.NewRequest("PUT", "/", strings.NewReader("{}"))); !ok {
+		t.Error("a small upload was refused while the slots were taken")
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		releases[0]()
+	}()
+	if _, ok := a.takeUploadSlot(httptest.NewRecorder(), large()); !ok {
+		t.Error("a waiting upload was refused although a slot was freed meanwhile")
+	}
 }
