@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -446,5 +449,36 @@ func TestPurgeTombstones(t *testing.T) {
 	}
 	if _, err := s.Function("kept"); err != nil {
 		t.Errorf("Function(kept) after the purge = %v", err)
+	}
+}
+
+// TestCodeStreams checks that a package stored from a reader reads back
+// whole as a stream, with its size, and is not stored twice.
+func TestCodeStreams(t *testing.T) {
+	s, b := open(t, t.TempDir())
+	defer b.Close()
+	ctx := t.Context()
+	data := make([]byte, 3<<20+17) // several object store chunks and a part
+	rand.Read(data)
+	sha := store.Sha256(data)
+	for range 2 {
+		if err := s.PutCodeFrom(ctx, sha, bytes.NewReader(data)); err != nil {
+			t.Fatalf("PutCodeFrom = %v", err)
+		}
+	}
+	rc, size, err := s.OpenCode(ctx, sha)
+	if err != nil {
+		t.Fatalf("OpenCode = %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || size != int64(len(data)) || !bytes.Equal(got, data) {
+		t.Errorf("OpenCode read %d bytes (size %d), %v; want the %d bytes stored", len(got), size, err, len(data))
+	}
+	if n, err := s.CodeSize(ctx); err != nil || n != int64(len(data)) {
+		t.Errorf("CodeSize after storing the package twice = %d, %v; want %d", n, err, len(data))
+	}
+	if _, _, err := s.OpenCode(ctx, store.Sha256([]byte("other"))); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("OpenCode(unknown) = %v; want ErrNotFound", err)
 	}
 }
