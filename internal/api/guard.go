@@ -72,8 +72,10 @@ const bodyProgress = 64 << 10
 // body must deliver bodyProgress bytes (or end) within each timeout, or
 // the read fails and the connection closes. The deadline is set when the
 // handler first reads and moves on with progress, so a large upload on a
-// slow link is not cut off, as a fixed http.Server.ReadTimeout would; it
-// is cleared when the body ends, so that a long invocation is not.
+// slow link is not cut off, as a fixed http.Server.ReadTimeout would. It
+// is cleared when the body ends (net/http clears it too, as it starts
+// watching the connection for the client going away) and never set again
+// for the request, so that a long invocation is not cut off.
 func BodyTimeout(timeout time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if timeout > 0 && r.Body != nil && r.Body != http.NoBody {

@@ -155,7 +155,14 @@ func TestOversizedBodyRefusedAtOnce(t *testing.T) {
 // instead of holding it open for as long as the client likes.
 func TestSlowBodyTimesOut(t *testing.T) {
 	s := startServer(t, "", "--isolation", "process", "--body-read-timeout", "2s")
-	s.create(t, "echo", goFn())
+	f := goFn()
+	f.timeout = 10
+	s.create(t, "echo", f)
+	// An invocation that runs longer than the body timeout (3 s), its body read,
+	// is not cut off: the deadline ends with the body.
+	if r := s.invoke(t, "echo", map[string]any{"op": "sleep", "ms": 3000}); r.Status != 200 || r.FunctionError != "" {
+		t.Errorf("3 s invocation with a 2 s body timeout = %d %s %s; want 200", r.Status, r.FunctionError, r.Payload)
+	}
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
