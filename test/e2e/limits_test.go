@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,6 +149,50 @@ func TestOversizedBodyRefusedAtOnce(t *testing.T) {
 			t.Errorf("%s %s with 100 MB declared = %d %s; want 413 %q", method, tt.path, resp.StatusCode, msg, tt.want)
 		}
 	}
+}
+
+// TestUnsizedOversizedBody sends a 100 MB CreateFunction body without a
+// Content-Length (chunked): the server reads no more than the limit, and
+// not into memory, before it answers 413.
+func TestUnsizedOversizedBody(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory makes RSS meaningless")
+	}
+	s := startServer(t, "", "--isolation", "process")
+	before := procStatus(t, s.cmd.Process.Pid, "VmRSS")
+	body := io.MultiReader(strings.NewReader(`{"FunctionName":"f","Code":{"ZipFile":"`), io.LimitReader(repeatByte('A'), 100<<20))
+	req, err := http.NewRequest("POST", s.URL+"/2015-03-31/functions", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1 // chunked
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "Request must be smaller than 70167211 bytes for the CreateFunction operation"; resp.StatusCode != 413 || !strings.Contains(string(msg), want) {
+		t.Errorf("chunked 100 MB CreateFunction = %d %s; want 413 %q", resp.StatusCode, msg, want)
+	}
+	peak := procStatus(t, s.cmd.Process.Pid, "VmHWM")
+	t.Logf("RSS before %d MB, peak %d MB", before>>20, peak>>20)
+	if grew := peak - before; grew > 50<<20 {
+		t.Errorf("server's peak RSS grew by %d MB reading a chunked 100 MB body; want < 50 MB", grew>>20)
+	}
+	if left, _ := os.ReadDir(filepath.Join(s.DataDir, "uploads")); len(left) != 0 {
+		t.Errorf("%d uploads left behind after the 413", len(left))
+	}
+}
+
+// repeatByte reads its byte forever.
+type repeatByte byte
+
+func (c repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
 }
 
 // TestSlowBodyTimesOut sends headers and then trickles the body, slower
