@@ -41,10 +41,16 @@ type Store struct {
 	// whose pending text has grown large sends on it without blocking.
 	kick chan struct{}
 
-	mu   sync.Mutex
-	fns  map[string]*FunctionLog // guarded by mu
-	done bool                    // guarded by mu
+	mu       sync.Mutex
+	fns      map[string]*FunctionLog    // guarded by mu
+	released map[*FunctionLog]time.Time // guarded by mu; forgotten logs Run still flushes, since when
+	done     bool                       // guarded by mu
 }
+
+// releasedGrace is how long Run still writes out the lines of a released
+// log (an environment of a deleted function stopping), keeping its file
+// closed between flushes.
+const releasedGrace = time.Minute
 
 // NewStore returns a Store writing under cfg.Dir.
 func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
@@ -63,7 +69,7 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	return &Store{cfg: cfg, log: log.With("component", "logs"), kick: make(chan struct{}, 1),
-		fns: make(map[string]*FunctionLog)}, nil
+		fns: make(map[string]*FunctionLog), released: make(map[*FunctionLog]time.Time)}, nil
 }
 
 // Function returns the log of the named function, opening it on first use.
@@ -87,16 +93,20 @@ func (s *Store) Function(name string) *FunctionLog {
 // Release closes the named function's log file and forgets its
 // FunctionLog: DeleteFunction calls it. The files stay, as a deleted
 // function's log group stays on AWS (MaxTotalBytes bounds them), and a
-// function created again under the name appends to them. A FunctionLog
-// obtained before (an environment still stopping) still works: it writes
-// each line at once, opening and closing the file.
+// function created again under the name appends to them. Lines written
+// through the FunctionLog within releasedGrace (an environment of the
+// deleted function stopping) are still written out, each flush opening
+// and closing the file; later ones are dropped.
 func (s *Store) Release(name string) {
 	s.mu.Lock()
 	f, ok := s.fns[name]
-	delete(s.fns, name)
+	if ok {
+		delete(s.fns, name)
+		s.released[f] = time.Now()
+	}
 	s.mu.Unlock()
 	if ok {
-		f.release()
+		f.close()
 	}
 }
 
@@ -214,9 +224,19 @@ func (s *Store) flushAll() {
 	for _, f := range s.fns {
 		fns = append(fns, f)
 	}
+	var released []*FunctionLog
+	for f, since := range s.released {
+		released = append(released, f)
+		if time.Since(since) > releasedGrace {
+			delete(s.released, f) // this flush is its last
+		}
+	}
 	s.mu.Unlock()
 	for _, f := range fns {
 		f.flush()
+	}
+	for _, f := range released {
+		f.close() // flushes; the file stays closed until the next lines
 	}
 }
 
@@ -225,6 +245,9 @@ func (s *Store) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.fns {
+		f.close()
+	}
+	for f := range s.released {
 		f.close()
 	}
 	s.done = true
@@ -249,11 +272,10 @@ type FunctionLog struct {
 	size    int64    // guarded by fileMu; bytes in the file
 	failing bool     // guarded by fileMu; the last write to the file failed
 
-	mu       sync.Mutex
-	pending  []byte                   // guarded by mu; written, not yet in the file
-	spare    []byte                   // guarded by mu; the buffer pending swaps with
-	subs     map[chan []byte]struct{} // guarded by mu
-	released bool                     // guarded by mu; the Store forgot this log (Release)
+	mu      sync.Mutex
+	pending []byte                   // guarded by mu; written, not yet in the file
+	spare   []byte                   // guarded by mu; the buffer pending swaps with
+	subs    map[chan []byte]struct{} // guarded by mu
 }
 
 // TimeFormat is the timestamp each stored line starts with.
@@ -265,15 +287,6 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 const flushAt = 64 << 10
 
 func (l *FunctionLog) write(text []byte) {
-	if l.add(text) {
-		// No Run flushes this log any more (Release): the writer does.
-		l.close()
-	}
-}
-
-// add appends a line to pending and hands it to followers. It reports
-// whether the log was released.
-func (l *FunctionLog) add(text []byte) (released bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := len(l.pending)
@@ -299,7 +312,6 @@ func (l *FunctionLog) add(text []byte) (released bool) {
 		// which is all a flush could keep anyway.
 		l.pending = keepNewest(l.pending, l.max/2)
 	}
-	return l.released
 }
 
 // keepNewest returns the whole lines at the end of b that fit in n bytes,
@@ -421,14 +433,6 @@ func (l *FunctionLog) rotateLocked() error {
 	}
 	l.f, l.size = f, 0
 	return nil
-}
-
-// release marks the log forgotten by its Store and closes its file.
-func (l *FunctionLog) release() {
-	l.mu.Lock()
-	l.released = true
-	l.mu.Unlock()
-	l.close()
 }
 
 // dropFiles removes the log's files, closing its own.

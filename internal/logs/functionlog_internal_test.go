@@ -115,9 +115,22 @@ func TestReleaseClosesFile(t *testing.T) {
 	if kept != 0 {
 		t.Errorf("store keeps %d logs after releasing every log; want 0", kept)
 	}
-	stale[0].Write("after delete")
+	stale[0].Write("after delete") // an environment still stopping
+	s.flushAll()
 	if got := openFiles(t, dir); got != 0 {
-		t.Errorf("%d log files open after a write to a released log; want 0", got)
+		t.Errorf("%d log files open after a released log was written and flushed; want 0", got)
+	}
+	s.mu.Lock()
+	for f := range s.released {
+		s.released[f] = time.Now().Add(-2 * releasedGrace)
+	}
+	s.mu.Unlock()
+	s.flushAll() // the last flush of every released log
+	s.mu.Lock()
+	kept = len(s.released)
+	s.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("store still flushes %d released logs past their grace; want 0", kept)
 	}
 	s.Function("f0").Write("re-created")
 	s.flushAll()
