@@ -37,7 +37,10 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 64, "async events invoked at once")
 	fs.Int64Var(&cfg.AsyncMaxBytes, "async-max-bytes", 1<<30, "bytes the async event queue may hold on disk; new events get 429 past nine-tenths of it")
 	fs.Int64Var(&cfg.QueueMaxBytes, "queue-max-bytes", 1<<30, "bytes the named queues (destinations, dead-letter queues) may hold on disk together")
+	fs.Int64Var(&cfg.LogsMaxBytes, "logs-max-bytes", 1<<30, "bytes all function logs may hold on disk together (8 MiB each at most); the least recently written go first")
 	fs.StringVar(&cfg.Sync, "sync", "interval", "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
+	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long a kept-alive HTTP connection may sit idle")
+	fs.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a request body may take for each 64 KiB; a slower client is disconnected")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

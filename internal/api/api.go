@@ -17,9 +17,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"hearth/internal/async"
 	"hearth/internal/codezip"
@@ -39,6 +41,10 @@ type Config struct {
 	// Concurrency is the account's concurrency limit, reported by
 	// GetAccountSettings.
 	Concurrency int
+	// UploadDir holds code uploads while they are checked and stored;
+	// it should be private to the server. Zero means the system's
+	// temporary directory.
+	UploadDir string
 }
 
 // Workers is what the API needs of the worker: preparing a version's code
@@ -81,14 +87,23 @@ type API struct {
 	closeOne sync.Once
 
 	tasks sync.WaitGroup // activations in flight
+
+	uploadDir  string
+	uploads    chan struct{} // upload slots: a send takes one
+	uploadWait time.Duration // how long a large upload waits for a slot
 }
 
 // New returns the API. It starts no goroutines until requests arrive.
 func New(cfg Config, st *store.Store, inv *invoke.Service, wk Workers, rts Runtimes, ls *logs.Store, log *slog.Logger) *API {
 	key := make([]byte, 32)
 	rand.Read(key)
+	dir := cfg.UploadDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
 	return &API{cfg: cfg, store: st, invoke: inv, workers: wk, runtimes: rts, logs: ls,
-		log: log.With("component", "api"), codeKey: key, quit: make(chan struct{})}
+		log: log.With("component", "api"), codeKey: key, quit: make(chan struct{}),
+		uploadDir: dir, uploads: make(chan struct{}, maxUploads), uploadWait: uploadWait}
 }
 
 // SetStorage makes requests that store something fail at once, with a 503
@@ -216,9 +231,31 @@ func (a *API) operation(rt route) http.Handler {
 		ctx := context.WithValue(r.Context(), opKey{}, rt.op)
 		req := lambdaapi.Request{Label: r.PathValue, Query: r.URL.Query(), Header: r.Header}
 		if lambdaapi.HasJSONBody(rt.op) {
-			body, ok := a.readBody(w, r, rt.op)
-			if !ok {
+			limit := bodyLimit(rt.op)
+			if r.ContentLength > limit {
+				a.tooLargeBody(w, r, rt.op, limit)
 				return
+			}
+			var body []byte
+			if path := zipMember(rt.op); path != nil {
+				release, ok := a.takeUploadSlot(w, r)
+				if !ok {
+					return
+				}
+				defer release()
+				var up *upload
+				if body, up, ok = a.readUpload(w, r, rt.op, path); !ok {
+					return
+				}
+				if up != nil {
+					defer up.remove()
+					ctx = withUpload(ctx, up)
+				}
+			} else {
+				var ok bool
+				if body, ok = a.readBody(w, r, rt.op, limit); !ok {
+					return
+				}
 			}
 			m, err := jsonObject(body)
 			if err != nil {
@@ -345,22 +382,20 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// maxManagementBody is Lambda's limit on a management request (a 50 MB
-// zip, base64-encoded, inside JSON), as AWS's message states it
-// (recorded: "Request must be smaller than 70167211 bytes for the
-// CreateFunction operation").
-const maxManagementBody = 70167211
-
-// readBody reads r's body, at most maxManagementBody bytes; an empty body
-// is {}. It writes the AWS error and returns false on failure.
-func (a *API) readBody(w http.ResponseWriter, r *http.Request, op string) ([]byte, bool) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxManagementBody+1))
+// readBody reads r's body, at most limit bytes; an empty body is {}. It
+// writes the AWS error and returns false on failure.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, op string, limit int64) ([]byte, bool) {
+	if r.ContentLength > limit {
+		a.tooLargeBody(w, r, op, limit)
+		return nil, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
 		return nil, false
 	}
-	if len(body) > maxManagementBody {
-		a.fail(w, r, lambdaapi.ErrEntityTooLarge.WithMessage(fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", maxManagementBody, op)))
+	if int64(len(body)) > limit {
+		a.tooLargeBody(w, r, op, limit)
 		return nil, false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -375,7 +410,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, op string) ([]byt
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, ok := r.Context().Value(bodyKey{}).([]byte)
 	if !ok {
-		if body, ok = a.readBody(w, r, r.URL.Path); !ok {
+		if body, ok = a.readBody(w, r, r.URL.Path, maxOtherBody); !ok {
 			return false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,13 +44,16 @@ func (a *API) downloadCode(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &denied)
 		return
 	}
-	data, err := a.store.Code(r.Context(), sha)
+	// Streamed: a package may be 50 MB, and several downloads at once
+	// must not hold them all in memory.
+	rc, size, err := a.store.OpenCode(r.Context(), sha)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	defer rc.Close()
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.zip"`)
-	w.Write(data)
+	io.Copy(w, rc)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,7 +54,8 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, invalid("Runtime and Handler are mandatory parameters for functions created with Zip packages."))
 		return
 	}
-	if err := unsupportedCreate(&in); err != nil {
+	up := uploadOf(r)
+	if err := unsupportedCreate(&in, up != nil); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -95,18 +97,12 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	zip := in.Code.ZipFile
-	if _, err := codezip.Check(zip, codezip.Limits{}); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	sha, err := a.store.PutCode(r.Context(), zip)
-	if err != nil {
+	if err := a.storeUpload(r.Context(), up, false); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	now := time.Now()
-	cfg.CodeSha256, cfg.CodeSize = sha, int64(len(zip))
+	cfg.CodeSha256, cfg.CodeSize = up.sha, up.size
 	cfg.RevisionID, cfg.LastModified = invoke.NewRequestID(), now
 	cfg.State, cfg.StateReason, cfg.StateReasonCode = function.StatePending, "The function is being created.", "Creating"
 	cfg.LastUpdateStatus = function.UpdateInProgress
@@ -123,6 +119,23 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	out := a.configuration(&cfg, false)
 	out.LastUpdateStatus, out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = "", "", ""
 	a.reply(w, r, http.StatusCreated, out)
+}
+
+// storeUpload checks an uploaded package and, unless checkOnly, stores
+// it; both read it from its file.
+func (a *API) storeUpload(ctx context.Context, up *upload, checkOnly bool) error {
+	f, err := up.open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := codezip.CheckReader(f, up.size, codezip.Limits{}); err != nil {
+		return err
+	}
+	if checkOnly {
+		return nil
+	}
+	return a.store.PutCodeFrom(ctx, up.sha, io.NewSectionReader(f, 0, up.size))
 }
 
 // checkRuntime refuses a Runtime parameter AWS refuses, unless Hearth
@@ -148,7 +161,7 @@ func environment(e *lambdaapi.Environment) map[string]string {
 
 // unsupportedCreate rejects what Hearth does not do yet, clearly, rather
 // than ignoring it.
-func unsupportedCreate(in *lambdaapi.CreateFunctionInput) error {
+func unsupportedCreate(in *lambdaapi.CreateFunctionInput, hasZip bool) error {
 	switch {
 	case in.PackageType != nil && *in.PackageType != "Zip":
 		return invalid("This Hearth server runs Zip packages only; PackageType " + *in.PackageType + " is not supported.")
@@ -156,7 +169,7 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput) error {
 		return invalid("This Hearth server runs Zip packages only; Code.ImageUri is not supported.")
 	case in.Code.S3Bucket != nil || in.Code.S3Key != nil:
 		return invalid("This Hearth server takes code as Code.ZipFile only; S3 locations are not supported.")
-	case len(in.Code.ZipFile) == 0:
+	case !hasZip:
 		return invalid("Code.ZipFile is required.")
 	case len(in.Layers) > 5:
 		return invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
@@ -424,6 +437,9 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.workers.Retire(cfg.Name)
+	// The log stays, as a deleted function's log group stays on AWS
+	// (bounded with every other log); its open file does not.
+	a.logs.Release(cfg.Name)
 	a.noContent(w, r)
 }
 
@@ -442,7 +458,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		err = invalid("Please don't provide ImageUri when updating a function with packageType Zip.") // AWS's words (recorded)
 	case in.S3Bucket != nil || in.S3Key != nil:
 		err = invalid("This Hearth server takes code as ZipFile only; S3 locations are not supported.")
-	case len(in.ZipFile) == 0:
+	case uploadOf(r) == nil:
 		err = invalid("Please provide a source for function code.")
 	case in.Publish:
 		err = invalid("Publishing versions is not supported by this Hearth server yet.")
@@ -450,28 +466,24 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = setArch(&cfg, in.Architectures)
 	}
+	up := uploadOf(r)
 	if err == nil {
-		_, err = codezip.Check(in.ZipFile, codezip.Limits{})
+		err = a.storeUpload(r.Context(), up, in.DryRun)
 	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	if in.DryRun {
-		cfg.CodeSha256, cfg.CodeSize = store.Sha256(in.ZipFile), int64(len(in.ZipFile))
+		cfg.CodeSha256, cfg.CodeSize = up.sha, up.size
 		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
-		return
-	}
-	sha, err := a.store.PutCode(r.Context(), in.ZipFile)
-	if err != nil {
-		a.fail(w, r, err)
 		return
 	}
 	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
 		if err := setArch(c, in.Architectures); err != nil {
 			return err
 		}
-		c.CodeSha256, c.CodeSize = sha, int64(len(in.ZipFile))
+		c.CodeSha256, c.CodeSize = up.sha, up.size
 		return nil
 	})
 }

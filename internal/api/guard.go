@@ -1,10 +1,12 @@
 package api
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"hearth/internal/lambdaapi"
 )
@@ -60,4 +62,50 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// bodyProgress is how much of a body must arrive within each body
+// timeout.
+const bodyProgress = 64 << 10
+
+// BodyTimeout cuts off a client that sends its request body too slowly: the
+// body must deliver bodyProgress bytes (or end) within each timeout, or
+// the read fails and the connection closes. The deadline is set when the
+// handler first reads and moves on with progress, so a large upload on a
+// slow link is not cut off, as a fixed http.Server.ReadTimeout would. It
+// is cleared when the body ends (net/http clears it too, as it starts
+// watching the connection for the client going away) and never set again
+// for the request, so that a long invocation is not cut off.
+func BodyTimeout(timeout time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if timeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &deadlineBody{ReadCloser: r.Body, ctl: http.NewResponseController(w), timeout: timeout}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type deadlineBody struct {
+	io.ReadCloser
+	ctl     *http.ResponseController
+	timeout time.Duration
+	credit  int64 // bytes still to arrive before the deadline moves on
+	ended   bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.ended {
+		return b.ReadCloser.Read(p)
+	}
+	if b.credit <= 0 {
+		b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
+		b.credit = bodyProgress
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.credit -= int64(n)
+	if err == io.EOF {
+		b.ended = true
+		b.ctl.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

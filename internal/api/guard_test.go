@@ -1,10 +1,14 @@
 package api
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGuard(t *testing.T) {
@@ -50,5 +54,55 @@ func TestGuard(t *testing.T) {
 				t.Errorf("refusal = %d %s %s; want 403 AccessDeniedException", w.Code, w.Header().Get("X-Amzn-Errortype"), w.Body)
 			}
 		})
+	}
+}
+
+// TestBodyTimeout checks that a body that stalls is cut off after the
+// timeout, that one making progress is not, and that a request whose body
+// has ended is no longer subject to it (its context stays alive while the
+// handler works on).
+func TestBodyTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	type result struct {
+		n      int
+		err    error
+		ctxErr error
+	}
+	results := make(chan result, 1)
+	srv := httptest.NewServer(BodyTimeout(timeout, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		time.Sleep(3 * timeout) // working after the body
+		results <- result{len(b), err, r.Context().Err()}
+	})))
+	defer srv.Close()
+
+	send := func(chunks int, pause time.Duration) result {
+		pr, pw := io.Pipe()
+		go func() {
+			for range chunks {
+				if _, err := pw.Write(bytes.Repeat([]byte("x"), bodyProgress)); err != nil {
+					return
+				}
+				time.Sleep(pause)
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", srv.URL, pr)
+		req.ContentLength = int64(chunks) * bodyProgress
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		pr.CloseWithError(errors.New("done"))
+		return <-results
+	}
+	// 64 KiB every half timeout: slow, but progressing. The whole body
+	// takes longer than the timeout.
+	if got := send(4, timeout/2); got.err != nil || got.n != 4*bodyProgress || got.ctxErr != nil {
+		t.Errorf("progressing body: read %d bytes, %v, context %v; want all, no error, context alive", got.n, got.err, got.ctxErr)
+	}
+	// A pause of twice the timeout: cut off.
+	if got := send(2, 2*timeout); got.err == nil {
+		t.Errorf("stalled body: read %d bytes without error; want the read to time out", got.n)
 	}
 }

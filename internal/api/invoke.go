@@ -38,20 +38,26 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	buf.Reset()
-	if r.ContentLength > invoke.MaxPayload {
-		a.tooLarge(w, r, r.ContentLength)
+	// The limit is checked from the declared size before a byte is read,
+	// and again on what arrives.
+	limit, kind := int64(invoke.MaxPayload), "RequestResponse"
+	if typ == lambdaapi.InvocationEvent {
+		limit, kind = invoke.MaxEventPayload, "Event"
+	}
+	if r.ContentLength > limit {
+		a.tooLarge(w, r, r.ContentLength, kind, limit)
 		return
 	}
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, invoke.MaxPayload+1))
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
 		return
 	}
-	if n > invoke.MaxPayload {
-		a.tooLarge(w, r, n)
+	if n > limit {
+		a.tooLarge(w, r, n, kind, limit)
 		return
 	}
 
@@ -110,11 +116,11 @@ func (a *API) checkInvokeTarget(r *http.Request) error {
 	return nil
 }
 
-func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
+func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64, kind string, limit int64) {
 	// Leave the rest of an oversized body unread; the connection closes.
 	w.Header().Set("Connection", "close")
 	a.fail(w, r, lambdaapi.ErrRequestTooLarge.WithMessage(
-		fmt.Sprintf("%d byte payload is too large for the RequestResponse invocation type (limit %d bytes)", n, invoke.MaxPayload)))
+		fmt.Sprintf("%d byte payload is too large for the %s invocation type (limit %d bytes)", n, kind, limit)))
 }
 
 // enqueue accepts an asynchronous invocation and answers once it is stored.
@@ -146,6 +152,10 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload
 func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request) {
 	if err := a.checkInvokeTarget(r); err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if r.ContentLength > invoke.MaxInvokeAsyncPayload {
+		a.tooLarge(w, r, r.ContentLength, "Event", invoke.MaxInvokeAsyncPayload)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, invoke.MaxInvokeAsyncPayload+1))

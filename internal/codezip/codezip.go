@@ -72,7 +72,13 @@ func (i *Info) Mode(name string) (fs.FileMode, bool) {
 // Check validates data as a deployment package without unpacking it. It
 // reads the central directory and the targets of symlinks.
 func Check(data []byte, lim Limits) (*Info, error) {
-	info, _, _, err := check(data, lim.withDefaults())
+	return CheckReader(bytes.NewReader(data), int64(len(data)), lim)
+}
+
+// CheckReader is Check of a package of size bytes read from r (a file),
+// so that the package need not be in memory.
+func CheckReader(r io.ReaderAt, size int64, lim Limits) (*Info, error) {
+	info, _, _, err := check(r, size, lim.withDefaults())
 	return info, err
 }
 
@@ -86,8 +92,8 @@ type link struct {
 // symlinks to create. Its cost is linear in the size of the names and link
 // targets: every path is looked up one component at a time in a tree built
 // once.
-func check(data []byte, lim Limits) (*Info, *zip.Reader, []link, error) {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+func check(r io.ReaderAt, size int64, lim Limits) (*Info, *zip.Reader, []link, error) {
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -302,9 +308,15 @@ func cleanName(name string) (string, error) {
 // Extract unpacks data into dir, which must not exist yet; its parent must.
 // It unpacks into a sibling temporary directory and renames it into place,
 // so dir either appears complete or not at all.
-func Extract(data []byte, dir string, lim Limits) (err error) {
+func Extract(data []byte, dir string, lim Limits) error {
+	return ExtractReader(bytes.NewReader(data), int64(len(data)), dir, lim)
+}
+
+// ExtractReader is Extract of a package of size bytes read from r (a
+// file), so that the package need not be in memory.
+func ExtractReader(r io.ReaderAt, size int64, dir string, lim Limits) (err error) {
 	lim = lim.withDefaults()
-	_, zr, links, err := check(data, lim)
+	_, zr, links, err := check(r, size, lim)
 	if err != nil {
 		return err
 	}

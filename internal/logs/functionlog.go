@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +23,14 @@ type Config struct {
 	// MaxBytes bounds each function's log on disk. Zero means 8 MiB. The
 	// log rotates into one previous file, so at most MaxBytes are kept.
 	MaxBytes int64
+	// MaxTotalBytes bounds all logs together, those of deleted functions
+	// included: past it, Run removes the logs least recently written
+	// until they fit. Zero means 1 GiB.
+	MaxTotalBytes int64
 }
+
+// evictEvery is how often Run checks the logs' total size.
+const evictEvery = 10 * time.Second
 
 // Store holds the logs of every function.
 type Store struct {
@@ -32,21 +41,35 @@ type Store struct {
 	// whose pending text has grown large sends on it without blocking.
 	kick chan struct{}
 
-	mu   sync.Mutex
-	fns  map[string]*FunctionLog // guarded by mu
-	done bool                    // guarded by mu
+	mu       sync.Mutex
+	fns      map[string]*FunctionLog    // guarded by mu
+	released map[*FunctionLog]time.Time // guarded by mu; forgotten logs Run still flushes, since when
+	done     bool                       // guarded by mu
 }
+
+// releasedGrace is how long Run still writes out the lines of a released
+// log (an environment of a deleted function stopping), keeping its file
+// closed between flushes.
+const releasedGrace = time.Minute
 
 // NewStore returns a Store writing under cfg.Dir.
 func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 8 << 20
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if cfg.MaxTotalBytes == 0 {
+		cfg.MaxTotalBytes = 1 << 30
+	}
+	// Logs may hold whatever functions print, secrets included: they are
+	// the server's user's alone.
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
+	if err := makePrivate(cfg.Dir); err != nil {
+		return nil, err
+	}
 	return &Store{cfg: cfg, log: log.With("component", "logs"), kick: make(chan struct{}, 1),
-		fns: make(map[string]*FunctionLog)}, nil
+		fns: make(map[string]*FunctionLog), released: make(map[*FunctionLog]time.Time)}, nil
 }
 
 // Function returns the log of the named function, opening it on first use.
@@ -67,11 +90,34 @@ func (s *Store) Function(name string) *FunctionLog {
 	return f
 }
 
+// Release closes the named function's log file and forgets its
+// FunctionLog: DeleteFunction calls it. The files stay, as a deleted
+// function's log group stays on AWS (MaxTotalBytes bounds them), and a
+// function created again under the name appends to them. Lines written
+// through the FunctionLog within releasedGrace (an environment of the
+// deleted function stopping) are still written out, each flush opening
+// and closing the file; later ones are dropped.
+func (s *Store) Release(name string) {
+	s.mu.Lock()
+	f, ok := s.fns[name]
+	if ok {
+		delete(s.fns, name)
+		s.released[f] = time.Now()
+	}
+	s.mu.Unlock()
+	if ok {
+		f.close()
+	}
+}
+
 // Run writes pending lines to disk every 100 ms, and at once when a log's
-// pending text passes flushAt, until ctx is done.
+// pending text passes flushAt, and keeps the logs within MaxTotalBytes,
+// until ctx is done.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	evict := time.NewTicker(evictEvery)
+	defer evict.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,8 +127,95 @@ func (s *Store) Run(ctx context.Context) error {
 			s.flushAll()
 		case <-s.kick:
 			s.flushAll()
+		case <-evict.C:
+			s.evict()
 		}
 	}
+}
+
+// evict removes the logs least recently written, a function's files
+// together, until all logs fit in MaxTotalBytes.
+func (s *Store) evict() {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		s.log.Warn("list logs", "err", err)
+		return
+	}
+	type fnLogs struct {
+		name  string
+		size  int64
+		mtime time.Time
+	}
+	byName := map[string]*fnLogs{}
+	var total int64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(strings.TrimSuffix(e.Name(), ".1"), ".log")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		l := byName[name]
+		if l == nil {
+			l = &fnLogs{name: name}
+			byName[name] = l
+		}
+		l.size += info.Size()
+		total += info.Size()
+		if info.ModTime().After(l.mtime) {
+			l.mtime = info.ModTime()
+		}
+	}
+	if total <= s.cfg.MaxTotalBytes {
+		return
+	}
+	all := make([]*fnLogs, 0, len(byName))
+	for _, l := range byName {
+		all = append(all, l)
+	}
+	slices.SortFunc(all, func(a, b *fnLogs) int { return a.mtime.Compare(b.mtime) })
+	for _, l := range all {
+		if total <= s.cfg.MaxTotalBytes {
+			break
+		}
+		s.mu.Lock()
+		f := s.fns[l.name]
+		s.mu.Unlock()
+		if f != nil {
+			f.dropFiles()
+		} else {
+			removeFiles(filepath.Join(s.cfg.Dir, l.name+".log"))
+		}
+		total -= l.size
+		s.log.Info("removed the oldest function log: all logs passed their size limit", "function", l.name, "bytes", l.size, "limit", s.cfg.MaxTotalBytes)
+	}
+}
+
+// makePrivate makes the log dir, and logs written by servers before
+// logs were private, readable by the server's user only.
+func makePrivate(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("make log dir private: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list logs: %w", err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o600); err != nil {
+				return fmt.Errorf("make log private: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func removeFiles(path string) {
+	os.Remove(path + ".1")
+	os.Remove(path)
 }
 
 func (s *Store) flushAll() {
@@ -91,9 +224,19 @@ func (s *Store) flushAll() {
 	for _, f := range s.fns {
 		fns = append(fns, f)
 	}
+	var released []*FunctionLog
+	for f, since := range s.released {
+		released = append(released, f)
+		if time.Since(since) > releasedGrace {
+			delete(s.released, f) // this flush is its last
+		}
+	}
 	s.mu.Unlock()
 	for _, f := range fns {
 		f.flush()
+	}
+	for _, f := range released {
+		f.close() // flushes; the file stays closed until the next lines
 	}
 }
 
@@ -102,6 +245,9 @@ func (s *Store) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.fns {
+		f.close()
+	}
+	for f := range s.released {
 		f.close()
 	}
 	s.done = true
@@ -259,7 +405,7 @@ func (l *FunctionLog) openLocked() error {
 	if l.f != nil {
 		return nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -281,7 +427,7 @@ func (l *FunctionLog) rotateLocked() error {
 	if err := os.Rename(l.path, l.path+".1"); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -289,6 +435,20 @@ func (l *FunctionLog) rotateLocked() error {
 	return nil
 }
 
+// dropFiles removes the log's files, closing its own.
+func (l *FunctionLog) dropFiles() {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	l.size = 0
+	removeFiles(l.path)
+}
+
+// close writes what is pending and closes the file; the next flush opens
+// it again.
 func (l *FunctionLog) close() {
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()

@@ -67,6 +67,9 @@ type Config struct {
 	// serves; "*" allows any. Zero means none: requests a web page makes
 	// are refused.
 	AllowedOrigins []string
+	// LogsMaxBytes bounds the function logs on disk together, those of
+	// deleted functions included. Zero means 1 GiB.
+	LogsMaxBytes int64
 	// AsyncMaxBytes bounds the async event queue on disk. Zero means 1 GiB.
 	AsyncMaxBytes int64
 	// QueueMaxBytes bounds the named queues on disk. Zero means 1 GiB.
@@ -79,6 +82,15 @@ type Config struct {
 	// AsyncConcurrency bounds the async events invoked at once. Zero
 	// means 64.
 	AsyncConcurrency int
+	// HTTPIdleTimeout is how long a kept-alive connection may sit idle
+	// between requests. Zero means 2 minutes.
+	HTTPIdleTimeout time.Duration
+	// BodyReadTimeout is how long a request body may take to deliver each
+	// 64 KiB (and a shorter body to arrive whole): a client slower than
+	// that (about 2 KB/s at the default) loses its connection. A large
+	// upload on a slow link keeps going as long as it makes that much
+	// progress. Zero means 30 s.
+	BodyReadTimeout time.Duration
 	// Sync makes the store fsync every write before acknowledging it
 	// ("always"), instead of leaving it to the operating system
 	// ("interval", the default): acknowledged state then survives a
@@ -113,6 +125,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Sync == "" {
 		c.Sync = "interval"
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = 2 * time.Minute
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = 30 * time.Second
 	}
 	return c
 }
@@ -156,8 +174,11 @@ func (c Config) Validate() error {
 	if _, err := c.denyNets(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes: must not be negative"))
+	if c.HTTPIdleTimeout < 0 || c.BodyReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("http-idle-timeout, body-read-timeout: must not be negative"))
+	}
+	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 || c.LogsMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes, logs-max-bytes: must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -182,14 +203,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := privateDataDir(cfg.DataDir, log); err != nil {
+		return err
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	uploadDir := filepath.Join(cfg.DataDir, "uploads")
+	// Uploads are only ever in flight; a crash may leave some behind.
+	if err := os.RemoveAll(uploadDir); err != nil {
+		return fmt.Errorf("clear upload dir: %w", err)
+	}
+	if err := os.Mkdir(uploadDir, 0o700); err != nil {
+		return fmt.Errorf("create upload dir: %w", err)
+	}
 
 	// Open every listener before starting anything, so that a bad or busy
 	// address fails here and leaves nothing running.
@@ -223,7 +252,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		return err
 	}
 	logRuntimes(log, rts.Statuses(), time.Since(began))
-	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs")}, log)
+	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs"), MaxTotalBytes: cfg.LogsMaxBytes}, log)
 	if err != nil {
 		return err
 	}
@@ -246,7 +275,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Account:      cfg.AccountID,
 	}, drv, st, rts, ls, log)
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
-	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, inv, wk, rts, ls, log)
+	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:     cfg.AsyncRetryBase,
 		Concurrency:   cfg.AsyncConcurrency,
@@ -263,12 +292,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	a.SetAsync(aq)
 	a.SetStorage(b)
 
+	// No ReadTimeout or WriteTimeout: an upload on a slow link may take
+	// minutes, and so may a synchronous invocation or a log follow. A
+	// client that stalls is cut off by the header timeout, the body's
+	// progress deadline (BodyTimeout) or the idle timeout instead.
 	srv := &http.Server{
-		Handler: api.WithRequestID(api.Guard(api.GuardConfig{
+		Handler: api.WithRequestID(api.BodyTimeout(cfg.BodyReadTimeout, api.Guard(api.GuardConfig{
 			AllowedOrigins: cfg.AllowedOrigins,
 			LoopbackOnly:   isLoopback(ln.Addr()),
-		}, a.Handler())),
+		}, a.Handler()))),
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 
@@ -367,9 +401,14 @@ func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs")}, log)
 }
 
-// sweepCode deletes unreferenced packages from the store, and unpacked
-// packages no function or environment uses from the worker's cache, every
-// ten minutes.
+// tombstoneAge is how long the store keeps the marker of a deleted
+// function: long enough for every watcher to have seen it.
+const tombstoneAge = 30 * time.Minute
+
+// sweepCode deletes unreferenced packages from the store, unpacked
+// packages no function or environment uses from the worker's cache, and
+// the store's markers of functions deleted more than tombstoneAge ago,
+// every ten minutes.
 func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -390,6 +429,11 @@ func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slo
 			if n := wk.SweepCode(keep, 10*time.Minute); n > 0 {
 				log.Info("swept unused unpacked code", "count", n)
 			}
+			if n, err := st.PurgeTombstones(ctx, tombstoneAge); err != nil {
+				log.Warn("purge tombstones of deleted functions", "err", err)
+			} else if n > 0 {
+				log.Info("purged tombstones of deleted functions", "count", n)
+			}
 		}
 	}
 }
@@ -400,10 +444,30 @@ func isLoopback(addr net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
+// privateDataDir creates the data directory, or makes an existing one,
+// private to the server's user: it holds every function's environment
+// variables (secrets), code and logs.
+func privateDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("make data dir private: %w", err)
+		}
+		log.Warn("data directory was open to other users; made it private to the server's user", "dir", dir, "was", fmt.Sprintf("%#o", mode), "now", "0700")
+	}
+	return nil
+}
+
 // lockDataDir takes an exclusive lock so that two servers never share a
 // data directory.
 func lockDataDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}

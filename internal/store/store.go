@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -55,8 +56,9 @@ type Store struct {
 // revision the bucket gave that write, whoever learned it first (the writer
 // or the watch), so that keeping the higher revision keeps the newer state.
 type entry struct {
-	rev uint64
-	cfg *function.Config // nil for a deletion, kept to order late watch updates
+	rev     uint64
+	cfg     *function.Config // nil for a deletion, kept to order late watch updates
+	deleted time.Time        // when a deletion was recorded here
 }
 
 // Open creates or opens the buckets on js and loads every configuration.
@@ -159,7 +161,11 @@ func (s *Store) set(name string, rev uint64, cfg *function.Config) {
 	if cur, ok := s.configs[name]; ok && cur.rev >= rev {
 		return
 	}
-	s.configs[name] = entry{rev: rev, cfg: cfg}
+	e := entry{rev: rev, cfg: cfg}
+	if cfg == nil {
+		e.deleted = time.Now()
+	}
+	s.configs[name] = e
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -293,6 +299,30 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	}
 }
 
+// PurgeTombstones removes the bucket's markers of deleted functions once
+// they are older than keep, and the in-memory copy's record of those
+// deletions, so that neither grows with every function ever deleted.
+// Younger markers stay: watchers and the copy's revision order still need
+// them for a while. It returns how many deletions it forgot.
+func (s *Store) PurgeTombstones(ctx context.Context, keep time.Duration) (int, error) {
+	if keep <= 0 {
+		return 0, fmt.Errorf("purge tombstones: keep must be positive, got %v", keep)
+	}
+	if err := s.kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(keep)); err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for name, e := range s.configs {
+		if e.cfg == nil && time.Since(e.deleted) > keep {
+			delete(s.configs, name)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // How a KV bucket stores a purge: a message on $KV.<bucket>.<key> with these
 // headers, which rolls up (removes) every earlier message of the key.
 const (
@@ -336,6 +366,47 @@ func (s *Store) PutCode(ctx context.Context, data []byte) (string, error) {
 		return "", fmt.Errorf("store code %s: %w", name, err)
 	}
 	return sha, nil
+}
+
+// PutCodeFrom stores the deployment package r yields, whose CodeSha256
+// the caller has computed as sha, without holding it in memory. Storing
+// the same package twice keeps one copy.
+func (s *Store) PutCodeFrom(ctx context.Context, sha string, r io.Reader) error {
+	name, err := codeName(sha)
+	if err != nil {
+		return err
+	}
+	if _, err := s.code.GetInfo(ctx, name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("look up code %s: %w", name, err)
+	}
+	if _, err := s.code.Put(ctx, jetstream.ObjectMeta{Name: name}, r); err != nil {
+		return fmt.Errorf("store code %s: %w", name, err)
+	}
+	return nil
+}
+
+// OpenCode returns the deployment package whose CodeSha256 is sha as a
+// stream, and its size. The caller closes it.
+func (s *Store) OpenCode(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
+	name, err := codeName(sha)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := s.code.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, 0, fmt.Errorf("code %s: %w", sha, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get code %s: %w", sha, err)
+	}
+	info, err := res.Info()
+	if err != nil {
+		res.Close()
+		return nil, 0, fmt.Errorf("get code %s: %w", sha, err)
+	}
+	return res, int64(info.Size), nil
 }
 
 // Code returns the deployment package whose CodeSha256 is sha.

@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -388,4 +391,94 @@ func (d *deleteTracker) none(name string, before deleteSnapshot) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return before.inflight == 0 && d.started[name] == before.started
+}
+
+// TestPurgeTombstones checks that the markers of deleted functions leave
+// the bucket, and their records the in-memory copy, once older than the
+// time they are kept, and not before; and that the name can be created
+// again afterwards.
+func TestPurgeTombstones(t *testing.T) {
+	s, b := open(t, t.TempDir())
+	defer b.Close()
+	run(t, s)
+	ctx := t.Context()
+	for i := range 5 {
+		name := fmt.Sprint("gone", i)
+		if err := s.Create(ctx, cfg(name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Create(ctx, cfg("kept")); err != nil {
+		t.Fatal(err)
+	}
+	msgs := func() uint64 {
+		st, err := b.JetStream().Stream(ctx, "KV_hearth-functions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	if got := msgs(); got != 6 {
+		t.Fatalf("bucket holds %d messages after 5 deletes and 1 create; want 6", got)
+	}
+	if n, err := s.PurgeTombstones(ctx, time.Hour); err != nil || n != 0 || msgs() != 6 || s.Entries() != 6 {
+		t.Errorf("PurgeTombstones(keep 1h) = %d, %v, bucket %d, copy %d; want young markers kept: 0, nil, 6, 6", n, err, msgs(), s.Entries())
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n, err := s.PurgeTombstones(ctx, 10*time.Millisecond); err != nil || n != 5 {
+		t.Errorf("PurgeTombstones(keep 10ms) = %d, %v; want 5, nil", n, err)
+	}
+	if got := msgs(); got != 1 {
+		t.Errorf("bucket holds %d messages after the purge; want 1 (the live function)", got)
+	}
+	if got := s.Entries(); got != 1 {
+		t.Errorf("in-memory copy records %d names after the purge; want 1", got)
+	}
+	if _, err := s.Function("gone0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Function(gone0) after the purge = %v; want ErrNotFound", err)
+	}
+	if err := s.Create(ctx, cfg("gone0")); err != nil {
+		t.Errorf("Create(gone0) after the purge = %v", err)
+	}
+	if _, err := s.Function("kept"); err != nil {
+		t.Errorf("Function(kept) after the purge = %v", err)
+	}
+}
+
+// TestCodeStreams checks that a package stored from a reader reads back
+// whole as a stream, with its size, and is not stored twice.
+func TestCodeStreams(t *testing.T) {
+	s, b := open(t, t.TempDir())
+	defer b.Close()
+	ctx := t.Context()
+	data := make([]byte, 3<<20+17) // several object store chunks and a part
+	rand.Read(data)
+	sha := store.Sha256(data)
+	for range 2 {
+		if err := s.PutCodeFrom(ctx, sha, bytes.NewReader(data)); err != nil {
+			t.Fatalf("PutCodeFrom = %v", err)
+		}
+	}
+	rc, size, err := s.OpenCode(ctx, sha)
+	if err != nil {
+		t.Fatalf("OpenCode = %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || size != int64(len(data)) || !bytes.Equal(got, data) {
+		t.Errorf("OpenCode read %d bytes (size %d), %v; want the %d bytes stored", len(got), size, err, len(data))
+	}
+	if n, err := s.CodeSize(ctx); err != nil || n != int64(len(data)) {
+		t.Errorf("CodeSize after storing the package twice = %d, %v; want %d", n, err, len(data))
+	}
+	if _, _, err := s.OpenCode(ctx, store.Sha256([]byte("other"))); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("OpenCode(unknown) = %v; want ErrNotFound", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,17 +67,15 @@ func (c *codeCache) dir(ctx context.Context, sha string) (string, error) {
 		if _, err := os.Stat(dir); err == nil {
 			return nil, nil
 		}
-		data, err := c.src.Code(ctx, sha)
-		if err != nil {
-			return nil, fmt.Errorf("fetch code: %w", err)
-		}
-		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != filepath.Base(dir) {
-			return nil, fmt.Errorf("code %s is corrupt: its sha256 does not match", sha)
-		}
 		if err := os.MkdirAll(c.root, 0o755); err != nil {
 			return nil, fmt.Errorf("create code cache: %w", err)
 		}
-		if err := codezip.Extract(data, dir, codezip.Limits{}); err != nil {
+		f, size, err := c.fetch(ctx, sha, filepath.Base(dir))
+		if err != nil {
+			return nil, err
+		}
+		defer func() { f.Close(); os.Remove(f.Name()) }()
+		if err := codezip.ExtractReader(f, size, dir, codezip.Limits{}); err != nil {
 			return nil, fmt.Errorf("unpack code: %w", err)
 		}
 		c.log.Debug("code unpacked", "dir", dir)
@@ -86,6 +85,34 @@ func (c *codeCache) dir(ctx context.Context, sha string) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// fetch copies package sha from the source into a temporary file in the
+// cache (a package may be 50 MB; it is never held in memory) and checks
+// that its SHA-256 is wantHex. The caller closes and removes the file.
+func (c *codeCache) fetch(ctx context.Context, sha, wantHex string) (*os.File, int64, error) {
+	src, _, err := c.src.OpenCode(ctx, sha)
+	if err != nil {
+		return nil, 0, fmt.Errorf("fetch code: %w", err)
+	}
+	defer src.Close()
+	f, err := os.CreateTemp(c.root, ".unpack-zip-*") // cleared at start-up like the unpack dirs
+	if err != nil {
+		return nil, 0, fmt.Errorf("fetch code: %w", err)
+	}
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(f, h), src)
+	if err == nil && hex.EncodeToString(h.Sum(nil)) != wantHex {
+		err = fmt.Errorf("code %s is corrupt: its sha256 does not match", sha)
+	} else if err != nil {
+		err = fmt.Errorf("fetch code: %w", err)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	return f, size, nil
 }
 
 // SweepCode removes unpacked packages that no function in keep (CodeSha256

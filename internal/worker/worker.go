@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -53,10 +54,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// CodeSource fetches deployment packages by CodeSha256. *store.Store
-// satisfies it.
+// CodeSource fetches deployment packages by CodeSha256, as streams (a
+// package may be 50 MB). *store.Store satisfies it.
 type CodeSource interface {
-	Code(ctx context.Context, sha string) ([]byte, error)
+	OpenCode(ctx context.Context, sha string) (io.ReadCloser, int64, error)
 }
 
 // Errors Invoke returns when it could not run the function at all.

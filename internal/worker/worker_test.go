@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,12 +25,12 @@ import (
 // codeMap is an in-memory CodeSource.
 type codeMap map[string][]byte
 
-func (m codeMap) Code(_ context.Context, sha string) ([]byte, error) {
+func (m codeMap) OpenCode(_ context.Context, sha string) (io.ReadCloser, int64, error) {
 	b, ok := m[sha]
 	if !ok {
-		return nil, fmt.Errorf("no code %s", sha)
+		return nil, 0, fmt.Errorf("no code %s", sha)
 	}
-	return b, nil
+	return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
 }
 
 // add zips a bootstrap with content and returns its CodeSha256.
