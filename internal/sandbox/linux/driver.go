@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -295,7 +296,24 @@ const (
 // Start implements sandbox.Driver. It takes a prepared sandbox from the pool
 // (or prepares one), applies the spec's limits, hands the init the function's
 // files and waits until the bootstrap has been executed.
-func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, err error) {
+func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (sandbox.Env, error) {
+	var pooledGone bool
+	env, err := d.start(ctx, spec, true, &pooledGone)
+	if err != nil && pooledGone {
+		// The prepared sandbox's init died as it was taken (killed, or
+		// out of memory in the pool) before the bootstrap started, so
+		// nothing of the function ran: start it in a sandbox prepared
+		// now, since whatever killed that one may have killed the pool.
+		d.log.Warn("prepared sandbox died as it was taken; starting another", "err", err)
+		env, err = d.start(ctx, spec, false, new(bool))
+	}
+	return env, err
+}
+
+// start is Start, taking a sandbox from the pool if usePool. It sets
+// *pooledGone when it fails because a sandbox from the pool turned out to
+// have lost its init before the bootstrap started.
+func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, pooledGone *bool) (_ sandbox.Env, err error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -322,7 +340,10 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	var undo undoStack
 	defer undo.runOnError(&err)
 
-	b := d.takeLive()
+	var b *box
+	if usePool {
+		b = d.takeLive()
+	}
 	defer d.pool.kick()
 	var t Timings
 	if b != nil {
@@ -378,11 +399,13 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		Trees:    mounts,
 	}}
 	if err := d.sendStart(ctx, b, msg, spec.Output, fds); err != nil {
+		*pooledGone = t.Pooled && initGone(err)
 		return nil, err
 	}
 	m, files, err := b.recv(ctx)
 	closeAll(files)
 	if err != nil {
+		*pooledGone = t.Pooled && initGone(err)
 		return nil, err
 	}
 	if m.Kind != msgStarted {
@@ -400,6 +423,12 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	e.log.Debug("sandbox ready", "dur", t.Prepare)
 	e.log.Debug("bootstrap started", "dur", t.Start)
 	return e, nil
+}
+
+// initGone reports an error talking to an init that has died: its end of
+// the control socket is closed.
+func initGone(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)
 }
 
 // makeTmp gets a disk-backed /tmp of mb megabytes in the background (made

@@ -320,3 +320,25 @@ func childInits(t *testing.T) map[int]string {
 	}
 	return out
 }
+
+// A Start that takes a pooled sandbox whose init is being killed at that
+// moment (its exit not yet complete, so the pool still thinks it alive)
+// starts the function in another sandbox instead of failing.
+func TestStartSurvivesPooledInitDyingUnderIt(t *testing.T) {
+	d := newDriver(t, linux.Config{PoolSize: 2})
+	for round := range 5 {
+		deadline := time.Now().Add(30 * time.Second)
+		for d.Prepared() < 2 {
+			if time.Now().After(deadline) {
+				t.Fatal("the pool did not fill in 30s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for pid := range childInits(t) {
+			syscall.Kill(pid, syscall.SIGKILL) // no wait: Start races the exit
+		}
+		e := start(t, d, envSpec(t, `echo alive`, nil))
+		e.WaitFor(t, "alive\n")
+		t.Logf("round %d: started", round)
+	}
+}
