@@ -20,7 +20,9 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, invalid("invalid function name"))
 		return
 	}
-	if _, err := a.store.Function(name); err != nil {
+	// A deleted function's log stays readable, as its log group does on
+	// AWS; a name that never had a log is not found.
+	if _, err := a.store.Function(name); err != nil && !a.logs.Stored(name) {
 		a.fail(w, r, err)
 		return
 	}

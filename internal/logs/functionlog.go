@@ -90,6 +90,18 @@ func (s *Store) Function(name string) *FunctionLog {
 	return f
 }
 
+// Stored reports whether the named function has a log on disk, even if the
+// function was deleted (its log stays, as a log group does on AWS).
+func (s *Store) Stored(name string) bool {
+	base := filepath.Join(s.cfg.Dir, name+".log")
+	for _, p := range []string{base, base + ".1"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Release closes the named function's log file and forgets its
 // FunctionLog: DeleteFunction calls it. The files stay, as a deleted
 // function's log group stays on AWS (MaxTotalBytes bounds them), and a

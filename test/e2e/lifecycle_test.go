@@ -209,6 +209,19 @@ func TestLogsCommand(t *testing.T) {
 	eventually(t, 10*time.Second, "hearth logs --follow showed the new line", func() bool { return strings.Contains(output(), "followed-line 0") })
 	cancel()
 	<-readDone
+
+	// A deleted function's log stays readable, as its log group does on
+	// AWS; a name that never had one is not found.
+	if _, err := s.Client.DeleteFunction(t.Context(), &lambda.DeleteFunctionInput{FunctionName: aws.String("logged")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(hearthBin, "logs", "logged", "--endpoint-url", s.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "followed-line 0") {
+		t.Errorf("hearth logs of a deleted function: %v\n%s\nwant its log", err, out)
+	}
+	if out, err := exec.Command(hearthBin, "logs", "never-was", "--endpoint-url", s.URL).CombinedOutput(); err == nil {
+		t.Errorf("hearth logs of a function that never existed succeeded:\n%s", out)
+	}
 }
 
 // TestInitRetryStaysInService: an init that overruns Lambda's 10 s is
