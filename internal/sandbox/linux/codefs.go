@@ -12,9 +12,14 @@ import (
 	"hearth/internal/sandbox/tmpdisk"
 )
 
-// maxCodeMounts bounds the packages whose filesystem the driver keeps
-// (a loop device and an image the size of the package each).
-var maxCodeMounts = 32 // a variable for tests
+// maxCodeMounts and maxCodeBytes bound the packages whose filesystem the
+// driver keeps (a loop device and an image the size of the package each)
+// and the space their images take on the host's disk, which no directory
+// listing shows (the images are unlinked). Variables for tests.
+var (
+	maxCodeMounts       = 32
+	maxCodeBytes  int64 = 2 << 30
+)
 
 // codeMounts keeps, for each code directory (an unpacked package, which
 // does not change), a read-only ext4 filesystem holding a copy of it, as a
@@ -27,6 +32,7 @@ type codeMounts struct {
 
 	mu      sync.Mutex
 	entries map[string]*codeMount // guarded by mu
+	bytes   int64                 // guarded by mu: the entries' bytes
 	clock   uint64                // guarded by mu; orders lastUse
 	closed  bool                  // guarded by mu
 }
@@ -39,6 +45,7 @@ type codeMount struct {
 
 	users   int    // guarded by codeMounts.mu: environments using it
 	lastUse uint64 // guarded by codeMounts.mu
+	bytes   int64  // guarded by codeMounts.mu: used in its filesystem
 	dropped bool   // guarded by codeMounts.mu: out of entries; close mnt at the last user
 }
 
@@ -70,13 +77,25 @@ func (c *codeMounts) clone(dir string) (*os.File, *codeMount, error) {
 
 	if !ok {
 		cm.mnt, cm.err = c.mk.Copy(dir)
-		if cm.err != nil {
-			c.mu.Lock()
-			if c.entries[dir] == cm {
-				delete(c.entries, dir) // the next Start tries again
+		var used int64
+		if cm.err == nil {
+			var st unix.Statfs_t
+			if err := unix.Fstatfs(int(cm.mnt.Fd()), &st); err == nil {
+				used = int64(st.Blocks-st.Bfree) * st.Bsize
 			}
-			c.mu.Unlock()
 		}
+		c.mu.Lock()
+		if c.entries[dir] == cm {
+			if cm.err != nil {
+				delete(c.entries, dir) // the next Start tries again
+			} else {
+				cm.bytes = used
+				c.bytes += used
+			}
+		}
+		evicted := c.evict()
+		c.mu.Unlock()
+		closeMounts(evicted)
 		close(cm.ready)
 	}
 	<-cm.ready
@@ -109,11 +128,11 @@ func (c *codeMounts) release(cm *codeMount) {
 }
 
 // evict drops the least recently used entries without users beyond
-// maxCodeMounts and returns those whose mounts the caller must close
-// (outside the lock).
+// maxCodeMounts and maxCodeBytes and returns them; the caller closes their
+// mounts (outside the lock).
 func (c *codeMounts) evict() []*codeMount {
 	var out []*codeMount
-	for len(c.entries) > maxCodeMounts {
+	for len(c.entries) > maxCodeMounts || c.bytes > maxCodeBytes {
 		var oldest string
 		var o *codeMount
 		for dir, cm := range c.entries {
@@ -125,6 +144,7 @@ func (c *codeMounts) evict() []*codeMount {
 			return out // all in use: over the bound until they end
 		}
 		delete(c.entries, oldest)
+		c.bytes -= o.bytes
 		out = append(out, o)
 	}
 	return out
@@ -144,6 +164,7 @@ func (c *codeMounts) close() {
 		}
 	}
 	c.entries = nil
+	c.bytes = 0
 	c.mu.Unlock()
 	closeMounts(idle)
 }

@@ -15,11 +15,11 @@ import (
 	"hearth/internal/sandbox/sandboxtest"
 )
 
-// The driver keeps at most maxCodeMounts code filesystems, dropping the
-// least recently used one no environment uses; an environment's own clone
-// outlives the driver's, and Close leaves nothing.
+// The driver keeps at most maxCodeMounts code filesystems taking at most
+// maxCodeBytes, dropping the least recently used ones no environment uses;
+// Close leaves nothing.
 func TestCodeMountsEvictIdle(t *testing.T) {
-	defer func(n int) { maxCodeMounts = n }(maxCodeMounts)
+	defer func(n int, b int64) { maxCodeMounts, maxCodeBytes = n, b }(maxCodeMounts, maxCodeBytes)
 	maxCodeMounts = 1
 	root := t.TempDir()
 	d, err := New(Config{Root: root, PoolSize: -1}, slog.New(slog.DiscardHandler))
@@ -93,6 +93,20 @@ func TestCodeMountsEvictIdle(t *testing.T) {
 	}
 	if err := a.Env.Destroy(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+
+	// By size: every filesystem takes more than a byte.
+	maxCodeMounts, maxCodeBytes = 32, 1
+	dd := startCode("d", "cat /var/task/code.txt")
+	if err := dd.Env.Destroy(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "d"}, cached()); diff != "" {
+		t.Errorf("cached after d (-want +got):\n%s", diff)
+	}
+	startCode("e", "cat /var/task/code.txt; sleep 100")
+	if diff := cmp.Diff([]string{"a", "e"}, cached()); diff != "" {
+		t.Errorf("cached after e: d, idle, should be gone (-want +got):\n%s", diff)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
