@@ -57,7 +57,9 @@ type Spec struct {
 	Env []string
 
 	// CodeDir is the unpacked function code on the host. The runtime sees
-	// it read-only at LAMBDA_TASK_ROOT and starts in it.
+	// it read-only at LAMBDA_TASK_ROOT and starts in it. Its content must
+	// not change once used: a driver may keep a copy of it (the linux
+	// driver does) for the next environments with the same CodeDir.
 	CodeDir string
 	// RuntimeDir holds the runtime client on the host (may be empty). The
 	// runtime sees it read-only at LAMBDA_RUNTIME_DIR.

@@ -13,7 +13,11 @@
 // and /etc/hosts are generated, and nothing else of the host's /etc (such as
 // shadow) is there. [sandbox.Spec.CodeDir] is at /var/task,
 // [sandbox.Spec.RuntimeDir] at /var/runtime and every
-// [sandbox.Spec.HostPaths] entry at its own path, all read-only. /opt is an
+// [sandbox.Spec.HostPaths] entry at its own path, all read-only. The code
+// is a copy on an ext4 filesystem of its own (made at the first Start of a
+// code directory, which must not change, and kept for the next ones), so
+// the environment's /proc/self/mountinfo does not show its host path; the
+// others are bind mounts, and it shows theirs. /opt is an
 // empty read-only directory reserved for layers. /tmp is a private ext4
 // filesystem with exactly [sandbox.Spec.TmpMB] megabytes available (ENOSPC
 // beyond), in an image on a loop device under [Config.Root] (package

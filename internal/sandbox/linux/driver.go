@@ -93,6 +93,8 @@ type Driver struct {
 	reaper     *reaper
 	uids       *uidPool
 	tmp        *tmpdisk.Maker // nil when /tmp falls back to a tmpfs
+	codeDisk   *tmpdisk.Maker // nil when code is bind-mounted
+	code       *codeMounts    // nil when code is bind-mounted
 	seq        atomic.Uint64
 
 	waiters sync.WaitGroup // one env.wait per environment
@@ -184,6 +186,14 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 			d.tmp = tmp
 			undo.push(tmp.Close)
 		}
+	}
+	// The code's own filesystems are detached mounts too: nothing of
+	// them outlives the driver but images not yet unlinked, removed here.
+	if codeDisk, err := tmpdisk.New(filepath.Join(root, "codedisk")); err != nil {
+		d.log.Warn("code is bind-mounted: environments see its host path in /proc/self/mountinfo", "err", err)
+	} else {
+		d.codeDisk, d.code = codeDisk, newCodeMounts(codeDisk)
+		undo.push(codeDisk.Close)
 	}
 	if !cfg.NoFreezerKey {
 		if d.releaseKey, err = d.cgroups.keepFrozen(); err != nil {
@@ -374,11 +384,12 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	if err := b.cg.setLimits(memoryMB); err != nil {
 		return nil, err
 	}
-	trees, mounts, err := openTrees(spec)
+	trees, mounts, code, err := d.openTrees(spec)
 	defer closeAll(trees)
 	if err != nil {
 		return nil, err
 	}
+	undo.push(func() error { d.code.release(code); return nil })
 	fds := trees
 	if waitTmp != nil {
 		tmp, err := waitTmp()
@@ -416,6 +427,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 
 	e := newEnv(d, b, spec.ID, t)
 	e.memoryMB = memoryMB
+	e.code = code
 	d.mu.Lock()
 	d.live[e] = struct{}{}
 	d.mu.Unlock()
@@ -469,15 +481,28 @@ func (d *Driver) enter() bool {
 
 func (d *Driver) untrack(e *env) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	delete(d.live, e)
+	d.mu.Unlock()
+	d.code.release(e.code)
+	e.code = nil
 }
 
 // openTrees makes detached read-only mounts of the spec's code, runtime and
 // host paths. The unprivileged user must be able to enter the code and
 // runtime directories; temporary directories are often 0700, so Start adds
-// o+rx to those two directories (not to what they hold).
-func openTrees(spec *sandbox.Spec) ([]*os.File, []treeMount, error) {
+// o+rx to those two directories (not to what they hold). The code comes
+// from its own filesystem when the driver can make one; the caller
+// releases the returned entry (nil otherwise) when the environment ends.
+func (d *Driver) openTrees(spec *sandbox.Spec) (_ []*os.File, _ []treeMount, code *codeMount, err error) {
+	files, mounts, err := d.openTreesCode(spec, &code)
+	if err != nil {
+		d.code.release(code)
+		return files, nil, nil, err
+	}
+	return files, mounts, code, nil
+}
+
+func (d *Driver) openTreesCode(spec *sandbox.Spec, code **codeMount) ([]*os.File, []treeMount, error) {
 	type src struct {
 		host, target string
 		searchable   bool
@@ -503,9 +528,17 @@ func openTrees(spec *sandbox.Spec) ([]*os.File, []treeMount, error) {
 				return files, nil, fmt.Errorf("make %s readable by the function: %w", s.host, err)
 			}
 		}
-		f, err := openTree(s.host)
-		if err != nil {
-			return files, nil, err
+		var f *os.File
+		if s.target == sandbox.TaskRoot && fi.IsDir() && d.code != nil {
+			f, *code, err = d.code.clone(s.host)
+			if err != nil {
+				d.log.Warn("bind-mounting the code: no filesystem of its own", "code", s.host, "err", err)
+			}
+		}
+		if f == nil {
+			if f, err = openTree(s.host); err != nil {
+				return files, nil, err
+			}
 		}
 		files = append(files, f)
 		mounts = append(mounts, treeMount{Target: s.target, File: !fi.IsDir()})
@@ -577,6 +610,10 @@ func (d *Driver) close() error {
 	errs = append(errs, d.uids.close())
 	if d.tmp != nil {
 		errs = append(errs, d.tmp.Close())
+	}
+	if d.code != nil {
+		d.code.close()
+		errs = append(errs, d.codeDisk.Close())
 	}
 	d.cgroups.removeParent()
 	if err := os.Remove(d.mountPoint); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -76,7 +76,7 @@ func TestNothingLeftBehind(t *testing.T) {
 	for d.Prepared() < 2 {
 		time.Sleep(time.Millisecond)
 	}
-	if left := waitLoops(root, 3); len(left) != 3 {
+	if left := waitLoops(filepath.Join(root, "tmpdisk"), 3); len(left) != 3 {
 		t.Errorf("loop devices after Destroy, with 2 prepared sandboxes and a spare: %v; want 3", left)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(root, "tmpdisk")); len(entries) > 0 {
@@ -115,8 +115,10 @@ func assertNothingLeft(t *testing.T, root string, cg *cgroupTree) {
 	if left := waitNoLoops(root); len(left) > 0 {
 		t.Errorf("loop devices left: %v", left)
 	}
-	if _, err := os.Stat(filepath.Join(root, "tmpdisk")); err == nil {
-		t.Errorf("the image directory %s/tmpdisk is left", root)
+	for _, dir := range []string{"tmpdisk", "codedisk"} {
+		if _, err := os.Stat(filepath.Join(root, dir)); err == nil {
+			t.Errorf("the image directory %s/%s is left", root, dir)
+		}
 	}
 	for _, dir := range cg.dirs("") {
 		if _, err := os.Stat(dir); err == nil {
@@ -420,7 +422,7 @@ func TestReplacedTmpIsReleased(t *testing.T) {
 	for d.Prepared() < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	if left := waitLoops(root, 3); len(left) != 3 {
+	if left := waitLoops(filepath.Join(root, "tmpdisk"), 3); len(left) != 3 {
 		t.Errorf("loop devices with one environment, one prepared sandbox and a spare: %v; want 3", left)
 	}
 	if err := e.Env.Destroy(t.Context()); err != nil {

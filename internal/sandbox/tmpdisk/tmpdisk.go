@@ -555,3 +555,125 @@ func BackedUnder(dir string) []string {
 	}
 	return out
 }
+
+// Copy returns a detached, read-only (nodev, nosuid) mount of a new ext4
+// filesystem whose root holds a copy of the directory src, modes, owners
+// and times kept (mkfs.ext4 -d). A bind mount of src would show src's
+// path on the host as its root in /proc/self/mountinfo; this mount's root
+// is its filesystem's. The image is as large as the copy needs and is
+// unlinked before Copy returns: the loop device holds it until the last
+// mount goes.
+func (m *Maker) Copy(src string) (_ *os.File, err error) {
+	size, entries, err := usage(src)
+	if err != nil {
+		return nil, err
+	}
+	// Room for the directories, the extent blocks and the filesystem's
+	// own metadata.
+	blocks := (size+size*3/10+8<<20)/blockSize + 1
+	img, err := os.CreateTemp(m.dir, "copy-*.img")
+	if err != nil {
+		return nil, fmt.Errorf("tmpdisk: create image: %w", err)
+	}
+	defer func() { err = errors.Join(err, removeImage(img)) }()
+	if err := img.Truncate(blocks * blockSize); err != nil {
+		return nil, fmt.Errorf("tmpdisk: size image: %w", err)
+	}
+	cmd := exec.Command(m.mkfsPath, "-q", "-F", "-b", strconv.Itoa(blockSize), "-N", strconv.FormatInt(entries+64, 10),
+		"-I", "256", "-m", "0", "-O", "^has_journal,^resize_inode", "-E", "lazy_itable_init=1,nodiscard",
+		"-d", src, img.Name())
+	cmd.Env = []string{"PATH=/usr/sbin:/sbin:/usr/bin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("tmpdisk: %s -d %s: %w: %s", m.mkfsPath, src, err, bytes.TrimSpace(out))
+	}
+	dev, loop, err := m.attach(img)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(loop)
+	return mountCopy(dev)
+}
+
+// usage returns the bytes the regular files and directories under dir take
+// in whole blocks, and how many entries there are.
+func usage(dir string) (size, entries int64, err error) {
+	err = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		entries++
+		n := int64(blockSize)
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n = fi.Size()
+		}
+		size += (n + blockSize - 1) / blockSize * blockSize
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("tmpdisk: measure %s: %w", dir, err)
+	}
+	return size, entries, nil
+}
+
+// mountCopy mounts the ext4 filesystem on dev, detached, removes the
+// lost+found mkfs.ext4 made, and makes both the filesystem and the mount
+// read-only.
+func mountCopy(dev string) (*os.File, error) {
+	fsfd, err := unix.Fsopen("ext4", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("tmpdisk: fsopen ext4: %w", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "source", dev); err != nil {
+		return nil, fmt.Errorf("tmpdisk: mount %s: source: %w", dev, err)
+	}
+	// nobarrier: making it read-only writes back the removal of
+	// lost+found, and a flush would make the loop device sync the image
+	// to the host's disk too (for 8 MB: ≈12 ms instead of ≈6, measured).
+	for _, flag := range []string{"noinit_itable", "nobarrier"} {
+		if err := unix.FsconfigSetFlag(fsfd, flag); err != nil {
+			return nil, fmt.Errorf("tmpdisk: mount %s: %s: %w", dev, flag, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return nil, fmt.Errorf("tmpdisk: mount %s: %w", dev, err)
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOATIME)
+	if err != nil {
+		return nil, fmt.Errorf("tmpdisk: fsmount %s: %w", dev, err)
+	}
+	mnt := os.NewFile(uintptr(mfd), dev)
+	if err := sealCopy(mfd, dev); err != nil {
+		mnt.Close()
+		return nil, err
+	}
+	return mnt, nil
+}
+
+// sealCopy removes lost+found from the root of the mount mfd and makes the
+// filesystem and the mount read-only.
+func sealCopy(mfd int, dev string) error {
+	if err := unix.Unlinkat(mfd, "lost+found", unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("tmpdisk: remove lost+found: %w", err)
+	}
+	pick, err := unix.Fspick(mfd, "", unix.FSPICK_EMPTY_PATH|unix.FSPICK_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("tmpdisk: fspick %s: %w", dev, err)
+	}
+	defer unix.Close(pick)
+	if err := unix.FsconfigSetFlag(pick, "ro"); err != nil {
+		return fmt.Errorf("tmpdisk: remount %s: ro: %w", dev, err)
+	}
+	if err := unix.FsconfigReconfigure(pick); err != nil {
+		return fmt.Errorf("tmpdisk: remount %s read-only: %w", dev, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(mfd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("tmpdisk: make mount of %s read-only: %w", dev, err)
+	}
+	return nil
+}

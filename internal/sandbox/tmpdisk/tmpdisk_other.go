@@ -41,3 +41,6 @@ func (*Maker) Warm(int) error { return errNotLinux }
 
 // Take fails on this operating system.
 func (*Maker) Take(int) (*os.File, error) { return nil, errNotLinux }
+
+// Copy fails on this operating system.
+func (*Maker) Copy(string) (*os.File, error) { return nil, errNotLinux }
