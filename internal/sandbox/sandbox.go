@@ -173,6 +173,16 @@ type Freezer interface {
 	Thaw(ctx context.Context) error
 }
 
+// CodePreparer is implemented by drivers that can do part of a cold start
+// ahead, when a function version is activated: the linux driver builds the
+// read-only filesystems it mounts a package and a runtime client's
+// directory from. codeDir and runtimeDir are a later Spec's CodeDir and
+// RuntimeDir (either may be empty). PrepareCode is idempotent and safe for
+// concurrent use; if it fails, Start does the work itself.
+type CodePreparer interface {
+	PrepareCode(ctx context.Context, codeDir, runtimeDir string) error
+}
+
 // InitBooster is implemented by environments that run the init phase with
 // more CPU than their memory size buys, as Lambda does, so that a runtime
 // and the function's module-level code start at full speed. The worker

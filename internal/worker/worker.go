@@ -117,14 +117,26 @@ func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
 	}
-	if _, err := w.rts.Launch(rt); err != nil {
+	launch, err := w.rts.Launch(rt)
+	if err != nil {
 		return err
 	}
 	if err := runtimes.CheckArchitecture(cfg.Arch); err != nil {
 		return err
 	}
-	_, err := w.code.dir(ctx, cfg.CodeSha256)
-	return err
+	dir, err := w.code.dir(ctx, cfg.CodeSha256)
+	if err != nil {
+		return err
+	}
+	// Work the driver can do ahead of the first cold start (the linux
+	// driver's read-only copies of the code and the runtime client); if
+	// it fails, Start does it.
+	if p, ok := w.drv.(sandbox.CodePreparer); ok {
+		if err := p.PrepareCode(ctx, dir, launch.RuntimeDir); err != nil {
+			w.log.Warn("prepare code for the sandbox", "function", cfg.Name, "err", err)
+		}
+	}
+	return nil
 }
 
 // Run reaps idle environments until ctx is done. Then it refuses new

@@ -84,6 +84,17 @@ func TestIsolationEscapes(t *testing.T) {
 		}
 	})
 
+	t.Run("MountTableHidesTheDataDir", func(t *testing.T) {
+		m := s.probe(t, "esc", map[string]any{"op": "cat", "path": "/proc/self/mountinfo"})
+		text, _ := m["text"].(string)
+		if !strings.Contains(text, " /var/task ") || !strings.Contains(text, " /var/runtime ") {
+			t.Fatalf("mountinfo lacks /var/task or /var/runtime:\n%s", text)
+		}
+		if strings.Contains(text, s.DataDir) {
+			t.Errorf("mountinfo names the data directory %s:\n%s", s.DataDir, text)
+		}
+	})
+
 	t.Run("OnlyTmpIsWritable", func(t *testing.T) {
 		paths := []string{"/var/task/x", "/var/runtime/x", "/etc/passwd", "/usr/bin/x", "/x", "/opt/x", "/tmp/x"}
 		m := s.probe(t, "esc", map[string]any{"op": "write", "paths": paths})

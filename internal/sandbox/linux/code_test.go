@@ -3,6 +3,7 @@
 package linux_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,24 +12,42 @@ import (
 )
 
 // The environment's /proc/self/mountinfo names no host path of the code,
-// the driver's root or the test's directories: /var/task is a filesystem
-// of its own, read-only, holding the code. A second environment of the
-// same code gets it the same way.
+// the runtime client's directory, the driver's root or the test's
+// directories: /var/task and /var/runtime are filesystems of their own,
+// read-only, holding the code and the client. A second environment of the
+// same code gets them the same way, and one prepared ahead
+// (PrepareCode) too.
 func TestCodeMountHidesHostPath(t *testing.T) {
 	root := t.TempDir()
 	d := newDriver(t, linux.Config{Root: root, PoolSize: -1})
 	script := `cat /proc/self/mountinfo | sed 's/^/mi: /'
 echo "code: $(cat /var/task/code.txt)"
+echo "runtime: $(cat /var/runtime/client.txt)"
 touch /var/task/new 2>/dev/null && echo "write: ok" || echo "write: refused"`
 	spec := envSpec(t, script, map[string]string{"code.txt": "the code"})
-	spec.RuntimeDir = "" // its own host path is not this test's subject
+	if err := os.WriteFile(filepath.Join(spec.RuntimeDir, "client.txt"), []byte("the client"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	testDir := filepath.Dir(spec.CodeDir)
-	for i := range 2 {
+	for i := range 3 {
 		spec.ID = spec.ID + "x"
+		if i == 2 {
+			// A package prepared ahead, as activation does.
+			spec.CodeDir = t.TempDir()
+			if err := os.WriteFile(filepath.Join(spec.CodeDir, "code.txt"), []byte("the code"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.PrepareCode(t.Context(), spec.CodeDir, spec.RuntimeDir); err != nil {
+				t.Fatalf("PrepareCode() = %v", err)
+			}
+		}
 		e := start(t, d, spec)
 		waitExit(t, e)
 		if got, want := lines(t, e, "code: "), []string{"the code"}; !equal(got, want) {
 			t.Errorf("start %d: /var/task/code.txt reads %q; want %q", i, got, want)
+		}
+		if got, want := lines(t, e, "runtime: "), []string{"the client"}; !equal(got, want) {
+			t.Errorf("start %d: /var/runtime/client.txt reads %q; want %q", i, got, want)
 		}
 		if got, want := lines(t, e, "write: "), []string{"refused"}; !equal(got, want) {
 			t.Errorf("start %d: writing to /var/task: %q; want %q", i, got, want)
@@ -36,20 +55,20 @@ touch /var/task/new 2>/dev/null && echo "write: ok" || echo "write: refused"`
 		mountinfo := lines(t, e, "mi: ")
 		var task []string
 		for _, l := range mountinfo {
-			for _, host := range []string{spec.CodeDir, root, testDir} {
+			for _, host := range []string{spec.CodeDir, spec.RuntimeDir, root, testDir} {
 				if strings.Contains(l, host) {
 					t.Errorf("start %d: mountinfo names the host path %s: %q", i, host, l)
 				}
 			}
-			if f := strings.Fields(l); len(f) > 5 && f[4] == "/var/task" {
-				task = f
+			if f := strings.Fields(l); len(f) > 5 && (f[4] == "/var/task" || f[4] == "/var/runtime") {
+				task = append(task, l)
+				if f[3] != "/" || !strings.HasPrefix(f[5], "ro,") {
+					t.Errorf("start %d: %s mount %q; want root / and read-only", i, f[4], l)
+				}
 			}
 		}
-		if len(task) == 0 {
-			t.Fatalf("start %d: no /var/task in mountinfo:\n%s", i, strings.Join(mountinfo, "\n"))
-		}
-		if task[3] != "/" || !strings.HasPrefix(task[5], "ro,") {
-			t.Errorf("start %d: /var/task mount %q; want root / and read-only", i, strings.Join(task, " "))
+		if len(task) != 2 {
+			t.Fatalf("start %d: want /var/task and /var/runtime in mountinfo:\n%s", i, strings.Join(mountinfo, "\n"))
 		}
 	}
 }

@@ -3,12 +3,18 @@
 package linux
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
+	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/tmpdisk"
 )
 
@@ -58,15 +64,21 @@ func newCodeMounts(mk *tmpdisk.Maker) *codeMounts {
 // environment that mounts it ends. The build happens once per directory,
 // by the first caller, outside the lock.
 func (c *codeMounts) clone(dir string) (*os.File, *codeMount, error) {
+	return c.cloneKeyed(dir, dir)
+}
+
+// cloneKeyed is clone with the entry named key: a directory that may
+// change (the runtime clients') is keyed by its path and contents.
+func (c *codeMounts) cloneKeyed(key, dir string) (*os.File, *codeMount, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
-	cm, ok := c.entries[dir]
+	cm, ok := c.entries[key]
 	if !ok {
 		cm = &codeMount{ready: make(chan struct{})}
-		c.entries[dir] = cm
+		c.entries[key] = cm
 	}
 	cm.users++
 	c.clock++
@@ -85,9 +97,9 @@ func (c *codeMounts) clone(dir string) (*os.File, *codeMount, error) {
 			}
 		}
 		c.mu.Lock()
-		if c.entries[dir] == cm {
+		if c.entries[key] == cm {
 			if cm.err != nil {
-				delete(c.entries, dir) // the next Start tries again
+				delete(c.entries, key) // the next Start tries again
 			} else {
 				cm.bytes = used
 				c.bytes += used
@@ -111,19 +123,83 @@ func (c *codeMounts) clone(dir string) (*os.File, *codeMount, error) {
 	return os.NewFile(uintptr(fd), dir), cm, nil
 }
 
-// release ends one use of cm (nil: none). A dropped entry's mount is
-// closed at its last use; environments' clones keep the filesystem.
-func (c *codeMounts) release(cm *codeMount) {
-	if cm == nil {
-		return
+// prepare builds the copy of dir (keyed as Start will key it: by path, or
+// by path and contents with byContents) now, if it is not kept already,
+// so that the first Start of the package does not wait for it.
+func (c *codeMounts) prepare(dir string, byContents bool) error {
+	key := dir
+	if byContents {
+		var err error
+		if key, err = treeKey(dir); err != nil {
+			return err
+		}
 	}
-	c.mu.Lock()
-	cm.users--
-	last := cm.dropped && cm.users == 0
-	c.mu.Unlock()
-	if last {
-		<-cm.ready // its builder is done with it
-		closeMounts([]*codeMount{cm})
+	f, cm, err := c.cloneKeyed(key, dir)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	c.release(cm)
+	return nil
+}
+
+// PrepareCode implements sandbox.CodePreparer: it builds the read-only
+// filesystems Start will mount the code and the runtime client from.
+func (d *Driver) PrepareCode(ctx context.Context, codeDir, runtimeDir string) error {
+	if d.code == nil {
+		return nil
+	}
+	var errs []error
+	if codeDir != "" {
+		errs = append(errs, d.code.prepare(codeDir, false))
+	}
+	if runtimeDir != "" {
+		errs = append(errs, d.code.prepare(runtimeDir, true))
+	}
+	return errors.Join(errs...)
+}
+
+var _ sandbox.CodePreparer = (*Driver)(nil)
+
+// treeKey names a directory's contents: its path and, for every entry, its
+// relative path, size and modification time. For small directories that
+// can change, such as the runtime clients' (the Python client's code cache
+// grows by a file per Python version).
+func treeKey(dir string) (string, error) {
+	h := fnv.New64a()
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", p, info.Size(), info.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", dir, err)
+	}
+	return fmt.Sprintf("%s#%016x", dir, h.Sum64()), nil
+}
+
+// release ends one use of each of cms (nil ones are skipped). A dropped
+// entry's mount is closed at its last use; environments' clones keep the
+// filesystem.
+func (c *codeMounts) release(cms ...*codeMount) {
+	for _, cm := range cms {
+		if cm == nil {
+			continue
+		}
+		c.mu.Lock()
+		cm.users--
+		last := cm.dropped && cm.users == 0
+		c.mu.Unlock()
+		if last {
+			<-cm.ready // its builder is done with it
+			closeMounts([]*codeMount{cm})
+		}
 	}
 }
 

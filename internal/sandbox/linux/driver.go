@@ -389,7 +389,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	if err != nil {
 		return nil, err
 	}
-	undo.push(func() error { d.code.release(code); return nil })
+	undo.push(func() error { d.code.release(code...); return nil })
 	fds := trees
 	if waitTmp != nil {
 		tmp, err := waitTmp()
@@ -483,7 +483,7 @@ func (d *Driver) untrack(e *env) {
 	d.mu.Lock()
 	delete(d.live, e)
 	d.mu.Unlock()
-	d.code.release(e.code)
+	d.code.release(e.code...)
 	e.code = nil
 }
 
@@ -493,16 +493,16 @@ func (d *Driver) untrack(e *env) {
 // o+rx to those two directories (not to what they hold). The code comes
 // from its own filesystem when the driver can make one; the caller
 // releases the returned entry (nil otherwise) when the environment ends.
-func (d *Driver) openTrees(spec *sandbox.Spec) (_ []*os.File, _ []treeMount, code *codeMount, err error) {
-	files, mounts, err := d.openTreesCode(spec, &code)
+func (d *Driver) openTrees(spec *sandbox.Spec) (_ []*os.File, _ []treeMount, uses []*codeMount, err error) {
+	files, mounts, err := d.openTreesCode(spec, &uses)
 	if err != nil {
-		d.code.release(code)
+		d.code.release(uses...)
 		return files, nil, nil, err
 	}
-	return files, mounts, code, nil
+	return files, mounts, uses, nil
 }
 
-func (d *Driver) openTreesCode(spec *sandbox.Spec, code **codeMount) ([]*os.File, []treeMount, error) {
+func (d *Driver) openTreesCode(spec *sandbox.Spec, uses *[]*codeMount) ([]*os.File, []treeMount, error) {
 	type src struct {
 		host, target string
 		searchable   bool
@@ -530,9 +530,26 @@ func (d *Driver) openTreesCode(spec *sandbox.Spec, code **codeMount) ([]*os.File
 		}
 		var f *os.File
 		if s.target == sandbox.TaskRoot && fi.IsDir() && d.code != nil {
-			f, *code, err = d.code.clone(s.host)
+			var cm *codeMount
+			f, cm, err = d.code.clone(s.host)
 			if err != nil {
 				d.log.Warn("bind-mounting the code: no filesystem of its own", "code", s.host, "err", err)
+			} else {
+				*uses = append(*uses, cm)
+			}
+		}
+		if s.target == sandbox.RuntimeDir && fi.IsDir() && d.code != nil {
+			// The runtime clients' directory lies in the data directory
+			// too; keyed by its contents, since it grows a code cache.
+			var rt *codeMount
+			key, kerr := treeKey(s.host)
+			if kerr == nil {
+				f, rt, kerr = d.code.cloneKeyed(key, s.host)
+			}
+			if kerr != nil {
+				d.log.Warn("bind-mounting the runtime: no filesystem of its own", "runtime", s.host, "err", kerr)
+			} else {
+				*uses = append(*uses, rt)
 			}
 		}
 		if f == nil {

@@ -29,7 +29,7 @@ type env struct {
 	peak atomic.Int64 // bytes; the last reading, kept after release
 
 	memoryMB    int
-	code        *codeMount // released when the environment is destroyed
+	code        []*codeMount // released when the environment is destroyed
 	endInitOnce sync.Once
 	endInitErr  error
 

@@ -73,6 +73,9 @@ def handler(event, context):
                 except OSError:
                     pass
         return {"processes": out}
+    if op == "cat":
+        with open(event["path"]) as f:
+            return {"text": f.read()}
     if op == "read":
         return {p: _errno_of(lambda p=p: open(p, "rb").read(1)) for p in event["paths"]}
     if op == "write":
