@@ -14,6 +14,20 @@
 // needs to know the paths: arguments of [Spec.Cmd] and values of
 // [Spec.Env] may refer to $LAMBDA_TASK_ROOT and $LAMBDA_RUNTIME_DIR and the
 // backend expands them with [Expand].
+//
+// # Accounts
+//
+// [Spec.Account] names the account whose function an environment runs.
+// Environments of different accounts must share nothing. The linux driver
+// guarantees it: every environment has its own namespaces, its own uid
+// (never one another account's environment may still hold files or
+// processes as), its own cgroup in a subtree of its account's, and a network
+// address no other environment, of the same account or another, can reach.
+// The process driver cannot isolate accounts at all: its environments run
+// as the server's own user, see the whole file system and share the host's
+// network, so they can signal, trace and read each other whatever their
+// account. It accepts Spec.Account only so that the same server runs on
+// it; a server must serve no more than one account on it.
 package sandbox
 
 import (
@@ -45,6 +59,10 @@ type Spec struct {
 	// Function is the name of the function the environment runs, for
 	// labels and logs only.
 	Function string
+	// Account is the 12-digit id of the account the function belongs to;
+	// empty means the server's default account. Isolating drivers keep
+	// environments of different accounts apart (see the package doc).
+	Account string
 
 	// Cmd is the bootstrap command line. Arguments may contain
 	// $LAMBDA_TASK_ROOT and $LAMBDA_RUNTIME_DIR, expanded by the driver.
@@ -85,6 +103,8 @@ func (s *Spec) Validate() error {
 	switch {
 	case !validID(s.ID):
 		return fmt.Errorf("sandbox spec: invalid id %q", s.ID)
+	case !ValidAccount(s.Account):
+		return fmt.Errorf("sandbox spec: invalid account %q: want 12 digits or none", s.Account)
 	case len(s.Cmd) == 0:
 		return errors.New("sandbox spec: empty command")
 	case s.CodeDir == "":
@@ -101,6 +121,23 @@ func validID(id string) bool {
 	}
 	for _, c := range id {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidAccount reports whether account is a 12-digit account id, or empty
+// (the default account).
+func ValidAccount(account string) bool {
+	if account == "" {
+		return true
+	}
+	if len(account) != 12 {
+		return false
+	}
+	for _, c := range account {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}

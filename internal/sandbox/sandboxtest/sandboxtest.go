@@ -279,6 +279,52 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		}
 	})
 
+	// Every driver runs environments of any account (isolating drivers
+	// keep them apart; see the package doc of sandbox) and refuses an
+	// account that is not a 12-digit id before doing anything.
+	t.Run("Accounts", func(t *testing.T) {
+		drv := newDriver(t)
+		for _, account := range []string{"", "111111111111", "222222222222"} {
+			code := t.TempDir()
+			if err := os.WriteFile(code+"/code.txt", []byte("the code\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e := StartSpec(t, drv, &sandbox.Spec{
+				ID:       NewID(),
+				Function: "sandboxtest",
+				Account:  account,
+				Cmd:      []string{"/bin/bash", "-c", `cat "$LAMBDA_TASK_ROOT/code.txt"`},
+				Env:      []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+				CodeDir:  code,
+			})
+			if exit := WaitExit(t, e.Env, 10*time.Second); exit.Code != 0 {
+				t.Errorf("account %q: Exit() = %+v; want code 0", account, exit)
+			}
+			e.WaitEOF(t, 10*time.Second)
+			if got := e.Output(t); got != "the code\n" {
+				t.Errorf("account %q: output = %q; want %q", account, got, "the code\n")
+			}
+		}
+		for _, bad := range []string{"12345", "1111111111111", "11111111111a", "../111111111"} {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := drv.Start(t.Context(), &sandbox.Spec{
+				ID: NewID(), Function: "sandboxtest", Account: bad,
+				Cmd: []string{"/bin/true"}, CodeDir: t.TempDir(), Output: w,
+			})
+			w.Close()
+			r.Close()
+			if err == nil {
+				env.Destroy(context.Background())
+				t.Errorf("Start() with account %q = nil error; want it refused", bad)
+			} else if !strings.Contains(err.Error(), "invalid account") {
+				t.Errorf("Start() with account %q = %v; want an invalid account error", bad, err)
+			}
+		}
+	})
+
 	// A bootstrap the kernel refuses to execute fails Start with an
 	// ExecError naming the exec's errno, and leaves nothing behind.
 	t.Run("UnexecutableBootstrap", func(t *testing.T) {
