@@ -21,13 +21,14 @@ import (
 // with its root built and pivoted into, a network and the Runtime API
 // listener. The pool keeps a few; Start turns one into an environment.
 type box struct {
-	name string // the cgroup's leaf name
-	cg   *cgroup
-	cmd  *exec.Cmd // the init, pid 1 of the environment
-	ctl  *net.UnixConn
-	ln   net.Listener
-	veth *veth // nil without a network
-	uid  int   // the environment's uid and gid; 0 until Start picks one
+	name    string // the cgroup's leaf name
+	account string // Spec.Account of the environments it may become
+	cg      *cgroup
+	cmd     *exec.Cmd // the init, pid 1 of the environment
+	ctl     *net.UnixConn
+	ln      net.Listener
+	veth    *veth // nil without a network
+	uid     int   // the environment's uid and gid; 0 until Start picks one
 	// tmpMB is the size of the disk-backed /tmp the init has mounted; 0
 	// when it has none.
 	tmpMB int
@@ -38,22 +39,23 @@ type box struct {
 // prepareTimeout bounds prepare when ctx has no deadline.
 const prepareTimeout = 30 * time.Second
 
-// prepare builds a box. In the background, the box gets the smallest CPU
-// weight until Start gives it its limits, so that refilling the pool yields
-// to running functions. If prepare fails, it has left nothing behind.
-func (d *Driver) prepare(ctx context.Context, background bool) (_ *box, err error) {
+// prepare builds a box for an environment of account, in its cgroup
+// subtree. In the background, the box gets the smallest CPU weight until
+// Start gives it its limits, so that refilling the pool yields to running
+// functions. If prepare fails, it has left nothing behind.
+func (d *Driver) prepare(ctx context.Context, background bool, account string) (_ *box, err error) {
 	began := time.Now()
 	var undo undoStack
 	defer undo.runOnError(&err)
 
-	b := &box{name: "b" + strconv.FormatUint(d.seq.Add(1), 10)}
-	if b.cg, err = d.cgroups.create(b.name, d.cfg.PidsLimit, background); err != nil {
+	b := &box{name: "b" + strconv.FormatUint(d.seq.Add(1), 10), account: account}
+	if b.cg, err = d.cgroups.createIn(account, b.name, d.cfg.PidsLimit, background); err != nil {
 		return nil, err
 	}
 	undo.push(func() error {
 		ctx, cancel := cleanupContext()
 		defer cancel()
-		return b.cg.delete(ctx)
+		return d.cgroups.deleteIn(ctx, account, b.cg)
 	})
 
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -222,7 +224,7 @@ func (d *Driver) release(ctx context.Context, b *box) error {
 		// from being reused until then; Close waits for the rest.
 		d.network.release(b.veth.idx)
 	}
-	if err := b.cg.delete(ctx); err != nil {
+	if err := d.cgroups.deleteIn(ctx, b.account, b.cg); err != nil {
 		return err // processes may remain: the uid stays taken
 	}
 	if b.uid != 0 {

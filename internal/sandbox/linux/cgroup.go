@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,13 +27,80 @@ var v1Controllers = []cgroup1.Name{cgroup1.Memory, cgroup1.Cpu, cgroup1.Pids, cg
 
 const unifiedMount = "/sys/fs/cgroup"
 
-// cgroupTree owns one driver's cgroups: <group>/<name> in every hierarchy it
-// uses (v1) or in the unified hierarchy (v2).
+// cgroupTree owns one driver's cgroups: <group>/<account>/<name> in every
+// hierarchy it uses (v1) or in the unified hierarchy (v2). Each account's
+// environments have a subtree of their own, which goes with its last
+// environment.
 type cgroupTree struct {
 	group string // "/hearth/<tag>", relative to each hierarchy's root
 	v2    bool
 	subs  []cgroup1.Subsystem // v1: the controllers in v1Controllers
 	roots map[cgroup1.Name]string
+
+	mu   sync.Mutex
+	refs map[string]int // guarded by mu; cgroups per account subtree
+}
+
+// accountDir names the subtree of account's environments: the 12-digit
+// id, or "default".
+func accountDir(account string) string {
+	if account == "" {
+		return "default"
+	}
+	return account
+}
+
+// createIn is create for the cgroup name in account's subtree.
+func (t *cgroupTree) createIn(account, name string, pids int, idle bool) (*cgroup, error) {
+	t.mu.Lock()
+	if t.refs == nil {
+		t.refs = make(map[string]int)
+	}
+	t.refs[account]++
+	t.mu.Unlock()
+	path := accountDir(account) + "/" + name
+	c, err := t.create(path, pids, idle)
+	if err != nil {
+		// The last cgroup of the account may have gone just as this one
+		// was made, and its subtree with it, between this create making
+		// the subtree's directory and its own. No other can go now: this
+		// one is counted.
+		c, err = t.create(path, pids, idle)
+	}
+	if err != nil {
+		t.leave(account)
+		return nil, err
+	}
+	return c, nil
+}
+
+// deleteIn deletes c, made by createIn for account, and the account's
+// subtree if c was its last cgroup.
+func (t *cgroupTree) deleteIn(ctx context.Context, account string, c *cgroup) error {
+	if err := c.delete(ctx); err != nil {
+		return err
+	}
+	t.leave(account)
+	return nil
+}
+
+// leave forgets one cgroup of account's subtree and removes the subtree
+// once it holds none. A createIn that counted itself in meanwhile finds
+// the directory gone, or keeps it from going (rmdir fails on a cgroup
+// with children).
+func (t *cgroupTree) leave(account string) {
+	t.mu.Lock()
+	t.refs[account]--
+	last := t.refs[account] <= 0
+	if last {
+		delete(t.refs, account)
+	}
+	t.mu.Unlock()
+	if last {
+		for _, dir := range t.dirs(accountDir(account)) {
+			os.Remove(dir)
+		}
+	}
 }
 
 // cgroupMode reports whether this host is usable with v1 or v2 controllers.

@@ -46,7 +46,7 @@ func crashAfterStart(root string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env, err := d.Start(ctx, &sandbox.Spec{
-		ID: "crash", Cmd: []string{"/bin/sleep", "1000"}, CodeDir: code, Output: devnull,
+		ID: "crash", Account: "123456789012", Cmd: []string{"/bin/sleep", "1000"}, CodeDir: code, Output: devnull,
 	})
 	if err != nil {
 		fmt.Println("start:", err)

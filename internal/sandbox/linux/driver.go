@@ -276,13 +276,13 @@ func (d *Driver) Prepared() int {
 	if d.pool == nil {
 		return 0
 	}
-	return len(d.pool.ready)
+	return d.pool.len()
 }
 
 // takeLive takes a prepared box from the pool, discarding any whose init
 // died while it waited there (killed by an operator or the OOM killer).
-func (d *Driver) takeLive() *box {
-	for b := d.pool.take(); b != nil; b = d.pool.take() {
+func (d *Driver) takeLive(account string) *box {
+	for b := d.pool.take(account); b != nil; b = d.pool.take(account) {
 		if b.alive() {
 			return b
 		}
@@ -352,17 +352,18 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 
 	var b *box
 	if usePool {
-		b = d.takeLive()
+		d.pool.started(spec.Account)
+		b = d.takeLive(spec.Account)
 	}
 	defer d.pool.kick()
 	var t Timings
 	if b != nil {
 		t.Pooled = true
-	} else if b, err = d.prepare(ctx, false); err != nil {
+	} else if b, err = d.prepare(ctx, false, spec.Account); err != nil {
 		return nil, err
 	}
 	undo.push(func() error { return d.discard(b) })
-	if b.uid, err = d.uids.get(); err != nil {
+	if b.uid, err = d.uids.get(spec.Account); err != nil {
 		return nil, err
 	}
 	t.Prepare = time.Since(began)

@@ -203,7 +203,7 @@ func TestNewRemovesDebris(t *testing.T) {
 			t.Fatalf("the crash left no cgroup %s; the test proves nothing", dir)
 		}
 		if strings.Contains(dir, "freezer") {
-			boxes, _ := filepath.Glob(filepath.Join(dir, "b*"))
+			boxes, _ := filepath.Glob(filepath.Join(dir, "123456789012", "b*"))
 			for _, b := range boxes {
 				frozenLeft += countProcs(b)
 			}

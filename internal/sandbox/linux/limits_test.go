@@ -67,9 +67,9 @@ func TestForkBombIsContained(t *testing.T) {
 // pidsCgroups lists the driver cgroups that exist in the pids hierarchy.
 func pidsCgroups(t *testing.T) map[string]bool {
 	t.Helper()
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/pids/hearth/*/b*")
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/pids/hearth/*/*/b*")
 	if len(dirs) == 0 {
-		dirs, _ = filepath.Glob("/sys/fs/cgroup/hearth/*/b*") // cgroup v2
+		dirs, _ = filepath.Glob("/sys/fs/cgroup/hearth/*/*/b*") // cgroup v2
 	}
 	m := map[string]bool{}
 	for _, d := range dirs {

@@ -41,13 +41,28 @@ const uidClaims = "/run/hearth/uids"
 // returned comes back only after the rest of the block: the kernel has long
 // finished freeing what its last holder left counted against it (some
 // objects, inotify groups among them, are freed after their process).
+//
+// A uid also stays with its account: the search takes a uid never handed
+// out, or last held by an environment of the same account, before one
+// another account's environment held. Nothing an environment leaves can
+// reach the next holder of its uid anyway (its processes are gone, it can
+// write only to its own /tmp, which goes with it, and the kernel keyrings,
+// kept per uid beyond any process, are out of its reach by seccomp), but a
+// uid crosses accounts only when the block holds no other free one.
 type uidPool struct {
 	first int
 	claim *os.File // flock held for the driver's lifetime (and its reaper's)
 
-	mu   sync.Mutex
-	used []bool // guarded by mu; indexed by uid - first
-	next int    // guarded by mu; where the search for a free uid starts
+	mu       sync.Mutex
+	used     []bool           // guarded by mu; indexed by uid - first
+	holder   []int32          // guarded by mu; account (index+1 into accounts) of the last holder, 0 for none
+	accounts map[string]int32 // guarded by mu; indexes for holder
+	next     int              // guarded by mu; where the search for a free uid starts
+}
+
+func newUIDPool(first int, claim *os.File, size int) *uidPool {
+	return &uidPool{first: first, claim: claim, used: make([]bool, size),
+		holder: make([]int32, size), accounts: make(map[string]int32)}
 }
 
 // claimUIDs claims the first block of uidBlockSize uids from base whose
@@ -67,24 +82,47 @@ func claimUIDs(base int) (*uidPool, error) {
 			f.Close()
 			continue
 		}
-		return &uidPool{first: first, claim: f, used: make([]bool, uidBlockSize)}, nil
+		return newUIDPool(first, f, uidBlockSize), nil
 	}
 	return nil, fmt.Errorf("every block of %d uids from %d is claimed by another driver", uidBlockSize, base)
 }
 
-// get returns a uid no environment of the driver runs as.
-func (p *uidPool) get() (int, error) {
+// get returns a uid no environment of the driver runs as for an
+// environment of account: the first free one from where the last search
+// ended that no other account held, or else the first free one.
+func (p *uidPool) get(account string) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	acct, ok := p.accounts[account]
+	if !ok {
+		acct = int32(len(p.accounts) + 1)
+		p.accounts[account] = acct
+	}
+	fallback := -1
 	for i := range len(p.used) {
 		off := (p.next + i) % len(p.used)
-		if !p.used[off] {
-			p.used[off] = true
-			p.next = off + 1
-			return p.first + off, nil
+		if p.used[off] {
+			continue
 		}
+		if h := p.holder[off]; h != 0 && h != acct {
+			if fallback < 0 {
+				fallback = off
+			}
+			continue
+		}
+		return p.take(off, acct), nil
+	}
+	if fallback >= 0 {
+		return p.take(fallback, acct), nil
 	}
 	return 0, errors.New("all uids of the driver's block are in use")
+}
+
+func (p *uidPool) take(off int, acct int32) int {
+	p.used[off] = true
+	p.holder[off] = acct
+	p.next = off + 1
+	return p.first + off
 }
 
 // put returns uid, whose processes are all gone.

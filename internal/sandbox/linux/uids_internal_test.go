@@ -17,10 +17,10 @@ import (
 )
 
 func TestUIDPoolHandsOutRoundRobin(t *testing.T) {
-	p := &uidPool{first: 1000, used: make([]bool, 3)}
+	p := newUIDPool(1000, nil, 3)
 	var got []int
 	for range 3 {
-		uid, err := p.get()
+		uid, err := p.get("")
 		if err != nil {
 			t.Fatalf("get() = %v with free uids", err)
 		}
@@ -29,11 +29,11 @@ func TestUIDPoolHandsOutRoundRobin(t *testing.T) {
 	if want := []int{1000, 1001, 1002}; !slices.Equal(got, want) {
 		t.Fatalf("get() ×3 = %v; want %v", got, want)
 	}
-	if uid, err := p.get(); err == nil {
+	if uid, err := p.get(""); err == nil {
 		t.Fatalf("get() with every uid in use = %d; want an error", uid)
 	}
 	p.put(1001)
-	if uid, err := p.get(); err != nil || uid != 1001 {
+	if uid, err := p.get(""); err != nil || uid != 1001 {
 		t.Fatalf("get() with only 1001 free = %d, %v; want 1001", uid, err)
 	}
 	// The search goes on from the last uid handed out (1001), so a uid
@@ -43,11 +43,51 @@ func TestUIDPoolHandsOutRoundRobin(t *testing.T) {
 	p.put(1001)
 	var order []int
 	for range 3 {
-		uid, _ := p.get()
+		uid, _ := p.get("")
 		order = append(order, uid)
 	}
 	if want := []int{1002, 1000, 1001}; !slices.Equal(order, want) {
 		t.Errorf("get() order after returning 1000, 1002, 1001 = %v; want %v (on from the last handed out)", order, want)
+	}
+}
+
+// TestUIDsStayWithTheirAccount: a uid goes to another account only when no
+// free uid is unused or the account's own.
+func TestUIDsStayWithTheirAccount(t *testing.T) {
+	const a, b = "111111111111", "222222222222"
+	p := newUIDPool(1000, nil, 4)
+	get := func(account string) int {
+		t.Helper()
+		uid, err := p.get(account)
+		if err != nil {
+			t.Fatalf("get(%s) = %v with free uids", account, err)
+		}
+		return uid
+	}
+	a0, b0, a1, b1 := get(a), get(b), get(a), get(b) // 1000..1003, the block's first round
+	for _, uid := range []int{a0, b0, a1, b1} {
+		p.put(uid)
+	}
+	// The search goes on from the last uid handed out, skipping the other
+	// account's: a's uids for a, b's for b.
+	var got []int
+	for _, account := range []string{b, a, b, a} {
+		got = append(got, get(account))
+	}
+	if want := []int{b0, a1, b1, a0}; !slices.Equal(got, want) {
+		t.Errorf("get(b, a, b, a) with every uid free = %v; want %v (each account's own)", got, want)
+	}
+	// With only b's uids free, a gets one rather than failing.
+	p.put(b0)
+	if uid := get(a); uid != b0 {
+		t.Errorf("get(a) with only b's %d free = %d; want %d", b0, uid, b0)
+	}
+	// A new account takes a uid never handed out over one of a or b.
+	p = newUIDPool(1000, nil, 3)
+	first := get(a)
+	p.put(first)
+	if uid := get(b); uid == first {
+		t.Errorf("get(b) = %d, a's uid, while uids never handed out are free", uid)
 	}
 }
 

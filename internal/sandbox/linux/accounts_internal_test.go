@@ -1,0 +1,96 @@
+//go:build linux
+
+package linux
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/sandboxtest"
+)
+
+// TestAccountsHaveCgroupSubtrees: each account's environments run in
+// <group>/<account>/..., which goes with the account's last environment;
+// the default account's is <group>/default.
+func TestAccountsHaveCgroupSubtrees(t *testing.T) {
+	requireRoot(t)
+	const a, b = "111111111111", "222222222222"
+	d, err := New(Config{Root: t.TempDir(), PoolSize: -1, Network: NetworkNone}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	defer d.Close()
+	startIn := func(account string) *env {
+		spec := &sandbox.Spec{ID: sandboxtest.NewID(), Function: "accounts", Account: account,
+			Cmd: []string{"/bin/sleep", "100"}, CodeDir: t.TempDir()}
+		return sandboxtest.StartSpec(t, d, spec).Env.(*env)
+	}
+	a1, a2, b1, def := startIn(a), startIn(a), startIn(b), startIn("")
+	for _, tt := range []struct {
+		e       *env
+		account string
+	}{{a1, a}, {a2, a}, {b1, b}, {def, "default"}} {
+		// The kernel's view of where the init runs, in every hierarchy.
+		got, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(tt.e.b.cmd.Process.Pid), "cgroup"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ":" + d.cgroups.group + "/" + tt.account + "/" + tt.e.b.name + "\n"
+		checked := 0
+		for line := range strings.Lines(string(got)) {
+			if d.cgroups.v2 && strings.HasPrefix(line, "0::") || !d.cgroups.v2 && (strings.Contains(line, ":pids:") || strings.Contains(line, ":memory:")) {
+				checked++
+				if !strings.HasSuffix(line, want) {
+					t.Errorf("environment of %s runs in cgroup %q; want ...%s", tt.account, strings.TrimSpace(line), strings.TrimSpace(want))
+				}
+			}
+		}
+		if checked == 0 {
+			t.Errorf("/proc/<init>/cgroup names no hierarchy the driver uses:\n%s", got)
+		}
+	}
+	exists := func(account string) bool {
+		n := 0
+		for _, dir := range d.cgroups.dirs(account) {
+			if _, err := os.Stat(dir); err == nil {
+				n++
+			}
+		}
+		if n != 0 && n != len(d.cgroups.dirs(account)) {
+			t.Errorf("account %s's cgroup is in %d hierarchies of %d", account, n, len(d.cgroups.dirs(account)))
+		}
+		return n > 0
+	}
+	if !exists(a) || !exists(b) {
+		t.Fatalf("the cgroups of accounts a and b do not exist: %v, %v", exists(a), exists(b))
+	}
+	for i, e := range []*env{a1, a2} {
+		if err := e.Destroy(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if want := i == 0; exists(a) != want {
+			t.Errorf("after destroying %d of a's 2 environments, its cgroup exists: %v; want %v", i+1, exists(a), want)
+		}
+	}
+	if !exists(b) {
+		t.Error("b's cgroup went with a's environments")
+	}
+	// a's subtree comes back with its next environment.
+	again := startIn(a)
+	if !exists(a) {
+		t.Error("a's cgroup does not exist with a new environment of a")
+	}
+	for _, e := range []*env{again, b1, def} {
+		if err := e.Destroy(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if exists(a) || exists(b) || exists("default") {
+		t.Errorf("with no environment left, cgroups exist: a's %v, b's %v, the default account's %v", exists(a), exists(b), exists("default"))
+	}
+}

@@ -1,0 +1,71 @@
+//go:build linux
+
+package linux
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestPoolFollowsTheAccountsOfRecentStarts: the pool prepares boxes for the
+// accounts of its last size Starts, making room by giving up the boxes of
+// accounts that had fewer.
+func TestPoolFollowsTheAccountsOfRecentStarts(t *testing.T) {
+	const a, b = "111111111111", "222222222222"
+	p := newPool(2)
+	// refill runs the refill loop's decisions until the pool is content,
+	// returning the accounts of the boxes it prepared and gave up.
+	refill := func() (prepared, gaveUp []string) {
+		for range 10 {
+			account, surplus, ok := p.next()
+			if !ok {
+				return prepared, gaveUp
+			}
+			if surplus != nil {
+				gaveUp = append(gaveUp, surplus.account)
+			}
+			prepared = append(prepared, account)
+			p.put(&box{account: account})
+		}
+		t.Fatal("the pool never has enough")
+		return nil, nil
+	}
+	type step struct{ prepared, gaveUp []string }
+	var got []step
+	record := func() {
+		prepared, gaveUp := refill()
+		got = append(got, step{prepared, gaveUp})
+	}
+
+	record() // before any Start: the default account's
+	p.started(a)
+	if p.take(a) != nil {
+		t.Fatal("take(a) from a pool of the default account's boxes returned one")
+	}
+	record() // a's Start missed: one box for it, in place of a default one
+	p.started(a)
+	if bx := p.take(a); bx == nil || bx.account != a {
+		t.Fatalf("take(a) = %+v; want a's box", bx)
+	}
+	record() // two Starts of a, one box taken: both for a
+	p.started(b)
+	record() // then b: one each
+	if n := p.len(); n != 2 {
+		t.Errorf("len() = %d; want the pool's size, 2", n)
+	}
+	want := []step{
+		{prepared: []string{"", ""}},
+		{prepared: []string{a}, gaveUp: []string{""}},
+		{prepared: []string{a, a}, gaveUp: []string{""}},
+		{prepared: []string{b}, gaveUp: []string{a}},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(step{})); diff != "" {
+		t.Errorf("refills (-want +got):\n%s", diff)
+	}
+	for _, account := range []string{a, b} {
+		if bx := p.take(account); bx == nil || bx.account != account {
+			t.Errorf("take(%s) = %+v; want its box", account, bx)
+		}
+	}
+}
