@@ -4,6 +4,7 @@ package linux_test
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -104,6 +105,7 @@ print("own tmp", res(lambda: write_read("/tmp/mine")))
 print("victim tmp", res(lambda: read("/tmp/secret")))
 print("victim roottmp", res(lambda: read("/proc/%d/root/tmp/secret" % victim)))
 print("victim net", probe(os.environ["VICTIM_ADDR"] + ":8080"))
+print("own addr", my_addr())
 print("uid", os.getuid())
 print("done", flush=True)
 `
@@ -172,6 +174,15 @@ func TestAccountsAreIsolated(t *testing.T) {
 			}
 			if r := got["victim net"]; !strings.HasPrefix(r, "err ") || r == "err timeout" {
 				t.Errorf("connect to the victim's %s:8080: %q; want refused at once", addr, r)
+			}
+			// Each account's addresses come from a range of its own.
+			own, err := netip.ParseAddr(got["own addr"])
+			if err != nil {
+				t.Fatalf("attacker's address %q: %v", got["own addr"], err)
+			}
+			vaddr := netip.MustParseAddr(addr)
+			if same := netip.PrefixFrom(own, 27).Masked().Contains(vaddr); same != (tt.victim == a) {
+				t.Errorf("attacker at %s, victim at %s: in one /27 %v; want %v (the same account)", own, vaddr, same, tt.victim == a)
 			}
 			if uid := lines(t, attacker, "uid "); len(uid) != 1 || uid[0] == strconv.Itoa(vuid) {
 				t.Errorf("attacker runs as uid %q, the victim as %d; want different uids", uid, vuid)

@@ -120,7 +120,7 @@ func (d *Driver) prepare(ctx context.Context, background bool, account string) (
 	nm := netMsg{}
 	var vethErr error
 	if d.network != nil {
-		b.veth, vethErr = d.network.addVeth(b.cmd.Process.Pid)
+		b.veth, vethErr = d.network.addVeth(b.cmd.Process.Pid, b.account)
 	}
 	wg.Wait()
 	if b.veth != nil {

@@ -35,6 +35,27 @@
 // host ([Config.UIDBase]); one is handed out again only after every process
 // that ran as it is gone.
 //
+// # Accounts
+//
+// [sandbox.Spec.Account] names the account an environment belongs to, and
+// environments of different accounts share nothing. Each environment has
+// namespaces of its own, so no environment can see, signal or trace the
+// processes of another (seccomp refuses ptrace anyway) or see its files,
+// /tmp included; and the firewall keeps every environment from connecting
+// to any other, of its account or another (see Network). On top of that:
+//
+//   - cgroups: an account's environments run in a subtree of their own,
+//     <Config.CgroupParent>/<tag>/<account>/<box> ("default" for the
+//     default account), removed with its last environment;
+//   - addresses: an account's environments have addresses in /27 ranges
+//     of the driver's subnet that no other account's environment has
+//     while it holds one of them;
+//   - uids: a uid goes to an environment of another account than its last
+//     holder's only when no other is free, and in any case only once every
+//     process that ran as it is gone (the environment's /tmp, the one place
+//     it can write, goes with it, and seccomp keeps it from the kernel
+//     keyrings, which the kernel keeps per uid beyond any process).
+//
 // # Limits
 //
 // Memory is limited to [sandbox.Spec.MemoryMB] without swap; exceeding it
@@ -53,9 +74,11 @@
 // The Runtime API listener is opened inside the environment's network
 // namespace at 127.0.0.1:9001, as on Lambda, and handed to the driver. With
 // [NetworkNAT] (the default) each environment reaches the outside world
-// through a veth pair and NAT; it can reach neither other environments nor
-// the host's own addresses, except [Config.HostPorts]. With [NetworkNone] it
-// has loopback only. Each driver has a subnet of its own (by default a /20
+// through a veth pair and NAT; it can reach neither other environments,
+// whatever their account, nor the host's own addresses, except
+// [Config.HostPorts], and nothing beyond the host can open a connection to
+// it, even where the host routes its subnet (replies to what it opened
+// pass). With [NetworkNone] it has loopback only. Each driver has a subnet of its own (by default a /20
 // of 10.208.0.0/12 claimed with a lock file under /run/hearth/subnets) and
 // its firewall rules match only that subnet's sources, so several drivers,
 // such as two hearth servers, share a host without refusing each other's
@@ -77,6 +100,11 @@
 //
 // Preparing a sandbox costs far more than starting a bootstrap, so the driver
 // keeps [Config.PoolSize] sandboxes prepared, refilled by a goroutine it owns.
+// A prepared sandbox belongs to an account from the start (moving its init
+// to another account's cgroup would cost an RCU grace period per cgroup
+// hierarchy, as much as preparing one), so the pool keeps sandboxes for the
+// accounts of its latest Starts, one per Start among the last PoolSize; a
+// Start for an account without one ready prepares one.
 // A prepared sandbox has its /tmp of the default 512 MB mounted already; a
 // function with another EphemeralStorage gets one of its size at Start
 // (made ahead after the first of that size, see tmpdisk.Maker.Take), which
@@ -89,8 +117,8 @@
 //
 // Everything the driver creates on the host is named after it so that [New]
 // can remove what a crashed earlier run with the same [Config.Root] left:
-// cgroups <Config.CgroupParent>/<tag>/... in every hierarchy (tag is derived
-// from the root), veth devices named hth<n> whose alias is "hearth:<tag>",
+// cgroups <Config.CgroupParent>/<tag>/<account>/... in every hierarchy (tag
+// is derived from the root), veth devices named hth<n> whose alias is "hearth:<tag>",
 // and the nftables table "hearth_<tag>". IPv4 forwarding is enabled while a
 // driver runs (and forwarding of anything but environments' traffic dropped
 // if it was off). Destroy kills the init and every process of the cgroup and
@@ -105,6 +133,7 @@
 // # Locking
 //
 // Driver.mu guards the set of live environments; network.mu guards the
-// address allocator. Neither is held while calling the other, the kernel or
-// an environment.
+// address allocator, uidPool.mu the uids, pool.mu the prepared sandboxes
+// and cgroupTree.mu the count of cgroups per account. None is held while
+// taking another, calling the kernel or an environment.
 package linux

@@ -46,6 +46,8 @@ const (
 //     clouds serve instance metadata and credentials) or to
 //     Config.DenyNets: refused, unless Config.LinkLocal;
 //   - from an environment to anywhere else: forwarded and masqueraded.
+//   - from anywhere but another environment to an environment: refused,
+//     except replies (addInboundRules).
 //
 // IPv6 is off inside environments and on the host side of their veths.
 type network struct {
@@ -57,9 +59,8 @@ type network struct {
 
 	claim *os.File // the lock that holds an automatically chosen subnet
 
-	mu   sync.Mutex
-	used map[int]bool // guarded by mu; /30 indexes in use by this driver
-	next int          // guarded by mu; where the next search starts
+	mu    sync.Mutex
+	addrs *addrAlloc // guarded by mu; /30 indexes in use by this driver, per account
 }
 
 // veth is one environment's link.
@@ -77,7 +78,6 @@ func newNetwork(cfg Config, tag string) (_ *network, err error) {
 		denied:    deniedNets(cfg),
 		alias:     "hearth:" + tag,
 		table:     tablePrefix + tag,
-		used:      make(map[int]bool),
 	}
 	if !cfg.Subnet.IsValid() {
 		if n.subnet, n.claim, err = claimSubnet(); err != nil {
@@ -89,6 +89,7 @@ func newNetwork(cfg Config, tag string) (_ *network, err error) {
 			}
 		}()
 	}
+	n.addrs = newAddrAlloc(n.size())
 	forwardWasOff, err := enableForwarding()
 	if err != nil {
 		return nil, err
@@ -172,9 +173,10 @@ func waitLinksGone(alias string, patience time.Duration) error {
 
 func (n *network) size() int { return 1 << (32 - n.subnet.Bits() - 2) }
 
-// addrs returns the host and environment addresses of the /30 at idx.
-func (n *network) addrs(idx int) (host, env netip.Prefix) {
-	b := n.subnet.Addr().As4()
+// slotAddrs returns the host and environment addresses of the /30 at idx
+// of subnet.
+func slotAddrs(subnet netip.Prefix, idx int) (host, env netip.Prefix) {
+	b := subnet.Addr().As4()
 	base := binary.BigEndian.Uint32(b[:]) + uint32(4*idx)
 	at := func(off uint32) netip.Prefix {
 		var a [4]byte
@@ -184,38 +186,40 @@ func (n *network) addrs(idx int) (host, env netip.Prefix) {
 	return at(1), at(2)
 }
 
-func (n *network) reserve() (int, error) {
+func (n *network) reserve(account string) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for i := range n.size() {
-		idx := (n.next + i) % n.size()
-		if !n.used[idx] {
-			n.used[idx] = true
-			n.next = idx + 1
-			return idx, nil
-		}
+	if idx, ok := n.addrs.reserve(account); ok {
+		return idx, nil
 	}
-	return 0, fmt.Errorf("all %d addresses of %s are in use", n.size(), n.subnet)
+	return 0, fmt.Errorf("no address of %s is free for account %q", n.subnet, account)
 }
 
 func (n *network) release(idx int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	delete(n.used, idx)
+	n.addrs.release(idx)
 }
 
 // addVeth creates a veth pair whose inner end is eth0 in the network
-// namespace of pid. The name is derived from the address index, so the
-// kernel's refusal of a duplicate name keeps two drivers on one host (other
-// processes, same subnet) from taking the same addresses.
-func (n *network) addVeth(pid int) (_ *veth, err error) {
+// namespace of pid, addressed in account's range. The name is derived from
+// the address index, so the kernel's refusal of a duplicate name keeps two
+// drivers on one host (other processes, same subnet) from taking the same
+// addresses.
+func (n *network) addVeth(pid int, account string) (_ *veth, err error) {
+	var taken []int // names the kernel still has: kept reserved meanwhile
+	defer func() {
+		for _, idx := range taken {
+			n.release(idx)
+		}
+	}()
 	for range 64 {
-		idx, err := n.reserve()
+		idx, err := n.reserve(account)
 		if err != nil {
 			return nil, err
 		}
 		v := &veth{name: fmt.Sprintf("%s%x", vethPrefix, idx), idx: idx}
-		v.host, v.env = n.addrs(idx)
+		v.host, v.env = slotAddrs(n.subnet, idx)
 		err = netlink.LinkAdd(&netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: v.name},
 			PeerName:      "eth0",
@@ -223,9 +227,9 @@ func (n *network) addVeth(pid int) (_ *veth, err error) {
 		})
 		if errors.Is(err, unix.EEXIST) {
 			// Another driver's, or a dead namespace's the kernel has not
-			// removed yet. The search moves on and comes back to it only
-			// after going round the subnet.
-			n.release(idx)
+			// removed yet. The search moves on, to another chunk once
+			// the account's are all taken.
+			taken = append(taken, idx)
 			continue
 		}
 		if err != nil {
@@ -386,6 +390,7 @@ func (n *network) installRules(forwardWasOff bool) error {
 	if forwardWasOff {
 		rule(forward, ifName(expr.MetaKeyIIFNAME, expr.CmpOpNeq), ifName(expr.MetaKeyOIFNAME, expr.CmpOpNeq), verdict(expr.VerdictDrop))
 	}
+	n.addInboundRules(c, t, forward)
 
 	// Postrouting: masquerade what leaves for the outside.
 	rule(post, nfproto(unix.NFPROTO_IPV4), saddrIn(n.subnet), ifName(expr.MetaKeyOIFNAME, expr.CmpOpNeq), []expr.Any{&expr.Masq{}})

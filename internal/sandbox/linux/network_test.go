@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -25,6 +26,7 @@ import (
 type listener struct {
 	net.Listener
 	accepted atomic.Int32
+	ns       netns.NsHandle // outsideWorld's: the namespace it listens in
 }
 
 func listen(t *testing.T, addr string) *listener {
@@ -347,6 +349,7 @@ func outsideWorldAt(t *testing.T, hostSide, outside netip.Prefix) (*listener, ne
 		t.Fatal(err)
 	}
 	ln := serve(t, r.ln)
+	ln.ns = r.ns
 	// Sanity: the host reaches it directly.
 	c, err := net.Dial("tcp4", r.ln.Addr().String())
 	if err != nil {
@@ -380,4 +383,91 @@ func TestDriversShareAHost(t *testing.T) {
 	if res := probeResults(t, other, target); !strings.HasPrefix(res[target], "err ") {
 		t.Errorf("the other driver's environment reached a port only the first allows: %s", res[target])
 	}
+}
+
+// Nothing beyond the host can open a connection to an environment, even
+// where the host routes its subnet (a LAN machine with a route to it, or
+// the host forwarding for others): environments take no connections from
+// anywhere, as on Lambda, so one cannot reach another through a relay
+// outside.
+func TestEnvironmentsTakeNoConnectionsFromOutside(t *testing.T) {
+	outside, _ := outsideWorld(t) // its default route leads to the host
+	d := newDriver(t, linux.Config{})
+	spec := pythonSpec(t, `
+import os, socket, threading
+exec(open(os.environ["LAMBDA_TASK_ROOT"] + "/probe.py").read())
+s = socket.socket()
+s.bind(("0.0.0.0", 8080))
+s.listen()
+def serve():
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"from-env\n")
+        c.close()
+threading.Thread(target=serve, daemon=True).start()
+me = my_addr()
+print("self", probe(me + ":8080"))
+print("out", probe(os.environ["OUTSIDE"]))
+print("addr", me, flush=True)
+threading.Event().wait()
+`)
+	spec.Env = append(spec.Env, "OUTSIDE="+outside.Addr().String())
+	e := start(t, d, spec)
+	e.WaitFor(t, "addr ")
+	// Controls: the listener works, and the environment and the outside
+	// talk (replies come back in).
+	if self := lines(t, e, "self "); len(self) != 1 || self[0] != "ok from-env" {
+		t.Fatalf("the environment cannot reach its own listener: %q", self)
+	}
+	if out := lines(t, e, "out "); len(out) != 1 || !strings.HasPrefix(out[0], "ok hello ") {
+		t.Fatalf("the environment cannot reach the outside: %q", out)
+	}
+	target := lines(t, e, "addr ")[0] + ":8080"
+	if line, err := dialIn(t, outside.ns, target); err == nil {
+		t.Errorf("from beyond the host, connect to the environment's %s: got %q; want refused", target, line)
+	} else {
+		t.Logf("from beyond the host, connect to %s: %v", target, err)
+	}
+}
+
+// dialIn connects to addr from the network namespace ns and returns the
+// first line received.
+func dialIn(t *testing.T, ns netns.NsHandle, addr string) (string, error) {
+	t.Helper()
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		var r result
+		c, err := net.DialTimeout("tcp4", addr, 3*time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			r.line, r.err = bufio.NewReader(c).ReadString('\n')
+			c.Close()
+		} else {
+			r.err = err
+		}
+		if err := netns.Set(orig); err != nil {
+			ch <- result{err: err}
+			return // the thread dies locked
+		}
+		runtime.UnlockOSThread()
+		ch <- r
+	}()
+	r := <-ch
+	return r.line, r.err
 }
