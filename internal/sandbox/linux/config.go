@@ -64,6 +64,12 @@ type Config struct {
 	// PoolSize is the number of prepared sandboxes kept ready. Zero means
 	// 2; negative disables the pool.
 	PoolSize int
+	// PoolAccount is the account (as in sandbox.Spec.Account) the pool
+	// prepares sandboxes for until Starts show which accounts need them:
+	// a prepared sandbox belongs to one account. Zero means the default
+	// account, "". A server gives the account most of its functions
+	// belong to, so that its first cold starts find a sandbox ready.
+	PoolAccount string
 	// PidsLimit caps the processes and threads of one environment. Zero
 	// means 1024, Lambda's limit.
 	PidsLimit int

@@ -71,6 +71,9 @@ func (c Config) Validate() error {
 	if !filepath.IsAbs(c.Root) {
 		errs = append(errs, fmt.Errorf("root: want an absolute path, got %q", c.Root))
 	}
+	if !sandbox.ValidAccount(c.PoolAccount) {
+		errs = append(errs, fmt.Errorf("pool_account: want 12 digits or none, got %q", c.PoolAccount))
+	}
 	if !strings.HasPrefix(c.CgroupParent, "/") || strings.Contains(c.CgroupParent, "..") {
 		errs = append(errs, fmt.Errorf("cgroup_parent: want an absolute cgroup path, got %q", c.CgroupParent))
 	}
@@ -208,7 +211,7 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		undo.push(d.network.close)
 	}
 	if cfg.PoolSize > 0 {
-		d.pool = newPool(cfg.PoolSize)
+		d.pool = newPool(cfg.PoolSize, cfg.PoolAccount)
 		var poolCtx context.Context
 		poolCtx, d.stopPool = context.WithCancel(context.Background())
 		d.poolDone.Go(func() { d.runPool(poolCtx, d.pool) })

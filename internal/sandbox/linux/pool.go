@@ -31,9 +31,14 @@ type pool struct {
 	recent []string // guarded by mu; the accounts of the last size Starts, oldest first
 }
 
-func newPool(size int) *pool {
-	// Until Starts say otherwise, the boxes are for the default account.
-	return &pool{size: size, wake: make(chan struct{}, 1), recent: make([]string, size)}
+// newPool returns a pool of size boxes, for account until Starts say
+// otherwise.
+func newPool(size int, account string) *pool {
+	p := &pool{size: size, wake: make(chan struct{}, 1), recent: make([]string, size)}
+	for i := range p.recent {
+		p.recent[i] = account
+	}
+	return p
 }
 
 // started records a Start for account, which the refill follows.

@@ -3,6 +3,7 @@
 package linux
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -13,7 +14,7 @@ import (
 // accounts that had fewer.
 func TestPoolFollowsTheAccountsOfRecentStarts(t *testing.T) {
 	const a, b = "111111111111", "222222222222"
-	p := newPool(2)
+	p := newPool(2, "")
 	// refill runs the refill loop's decisions until the pool is content,
 	// returning the accounts of the boxes it prepared and gave up.
 	refill := func() (prepared, gaveUp []string) {
@@ -66,6 +67,21 @@ func TestPoolFollowsTheAccountsOfRecentStarts(t *testing.T) {
 	for _, account := range []string{a, b} {
 		if bx := p.take(account); bx == nil || bx.account != account {
 			t.Errorf("take(%s) = %+v; want its box", account, bx)
+		}
+	}
+
+	// A pool for a given account prepares its boxes before any Start.
+	p = newPool(2, b)
+	if prepared, _ := refill(); !slices.Equal(prepared, []string{b, b}) {
+		t.Errorf("a new pool for b prepared boxes for %q; want b's", prepared)
+	}
+}
+
+func TestConfigPoolAccount(t *testing.T) {
+	for account, ok := range map[string]bool{"": true, "123456789012": true, "12345": false, "../../x": false} {
+		err := Config{PoolAccount: account}.Validate()
+		if (err == nil) != ok {
+			t.Errorf("Validate() with PoolAccount %q = %v; want ok %v", account, err, ok)
 		}
 	}
 }
