@@ -29,7 +29,8 @@ type Config struct {
 	// Network is NetworkNAT or NetworkNone. Zero means NetworkNAT.
 	Network string
 	// Subnet is divided into one /30 per environment, in /27 ranges
-	// each of which belongs to one account at a time. Zero means a /20
+	// each of which belongs to one account at a time (so a /20 serves up
+	// to 128 accounts with environments at once). Zero means a /20
 	// of 10.208.0.0/12 that no other driver on this host holds (claimed
 	// with a lock file under /run/hearth/subnets for the driver's
 	// lifetime). Each driver's firewall rules apply to its own subnet
