@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/sandboxtest"
@@ -92,5 +94,52 @@ func TestAccountsHaveCgroupSubtrees(t *testing.T) {
 	}
 	if exists(a) || exists(b) || exists("default") {
 		t.Errorf("with no environment left, cgroups exist: a's %v, b's %v, the default account's %v", exists(a), exists(b), exists("default"))
+	}
+}
+
+// TestPoolServesTheAccountsOfRecentStarts: a pooled sandbox goes only to
+// its account's environments, and the pool turns to the account of the
+// latest Starts.
+func TestPoolServesTheAccountsOfRecentStarts(t *testing.T) {
+	requireRoot(t)
+	const a, b = "111111111111", "222222222222"
+	d, err := New(Config{Root: t.TempDir(), PoolSize: 1, PoolAccount: a, Network: NetworkNone}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	defer d.Close()
+	// waitPrepared waits until the pool holds a box of account.
+	waitPrepared := func(account string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			d.pool.mu.Lock()
+			ok := len(d.pool.ready) == 1 && d.pool.ready[0].account == account
+			d.pool.mu.Unlock()
+			if ok {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("the pool holds no box of %q after 30 s", account)
+	}
+	startIn := func(account string) bool {
+		spec := &sandbox.Spec{ID: sandboxtest.NewID(), Function: "pool", Account: account,
+			Cmd: []string{"/bin/true"}, CodeDir: t.TempDir()}
+		e := sandboxtest.StartSpec(t, d, spec).Env.(*env)
+		if want := accountDir(account); !strings.Contains(e.b.cg.name, want+"/") {
+			t.Errorf("environment of %s in cgroup %s", account, e.b.cg.name)
+		}
+		return e.Timings().Pooled
+	}
+	var got []bool
+	waitPrepared(a)
+	got = append(got, startIn(b)) // a's box is not for b
+	waitPrepared(b)               // the pool turns to b
+	got = append(got, startIn(b))
+	waitPrepared(b)
+	got = append(got, startIn(a))
+	if want := []bool{false, true, false}; !slices.Equal(got, want) {
+		t.Errorf("pooled starts of b, b, a = %v; want %v", got, want)
 	}
 }
