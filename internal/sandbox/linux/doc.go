@@ -46,7 +46,9 @@
 //
 //   - cgroups: an account's environments run in a subtree of their own,
 //     <Config.CgroupParent>/<tag>/<account>/<box> ("default" for the
-//     default account), removed with its last environment;
+//     default account), removed with its last environment; the subtrees
+//     have the default CPU weight, so accounts share a contended CPU
+//     equally whatever their number of environments;
 //   - addresses: an account's environments have addresses in /27 ranges
 //     of the driver's subnet that no other account's environment has
 //     while it holds one of them;
