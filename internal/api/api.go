@@ -88,6 +88,8 @@ type API struct {
 
 	tasks sync.WaitGroup // activations in flight
 
+	reserveMu sync.Mutex // held across a reservation's check and store
+
 	uploadDir  string
 	uploads    chan struct{} // upload slots: a send takes one
 	uploadWait time.Duration // how long a large upload waits for a slot
@@ -171,6 +173,9 @@ func (a *API) lambdaRoutes() []route {
 		{"ListTags", "GET /2017-03-31/tags/{Resource}", a.listTags},
 		{"TagResource", "POST /2017-03-31/tags/{Resource}", writes(a.tagResource)},
 		{"UntagResource", "DELETE /2017-03-31/tags/{Resource}", writes(a.untagResource)},
+		{"PutFunctionConcurrency", "PUT /2017-10-31/functions/{FunctionName}/concurrency", writes(a.putFunctionConcurrency)},
+		{"GetFunctionConcurrency", "GET /2019-09-30/functions/{FunctionName}/concurrency", a.getFunctionConcurrency},
+		{"DeleteFunctionConcurrency", "DELETE /2017-10-31/functions/{FunctionName}/concurrency", writes(a.deleteFunctionConcurrency)},
 	}
 }
 
@@ -557,6 +562,10 @@ func wireError(err error) *lambdaapi.Error {
 		return lambdaapi.ErrNotFound.WithMessage(userMessage(err))
 	case errors.Is(err, store.ErrExists):
 		return lambdaapi.ErrConflict.WithMessage(userMessage(err))
+	case errors.Is(err, invoke.ErrReservedThrottled):
+		e := lambdaapi.ErrTooManyRequests.WithMessage("Rate Exceeded.")
+		e.Reason, e.RetryAfter = lambdaapi.ReasonReservedLimit, 1
+		return e
 	case errors.Is(err, invoke.ErrThrottled):
 		e := lambdaapi.ErrTooManyRequests.WithMessage("Rate Exceeded.")
 		e.Reason, e.RetryAfter = lambdaapi.ReasonConcurrentLimit, 1
@@ -589,6 +598,8 @@ func wireError(err error) *lambdaapi.Error {
 		return lambdaapi.ErrService.WithMessage("An internal error occurred. The request id is in the server's log.")
 	}
 }
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // userMessage keeps the part of err's text meant for the user: what
 // follows the last sentinel's "name: " prefix.

@@ -362,6 +362,9 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
 	if len(cfg.Tags) > 0 {
 		out.Tags = cfg.Tags
 	}
+	if cfg.ReservedConcurrency != nil {
+		out.Concurrency = &lambdaapi.Concurrency{ReservedConcurrentExecutions: cfg.ReservedConcurrency}
+	}
 	a.reply(w, r, http.StatusOK, out)
 }
 
@@ -619,7 +622,7 @@ func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 			CodeSizeZipped:                 52428800,
 			ConcurrentExecutions:           a.cfg.Concurrency,
 			TotalCodeSize:                  80530636800,
-			UnreservedConcurrentExecutions: a.cfg.Concurrency,
+			UnreservedConcurrentExecutions: a.cfg.Concurrency - invoke.ReservedSum(fns, ""),
 		},
 		AccountUsage: lambdaapi.AccountUsage{FunctionCount: len(fns), TotalCodeSize: total},
 	})

@@ -73,6 +73,9 @@ type Config struct {
 	// EventInvoke is the asynchronous invocation configuration, nil when
 	// none was put. Changing it changes no RevisionId.
 	EventInvoke *EventInvokeConfig `json:"event_invoke,omitempty"`
+	// ReservedConcurrency is the function's reserved concurrency, nil
+	// when none is reserved. Changing it changes no RevisionId.
+	ReservedConcurrency *int `json:"reserved_concurrency,omitempty"`
 
 	// ApplicationLogLevel and SystemLogLevel are LoggingConfig's levels as
 	// the caller set them; empty when unset. Only JSON allows them; see
