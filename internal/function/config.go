@@ -90,6 +90,12 @@ type Config struct {
 	// key of the zip in the code store.
 	CodeSha256 string `json:"code_sha256"`
 	CodeSize   int64  `json:"code_size"` // bytes of the zip
+	// CodeUnzipped is the package's size unpacked (0 if stored before
+	// Hearth recorded it), counted with the layers' against MaxUnzipped.
+	CodeUnzipped int64 `json:"code_unzipped,omitempty"`
+	// Layers are the function's layer versions in order: later ones
+	// overwrite earlier ones' files in /opt.
+	Layers []LayerRef `json:"layers,omitempty"`
 
 	RevisionID   string    `json:"revision_id"`
 	LastModified time.Time `json:"last_modified"`
