@@ -176,6 +176,15 @@ func (a *API) lambdaRoutes() []route {
 		{"PutFunctionConcurrency", "PUT /2017-10-31/functions/{FunctionName}/concurrency", writes(a.putFunctionConcurrency)},
 		{"GetFunctionConcurrency", "GET /2019-09-30/functions/{FunctionName}/concurrency", a.getFunctionConcurrency},
 		{"DeleteFunctionConcurrency", "DELETE /2017-10-31/functions/{FunctionName}/concurrency", writes(a.deleteFunctionConcurrency)},
+		{"PublishLayerVersion", "POST /2018-10-31/layers/{LayerName}/versions", writes(a.publishLayerVersion)},
+		{"ListLayerVersions", "GET /2018-10-31/layers/{LayerName}/versions", a.listLayerVersions},
+		{"GetLayerVersion", "GET /2018-10-31/layers/{LayerName}/versions/{VersionNumber}", a.getLayerVersion},
+		{"DeleteLayerVersion", "DELETE /2018-10-31/layers/{LayerName}/versions/{VersionNumber}", writes(a.deleteLayerVersion)},
+		{"ListLayers", "GET /2018-10-31/layers", a.listLayers},
+		{"GetLayerVersionByArn", "GET /2018-10-31/layers", a.getLayerVersionByArn}, // ?find=LayerVersion: see literalQuery
+		{"AddLayerVersionPermission", "POST /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy", writes(a.addLayerVersionPermission)},
+		{"GetLayerVersionPolicy", "GET /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy", a.getLayerVersionPolicy},
+		{"RemoveLayerVersionPermission", "DELETE /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}", writes(a.removeLayerVersionPermission)},
 	}
 }
 
@@ -197,11 +206,43 @@ func (a *API) hearthRoutes() []route {
 // Handler returns every route.
 func (a *API) Handler() http.Handler { return a.mux(a.operation) }
 
+// literalQuery lists the operations whose URI in the model embeds a literal
+// query (lambda-api.md 1.4): each shares its path with another operation,
+// which serves the requests without that query.
+var literalQuery = map[string][2]string{"GetLayerVersionByArn": {"find", "LayerVersion"}}
+
 // mux builds the router; wrap turns each Lambda route into its handler.
 func (a *API) mux(wrap func(route) http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	type byQuery struct {
+		key, value string
+		h          http.Handler
+	}
+	queried := map[string][]byQuery{} // pattern → its operations with a literal query
 	for _, rt := range a.lambdaRoutes() {
-		mux.Handle(rt.pattern, wrap(rt))
+		if q, ok := literalQuery[rt.op]; ok {
+			queried[rt.pattern] = append(queried[rt.pattern], byQuery{q[0], q[1], wrap(rt)})
+		}
+	}
+	for _, rt := range a.lambdaRoutes() {
+		if _, ok := literalQuery[rt.op]; ok {
+			continue
+		}
+		h := wrap(rt)
+		if qs := queried[rt.pattern]; qs != nil {
+			plain := h
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				for _, b := range qs {
+					if q.Get(b.key) == b.value {
+						b.h.ServeHTTP(w, r)
+						return
+					}
+				}
+				plain.ServeHTTP(w, r)
+			})
+		}
+		mux.Handle(rt.pattern, h)
 	}
 	for _, rt := range a.hearthRoutes() {
 		mux.Handle(rt.pattern, rt.handler)
