@@ -631,9 +631,17 @@ var errBusy = errors.New("update in progress")
 
 func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 	fns := a.store.Functions()
-	var total int64
+	var total int64 // deployment packages and layer archives
 	for _, f := range fns {
 		total += f.CodeSize
+	}
+	lvs, err := a.store.LayerVersions(r.Context(), a.account(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, lv := range lvs {
+		total += lv.CodeSize
 	}
 	a.reply(w, r, http.StatusOK, lambdaapi.GetAccountSettingsOutput{
 		AccountLimit: lambdaapi.AccountLimit{

@@ -188,6 +188,12 @@ func TestLayerOperations(t *testing.T) {
 	if v := s.publish(t, "lib", zip1); v.Version != 3 {
 		t.Errorf("version after deleting 2 = %d; want 3", v.Version)
 	}
+	// Layer archives count in the account's code storage: lib 1 and 3,
+	// other 1.
+	settings, err := s.Client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+	if err != nil || settings.AccountUsage.TotalCodeSize != 3*int64(len(zip1)) {
+		t.Errorf("AccountUsage.TotalCodeSize = %v, %v; want %d", settings.AccountUsage.TotalCodeSize, err, 3*len(zip1))
+	}
 
 	// Hostile and broken zips are refused as function code is.
 	for name, zip := range map[string][]byte{
