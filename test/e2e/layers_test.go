@@ -405,3 +405,41 @@ func TestLayerLimits(t *testing.T) {
 		t.Errorf("code of 130 MB with a layer of 130 MB = %v; want InvalidParameterValueException (combined size)", err)
 	}
 }
+
+// Layer versions, a function's layers and its reservation survive a
+// restart.
+func TestLayersAndReservationSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	l := s.publish(t, "goruntime", goFnZip)
+	_, err := s.Client.CreateFunction(t.Context(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("kept"),
+		Runtime:      types.RuntimeProvidedal2023,
+		Handler:      aws.String("bootstrap"),
+		Role:         aws.String("arn:aws:iam::000000000000:role/e2e"),
+		Code:         &types.FunctionCode{ZipFile: zipFiles(map[string]zipFile{"README": {data: []byte("runtime in a layer")}})},
+		Layers:       []string{aws.ToString(l.LayerVersionArn)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client.PutFunctionConcurrency(t.Context(), &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("kept"), ReservedConcurrentExecutions: aws.Int32(3)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+
+	s = startServer(t, dir)
+	if g, err := s.Client.GetLayerVersion(t.Context(), &lambda.GetLayerVersionInput{LayerName: aws.String("goruntime"), VersionNumber: aws.Int64(1)}); err != nil || aws.ToString(g.Content.CodeSha256) != aws.ToString(l.Content.CodeSha256) {
+		t.Errorf("GetLayerVersion after restart = %+v, %v", g, err)
+	}
+	if v := s.publish(t, "goruntime", goFnZip); v.Version != 2 {
+		t.Errorf("first version published after restart = %d; want 2", v.Version)
+	}
+	c, err := s.Client.GetFunctionConcurrency(t.Context(), &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String("kept")})
+	if err != nil || aws.ToInt32(c.ReservedConcurrentExecutions) != 3 {
+		t.Errorf("GetFunctionConcurrency after restart = %v, %v; want 3", c, err)
+	}
+	if r := s.invoke(t, "kept", map[string]any{"op": "echo"}); r.FunctionError != "" {
+		t.Errorf("invoke after restart = %s", r.Payload)
+	}
+}
