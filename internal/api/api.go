@@ -88,6 +88,8 @@ type API struct {
 
 	tasks sync.WaitGroup // activations in flight
 
+	reserveMu sync.Mutex // held across a reservation's check and store
+
 	uploadDir  string
 	uploads    chan struct{} // upload slots: a send takes one
 	uploadWait time.Duration // how long a large upload waits for a slot
@@ -171,6 +173,18 @@ func (a *API) lambdaRoutes() []route {
 		{"ListTags", "GET /2017-03-31/tags/{Resource}", a.listTags},
 		{"TagResource", "POST /2017-03-31/tags/{Resource}", writes(a.tagResource)},
 		{"UntagResource", "DELETE /2017-03-31/tags/{Resource}", writes(a.untagResource)},
+		{"PutFunctionConcurrency", "PUT /2017-10-31/functions/{FunctionName}/concurrency", writes(a.putFunctionConcurrency)},
+		{"GetFunctionConcurrency", "GET /2019-09-30/functions/{FunctionName}/concurrency", a.getFunctionConcurrency},
+		{"DeleteFunctionConcurrency", "DELETE /2017-10-31/functions/{FunctionName}/concurrency", writes(a.deleteFunctionConcurrency)},
+		{"PublishLayerVersion", "POST /2018-10-31/layers/{LayerName}/versions", writes(a.publishLayerVersion)},
+		{"ListLayerVersions", "GET /2018-10-31/layers/{LayerName}/versions", a.listLayerVersions},
+		{"GetLayerVersion", "GET /2018-10-31/layers/{LayerName}/versions/{VersionNumber}", a.getLayerVersion},
+		{"DeleteLayerVersion", "DELETE /2018-10-31/layers/{LayerName}/versions/{VersionNumber}", writes(a.deleteLayerVersion)},
+		{"ListLayers", "GET /2018-10-31/layers", a.listLayers},
+		{"GetLayerVersionByArn", "GET /2018-10-31/layers", a.getLayerVersionByArn}, // ?find=LayerVersion: see literalQuery
+		{"AddLayerVersionPermission", "POST /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy", writes(a.addLayerVersionPermission)},
+		{"GetLayerVersionPolicy", "GET /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy", a.getLayerVersionPolicy},
+		{"RemoveLayerVersionPermission", "DELETE /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}", writes(a.removeLayerVersionPermission)},
 	}
 }
 
@@ -192,11 +206,43 @@ func (a *API) hearthRoutes() []route {
 // Handler returns every route.
 func (a *API) Handler() http.Handler { return a.mux(a.operation) }
 
+// literalQuery lists the operations whose URI in the model embeds a literal
+// query (lambda-api.md 1.4): each shares its path with another operation,
+// which serves the requests without that query.
+var literalQuery = map[string][2]string{"GetLayerVersionByArn": {"find", "LayerVersion"}}
+
 // mux builds the router; wrap turns each Lambda route into its handler.
 func (a *API) mux(wrap func(route) http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	type byQuery struct {
+		key, value string
+		h          http.Handler
+	}
+	queried := map[string][]byQuery{} // pattern → its operations with a literal query
 	for _, rt := range a.lambdaRoutes() {
-		mux.Handle(rt.pattern, wrap(rt))
+		if q, ok := literalQuery[rt.op]; ok {
+			queried[rt.pattern] = append(queried[rt.pattern], byQuery{q[0], q[1], wrap(rt)})
+		}
+	}
+	for _, rt := range a.lambdaRoutes() {
+		if _, ok := literalQuery[rt.op]; ok {
+			continue
+		}
+		h := wrap(rt)
+		if qs := queried[rt.pattern]; qs != nil {
+			plain := h
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				for _, b := range qs {
+					if q.Get(b.key) == b.value {
+						b.h.ServeHTTP(w, r)
+						return
+					}
+				}
+				plain.ServeHTTP(w, r)
+			})
+		}
+		mux.Handle(rt.pattern, h)
 	}
 	for _, rt := range a.hearthRoutes() {
 		mux.Handle(rt.pattern, rt.handler)
@@ -557,6 +603,10 @@ func wireError(err error) *lambdaapi.Error {
 		return lambdaapi.ErrNotFound.WithMessage(userMessage(err))
 	case errors.Is(err, store.ErrExists):
 		return lambdaapi.ErrConflict.WithMessage(userMessage(err))
+	case errors.Is(err, invoke.ErrReservedThrottled):
+		e := lambdaapi.ErrTooManyRequests.WithMessage("Rate Exceeded.")
+		e.Reason, e.RetryAfter = lambdaapi.ReasonReservedLimit, 1
+		return e
 	case errors.Is(err, invoke.ErrThrottled):
 		e := lambdaapi.ErrTooManyRequests.WithMessage("Rate Exceeded.")
 		e.Reason, e.RetryAfter = lambdaapi.ReasonConcurrentLimit, 1
@@ -589,6 +639,8 @@ func wireError(err error) *lambdaapi.Error {
 		return lambdaapi.ErrService.WithMessage("An internal error occurred. The request id is in the server's log.")
 	}
 }
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // userMessage keeps the part of err's text meant for the user: what
 // follows the last sentinel's "name: " prefix.

@@ -20,13 +20,19 @@ const codeURLLifetime = 10 * time.Minute
 
 // codeURL returns a signed URL on this server that downloads cfg's package.
 func (a *API) codeURL(r *http.Request, cfg *function.Config) string {
+	return a.downloadURL(r, cfg.Name, cfg.CodeSha256)
+}
+
+// downloadURL returns a signed URL on this server that downloads the
+// package sha as name.zip (a function's, or a layer version's).
+func (a *API) downloadURL(r *http.Request, name, sha string) string {
 	expires := strconv.FormatInt(time.Now().Add(codeURLLifetime).Unix(), 10)
-	q := url.Values{"sha": {cfg.CodeSha256}, "expires": {expires}, "sig": {a.codeSig(cfg.Name, cfg.CodeSha256, expires)}}
+	q := url.Values{"sha": {sha}, "expires": {expires}, "sig": {a.codeSig(name, sha, expires)}}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/_hearth/v1/code/" + url.PathEscape(cfg.Name) + "?" + q.Encode()
+	return scheme + "://" + r.Host + "/_hearth/v1/code/" + url.PathEscape(name) + "?" + q.Encode()
 }
 
 func (a *API) codeSig(name, sha, expires string) string {

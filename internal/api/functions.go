@@ -97,12 +97,20 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.storeUpload(r.Context(), up, false); err != nil {
+	if cfg.Layers, err = a.resolveLayers(r.Context(), a.account(r), in.Layers, nil); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	unzipped, err := a.storeUpload(r.Context(), up, false)
+	if err == nil {
+		err = checkUnzipped(unzipped, cfg.Layers)
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	now := time.Now()
-	cfg.CodeSha256, cfg.CodeSize = up.sha, up.size
+	cfg.CodeSha256, cfg.CodeSize, cfg.CodeUnzipped = up.sha, up.size, unzipped
 	cfg.RevisionID, cfg.LastModified = invoke.NewRequestID(), now
 	cfg.State, cfg.StateReason, cfg.StateReasonCode = function.StatePending, "The function is being created.", "Creating"
 	cfg.LastUpdateStatus = function.UpdateInProgress
@@ -122,20 +130,21 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 }
 
 // storeUpload checks an uploaded package and, unless checkOnly, stores
-// it; both read it from its file.
-func (a *API) storeUpload(ctx context.Context, up *upload, checkOnly bool) error {
+// it; both read it from its file. It returns the package's size unpacked.
+func (a *API) storeUpload(ctx context.Context, up *upload, checkOnly bool) (int64, error) {
 	f, err := up.open()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
-	if _, err := codezip.CheckReader(f, up.size, codezip.Limits{}); err != nil {
-		return err
+	info, err := codezip.CheckReader(f, up.size, codezip.Limits{})
+	if err != nil {
+		return 0, err
 	}
 	if checkOnly {
-		return nil
+		return info.Unzipped, nil
 	}
-	return a.store.PutCodeFrom(ctx, up.sha, io.NewSectionReader(f, 0, up.size))
+	return info.Unzipped, a.store.PutCodeFrom(ctx, up.sha, io.NewSectionReader(f, 0, up.size))
 }
 
 // checkRuntime refuses a Runtime parameter AWS refuses, unless Hearth
@@ -171,10 +180,6 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput, hasZip bool) error {
 		return invalid("This Hearth server takes code as Code.ZipFile only; S3 locations are not supported.")
 	case !hasZip:
 		return invalid("Code.ZipFile is required.")
-	case len(in.Layers) > 5:
-		return invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
-	case len(in.Layers) > 0:
-		return invalid("Layers are not supported by this Hearth server yet.")
 	case in.Publish:
 		return invalid("Publishing versions is not supported by this Hearth server yet; create the function without Publish.")
 	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
@@ -362,6 +367,9 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
 	if len(cfg.Tags) > 0 {
 		out.Tags = cfg.Tags
 	}
+	if cfg.ReservedConcurrency != nil {
+		out.Concurrency = &lambdaapi.Concurrency{ReservedConcurrentExecutions: cfg.ReservedConcurrency}
+	}
 	a.reply(w, r, http.StatusOK, out)
 }
 
@@ -467,8 +475,12 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		err = setArch(&cfg, in.Architectures)
 	}
 	up := uploadOf(r)
+	var unzipped int64
 	if err == nil {
-		err = a.storeUpload(r.Context(), up, in.DryRun)
+		unzipped, err = a.storeUpload(r.Context(), up, in.DryRun)
+	}
+	if err == nil {
+		err = checkUnzipped(unzipped, cfg.Layers)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -483,7 +495,10 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		if err := setArch(c, in.Architectures); err != nil {
 			return err
 		}
-		c.CodeSha256, c.CodeSize = up.sha, up.size
+		if err := checkUnzipped(unzipped, c.Layers); err != nil {
+			return err
+		}
+		c.CodeSha256, c.CodeSize, c.CodeUnzipped = up.sha, up.size, unzipped
 		return nil
 	})
 }
@@ -510,11 +525,12 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
+	var layers []function.LayerRef
+	if in.Layers != nil { // [] removes them all
+		layers, err = a.resolveLayers(r.Context(), a.account(r), in.Layers, cfg.Layers)
+	}
 	switch {
-	case len(in.Layers) > 5:
-		err = invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
-	case len(in.Layers) > 0:
-		err = invalid("Layers are not supported by this Hearth server yet.")
+	case err != nil:
 	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
 		err = invalid("VPC configuration is not supported by this Hearth server.")
 	case len(in.FileSystemConfigs) > 0:
@@ -547,6 +563,12 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		}
 		if in.DeadLetterConfig != nil {
 			c.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
+		}
+		if in.Layers != nil {
+			if err := checkUnzipped(c.CodeUnzipped, layers); err != nil {
+				return err
+			}
+			c.Layers = layers
 		}
 		return a.validate(c)
 	})
@@ -609,9 +631,17 @@ var errBusy = errors.New("update in progress")
 
 func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 	fns := a.store.Functions()
-	var total int64
+	var total int64 // deployment packages and layer archives
 	for _, f := range fns {
 		total += f.CodeSize
+	}
+	lvs, err := a.store.LayerVersions(r.Context(), a.account(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, lv := range lvs {
+		total += lv.CodeSize
 	}
 	a.reply(w, r, http.StatusOK, lambdaapi.GetAccountSettingsOutput{
 		AccountLimit: lambdaapi.AccountLimit{
@@ -619,7 +649,7 @@ func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 			CodeSizeZipped:                 52428800,
 			ConcurrentExecutions:           a.cfg.Concurrency,
 			TotalCodeSize:                  80530636800,
-			UnreservedConcurrentExecutions: a.cfg.Concurrency,
+			UnreservedConcurrentExecutions: a.cfg.Concurrency - invoke.ReservedSum(fns, ""),
 		},
 		AccountUsage: lambdaapi.AccountUsage{FunctionCount: len(fns), TotalCodeSize: total},
 	})
@@ -687,6 +717,7 @@ func (a *API) configuration(c *function.Config, qualifyLatest bool) lambdaapi.Fu
 	if c.DeadLetterTarget != "" {
 		out.DeadLetterConfig = &lambdaapi.DeadLetterConfig{TargetArn: &c.DeadLetterTarget}
 	}
+	out.Layers = layersOut(c.Layers)
 	return out
 }
 

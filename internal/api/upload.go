@@ -64,6 +64,8 @@ func zipMember(op string) []string {
 		return []string{"Code", "ZipFile"}
 	case "UpdateFunctionCode":
 		return []string{"ZipFile"}
+	case "PublishLayerVersion":
+		return []string{"Content", "ZipFile"}
 	}
 	return nil
 }

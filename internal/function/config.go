@@ -73,6 +73,9 @@ type Config struct {
 	// EventInvoke is the asynchronous invocation configuration, nil when
 	// none was put. Changing it changes no RevisionId.
 	EventInvoke *EventInvokeConfig `json:"event_invoke,omitempty"`
+	// ReservedConcurrency is the function's reserved concurrency, nil
+	// when none is reserved. Changing it changes no RevisionId.
+	ReservedConcurrency *int `json:"reserved_concurrency,omitempty"`
 
 	// ApplicationLogLevel and SystemLogLevel are LoggingConfig's levels as
 	// the caller set them; empty when unset. Only JSON allows them; see
@@ -87,6 +90,12 @@ type Config struct {
 	// key of the zip in the code store.
 	CodeSha256 string `json:"code_sha256"`
 	CodeSize   int64  `json:"code_size"` // bytes of the zip
+	// CodeUnzipped is the package's size unpacked (0 if stored before
+	// Hearth recorded it), counted with the layers' against MaxUnzipped.
+	CodeUnzipped int64 `json:"code_unzipped,omitempty"`
+	// Layers are the function's layer versions in order: later ones
+	// overwrite earlier ones' files in /opt.
+	Layers []LayerRef `json:"layers,omitempty"`
 
 	RevisionID   string    `json:"revision_id"`
 	LastModified time.Time `json:"last_modified"`

@@ -14,7 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"hearth/internal/function"
@@ -33,8 +33,11 @@ var (
 	ErrInvalidPayload = errors.New("invalid request content")
 	ErrTooLarge       = errors.New("request too large")
 	ErrThrottled      = errors.New("concurrency limit exceeded")
-	ErrNotReady       = errors.New("function not ready")
-	ErrInvalidParam   = errors.New("invalid parameter")
+	// ErrReservedThrottled is ErrThrottled by the function's own reserved
+	// concurrency (all of it busy, or none reserved: 0).
+	ErrReservedThrottled = fmt.Errorf("%w: the function's reserved concurrency", ErrThrottled)
+	ErrNotReady          = errors.New("function not ready")
+	ErrInvalidParam      = errors.New("invalid parameter")
 	// ErrQueueFull reports that the asynchronous queue is at its limit;
 	// the event was not accepted.
 	ErrQueueFull = errors.New("queue full")
@@ -44,6 +47,7 @@ var (
 // satisfies it.
 type Configs interface {
 	Function(name string) (function.Config, error)
+	Functions() []function.Config
 	Changed() <-chan struct{}
 }
 
@@ -66,11 +70,18 @@ type Config struct {
 
 // Service runs invocations.
 type Service struct {
-	cfg      Config
-	configs  Configs
-	runner   Runner
-	queue    Queue // nil until SetQueue
-	inflight atomic.Int64
+	cfg     Config
+	configs Configs
+	runner  Runner
+	queue   Queue // nil until SetQueue
+
+	mu sync.Mutex
+	// unreserved counts invocations in flight of functions without
+	// reserved concurrency; reservedBusy those of each function with.
+	unreserved   int             // guarded by mu
+	reservedBusy map[string]int  // guarded by mu
+	reserved     int             // guarded by mu: the sum of all reservations
+	reservedAt   <-chan struct{} // guarded by mu: Changed() when reserved was summed
 }
 
 // New returns a Service.
@@ -177,11 +188,11 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	if req.DryRun {
 		return nil, nil
 	}
-	if n := s.inflight.Add(1); n > int64(s.cfg.Concurrency) {
-		s.inflight.Add(-1)
-		return nil, ErrThrottled
+	release, err := s.acquire(&t.Config)
+	if err != nil {
+		return nil, err
 	}
-	defer s.inflight.Add(-1)
+	defer release()
 	if req.RequestID == "" {
 		req.RequestID = NewRequestID()
 	}
@@ -192,6 +203,79 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 		InvokedARN:    t.InvokedARN,
 		ClientContext: clientContext,
 	})
+}
+
+// MinUnreserved is the part of the account's concurrency that reservations
+// must leave to functions without one: Lambda's 100 of its default 1,000,
+// and a tenth of a smaller limit.
+func MinUnreserved(concurrency int) int { return min(100, concurrency/10) }
+
+// Concurrency returns the account's concurrency limit.
+func (s *Service) Concurrency() int { return s.cfg.Concurrency }
+
+// acquire counts one more invocation of cfg in flight, or refuses it: a
+// function with reserved concurrency N runs at most N at once, and the
+// others share what the reservations leave of the account's limit. The
+// caller calls release when the invocation ends.
+func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := cfg.ReservedConcurrency; r != nil {
+		name := cfg.Name
+		if s.reservedBusy[name] >= *r {
+			return nil, ErrReservedThrottled
+		}
+		if s.reservedBusy == nil {
+			s.reservedBusy = make(map[string]int)
+		}
+		s.reservedBusy[name]++
+		return func() {
+			s.mu.Lock()
+			if s.reservedBusy[name]--; s.reservedBusy[name] <= 0 {
+				delete(s.reservedBusy, name)
+			}
+			s.mu.Unlock()
+		}, nil
+	}
+	if s.unreserved >= s.cfg.Concurrency-s.reservedSum() {
+		return nil, ErrThrottled
+	}
+	s.unreserved++
+	return func() {
+		s.mu.Lock()
+		s.unreserved--
+		s.mu.Unlock()
+	}, nil
+}
+
+// reservedSum is the sum of every function's reserved concurrency, summed
+// again only after a configuration changed. The caller holds s.mu.
+func (s *Service) reservedSum() int {
+	fresh := s.reservedAt != nil
+	if fresh {
+		select {
+		case <-s.reservedAt:
+			fresh = false
+		default:
+		}
+	}
+	if !fresh {
+		s.reservedAt = s.configs.Changed()
+		s.reserved = ReservedSum(s.configs.Functions(), "")
+	}
+	return s.reserved
+}
+
+// ReservedSum sums the reserved concurrency of fns, leaving out the
+// function named except.
+func ReservedSum(fns []function.Config, except string) int {
+	n := 0
+	for _, f := range fns {
+		if f.ReservedConcurrency != nil && f.Name != except {
+			n += *f.ReservedConcurrency
+		}
+	}
+	return n
 }
 
 var emptyObject = []byte("{}")

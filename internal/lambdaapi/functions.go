@@ -167,6 +167,7 @@ type FunctionConfiguration struct {
 	Version                    string                   `json:"Version"`
 	Environment                *EnvironmentResponse     `json:"Environment,omitempty"`
 	DeadLetterConfig           *DeadLetterConfig        `json:"DeadLetterConfig,omitempty"`
+	Layers                     []Layer                  `json:"Layers,omitempty"`
 	TracingConfig              TracingConfigResponse    `json:"TracingConfig"`
 	RevisionId                 string                   `json:"RevisionId"`
 	State                      string                   `json:"State,omitempty"`
@@ -199,6 +200,7 @@ type GetFunctionOutput struct {
 	Configuration FunctionConfiguration `json:"Configuration"`
 	Code          FunctionCodeLocation  `json:"Code"`
 	Tags          map[string]string     `json:"Tags,omitempty"`
+	Concurrency   *Concurrency          `json:"Concurrency,omitempty"`
 }
 
 // ListFunctionsOutput is ListFunctions' response.

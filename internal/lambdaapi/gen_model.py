@@ -36,6 +36,18 @@ OPERATIONS = [
     "ListTags",
     "TagResource",
     "UntagResource",
+    "PublishLayerVersion",
+    "GetLayerVersion",
+    "GetLayerVersionByArn",
+    "ListLayers",
+    "ListLayerVersions",
+    "DeleteLayerVersion",
+    "AddLayerVersionPermission",
+    "RemoveLayerVersionPermission",
+    "GetLayerVersionPolicy",
+    "PutFunctionConcurrency",
+    "GetFunctionConcurrency",
+    "DeleteFunctionConcurrency",
 ]
 
 # Constraints the service enforces but the published model leaves out, and

@@ -459,7 +459,9 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 			Cmd:        append([]string{in.path}, nodeArgs...),
 			RuntimeDir: filepath.Join(h.dir, "node"),
 			HostPaths:  in.paths,
-			Env:        []string{"NODE_PATH=/opt/nodejs/node_modules:$LAMBDA_RUNTIME_DIR/node_modules"},
+			// $HEARTH_OPT is sandbox.OptRef: /opt in the environment.
+			Env: []string{"NODE_PATH=$HEARTH_OPT/nodejs/" + nodeDir(rt.ID) + "/node_modules:$HEARTH_OPT/nodejs/node_modules:" +
+				"$LAMBDA_RUNTIME_DIR/node_modules:$LAMBDA_RUNTIME_DIR:$LAMBDA_TASK_ROOT"},
 		}, nil
 	default: // Provided
 		return Launch{
@@ -467,6 +469,12 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 			RuntimeDir: filepath.Join(h.dir, "provided"),
 		}, nil
 	}
+}
+
+// nodeDir is the version directory of a Node runtime's layer packages, as
+// Lambda puts it on NODE_PATH: node22 for nodejs22.x.
+func nodeDir(id string) string {
+	return "node" + strings.TrimSuffix(strings.TrimPrefix(id, "nodejs"), ".x")
 }
 
 // precompile writes the Python client's code cache for this interpreter's

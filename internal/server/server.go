@@ -425,6 +425,9 @@ func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slo
 			var keep []string
 			for _, cfg := range st.Functions() {
 				keep = append(keep, cfg.CodeSha256)
+				for _, l := range cfg.Layers {
+					keep = append(keep, l.CodeSha256)
+				}
 			}
 			if n := wk.SweepCode(keep, 10*time.Minute); n > 0 {
 				log.Info("swept unused unpacked code", "count", n)

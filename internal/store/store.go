@@ -46,6 +46,8 @@ type Store struct {
 	kv   jetstream.KeyValue
 	code jetstream.ObjectStore
 	log  *slog.Logger
+	// layersKV holds the layer versions (layers.go).
+	layersKV jetstream.KeyValue
 
 	mu      sync.Mutex
 	configs map[string]entry // guarded by mu; by function name ($LATEST)
@@ -81,8 +83,12 @@ func Open(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Store
 	if err != nil {
 		return nil, fmt.Errorf("open code store: %w", err)
 	}
+	layers, err := openLayers(ctx, js)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{js: js, kv: kv, code: code, log: log.With("component", "store"),
-		configs: make(map[string]entry), changed: make(chan struct{})}
+		configs: make(map[string]entry), changed: make(chan struct{}), layersKV: layers}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -425,15 +431,19 @@ func (s *Store) Code(ctx context.Context, sha string) ([]byte, error) {
 	return b, nil
 }
 
-// SweepCode deletes packages that no function refers to and that are older
-// than minAge, so that a package stored for a create still in flight is
-// kept. It returns how many it deleted.
+// SweepCode deletes packages that no function or layer version refers to
+// (a function keeps the packages of its layers, deleted versions too) and
+// that are older than minAge, so that a package stored for a create or
+// publish still in flight is kept. It returns how many it deleted.
 func (s *Store) SweepCode(ctx context.Context, minAge time.Duration) (int, error) {
 	used := make(map[string]bool)
 	for _, cfg := range s.Functions() {
 		if n, err := codeName(cfg.CodeSha256); err == nil {
 			used[n] = true
 		}
+	}
+	if err := s.layerPackages(ctx, used); err != nil {
+		return 0, err
 	}
 	infos, err := s.code.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {

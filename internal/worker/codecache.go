@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"hearth/internal/codezip"
+	"hearth/internal/function"
 )
 
 // codeCache unpacks each deployment package once, into a directory named
@@ -42,10 +44,12 @@ func newCodeCache(root string, src CodeSource, log *slog.Logger) *codeCache {
 	}
 	// Unpacking writes into a temporary sibling and renames it into place,
 	// so a crash leaves only temporaries behind; clear them.
-	if entries, err := os.ReadDir(root); err == nil {
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), ".unpack-") {
-				os.RemoveAll(filepath.Join(root, e.Name()))
+	for _, dir := range []string{root, filepath.Join(root, optRoot)} {
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".unpack-") || strings.HasPrefix(e.Name(), ".merge-") {
+					os.RemoveAll(filepath.Join(dir, e.Name()))
+				}
 			}
 		}
 	}
@@ -116,8 +120,8 @@ func (c *codeCache) fetch(ctx context.Context, sha, wantHex string) (*os.File, i
 }
 
 // SweepCode removes unpacked packages that no function in keep (CodeSha256
-// values) refers to and no environment, starting or live, uses, once they
-// are older than minAge (so that a package unpacked for a function being
+// values, the layers' among them) refers to and no environment, starting
+// or live, uses, once they are older than minAge (so that a package unpacked for a function being
 // created is left alone). It returns how many it removed. A package needed
 // again later is unpacked again from the store.
 func (w *Worker) SweepCode(keep []string, minAge time.Duration) int {
@@ -130,14 +134,19 @@ func (w *Worker) SweepCode(keep []string, minAge time.Duration) int {
 	for _, sha := range keep {
 		mark(sha)
 	}
+	usedOpt := make(map[string]bool)
 	for _, p := range w.allPools() {
 		mark(p.cfg.CodeSha256)
+		for _, l := range p.cfg.Layers {
+			mark(l.CodeSha256)
+		}
+		usedOpt[optKey(p.cfg.Layers)] = true
 	}
+	n := w.sweepOpt(usedOpt, minAge)
 	entries, err := os.ReadDir(w.code.root)
 	if err != nil {
-		return 0
+		return n
 	}
-	n := 0
 	for _, e := range entries {
 		name := e.Name()
 		if !e.IsDir() || strings.HasPrefix(name, ".") || used[name] {
@@ -148,6 +157,174 @@ func (w *Worker) SweepCode(keep []string, minAge time.Duration) int {
 		}
 		if err := os.RemoveAll(filepath.Join(w.code.root, name)); err != nil {
 			w.log.Warn("remove unpacked code", "dir", name, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// optRoot is the directory, inside the cache, of the merged /opt
+// directories of functions with more than one layer.
+const optRoot = ".opt"
+
+// optDir returns the host directory to show at /opt for layers: "" for
+// none, a layer's unpacked package for one, else the layers merged in
+// order (a later layer's file replaces an earlier one's), built once per
+// ordered set of packages. Each layer is unpacked once per content hash,
+// like function code.
+func (c *codeCache) optDir(ctx context.Context, layers []function.LayerRef) (string, error) {
+	if len(layers) == 0 {
+		return "", nil
+	}
+	dirs := make([]string, len(layers))
+	for i, l := range layers {
+		d, err := c.dir(ctx, l.CodeSha256)
+		if err != nil {
+			return "", fmt.Errorf("layer %s: %w", l.Arn, err)
+		}
+		dirs[i] = d
+	}
+	if len(dirs) == 1 {
+		return dirs[0], nil
+	}
+	merged := filepath.Join(c.root, optRoot, optKey(layers))
+	if _, err := os.Stat(merged); err == nil {
+		return merged, nil
+	}
+	_, err, _ := c.flight.Do(merged, func() (any, error) {
+		if _, err := os.Stat(merged); err == nil {
+			return nil, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(merged), 0o755); err != nil {
+			return nil, fmt.Errorf("create merged layers: %w", err)
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(merged), ".merge-")
+		if err != nil {
+			return nil, fmt.Errorf("create merged layers: %w", err)
+		}
+		defer os.RemoveAll(tmp) // gone after the rename
+		for _, d := range dirs {
+			if err := mergeInto(tmp, d); err != nil {
+				return nil, fmt.Errorf("merge layers: %w", err)
+			}
+		}
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return nil, fmt.Errorf("merge layers: %w", err)
+		}
+		if err := os.Rename(tmp, merged); err != nil {
+			return nil, fmt.Errorf("merge layers: %w", err)
+		}
+		c.log.Debug("layers merged", "dir", merged, "layers", len(dirs))
+		return nil, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return merged, nil
+}
+
+// optKey names an ordered set of layer packages.
+func optKey(layers []function.LayerRef) string {
+	h := sha256.New()
+	for _, l := range layers {
+		io.WriteString(h, l.CodeSha256+"\n")
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// mergeInto adds the tree src to dst, replacing whatever dst has at the
+// same paths (a file by a directory too, and the other way round). Files
+// are hard links to src's (unpacked packages never change), copies when
+// linking fails; symbolic links are recreated (codezip has checked that
+// each stays inside its package, so it stays inside /opt).
+func mergeInto(dst, src string) error {
+	return filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		old, statErr := os.Lstat(target)
+		exists := statErr == nil
+		if e.IsDir() {
+			if exists && old.IsDir() {
+				return nil
+			}
+			if exists {
+				if err := os.RemoveAll(target); err != nil {
+					return err
+				}
+			}
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			return os.Mkdir(target, info.Mode().Perm()|0o700)
+		}
+		if exists {
+			if err := os.RemoveAll(target); err != nil {
+				return err
+			}
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		}
+		if err := os.Link(p, target); err == nil {
+			return nil
+		}
+		return copyFile(target, p)
+	})
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	info, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// sweepOpt removes merged layer directories no environment uses (used
+// holds the optKey of every pool's layers) once older than minAge; one
+// needed again is merged again.
+func (w *Worker) sweepOpt(used map[string]bool, minAge time.Duration) int {
+	root := filepath.Join(w.code.root, optRoot)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if used[name] {
+			continue
+		}
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minAge {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
+			w.log.Warn("remove merged layers", "dir", name, "err", err)
 			continue
 		}
 		n++

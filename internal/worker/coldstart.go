@@ -41,8 +41,16 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	if err != nil {
 		return nil, nil, err
 	}
+	optDir, err := w.code.optDir(ctx, cfg.Layers)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := runtimes.CheckCode(rt, codeDir); err != nil {
-		return nil, w.initFailed(req, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
+		if optDir == "" || runtimes.CheckCode(rt, optDir) != nil {
+			return nil, w.initFailed(req, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
+		}
+		// A custom runtime delivered as a layer: /opt/bootstrap.
+		launch.Cmd = []string{sandbox.OptRef + "/" + runtimes.Bootstrap}
 	}
 
 	fnLog := w.logs.Function(cfg.Name)
@@ -60,6 +68,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		Env:        environ(cfg, rt, launch, stream, w.cfg.Region),
 		CodeDir:    codeDir,
 		RuntimeDir: launch.RuntimeDir,
+		OptDir:     optDir,
 		HostPaths:  launch.HostPaths,
 		MemoryMB:   cfg.MemorySize,
 		TmpMB:      cfg.Ephemeral,
@@ -75,7 +84,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 			// The kernel refused the bootstrap: the function's fault, which
 			// Lambda reports as Runtime.InvalidEntrypoint, naming the path
 			// as the function sees it.
-			path := sandbox.Expand(launch.Cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir)[0]
+			path := sandbox.ExpandOpt(sandbox.Expand(launch.Cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir)[0]
 			msg := "RequestId: " + req.RequestID + " Error: " + (&sandbox.ExecError{Path: path, Err: xe.Err}).Error()
 			const typ = "Runtime.InvalidEntrypoint"
 			log.Debug("bootstrap not executable", "err", err)
@@ -212,8 +221,10 @@ func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, 
 	env.Add(
 		"TZ=:UTC",
 		"LANG=en_US.UTF-8",
-		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-		"LD_LIBRARY_PATH=/lib64:/usr/lib64:$LAMBDA_RUNTIME_DIR:$LAMBDA_RUNTIME_DIR/lib:$LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:/opt/lib",
+		// /opt is sandbox.OptRef, which the driver replaces with where
+		// the layers are: /opt, unless it cannot show them there.
+		"PATH=/usr/local/bin:/usr/bin/:/bin:"+sandbox.OptRef+"/bin",
+		"LD_LIBRARY_PATH=/lib64:/usr/lib64:$LAMBDA_RUNTIME_DIR:$LAMBDA_RUNTIME_DIR/lib:$LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:"+sandbox.OptRef+"/lib",
 	)
 	env.Add(launch.Env...)
 	// The function's own, in a stable order.

@@ -128,11 +128,20 @@ func (w *Worker) Prepare(ctx context.Context, cfg *function.Config) error {
 	if err != nil {
 		return err
 	}
+	opt, err := w.code.optDir(ctx, cfg.Layers)
+	if err != nil {
+		return err
+	}
 	// Work the driver can do ahead of the first cold start (the linux
-	// driver's read-only copies of the code and the runtime client); if
-	// it fails, Start does it.
+	// driver's read-only copies of the code, the runtime client and the
+	// layers); if it fails, Start does it.
 	if p, ok := w.drv.(sandbox.CodePreparer); ok {
-		if err := p.PrepareCode(ctx, dir, launch.RuntimeDir); err != nil {
+		err := p.PrepareCode(ctx, dir, launch.RuntimeDir)
+		if err == nil && opt != "" {
+			// Kept like a package: by path, and its content never changes.
+			err = p.PrepareCode(ctx, opt, "")
+		}
+		if err != nil {
 			w.log.Warn("prepare code for the sandbox", "function", cfg.Name, "err", err)
 		}
 	}

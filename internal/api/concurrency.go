@@ -1,0 +1,80 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"hearth/internal/function"
+	"hearth/internal/invoke"
+	"hearth/internal/lambdaapi"
+)
+
+// putFunctionConcurrency reserves concurrency for a function: at most that
+// many of its invocations run at once, and the other functions can never
+// take them. What the reservations leave unreserved must stay at least
+// invoke.MinUnreserved. Changing it changes no RevisionId.
+func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
+	var in lambdaapi.Concurrency
+	if !a.decode(w, r, &in) {
+		return
+	}
+	cfg, err := a.lookup(r, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n := *in.ReservedConcurrentExecutions // required and ≥ 0 by the model
+	// One reservation at a time, so that two cannot both pass the check.
+	a.reserveMu.Lock()
+	defer a.reserveMu.Unlock()
+	limit := a.invoke.Concurrency()
+	minimum := invoke.MinUnreserved(limit)
+	if limit-invoke.ReservedSum(a.store.Functions(), cfg.Name)-n < minimum {
+		a.fail(w, r, invalid(fmt.Sprintf("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", minimum)))
+		return
+	}
+	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+		c.ReservedConcurrency = &n
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, a.functionGone(err, cfg.Name))
+		return
+	}
+	a.reply(w, r, http.StatusOK, lambdaapi.Concurrency{ReservedConcurrentExecutions: &n})
+}
+
+func (a *API) getFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
+	cfg, err := a.lookup(r, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, lambdaapi.Concurrency{ReservedConcurrentExecutions: cfg.ReservedConcurrency})
+}
+
+func (a *API) deleteFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
+	cfg, err := a.lookup(r, "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+		c.ReservedConcurrency = nil
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, a.functionGone(err, cfg.Name))
+		return
+	}
+	a.noContent(w, r)
+}
+
+// functionGone words a store.ErrNotFound from an update of name (deleted
+// meanwhile) as Lambda does.
+func (a *API) functionGone(err error, name string) error {
+	if isNotFound(err) {
+		return a.notFound(name, "")
+	}
+	return err
+}
