@@ -51,7 +51,7 @@ type Config struct {
 // (activation) and retiring the environments of a changed function.
 type Workers interface {
 	Prepare(ctx context.Context, cfg *function.Config) error
-	Retire(name string)
+	Retire(account, name, version string)
 	Environments() []worker.EnvInfo
 }
 

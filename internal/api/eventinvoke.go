@@ -25,25 +25,25 @@ func (a *API) eventInvokeTarget(r *http.Request, putting bool) (function.Config,
 		return function.Config{}, "", err
 	}
 	qualifier := cmp.Or(ref.Qualifier, function.Latest)
-	cfg, err := a.store.Function(ref.Name)
+	cfg, err := a.store.Function(a.account(r), ref.Name)
 	if err != nil || qualifier != function.Latest {
 		if putting {
 			return function.Config{}, "", lambdaapi.ErrNotFound.WithMessage("The function doesn't exist.")
 		}
-		return function.Config{}, "", a.noEventInvokeConfig(ref.Name, qualifier)
+		return function.Config{}, "", a.noEventInvokeConfig(r, ref.Name, qualifier)
 	}
 	return cfg, qualifier, nil
 }
 
-func (a *API) noEventInvokeConfig(name, qualifier string) error {
-	return lambdaapi.ErrNotFound.WithMessage("The function " + function.ARN(a.cfg.Region, a.cfg.Account, name, qualifier) + " doesn't have an EventInvokeConfig")
+func (a *API) noEventInvokeConfig(r *http.Request, name, qualifier string) error {
+	return lambdaapi.ErrNotFound.WithMessage("The function " + function.ARN(a.cfg.Region, a.account(r), name, qualifier) + " doesn't have an EventInvokeConfig")
 }
 
 // checkDestinations refuses destinations as AWS does (recorded answers):
 // the function itself, a function that does not exist, and an ARN of a
 // service that cannot be a destination. Destinations AWS takes but Hearth
 // cannot deliver to are refused later by EventInvokeConfig.Validate.
-func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) error {
+func (a *API) checkDestinations(r *http.Request, name string, d *lambdaapi.DestinationConfig) error {
 	if d == nil {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 		default:
 			return invalid("The provided destination config " + destinationString(d) + " is invalid.")
 		}
-		if err := a.checkLocal(arn); err != nil {
+		if err := a.checkLocal(r, arn); err != nil {
 			return err
 		}
 		dest, err := function.ParseDestination(arn)
@@ -71,7 +71,7 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 		if dest.Name == name {
 			return invalid("You can't specify the function as a destination for itself.")
 		}
-		if _, err := a.store.Function(dest.Name); err != nil {
+		if _, err := a.store.Function(a.account(r), dest.Name); err != nil {
 			return invalid("The destination ARN " + arn + " is invalid.")
 		}
 	}
@@ -81,13 +81,13 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 // checkLocal refuses a destination or dead-letter ARN Hearth parses but
 // that names another account or region: Hearth delivers by name, so it
 // would otherwise deliver to its own function or queue of that name.
-func (a *API) checkLocal(arn string) error {
+func (a *API) checkLocal(r *http.Request, arn string) error {
 	dest, err := function.ParseDestination(arn)
-	if err != nil || (dest.Account == a.cfg.Account && dest.Region == a.cfg.Region) {
+	if err != nil || (dest.Account == a.account(r) && dest.Region == a.cfg.Region) {
 		return nil // malformed ones are Validate's to refuse
 	}
 	return invalid(fmt.Sprintf("This Hearth server delivers only to functions and queues of its own account and region (%s, %s); %s is not one of them.",
-		a.cfg.Account, a.cfg.Region, arn))
+		a.account(r), a.cfg.Region, arn))
 }
 
 // destinationString prints d the way AWS's messages do (Java's toString).
@@ -128,12 +128,12 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, re
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.checkDestinations(cfg.Name, d); err != nil {
+	if err := a.checkDestinations(r, cfg.Name, d); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	var out function.EventInvokeConfig
-	cfg, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+	cfg, err = a.store.Update(r.Context(), a.account(r), cfg.Name, func(c *function.Config) error {
 		next := function.EventInvokeConfig{}
 		if !replace && c.EventInvoke != nil {
 			next = *c.EventInvoke
@@ -167,7 +167,7 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, re
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(cfg.Name, &out))
+	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(r, cfg.Name, &out))
 }
 
 func (a *API) getEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
@@ -177,10 +177,10 @@ func (a *API) getEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cfg.EventInvoke == nil {
-		a.fail(w, r, a.noEventInvokeConfig(cfg.Name, qualifier))
+		a.fail(w, r, a.noEventInvokeConfig(r, cfg.Name, qualifier))
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(cfg.Name, cfg.EventInvoke))
+	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(r, cfg.Name, cfg.EventInvoke))
 }
 
 func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
@@ -189,8 +189,8 @@ func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	missing := a.noEventInvokeConfig(cfg.Name, qualifier)
-	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+	missing := a.noEventInvokeConfig(r, cfg.Name, qualifier)
+	_, err = a.store.Update(r.Context(), a.account(r), cfg.Name, func(c *function.Config) error {
 		if c.EventInvoke == nil {
 			return missing
 		}
@@ -212,15 +212,15 @@ func (a *API) listEventInvokeConfigs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := lambdaapi.ListFunctionEventInvokeConfigsOutput{FunctionEventInvokeConfigs: []lambdaapi.FunctionEventInvokeConfig{}}
 	if cfg.EventInvoke != nil {
-		out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, a.eventInvokeConfig(cfg.Name, cfg.EventInvoke))
+		out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, a.eventInvokeConfig(r, cfg.Name, cfg.EventInvoke))
 	}
 	a.reply(w, r, http.StatusOK, out)
 }
 
-func (a *API) eventInvokeConfig(name string, c *function.EventInvokeConfig) lambdaapi.FunctionEventInvokeConfig {
+func (a *API) eventInvokeConfig(r *http.Request, name string, c *function.EventInvokeConfig) lambdaapi.FunctionEventInvokeConfig {
 	out := lambdaapi.FunctionEventInvokeConfig{
 		LastModified:             lambdaapi.EpochSeconds(c.LastModified),
-		FunctionArn:              function.ARN(a.cfg.Region, a.cfg.Account, name, function.Latest),
+		FunctionArn:              function.ARN(a.cfg.Region, a.account(r), name, function.Latest),
 		MaximumRetryAttempts:     c.MaximumRetryAttempts,
 		MaximumEventAgeInSeconds: c.MaximumEventAgeInSeconds,
 		DestinationConfig: lambdaapi.DestinationConfig{

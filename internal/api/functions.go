@@ -60,6 +60,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := function.Config{
+		Account:     a.account(r),
 		Name:        ref.Name,
 		Role:        *in.Role,
 		Runtime:     deref(in.Runtime),
@@ -83,7 +84,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.DeadLetterConfig != nil {
 		cfg.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
-		if err := a.checkLocal(cfg.DeadLetterTarget); err != nil {
+		if err := a.checkLocal(r, cfg.DeadLetterTarget); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -113,7 +114,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.activate(cfg.Name, cfg.RevisionID)
+	a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
 	// AWS's CreateFunction answer has State Pending but no
 	// LastUpdateStatus, although GetFunction then shows InProgress.
 	out := a.configuration(&cfg, false)
@@ -235,16 +236,16 @@ func (a *API) validate(cfg *function.Config) error {
 // activate prepares the version in the background and moves it out of
 // Pending (or its update out of InProgress): to Active/Successful, or
 // Failed with the reason.
-func (a *API) activate(name, revision string) {
+func (a *API) activate(account, name, version, revision string) {
 	a.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cfg, err := a.store.Function(name)
+		cfg, err := a.store.Version(account, name, version)
 		if err != nil || cfg.RevisionID != revision {
 			return // deleted or changed again; the newer change activates itself
 		}
 		perr := a.workers.Prepare(ctx, &cfg)
-		_, err = a.store.Update(ctx, name, func(c *function.Config) error {
+		_, err = a.store.UpdateVersion(ctx, account, name, version, func(c *function.Config) error {
 			if c.RevisionID != revision {
 				return errStale
 			}
@@ -272,12 +273,12 @@ func (a *API) activate(name, revision string) {
 
 var errStale = errors.New("configuration changed meanwhile")
 
-// ResumeActivations activates every function a crash left Pending or
+// ResumeActivations activates every version a crash left Pending or
 // InProgress.
 func (a *API) ResumeActivations() {
-	for _, cfg := range a.store.Functions() {
+	for _, cfg := range a.store.AllVersions() {
 		if cfg.State == function.StatePending || cfg.LastUpdateStatus == function.UpdateInProgress {
-			a.activate(cfg.Name, cfg.RevisionID)
+			a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
 		}
 	}
 }
@@ -298,7 +299,7 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 		}
 		arn := raw
 		if !strings.HasPrefix(raw, "arn:") {
-			arn = function.ARN(a.cfg.Region, a.cfg.Account, raw, qualifier)
+			arn = function.ARN(a.cfg.Region, a.account(r), raw, qualifier)
 		}
 		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage("Function not found: " + arn)
 	}
@@ -311,7 +312,7 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 	if ref.Region != "" && ref.Region != a.cfg.Region {
 		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage(fmt.Sprintf("Functions from '%s' are not reachable in this region ('%s')", ref.Region, a.cfg.Region))
 	}
-	if ref.Account != "" && ref.Account != a.cfg.Account {
+	if ref.Account != "" && ref.Account != a.account(r) {
 		// AWS answers without a message (recorded); Hearth's log says why.
 		a.log.Info("function of another account refused", "request_id", requestID(r), "function", raw, "account", ref.Account)
 		return function.Ref{}, lambdaapi.ErrAccessDenied
@@ -320,8 +321,8 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 }
 
 // notFound is the ResourceNotFoundException of a function version.
-func (a *API) notFound(name, qualifier string) error {
-	return lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, name, qualifier))
+func (a *API) notFound(r *http.Request, name, qualifier string) error {
+	return lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), name, qualifier))
 }
 
 // lookup resolves the {FunctionName} label and the Qualifier of a
@@ -340,11 +341,11 @@ func (a *API) lookupQualified(r *http.Request, qualifier string) (function.Confi
 		return function.Config{}, "", err
 	}
 	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
-		return function.Config{}, "", a.notFound(ref.Name, ref.Qualifier)
+		return function.Config{}, "", a.notFound(r, ref.Name, ref.Qualifier)
 	}
-	cfg, err := a.store.Function(ref.Name)
+	cfg, err := a.store.Function(a.account(r), ref.Name)
 	if err != nil {
-		return function.Config{}, "", a.notFound(ref.Name, ref.Qualifier)
+		return function.Config{}, "", a.notFound(r, ref.Name, ref.Qualifier)
 	}
 	return cfg, ref.Qualifier, nil
 }
@@ -399,7 +400,7 @@ func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
 		after = string(b)
 	}
 	out := lambdaapi.ListFunctionsOutput{Functions: []lambdaapi.FunctionConfiguration{}}
-	all := a.store.Functions() // sorted by name
+	all := a.store.AccountFunctions(a.account(r)) // sorted by name
 	for i, cfg := range all {
 		if cfg.Name <= after {
 			continue
@@ -429,14 +430,14 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.store.Delete(r.Context(), cfg.Name); err != nil {
+	if err := a.store.Delete(r.Context(), a.account(r), cfg.Name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, cfg.Name, ""))
+			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), cfg.Name, ""))
 		}
 		a.fail(w, r, err)
 		return
 	}
-	a.workers.Retire(cfg.Name)
+	a.workers.Retire(cfg.Account, cfg.Name, "")
 	// The log stays, as a deleted function's log group stays on AWS
 	// (bounded with every other log); its open file does not.
 	a.logs.Release(cfg.Name)
@@ -505,7 +506,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if in.DeadLetterConfig != nil {
-		if err := a.checkLocal(deref(in.DeadLetterConfig.TargetArn)); err != nil {
+		if err := a.checkLocal(r, deref(in.DeadLetterConfig.TargetArn)); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -563,7 +564,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 	deadline := time.Now().Add(updateWait)
 	for {
 		changed := a.store.Changed()
-		cfg, err := a.store.Update(r.Context(), name, func(c *function.Config) error {
+		cfg, err := a.store.Update(r.Context(), a.account(r), name, func(c *function.Config) error {
 			if revision != nil && *revision != c.RevisionID {
 				return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 			}
@@ -590,16 +591,16 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 		}
 		switch {
 		case errors.Is(err, errBusy):
-			err = lambdaapi.ErrConflict.WithMessage("The operation cannot be performed at this time. An update is in progress for resource: " + function.ARN(a.cfg.Region, a.cfg.Account, name, ""))
+			err = lambdaapi.ErrConflict.WithMessage("The operation cannot be performed at this time. An update is in progress for resource: " + function.ARN(a.cfg.Region, a.account(r), name, ""))
 		case errors.Is(err, store.ErrNotFound):
-			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, name, ""))
+			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), name, ""))
 		}
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		a.activate(cfg.Name, cfg.RevisionID)
-		a.workers.Retire(cfg.Name)
+		a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
+		a.workers.Retire(cfg.Account, cfg.Name, function.Latest)
 		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
@@ -608,7 +609,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 var errBusy = errors.New("update in progress")
 
 func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
-	fns := a.store.Functions()
+	fns := a.store.AccountFunctions(a.account(r))
 	var total int64
 	for _, f := range fns {
 		total += f.CodeSize
@@ -652,7 +653,7 @@ func (a *API) configuration(c *function.Config, qualifyLatest bool) lambdaapi.Fu
 	}
 	out := lambdaapi.FunctionConfiguration{
 		FunctionName:               c.Name,
-		FunctionArn:                function.ARN(a.cfg.Region, a.cfg.Account, c.Name, qualifier),
+		FunctionArn:                function.ARN(a.cfg.Region, c.Account, c.Name, qualifier),
 		Runtime:                    c.Runtime,
 		Role:                       c.Role,
 		Handler:                    c.Handler,

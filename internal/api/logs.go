@@ -22,7 +22,7 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	// A deleted function's log stays readable, as its log group does on
 	// AWS; a name that never had a log is not found.
-	if _, err := a.store.Function(name); err != nil && !a.logs.Stored(name) {
+	if _, err := a.store.Function(a.account(r), name); err != nil && !a.logs.Stored(name) {
 		a.fail(w, r, err)
 		return
 	}
