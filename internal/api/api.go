@@ -138,7 +138,7 @@ type route struct {
 // lambdaRoutes lists the Lambda operations Hearth serves, with the exact
 // paths of the model (table 1.4 of lambda-api.md). Patterns match whole
 // paths only: a path that is not listed here, such as
-// /2015-03-31/functions/f/policy, reaches unknownOperation and is never
+// /2015-03-31/functions/f/concurrency, reaches unknownOperation and is never
 // answered by a neighbouring operation. Older clients send a trailing
 // slash on a few paths (the model's InvokeAsync URI has one); those are
 // listed with {$}, which matches the slash and nothing after it.
@@ -171,6 +171,16 @@ func (a *API) lambdaRoutes() []route {
 		{"ListTags", "GET /2017-03-31/tags/{Resource}", a.listTags},
 		{"TagResource", "POST /2017-03-31/tags/{Resource}", writes(a.tagResource)},
 		{"UntagResource", "DELETE /2017-03-31/tags/{Resource}", writes(a.untagResource)},
+		{"PublishVersion", "POST /2015-03-31/functions/{FunctionName}/versions", writes(a.publishVersion)},
+		{"ListVersionsByFunction", "GET /2015-03-31/functions/{FunctionName}/versions", a.listVersions},
+		{"CreateAlias", "POST /2015-03-31/functions/{FunctionName}/aliases", writes(a.createAlias)},
+		{"ListAliases", "GET /2015-03-31/functions/{FunctionName}/aliases", a.listAliases},
+		{"GetAlias", "GET /2015-03-31/functions/{FunctionName}/aliases/{Name}", a.getAlias},
+		{"UpdateAlias", "PUT /2015-03-31/functions/{FunctionName}/aliases/{Name}", writes(a.updateAlias)},
+		{"DeleteAlias", "DELETE /2015-03-31/functions/{FunctionName}/aliases/{Name}", writes(a.deleteAlias)},
+		{"AddPermission", "POST /2015-03-31/functions/{FunctionName}/policy", writes(a.addPermission)},
+		{"GetPolicy", "GET /2015-03-31/functions/{FunctionName}/policy", a.getPolicy},
+		{"RemovePermission", "DELETE /2015-03-31/functions/{FunctionName}/policy/{StatementId}", writes(a.removePermission)},
 	}
 }
 

@@ -115,6 +115,14 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
+	if in.Publish {
+		v, err := a.publish(r.Context(), cfg.Account, cfg.Name, nil, nil, nil)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		cfg = v
+	}
 	// AWS's CreateFunction answer has State Pending but no
 	// LastUpdateStatus, although GetFunction then shows InProgress.
 	out := a.configuration(&cfg, false)
@@ -176,8 +184,6 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput, hasZip bool) error {
 		return invalid("Cannot reference more than 5 layers.") // AWS's limit, recorded
 	case len(in.Layers) > 0:
 		return invalid("Layers are not supported by this Hearth server yet.")
-	case in.Publish:
-		return invalid("Publishing versions is not supported by this Hearth server yet; create the function without Publish.")
 	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
 		return invalid("VPC configuration is not supported by this Hearth server.")
 	case len(in.FileSystemConfigs) > 0:
@@ -325,29 +331,69 @@ func (a *API) notFound(r *http.Request, name, qualifier string) error {
 	return lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), name, qualifier))
 }
 
-// lookup resolves the {FunctionName} label and the Qualifier of a
-// management operation to the function's $LATEST configuration, the only
-// version that exists so far.
+// lookup resolves the {FunctionName} label of a management operation
+// that works on $LATEST to its configuration; a qualifier other than
+// $LATEST is not found.
 func (a *API) lookup(r *http.Request, qualifier string) (function.Config, error) {
-	cfg, _, err := a.lookupQualified(r, qualifier)
-	return cfg, err
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
+	if err != nil {
+		return function.Config{}, err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
+		return function.Config{}, a.notFound(r, ref.Name, ref.Qualifier)
+	}
+	cfg, err := a.store.Function(a.account(r), ref.Name)
+	if err != nil {
+		return function.Config{}, a.notFound(r, ref.Name, ref.Qualifier)
+	}
+	return cfg, nil
 }
 
-// lookupQualified is lookup that also returns the qualifier the caller
-// gave, in the name or as Qualifier ("" when none).
+// lookupQualified resolves the {FunctionName} label and the Qualifier of
+// a management operation to the configuration of the version they name:
+// $LATEST (no qualifier), a published version, or the version an alias
+// points at. It also returns the qualifier the caller gave ("" when
+// none).
 func (a *API) lookupQualified(r *http.Request, qualifier string) (function.Config, string, error) {
 	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
 	if err != nil {
 		return function.Config{}, "", err
 	}
-	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
-		return function.Config{}, "", a.notFound(r, ref.Name, ref.Qualifier)
+	cfg, err := a.resolve(r, ref.Name, ref.Qualifier)
+	return cfg, ref.Qualifier, err
+}
+
+// resolve returns the configuration of the version qualifier names in the
+// caller's function name: $LATEST for "" or $LATEST, a version number, or
+// the primary version of an alias.
+func (a *API) resolve(r *http.Request, name, qualifier string) (function.Config, error) {
+	account := a.account(r)
+	version := qualifier
+	switch {
+	case qualifier == "":
+		version = function.Latest
+	case qualifier != function.Latest && !function.IsVersionNumber(qualifier):
+		alias, err := a.store.Alias(account, name, qualifier)
+		if err != nil {
+			return function.Config{}, a.notFound(r, name, qualifier)
+		}
+		version = alias.Version
 	}
-	cfg, err := a.store.Function(a.account(r), ref.Name)
+	cfg, err := a.store.Version(account, name, version)
 	if err != nil {
-		return function.Config{}, "", a.notFound(r, ref.Name, ref.Qualifier)
+		return function.Config{}, a.notFound(r, name, qualifier)
 	}
-	return cfg, ref.Qualifier, nil
+	return cfg, nil
+}
+
+// qualifiedConfiguration is configuration for a version reached through
+// qualifier: an alias's FunctionArn names the alias.
+func (a *API) qualifiedConfiguration(cfg *function.Config, qualifier string) lambdaapi.FunctionConfiguration {
+	out := a.configuration(cfg, qualifier == function.Latest)
+	if qualifier != "" && qualifier != function.Latest && !function.IsVersionNumber(qualifier) {
+		out.FunctionArn = function.ARN(a.cfg.Region, cfg.Account, cfg.Name, qualifier)
+	}
+	return out
 }
 
 func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
@@ -357,7 +403,7 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := lambdaapi.GetFunctionOutput{
-		Configuration: a.configuration(&cfg, qualifier == function.Latest),
+		Configuration: a.qualifiedConfiguration(&cfg, qualifier),
 		Code:          lambdaapi.FunctionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, &cfg)},
 	}
 	if len(cfg.Tags) > 0 {
@@ -372,7 +418,7 @@ func (a *API) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.configuration(&cfg, qualifier == function.Latest))
+	a.reply(w, r, http.StatusOK, a.qualifiedConfiguration(&cfg, qualifier))
 }
 
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
@@ -425,7 +471,11 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cfg, err := a.lookup(r, qualifier)
+	if ref.Qualifier != "" {
+		a.deleteVersion(w, r, ref)
+		return
+	}
+	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -461,8 +511,6 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		err = invalid("This Hearth server takes code as ZipFile only; S3 locations are not supported.")
 	case uploadOf(r) == nil:
 		err = invalid("Please provide a source for function code.")
-	case in.Publish:
-		err = invalid("Publishing versions is not supported by this Hearth server yet.")
 	}
 	if err == nil {
 		err = setArch(&cfg, in.Architectures)
@@ -480,7 +528,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
-	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
+	a.update(w, r, cfg.Name, in.RevisionId, in.Publish, func(c *function.Config) error {
 		if err := setArch(c, in.Architectures); err != nil {
 			return err
 		}
@@ -527,7 +575,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		a.fail(w, r, err)
 		return
 	}
-	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
+	a.update(w, r, cfg.Name, in.RevisionId, false, func(c *function.Config) error {
 		set(&c.Role, in.Role)
 		set(&c.Handler, in.Handler)
 		set(&c.Description, in.Description)
@@ -559,8 +607,9 @@ const updateWait = 10 * time.Second
 // update applies change to a function's $LATEST under its RevisionId
 // precondition, marks the update InProgress, answers with the result and
 // activates it. An update that arrives while the previous one is still in
-// progress waits for it briefly instead of failing.
-func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revision *string, change func(*function.Config) error) {
+// progress waits for it briefly instead of failing. With publish, it then
+// publishes a version of the result and answers with that.
+func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revision *string, publish bool, change func(*function.Config) error) {
 	deadline := time.Now().Add(updateWait)
 	for {
 		changed := a.store.Changed()
@@ -601,6 +650,12 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 		}
 		a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
 		a.workers.Retire(cfg.Account, cfg.Name, function.Latest)
+		if publish {
+			if cfg, err = a.publish(r.Context(), cfg.Account, cfg.Name, nil, nil, nil); err != nil {
+				a.fail(w, r, err)
+				return
+			}
+		}
 		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
