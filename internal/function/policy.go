@@ -50,6 +50,12 @@ var ErrInvalidPermission = errors.New("invalid permission")
 // function's ARN, qualified when the permission is on a version or
 // alias).
 func (p *Permission) Statement(resource string) (Statement, error) {
+	// What is stored must read back as itself: JSON text is UTF-8.
+	q := *p
+	for _, f := range []*string{&q.Sid, &q.Action, &q.Principal, &q.SourceArn, &q.SourceAccount, &q.EventSourceToken, &q.PrincipalOrgID, &q.FunctionUrlAuthType, &resource} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	p = &q
 	if !strings.HasPrefix(p.Action, "lambda:") || len(p.Action) == len("lambda:") {
 		return Statement{}, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'action' failed to satisfy constraint: Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])", ErrInvalidPermission, p.Action)
 	}

@@ -367,3 +367,50 @@ func BenchmarkAsyncLatency(b *testing.B) {
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "enqueue-to-start-p50-ms")
 	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "enqueue-to-start-p99-ms")
 }
+
+// BenchmarkWarmInvokeAlias compares warm invocations through an alias
+// (resolved to its version on every call) with invocations of $LATEST, the
+// same Go function, interleaved call by call so that the machine's noise
+// falls on both alike. ratio-p50 is alias ÷ $LATEST.
+func BenchmarkWarmInvokeAlias(b *testing.B) {
+	s := benchServer(b)
+	s.create(b, "warm-alias", goFn())
+	v, err := s.Client.PublishVersion(b.Context(), &lambda.PublishVersionInput{FunctionName: aws.String("warm-alias")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.waitVersion(b, "warm-alias", aws.ToString(v.Version))
+	if _, err := s.Client.CreateAlias(b.Context(), &lambda.CreateAliasInput{FunctionName: aws.String("warm-alias"), Name: aws.String("live"), FunctionVersion: v.Version}); err != nil {
+		b.Fatal(err)
+	}
+	c := &http.Client{}
+	latest := s.URL + "/2015-03-31/functions/warm-alias/invocations"
+	alias := s.URL + "/2015-03-31/functions/warm-alias:live/invocations"
+	post(b, c, latest, benchPayload) // cold starts outside the timing
+	post(b, c, alias, benchPayload)
+	var dl, da []time.Duration
+	for i := 0; b.Loop(); i++ {
+		// Alternate which goes first, so neither always follows the other.
+		first, second := latest, alias
+		if i%2 == 1 {
+			first, second = alias, latest
+		}
+		t0 := time.Now()
+		post(b, c, first, benchPayload)
+		t1 := time.Now()
+		post(b, c, second, benchPayload)
+		t2 := time.Now()
+		if first == latest {
+			dl, da = append(dl, t1.Sub(t0)), append(da, t2.Sub(t1))
+		} else {
+			da, dl = append(da, t1.Sub(t0)), append(dl, t2.Sub(t1))
+		}
+	}
+	slices.Sort(dl)
+	slices.Sort(da)
+	pl, pa := dl[len(dl)/2], da[len(da)/2]
+	b.ReportMetric(float64(pl.Microseconds()), "latest-p50-µs")
+	b.ReportMetric(float64(pa.Microseconds()), "alias-p50-µs")
+	b.ReportMetric(float64(pa)/float64(pl), "ratio-p50")
+	b.ReportMetric(float64(da[len(da)*99/100])/float64(dl[len(dl)*99/100]), "ratio-p99")
+}
