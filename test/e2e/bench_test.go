@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -369,12 +370,18 @@ func BenchmarkAsyncLatency(b *testing.B) {
 }
 
 // BenchmarkWarmInvokeAlias compares warm invocations through an alias
-// (resolved to its version on every call) with invocations of $LATEST, the
-// same Go function, interleaved call by call so that the machine's noise
-// falls on both alike. ratio-p50 is alias ÷ $LATEST.
+// (resolved to its version on every call) and of a version by number with
+// invocations of $LATEST, the same Go function, and, as a control, of
+// another function's $LATEST. The four are interleaved call by call, in a
+// random order each round, so that the machine's noise falls on all alike.
+// ratio-alias is alias ÷ $LATEST at the median; ratio-control shows how far
+// two equal paths differ in the same run; alias÷version is what resolving
+// the alias adds, the version and the alias running in the same
+// environment.
 func BenchmarkWarmInvokeAlias(b *testing.B) {
 	s := benchServer(b)
 	s.create(b, "warm-alias", goFn())
+	s.create(b, "warm-control", goFn())
 	v, err := s.Client.PublishVersion(b.Context(), &lambda.PublishVersionInput{FunctionName: aws.String("warm-alias")})
 	if err != nil {
 		b.Fatal(err)
@@ -384,33 +391,32 @@ func BenchmarkWarmInvokeAlias(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := &http.Client{}
-	latest := s.URL + "/2015-03-31/functions/warm-alias/invocations"
-	alias := s.URL + "/2015-03-31/functions/warm-alias:live/invocations"
-	post(b, c, latest, benchPayload) // cold starts outside the timing
-	post(b, c, alias, benchPayload)
-	var dl, da []time.Duration
-	for i := 0; b.Loop(); i++ {
-		// Alternate which goes first, so neither always follows the other.
-		first, second := latest, alias
-		if i%2 == 1 {
-			first, second = alias, latest
-		}
-		t0 := time.Now()
-		post(b, c, first, benchPayload)
-		t1 := time.Now()
-		post(b, c, second, benchPayload)
-		t2 := time.Now()
-		if first == latest {
-			dl, da = append(dl, t1.Sub(t0)), append(da, t2.Sub(t1))
-		} else {
-			da, dl = append(da, t1.Sub(t0)), append(dl, t2.Sub(t1))
+	base := s.URL + "/2015-03-31/functions/"
+	urls := []string{base + "warm-alias/invocations", base + "warm-alias:live/invocations",
+		base + "warm-alias:" + aws.ToString(v.Version) + "/invocations", base + "warm-control/invocations"}
+	for _, u := range urls {
+		post(b, c, u, benchPayload) // cold starts outside the timing
+	}
+	d := make([][]time.Duration, len(urls))
+	for b.Loop() {
+		// A fresh order each round: which call follows which matters (an
+		// environment idle for over a millisecond is frozen, and thawed by
+		// its next call), so no target may always follow the same one.
+		for _, j := range rand.Perm(len(urls)) {
+			t := time.Now()
+			post(b, c, urls[j], benchPayload)
+			d[j] = append(d[j], time.Since(t))
 		}
 	}
-	slices.Sort(dl)
-	slices.Sort(da)
-	pl, pa := dl[len(dl)/2], da[len(da)/2]
-	b.ReportMetric(float64(pl.Microseconds()), "latest-p50-µs")
-	b.ReportMetric(float64(pa.Microseconds()), "alias-p50-µs")
-	b.ReportMetric(float64(pa)/float64(pl), "ratio-p50")
-	b.ReportMetric(float64(da[len(da)*99/100])/float64(dl[len(dl)*99/100]), "ratio-p99")
+	p50 := make([]time.Duration, len(urls))
+	for j := range d {
+		slices.Sort(d[j])
+		p50[j] = d[j][len(d[j])/2]
+	}
+	b.ReportMetric(float64(p50[0].Microseconds()), "latest-p50-µs")
+	b.ReportMetric(float64(p50[1].Microseconds()), "alias-p50-µs")
+	b.ReportMetric(float64(p50[1])/float64(p50[0]), "ratio-alias")
+	b.ReportMetric(float64(p50[2])/float64(p50[0]), "ratio-version")
+	b.ReportMetric(float64(p50[3])/float64(p50[0]), "ratio-control")
+	b.ReportMetric(float64(p50[1])/float64(p50[2]), "alias÷version")
 }
