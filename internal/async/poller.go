@@ -86,6 +86,11 @@ func (q *Queue) handle(m jetstream.Msg) {
 		return
 	}
 	fn, err := q.configs.Function(ev.Account, ev.Function)
+	if err == nil {
+		// Retries and destinations are those of the qualifier the event
+		// was sent to, as they are now.
+		fn.EventInvoke, err = q.configs.EventInvoke(ev.Account, ev.Function, ev.Qualifier)
+	}
 	if err != nil {
 		log.Warn("dropping event: function no longer exists")
 		q.stats.dropped.Add(1)

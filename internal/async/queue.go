@@ -118,6 +118,9 @@ type Invoker interface {
 // it.
 type Configs interface {
 	Function(account, name string) (function.Config, error)
+	// EventInvoke is the event invoke config of the qualifier the event
+	// was sent to (the function's own for none).
+	EventInvoke(account, name, qualifier string) (*function.EventInvokeConfig, error)
 }
 
 // Queue is the async event queue and its pollers.

@@ -28,6 +28,9 @@ type Alias struct {
 	Weights    map[string]float64 `json:"weights,omitempty"`
 	RevisionID string             `json:"revision_id"`
 	Modified   time.Time          `json:"modified"`
+	// EventInvoke is the alias's own asynchronous invocation
+	// configuration, nil when none was put.
+	EventInvoke *EventInvokeConfig `json:"event_invoke,omitempty"`
 }
 
 // Pick returns the version an invocation through the alias runs: the

@@ -653,6 +653,43 @@ func (s *Store) Publish(ctx context.Context, account, name string, build func(la
 	}
 }
 
+// EventInvoke returns the asynchronous invocation configuration that
+// applies to invocations of account's function name through qualifier:
+// the alias's or the version's own, $LATEST's for none or $LATEST; nil
+// when none was put.
+func (s *Store) EventInvoke(account, name, qualifier string) (*function.EventInvokeConfig, error) {
+	if qualifier != "" && qualifier != function.Latest && !function.IsVersionNumber(qualifier) {
+		a, err := s.Alias(account, name, qualifier)
+		if err != nil {
+			return nil, err
+		}
+		return a.EventInvoke, nil
+	}
+	if qualifier == "" {
+		qualifier = function.Latest
+	}
+	cfg, err := s.Version(account, name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.EventInvoke, nil
+}
+
+// UpdateEventInvoke applies change to the asynchronous invocation
+// configuration of qualifier ("" or $LATEST, a version or an alias) of
+// account's function name. Changing it changes no RevisionId.
+func (s *Store) UpdateEventInvoke(ctx context.Context, account, name, qualifier string, change func(**function.EventInvokeConfig) error) error {
+	if qualifier != "" && qualifier != function.Latest && !function.IsVersionNumber(qualifier) {
+		_, err := s.UpdateAlias(ctx, account, name, qualifier, func(a *function.Alias) error { return change(&a.EventInvoke) })
+		return err
+	}
+	if qualifier == "" {
+		qualifier = function.Latest
+	}
+	_, err := s.UpdateVersion(ctx, account, name, qualifier, func(c *function.Config) error { return change(&c.EventInvoke) })
+	return err
+}
+
 // CreateAlias stores a new alias; ErrExists if the name is taken.
 func (s *Store) CreateAlias(ctx context.Context, a function.Alias) error {
 	if err := s.create(ctx, aliasKey(a.Account, a.Function, a.Name), &a); err != nil {

@@ -269,7 +269,17 @@ func TestAsyncThroughAlias(t *testing.T) {
 	if _, err := s.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("af"), Name: aws.String("prod"), FunctionVersion: v.Version}); err != nil {
 		t.Fatal(err)
 	}
-	s.putEventConfig(t, "af", 0, queueARN("af-ok"), "")
+	// The alias has its own event invoke config; $LATEST's sends elsewhere.
+	s.putEventConfig(t, "af", 0, queueARN("af-latest"), "")
+	put, err := s.Client.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("af"), Qualifier: aws.String("prod"),
+		MaximumRetryAttempts: aws.Int32(0), DestinationConfig: &types.DestinationConfig{OnSuccess: &types.OnSuccess{Destination: aws.String(queueARN("af-ok"))}}})
+	if err != nil || aws.ToString(put.FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:af:prod" {
+		t.Fatalf("PutFunctionEventInvokeConfig(prod) = %+v, %v", put, err)
+	}
+	list, err := s.Client.ListFunctionEventInvokeConfigs(ctx, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("af")})
+	if err != nil || len(list.FunctionEventInvokeConfigs) != 2 {
+		t.Errorf("ListFunctionEventInvokeConfigs = %+v, %v; want $LATEST's and prod's", list, err)
+	}
 	out, err := s.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("af"), Qualifier: aws.String("prod"),
 		InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"op":"echo"}`)})
 	if err != nil || out.StatusCode != 202 {
@@ -282,6 +292,9 @@ func TestAsyncThroughAlias(t *testing.T) {
 	r := recs[0]
 	if r.RequestContext.FunctionArn != "arn:aws:lambda:us-east-1:000000000000:function:af:prod" || r.ResponseContext == nil || r.ResponseContext.ExecutedVersion != "1" {
 		t.Errorf("record = %+v, %+v; want the alias's ARN and executed version 1", r.RequestContext, r.ResponseContext)
+	}
+	if got := s.receive(t, "af-latest", 1, 500*time.Millisecond); len(got) != 0 {
+		t.Errorf("$LATEST's destination got %d records of an event sent to the alias", len(got))
 	}
 }
 
