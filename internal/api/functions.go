@@ -432,32 +432,67 @@ func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, 50)
 	}
-	if v := q.Get("FunctionVersion"); v != "" && v != "ALL" {
-		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]", v)))
+	all := q.Get("FunctionVersion")
+	if all != "" && all != "ALL" {
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]", all)))
 		return
 	}
+	// The marker is the last item's name, with ":VERSION" under ALL.
 	after := ""
 	if m := q.Get("Marker"); m != "" {
 		b, err := base64.RawURLEncoding.DecodeString(m)
-		if err != nil || !function.ValidName(string(b)) {
+		ref, perr := function.ParseRef(string(b))
+		if err != nil || perr != nil || (ref.Qualifier != "" && all == "") {
 			a.fail(w, r, invalid("Invalid Marker"))
 			return
 		}
 		after = string(b)
 	}
-	out := lambdaapi.ListFunctionsOutput{Functions: []lambdaapi.FunctionConfiguration{}}
-	all := a.store.AccountFunctions(a.account(r)) // sorted by name
-	for i, cfg := range all {
-		if cfg.Name <= after {
-			continue
+	var items []function.Config // sorted by name, $LATEST before versions
+	for _, cfg := range a.store.AccountFunctions(a.account(r)) {
+		items = append(items, cfg)
+		if all != "" {
+			items = append(items, a.store.Versions(cfg.Account, cfg.Name)...)
 		}
+	}
+	key := func(c *function.Config) string {
+		if all == "" {
+			return c.Name
+		}
+		return c.Name + ":" + c.Version
+	}
+	start := 0
+	if after != "" {
+		start = len(items)
+		for i := range items {
+			if itemAfter(&items[i], after) {
+				start = i
+				break
+			}
+		}
+	}
+	out := lambdaapi.ListFunctionsOutput{Functions: []lambdaapi.FunctionConfiguration{}}
+	for i := start; i < len(items); i++ {
 		if len(out.Functions) == limit {
-			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(all[i-1].Name))
+			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(key(&items[i-1])))
 			break
 		}
-		out.Functions = append(out.Functions, listItem(a.configuration(&cfg, false)))
+		out.Functions = append(out.Functions, listItem(a.configuration(&items[i], false)))
 	}
 	a.reply(w, r, http.StatusOK, out)
+}
+
+// itemAfter reports whether c comes after the list item marker names
+// (NAME or NAME:VERSION): by name, then $LATEST, then versions ascending.
+func itemAfter(c *function.Config, marker string) bool {
+	name, version, _ := strings.Cut(marker, ":")
+	if c.Name != name {
+		return c.Name > name
+	}
+	if version == "" {
+		return false
+	}
+	return function.VersionNumber(c.Version) > function.VersionNumber(version)
 }
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {

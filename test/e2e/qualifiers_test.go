@@ -134,6 +134,21 @@ func TestVersionsAndAliases(t *testing.T) {
 		t.Errorf("ListVersionsByFunction (-want +got):\n%s", diff)
 	}
 
+	var all []string
+	fp := lambda.NewListFunctionsPaginator(s.Client, &lambda.ListFunctionsInput{FunctionVersion: types.FunctionVersionAll, MaxItems: aws.Int32(2)})
+	for fp.HasMorePages() {
+		out, err := fp.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range out.Functions {
+			all = append(all, aws.ToString(f.FunctionName)+":"+aws.ToString(f.Version))
+		}
+	}
+	if diff := cmp.Diff([]string{"vf:$LATEST", "vf:1", "vf:2"}, all); diff != "" {
+		t.Errorf("ListFunctions(FunctionVersion ALL) (-want +got):\n%s", diff)
+	}
+
 	// Each version runs its own configuration in its own environments.
 	for _, tc := range []struct{ name, qualifier, wantV, wantVersion, arnSuffix string }{
 		{"vf", "1", "one", "1", ":vf:1"},
