@@ -460,3 +460,44 @@ func TestPublishSurvivesKill9(t *testing.T) {
 		t.Errorf("PublishVersion after the restart = %q, %v; want %d", aws.ToString(v.Version), err, highest+1)
 	}
 }
+
+// TestAccountsDoNotSeeEachOther: a function belongs to the account that
+// created it. The same data directory served as another account shows
+// none of the first's functions, lets it create its own of the same name,
+// and the first account finds its own unchanged afterwards.
+func TestAccountsDoNotSeeEachOther(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	s.create(t, "mine", goFn())
+	if _, err := s.Client.PublishVersion(t.Context(), &lambda.PublishVersionInput{FunctionName: aws.String("mine")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+
+	s = startServer(t, dir, "--account-id", "111111111111")
+	ctx := t.Context()
+	_, err := s.Client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("mine")})
+	if code := apiCode(err); code != "ResourceNotFoundException" || !strings.Contains(err.Error(), "arn:aws:lambda:us-east-1:111111111111:function:mine") {
+		t.Errorf("another account's GetFunction(mine) = %v; want ResourceNotFoundException in its own account", err)
+	}
+	if _, err := s.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("mine:1")}); apiCode(err) != "ResourceNotFoundException" {
+		t.Errorf("another account's Invoke(mine:1) = %v; want ResourceNotFoundException", err)
+	}
+	list, err := s.Client.ListFunctions(ctx, &lambda.ListFunctionsInput{})
+	if err != nil || len(list.Functions) != 0 {
+		t.Errorf("another account's ListFunctions = %d functions, %v; want none", len(list.Functions), err)
+	}
+	f := goFn()
+	f.timeout = 7
+	s.create(t, "mine", f)
+	s.Stop()
+
+	s = startServer(t, dir)
+	got, err := s.Client.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String("mine")})
+	if err != nil || aws.ToInt32(got.Configuration.Timeout) != 3 || !strings.Contains(aws.ToString(got.Configuration.FunctionArn), ":000000000000:") {
+		t.Fatalf("GetFunction(mine) back in the first account = %+v, %v; want its own (timeout 3)", got, err)
+	}
+	if r, _ := s.invokeQ(t, "mine", "1", map[string]any{}); r.Version != "1" {
+		t.Errorf("Invoke(mine:1) = version %q; want 1", r.Version)
+	}
+}
