@@ -557,3 +557,80 @@ func TestAccountsAreSeparate(t *testing.T) {
 		t.Errorf("deleting another account's function removed mine: %v", err)
 	}
 }
+
+// publishNew publishes $LATEST of name as a new version.
+func publishNew(t *testing.T, s *store.Store, name string) function.Config {
+	t.Helper()
+	v, created, err := s.Publish(t.Context(), acct, name, func(latest function.Config, _ []function.Config) (*function.Config, *function.Config, error) {
+		v := latest
+		return &v, nil, nil
+	})
+	if err != nil || !created {
+		t.Fatalf("Publish(%s) = %v, created %v", name, err, created)
+	}
+	return v
+}
+
+// Version numbers grow by one and are never reused, even after the
+// newest is deleted and the store reopened; a version's code is kept
+// while it exists and swept once it is gone.
+func TestVersionsNumbersAndCode(t *testing.T) {
+	dir := t.TempDir()
+	s, b := open(t, dir)
+	ctx := t.Context()
+	oldCode, _ := s.PutCode(ctx, []byte("old code"))
+	c := cfg("v")
+	c.CodeSha256 = oldCode
+	if err := s.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for want := 1; want <= 2; want++ {
+		if v := publishNew(t, s, "v"); v.Version != fmt.Sprint(want) || v.CodeSha256 != oldCode || v.Account != acct {
+			t.Fatalf("Publish #%d = version %q, code %q, account %q", want, v.Version, v.CodeSha256, v.Account)
+		}
+	}
+	newCode, _ := s.PutCode(ctx, []byte("new code"))
+	if _, err := s.Update(ctx, acct, "v", func(c *function.Config) error { c.CodeSha256 = newCode; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepCode(ctx, 0); err != nil || n != 0 {
+		t.Errorf("SweepCode() while versions use the old code = %d, %v; want 0", n, err)
+	}
+	for _, v := range []string{"1", "2"} {
+		if err := s.DeleteVersion(ctx, acct, "v", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Version(acct, "v", "2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Version(2) after delete = %v; want ErrNotFound", err)
+	}
+	if n, err := s.SweepCode(ctx, 0); err != nil || n != 1 {
+		t.Errorf("SweepCode() once no version uses the old code = %d, %v; want 1", n, err)
+	}
+	b.Close()
+
+	s, b = open(t, dir)
+	defer b.Close()
+	if v := publishNew(t, s, "v"); v.Version != "3" {
+		t.Errorf("Publish after deleting 1 and 2 and a restart = version %q; want 3", v.Version)
+	}
+	if got := s.Versions(acct, "v"); len(got) != 1 || got[0].Version != "3" {
+		t.Errorf("Versions() = %d; want just 3", len(got))
+	}
+	// Deleting the function removes its versions and aliases with it.
+	if err := s.CreateAlias(ctx, function.Alias{Account: acct, Function: "v", Name: "live", Version: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, acct, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, cfg("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Alias(acct, "v", "live"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Alias(live) of a re-created function = %v; want ErrNotFound", err)
+	}
+	if got := s.Versions(acct, "v"); len(got) != 0 {
+		t.Errorf("Versions() of a re-created function = %d; want none", len(got))
+	}
+}
