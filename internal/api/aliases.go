@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -51,9 +52,23 @@ func (a *API) checkAliasTarget(r *http.Request, name, version string, weights ma
 	if err := function.CheckWeights(version, weights); err != nil {
 		return invalid(err.Error())
 	}
-	for _, v := range append([]string{version}, keys(weights)...) {
-		if _, err := a.store.Version(a.account(r), name, v); err != nil {
+	var primary function.Config
+	for i, v := range append([]string{version}, keys(weights)...) {
+		cfg, err := a.store.Version(a.account(r), name, v)
+		if err != nil {
 			return a.notFound(r, name, v)
+		}
+		if i == 0 {
+			primary = cfg
+			continue
+		}
+		// Lambda's documented constraints on the two versions of a
+		// weighted alias (wording UNCONFIRMED).
+		if cfg.Role != primary.Role {
+			return invalid(fmt.Sprintf("The versions of a weighted alias must have the same execution role: version %s has %s, version %s has %s.", version, primary.Role, v, cfg.Role))
+		}
+		if cfg.DeadLetterTarget != primary.DeadLetterTarget {
+			return invalid(fmt.Sprintf("The versions of a weighted alias must have the same dead-letter queue configuration: versions %s and %s differ.", version, v))
 		}
 	}
 	return nil

@@ -256,6 +256,21 @@ func TestVersionsAndAliases(t *testing.T) {
 		}
 	}
 
+	// A weighted alias's versions must share the execution role.
+	if _, err := s.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("vf"), Role: aws.String("arn:aws:iam::000000000000:role/other")}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitUpdated(t, "vf")
+	v3, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("vf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String("vf"), Name: aws.String("live"),
+		RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{aws.ToString(v3.Version): 0.1}}})
+	if code := apiCode(err); code != "InvalidParameterValueException" || !strings.Contains(err.Error(), "execution role") {
+		t.Errorf("UpdateAlias(weight on a version with another role) = %v; want InvalidParameterValueException about the role", err)
+	}
+
 	// Deleting the function deletes its versions and aliases.
 	if _, err := s.Client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("vf")}); err != nil {
 		t.Fatal(err)
