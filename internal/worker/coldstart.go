@@ -45,7 +45,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		return nil, w.initFailed(req, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
 	}
 
-	fnLog := w.logs.Function(cfg.Name)
+	fnLog := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
 	capture, out, err := logs.NewCapture(fnLog)
 	if err != nil {
 		return nil, nil, err
@@ -152,7 +152,7 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 		typ = "Runtime.Unknown"
 	}
 	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
-	fl := w.logs.Function(cfg.Name)
+	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
 	platform := func(line string) {
 		if line == "" {
 			return // a record the system log level filters out
