@@ -51,7 +51,7 @@ type Config struct {
 // (activation) and retiring the environments of a changed function.
 type Workers interface {
 	Prepare(ctx context.Context, cfg *function.Config) error
-	Retire(name string)
+	Retire(account, name, version string)
 	Environments() []worker.EnvInfo
 }
 
@@ -140,7 +140,7 @@ type route struct {
 // lambdaRoutes lists the Lambda operations Hearth serves, with the exact
 // paths of the model (table 1.4 of lambda-api.md). Patterns match whole
 // paths only: a path that is not listed here, such as
-// /2015-03-31/functions/f/policy, reaches unknownOperation and is never
+// /2015-03-31/functions/f/concurrency, reaches unknownOperation and is never
 // answered by a neighbouring operation. Older clients send a trailing
 // slash on a few paths (the model's InvokeAsync URI has one); those are
 // listed with {$}, which matches the slash and nothing after it.
@@ -185,6 +185,16 @@ func (a *API) lambdaRoutes() []route {
 		{"AddLayerVersionPermission", "POST /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy", writes(a.addLayerVersionPermission)},
 		{"GetLayerVersionPolicy", "GET /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy", a.getLayerVersionPolicy},
 		{"RemoveLayerVersionPermission", "DELETE /2018-10-31/layers/{LayerName}/versions/{VersionNumber}/policy/{StatementId}", writes(a.removeLayerVersionPermission)},
+		{"PublishVersion", "POST /2015-03-31/functions/{FunctionName}/versions", writes(a.publishVersion)},
+		{"ListVersionsByFunction", "GET /2015-03-31/functions/{FunctionName}/versions", a.listVersions},
+		{"CreateAlias", "POST /2015-03-31/functions/{FunctionName}/aliases", writes(a.createAlias)},
+		{"ListAliases", "GET /2015-03-31/functions/{FunctionName}/aliases", a.listAliases},
+		{"GetAlias", "GET /2015-03-31/functions/{FunctionName}/aliases/{Name}", a.getAlias},
+		{"UpdateAlias", "PUT /2015-03-31/functions/{FunctionName}/aliases/{Name}", writes(a.updateAlias)},
+		{"DeleteAlias", "DELETE /2015-03-31/functions/{FunctionName}/aliases/{Name}", writes(a.deleteAlias)},
+		{"AddPermission", "POST /2015-03-31/functions/{FunctionName}/policy", writes(a.addPermission)},
+		{"GetPolicy", "GET /2015-03-31/functions/{FunctionName}/policy", a.getPolicy},
+		{"RemovePermission", "DELETE /2015-03-31/functions/{FunctionName}/policy/{StatementId}", writes(a.removePermission)},
 	}
 }
 

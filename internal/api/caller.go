@@ -2,8 +2,8 @@ package api
 
 import "net/http"
 
-// account is the account a request acts for: what it creates is that
-// account's, and what it names without an account is looked up there.
+// account returns the account of r's caller, which owns what r creates and
+// is the only account whose functions r can see.
 func (a *API) account(r *http.Request) string {
 	return a.cfg.Account
 }

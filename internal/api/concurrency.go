@@ -29,16 +29,16 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 	defer a.reserveMu.Unlock()
 	limit := a.invoke.Concurrency()
 	minimum := invoke.MinUnreserved(limit)
-	if limit-invoke.ReservedSum(a.store.Functions(), cfg.Name)-n < minimum {
+	if limit-invoke.ReservedSum(a.store.AccountFunctions(cfg.Account), cfg.Name)-n < minimum {
 		a.fail(w, r, invalid(fmt.Sprintf("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", minimum)))
 		return
 	}
-	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+	_, err = a.store.Update(r.Context(), cfg.Account, cfg.Name, func(c *function.Config) error {
 		c.ReservedConcurrency = &n
 		return nil
 	})
 	if err != nil {
-		a.fail(w, r, a.functionGone(err, cfg.Name))
+		a.fail(w, r, a.functionGone(r, err, cfg.Name))
 		return
 	}
 	a.reply(w, r, http.StatusOK, lambdaapi.Concurrency{ReservedConcurrentExecutions: &n})
@@ -59,12 +59,12 @@ func (a *API) deleteFunctionConcurrency(w http.ResponseWriter, r *http.Request) 
 		a.fail(w, r, err)
 		return
 	}
-	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+	_, err = a.store.Update(r.Context(), cfg.Account, cfg.Name, func(c *function.Config) error {
 		c.ReservedConcurrency = nil
 		return nil
 	})
 	if err != nil {
-		a.fail(w, r, a.functionGone(err, cfg.Name))
+		a.fail(w, r, a.functionGone(r, err, cfg.Name))
 		return
 	}
 	a.noContent(w, r)
@@ -72,9 +72,9 @@ func (a *API) deleteFunctionConcurrency(w http.ResponseWriter, r *http.Request) 
 
 // functionGone words a store.ErrNotFound from an update of name (deleted
 // meanwhile) as Lambda does.
-func (a *API) functionGone(err error, name string) error {
+func (a *API) functionGone(r *http.Request, err error, name string) error {
 	if isNotFound(err) {
-		return a.notFound(name, "")
+		return a.notFound(r, name, "")
 	}
 	return err
 }

@@ -14,36 +14,39 @@ import (
 )
 
 // eventInvokeTarget resolves {FunctionName} and the Qualifier parameter
-// of the event invoke config operations. Only $LATEST exists so far. A
-// missing function gets the family's own sentence: Put and Update say "The
-// function doesn't exist.", Get and Delete that the function (qualified,
-// $LATEST by default) "doesn't have an EventInvokeConfig" (recorded AWS
-// answers).
+// of the event invoke config operations: $LATEST (also for none), a
+// version or an alias, each with its own config. A missing function gets
+// the family's own sentence: Put and Update say "The function doesn't
+// exist.", Get and Delete that the function (qualified, $LATEST by
+// default) "doesn't have an EventInvokeConfig" (recorded AWS answers).
 func (a *API) eventInvokeTarget(r *http.Request, putting bool) (function.Config, string, error) {
 	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		return function.Config{}, "", err
 	}
 	qualifier := cmp.Or(ref.Qualifier, function.Latest)
-	cfg, err := a.store.Function(ref.Name)
-	if err != nil || qualifier != function.Latest {
+	cfg, err := a.store.Function(a.account(r), ref.Name)
+	if err == nil {
+		_, err = a.resolve(r, ref.Name, qualifier)
+	}
+	if err != nil {
 		if putting {
 			return function.Config{}, "", lambdaapi.ErrNotFound.WithMessage("The function doesn't exist.")
 		}
-		return function.Config{}, "", a.noEventInvokeConfig(ref.Name, qualifier)
+		return function.Config{}, "", a.noEventInvokeConfig(r, ref.Name, qualifier)
 	}
 	return cfg, qualifier, nil
 }
 
-func (a *API) noEventInvokeConfig(name, qualifier string) error {
-	return lambdaapi.ErrNotFound.WithMessage("The function " + function.ARN(a.cfg.Region, a.cfg.Account, name, qualifier) + " doesn't have an EventInvokeConfig")
+func (a *API) noEventInvokeConfig(r *http.Request, name, qualifier string) error {
+	return lambdaapi.ErrNotFound.WithMessage("The function " + function.ARN(a.cfg.Region, a.account(r), name, qualifier) + " doesn't have an EventInvokeConfig")
 }
 
 // checkDestinations refuses destinations as AWS does (recorded answers):
 // the function itself, a function that does not exist, and an ARN of a
 // service that cannot be a destination. Destinations AWS takes but Hearth
 // cannot deliver to are refused later by EventInvokeConfig.Validate.
-func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) error {
+func (a *API) checkDestinations(r *http.Request, name string, d *lambdaapi.DestinationConfig) error {
 	if d == nil {
 		return nil
 	}
@@ -61,7 +64,7 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 		default:
 			return invalid("The provided destination config " + destinationString(d) + " is invalid.")
 		}
-		if err := a.checkLocal(arn); err != nil {
+		if err := a.checkLocal(r, arn); err != nil {
 			return err
 		}
 		dest, err := function.ParseDestination(arn)
@@ -71,7 +74,7 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 		if dest.Name == name {
 			return invalid("You can't specify the function as a destination for itself.")
 		}
-		if _, err := a.store.Function(dest.Name); err != nil {
+		if _, err := a.store.Function(a.account(r), dest.Name); err != nil {
 			return invalid("The destination ARN " + arn + " is invalid.")
 		}
 	}
@@ -81,13 +84,13 @@ func (a *API) checkDestinations(name string, d *lambdaapi.DestinationConfig) err
 // checkLocal refuses a destination or dead-letter ARN Hearth parses but
 // that names another account or region: Hearth delivers by name, so it
 // would otherwise deliver to its own function or queue of that name.
-func (a *API) checkLocal(arn string) error {
+func (a *API) checkLocal(r *http.Request, arn string) error {
 	dest, err := function.ParseDestination(arn)
-	if err != nil || (dest.Account == a.cfg.Account && dest.Region == a.cfg.Region) {
+	if err != nil || (dest.Account == a.account(r) && dest.Region == a.cfg.Region) {
 		return nil // malformed ones are Validate's to refuse
 	}
 	return invalid(fmt.Sprintf("This Hearth server delivers only to functions and queues of its own account and region (%s, %s); %s is not one of them.",
-		a.cfg.Account, a.cfg.Region, arn))
+		a.account(r), a.cfg.Region, arn))
 }
 
 // destinationString prints d the way AWS's messages do (Java's toString).
@@ -123,20 +126,20 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, re
 		a.fail(w, r, invalid("You must specify at least one of error handling or destination setting."))
 		return
 	}
-	cfg, _, err := a.eventInvokeTarget(r, true) // only $LATEST exists so far
+	cfg, qualifier, err := a.eventInvokeTarget(r, true)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.checkDestinations(cfg.Name, d); err != nil {
+	if err := a.checkDestinations(r, cfg.Name, d); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	var out function.EventInvokeConfig
-	cfg, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
+	err = a.store.UpdateEventInvoke(r.Context(), cfg.Account, cfg.Name, qualifier, func(cur **function.EventInvokeConfig) error {
 		next := function.EventInvokeConfig{}
-		if !replace && c.EventInvoke != nil {
-			next = *c.EventInvoke
+		if !replace && *cur != nil {
+			next = **cur
 		}
 		if in.MaximumRetryAttempts != nil {
 			next.MaximumRetryAttempts = in.MaximumRetryAttempts
@@ -156,7 +159,7 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, re
 			return err
 		}
 		next.LastModified = time.Now()
-		c.EventInvoke = &next
+		*cur = &next
 		out = next
 		return nil
 	})
@@ -167,7 +170,7 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, re
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(cfg.Name, &out))
+	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(r, cfg.Name, qualifier, &out))
 }
 
 func (a *API) getEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
@@ -176,11 +179,12 @@ func (a *API) getEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if cfg.EventInvoke == nil {
-		a.fail(w, r, a.noEventInvokeConfig(cfg.Name, qualifier))
+	eic, err := a.store.EventInvoke(cfg.Account, cfg.Name, qualifier)
+	if err != nil || eic == nil {
+		a.fail(w, r, a.noEventInvokeConfig(r, cfg.Name, qualifier))
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(cfg.Name, cfg.EventInvoke))
+	a.reply(w, r, http.StatusOK, a.eventInvokeConfig(r, cfg.Name, qualifier, eic))
 }
 
 func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
@@ -189,14 +193,17 @@ func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	missing := a.noEventInvokeConfig(cfg.Name, qualifier)
-	_, err = a.store.Update(r.Context(), cfg.Name, func(c *function.Config) error {
-		if c.EventInvoke == nil {
+	missing := a.noEventInvokeConfig(r, cfg.Name, qualifier)
+	err = a.store.UpdateEventInvoke(r.Context(), cfg.Account, cfg.Name, qualifier, func(cur **function.EventInvokeConfig) error {
+		if *cur == nil {
 			return missing
 		}
-		c.EventInvoke = nil
+		*cur = nil
 		return nil
 	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = missing
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -204,6 +211,8 @@ func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r)
 }
 
+// listEventInvokeConfigs lists the configs of $LATEST, the versions and
+// the aliases, in that order.
 func (a *API) listEventInvokeConfigs(w http.ResponseWriter, r *http.Request) {
 	cfg, err := a.lookup(r, "")
 	if err != nil {
@@ -211,16 +220,25 @@ func (a *API) listEventInvokeConfigs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := lambdaapi.ListFunctionEventInvokeConfigsOutput{FunctionEventInvokeConfigs: []lambdaapi.FunctionEventInvokeConfig{}}
-	if cfg.EventInvoke != nil {
-		out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, a.eventInvokeConfig(cfg.Name, cfg.EventInvoke))
+	add := func(qualifier string, eic *function.EventInvokeConfig) {
+		if eic != nil {
+			out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, a.eventInvokeConfig(r, cfg.Name, qualifier, eic))
+		}
+	}
+	add(function.Latest, cfg.EventInvoke)
+	for _, v := range a.store.Versions(cfg.Account, cfg.Name) {
+		add(v.Version, v.EventInvoke)
+	}
+	for _, al := range a.store.Aliases(cfg.Account, cfg.Name) {
+		add(al.Name, al.EventInvoke)
 	}
 	a.reply(w, r, http.StatusOK, out)
 }
 
-func (a *API) eventInvokeConfig(name string, c *function.EventInvokeConfig) lambdaapi.FunctionEventInvokeConfig {
+func (a *API) eventInvokeConfig(r *http.Request, name, qualifier string, c *function.EventInvokeConfig) lambdaapi.FunctionEventInvokeConfig {
 	out := lambdaapi.FunctionEventInvokeConfig{
 		LastModified:             lambdaapi.EpochSeconds(c.LastModified),
-		FunctionArn:              function.ARN(a.cfg.Region, a.cfg.Account, name, function.Latest),
+		FunctionArn:              function.ARN(a.cfg.Region, a.account(r), name, qualifier),
 		MaximumRetryAttempts:     c.MaximumRetryAttempts,
 		MaximumEventAgeInSeconds: c.MaximumEventAgeInSeconds,
 		DestinationConfig: lambdaapi.DestinationConfig{

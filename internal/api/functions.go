@@ -60,6 +60,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := function.Config{
+		Account:     a.account(r),
 		Name:        ref.Name,
 		Role:        *in.Role,
 		Runtime:     deref(in.Runtime),
@@ -83,7 +84,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.DeadLetterConfig != nil {
 		cfg.DeadLetterTarget = deref(in.DeadLetterConfig.TargetArn)
-		if err := a.checkLocal(cfg.DeadLetterTarget); err != nil {
+		if err := a.checkLocal(r, cfg.DeadLetterTarget); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -121,7 +122,15 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.activate(cfg.Name, cfg.RevisionID)
+	a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
+	if in.Publish {
+		v, err := a.publish(r.Context(), cfg.Account, cfg.Name, nil, nil, nil)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		cfg = v
+	}
 	// AWS's CreateFunction answer has State Pending but no
 	// LastUpdateStatus, although GetFunction then shows InProgress.
 	out := a.configuration(&cfg, false)
@@ -180,8 +189,6 @@ func unsupportedCreate(in *lambdaapi.CreateFunctionInput, hasZip bool) error {
 		return invalid("This Hearth server takes code as Code.ZipFile only; S3 locations are not supported.")
 	case !hasZip:
 		return invalid("Code.ZipFile is required.")
-	case in.Publish:
-		return invalid("Publishing versions is not supported by this Hearth server yet; create the function without Publish.")
 	case in.VpcConfig != nil && (len(in.VpcConfig.SubnetIds) > 0 || len(in.VpcConfig.SecurityGroupIds) > 0):
 		return invalid("VPC configuration is not supported by this Hearth server.")
 	case len(in.FileSystemConfigs) > 0:
@@ -240,16 +247,16 @@ func (a *API) validate(cfg *function.Config) error {
 // activate prepares the version in the background and moves it out of
 // Pending (or its update out of InProgress): to Active/Successful, or
 // Failed with the reason.
-func (a *API) activate(name, revision string) {
+func (a *API) activate(account, name, version, revision string) {
 	a.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cfg, err := a.store.Function(name)
+		cfg, err := a.store.Version(account, name, version)
 		if err != nil || cfg.RevisionID != revision {
 			return // deleted or changed again; the newer change activates itself
 		}
 		perr := a.workers.Prepare(ctx, &cfg)
-		_, err = a.store.Update(ctx, name, func(c *function.Config) error {
+		_, err = a.store.UpdateVersion(ctx, account, name, version, func(c *function.Config) error {
 			if c.RevisionID != revision {
 				return errStale
 			}
@@ -277,12 +284,12 @@ func (a *API) activate(name, revision string) {
 
 var errStale = errors.New("configuration changed meanwhile")
 
-// ResumeActivations activates every function a crash left Pending or
+// ResumeActivations activates every version a crash left Pending or
 // InProgress.
 func (a *API) ResumeActivations() {
-	for _, cfg := range a.store.Functions() {
+	for _, cfg := range a.store.AllVersions() {
 		if cfg.State == function.StatePending || cfg.LastUpdateStatus == function.UpdateInProgress {
-			a.activate(cfg.Name, cfg.RevisionID)
+			a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
 		}
 	}
 }
@@ -303,7 +310,7 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 		}
 		arn := raw
 		if !strings.HasPrefix(raw, "arn:") {
-			arn = function.ARN(a.cfg.Region, a.cfg.Account, raw, qualifier)
+			arn = function.ARN(a.cfg.Region, a.account(r), raw, qualifier)
 		}
 		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage("Function not found: " + arn)
 	}
@@ -316,7 +323,7 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 	if ref.Region != "" && ref.Region != a.cfg.Region {
 		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage(fmt.Sprintf("Functions from '%s' are not reachable in this region ('%s')", ref.Region, a.cfg.Region))
 	}
-	if ref.Account != "" && ref.Account != a.cfg.Account {
+	if ref.Account != "" && ref.Account != a.account(r) {
 		// AWS answers without a message (recorded); Hearth's log says why.
 		a.log.Info("function of another account refused", "request_id", requestID(r), "function", raw, "account", ref.Account)
 		return function.Ref{}, lambdaapi.ErrAccessDenied
@@ -325,33 +332,73 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 }
 
 // notFound is the ResourceNotFoundException of a function version.
-func (a *API) notFound(name, qualifier string) error {
-	return lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, name, qualifier))
+func (a *API) notFound(r *http.Request, name, qualifier string) error {
+	return lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), name, qualifier))
 }
 
-// lookup resolves the {FunctionName} label and the Qualifier of a
-// management operation to the function's $LATEST configuration, the only
-// version that exists so far.
+// lookup resolves the {FunctionName} label of a management operation
+// that works on $LATEST to its configuration; a qualifier other than
+// $LATEST is not found.
 func (a *API) lookup(r *http.Request, qualifier string) (function.Config, error) {
-	cfg, _, err := a.lookupQualified(r, qualifier)
-	return cfg, err
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
+	if err != nil {
+		return function.Config{}, err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
+		return function.Config{}, a.notFound(r, ref.Name, ref.Qualifier)
+	}
+	cfg, err := a.store.Function(a.account(r), ref.Name)
+	if err != nil {
+		return function.Config{}, a.notFound(r, ref.Name, ref.Qualifier)
+	}
+	return cfg, nil
 }
 
-// lookupQualified is lookup that also returns the qualifier the caller
-// gave, in the name or as Qualifier ("" when none).
+// lookupQualified resolves the {FunctionName} label and the Qualifier of
+// a management operation to the configuration of the version they name:
+// $LATEST (no qualifier), a published version, or the version an alias
+// points at. It also returns the qualifier the caller gave ("" when
+// none).
 func (a *API) lookupQualified(r *http.Request, qualifier string) (function.Config, string, error) {
 	ref, err := a.functionRef(r, r.PathValue("FunctionName"), qualifier)
 	if err != nil {
 		return function.Config{}, "", err
 	}
-	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
-		return function.Config{}, "", a.notFound(ref.Name, ref.Qualifier)
+	cfg, err := a.resolve(r, ref.Name, ref.Qualifier)
+	return cfg, ref.Qualifier, err
+}
+
+// resolve returns the configuration of the version qualifier names in the
+// caller's function name: $LATEST for "" or $LATEST, a version number, or
+// the primary version of an alias.
+func (a *API) resolve(r *http.Request, name, qualifier string) (function.Config, error) {
+	account := a.account(r)
+	version := qualifier
+	switch {
+	case qualifier == "":
+		version = function.Latest
+	case qualifier != function.Latest && !function.IsVersionNumber(qualifier):
+		alias, err := a.store.Alias(account, name, qualifier)
+		if err != nil {
+			return function.Config{}, a.notFound(r, name, qualifier)
+		}
+		version = alias.Version
 	}
-	cfg, err := a.store.Function(ref.Name)
+	cfg, err := a.store.Version(account, name, version)
 	if err != nil {
-		return function.Config{}, "", a.notFound(ref.Name, ref.Qualifier)
+		return function.Config{}, a.notFound(r, name, qualifier)
 	}
-	return cfg, ref.Qualifier, nil
+	return cfg, nil
+}
+
+// qualifiedConfiguration is configuration for a version reached through
+// qualifier: an alias's FunctionArn names the alias.
+func (a *API) qualifiedConfiguration(cfg *function.Config, qualifier string) lambdaapi.FunctionConfiguration {
+	out := a.configuration(cfg, qualifier == function.Latest)
+	if qualifier != "" && qualifier != function.Latest && !function.IsVersionNumber(qualifier) {
+		out.FunctionArn = function.ARN(a.cfg.Region, cfg.Account, cfg.Name, qualifier)
+	}
+	return out
 }
 
 func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
@@ -361,7 +408,7 @@ func (a *API) getFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := lambdaapi.GetFunctionOutput{
-		Configuration: a.configuration(&cfg, qualifier == function.Latest),
+		Configuration: a.qualifiedConfiguration(&cfg, qualifier),
 		Code:          lambdaapi.FunctionCodeLocation{RepositoryType: "S3", Location: a.codeURL(r, &cfg)},
 	}
 	if len(cfg.Tags) > 0 {
@@ -379,7 +426,7 @@ func (a *API) getFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.reply(w, r, http.StatusOK, a.configuration(&cfg, qualifier == function.Latest))
+	a.reply(w, r, http.StatusOK, a.qualifiedConfiguration(&cfg, qualifier))
 }
 
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
@@ -393,32 +440,67 @@ func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, 50)
 	}
-	if v := q.Get("FunctionVersion"); v != "" && v != "ALL" {
-		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]", v)))
+	all := q.Get("FunctionVersion")
+	if all != "" && all != "ALL" {
+		a.fail(w, r, invalid(fmt.Sprintf("1 validation error detected: Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]", all)))
 		return
 	}
+	// The marker is the last item's name, with ":VERSION" under ALL.
 	after := ""
 	if m := q.Get("Marker"); m != "" {
 		b, err := base64.RawURLEncoding.DecodeString(m)
-		if err != nil || !function.ValidName(string(b)) {
+		ref, perr := function.ParseRef(string(b))
+		if err != nil || perr != nil || (ref.Qualifier != "" && all == "") {
 			a.fail(w, r, invalid("Invalid Marker"))
 			return
 		}
 		after = string(b)
 	}
-	out := lambdaapi.ListFunctionsOutput{Functions: []lambdaapi.FunctionConfiguration{}}
-	all := a.store.Functions() // sorted by name
-	for i, cfg := range all {
-		if cfg.Name <= after {
-			continue
+	var items []function.Config // sorted by name, $LATEST before versions
+	for _, cfg := range a.store.AccountFunctions(a.account(r)) {
+		items = append(items, cfg)
+		if all != "" {
+			items = append(items, a.store.Versions(cfg.Account, cfg.Name)...)
 		}
+	}
+	key := func(c *function.Config) string {
+		if all == "" {
+			return c.Name
+		}
+		return c.Name + ":" + c.Version
+	}
+	start := 0
+	if after != "" {
+		start = len(items)
+		for i := range items {
+			if itemAfter(&items[i], after) {
+				start = i
+				break
+			}
+		}
+	}
+	out := lambdaapi.ListFunctionsOutput{Functions: []lambdaapi.FunctionConfiguration{}}
+	for i := start; i < len(items); i++ {
 		if len(out.Functions) == limit {
-			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(all[i-1].Name))
+			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(key(&items[i-1])))
 			break
 		}
-		out.Functions = append(out.Functions, listItem(a.configuration(&cfg, false)))
+		out.Functions = append(out.Functions, listItem(a.configuration(&items[i], false)))
 	}
 	a.reply(w, r, http.StatusOK, out)
+}
+
+// itemAfter reports whether c comes after the list item marker names
+// (NAME or NAME:VERSION): by name, then $LATEST, then versions ascending.
+func itemAfter(c *function.Config, marker string) bool {
+	name, version, _ := strings.Cut(marker, ":")
+	if c.Name != name {
+		return c.Name > name
+	}
+	if version == "" {
+		return false
+	}
+	return function.VersionNumber(c.Version) > function.VersionNumber(version)
 }
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
@@ -432,22 +514,26 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cfg, err := a.lookup(r, qualifier)
+	if ref.Qualifier != "" {
+		a.deleteVersion(w, r, ref)
+		return
+	}
+	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.store.Delete(r.Context(), cfg.Name); err != nil {
+	if err := a.store.Delete(r.Context(), a.account(r), cfg.Name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, cfg.Name, ""))
+			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), cfg.Name, ""))
 		}
 		a.fail(w, r, err)
 		return
 	}
-	a.workers.Retire(cfg.Name)
+	a.workers.Retire(cfg.Account, cfg.Name, "")
 	// The log stays, as a deleted function's log group stays on AWS
 	// (bounded with every other log); its open file does not.
-	a.logs.Release(cfg.Name)
+	a.logs.Release(function.LogName(cfg.Account, a.cfg.Account, cfg.Name))
 	a.noContent(w, r)
 }
 
@@ -468,8 +554,6 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		err = invalid("This Hearth server takes code as ZipFile only; S3 locations are not supported.")
 	case uploadOf(r) == nil:
 		err = invalid("Please provide a source for function code.")
-	case in.Publish:
-		err = invalid("Publishing versions is not supported by this Hearth server yet.")
 	}
 	if err == nil {
 		err = setArch(&cfg, in.Architectures)
@@ -491,7 +575,7 @@ func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
-	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
+	a.update(w, r, cfg.Name, in.RevisionId, in.Publish, func(c *function.Config) error {
 		if err := setArch(c, in.Architectures); err != nil {
 			return err
 		}
@@ -520,7 +604,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if in.DeadLetterConfig != nil {
-		if err := a.checkLocal(deref(in.DeadLetterConfig.TargetArn)); err != nil {
+		if err := a.checkLocal(r, deref(in.DeadLetterConfig.TargetArn)); err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -542,7 +626,7 @@ func (a *API) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request
 		a.fail(w, r, err)
 		return
 	}
-	a.update(w, r, cfg.Name, in.RevisionId, func(c *function.Config) error {
+	a.update(w, r, cfg.Name, in.RevisionId, false, func(c *function.Config) error {
 		set(&c.Role, in.Role)
 		set(&c.Handler, in.Handler)
 		set(&c.Description, in.Description)
@@ -580,12 +664,13 @@ const updateWait = 10 * time.Second
 // update applies change to a function's $LATEST under its RevisionId
 // precondition, marks the update InProgress, answers with the result and
 // activates it. An update that arrives while the previous one is still in
-// progress waits for it briefly instead of failing.
-func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revision *string, change func(*function.Config) error) {
+// progress waits for it briefly instead of failing. With publish, it then
+// publishes a version of the result and answers with that.
+func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revision *string, publish bool, change func(*function.Config) error) {
 	deadline := time.Now().Add(updateWait)
 	for {
 		changed := a.store.Changed()
-		cfg, err := a.store.Update(r.Context(), name, func(c *function.Config) error {
+		cfg, err := a.store.Update(r.Context(), a.account(r), name, func(c *function.Config) error {
 			if revision != nil && *revision != c.RevisionID {
 				return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 			}
@@ -612,16 +697,22 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 		}
 		switch {
 		case errors.Is(err, errBusy):
-			err = lambdaapi.ErrConflict.WithMessage("The operation cannot be performed at this time. An update is in progress for resource: " + function.ARN(a.cfg.Region, a.cfg.Account, name, ""))
+			err = lambdaapi.ErrConflict.WithMessage("The operation cannot be performed at this time. An update is in progress for resource: " + function.ARN(a.cfg.Region, a.account(r), name, ""))
 		case errors.Is(err, store.ErrNotFound):
-			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.cfg.Account, name, ""))
+			err = lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, a.account(r), name, ""))
 		}
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		a.activate(cfg.Name, cfg.RevisionID)
-		a.workers.Retire(cfg.Name)
+		a.activate(cfg.Account, cfg.Name, cfg.Version, cfg.RevisionID)
+		a.workers.Retire(cfg.Account, cfg.Name, function.Latest)
+		if publish {
+			if cfg, err = a.publish(r.Context(), cfg.Account, cfg.Name, nil, nil, nil); err != nil {
+				a.fail(w, r, err)
+				return
+			}
+		}
 		a.reply(w, r, http.StatusOK, a.configuration(&cfg, false))
 		return
 	}
@@ -630,7 +721,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 var errBusy = errors.New("update in progress")
 
 func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
-	fns := a.store.Functions()
+	fns := a.store.AccountFunctions(a.account(r))
 	var total int64 // deployment packages and layer archives
 	for _, f := range fns {
 		total += f.CodeSize
@@ -682,7 +773,7 @@ func (a *API) configuration(c *function.Config, qualifyLatest bool) lambdaapi.Fu
 	}
 	out := lambdaapi.FunctionConfiguration{
 		FunctionName:               c.Name,
-		FunctionArn:                function.ARN(a.cfg.Region, a.cfg.Account, c.Name, qualifier),
+		FunctionArn:                function.ARN(a.cfg.Region, c.Account, c.Name, qualifier),
 		Runtime:                    c.Runtime,
 		Role:                       c.Role,
 		Handler:                    c.Handler,

@@ -66,6 +66,7 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
+		Account:       a.account(r),
 		FunctionName:  r.PathValue("FunctionName"),
 		Qualifier:     r.URL.Query().Get("Qualifier"),
 		RequestID:     id,
@@ -110,8 +111,8 @@ func (a *API) checkInvokeTarget(r *http.Request) error {
 	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
 		return nil
 	}
-	if _, err := a.store.Function(ref.Name); err != nil {
-		return a.notFound(ref.Name, function.Latest)
+	if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
+		return a.notFound(r, ref.Name, function.Latest)
 	}
 	return nil
 }
@@ -130,6 +131,7 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload
 		return
 	}
 	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
+		Account:      a.account(r),
 		FunctionName: r.PathValue("FunctionName"),
 		Qualifier:    r.URL.Query().Get("Qualifier"),
 		RequestID:    id,

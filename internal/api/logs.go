@@ -22,7 +22,8 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	// A deleted function's log stays readable, as its log group does on
 	// AWS; a name that never had a log is not found.
-	if _, err := a.store.Function(name); err != nil && !a.logs.Stored(name) {
+	logName := function.LogName(a.account(r), a.cfg.Account, name)
+	if _, err := a.store.Function(a.account(r), name); err != nil && !a.logs.Stored(logName) {
 		a.fail(w, r, err)
 		return
 	}
@@ -36,7 +37,7 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		tail = n
 	}
-	fl := a.logs.Function(name)
+	fl := a.logs.Function(logName)
 	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
 	var lines <-chan []byte
 	if follow {

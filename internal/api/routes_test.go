@@ -188,7 +188,7 @@ func TestUnknownOperationBodies(t *testing.T) {
 		target     string
 		wantStatus int
 	}{
-		{"rest-json path", "GET", "/2015-03-31/functions/x/policy", "", 404},
+		{"rest-json path", "GET", "/2015-03-31/functions/x/concurrency", "", 404},
 		{"unknown method on a served path", "PATCH", "/2015-03-31/functions/x", "", 404},
 		{"trailing segment", "GET", "/2015-03-31/functions/x/configuration/extra", "", 404},
 		{"CloudWatch Logs JSON protocol", "POST", "/", "Logs_20140328.FilterLogEvents", 400},

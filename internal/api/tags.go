@@ -35,8 +35,8 @@ func (a *API) tagTarget(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := a.store.Function(ref.Name); err != nil {
-		return "", a.notFound(ref.Name, "")
+	if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
+		return "", a.notFound(r, ref.Name, "")
 	}
 	return ref.Name, nil
 }
@@ -47,7 +47,7 @@ func (a *API) listTags(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cfg, err := a.store.Function(name)
+	cfg, err := a.store.Function(a.account(r), name)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -81,7 +81,7 @@ func (a *API) tagResource(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	_, err = a.store.Update(r.Context(), name, func(c *function.Config) error {
+	_, err = a.store.Update(r.Context(), a.account(r), name, func(c *function.Config) error {
 		if c.Tags == nil {
 			c.Tags = map[string]string{}
 		}
@@ -104,7 +104,7 @@ func (a *API) untagResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys := r.URL.Query()["tagKeys"]
-	_, err = a.store.Update(r.Context(), name, func(c *function.Config) error {
+	_, err = a.store.Update(r.Context(), a.account(r), name, func(c *function.Config) error {
 		for _, k := range keys {
 			delete(c.Tags, k)
 		}

@@ -58,7 +58,12 @@ func throttled() (*worker.Result, error) { return nil, invoke.ErrThrottled }
 
 type configs map[string]function.Config
 
-func (c configs) Function(name string) (function.Config, error) {
+func (c configs) EventInvoke(_, name, _ string) (*function.EventInvokeConfig, error) {
+	f, err := c.Function("", name)
+	return f.EventInvoke, err
+}
+
+func (c configs) Function(_, name string) (function.Config, error) {
 	if f, ok := c[name]; ok {
 		return f, nil
 	}

@@ -52,7 +52,7 @@ func (q *Queue) record(ev *event, condition string, res *worker.Result) []byte {
 		Timestamp: q.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 		RequestContext: requestContext{
 			RequestID:              ev.RequestID,
-			FunctionArn:            function.ARN(q.cfg.Region, q.cfg.Account, ev.Function, qual),
+			FunctionArn:            function.ARN(q.cfg.Region, ev.Account, ev.Function, qual),
 			Condition:              condition,
 			ApproximateInvokeCount: ev.Attempt,
 		},
@@ -130,8 +130,13 @@ func (q *Queue) deliver(ctx context.Context, ev *event, arn string, body []byte,
 	defer cancel()
 	switch d.Kind {
 	case function.DestinationFunction:
+		account := d.Account
+		if account == "" {
+			account = ev.Account
+		}
 		next := &event{Event: invoke.Event{
 			RequestID: invoke.NewRequestID(),
+			Account:   account,
 			Function:  d.Name,
 			Qualifier: d.Qualifier,
 			Payload:   body,

@@ -72,7 +72,7 @@ func (q *Queue) Run(ctx context.Context) error {
 
 // handle settles one delivery of an event.
 func (q *Queue) handle(m jetstream.Msg) {
-	ev, err := decode(m)
+	ev, err := q.decode(m)
 	if err != nil {
 		q.log.Error("dropping malformed event message", "err", err)
 		q.stats.dropped.Add(1)
@@ -85,7 +85,12 @@ func (q *Queue) handle(m jetstream.Msg) {
 		m.NakWithDelay(wait) // a retry that is not due yet
 		return
 	}
-	fn, err := q.configs.Function(ev.Function)
+	fn, err := q.configs.Function(ev.Account, ev.Function)
+	if err == nil {
+		// Retries and destinations are those of the qualifier the event
+		// was sent to, as they are now.
+		fn.EventInvoke, err = q.configs.EventInvoke(ev.Account, ev.Function, ev.Qualifier)
+	}
 	if err != nil {
 		log.Warn("dropping event: function no longer exists")
 		q.stats.dropped.Add(1)
@@ -105,6 +110,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 	stop := q.keepAlive(m)
 	ctx := context.Background()
 	res, err := q.inv.Invoke(ctx, &invoke.Request{
+		Account:      ev.Account,
 		FunctionName: ev.Function,
 		Qualifier:    ev.Qualifier,
 		RequestID:    ev.RequestID,

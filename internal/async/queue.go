@@ -44,6 +44,7 @@ const (
 	queueSubject  = "hearth.queues." // + queue name
 
 	hdrRequestID = "Hearth-Request-Id"
+	hdrAccount   = "Hearth-Account" // absent in events queued before accounts: the default
 	hdrFunction  = "Hearth-Function"
 	hdrQualifier = "Hearth-Qualifier"
 	hdrEnqueued  = "Hearth-Enqueued"   // unix milliseconds
@@ -116,7 +117,10 @@ type Invoker interface {
 // Configs gives functions' current configurations. *store.Store satisfies
 // it.
 type Configs interface {
-	Function(name string) (function.Config, error)
+	Function(account, name string) (function.Config, error)
+	// EventInvoke is the event invoke config of the qualifier the event
+	// was sent to (the function's own for none).
+	EventInvoke(account, name, qualifier string) (*function.EventInvokeConfig, error)
 }
 
 // Queue is the async event queue and its pollers.
@@ -212,7 +216,11 @@ func (q *Queue) Enqueue(ctx context.Context, ev *invoke.Event) error {
 	if q.usedBytes(ctx)+int64(len(ev.Payload)) > q.cfg.MaxBytes/10*9 {
 		return fmt.Errorf("%w: the asynchronous event queue holds %d of its %d bytes", invoke.ErrQueueFull, q.used.Load(), q.cfg.MaxBytes)
 	}
-	if err := q.publish(ctx, &event{Event: *ev}, ev.RequestID); err != nil {
+	e := &event{Event: *ev}
+	if e.Account == "" {
+		e.Account = q.cfg.Account
+	}
+	if err := q.publish(ctx, e, ev.RequestID); err != nil {
 		return err
 	}
 	q.stats.enqueued.Add(1)
@@ -222,6 +230,7 @@ func (q *Queue) Enqueue(ctx context.Context, ev *invoke.Event) error {
 func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
 	h := nats.Header{}
 	h.Set(hdrRequestID, ev.RequestID)
+	h.Set(hdrAccount, ev.Account)
 	h.Set(hdrFunction, ev.Function)
 	if ev.Qualifier != "" {
 		h.Set(hdrQualifier, ev.Qualifier)
@@ -264,10 +273,11 @@ func streamFull(err error) bool {
 
 var errMalformed = errors.New("malformed event message")
 
-func decode(m jetstream.Msg) (*event, error) {
+func (q *Queue) decode(m jetstream.Msg) (*event, error) {
 	h := m.Headers()
 	ev := &event{Event: invoke.Event{
 		RequestID: h.Get(hdrRequestID),
+		Account:   h.Get(hdrAccount),
 		Function:  h.Get(hdrFunction),
 		Qualifier: h.Get(hdrQualifier),
 		Payload:   m.Data(),
@@ -278,6 +288,9 @@ func decode(m jetstream.Msg) (*event, error) {
 		return nil, errMalformed
 	}
 	ev.Enqueued, ev.Attempt = time.UnixMilli(enq), att
+	if ev.Account == "" {
+		ev.Account = q.cfg.Account
+	}
 	if nb := h.Get(hdrNotBefore); nb != "" {
 		ms, err := strconv.ParseInt(nb, 10, 64)
 		if err != nil {

@@ -48,6 +48,9 @@ const (
 // Config is the configuration of one function version as Hearth stores it.
 // The zero value is not valid; build one and call Validate.
 type Config struct {
+	// Account is the 12-digit id of the account that owns the function;
+	// with Name it identifies the function.
+	Account     string `json:"account"`
 	Name        string `json:"name"`
 	Version     string `json:"version"` // Latest or "N"
 	Runtime     string `json:"runtime"`
@@ -99,6 +102,13 @@ type Config struct {
 
 	RevisionID   string    `json:"revision_id"`
 	LastModified time.Time `json:"last_modified"`
+
+	// LastVersion is, on $LATEST, the highest version number published
+	// so far; numbers are never reused.
+	LastVersion int `json:"last_version,omitempty"`
+	// PublishedFrom is, on a published version, the RevisionId $LATEST
+	// had when it was published: publishing it again publishes nothing.
+	PublishedFrom string `json:"published_from,omitempty"`
 
 	State                      string `json:"state"`
 	StateReason                string `json:"state_reason,omitempty"`

@@ -155,3 +155,14 @@ func ARN(region, account, name, qualifier string) string {
 	}
 	return arn
 }
+
+// LogName is the name of the log that holds the lines of account's
+// function name: the name itself in the server's own account
+// (defaultAccount), as before accounts, and ACCOUNT.NAME in another, which
+// no function's name can be (names have no dots).
+func LogName(account, defaultAccount, name string) string {
+	if account == "" || account == defaultAccount {
+		return name
+	}
+	return account + "." + name
+}

@@ -124,3 +124,21 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// Logs of the server's own account keep the names they had before
+// accounts; another account's cannot collide with any function's.
+func TestLogName(t *testing.T) {
+	for _, tc := range []struct{ account, name, want string }{
+		{"000000000000", "f", "f"},
+		{"", "f", "f"},
+		{"111111111111", "f", "111111111111.f"},
+	} {
+		got := function.LogName(tc.account, "000000000000", tc.name)
+		if got != tc.want {
+			t.Errorf("LogName(%q, f) = %q; want %q", tc.account, got, tc.want)
+		}
+		if tc.account == "111111111111" && function.ValidName(got) {
+			t.Errorf("LogName(%q, f) = %q is a valid function name; it could collide", tc.account, got)
+		}
+	}
+}

@@ -15,8 +15,11 @@ const (
 // Event is an asynchronous invocation as queued.
 type Event struct {
 	RequestID string
+	Account   string // owner of the function
 	Function  string // bare name
-	Qualifier string // empty for $LATEST
+	// Qualifier is the version or alias the caller addressed, empty for
+	// none: an alias picks its version anew at every attempt.
+	Qualifier string
 	Payload   []byte
 	// Enqueued is when the caller's event was accepted; the event's age
 	// counts from it across retries.
@@ -47,7 +50,7 @@ func (s *Service) Enqueue(ctx context.Context, req *Request, limit int) (string,
 	if err != nil {
 		return "", err
 	}
-	t, err := s.Resolve(ctx, req.FunctionName, req.Qualifier)
+	t, err := s.Resolve(ctx, req.Account, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return "", err
 	}
@@ -56,7 +59,9 @@ func (s *Service) Enqueue(ctx context.Context, req *Request, limit int) (string,
 	}
 	ev := &Event{
 		RequestID: req.RequestID,
+		Account:   t.Config.Account,
 		Function:  t.Config.Name,
+		Qualifier: t.Qualifier,
 		Payload:   payload,
 		Enqueued:  time.Now(),
 	}

@@ -46,7 +46,9 @@ var (
 // Configs gives the current configuration of functions. *store.Store
 // satisfies it.
 type Configs interface {
-	Function(name string) (function.Config, error)
+	Version(account, name, version string) (function.Config, error)
+	Alias(account, name, alias string) (function.Alias, error)
+	// Functions returns every account's functions at $LATEST.
 	Functions() []function.Config
 	Changed() <-chan struct{}
 }
@@ -97,6 +99,9 @@ func New(cfg Config, configs Configs, runner Runner) *Service {
 
 // Request is an invocation as a caller made it.
 type Request struct {
+	// Account is the caller's account, which owns the function; empty
+	// means the server's.
+	Account string
 	// FunctionName is any form Lambda accepts (name, name:qualifier, ARN).
 	FunctionName string
 	Qualifier    string
@@ -111,13 +116,22 @@ type Request struct {
 
 // Target is the function version an invocation resolved to.
 type Target struct {
-	Config     function.Config
+	Config function.Config
+	// InvokedARN is the ARN the caller addressed: unqualified, or
+	// qualified by the version or alias.
 	InvokedARN string
+	// Qualifier is the qualifier the caller gave ("" for none).
+	Qualifier string
 }
 
 // Resolve finds the version req addresses, waiting (up to ReadyWait) while
-// it is Pending or being updated.
-func (s *Service) Resolve(ctx context.Context, functionName, qualifier string) (*Target, error) {
+// it is Pending or being updated. An alias picks one of its versions by
+// weight, afresh on every call. Qualified and unqualified invocations take
+// this same path.
+func (s *Service) Resolve(ctx context.Context, account, functionName, qualifier string) (*Target, error) {
+	if account == "" {
+		account = s.cfg.Account
+	}
 	ref, err := function.ParseRef(functionName)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidParam, err)
@@ -131,23 +145,30 @@ func (s *Service) Resolve(ctx context.Context, functionName, qualifier string) (
 	if qualifier != "" && !function.ValidQualifier(qualifier) {
 		return nil, fmt.Errorf("%w: invalid qualifier %q", ErrInvalidParam, qualifier)
 	}
-	arn := function.ARN(s.cfg.Region, s.cfg.Account, ref.Name, qualifier)
-	if qualifier != "" && qualifier != function.Latest {
-		// Versions and aliases arrive with their own issue.
-		return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
-	}
-	if (ref.Account != "" && ref.Account != s.cfg.Account) || (ref.Region != "" && ref.Region != s.cfg.Region) {
+	arn := function.ARN(s.cfg.Region, account, ref.Name, qualifier)
+	if (ref.Account != "" && ref.Account != account) || (ref.Region != "" && ref.Region != s.cfg.Region) {
 		return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
 	}
 	var deadline <-chan time.Time
 	for {
 		changed := s.configs.Changed()
-		cfg, err := s.configs.Function(ref.Name)
+		version := qualifier
+		switch {
+		case version == "":
+			version = function.Latest
+		case version != function.Latest && !function.IsVersionNumber(version):
+			alias, err := s.configs.Alias(account, ref.Name, qualifier)
+			if err != nil {
+				return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
+			}
+			version = alias.Pick(nil)
+		}
+		cfg, err := s.configs.Version(account, ref.Name, version)
 		if err != nil {
 			return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
 		}
 		if cfg.Invocable() {
-			return &Target{Config: cfg, InvokedARN: arn}, nil
+			return &Target{Config: cfg, InvokedARN: arn, Qualifier: qualifier}, nil
 		}
 		if cfg.State == function.StateFailed {
 			return nil, fmt.Errorf("%w: The function %s could not be activated: %s", ErrNotReady, ref.Name, cfg.StateReason)
@@ -181,7 +202,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.Resolve(ctx, req.FunctionName, req.Qualifier)
+	t, err := s.Resolve(ctx, req.Account, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +241,16 @@ func (s *Service) Concurrency() int { return s.cfg.Concurrency }
 func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r := cfg.ReservedConcurrency; r != nil {
-		name := cfg.Name
+	// Reserved concurrency belongs to the function, whichever version
+	// runs: a published version's record keeps what it had when published.
+	reserved := cfg.ReservedConcurrency
+	if cfg.Version != function.Latest {
+		if latest, err := s.configs.Version(cfg.Account, cfg.Name, function.Latest); err == nil {
+			reserved = latest.ReservedConcurrency
+		}
+	}
+	if r := reserved; r != nil {
+		name := cfg.Account + "/" + cfg.Name
 		if s.reservedBusy[name] >= *r {
 			return nil, ErrReservedThrottled
 		}

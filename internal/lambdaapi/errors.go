@@ -86,6 +86,7 @@ var (
 	ErrEntityTooLarge        = userError(http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException")
 	ErrUnsupportedMediaType  = userError(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException")
 	ErrCodeStorageExceeded   = userError(http.StatusBadRequest, "CodeStorageExceededException")
+	ErrPolicyLengthExceeded  = userError(http.StatusBadRequest, "PolicyLengthExceededException")
 	ErrUnknownOperation      = &Error{Status: http.StatusNotFound, Code: "UnknownOperationException", Type: "User", BodyType: true}
 	ErrAccessDenied          = &Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Bare: true}
 	// ErrForbidden is AccessDeniedException with a message: Hearth's own

@@ -48,6 +48,16 @@ OPERATIONS = [
     "PutFunctionConcurrency",
     "GetFunctionConcurrency",
     "DeleteFunctionConcurrency",
+    "PublishVersion",
+    "ListVersionsByFunction",
+    "CreateAlias",
+    "GetAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "AddPermission",
+    "RemovePermission",
+    "GetPolicy",
 ]
 
 # Constraints the service enforces but the published model leaves out, and
@@ -63,6 +73,8 @@ OVERRIDES = {
     # them had 10240, Hearth's limit.
     "MemorySize": {"max": 10240},
     # (?<!\.): not ending with a dot.
+    # Not all digits is checked by the alias handlers (RE2 has no lookahead).
+    "Alias": {"re2": r"[a-zA-Z0-9-_]+"},
     "S3Bucket": {"re2": r"(?:[0-9A-Za-z\.\-_]*[0-9A-Za-z\-_])?"},
 }
 

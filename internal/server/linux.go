@@ -25,5 +25,8 @@ func newLinuxDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 		Network:   network,
 		LinkLocal: cfg.NetworkLinkLocal,
 		DenyNets:  deny,
+		// Most environments are the default account's: prepare for it
+		// before the first Start says otherwise.
+		PoolAccount: cfg.AccountID,
 	}, log)
 }

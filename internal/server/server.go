@@ -242,7 +242,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	defer b.Close()
 
-	st, err := store.Open(ctx, b.JetStream(), log)
+	st, err := store.Open(ctx, b.JetStream(), cfg.AccountID, log)
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slo
 				log.Info("swept unused code", "count", n)
 			}
 			var keep []string
-			for _, cfg := range st.Functions() {
+			for _, cfg := range st.AllVersions() { // published versions keep their code
 				keep = append(keep, cfg.CodeSha256)
 				for _, l := range cfg.Layers {
 					keep = append(keep, l.CodeSha256)

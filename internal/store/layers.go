@@ -244,7 +244,7 @@ func (s *Store) UpdateLayerVersion(ctx context.Context, account, name string, ve
 // layerPackages names (hex) the packages of every layer version and of
 // every layer a function uses, deleted versions included.
 func (s *Store) layerPackages(ctx context.Context, used map[string]bool) error {
-	for _, cfg := range s.Functions() {
+	for _, cfg := range s.AllVersions() {
 		for _, l := range cfg.Layers {
 			if n, err := codeName(l.CodeSha256); err == nil {
 				used[n] = true

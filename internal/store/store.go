@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,17 +41,36 @@ const (
 	latestSuffix    = ".latest"
 )
 
+// Keys of the functions bucket, all under fn.ACCOUNT.NAME.:
+//
+//	fn.ACCOUNT.NAME.latest     $LATEST (function.Config)
+//	fn.ACCOUNT.NAME.v.N        published version N (function.Config)
+//	fn.ACCOUNT.NAME.a.ALIAS    alias (function.Alias)
+//	fn.ACCOUNT.NAME.p          policy of the unqualified function
+//	fn.ACCOUNT.NAME.p.QUAL     policy of a version or alias ($LATEST: =latest)
+//
+// Every record is one key, written whole: a version exists whole or not
+// at all. Keys of the form fn.NAME.latest, from before accounts, are moved
+// to the default account's at Open.
+const (
+	kindLatest  = "latest"
+	kindVersion = "v"
+	kindAlias   = "a"
+	kindPolicy  = "p"
+)
+
 // Store is the durable state of functions and their code.
 type Store struct {
-	js   jetstream.JetStream
-	kv   jetstream.KeyValue
-	code jetstream.ObjectStore
-	log  *slog.Logger
+	js      jetstream.JetStream
+	kv      jetstream.KeyValue
+	code    jetstream.ObjectStore
+	log     *slog.Logger
+	account string // the default account: owner of keys from before accounts
 	// layersKV holds the layer versions (layers.go).
 	layersKV jetstream.KeyValue
 
 	mu      sync.Mutex
-	configs map[string]entry // guarded by mu; by function name ($LATEST)
+	records map[string]entry // guarded by mu; by bucket key
 	changed chan struct{}    // guarded by mu; closed and replaced on every change
 }
 
@@ -59,13 +79,14 @@ type Store struct {
 // or the watch), so that keeping the higher revision keeps the newer state.
 type entry struct {
 	rev     uint64
-	cfg     *function.Config // nil for a deletion, kept to order late watch updates
-	deleted time.Time        // when a deletion was recorded here
+	val     any       // *function.Config, *function.Alias or *function.Policy; nil for a deletion
+	deleted time.Time // when a deletion was recorded here
 }
 
-// Open creates or opens the buckets on js and loads every configuration.
-// Call Run to keep the copy fresh with changes made elsewhere.
-func Open(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Store, error) {
+// Open creates or opens the buckets on js and loads every record.
+// Functions stored before accounts existed become account's. Call Run to
+// keep the copy fresh with changes made elsewhere.
+func Open(ctx context.Context, js jetstream.JetStream, account string, log *slog.Logger) (*Store, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      functionsBucket,
 		Description: "Hearth function configurations",
@@ -87,8 +108,8 @@ func Open(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*Store
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{js: js, kv: kv, code: code, log: log.With("component", "store"),
-		configs: make(map[string]entry), changed: make(chan struct{}), layersKV: layers}
+	s := &Store{js: js, kv: kv, code: code, log: log.With("component", "store"), account: account,
+		records: make(map[string]entry), changed: make(chan struct{}), layersKV: layers}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -101,6 +122,7 @@ func (s *Store) load(ctx context.Context) error {
 		return fmt.Errorf("list functions: %w", err)
 	}
 	defer keys.Stop()
+	var old []jetstream.KeyValueEntry
 	for key := range keys.Keys() {
 		e, err := s.kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -109,8 +131,53 @@ func (s *Store) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("load %s: %w", key, err)
 		}
+		if _, ok := oldName(key); ok {
+			old = append(old, e)
+			continue
+		}
 		s.apply(e)
 	}
+	for _, e := range old {
+		if err := s.migrate(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oldName returns the function name of a key from before accounts,
+// fn.NAME.latest.
+func oldName(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, latestSuffix)
+	if !ok || strings.Contains(name, ".") {
+		return "", false
+	}
+	return name, true
+}
+
+// migrate moves a function stored before accounts to the default
+// account's key: create the new key, then remove the old one. A crash in
+// between leaves both, and the next Open finishes the move (the new key
+// wins).
+func (s *Store) migrate(ctx context.Context, e jetstream.KeyValueEntry) error {
+	name, _ := oldName(e.Key())
+	var cfg function.Config
+	if err := json.Unmarshal(e.Value(), &cfg); err != nil {
+		s.log.Error("undecodable function configuration", "key", e.Key(), "err", err)
+		return nil
+	}
+	cfg.Account = s.account
+	if err := s.Create(ctx, cfg); err != nil && !errors.Is(err, ErrExists) {
+		return fmt.Errorf("move function %s to account %s: %w", name, s.account, err)
+	}
+	if err := s.kv.Purge(ctx, e.Key(), jetstream.LastRevision(e.Revision())); err != nil && !isWrongLastSequence(err) {
+		return fmt.Errorf("remove old key of function %s: %w", name, err)
+	}
+	s.log.Info("function moved to the default account", "function", name, "account", s.account)
 	return nil
 }
 
@@ -143,58 +210,196 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
+// keyOf is a parsed bucket key.
+type keyOf struct {
+	account, name, kind, qual string
+}
+
+func parseKey(key string) (keyOf, bool) {
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	if !ok {
+		return keyOf{}, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) < 3 {
+		return keyOf{}, false
+	}
+	k := keyOf{account: parts[0], name: parts[1], kind: parts[2]}
+	switch {
+	case k.kind == kindLatest && len(parts) == 3, k.kind == kindPolicy && len(parts) == 3:
+	case (k.kind == kindVersion || k.kind == kindAlias || k.kind == kindPolicy) && len(parts) == 4:
+		k.qual = parts[3]
+		if k.kind == kindPolicy && k.qual == "=latest" {
+			k.qual = function.Latest
+		}
+	default:
+		return keyOf{}, false
+	}
+	return k, true
+}
+
+func prefix(account, name string) string { return keyPrefix + account + "." + name + "." }
+
+func functionKey(account, name string) string { return prefix(account, name) + kindLatest }
+
+func versionKey(account, name, version string) string {
+	if version == function.Latest || version == "" {
+		return functionKey(account, name)
+	}
+	return prefix(account, name) + kindVersion + "." + version
+}
+
+func aliasKey(account, name, alias string) string {
+	return prefix(account, name) + kindAlias + "." + alias
+}
+
+func policyKey(account, name, qualifier string) string {
+	switch qualifier {
+	case "":
+		return prefix(account, name) + kindPolicy
+	case function.Latest:
+		return prefix(account, name) + kindPolicy + ".=latest"
+	}
+	return prefix(account, name) + kindPolicy + "." + qualifier
+}
+
 // apply records a KV entry in the in-memory copy unless a newer revision of
 // the same key is already there.
 func (s *Store) apply(e jetstream.KeyValueEntry) {
-	name, ok := nameFromKey(e.Key())
+	k, ok := parseKey(e.Key())
 	if !ok {
 		return
 	}
-	var cfg *function.Config
+	var val any
 	if e.Operation() == jetstream.KeyValuePut {
-		cfg = new(function.Config)
-		if err := json.Unmarshal(e.Value(), cfg); err != nil {
-			s.log.Error("undecodable function configuration", "function", name, "err", err)
+		var err error
+		if val, err = decode(k, e.Value()); err != nil {
+			s.log.Error("undecodable record", "key", e.Key(), "err", err)
 			return
 		}
 	}
-	s.set(name, e.Revision(), cfg)
+	s.set(e.Key(), e.Revision(), val)
 }
 
-func (s *Store) set(name string, rev uint64, cfg *function.Config) {
+func decode(k keyOf, b []byte) (any, error) {
+	switch k.kind {
+	case kindLatest, kindVersion:
+		cfg := new(function.Config)
+		if err := json.Unmarshal(b, cfg); err != nil {
+			return nil, err
+		}
+		if cfg.Account == "" {
+			cfg.Account = k.account
+		}
+		return cfg, nil
+	case kindAlias:
+		a := new(function.Alias)
+		err := json.Unmarshal(b, a)
+		return a, err
+	default:
+		p := new(function.Policy)
+		err := json.Unmarshal(b, p)
+		return p, err
+	}
+}
+
+func (s *Store) set(key string, rev uint64, val any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.configs[name]; ok && cur.rev >= rev {
+	if cur, ok := s.records[key]; ok && cur.rev >= rev {
 		return
 	}
-	e := entry{rev: rev, cfg: cfg}
-	if cfg == nil {
+	e := entry{rev: rev, val: val}
+	if val == nil {
 		e.deleted = time.Now()
 	}
-	s.configs[name] = e
+	s.records[key] = e
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
 
-func functionKey(name string) string { return keyPrefix + name + latestSuffix }
-
-func nameFromKey(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, keyPrefix)
-	if !ok {
-		return "", false
-	}
-	return strings.CutSuffix(rest, latestSuffix)
-}
-
-// Function returns the $LATEST configuration of name from memory.
-func (s *Store) Function(name string) (function.Config, error) {
+// record returns the live record at key from memory.
+func record[T any](s *Store, key string) (*T, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.configs[name]
-	if !ok || e.cfg == nil {
-		return function.Config{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+	v, ok := s.records[key].val.(*T)
+	return v, ok && v != nil
+}
+
+// Function returns the $LATEST configuration of account's function name
+// from memory.
+func (s *Store) Function(account, name string) (function.Config, error) {
+	return s.Version(account, name, function.Latest)
+}
+
+// Version returns a version ($LATEST or a number) of account's function
+// name from memory. A version exists only while its function does.
+func (s *Store) Version(account, name, version string) (function.Config, error) {
+	if version != function.Latest {
+		if _, ok := record[function.Config](s, functionKey(account, name)); !ok {
+			return function.Config{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+		}
 	}
-	return *e.cfg, nil
+	cfg, ok := record[function.Config](s, versionKey(account, name, version))
+	if !ok {
+		return function.Config{}, fmt.Errorf("function %s:%s: %w", name, version, ErrNotFound)
+	}
+	return *cfg, nil
+}
+
+// Versions returns the published versions of account's function name,
+// in ascending order.
+func (s *Store) Versions(account, name string) []function.Config {
+	p := prefix(account, name) + kindVersion + "."
+	var out []function.Config
+	s.mu.Lock()
+	for key, e := range s.records {
+		if cfg, ok := e.val.(*function.Config); ok && cfg != nil && strings.HasPrefix(key, p) {
+			out = append(out, *cfg)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b function.Config) int {
+		return function.VersionNumber(a.Version) - function.VersionNumber(b.Version)
+	})
+	return out
+}
+
+// Alias returns an alias of account's function name.
+func (s *Store) Alias(account, name, alias string) (function.Alias, error) {
+	if _, ok := record[function.Config](s, functionKey(account, name)); !ok {
+		return function.Alias{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	a, ok := record[function.Alias](s, aliasKey(account, name, alias))
+	if !ok {
+		return function.Alias{}, fmt.Errorf("alias %s:%s: %w", name, alias, ErrNotFound)
+	}
+	return *a, nil
+}
+
+// Aliases returns the aliases of account's function name, sorted by name.
+func (s *Store) Aliases(account, name string) []function.Alias {
+	p := prefix(account, name) + kindAlias + "."
+	var out []function.Alias
+	s.mu.Lock()
+	for key, e := range s.records {
+		if a, ok := e.val.(*function.Alias); ok && a != nil && strings.HasPrefix(key, p) {
+			out = append(out, *a)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b function.Alias) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Policy returns the resource-based policy of account's function name
+// for qualifier ("" for the function itself).
+func (s *Store) Policy(account, name, qualifier string) (function.Policy, error) {
+	p, ok := record[function.Policy](s, policyKey(account, name, qualifier))
+	if !ok || len(p.Statements) == 0 {
+		return function.Policy{}, fmt.Errorf("policy of %s: %w", name, ErrNotFound)
+	}
+	return *p, nil
 }
 
 // Changed returns a channel closed at the next change of any function.
@@ -204,105 +409,327 @@ func (s *Store) Changed() <-chan struct{} {
 	return s.changed
 }
 
-// Functions returns every function's $LATEST configuration, sorted by name.
+// Functions returns every account's functions' $LATEST configurations,
+// sorted by account and name.
 func (s *Store) Functions() []function.Config {
+	return s.configs(func(k keyOf) bool { return k.kind == kindLatest })
+}
+
+// AccountFunctions returns the $LATEST configurations of account's
+// functions, sorted by name.
+func (s *Store) AccountFunctions(account string) []function.Config {
+	return s.configs(func(k keyOf) bool { return k.kind == kindLatest && k.account == account })
+}
+
+// AllVersions returns every configuration stored: $LATEST and published
+// versions of every function.
+func (s *Store) AllVersions() []function.Config {
+	return s.configs(func(keyOf) bool { return true })
+}
+
+func (s *Store) configs(want func(keyOf) bool) []function.Config {
 	s.mu.Lock()
-	out := make([]function.Config, 0, len(s.configs))
-	for _, e := range s.configs {
-		if e.cfg != nil {
-			out = append(out, *e.cfg)
+	out := make([]function.Config, 0, len(s.records))
+	for key, e := range s.records {
+		cfg, ok := e.val.(*function.Config)
+		if !ok || cfg == nil {
+			continue
+		}
+		if k, ok := parseKey(key); ok && want(k) {
+			out = append(out, *cfg)
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b function.Config) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b function.Config) int {
+		if c := strings.Compare(a.Account, b.Account); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return function.VersionNumber(a.Version) - function.VersionNumber(b.Version)
+	})
 	return out
 }
 
-// Create stores a new function. It fails with ErrExists if the name is
-// taken.
+// Create stores a new function; its Account empty means the default
+// account. It fails with ErrExists if the name is taken in the account.
 func (s *Store) Create(ctx context.Context, cfg function.Config) error {
-	b, err := json.Marshal(&cfg)
-	if err != nil {
-		return fmt.Errorf("encode function %s: %w", cfg.Name, err)
+	if cfg.Account == "" {
+		cfg.Account = s.account
 	}
-	rev, err := s.kv.Create(ctx, functionKey(cfg.Name), b)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("function %s: %w", cfg.Name, ErrExists)
+	if err := s.create(ctx, functionKey(cfg.Account, cfg.Name), &cfg); err != nil {
+		return fmt.Errorf("function %s: %w", cfg.Name, err)
 	}
-	if err != nil {
-		return fmt.Errorf("create function %s: %w", cfg.Name, err)
-	}
-	s.set(cfg.Name, rev, &cfg)
 	return nil
 }
 
-// Update applies change to the stored configuration of name and stores the
-// result, retrying when a concurrent writer got there first. change may
-// return an error to abort; Update returns it unwrapped.
-func (s *Store) Update(ctx context.Context, name string, change func(*function.Config) error) (function.Config, error) {
+// create writes val at key unless the key exists.
+func (s *Store) create(ctx context.Context, key string, val any) error {
+	b, err := json.Marshal(val)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	rev, err := s.kv.Create(ctx, key, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", key, err)
+	}
+	s.set(key, rev, val)
+	return nil
+}
+
+// Update applies change to the stored $LATEST configuration of account's
+// function name and stores the result, retrying when a concurrent writer
+// got there first. change may return an error to abort; Update returns it
+// unwrapped.
+func (s *Store) Update(ctx context.Context, account, name string, change func(*function.Config) error) (function.Config, error) {
+	return s.UpdateVersion(ctx, account, name, function.Latest, change)
+}
+
+// UpdateVersion is Update for any version.
+func (s *Store) UpdateVersion(ctx context.Context, account, name, version string, change func(*function.Config) error) (function.Config, error) {
+	cfg, err := update(ctx, s, versionKey(account, name, version), false, change)
+	if errors.Is(err, ErrNotFound) {
+		return function.Config{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return function.Config{}, err
+	}
+	return *cfg, nil
+}
+
+// update applies change to the record at key under compare-and-set,
+// retrying when a concurrent writer got there first. With create, a
+// missing record starts as the zero value.
+func update[T any](ctx context.Context, s *Store, key string, create bool, change func(*T) error) (*T, error) {
 	for {
-		e, err := s.kv.Get(ctx, functionKey(name))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return function.Config{}, fmt.Errorf("function %s: %w", name, ErrNotFound)
+		v := new(T)
+		var last uint64
+		e, err := s.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if !create {
+				return nil, ErrNotFound
+			}
+		case err != nil:
+			return nil, fmt.Errorf("get %s: %w", key, err)
+		default:
+			if err := json.Unmarshal(e.Value(), v); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", key, err)
+			}
+			last = e.Revision()
 		}
+		if err := change(v); err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(v)
 		if err != nil {
-			return function.Config{}, fmt.Errorf("get function %s: %w", name, err)
+			return nil, fmt.Errorf("encode %s: %w", key, err)
 		}
-		var cfg function.Config
-		if err := json.Unmarshal(e.Value(), &cfg); err != nil {
-			return function.Config{}, fmt.Errorf("decode function %s: %w", name, err)
+		var rev uint64
+		if last == 0 {
+			rev, err = s.kv.Create(ctx, key, b)
+		} else {
+			rev, err = s.kv.Update(ctx, key, b, last)
 		}
-		if err := change(&cfg); err != nil {
-			return function.Config{}, err
-		}
-		b, err := json.Marshal(&cfg)
-		if err != nil {
-			return function.Config{}, fmt.Errorf("encode function %s: %w", name, err)
-		}
-		rev, err := s.kv.Update(ctx, functionKey(name), b, e.Revision())
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if errors.Is(err, jetstream.ErrKeyExists) || isWrongLastSequence(err) {
 			continue // a concurrent update won; redo ours on top of it
 		}
 		if err != nil {
-			return function.Config{}, fmt.Errorf("update function %s: %w", name, err)
+			return nil, fmt.Errorf("update %s: %w", key, err)
 		}
-		s.set(name, rev, &cfg)
-		return cfg, nil
+		s.set(key, rev, v)
+		return v, nil
 	}
 }
 
-// Delete removes a function.
+// Delete removes account's function name with every version, alias and
+// policy of it. $LATEST goes last, so that a crash part way leaves a
+// function whose deletion can be repeated, never versions without one.
+func (s *Store) Delete(ctx context.Context, account, name string) error {
+	if _, ok := record[function.Config](s, functionKey(account, name)); !ok {
+		return fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	p := prefix(account, name)
+	var keys []string
+	s.mu.Lock()
+	for key, e := range s.records {
+		if e.val != nil && strings.HasPrefix(key, p) && key != functionKey(account, name) {
+			keys = append(keys, key)
+		}
+	}
+	s.mu.Unlock()
+	for _, key := range keys {
+		if err := s.purge(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("delete function %s: %w", name, err)
+		}
+	}
+	if err := s.purge(ctx, functionKey(account, name)); err != nil {
+		return fmt.Errorf("function %s: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteVersion removes a published version and its policy. Whether an
+// alias still routes to it is the caller's to check.
+func (s *Store) DeleteVersion(ctx context.Context, account, name, version string) error {
+	if err := s.purge(ctx, versionKey(account, name, version)); err != nil {
+		return fmt.Errorf("function %s:%s: %w", name, version, err)
+	}
+	s.purge(ctx, policyKey(account, name, version))
+	return nil
+}
+
+// purge removes the record at key.
 //
 // It writes the bucket's purge marker itself, rather than through
 // KeyValue.Purge, to learn the marker's revision: the in-memory copy must
 // record the deletion at its true revision, or it can hide a later create
-// of the same name (a deletion recorded above its true revision shadows the
+// of the same key (a deletion recorded above its true revision shadows the
 // next write) or let an earlier one reappear.
-func (s *Store) Delete(ctx context.Context, name string) error {
-	key := functionKey(name)
+func (s *Store) purge(ctx context.Context, key string) error {
 	for {
 		e, err := s.kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("function %s: %w", name, ErrNotFound)
+			return ErrNotFound
 		}
 		if err != nil {
-			return fmt.Errorf("get function %s: %w", name, err)
+			return fmt.Errorf("get %s: %w", key, err)
 		}
 		m := nats.NewMsg(kvSubjectPrefix + functionsBucket + "." + key)
 		m.Header.Set(kvOperationHeader, kvOperationPurge)
 		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 		// Only if the key is still at the revision just read: a purge must
-		// not remove a function created or changed meanwhile.
+		// not remove a record created or changed meanwhile.
 		ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(e.Revision()))
 		if isWrongLastSequence(err) {
 			continue // a concurrent write got there first; look again
 		}
 		if err != nil {
-			return fmt.Errorf("delete function %s: %w", name, err)
+			return fmt.Errorf("delete %s: %w", key, err)
 		}
-		s.set(name, ack.Sequence, nil)
+		s.set(key, ack.Sequence, nil)
 		return nil
 	}
+}
+
+// Publish stores a new published version of account's function name.
+// make builds it from $LATEST and the versions there are; it returns
+// (nil, existing) to publish nothing and return an existing version, or
+// an error to refuse. The version is one write, so it exists whole or not
+// at all; its number is one above both $LATEST's LastVersion and every
+// version stored, and $LATEST's LastVersion is raised after.
+func (s *Store) Publish(ctx context.Context, account, name string, build func(latest function.Config, versions []function.Config) (*function.Config, *function.Config, error)) (function.Config, bool, error) {
+	for {
+		latest, err := s.Function(account, name)
+		if err != nil {
+			return function.Config{}, false, err
+		}
+		versions := s.Versions(account, name)
+		v, existing, err := build(latest, versions)
+		if err != nil {
+			return function.Config{}, false, err
+		}
+		if v == nil {
+			return *existing, false, nil
+		}
+		n := latest.LastVersion
+		if len(versions) > 0 {
+			n = max(n, function.VersionNumber(versions[len(versions)-1].Version))
+		}
+		v.Account, v.Version = account, strconv.Itoa(n+1)
+		err = s.create(ctx, versionKey(account, name, v.Version), v)
+		if errors.Is(err, ErrExists) {
+			continue // another publish took the number
+		}
+		if err != nil {
+			return function.Config{}, false, err
+		}
+		_, err = s.Update(ctx, account, name, func(c *function.Config) error {
+			c.LastVersion = max(c.LastVersion, n+1)
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.log.Warn("record the last version number", "function", name, "err", err)
+		}
+		return *v, true, nil
+	}
+}
+
+// EventInvoke returns the asynchronous invocation configuration that
+// applies to invocations of account's function name through qualifier:
+// the alias's or the version's own, $LATEST's for none or $LATEST; nil
+// when none was put.
+func (s *Store) EventInvoke(account, name, qualifier string) (*function.EventInvokeConfig, error) {
+	if qualifier != "" && qualifier != function.Latest && !function.IsVersionNumber(qualifier) {
+		a, err := s.Alias(account, name, qualifier)
+		if err != nil {
+			return nil, err
+		}
+		return a.EventInvoke, nil
+	}
+	if qualifier == "" {
+		qualifier = function.Latest
+	}
+	cfg, err := s.Version(account, name, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.EventInvoke, nil
+}
+
+// UpdateEventInvoke applies change to the asynchronous invocation
+// configuration of qualifier ("" or $LATEST, a version or an alias) of
+// account's function name. Changing it changes no RevisionId.
+func (s *Store) UpdateEventInvoke(ctx context.Context, account, name, qualifier string, change func(**function.EventInvokeConfig) error) error {
+	if qualifier != "" && qualifier != function.Latest && !function.IsVersionNumber(qualifier) {
+		_, err := s.UpdateAlias(ctx, account, name, qualifier, func(a *function.Alias) error { return change(&a.EventInvoke) })
+		return err
+	}
+	if qualifier == "" {
+		qualifier = function.Latest
+	}
+	_, err := s.UpdateVersion(ctx, account, name, qualifier, func(c *function.Config) error { return change(&c.EventInvoke) })
+	return err
+}
+
+// CreateAlias stores a new alias; ErrExists if the name is taken.
+func (s *Store) CreateAlias(ctx context.Context, a function.Alias) error {
+	if err := s.create(ctx, aliasKey(a.Account, a.Function, a.Name), &a); err != nil {
+		return fmt.Errorf("alias %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+// UpdateAlias applies change to an alias under compare-and-set.
+func (s *Store) UpdateAlias(ctx context.Context, account, name, alias string, change func(*function.Alias) error) (function.Alias, error) {
+	a, err := update(ctx, s, aliasKey(account, name, alias), false, change)
+	if err != nil {
+		return function.Alias{}, err
+	}
+	return *a, nil
+}
+
+// DeleteAlias removes an alias and its policy.
+func (s *Store) DeleteAlias(ctx context.Context, account, name, alias string) error {
+	if err := s.purge(ctx, aliasKey(account, name, alias)); err != nil {
+		return fmt.Errorf("alias %s: %w", alias, err)
+	}
+	s.purge(ctx, policyKey(account, name, alias))
+	return nil
+}
+
+// UpdatePolicy applies change to the policy of account's function name
+// for qualifier, starting from an empty one when there is none.
+func (s *Store) UpdatePolicy(ctx context.Context, account, name, qualifier string, change func(*function.Policy) error) (function.Policy, error) {
+	p, err := update(ctx, s, policyKey(account, name, qualifier), true, change)
+	if err != nil {
+		return function.Policy{}, err
+	}
+	return *p, nil
 }
 
 // PurgeTombstones removes the bucket's markers of deleted functions once
@@ -320,9 +747,9 @@ func (s *Store) PurgeTombstones(ctx context.Context, keep time.Duration) (int, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for name, e := range s.configs {
-		if e.cfg == nil && time.Since(e.deleted) > keep {
-			delete(s.configs, name)
+	for key, e := range s.records {
+		if e.val == nil && time.Since(e.deleted) > keep {
+			delete(s.records, key)
 			n++
 		}
 	}
@@ -437,7 +864,7 @@ func (s *Store) Code(ctx context.Context, sha string) ([]byte, error) {
 // publish still in flight is kept. It returns how many it deleted.
 func (s *Store) SweepCode(ctx context.Context, minAge time.Duration) (int, error) {
 	used := make(map[string]bool)
-	for _, cfg := range s.Functions() {
+	for _, cfg := range s.AllVersions() {
 		if n, err := codeName(cfg.CodeSha256); err == nil {
 			used[n] = true
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,13 +27,15 @@ func open(t *testing.T, dir string) (*store.Store, *broker.Broker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(t.Context(), b.JetStream(), slog.New(slog.DiscardHandler))
+	s, err := store.Open(t.Context(), b.JetStream(), acct, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Close()
 		t.Fatal(err)
 	}
 	return s, b
 }
+
+const acct = "000000000000"
 
 func cfg(name string) function.Config {
 	return function.Config{Name: name, Runtime: "python3.12", Handler: "app.h",
@@ -49,26 +52,26 @@ func TestCRUD(t *testing.T) {
 	if err := s.Create(ctx, cfg("a")); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("Create(a) again = %v; want ErrExists", err)
 	}
-	if got, err := s.Function("a"); err != nil || got.Name != "a" {
+	if got, err := s.Function(acct, "a"); err != nil || got.Name != "a" {
 		t.Fatalf("Function(a) = %+v, %v", got, err)
 	}
-	got, err := s.Update(ctx, "a", func(c *function.Config) error { c.Timeout = 9; return nil })
+	got, err := s.Update(ctx, acct, "a", func(c *function.Config) error { c.Timeout = 9; return nil })
 	if err != nil || got.Timeout != 9 {
 		t.Fatalf("Update(a) = %+v, %v; want Timeout 9", got, err)
 	}
-	if got, _ := s.Function("a"); got.Timeout != 9 {
+	if got, _ := s.Function(acct, "a"); got.Timeout != 9 {
 		t.Errorf("Function(a) after Update: Timeout = %d; want 9 (read your writes)", got.Timeout)
 	}
-	if _, err := s.Update(ctx, "nope", func(*function.Config) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Update(ctx, acct, "nope", func(*function.Config) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Update(nope) = %v; want ErrNotFound", err)
 	}
-	if err := s.Delete(ctx, "a"); err != nil {
+	if err := s.Delete(ctx, acct, "a"); err != nil {
 		t.Fatalf("Delete(a) = %v", err)
 	}
-	if _, err := s.Function("a"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Function(acct, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Function(a) after Delete = %v; want ErrNotFound", err)
 	}
-	if err := s.Delete(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Delete(ctx, acct, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Delete(a) again = %v; want ErrNotFound", err)
 	}
 	if err := s.Create(ctx, cfg("a")); err != nil {
@@ -85,14 +88,14 @@ func TestConcurrentUpdatesAllApply(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			_, err := s.Update(t.Context(), "c", func(c *function.Config) error { c.MemorySize++; return nil })
+			_, err := s.Update(t.Context(), acct, "c", func(c *function.Config) error { c.MemorySize++; return nil })
 			if err != nil {
 				t.Errorf("Update() = %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	if got, _ := s.Function("c"); got.MemorySize != 138 {
+	if got, _ := s.Function(acct, "c"); got.MemorySize != 138 {
 		t.Errorf("MemorySize after 10 concurrent increments = %d; want 138", got.MemorySize)
 	}
 }
@@ -117,7 +120,7 @@ func TestPersistsAndWatches(t *testing.T) {
 
 	s, b = open(t, dir)
 	defer b.Close()
-	if got, err := s.Function("p"); err != nil || got.CodeSha256 != sha {
+	if got, err := s.Function(acct, "p"); err != nil || got.CodeSha256 != sha {
 		t.Fatalf("Function(p) after restart = %+v, %v", got, err)
 	}
 	if got, err := s.Code(t.Context(), sha); err != nil || string(got) != "zip bytes" {
@@ -125,7 +128,7 @@ func TestPersistsAndWatches(t *testing.T) {
 	}
 
 	// A second Store on the same bucket sees the first one's writes.
-	other, err := store.Open(t.Context(), b.JetStream(), slog.New(slog.DiscardHandler))
+	other, err := store.Open(t.Context(), b.JetStream(), acct, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +155,7 @@ func TestPersistsAndWatches(t *testing.T) {
 	if seen == "" {
 		t.Fatal("watching store saw no change")
 	}
-	if _, err := other.Function(seen); err != nil {
+	if _, err := other.Function(acct, seen); err != nil {
 		t.Errorf("watching store: Function(%s) = %v", seen, err)
 	}
 
@@ -190,14 +193,14 @@ func agree(t *testing.T, s *store.Store, b *broker.Broker, names []string) {
 	t.Helper()
 	var diffs []string
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		fresh, err := store.Open(t.Context(), b.JetStream(), slog.New(slog.DiscardHandler))
+		fresh, err := store.Open(t.Context(), b.JetStream(), acct, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
 		diffs = diffs[:0]
 		for _, name := range names {
-			mem, memErr := s.Function(name)
-			disk, diskErr := fresh.Function(name)
+			mem, memErr := s.Function(acct, name)
+			disk, diskErr := fresh.Function(acct, name)
 			if (memErr == nil) != (diskErr == nil) || mem.RevisionID != disk.RevisionID {
 				diffs = append(diffs, fmt.Sprintf("%s: memory %q, %v; bucket %q, %v", name, mem.RevisionID, memErr, disk.RevisionID, diskErr))
 			}
@@ -230,14 +233,14 @@ func TestRecreateIsVisible(t *testing.T) {
 			if err := s.Create(ctx, c); err != nil {
 				t.Fatalf("Create(%s) round %d = %v", name, round, err)
 			}
-			if got, err := s.Function(name); err != nil || got.RevisionID != c.RevisionID {
+			if got, err := s.Function(acct, name); err != nil || got.RevisionID != c.RevisionID {
 				t.Errorf("Function(%s) after create round %d = %q, %v; want %q", name, round, got.RevisionID, err, c.RevisionID)
 			}
 			if round < 2 {
-				if err := s.Delete(ctx, name); err != nil {
+				if err := s.Delete(ctx, acct, name); err != nil {
 					t.Fatalf("Delete(%s) round %d = %v", name, round, err)
 				}
-				if _, err := s.Function(name); !errors.Is(err, store.ErrNotFound) {
+				if _, err := s.Function(acct, name); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("Function(%s) after delete round %d = %v; want ErrNotFound", name, round, err)
 				}
 			}
@@ -245,7 +248,7 @@ func TestRecreateIsVisible(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // let the watch deliver what it lags behind
 	for _, name := range names {
-		if got, err := s.Function(name); err != nil || got.RevisionID != "2" {
+		if got, err := s.Function(acct, name); err != nil || got.RevisionID != "2" {
 			t.Errorf("Function(%s) after the watch caught up = %q, %v; want the last create", name, got.RevisionID, err)
 		}
 	}
@@ -288,20 +291,20 @@ func TestConcurrentWritersAgree(t *testing.T) {
 						err = s.Create(ctx, c)
 						// Read your write, unless a delete may have
 						// come after it.
-						if _, ferr := s.Function(name); err == nil && errors.Is(ferr, store.ErrNotFound) && deletes.none(name, before) {
+						if _, ferr := s.Function(acct, name); err == nil && errors.Is(ferr, store.ErrNotFound) && deletes.none(name, before) {
 							t.Errorf("Function(%s) right after Create = %v, and no delete ran", name, ferr)
 						}
 					case 1:
 						deletes.start(name)
-						err = s.Delete(ctx, name)
+						err = s.Delete(ctx, acct, name)
 						deletes.end(name)
 					case 2:
-						_, err = s.Update(ctx, name, func(c *function.Config) error {
+						_, err = s.Update(ctx, acct, name, func(c *function.Config) error {
 							c.RevisionID = id
 							return nil
 						})
 					case 3:
-						_, err = s.Function(name) // an invocation's lookup
+						_, err = s.Function(acct, name) // an invocation's lookup
 					}
 					if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 						t.Errorf("writer %d op %d on %s: %v", g, i, name, err)
@@ -320,20 +323,20 @@ func TestConcurrentWritersAgree(t *testing.T) {
 	// refuses and Delete removes; what it does not find, Create makes.
 	ctx := t.Context()
 	for _, name := range names {
-		_, err := s.Function(name)
+		_, err := s.Function(acct, name)
 		if err == nil {
 			if err := s.Create(ctx, cfg(name)); !errors.Is(err, store.ErrExists) {
 				t.Errorf("Create(%s) of a function Function finds = %v; want ErrExists", name, err)
 			}
 		} else {
-			if err := s.Delete(ctx, name); !errors.Is(err, store.ErrNotFound) {
+			if err := s.Delete(ctx, acct, name); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Delete(%s) of a function Function does not find = %v; want ErrNotFound", name, err)
 			}
 		}
 	}
 	want := make(map[string]string)
 	for _, name := range names {
-		if c, err := s.Function(name); err == nil {
+		if c, err := s.Function(acct, name); err == nil {
 			want[name] = c.RevisionID
 		}
 	}
@@ -343,7 +346,7 @@ func TestConcurrentWritersAgree(t *testing.T) {
 	defer b.Close()
 	got := make(map[string]string)
 	for _, name := range names {
-		if c, err := s.Function(name); err == nil {
+		if c, err := s.Function(acct, name); err == nil {
 			got[name] = c.RevisionID
 		}
 	}
@@ -407,7 +410,7 @@ func TestPurgeTombstones(t *testing.T) {
 		if err := s.Create(ctx, cfg(name)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, name); err != nil {
+		if err := s.Delete(ctx, acct, name); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -441,13 +444,13 @@ func TestPurgeTombstones(t *testing.T) {
 	if got := s.Entries(); got != 1 {
 		t.Errorf("in-memory copy records %d names after the purge; want 1", got)
 	}
-	if _, err := s.Function("gone0"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Function(acct, "gone0"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Function(gone0) after the purge = %v; want ErrNotFound", err)
 	}
 	if err := s.Create(ctx, cfg("gone0")); err != nil {
 		t.Errorf("Create(gone0) after the purge = %v", err)
 	}
-	if _, err := s.Function("kept"); err != nil {
+	if _, err := s.Function(acct, "kept"); err != nil {
 		t.Errorf("Function(kept) after the purge = %v", err)
 	}
 }
@@ -480,5 +483,154 @@ func TestCodeStreams(t *testing.T) {
 	}
 	if _, _, err := s.OpenCode(ctx, store.Sha256([]byte("other"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("OpenCode(unknown) = %v; want ErrNotFound", err)
+	}
+}
+
+// A data directory from before accounts keeps its functions: they become
+// the default account's, and no other account sees them.
+func TestOldKeysBecomeDefaultAccounts(t *testing.T) {
+	dir := t.TempDir()
+	_, b := open(t, dir)
+	kv, err := b.JetStream().KeyValue(t.Context(), "hearth-functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := cfg("legacy")
+	old.RevisionID = "r1"
+	data, _ := json.Marshal(old) // no account field, as before
+	if _, err := kv.Put(t.Context(), "fn.legacy.latest", data); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	s, b := open(t, dir)
+	defer b.Close()
+	if kv, err = b.JetStream().KeyValue(t.Context(), "hearth-functions"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Function(acct, "legacy")
+	if err != nil || got.RevisionID != "r1" || got.Account != acct {
+		t.Fatalf("Function(default, legacy) = %+v, %v; want the old function in the default account", got, err)
+	}
+	if _, err := s.Function("111111111111", "legacy"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Function(other account, legacy) = %v; want ErrNotFound", err)
+	}
+	if _, err := kv.Get(t.Context(), "fn.legacy.latest"); err == nil {
+		t.Errorf("old key still there after the move")
+	}
+	if _, err := kv.Get(t.Context(), "fn."+acct+".legacy.latest"); err != nil {
+		t.Errorf("new key: %v", err)
+	}
+}
+
+// Two accounts may each have a function of the same name; each sees only
+// its own.
+func TestAccountsAreSeparate(t *testing.T) {
+	s, b := open(t, t.TempDir())
+	defer b.Close()
+	ctx := t.Context()
+	mine, theirs := cfg("same"), cfg("same")
+	mine.Account, theirs.Account = acct, "222222222222"
+	mine.Timeout, theirs.Timeout = 5, 7
+	if err := s.Create(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, theirs); err != nil {
+		t.Fatalf("Create(same) in another account = %v", err)
+	}
+	for _, tc := range []struct {
+		account string
+		want    int
+	}{{acct, 5}, {"222222222222", 7}} {
+		got, err := s.Function(tc.account, "same")
+		if err != nil || got.Timeout != tc.want {
+			t.Errorf("Function(%s, same) = timeout %d, %v; want %d", tc.account, got.Timeout, err, tc.want)
+		}
+		if fns := s.AccountFunctions(tc.account); len(fns) != 1 {
+			t.Errorf("AccountFunctions(%s) = %d functions; want 1", tc.account, len(fns))
+		}
+	}
+	if err := s.Delete(ctx, "222222222222", "same"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Function(acct, "same"); err != nil {
+		t.Errorf("deleting another account's function removed mine: %v", err)
+	}
+}
+
+// publishNew publishes $LATEST of name as a new version.
+func publishNew(t *testing.T, s *store.Store, name string) function.Config {
+	t.Helper()
+	v, created, err := s.Publish(t.Context(), acct, name, func(latest function.Config, _ []function.Config) (*function.Config, *function.Config, error) {
+		v := latest
+		return &v, nil, nil
+	})
+	if err != nil || !created {
+		t.Fatalf("Publish(%s) = %v, created %v", name, err, created)
+	}
+	return v
+}
+
+// Version numbers grow by one and are never reused, even after the
+// newest is deleted and the store reopened; a version's code is kept
+// while it exists and swept once it is gone.
+func TestVersionsNumbersAndCode(t *testing.T) {
+	dir := t.TempDir()
+	s, b := open(t, dir)
+	ctx := t.Context()
+	oldCode, _ := s.PutCode(ctx, []byte("old code"))
+	c := cfg("v")
+	c.CodeSha256 = oldCode
+	if err := s.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for want := 1; want <= 2; want++ {
+		if v := publishNew(t, s, "v"); v.Version != fmt.Sprint(want) || v.CodeSha256 != oldCode || v.Account != acct {
+			t.Fatalf("Publish #%d = version %q, code %q, account %q", want, v.Version, v.CodeSha256, v.Account)
+		}
+	}
+	newCode, _ := s.PutCode(ctx, []byte("new code"))
+	if _, err := s.Update(ctx, acct, "v", func(c *function.Config) error { c.CodeSha256 = newCode; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.SweepCode(ctx, 0); err != nil || n != 0 {
+		t.Errorf("SweepCode() while versions use the old code = %d, %v; want 0", n, err)
+	}
+	for _, v := range []string{"1", "2"} {
+		if err := s.DeleteVersion(ctx, acct, "v", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Version(acct, "v", "2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Version(2) after delete = %v; want ErrNotFound", err)
+	}
+	if n, err := s.SweepCode(ctx, 0); err != nil || n != 1 {
+		t.Errorf("SweepCode() once no version uses the old code = %d, %v; want 1", n, err)
+	}
+	b.Close()
+
+	s, b = open(t, dir)
+	defer b.Close()
+	if v := publishNew(t, s, "v"); v.Version != "3" {
+		t.Errorf("Publish after deleting 1 and 2 and a restart = version %q; want 3", v.Version)
+	}
+	if got := s.Versions(acct, "v"); len(got) != 1 || got[0].Version != "3" {
+		t.Errorf("Versions() = %d; want just 3", len(got))
+	}
+	// Deleting the function removes its versions and aliases with it.
+	if err := s.CreateAlias(ctx, function.Alias{Account: acct, Function: "v", Name: "live", Version: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, acct, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, cfg("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Alias(acct, "v", "live"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Alias(live) of a re-created function = %v; want ErrNotFound", err)
+	}
+	if got := s.Versions(acct, "v"); len(got) != 0 {
+		t.Errorf("Versions() of a re-created function = %d; want none", len(got))
 	}
 }

@@ -53,7 +53,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		launch.Cmd = []string{sandbox.OptRef + "/" + runtimes.Bootstrap}
 	}
 
-	fnLog := w.logs.Function(cfg.Name)
+	fnLog := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
 	capture, out, err := logs.NewCapture(fnLog)
 	if err != nil {
 		return nil, nil, err
@@ -64,6 +64,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	spec := &sandbox.Spec{
 		ID:         id,
 		Function:   cfg.Name,
+		Account:    cfg.Account,
 		Cmd:        launch.Cmd,
 		Env:        environ(cfg, rt, launch, stream, w.cfg.Region),
 		CodeDir:    codeDir,
@@ -161,7 +162,7 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 		typ = "Runtime.Unknown"
 	}
 	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
-	fl := w.logs.Function(cfg.Name)
+	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
 	platform := func(line string) {
 		if line == "" {
 			return // a record the system log level filters out

@@ -340,7 +340,7 @@ func (w *Worker) initTimedOut(req *Request) *Result {
 		pf.End(report),
 		pf.Report(report),
 	}
-	fl := w.logs.Function(cfg.Name)
+	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
 	for _, l := range lines {
 		fl.Write(l)
 		res.Log = appendLine(res.Log, l)

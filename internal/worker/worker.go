@@ -87,7 +87,7 @@ type Worker struct {
 	envs    sync.WaitGroup    // every environment's goroutines and teardown
 }
 
-type poolKey struct{ name, version string }
+type poolKey struct{ account, name, version string }
 
 // New returns a Worker that runs functions on drv. It starts no
 // goroutines; call Run.
@@ -211,14 +211,16 @@ func (w *Worker) shutdown() {
 	<-drained
 }
 
-// Retire drains every pool of the named function: idle environments are
-// destroyed now, busy ones when their invocation ends. The store calls for
-// it when a function is updated or deleted.
-func (w *Worker) Retire(name string) {
+// Retire drains the pools of account's function name: of one version, or
+// of every version when version is empty. Idle environments are destroyed
+// now, busy ones when their invocation ends. The API calls for it when a
+// function's $LATEST is updated (that version only), when a version is
+// deleted, and when the function is.
+func (w *Worker) Retire(account, name, version string) {
 	w.mu.Lock()
 	var retired []*pool
 	for k, p := range w.pools {
-		if k.name == name {
+		if k.account == account && k.name == name && (version == "" || k.version == version) {
 			retired = append(retired, p)
 			delete(w.pools, k)
 			w.retired[p] = true
@@ -236,7 +238,7 @@ func (w *Worker) Retire(name string) {
 // pool returns the pool for cfg's version, replacing one built for an
 // older revision of it.
 func (w *Worker) pool(cfg *function.Config) (*pool, error) {
-	key := poolKey{cfg.Name, cfg.Version}
+	key := poolKey{cfg.Account, cfg.Name, cfg.Version}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -278,7 +280,7 @@ func (w *Worker) dropIfEmpty(p *pool) {
 	if !p.retireIfEmpty() {
 		return
 	}
-	key := poolKey{p.cfg.Name, p.cfg.Version}
+	key := poolKey{p.cfg.Account, p.cfg.Name, p.cfg.Version}
 	if w.pools[key] == p {
 		delete(w.pools, key)
 	}

@@ -183,7 +183,7 @@ func TestInitRetryKeepsEnvInPool(t *testing.T) {
 	}
 	res.Release()
 
-	tw.Retire("f")
+	tw.Retire("", "f", "")
 	tw.waitEnvs(t, "none after Retire", func(envs []EnvInfo) bool { return len(envs) == 0 })
 	if d := tw.stop(); d > 2*time.Second {
 		t.Errorf("Run took %v to stop; want prompt", d)
@@ -206,7 +206,7 @@ func TestRetiredEnvsStayListed(t *testing.T) {
 	tw.waitEnvs(t, "one busy env", func(envs []EnvInfo) bool {
 		return len(envs) == 1 && envs[0].State == "busy"
 	})
-	tw.Retire("f")
+	tw.Retire("", "f", "")
 	if envs := tw.Environments(); len(envs) != 1 || envs[0].State == "idle" {
 		t.Errorf("Environments() after Retire = %+v; want the busy env still listed", envs)
 	}

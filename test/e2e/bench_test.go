@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -366,4 +367,56 @@ func BenchmarkAsyncLatency(b *testing.B) {
 	slices.Sort(d)
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "enqueue-to-start-p50-ms")
 	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "enqueue-to-start-p99-ms")
+}
+
+// BenchmarkWarmInvokeAlias compares warm invocations through an alias
+// (resolved to its version on every call) and of a version by number with
+// invocations of $LATEST, the same Go function, and, as a control, of
+// another function's $LATEST. The four are interleaved call by call, in a
+// random order each round, so that the machine's noise falls on all alike.
+// ratio-alias is alias ÷ $LATEST at the median; ratio-control shows how far
+// two equal paths differ in the same run; alias÷version is what resolving
+// the alias adds, the version and the alias running in the same
+// environment.
+func BenchmarkWarmInvokeAlias(b *testing.B) {
+	s := benchServer(b)
+	s.create(b, "warm-alias", goFn())
+	s.create(b, "warm-control", goFn())
+	v, err := s.Client.PublishVersion(b.Context(), &lambda.PublishVersionInput{FunctionName: aws.String("warm-alias")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.waitVersion(b, "warm-alias", aws.ToString(v.Version))
+	if _, err := s.Client.CreateAlias(b.Context(), &lambda.CreateAliasInput{FunctionName: aws.String("warm-alias"), Name: aws.String("live"), FunctionVersion: v.Version}); err != nil {
+		b.Fatal(err)
+	}
+	c := &http.Client{}
+	base := s.URL + "/2015-03-31/functions/"
+	urls := []string{base + "warm-alias/invocations", base + "warm-alias:live/invocations",
+		base + "warm-alias:" + aws.ToString(v.Version) + "/invocations", base + "warm-control/invocations"}
+	for _, u := range urls {
+		post(b, c, u, benchPayload) // cold starts outside the timing
+	}
+	d := make([][]time.Duration, len(urls))
+	for b.Loop() {
+		// A fresh order each round: which call follows which matters (an
+		// environment idle for over a millisecond is frozen, and thawed by
+		// its next call), so no target may always follow the same one.
+		for _, j := range rand.Perm(len(urls)) {
+			t := time.Now()
+			post(b, c, urls[j], benchPayload)
+			d[j] = append(d[j], time.Since(t))
+		}
+	}
+	p50 := make([]time.Duration, len(urls))
+	for j := range d {
+		slices.Sort(d[j])
+		p50[j] = d[j][len(d[j])/2]
+	}
+	b.ReportMetric(float64(p50[0].Microseconds()), "latest-p50-µs")
+	b.ReportMetric(float64(p50[1].Microseconds()), "alias-p50-µs")
+	b.ReportMetric(float64(p50[1])/float64(p50[0]), "ratio-alias")
+	b.ReportMetric(float64(p50[2])/float64(p50[0]), "ratio-version")
+	b.ReportMetric(float64(p50[3])/float64(p50[0]), "ratio-control")
+	b.ReportMetric(float64(p50[1])/float64(p50[2]), "alias÷version")
 }

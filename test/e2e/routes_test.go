@@ -21,6 +21,9 @@ var servedOperations = map[string]bool{
 	"PutFunctionEventInvokeConfig": true, "UpdateFunctionEventInvokeConfig": true, "GetFunctionEventInvokeConfig": true,
 	"DeleteFunctionEventInvokeConfig": true, "ListFunctionEventInvokeConfigs": true,
 	"ListTags": true, "TagResource": true, "UntagResource": true,
+	"PublishVersion": true, "ListVersionsByFunction": true, "CreateAlias": true, "GetAlias": true,
+	"UpdateAlias": true, "DeleteAlias": true, "ListAliases": true,
+	"AddPermission": true, "RemovePermission": true, "GetPolicy": true,
 }
 
 // TestEveryOperationServedOrUnknown calls every operation of
@@ -109,7 +112,7 @@ func TestCLISeesUnknownOperations(t *testing.T) {
 	s := startServer(t, "")
 	for _, args := range [][]string{
 		{"logs", "filter-log-events", "--log-group-name", "/aws/lambda/f"},
-		{"lambda", "get-policy", "--function-name", "f"},
+		{"lambda", "get-function-url-config", "--function-name", "f"},
 	} {
 		cmd := exec.CommandContext(t.Context(), "aws", append(args, "--endpoint-url", s.URL, "--region", "us-east-1")...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_MAX_ATTEMPTS=1",

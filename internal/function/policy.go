@@ -1,0 +1,149 @@
+package function
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MaxPolicySize bounds a resource-based policy document, as Lambda's
+// 20 KB.
+const MaxPolicySize = 20480
+
+// Policy is the resource-based policy of a function, version or alias:
+// its statements in the order they were added.
+type Policy struct {
+	Statements []Statement `json:"statements"`
+	RevisionID string      `json:"revision_id"`
+	Modified   time.Time   `json:"modified"`
+}
+
+// Statement is one policy statement, shaped and ordered as Lambda writes
+// it.
+type Statement struct {
+	Sid       string                       `json:"Sid"`
+	Effect    string                       `json:"Effect"`
+	Principal json.RawMessage              `json:"Principal"`
+	Action    string                       `json:"Action"`
+	Resource  string                       `json:"Resource"`
+	Condition map[string]map[string]string `json:"Condition,omitempty"`
+}
+
+// Permission is what AddPermission asks for.
+type Permission struct {
+	Sid                 string
+	Action              string
+	Principal           string
+	SourceArn           string
+	SourceAccount       string
+	EventSourceToken    string
+	PrincipalOrgID      string
+	FunctionUrlAuthType string
+}
+
+// ErrInvalidPermission reports a permission Lambda would refuse.
+var ErrInvalidPermission = errors.New("invalid permission")
+
+// Statement builds the statement Lambda stores for p on resource (the
+// function's ARN, qualified when the permission is on a version or
+// alias).
+func (p *Permission) Statement(resource string) (Statement, error) {
+	// What is stored must read back as itself: JSON text is UTF-8.
+	q := *p
+	for _, f := range []*string{&q.Sid, &q.Action, &q.Principal, &q.SourceArn, &q.SourceAccount, &q.EventSourceToken, &q.PrincipalOrgID, &q.FunctionUrlAuthType, &resource} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	p = &q
+	if !strings.HasPrefix(p.Action, "lambda:") || len(p.Action) == len("lambda:") {
+		return Statement{}, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'action' failed to satisfy constraint: Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])", ErrInvalidPermission, p.Action)
+	}
+	if p.Principal == "" {
+		return Statement{}, fmt.Errorf("%w: The provided principal was invalid. Please check the principal and try again.", ErrInvalidPermission)
+	}
+	st := Statement{Sid: p.Sid, Effect: "Allow", Action: p.Action, Resource: resource}
+	switch {
+	case p.Principal == "*":
+		st.Principal = json.RawMessage(`"*"`)
+	case validAccount(p.Principal):
+		st.Principal = principal("AWS", "arn:aws:iam::"+p.Principal+":root")
+	case strings.HasPrefix(p.Principal, "arn:"):
+		st.Principal = principal("AWS", p.Principal)
+	case strings.Contains(p.Principal, "."):
+		st.Principal = principal("Service", p.Principal)
+	default:
+		return Statement{}, fmt.Errorf("%w: The provided principal was invalid. Please check the principal and try again.", ErrInvalidPermission)
+	}
+	cond := func(op, key, val string) {
+		if val == "" {
+			return
+		}
+		if st.Condition == nil {
+			st.Condition = map[string]map[string]string{}
+		}
+		if st.Condition[op] == nil {
+			st.Condition[op] = map[string]string{}
+		}
+		st.Condition[op][key] = val
+	}
+	cond("ArnLike", "AWS:SourceArn", p.SourceArn)
+	cond("StringEquals", "AWS:SourceAccount", p.SourceAccount)
+	cond("StringEquals", "lambda:EventSourceToken", p.EventSourceToken)
+	cond("StringEquals", "aws:PrincipalOrgID", p.PrincipalOrgID)
+	cond("StringEquals", "lambda:FunctionUrlAuthType", p.FunctionUrlAuthType)
+	return st, nil
+}
+
+func principal(kind, v string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{kind: v})
+	return b
+}
+
+// policyDocument is a policy as GetPolicy shows it.
+type policyDocument struct {
+	Version   string      `json:"Version"`
+	ID        string      `json:"Id"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Document renders the policy as Lambda's GetPolicy does.
+func (p *Policy) Document() string {
+	b, _ := json.Marshal(policyDocument{Version: "2012-10-17", ID: "default", Statement: p.Statements})
+	return string(b)
+}
+
+// ParsePolicy reads a policy document as Document writes it.
+func ParsePolicy(doc []byte) (Policy, error) {
+	var d policyDocument
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return Policy{}, fmt.Errorf("%w: %w", ErrInvalidPermission, err)
+	}
+	if d.Version != "2012-10-17" {
+		return Policy{}, fmt.Errorf("%w: policy version %q", ErrInvalidPermission, d.Version)
+	}
+	seen := map[string]bool{}
+	for _, st := range d.Statement {
+		if st.Sid == "" || seen[st.Sid] {
+			return Policy{}, fmt.Errorf("%w: missing or duplicate Sid %q", ErrInvalidPermission, st.Sid)
+		}
+		seen[st.Sid] = true
+		if st.Effect != "Allow" && st.Effect != "Deny" {
+			return Policy{}, fmt.Errorf("%w: effect %q", ErrInvalidPermission, st.Effect)
+		}
+		if !json.Valid(st.Principal) {
+			return Policy{}, fmt.Errorf("%w: principal of %q", ErrInvalidPermission, st.Sid)
+		}
+	}
+	return Policy{Statements: d.Statement}, nil
+}
+
+// Find returns the index of the statement with sid, or -1.
+func (p *Policy) Find(sid string) int {
+	for i, st := range p.Statements {
+		if st.Sid == sid {
+			return i
+		}
+	}
+	return -1
+}
