@@ -13,7 +13,9 @@
 // LAMBDA_RUNTIME_DIR, TMPDIR and AWS_LAMBDA_RUNTIME_API. The worker never
 // needs to know the paths: arguments of [Spec.Cmd] and values of
 // [Spec.Env] may refer to $LAMBDA_TASK_ROOT and $LAMBDA_RUNTIME_DIR and the
-// backend expands them with [Expand].
+// backend expands them with [Expand]. They may also refer to [OptRef], which
+// the backend replaces ([ExpandOpt]) with where the environment sees
+// [Spec.OptDir]: /opt, or a host path when it cannot show it there.
 package sandbox
 
 import (
@@ -35,6 +37,13 @@ const (
 	// RuntimeAPIAddr is where an isolated environment's runtime finds the
 	// Runtime API, as on Lambda.
 	RuntimeAPIAddr = "127.0.0.1:9001"
+	// OptRef in a Spec's Cmd or Env stands for the directory where the
+	// environment sees Spec.OptDir: "/opt" in an isolated environment. The
+	// process driver without root cannot change what /opt shows, so there
+	// it stands for the host directory itself (and for an empty directory
+	// of the environment's when OptDir is empty). Like $LAMBDA_TASK_ROOT,
+	// the environment never sees the name: the driver replaces it.
+	OptRef = "$HEARTH_OPT"
 )
 
 // Spec describes one execution environment.
@@ -68,6 +77,13 @@ type Spec struct {
 	// such as an interpreter installed outside the system directories.
 	// Isolating drivers make them visible read-only at the same path.
 	HostPaths []string
+	// OptDir is a host directory (the function's layers, merged in order)
+	// the runtime sees read-only at /opt; empty means an empty /opt. Like
+	// CodeDir it must not change once used: the linux driver keeps a copy
+	// of it. The process driver shows it at /opt only as root (a private
+	// mount namespace for the bootstrap); without root /opt is the host's,
+	// and only paths written with [OptRef] lead to OptDir.
+	OptDir string
 
 	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
 	MemoryMB int
@@ -114,6 +130,15 @@ func Expand(cmd []string, taskRoot, runtimeDir string) []string {
 	out := make([]string, len(cmd))
 	for i, a := range cmd {
 		out[i] = r.Replace(a)
+	}
+	return out
+}
+
+// ExpandOpt replaces [OptRef] in each of vals with optDir.
+func ExpandOpt(vals []string, optDir string) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = strings.ReplaceAll(v, OptRef, optDir)
 	}
 	return out
 }

@@ -327,7 +327,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	argv := sandbox.Expand(spec.Cmd, sandbox.TaskRoot, sandbox.RuntimeDir)
+	argv := sandbox.ExpandOpt(sandbox.Expand(spec.Cmd, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir)
 	if !filepath.IsAbs(argv[0]) {
 		return nil, fmt.Errorf("bootstrap path %q is not absolute", argv[0])
 	}
@@ -401,7 +401,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	}
 	msg := message{Kind: msgStart, Start: &startMsg{
 		Argv: argv,
-		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir),
+		Env: sandbox.BootstrapEnv(sandbox.ExpandOpt(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
 			sandbox.TaskRoot, sandbox.RuntimeDir, "/tmp", sandbox.RuntimeAPIAddr),
 		Hostname: spec.ID,
 		UID:      b.uid,
@@ -487,8 +487,8 @@ func (d *Driver) untrack(e *env) {
 	e.code = nil
 }
 
-// openTrees makes detached read-only mounts of the spec's code, runtime and
-// host paths. The unprivileged user must be able to enter the code and
+// openTrees makes detached read-only mounts of the spec's code, runtime,
+// /opt and host paths. The unprivileged user must be able to enter the code and
 // runtime directories; temporary directories are often 0700, so Start adds
 // o+rx to those two directories (not to what they hold). The code comes
 // from its own filesystem when the driver can make one; the caller
@@ -511,6 +511,10 @@ func (d *Driver) openTreesCode(spec *sandbox.Spec, uses *[]*codeMount) ([]*os.Fi
 	if spec.RuntimeDir != "" {
 		srcs = append(srcs, src{spec.RuntimeDir, sandbox.RuntimeDir, true})
 	}
+	if spec.OptDir != "" {
+		// Without it /opt is the root's empty, read-only directory.
+		srcs = append(srcs, src{spec.OptDir, sandbox.OptDir, true})
+	}
 	for _, p := range spec.HostPaths {
 		if !visibleAlready(p) {
 			srcs = append(srcs, src{host: p, target: p})
@@ -529,11 +533,11 @@ func (d *Driver) openTreesCode(spec *sandbox.Spec, uses *[]*codeMount) ([]*os.Fi
 			}
 		}
 		var f *os.File
-		if s.target == sandbox.TaskRoot && fi.IsDir() && d.code != nil {
+		if (s.target == sandbox.TaskRoot || s.target == sandbox.OptDir) && fi.IsDir() && d.code != nil {
 			var cm *codeMount
 			f, cm, err = d.code.clone(s.host)
 			if err != nil {
-				d.log.Warn("bind-mounting the code: no filesystem of its own", "code", s.host, "err", err)
+				d.log.Warn("bind-mounting "+s.target+": no filesystem of its own", "dir", s.host, "err", err)
 			} else {
 				*uses = append(*uses, cm)
 			}

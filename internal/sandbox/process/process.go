@@ -19,6 +19,17 @@
 // (TMPDIR) is an ext4 filesystem of exactly [sandbox.Spec.TmpMB] megabytes
 // mounted on the host (package tmpdisk): writing more fails with ENOSPC.
 // Otherwise it is a plain directory under Root, limited only by its disk.
+//
+// /opt ([sandbox.Spec.OptDir]): as root on Linux, when the host has an /opt
+// directory, the bootstrap starts in a mount namespace of its own (made on a
+// locked thread that forks it and then reaps it, so that Pdeathsig, which
+// follows the forking thread, fires only when the server dies) in which
+// OptDir, or an empty tmpfs, is mounted read-only at /opt; mounts made on
+// the host later still reach it (slave propagation). Otherwise the
+// environment's /opt is the host's: only Cmd and Env entries written with
+// [sandbox.OptRef] lead to OptDir (to an empty directory of the environment
+// when OptDir is empty), and a function that opens /opt/... by name does not
+// find its layers.
 package process
 
 import (
@@ -56,6 +67,8 @@ type Driver struct {
 	root string
 	log  *slog.Logger
 	tmp  *tmpdisk.Maker // nil: scratch directories are not capped
+	// optNS: each bootstrap gets a mount namespace with OptDir at /opt.
+	optNS bool
 }
 
 // defaultTmpMB is the scratch space when the spec leaves it zero.
@@ -98,6 +111,13 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 			d.log.Warn("scratch directories are not capped", "err", err)
 		} else {
 			d.tmp = tmp
+		}
+	}
+	if os.Geteuid() == 0 {
+		if fi, err := os.Stat(sandbox.OptDir); err == nil && fi.IsDir() && optNamespaces() {
+			d.optNS = true
+		} else {
+			d.log.Warn("/opt inside environments is the host's; layers are reached only through the runtimes' search paths", "err", err)
 		}
 	}
 	return d, nil
@@ -150,14 +170,23 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		}
 	}()
 
-	argv := sandbox.Expand(spec.Cmd, spec.CodeDir, spec.RuntimeDir)
+	opt := sandbox.OptDir
+	if !d.optNS {
+		if opt = spec.OptDir; opt == "" {
+			opt = filepath.Join(dir, "opt")
+			if err := os.Mkdir(opt, 0o555); err != nil {
+				return nil, fmt.Errorf("create empty opt dir: %w", err)
+			}
+		}
+	}
+	argv := sandbox.ExpandOpt(sandbox.Expand(spec.Cmd, spec.CodeDir, spec.RuntimeDir), opt)
 	cmd := &exec.Cmd{
 		Path:   argv[0],
 		Args:   argv,
 		Dir:    spec.CodeDir,
 		Stdout: spec.Output,
 		Stderr: spec.Output,
-		Env: sandbox.BootstrapEnv(sandbox.Expand(spec.Env, spec.CodeDir, spec.RuntimeDir),
+		Env: sandbox.BootstrapEnv(sandbox.ExpandOpt(sandbox.Expand(spec.Env, spec.CodeDir, spec.RuntimeDir), opt),
 			spec.CodeDir, spec.RuntimeDir, tmp, ln.Addr().String()),
 		SysProcAttr: &syscall.SysProcAttr{
 			// A session of its own: its process group leads it, so no
@@ -172,22 +201,29 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	if !strings.Contains(argv[0], "/") {
 		return nil, fmt.Errorf("bootstrap path %q is not absolute", argv[0])
 	}
-	if err := cmd.Start(); err != nil {
+	e := &env{
+		id:   spec.ID,
+		dir:  dir,
+		cmd:  cmd,
+		done: make(chan struct{}),
+	}
+	if d.optNS {
+		err = startInOptNamespace(e, spec.OptDir)
+	} else {
+		err = cmd.Start()
+		if err == nil {
+			go e.wait()
+		}
+	}
+	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "fork/exec" {
 			err = &sandbox.ExecError{Path: pe.Path, Err: pe.Err}
 		}
 		return nil, fmt.Errorf("start bootstrap: %w", err)
 	}
-	e := &env{
-		id:   spec.ID,
-		dir:  dir,
-		ln:   onlyGroup(ln, cmd.Process.Pid, d.log.With("env", spec.ID)),
-		cmd:  cmd,
-		pgid: cmd.Process.Pid,
-		done: make(chan struct{}),
-	}
-	go e.wait()
+	e.pgid = cmd.Process.Pid
+	e.ln = onlyGroup(ln, cmd.Process.Pid, d.log.With("env", spec.ID))
 	return e, nil
 }
 
@@ -212,6 +248,8 @@ type env struct {
 	cmd  *exec.Cmd
 	pgid int
 	done chan struct{} // closed by wait
+	// pgid and ln are set after the bootstrap started, before e is
+	// returned by Start; wait reads neither.
 
 	exit     sandbox.Exit // written by wait before done is closed
 	peakRSS  atomic.Int64 // bytes, last VmHWM read

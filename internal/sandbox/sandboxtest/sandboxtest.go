@@ -117,6 +117,44 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		}
 	})
 
+	t.Run("OptDirReadOnlyAtOpt", func(t *testing.T) {
+		opt := t.TempDir()
+		if err := os.MkdirAll(opt+"/bin", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(opt+"/bin/layer.sh", []byte("#!/bin/bash\necho from the layer\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		spec := optSpec(t, `echo "opt=$OPT"; cat /proc/self/mountinfo >/dev/null; "$OPT/bin/layer.sh"; `+
+			`PATH="$PATH:$OPT/bin" layer.sh; if touch "$OPT/new" 2>/dev/null; then echo writable; else echo readonly; fi`)
+		spec.OptDir = opt
+		e := StartSpec(t, newDriver(t), spec)
+		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
+		got := e.Output(t)
+		if n := strings.Count(got, "from the layer\n"); n != 2 {
+			t.Errorf("output %q: the layer's program ran %d times; want 2 (by path, through PATH)", got, n)
+		}
+		wantOpt(t, got)
+		if strings.Contains(got, "opt=/opt\n") && !strings.Contains(got, "readonly\n") {
+			t.Errorf("output %q: /opt is writable; want read-only", got)
+		}
+		if _, err := os.Stat(opt + "/new"); err == nil {
+			t.Errorf("the environment created a file in the host's OptDir")
+		}
+	})
+
+	t.Run("NoOptDirIsEmptyOpt", func(t *testing.T) {
+		e := StartSpec(t, newDriver(t), optSpec(t, `echo "opt=$OPT"; echo "entries=$(ls -A "$OPT" | wc -l)"`))
+		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitEOF(t, 10*time.Second)
+		got := e.Output(t)
+		wantOpt(t, got)
+		if !strings.Contains(got, "entries=0\n") {
+			t.Errorf("output %q; want an empty /opt", got)
+		}
+	})
+
 	t.Run("TmpIsWritable", func(t *testing.T) {
 		e := Start(t, newDriver(t), `echo hi > "$TMPDIR/f" && cat "$TMPDIR/f"`)
 		exit := WaitExit(t, e.Env, 10*time.Second)
@@ -366,6 +404,28 @@ type Started struct {
 var idSeq struct {
 	sync.Mutex
 	n int
+}
+
+// optSpec is a spec running script with OPT set to sandbox.OptRef.
+func optSpec(t *testing.T, script string) *sandbox.Spec {
+	return &sandbox.Spec{
+		ID:       NewID(),
+		Function: "sandboxtest",
+		Cmd:      []string{"/bin/bash", "-c", script},
+		Env:      []string{"PATH=/usr/local/bin:/usr/bin:/bin", "OPT=" + sandbox.OptRef},
+		CodeDir:  t.TempDir(),
+		MemoryMB: 128,
+		TmpMB:    64,
+	}
+}
+
+// wantOpt checks that, as root on Linux, where every driver can, the
+// environment saw OptRef as /opt.
+func wantOpt(t *testing.T, out string) {
+	t.Helper()
+	if runtime.GOOS == "linux" && os.Geteuid() == 0 && !strings.Contains(out, "opt=/opt\n") {
+		t.Errorf("output %q; want OptRef expanded to /opt as root on Linux", out)
+	}
 }
 
 // NewID returns an environment id unique within the test binary.

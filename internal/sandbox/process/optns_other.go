@@ -1,0 +1,11 @@
+//go:build !linux
+
+package process
+
+import "errors"
+
+func optNamespaces() bool { return false }
+
+func startInOptNamespace(*env, string) error {
+	return errors.New("mount namespaces need Linux")
+}
