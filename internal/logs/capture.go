@@ -43,6 +43,18 @@ type Capture struct {
 	eof     bool   // guarded by mu; Run has seen the end, or Close ran
 	running bool   // guarded by mu; Run has started
 	closed  bool   // guarded by mu; Close has run
+
+	onLine func([]byte) // set before Run; called under mu for each output line
+}
+
+// OnLine makes Capture call f with each line of the environment's own
+// output (not platform lines), as it is read. f is called with Capture's
+// lock held: it must not block or do I/O, and must copy the line to keep
+// it. Call OnLine before Run.
+func (c *Capture) OnLine(f func(line []byte)) {
+	c.mu.Lock()
+	c.onLine = f
+	c.mu.Unlock()
 }
 
 // NewCapture creates the pipe an environment writes to. It returns the
@@ -178,6 +190,9 @@ func (c *Capture) flushPartialLocked() {
 func (c *Capture) lineLocked(line []byte) {
 	c.appendTailLocked(line)
 	c.dest.write(line)
+	if c.onLine != nil {
+		c.onLine(line)
+	}
 }
 
 func (c *Capture) appendTailLocked(line []byte) {

@@ -396,3 +396,28 @@ func newUUID() string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// ExtensionInfo describes a registered extension.
+type ExtensionInfo struct {
+	Name     string
+	External bool
+	Events   []string // INVOKE, SHUTDOWN
+}
+
+// Extensions lists the registered extensions in the order they registered.
+func (s *Server) Extensions() []ExtensionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ExtensionInfo, 0, len(s.exts))
+	for _, e := range s.exts {
+		info := ExtensionInfo{Name: e.name, External: e.external, Events: []string{}}
+		if e.invoke {
+			info.Events = append(info.Events, "INVOKE")
+		}
+		if e.shutdown {
+			info.Events = append(info.Events, "SHUTDOWN")
+		}
+		out = append(out, info)
+	}
+	return out
+}

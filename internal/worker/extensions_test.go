@@ -1,0 +1,163 @@
+package worker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// extensionScript is an external extension in bash: it registers for
+// INVOKE and SHUTDOWN (exiting with initExit instead, if set), appends each
+// event to $OUT, works for work seconds after each INVOKE, then writes
+// "done"; it exits after SHUTDOWN. onInvoke runs on each INVOKE.
+func extensionScript(initExit, work, onInvoke string) string {
+	return `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2020-01-01/extension"
+h=$(mktemp)
+curl -sS -D "$h" -X POST -H "Lambda-Extension-Name: $(basename "$0")" -d '{"events":["INVOKE","SHUTDOWN"]}' "$api/register" >/dev/null || exit 1
+id=$(grep -i '^Lambda-Extension-Identifier:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+` + initExit + `
+while true; do
+	ev=$(curl -sS -H "Lambda-Extension-Identifier: $id" "$api/event/next") || exit 1
+	echo "$ev" >> "$OUT"
+	case "$ev" in *SHUTDOWN*) echo shutdown-done >> "$OUT"; exit 0;; esac
+	` + onInvoke + `
+	sleep ` + work + `
+	echo done >> "$OUT"
+done
+`
+}
+
+// optWith makes an /opt directory holding the given extensions.
+func optWith(t *testing.T, exts map[string]string) string {
+	t.Helper()
+	opt := t.TempDir()
+	os.Chmod(opt, 0o755)
+	if err := os.MkdirAll(filepath.Join(opt, "extensions"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range exts {
+		if err := os.WriteFile(filepath.Join(opt, "extensions", name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return opt
+}
+
+func (tw *testWorker) invokeOpt(t *testing.T, cfg *Request) *Result {
+	t.Helper()
+	cfg.RequestID = newID("req-")
+	res, err := tw.Invoke(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Invoke() = %v", err)
+	}
+	return res
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// An external extension in /opt/extensions starts with the runtime, gets
+// every INVOKE and, at teardown, SHUTDOWN. Its work after the runtime's
+// answer is not in the invocation's Duration, and the next invocation
+// waits for it.
+func TestExtensionLifecycle(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	out := filepath.Join(t.TempDir(), "events")
+	cfg := tw.function(t, runtimeScript("0"))
+	cfg.Environment = map[string]string{"OUT": out}
+	opt := optWith(t, map[string]string{"recorder": extensionScript("", "0.4", "")})
+
+	var ids []string
+	for range 2 {
+		req := &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt}
+		res := tw.invokeOpt(t, req)
+		ids = append(ids, req.RequestID)
+		if res.FunctionError != "" {
+			t.Fatalf("Invoke() = %s %s", res.ErrorType, res.Payload)
+		}
+		if res.Duration > 300*time.Millisecond {
+			t.Errorf("Duration = %v; want the runtime's time only, not the extension's 0.4 s", res.Duration)
+		}
+		if !strings.Contains(string(res.Log), "EXTENSION\tName: recorder\tState: Ready\tEvents: [INVOKE,SHUTDOWN]") && res.ColdStart {
+			t.Errorf("cold start log lacks the EXTENSION line:\n%s", res.Log)
+		}
+		res.Release()
+	}
+	tw.Retire("f")
+	tw.waitEnvs(t, "none after Retire", func(envs []EnvInfo) bool { return len(envs) == 0 })
+
+	var got []string
+	for _, l := range readLines(t, out) {
+		switch {
+		case strings.Contains(l, `"eventType":"INVOKE"`):
+			for i, id := range ids {
+				if strings.Contains(l, `"requestId":"`+id+`"`) {
+					got = append(got, "INVOKE "+string(rune('1'+i)))
+				}
+			}
+		case strings.Contains(l, `"eventType":"SHUTDOWN"`):
+			if !strings.Contains(l, `"shutdownReason":"spindown"`) {
+				t.Errorf("SHUTDOWN event %s; want reason spindown", l)
+			}
+			got = append(got, "SHUTDOWN")
+		default:
+			got = append(got, l)
+		}
+	}
+	want := []string{"INVOKE 1", "done", "INVOKE 2", "done", "SHUTDOWN", "shutdown-done"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("extension's events (-want +got):\n%s", d)
+	}
+}
+
+// An extension that exits, during init or during an invocation, fails the
+// environment with Extension.Crash; one that reports an init error fails
+// init with Extension.InitError.
+func TestExtensionFailures(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	for _, tc := range []struct {
+		name, script, wantType, wantLog string
+	}{
+		{"crash-in-init", extensionScript("exit 3", "0", ""), "Extension.Crash", "EXTENSION\tName: crash-in-init\tState: Crashed\tEvents: [INVOKE,SHUTDOWN]\tError Type: Extension.Crash"},
+		{"crash-in-invoke", extensionScript("", "0", "exit 4"), "Extension.Crash", "Error: extension crash-in-invoke exited: exit status 4"},
+		{"init-error", `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2020-01-01/extension"
+h=$(mktemp)
+curl -sS -D "$h" -X POST -H "Lambda-Extension-Name: init-error" -d '{"events":["INVOKE"]}' "$api/register" >/dev/null
+id=$(grep -i '^Lambda-Extension-Identifier:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+curl -sS -X POST -H "Lambda-Extension-Identifier: $id" -H "Lambda-Extension-Function-Error-Type: Extension.NoConfig" -d '{"errorMessage":"no config"}' "$api/init/error"
+sleep 10
+`, "Extension.InitError", "INIT_REPORT Init Duration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tw.function(t, runtimeScript("0"))
+			cfg.Name = "f-" + tc.name
+			cfg.Environment = map[string]string{"OUT": filepath.Join(t.TempDir(), "events")}
+			opt := optWith(t, map[string]string{tc.name: tc.script})
+			res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt})
+			defer res.Release()
+			if res.FunctionError != "Unhandled" || res.ErrorType != tc.wantType || !strings.Contains(string(res.Payload), tc.wantType) {
+				t.Errorf("Invoke() = %q %q %s; want Unhandled %s", res.FunctionError, res.ErrorType, res.Payload, tc.wantType)
+			}
+			if !strings.Contains(string(res.Log), tc.wantLog) {
+				t.Errorf("log lacks %q:\n%s", tc.wantLog, res.Log)
+			}
+			tw.waitEnvs(t, "no environment left", func(envs []EnvInfo) bool {
+				for _, e := range envs {
+					if e.Function == cfg.Name {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}
