@@ -226,8 +226,9 @@ func (w *Worker) shutdownExtensions(e *env, why string) {
 }
 
 // wrapperCmd puts AWS_LAMBDA_EXEC_WRAPPER, if the function sets it, in
-// front of a managed runtime's command. A wrapper under /opt is written
-// with sandbox.OptRef, which the driver resolves.
+// front of a managed runtime's command. A wrapper under /opt or /var/task
+// is written with sandbox.OptRef or $LAMBDA_TASK_ROOT, which the driver
+// resolves wherever it puts them.
 func wrapperCmd(env map[string]string, managed bool, cmd []string) ([]string, bool) {
 	wrapper := env["AWS_LAMBDA_EXEC_WRAPPER"]
 	if !managed || wrapper == "" {
@@ -235,6 +236,8 @@ func wrapperCmd(env map[string]string, managed bool, cmd []string) ([]string, bo
 	}
 	if rest, ok := strings.CutPrefix(wrapper, sandbox.OptDir+"/"); ok {
 		wrapper = sandbox.OptRef + "/" + rest
+	} else if rest, ok := strings.CutPrefix(wrapper, sandbox.TaskRoot+"/"); ok {
+		wrapper = "$LAMBDA_TASK_ROOT/" + rest
 	}
 	return append([]string{wrapper}, cmd...), true
 }

@@ -1,13 +1,19 @@
 package worker
 
 import (
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/linux"
 )
 
 // extensionScript is an external extension in bash: it registers for
@@ -122,7 +128,14 @@ func TestExtensionLifecycle(t *testing.T) {
 // environment with Extension.Crash; one that reports an init error fails
 // init with Extension.InitError.
 func TestExtensionFailures(t *testing.T) {
-	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	for name, newDriver := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			testExtensionFailures(t, newTestWorkerOn(t, Config{IdleTimeout: time.Hour}, newDriver(t)))
+		})
+	}
+}
+
+func testExtensionFailures(t *testing.T, tw *testWorker) {
 	for _, tc := range []struct {
 		name, script, wantType, wantLog string
 	}{
@@ -140,7 +153,7 @@ sleep 10
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tw.function(t, runtimeScript("0"))
 			cfg.Name = "f-" + tc.name
-			cfg.Environment = map[string]string{"OUT": filepath.Join(t.TempDir(), "events")}
+			cfg.Environment = map[string]string{"OUT": "/dev/null"}
 			opt := optWith(t, map[string]string{tc.name: tc.script})
 			res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt})
 			defer res.Release()
@@ -160,4 +173,114 @@ sleep 10
 			})
 		})
 	}
+}
+
+// buildGoExt compiles testdata/goext, a Go extension that uses net/http
+// only, into opt/extensions/goext.
+func buildGoExt(t *testing.T) string {
+	t.Helper()
+	opt := optWith(t, nil)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(opt, "extensions", "goext"), "./testdata/goext")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build goext: %v\n%s", err, out)
+	}
+	return opt
+}
+
+// drivers are the sandbox drivers the worker's extension tests run on.
+func drivers(t *testing.T) map[string]func(t *testing.T) sandbox.Driver {
+	return map[string]func(t *testing.T) sandbox.Driver{
+		"process": func(t *testing.T) sandbox.Driver { return nil },
+		"linux": func(t *testing.T) sandbox.Driver {
+			if err := linux.Available(); err != nil {
+				if os.Geteuid() == 0 {
+					t.Fatalf("running as root, but the linux driver cannot run here: %v", err)
+				}
+				t.Skipf("the linux driver cannot run here: %v", err)
+			}
+			d, err := linux.New(linux.Config{Root: t.TempDir()}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			return d
+		},
+	}
+}
+
+// A Go extension registers, counts its INVOKE events, subscribes to the
+// Telemetry API (platform and function records), and on SHUTDOWN prints a
+// summary: one platform.start and platform.report per invocation, the
+// function's output lines, and the reason.
+func TestGoExtensionTelemetry(t *testing.T) {
+	opt := buildGoExt(t)
+	for name, newDriver := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			drv := newDriver(t)
+			tw := newTestWorkerOn(t, Config{IdleTimeout: time.Hour}, drv)
+			cfg := tw.function(t, `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+	h=$(mktemp)
+	body=$(curl -sS -D "$h" "$api/next") || exit 1
+	id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+	echo "handling $body"
+	curl -sS -X POST --data-binary "$body" "$api/$id/response" >/dev/null
+done
+`)
+			follow, stop := tw.logs.Function(cfg.Name).Follow()
+			defer stop()
+			for i := range 3 {
+				res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(strconv.Itoa(i)), OptDir: opt})
+				if res.FunctionError != "" || string(res.Payload) != strconv.Itoa(i) {
+					t.Fatalf("Invoke() = %s %s", res.ErrorType, res.Payload)
+				}
+				res.Release()
+			}
+			tw.Retire(cfg.Name)
+			tw.waitEnvs(t, "none after Retire", func(envs []EnvInfo) bool { return len(envs) == 0 })
+			want := `goext summary invokes=3 reports=3 starts=3 reason=spindown lines="goext registered function=f handler=bootstrap|handling 0|handling 1|handling 2"`
+			deadline := time.After(10 * time.Second)
+			var log []string
+			for {
+				select {
+				case l := <-follow:
+					log = append(log, string(l))
+					if strings.Contains(string(l), "goext summary") {
+						_, got, _ := strings.Cut(strings.TrimSpace(string(l)), " ") // after the timestamp
+						if got != want {
+							t.Errorf("summary\n got %s\nwant %s", got, want)
+						}
+						return
+					}
+				case <-deadline:
+					t.Fatalf("no summary from the extension; log:\n%s", strings.Join(log, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// An extension that registers but never calls event/next keeps init from
+// completing: init times out, is retried within the invocation, and the
+// invocation fails with Sandbox.Timedout.
+func TestExtensionNeverReady(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour, InitTimeout: 300 * time.Millisecond})
+	cfg := tw.function(t, runtimeScript("0"))
+	cfg.Timeout = 1
+	opt := optWith(t, map[string]string{"stuck": `#!/bin/bash
+curl -sS -X POST -H "Lambda-Extension-Name: stuck" -d '{"events":["INVOKE"]}' "http://$AWS_LAMBDA_RUNTIME_API/2020-01-01/extension/register" >/dev/null
+sleep 60
+`})
+	began := time.Now()
+	res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt})
+	defer res.Release()
+	if res.ErrorType != "Sandbox.Timedout" {
+		t.Errorf("Invoke() = %q %s; want Sandbox.Timedout", res.ErrorType, res.Payload)
+	}
+	if d := time.Since(began); d < 1300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("Invoke() took %v; want the init timeout and then the function's 1 s", d)
+	}
+	tw.waitEnvs(t, "no environment left", func(envs []EnvInfo) bool { return len(envs) == 0 })
 }

@@ -19,6 +19,7 @@ import (
 	"hearth/internal/function"
 	"hearth/internal/logs"
 	"hearth/internal/runtimes"
+	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/process"
 )
 
@@ -64,14 +65,23 @@ type testWorker struct {
 
 func newTestWorker(t *testing.T, cfg Config) *testWorker {
 	t.Helper()
+	return newTestWorkerOn(t, cfg, nil)
+}
+
+// newTestWorkerOn is newTestWorker on drv; nil means a process driver.
+func newTestWorkerOn(t *testing.T, cfg Config, drv sandbox.Driver) *testWorker {
+	t.Helper()
 	if _, err := os.Stat("/usr/bin/curl"); err != nil {
 		t.Skip("the test runtime needs /usr/bin/curl")
 	}
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	drv, err := process.New(process.Config{Root: filepath.Join(dir, "envs")}, log)
-	if err != nil {
-		t.Fatal(err)
+	if drv == nil {
+		pd, err := process.New(process.Config{Root: filepath.Join(dir, "envs")}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drv = pd
 	}
 	rts, err := runtimes.Setup(t.Context(), filepath.Join(dir, "runtimes"), runtimes.Config{Search: &runtimes.Search{}} /* no managed runtimes: the test runs a custom one */)
 	if err != nil {

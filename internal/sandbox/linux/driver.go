@@ -403,11 +403,14 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 		Argv: argv,
 		Env: sandbox.BootstrapEnv(sandbox.ExpandOpt(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
 			sandbox.TaskRoot, sandbox.RuntimeDir, "/tmp", sandbox.RuntimeAPIAddr),
-		Hostname: spec.ID,
-		UID:      b.uid,
-		GID:      b.uid,
-		TmpMB:    tmpMB,
-		Trees:    mounts,
+		Hostname:   spec.ID,
+		UID:        b.uid,
+		GID:        b.uid,
+		TmpMB:      tmpMB,
+		Trees:      mounts,
+		Extensions: sandbox.ExpandOpt(spec.Extensions, sandbox.OptDir),
+		ExtEnv: sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
+			"/tmp", sandbox.RuntimeAPIAddr),
 	}}
 	if err := d.sendStart(ctx, b, msg, spec.Output, fds); err != nil {
 		*pooledGone = t.Pooled && initGone(err)
@@ -426,6 +429,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	t.Total = time.Since(began)
 
 	e := newEnv(d, b, spec.ID, t)
+	e.extExits = make(chan sandbox.ExtensionExit, len(spec.Extensions))
 	e.memoryMB = memoryMB
 	e.code = code
 	d.mu.Lock()

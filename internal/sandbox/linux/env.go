@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"hearth/internal/sandbox"
 )
@@ -24,6 +28,8 @@ type env struct {
 	log     *slog.Logger
 	timings Timings
 	done    chan struct{} // closed by wait
+	// extExits receives each extension's end (cap: one per extension).
+	extExits chan sandbox.ExtensionExit
 
 	exit sandbox.Exit // written by wait before done is closed
 	peak atomic.Int64 // bytes; the last reading, kept after release
@@ -57,6 +63,49 @@ func newEnv(d *Driver, b *box, id string, t Timings) *env {
 	}
 }
 
+// ExtensionExits implements sandbox.ExtensionWatcher.
+func (e *env) ExtensionExits() <-chan sandbox.ExtensionExit { return e.extExits }
+
+// Dial implements sandbox.Dialer: it connects from inside the
+// environment's network namespace, so that addr (127.0.0.1:PORT) is the
+// environment's loopback. The connecting thread enters the namespace and
+// goes back; one that cannot go back dies with its goroutine.
+func (e *env) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", e.b.cmd.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("open the environment's network namespace: %w", err)
+	}
+	defer ns.Close()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer home.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("enter the environment's network namespace: %w", err)}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
 func (e *env) ID() string                    { return e.id }
 func (e *env) RuntimeListener() net.Listener { return e.b.ln }
 func (e *env) Done() <-chan struct{}         { return e.done }
@@ -81,6 +130,16 @@ func (e *env) wait() {
 		if m.Kind == msgExit && m.Exit != nil {
 			status = m.Exit
 			break
+		}
+		if m.Kind == msgExtExit && m.Exit != nil {
+			x := sandbox.ExtensionExit{Name: m.Ext, Exit: sandbox.Exit{Code: m.Exit.Code, Signal: syscall.Signal(m.Exit.Signal)}}
+			if m.Exec != nil {
+				x.Err = &sandbox.ExecError{Path: m.Exec.Path, Err: syscall.Errno(m.Exec.Errno)}
+			}
+			select {
+			case e.extExits <- x:
+			default: // more reports than extensions: the init misbehaves
+			}
 		}
 	}
 	e.b.cmd.Wait()

@@ -210,8 +210,8 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		done:     make(chan struct{}),
 		extExits: make(chan sandbox.ExtensionExit, len(spec.Extensions)),
 	}
-	extEnv := sandbox.BootstrapEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, spec.CodeDir, spec.RuntimeDir), opt),
-		spec.CodeDir, spec.RuntimeDir, tmp, ln.Addr().String())
+	extEnv := sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, spec.CodeDir, spec.RuntimeDir), opt),
+		tmp, ln.Addr().String())
 	startExts := func() { e.startExtensions(spec, opt, extEnv) }
 	defer func() {
 		if err != nil {
@@ -251,6 +251,10 @@ func (e *env) startExtensions(spec *sandbox.Spec, opt string, env []string) {
 			SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
 		}
 		if err := cmd.Start(); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Op == "fork/exec" {
+				err = &sandbox.ExecError{Path: pe.Path, Err: pe.Err}
+			}
 			e.extExits <- sandbox.ExtensionExit{Name: name, Exit: sandbox.Exit{Code: 127}, Err: err}
 			continue
 		}
