@@ -67,7 +67,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Events []string `json:"events"`
 	}
-	if b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10)); err != nil || json.Unmarshal(b, &body) != nil {
+	if b, err := s.readSmall(w, r, 64<<10); err != nil || json.Unmarshal(b, &body) != nil {
 		writeError(w, http.StatusForbidden, "Extension.InvalidRequest", "the registration body must be {\"events\":[...]}")
 		return
 	}
@@ -207,19 +207,20 @@ func (s *Server) handleExtensionError(exit bool) http.HandlerFunc {
 		if e == nil {
 			return
 		}
-		br := s.bodyReader(w, r, time.Time{})
-		br.uncharge() // bounded below, kept at most once per extension
-		body, _ := io.ReadAll(io.LimitReader(br, MaxInitError))
-		br.done()
+		s.mu.Lock()
+		ended := s.inited
+		s.mu.Unlock()
+		if !exit && ended {
+			writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
+			return
+		}
+		body, _ := s.readSmall(w, r, MaxInitError)
 		ee := &ExtensionError{Name: e.name, Type: r.Header.Get("Lambda-Extension-Function-Error-Type"), Body: body}
 		if ee.Type == "" {
 			ee.Type = "Extension.Unknown"
 		}
 		if !exit {
-			s.mu.Lock()
-			ended := s.inited
-			s.mu.Unlock()
-			if ended || !s.endInit(InitResult{Extension: ee}) {
+			if !s.endInit(InitResult{Extension: ee}) {
 				writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
 				return
 			}
@@ -385,6 +386,16 @@ func (s *Server) updateShutdownLocked() {
 	default:
 		close(s.shutDone)
 	}
+}
+
+// readSmall reads up to limit bytes of a request body that is not charged
+// to the environment's budget (each is bounded, and one per connection),
+// cutting one that stalls.
+func (s *Server) readSmall(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	br := s.bodyReader(w, r, time.Time{})
+	br.uncharge()
+	defer br.done()
+	return io.ReadAll(io.LimitReader(br, limit))
 }
 
 // newUUID returns a random version 4 UUID.

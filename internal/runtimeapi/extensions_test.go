@@ -306,3 +306,41 @@ func TestTelemetryDelivery(t *testing.T) {
 		t.Errorf("function record = %v, want \"hello\"", got[2]["record"])
 	}
 }
+
+// A subscription's batches hold at most maxItems events; full batches go
+// at once, the rest only when the buffering timeout passes or a flush
+// asks.
+func TestTelemetryBatching(t *testing.T) {
+	h := startWith(t, runtimeapi.Config{External: []string{"tel"}})
+	sizes := make(chan int, 16)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []json.RawMessage
+		json.NewDecoder(r.Body).Decode(&batch)
+		sizes <- len(batch)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	e := h.register(t, "tel")
+	sub := `{"types":["platform"],"buffering":{"maxItems":1000,"timeoutMs":30000},"destination":{"protocol":"HTTP","URI":"http://sandbox:` +
+		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + `/"}}`
+	if resp, body := h.ext(t, "PUT", "/2022-07-01/telemetry", e.id, sub, nil); resp.StatusCode != 200 {
+		t.Fatalf("subscribe = %d %s", resp.StatusCode, body)
+	}
+	for i := range 2500 {
+		h.srv.Telemetry(runtimeapi.StreamPlatform, []byte(`{"time":"2024-01-01T00:00:00.000Z","type":"platform.start","record":{"n":`+strconv.Itoa(i)+`}}`))
+	}
+	got := []int{recv(t, sizes, "first batch"), recv(t, sizes, "second batch")}
+	pending(t, sizes, "a partial batch before the timeout")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.srv.FlushTelemetry(ctx)
+	got = append(got, recv(t, sizes, "flushed batch"))
+	// The subscription's own platform.telemetrySubscription record first.
+	if d := cmp.Diff([]int{1000, 1000, 501}, got); d != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", d)
+	}
+}

@@ -31,8 +31,10 @@ const (
 )
 
 // subscription delivers one extension's telemetry to its HTTP destination.
-// Its queue holds at most backlog times its batch size; older events are
-// dropped beyond that and reported with platform.logsDropped.
+// Its queue holds at most backlog times its batch size (so at most 2 MiB
+// besides the batch being sent, 20 MiB for an environment's 10
+// extensions); older events are dropped beyond that and reported with
+// platform.logsDropped.
 type subscription struct {
 	ext     string // the extension's name
 	types   []string
@@ -41,7 +43,8 @@ type subscription struct {
 	timeout time.Duration
 	url     string
 	addr    string             // host:port dialed through Config.Dial
-	kick    chan struct{}      // cap 1: a batch is full, or a flush is asked
+	kick    chan struct{}      // cap 1: a batch is full
+	first   chan struct{}      // cap 1: the queue is no longer empty
 	flushes chan chan struct{} // flush requests
 
 	mu      sync.Mutex
@@ -51,7 +54,7 @@ type subscription struct {
 }
 
 // backlog bounds a subscription's queue in batches.
-const backlog = 4
+const backlog = 2
 
 // handleSubscribe is PUT /2022-07-01/telemetry and PUT /2020-08-15/logs.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +75,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			URI      string `json:"URI"`
 		} `json:"destination"`
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	b, err := s.readSmall(w, r, 64<<10)
 	if err == nil {
 		err = json.Unmarshal(b, &req)
 	}
@@ -124,7 +127,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 
 func newSubscription(ext string, types []string, protocol, uri string) (*subscription, string) {
 	sub := &subscription{ext: ext, items: defaultItems, bytes: defaultBytes, timeout: defaultTimeout,
-		kick: make(chan struct{}, 1), flushes: make(chan chan struct{})}
+		kick: make(chan struct{}, 1), first: make(chan struct{}, 1), flushes: make(chan chan struct{})}
 	if len(types) == 0 {
 		return nil, "types must name at least one of platform, function, extension"
 	}
@@ -216,6 +219,7 @@ func (s *Server) Subscribed() bool {
 
 func (sub *subscription) add(ev []byte) {
 	sub.mu.Lock()
+	wasEmpty := len(sub.queue) == 0
 	sub.queue = append(sub.queue, json.RawMessage(bytes.Clone(ev)))
 	sub.size += len(ev)
 	for len(sub.queue) > backlog*sub.items || sub.size > backlog*sub.bytes {
@@ -225,12 +229,32 @@ func (sub *subscription) add(ev []byte) {
 	}
 	full := len(sub.queue) >= sub.items || sub.size >= sub.bytes
 	sub.mu.Unlock()
+	if wasEmpty {
+		select {
+		case sub.first <- struct{}{}:
+		default:
+		}
+	}
 	if full {
 		select {
 		case sub.kick <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// full reports whether a whole batch is queued.
+func (sub *subscription) full() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return len(sub.queue) >= sub.items || sub.size >= sub.bytes
+}
+
+// pending reports whether events are queued.
+func (sub *subscription) pending() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return len(sub.queue) > 0 || sub.dropped > 0
 }
 
 // FlushTelemetry delivers every event queued so far and returns once the
@@ -265,7 +289,8 @@ func (sub *subscription) flush(ctx context.Context, quit <-chan struct{}) {
 
 // deliver is sub's delivery goroutine: it posts batches as they fill, as
 // the buffering timeout passes, or as a flush asks, until the server
-// closes or the subscription is replaced.
+// closes or the subscription is replaced. With nothing queued it sleeps
+// without a timer.
 func (s *Server) deliver(sub *subscription) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -288,17 +313,40 @@ func (s *Server) deliver(sub *subscription) {
 	}}
 	defer client.CloseIdleConnections()
 	timer := time.NewTimer(sub.timeout)
+	timer.Stop()
 	defer timer.Stop()
 	for {
 		var flushed chan struct{}
-		select {
-		case <-ctx.Done():
-			return
-		case <-sub.kick:
-		case <-timer.C:
-		case flushed = <-sub.flushes:
+		var timeout <-chan time.Time
+		timedOut := false
+		if sub.pending() {
+			timer.Reset(sub.timeout)
+			timeout = timer.C
+		} else {
+			select {
+			case <-sub.first:
+				continue // now something is queued: start its timer
+			case <-ctx.Done():
+				return
+			case <-sub.kick:
+			case flushed = <-sub.flushes:
+			}
 		}
-		for {
+		if timeout != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.kick:
+			case <-timeout:
+				timedOut = true
+			case flushed = <-sub.flushes:
+			}
+			timer.Stop()
+		}
+		// A kick may be stale (a batch filled and was sent since): send
+		// only full batches, all on a flush, one partial on the timeout.
+		for flushed != nil || timedOut || sub.full() {
+			timedOut = false
 			batch := sub.take()
 			if batch == nil {
 				break
@@ -308,9 +356,6 @@ func (s *Server) deliver(sub *subscription) {
 				if ctx.Err() != nil {
 					return
 				}
-			}
-			if flushed == nil {
-				break // one batch per wake-up unless flushing
 			}
 		}
 		if flushed != nil {
@@ -322,7 +367,6 @@ func (s *Server) deliver(sub *subscription) {
 		if gone {
 			return
 		}
-		timer.Reset(sub.timeout)
 	}
 }
 
