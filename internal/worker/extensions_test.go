@@ -39,7 +39,7 @@ done
 }
 
 // optWith makes an /opt directory holding the given extensions.
-func optWith(t *testing.T, exts map[string]string) string {
+func optWith(t testing.TB, exts map[string]string) string {
 	t.Helper()
 	opt := t.TempDir()
 	os.Chmod(opt, 0o755)
@@ -54,7 +54,7 @@ func optWith(t *testing.T, exts map[string]string) string {
 	return opt
 }
 
-func (tw *testWorker) invokeOpt(t *testing.T, cfg *Request) *Result {
+func (tw *testWorker) invokeOpt(t testing.TB, cfg *Request) *Result {
 	t.Helper()
 	cfg.RequestID = newID("req-")
 	res, err := tw.Invoke(t.Context(), cfg)
@@ -189,10 +189,10 @@ func buildGoExt(t *testing.T) string {
 }
 
 // drivers are the sandbox drivers the worker's extension tests run on.
-func drivers(t *testing.T) map[string]func(t *testing.T) sandbox.Driver {
-	return map[string]func(t *testing.T) sandbox.Driver{
-		"process": func(t *testing.T) sandbox.Driver { return nil },
-		"linux": func(t *testing.T) sandbox.Driver {
+func drivers(t testing.TB) map[string]func(t testing.TB) sandbox.Driver {
+	return map[string]func(t testing.TB) sandbox.Driver{
+		"process": func(t testing.TB) sandbox.Driver { return nil },
+		"linux": func(t testing.TB) sandbox.Driver {
 			if err := linux.Available(); err != nil {
 				if os.Geteuid() == 0 {
 					t.Fatalf("running as root, but the linux driver cannot run here: %v", err)
