@@ -245,6 +245,14 @@ type ExtensionExit struct {
 	Err error
 }
 
+// Terminator is implemented by environments that can ask their bootstrap
+// to stop: Terminate sends it SIGTERM. Lambda does so at shutdown when an
+// extension has registered (aws-lambda-go's WithEnableSIGTERM registers an
+// internal one just for that).
+type Terminator interface {
+	Terminate() error
+}
+
 // Dialer is implemented by environments whose network the server can
 // reach: Dial connects to addr (such as 127.0.0.1:PORT) as seen from
 // inside the environment. The Telemetry API delivers to extensions

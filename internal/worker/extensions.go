@@ -24,6 +24,9 @@ var errExtensionCrash = errors.New("extension crashed")
 const (
 	shutdownExternal = 2 * time.Second
 	shutdownInternal = 500 * time.Millisecond
+	// shutdownRuntime is the runtime's share of the external budget
+	// after SIGTERM.
+	shutdownRuntime = 300 * time.Millisecond
 )
 
 // telemetry renders platform events for Telemetry API subscribers: every
@@ -165,8 +168,11 @@ func shutdownReason(why string) string {
 // shutdownExtensions gives e's extensions their SHUTDOWN before the
 // environment is killed: thawed, the telemetry still buffered delivered,
 // then SHUTDOWN with a deadline of 2 s (500 ms with internal extensions
-// only), waiting until each extension that asked for it has come back to
-// event/next or exited, or the deadline.
+// only) and SIGTERM to the runtime, as Lambda does when an extension has
+// registered. It waits until each extension that asked for SHUTDOWN has
+// come back to event/next or exited, and the runtime has exited or had
+// its share (300 ms, 500 ms with internal extensions only), or the
+// deadline.
 func (w *Worker) shutdownExtensions(e *env, why string) {
 	exts := e.rapi.Extensions()
 	if len(exts) == 0 {
@@ -175,11 +181,11 @@ func (w *Worker) shutdownExtensions(e *env, why string) {
 	e.extMu.Lock()
 	e.shuttingDown = true
 	e.extMu.Unlock()
-	budget := shutdownInternal
+	budget, runtimeShare := shutdownInternal, shutdownInternal
 	var waitFor []string // external extensions that asked for SHUTDOWN
 	for _, x := range exts {
 		if x.External {
-			budget = shutdownExternal
+			budget, runtimeShare = shutdownExternal, shutdownRuntime
 			if slices.Contains(x.Events, "SHUTDOWN") {
 				waitFor = append(waitFor, x.Name)
 			}
@@ -198,31 +204,44 @@ func (w *Worker) shutdownExtensions(e *env, why string) {
 	e.rapi.FlushTelemetry(fctx)
 	fcancel()
 	done := e.rapi.Shutdown(shutdownReason(why), deadline)
-	for {
-		e.extMu.Lock()
-		gone := true
-		for _, n := range waitFor {
-			if !slices.Contains(e.extGone, n) {
-				gone = false
-			}
+	runtimeDone := e.sb.Done()
+	if t, ok := e.sb.(sandbox.Terminator); ok {
+		if err := t.Terminate(); err != nil {
+			e.log.Debug("terminate runtime", "err", err)
 		}
-		e.extMu.Unlock()
-		if gone && len(waitFor) > 0 {
-			return
-		}
+	} else {
+		runtimeDone = nil // nothing to wait for
+	}
+	share := time.NewTimer(runtimeShare)
+	defer share.Stop()
+	extsDone := e.allExited(waitFor)
+	for !extsDone || runtimeDone != nil {
 		select {
 		case <-done:
-			return
+			extsDone = true
 		case <-e.extExited:
-		case <-e.sb.Done():
-			if len(waitFor) == 0 {
-				return
-			}
+			extsDone = extsDone || e.allExited(waitFor)
+		case <-runtimeDone:
+			runtimeDone = nil
+		case <-share.C:
+			runtimeDone = nil // its share is over; it is killed with the rest
 		case <-ctx.Done():
 			e.log.Debug("extensions overran their shutdown")
 			return
 		}
 	}
+}
+
+// allExited reports whether every extension in names has exited.
+func (e *env) allExited(names []string) bool {
+	e.extMu.Lock()
+	defer e.extMu.Unlock()
+	for _, n := range names {
+		if !slices.Contains(e.extGone, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // wrapperCmd puts AWS_LAMBDA_EXEC_WRAPPER, if the function sets it, in

@@ -284,3 +284,50 @@ sleep 60
 	}
 	tw.waitEnvs(t, "no environment left", func(envs []EnvInfo) bool { return len(envs) == 0 })
 }
+
+// A runtime that registers an internal extension (as aws-lambda-go's
+// WithEnableSIGTERM does) gets SIGTERM at teardown, and time to handle it,
+// before it is killed.
+func TestInternalExtensionSIGTERM(t *testing.T) {
+	for name, newDriver := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			tw := newTestWorkerOn(t, Config{IdleTimeout: time.Hour}, newDriver(t))
+			cfg := tw.function(t, `#!/bin/bash
+trap 'echo "runtime got SIGTERM"; exit 0' TERM
+ext="http://$AWS_LAMBDA_RUNTIME_API/2020-01-01/extension"
+h=$(mktemp); b=$(mktemp)
+curl -sS -D "$h" -X POST -H "Lambda-Extension-Name: GoLangEnableSIGTERM" -d '{"events":[]}' "$ext/register" >/dev/null
+id=$(grep -i '^Lambda-Extension-Identifier:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+curl -sS -H "Lambda-Extension-Identifier: $id" "$ext/event/next" >/dev/null &
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+	curl -sS -D "$h" -o "$b" "$api/next" & wait $! || exit 1
+	id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+	curl -sS -X POST --data-binary @"$b" "$api/$id/response" >/dev/null
+done
+`)
+			follow, stop := tw.logs.Function(cfg.Name).Follow()
+			defer stop()
+			res := tw.invoke(t, cfg, `"hi"`)
+			if res.FunctionError != "" || string(res.Payload) != `"hi"` {
+				t.Fatalf("Invoke() = %s %s", res.ErrorType, res.Payload)
+			}
+			if !strings.Contains(string(res.Log), "EXTENSION\tName: GoLangEnableSIGTERM\tState: Ready\tEvents: []") {
+				t.Errorf("log lacks the internal extension's EXTENSION line:\n%s", res.Log)
+			}
+			res.Release()
+			tw.Retire(cfg.Name)
+			deadline := time.After(10 * time.Second)
+			for {
+				select {
+				case l := <-follow:
+					if strings.Contains(string(l), "runtime got SIGTERM") {
+						return
+					}
+				case <-deadline:
+					t.Fatal("the runtime never logged its SIGTERM")
+				}
+			}
+		})
+	}
+}

@@ -109,9 +109,12 @@ type Driver struct {
 }
 
 var (
-	_ sandbox.Driver      = (*Driver)(nil)
-	_ sandbox.Freezer     = (*env)(nil)
-	_ sandbox.InitBooster = (*env)(nil)
+	_ sandbox.Driver           = (*Driver)(nil)
+	_ sandbox.Freezer          = (*env)(nil)
+	_ sandbox.InitBooster      = (*env)(nil)
+	_ sandbox.ExtensionWatcher = (*env)(nil)
+	_ sandbox.Dialer           = (*env)(nil)
+	_ sandbox.Terminator       = (*env)(nil)
 )
 
 // New returns a driver configured by cfg. It removes what a crashed driver
@@ -429,6 +432,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	t.Total = time.Since(began)
 
 	e := newEnv(d, b, spec.ID, t)
+	e.nsPid = m.Pid
 	e.extExits = make(chan sandbox.ExtensionExit, len(spec.Extensions))
 	e.memoryMB = memoryMB
 	e.code = code

@@ -189,7 +189,18 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 	if err != nil {
 		return err
 	}
-	return sendFD(ctlFD, message{Kind: msgExit, Exit: &exit})
+	if err := sendFD(ctlFD, message{Kind: msgExit, Exit: &exit}); err != nil {
+		return err
+	}
+	// Extensions outlive the runtime, as on Lambda: they still get their
+	// SHUTDOWN. The environment ends with the last of them, or when the
+	// driver destroys it.
+	for len(exts) > 0 {
+		if _, err := reap(-1, exts); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func btoi(b bool) int {
@@ -305,8 +316,9 @@ func dropCapabilities() error {
 	return nil
 }
 
-// reap waits for children, as pid 1 must, until the bootstrap exits. It
-// reports each extension's end as it happens.
+// reap waits for children, as pid 1 must, until the bootstrap exits (with
+// pid -1: until no extension is left). It reports each extension's end as
+// it happens.
 func reap(pid int, exts map[int]string) (exitMsg, error) {
 	for {
 		var ws unix.WaitStatus
@@ -325,6 +337,9 @@ func reap(pid int, exts map[int]string) (exitMsg, error) {
 			delete(exts, wpid)
 			if err := sendFD(ctlFD, message{Kind: msgExtExit, Ext: name, Exit: &status}); err != nil {
 				return exitMsg{}, err
+			}
+			if pid == -1 && len(exts) == 0 {
+				return exitMsg{}, nil
 			}
 			continue
 		}

@@ -64,6 +64,12 @@ func startInOptNamespace(e *env, optDir string, before func()) error {
 		}
 		started <- nil
 		e.wait()
+		// The extensions forked here die with this thread (Pdeathsig):
+		// keep it until the environment is destroyed, so that they
+		// outlive the runtime and still get their SHUTDOWN.
+		if len(e.exts) > 0 {
+			<-e.hold
+		}
 	})
 	return <-started
 }

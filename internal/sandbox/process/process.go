@@ -79,6 +79,7 @@ var (
 	_ sandbox.Freezer          = (*env)(nil)
 	_ sandbox.ExtensionWatcher = (*env)(nil)
 	_ sandbox.Dialer           = (*env)(nil)
+	_ sandbox.Terminator       = (*env)(nil)
 )
 
 // New returns a driver whose scratch directories live under cfg.Root. It
@@ -208,6 +209,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		dir:      dir,
 		cmd:      cmd,
 		done:     make(chan struct{}),
+		hold:     make(chan struct{}),
 		extExits: make(chan sandbox.ExtensionExit, len(spec.Extensions)),
 	}
 	extEnv := sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, spec.CodeDir, spec.RuntimeDir), opt),
@@ -216,6 +218,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	defer func() {
 		if err != nil {
 			e.killExtensions()
+			close(e.hold)
 		}
 	}()
 	if d.optNS {
@@ -280,6 +283,19 @@ func (e *env) killExtensions() {
 // ExtensionExits implements sandbox.ExtensionWatcher.
 func (e *env) ExtensionExits() <-chan sandbox.ExtensionExit { return e.extExits }
 
+// Terminate implements sandbox.Terminator.
+func (e *env) Terminate() error {
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("terminate env %s: %w", e.id, err)
+	}
+	return nil
+}
+
 // Dial implements sandbox.Dialer: the environment shares the host's
 // loopback.
 func (e *env) Dial(ctx context.Context, addr string) (net.Conn, error) {
@@ -311,6 +327,7 @@ type env struct {
 	pgids    []int
 	exts     []*exec.Cmd
 	extExits chan sandbox.ExtensionExit // cap: one per extension
+	hold     chan struct{}              // closed by Destroy: the forking thread may end
 	done     chan struct{}              // closed by wait
 	// pgids and ln are set after the bootstrap started, before e is
 	// returned by Start; wait reads neither.
@@ -412,6 +429,7 @@ func (e *env) signalGroup(sig syscall.Signal) error {
 // removes the scratch directory.
 func (e *env) Destroy(ctx context.Context) error {
 	e.destroyOnce.Do(func() {
+		close(e.hold)
 		e.peakRead.Store(0)
 		e.MaxMemory() // keep the last reading for a final REPORT
 		for _, g := range e.pgids {

@@ -27,6 +27,36 @@ import (
 func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	t.Run("Extensions", func(t *testing.T) { runExtensions(t, newDriver(t)) })
 	t.Run("Dial", func(t *testing.T) { runDial(t, newDriver(t)) })
+	t.Run("ExtensionsOutliveBootstrap", func(t *testing.T) {
+		// As on Lambda, extensions live on when the runtime exits: they
+		// still get their SHUTDOWN. Destroy ends them.
+		opt := t.TempDir()
+		os.Chmod(opt, 0o755)
+		os.Mkdir(opt+"/extensions", 0o755)
+		os.WriteFile(opt+"/extensions/late", []byte("#!/bin/bash\nsleep 0.5\necho ext still here\nsleep 30\n"), 0o755)
+		spec := optSpec(t, "exit 0")
+		spec.OptDir = opt
+		spec.Extensions = []string{sandbox.OptRef + "/extensions/late"}
+		spec.ExtensionEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+		e := StartSpec(t, newDriver(t), spec)
+		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitFor(t, "ext still here")
+	})
+	t.Run("Terminate", func(t *testing.T) {
+		e := Start(t, newDriver(t), `trap 'echo got TERM; exit 7' TERM; echo ready; sleep 30 & wait $!`)
+		e.WaitFor(t, "ready")
+		tr, ok := e.Env.(sandbox.Terminator)
+		if !ok {
+			t.Fatalf("%T does not implement sandbox.Terminator", e.Env)
+		}
+		if err := tr.Terminate(); err != nil {
+			t.Fatalf("Terminate() = %v", err)
+		}
+		if exit := WaitExit(t, e.Env, 10*time.Second); exit.Code != 7 {
+			t.Errorf("Exit() = %+v; want the bootstrap's own exit 7 after its TERM trap", exit)
+		}
+		e.WaitFor(t, "got TERM")
+	})
 	t.Run("ReportsExitCode", func(t *testing.T) {
 		e := Start(t, newDriver(t), "exit 3")
 		exit := WaitExit(t, e.Env, 10*time.Second)
