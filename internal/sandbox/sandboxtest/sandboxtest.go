@@ -411,9 +411,10 @@ func runExtensions(t *testing.T, drv sandbox.Driver) {
 	opt := t.TempDir()
 	os.Chmod(opt, 0o755)
 	os.Mkdir(opt+"/extensions", 0o755)
-	os.WriteFile(opt+"/extensions/ok", []byte("#!/bin/bash\necho \"ext ok x=$X task=$LAMBDA_TASK_ROOT api=${AWS_LAMBDA_RUNTIME_API:+set} handler=$_HANDLER\"\nsleep 0.2\nexit 5\n"), 0o755)
+	os.WriteFile(opt+"/extensions/ok", []byte("#!/bin/bash\necho \"ext ok x=$X task=$LAMBDA_TASK_ROOT api=${AWS_LAMBDA_RUNTIME_API:+set} handler=$_HANDLER\"\n"+
+		"echo \"ext identity $(id -u):$(id -g) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/pid) $(grep -E 'memory|pids' /proc/self/cgroup | sort | tr '\\n' ' ')\"\nsleep 0.2\nexit 5\n"), 0o755)
 	os.WriteFile(opt+"/extensions/bad", ForeignELF(), 0o755)
-	spec := optSpec(t, "echo boot; sleep 30")
+	spec := optSpec(t, `echo "boot identity $(id -u):$(id -g) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/pid) $(grep -E 'memory|pids' /proc/self/cgroup | sort | tr '\n' ' ')"; sleep 30`)
 	spec.OptDir = opt
 	spec.Env = append(spec.Env, "_HANDLER=h")
 	spec.Extensions = []string{sandbox.OptRef + "/extensions/ok", sandbox.OptRef + "/extensions/bad"}
@@ -442,6 +443,17 @@ func runExtensions(t *testing.T, drv sandbox.Driver) {
 	e.WaitFor(t, "boot")
 	if out := e.Output(t); !strings.Contains(out, "ext ok x=1 task= api=set handler=\n") {
 		t.Errorf("output %q; want the extension's line with X, the Runtime API and no task root or handler", out)
+	}
+	// The same identity, network, pid namespace and cgroups as the
+	// runtime: an extension can do nothing the runtime cannot.
+	ident := map[string]string{}
+	for line := range strings.Lines(e.Output(t)) {
+		if who, rest, ok := strings.Cut(strings.TrimSpace(line), " identity "); ok {
+			ident[who] = rest
+		}
+	}
+	if ident["boot"] == "" || ident["ext"] != ident["boot"] {
+		t.Errorf("extension's identity %q; want the bootstrap's %q", ident["ext"], ident["boot"])
 	}
 	select {
 	case <-e.Env.Done():
