@@ -59,7 +59,8 @@ func (c *Capture) OnLine(f func(line []byte)) {
 
 // NewCapture creates the pipe an environment writes to. It returns the
 // write end for sandbox.Spec.Output; the caller closes it once the
-// environment has started. Lines go to dest.
+// environment has started. Lines go to dest; with a nil dest only to
+// OnLine and the tail.
 func NewCapture(dest *FunctionLog) (*Capture, *os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -189,7 +190,9 @@ func (c *Capture) flushPartialLocked() {
 
 func (c *Capture) lineLocked(line []byte) {
 	c.appendTailLocked(line)
-	c.dest.write(line)
+	if c.dest != nil {
+		c.dest.write(line)
+	}
 	if c.onLine != nil {
 		c.onLine(line)
 	}
@@ -213,7 +216,9 @@ func (c *Capture) Platform(line string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.appendTailLocked([]byte(line))
-	c.dest.write([]byte(line))
+	if c.dest != nil {
+		c.dest.write([]byte(line))
+	}
 }
 
 // Tail returns the last TailSize bytes logged since the previous Tail and

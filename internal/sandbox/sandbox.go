@@ -95,6 +95,9 @@ type Spec struct {
 	// ExtensionEnv is the extensions' environment, expanded and
 	// completed like Env.
 	ExtensionEnv []string
+	// ExtensionOutput receives what the extensions write to stdout and
+	// stderr, like Output; nil means Output.
+	ExtensionOutput *os.File
 
 	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
 	MemoryMB int

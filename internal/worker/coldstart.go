@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -75,14 +76,30 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	for _, n := range extNames {
 		spec.Extensions = append(spec.Extensions, sandbox.OptRef+"/extensions/"+n)
 	}
+	var extCapture *logs.Capture
 	if len(extNames) > 0 {
 		spec.ExtensionEnv = extensionEnviron(spec.Env)
+		// The extensions' output has a pipe of its own, so that their
+		// lines go to telemetry subscribers as the extension stream;
+		// they join the function's log in order with its own lines.
+		var extOut *os.File
+		if extCapture, extOut, err = logs.NewCapture(nil); err != nil {
+			capture.Close()
+			return nil, nil, err
+		}
+		spec.ExtensionOutput = extOut
 	}
 	began := time.Now()
 	sb, err := w.drv.Start(ctx, spec)
 	out.Close()
+	if spec.ExtensionOutput != nil {
+		spec.ExtensionOutput.Close()
+	}
 	if err != nil {
 		capture.Close()
+		if extCapture != nil {
+			extCapture.Close()
+		}
 		var xe *sandbox.ExecError
 		if errors.As(err, &xe) && wrapped {
 			// Lambda runs the wrapper through a shell: one that does not
@@ -126,6 +143,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		pf:       platformLog(cfg),
 		log:      log,
 		extNames: extNames,
+		extLog:   extCapture,
 	}
 	w.startEnv(e)
 	log.Debug("sandbox started", "dur", setup)

@@ -44,6 +44,7 @@ type env struct {
 	deadline time.Time
 
 	extNames     []string      // external extensions started with the runtime
+	extLog       *logs.Capture // the extensions' output; nil without extensions
 	extExited    chan struct{} // cap 1; an extension process ended
 	extMu        sync.Mutex
 	extGone      []string               // guarded by extMu; extensions whose process ended
@@ -75,6 +76,15 @@ func (w *Worker) startEnv(e *env) {
 		}
 	})
 	e.tasks.Go(e.capture.Run)
+	if e.extLog != nil {
+		e.extLog.OnLine(func(line []byte) {
+			e.capture.Platform(string(line))
+			if e.rapi.Subscribed() {
+				e.rapi.Telemetry(runtimeapi.StreamExtension, runtimeapi.FunctionRecord(runtimeapi.StreamExtension, time.Now(), line))
+			}
+		})
+		e.tasks.Go(e.extLog.Run)
+	}
 	e.tasks.Go(func() {
 		select {
 		case <-e.sb.Done():
@@ -108,6 +118,9 @@ func (w *Worker) destroy(e *env, reason string) {
 			}
 			e.cancel(errExited)
 			e.capture.Close()
+			if e.extLog != nil {
+				e.extLog.Close()
+			}
 			close(e.destroyed)
 			e.tasks.Wait()
 			e.pool.remove(e, false)

@@ -210,9 +210,10 @@ func drivers(t testing.TB) map[string]func(t testing.TB) sandbox.Driver {
 }
 
 // A Go extension registers, counts its INVOKE events, subscribes to the
-// Telemetry API (platform and function records), and on SHUTDOWN prints a
-// summary: one platform.start and platform.report per invocation, the
-// function's output lines, and the reason.
+// Telemetry API (platform, function and extension records), and on
+// SHUTDOWN prints a summary: one platform.start and platform.report per
+// invocation, the function's output lines, its own line as an extension
+// record, and the reason.
 func TestGoExtensionTelemetry(t *testing.T) {
 	opt := buildGoExt(t)
 	for name, newDriver := range drivers(t) {
@@ -240,7 +241,9 @@ done
 			}
 			tw.Retire(cfg.Name)
 			tw.waitEnvs(t, "none after Retire", func(envs []EnvInfo) bool { return len(envs) == 0 })
-			want := `goext summary invokes=3 reports=3 starts=3 reason=spindown lines="goext registered function=f handler=bootstrap|handling 0|handling 1|handling 2"`
+			// Its own line came back as an extension record, the
+			// function's as function records.
+			want := `goext summary invokes=3 reports=3 starts=3 extension=1 reason=spindown lines="handling 0|handling 1|handling 2"`
 			deadline := time.After(10 * time.Second)
 			var log []string
 			for {

@@ -402,6 +402,9 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 		fds = append(slices.Clip(trees), tmp)
 		mounts = append(mounts, treeMount{Target: "/tmp"})
 	}
+	if spec.ExtensionOutput != nil && len(spec.Extensions) > 0 {
+		fds = append(slices.Clip(fds), spec.ExtensionOutput)
+	}
 	msg := message{Kind: msgStart, Start: &startMsg{
 		Argv: argv,
 		Env: sandbox.BootstrapEnv(sandbox.ExpandOpt(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
@@ -412,6 +415,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 		TmpMB:      tmpMB,
 		Trees:      mounts,
 		Extensions: sandbox.ExpandOpt(spec.Extensions, sandbox.OptDir),
+		ExtOutput:  spec.ExtensionOutput != nil && len(spec.Extensions) > 0,
 		ExtEnv: sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
 			"/tmp", sandbox.RuntimeAPIAddr),
 	}}

@@ -148,6 +148,11 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 		closeAll(trees)
 		return errors.New("refusing to run a function as root")
 	}
+	extOut := out
+	if start.ExtOutput && len(trees) > 0 {
+		extOut = trees[len(trees)-1]
+		trees = trees[:len(trees)-1]
+	}
 	// The identity is known only now; the root is still writable.
 	if err := writeEtc("/", start.UID, start.GID); err != nil {
 		closeAll(trees)
@@ -165,8 +170,11 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
-	pid, exts, failed, err := startBootstrap(start, out, filter)
+	pid, exts, failed, err := startBootstrap(start, out, extOut, filter)
 	out.Close()
+	if extOut != out {
+		extOut.Close()
+	}
 	if err != nil {
 		return err
 	}
@@ -235,7 +243,7 @@ func listenRuntimeAPI() (int, error) {
 // the extensions and then the bootstrap under the unprivileged identity.
 // It returns the bootstrap's pid, the extensions' names by pid, and an
 // extexit message for each extension that could not be executed.
-func startBootstrap(s startMsg, out *os.File, filter *seccompFilter) (pid int, exts map[int]string, failed []message, err error) {
+func startBootstrap(s startMsg, out, extOut *os.File, filter *seccompFilter) (pid int, exts map[int]string, failed []message, err error) {
 	if err := dropCapabilities(); err != nil {
 		return 0, nil, nil, err
 	}
@@ -255,7 +263,7 @@ func startBootstrap(s startMsg, out *os.File, filter *seccompFilter) (pid int, e
 		return 0, nil, nil, fmt.Errorf("open /dev/null: %w", err)
 	}
 	defer devnull.Close()
-	spawn := func(argv, env []string) (int, error) {
+	spawn := func(argv, env []string, out *os.File) (int, error) {
 		return syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 			Dir:   sandbox.TaskRoot,
 			Env:   env,
@@ -270,7 +278,7 @@ func startBootstrap(s startMsg, out *os.File, filter *seccompFilter) (pid int, e
 	exts = map[int]string{}
 	for _, path := range s.Extensions {
 		name := path[strings.LastIndexByte(path, '/')+1:]
-		xpid, err := spawn([]string{path}, s.ExtEnv)
+		xpid, err := spawn([]string{path}, s.ExtEnv, extOut)
 		if err != nil {
 			m := errorMessage(&sandbox.ExecError{Path: path, Err: err})
 			m.Kind, m.Ext, m.Exit = msgExtExit, name, &exitMsg{Code: 127}
@@ -279,7 +287,7 @@ func startBootstrap(s startMsg, out *os.File, filter *seccompFilter) (pid int, e
 		}
 		exts[xpid] = name
 	}
-	pid, err = spawn(s.Argv, s.Env)
+	pid, err = spawn(s.Argv, s.Env, out)
 	if err != nil {
 		return 0, nil, nil, &sandbox.ExecError{Path: s.Argv[0], Err: err}
 	}

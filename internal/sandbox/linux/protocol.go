@@ -80,6 +80,8 @@ type startMsg struct {
 	// Extensions are started before the bootstrap, as it is, with ExtEnv.
 	Extensions []string `json:"extensions,omitempty"`
 	ExtEnv     []string `json:"ext_env,omitempty"`
+	// ExtOutput says that the last descriptor is the extensions' output.
+	ExtOutput bool `json:"ext_output,omitempty"`
 }
 
 // treeMount places a detached mount received as a descriptor.

@@ -246,11 +246,15 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 // (whose group the Runtime API listener and freezing include), and watches
 // them. One that cannot be executed is reported as it exits.
 func (e *env) startExtensions(spec *sandbox.Spec, opt string, env []string) {
+	out := spec.ExtensionOutput
+	if out == nil {
+		out = spec.Output
+	}
 	for _, p := range sandbox.ExpandOpt(spec.Extensions, opt) {
 		name := filepath.Base(p)
 		cmd := &exec.Cmd{
 			Path: p, Args: []string{p}, Dir: spec.CodeDir, Env: env,
-			Stdout: spec.Output, Stderr: spec.Output,
+			Stdout: out, Stderr: out,
 			SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
 		}
 		if err := cmd.Start(); err != nil {

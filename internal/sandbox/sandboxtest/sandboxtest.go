@@ -27,6 +27,32 @@ import (
 func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	t.Run("Extensions", func(t *testing.T) { runExtensions(t, newDriver(t)) })
 	t.Run("Dial", func(t *testing.T) { runDial(t, newDriver(t)) })
+	t.Run("ExtensionOutput", func(t *testing.T) {
+		opt := t.TempDir()
+		os.Chmod(opt, 0o755)
+		os.Mkdir(opt+"/extensions", 0o755)
+		os.WriteFile(opt+"/extensions/talk", []byte("#!/bin/bash\necho from ext\necho err from ext >&2\n"), 0o755)
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		spec := optSpec(t, "echo from boot; sleep 30")
+		spec.OptDir = opt
+		spec.Extensions = []string{sandbox.OptRef + "/extensions/talk"}
+		spec.ExtensionOutput = w
+		e := StartSpec(t, newDriver(t), spec)
+		w.Close()
+		r.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(r) // until the extension has exited
+		if string(b) != "from ext\nerr from ext\n" {
+			t.Errorf("extension output %q; want its stdout and stderr", b)
+		}
+		e.WaitFor(t, "from boot")
+		if out := e.Output(t); strings.Contains(out, "ext") {
+			t.Errorf("bootstrap output %q has the extension's lines", out)
+		}
+	})
 	t.Run("ExtensionsOutliveBootstrap", func(t *testing.T) {
 		// As on Lambda, extensions live on when the runtime exits: they
 		// still get their SHUTDOWN. Destroy ends them.

@@ -70,7 +70,7 @@ func run() error {
 		mu.Unlock()
 	}))
 	port := ln.Addr().(*net.TCPAddr).Port
-	sub := fmt.Sprintf(`{"schemaVersion":"2022-12-13","types":["platform","function"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:%d/telemetry"}}`, port)
+	sub := fmt.Sprintf(`{"schemaVersion":"2022-12-13","types":["platform","function","extension"],"buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:%d/telemetry"}}`, port)
 	req, _ = http.NewRequest("PUT", api+"/2022-07-01/telemetry", bytes.NewReader([]byte(sub)))
 	req.Header.Set("Lambda-Extension-Identifier", id)
 	resp, err = http.DefaultClient.Do(req)
@@ -105,8 +105,8 @@ func run() error {
 		case "SHUTDOWN":
 			time.Sleep(100 * time.Millisecond) // the last batch
 			mu.Lock()
-			fmt.Printf("goext summary invokes=%d reports=%d starts=%d reason=%s lines=%q\n",
-				invokes, types["platform.report"], types["platform.start"], ev.ShutdownReason, strings.Join(lines, "|"))
+			fmt.Printf("goext summary invokes=%d reports=%d starts=%d extension=%d reason=%s lines=%q\n",
+				invokes, types["platform.report"], types["platform.start"], types["extension"], ev.ShutdownReason, strings.Join(lines, "|"))
 			mu.Unlock()
 			return nil
 		}
