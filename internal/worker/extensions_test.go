@@ -155,8 +155,10 @@ sleep 10
 			cfg.Name = "f-" + tc.name
 			cfg.Environment = map[string]string{"OUT": "/dev/null"}
 			opt := optWith(t, map[string]string{tc.name: tc.script})
-			res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt})
-			defer res.Release()
+			// The runtime answers after a second: the extension's crash on
+			// INVOKE comes first.
+			res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`"slow"`), OptDir: opt})
+			res.Release()
 			if res.FunctionError != "Unhandled" || res.ErrorType != tc.wantType || !strings.Contains(string(res.Payload), tc.wantType) {
 				t.Errorf("Invoke() = %q %q %s; want Unhandled %s", res.FunctionError, res.ErrorType, res.Payload, tc.wantType)
 			}

@@ -84,7 +84,7 @@ func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
 			return nil, err
 		}
 		if !cold {
-			if e.exited() {
+			if e.exited() || e.crashed() != nil {
 				// Its runtime ended between invocations (aws-lambda-go
 				// exits after the Runtime API refuses a response, say):
 				// the next invocation belongs in a new environment, as on
@@ -254,18 +254,9 @@ func (w *Worker) putBack(e *env) {
 		// what they collected, say), up to the invocation's deadline. The
 		// environment is neither frozen nor given the next invocation
 		// before they are back in event/next, as on Lambda.
-		t := time.NewTimer(time.Until(e.deadline))
-		select {
-		case <-e.rapi.ExtensionsIdle():
-			t.Stop()
-		case <-e.ctx.Done():
-			t.Stop()
+		if !e.waitExtensions() {
 			p.remove(e, true)
-			w.destroy(e, "extension crashed after the invocation")
-			return
-		case <-t.C:
-			p.remove(e, true)
-			w.destroy(e, "extensions overran the invocation's timeout")
+			w.destroy(e, "extensions crashed or overran the invocation's timeout")
 			return
 		}
 	}
@@ -313,6 +304,27 @@ wait:
 	}
 	if !p.unpark(e, time.Now()) {
 		w.destroy(e, "retired")
+	}
+}
+
+// waitExtensions waits until every extension of e is back in event/next,
+// and reports false if one crashed first or the invocation's deadline
+// passed.
+func (e *env) waitExtensions() bool {
+	select {
+	case <-e.rapi.ExtensionsIdle():
+		return e.ctx.Err() == nil // even past the deadline
+	default:
+	}
+	t := time.NewTimer(time.Until(e.deadline))
+	defer t.Stop()
+	select {
+	case <-e.rapi.ExtensionsIdle():
+		return e.ctx.Err() == nil
+	case <-e.ctx.Done():
+		return false
+	case <-t.C:
+		return false
 	}
 }
 
