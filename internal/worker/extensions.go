@@ -64,7 +64,6 @@ var hiddenFromExtensions = []string{
 	"AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
 	"AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS", "LAMBDA_RUNTIME_DIR",
 	"LAMBDA_TASK_ROOT", "_AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_PORT", "_HANDLER",
-	"AWS_LAMBDA_EXEC_WRAPPER",
 }
 
 // extensionEnviron is the extensions' environment: the runtime's without

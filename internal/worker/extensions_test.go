@@ -336,3 +336,31 @@ done
 		})
 	}
 }
+
+func TestWrapperCmd(t *testing.T) {
+	runtime := []string{"/usr/bin/python3", "$LAMBDA_RUNTIME_DIR/bootstrap.py"}
+	for _, tc := range []struct {
+		wrapper string
+		managed bool
+		want    []string
+	}{
+		{"", true, runtime},
+		{"/opt/otel-handler", false, runtime}, // custom runtimes ignore it, as on Lambda
+		{"/opt/otel-handler", true, append([]string{sandbox.OptRef + "/otel-handler"}, runtime...)},
+		{"/var/task/wrap.sh", true, append([]string{"$LAMBDA_TASK_ROOT/wrap.sh"}, runtime...)},
+		{"/usr/local/bin/w", true, append([]string{"/usr/local/bin/w"}, runtime...)},
+	} {
+		got, _ := wrapperCmd(map[string]string{"AWS_LAMBDA_EXEC_WRAPPER": tc.wrapper}, tc.managed, runtime)
+		if d := cmp.Diff(tc.want, got); d != "" {
+			t.Errorf("wrapperCmd(%q, managed %v) (-want +got):\n%s", tc.wrapper, tc.managed, d)
+		}
+	}
+}
+
+func TestExtensionEnviron(t *testing.T) {
+	got := extensionEnviron([]string{"_HANDLER=h", "AWS_REGION=us-east-1", "AWS_EXECUTION_ENV=AWS_Lambda_python3.12",
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/f", "AWS_XRAY_DAEMON_ADDRESS=x", "MINE=1", "AWS_LAMBDA_EXEC_WRAPPER=/opt/w"})
+	if d := cmp.Diff([]string{"AWS_REGION=us-east-1", "MINE=1", "AWS_LAMBDA_EXEC_WRAPPER=/opt/w"}, got); d != "" {
+		t.Errorf("extensionEnviron (-want +got):\n%s", d)
+	}
+}
