@@ -1,6 +1,7 @@
 package runtimeapi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -342,5 +343,44 @@ func TestTelemetryBatching(t *testing.T) {
 	// The subscription's own platform.telemetrySubscription record first.
 	if d := cmp.Diff([]int{1000, 1000, 501}, got); d != "" {
 		t.Errorf("batch sizes (-want +got):\n%s", d)
+	}
+}
+
+// A TCP destination gets newline-delimited JSON events on one connection.
+func TestTelemetryTCP(t *testing.T) {
+	h := startWith(t, runtimeapi.Config{External: []string{"tel"}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lines := make(chan string, 16)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	e := h.register(t, "tel")
+	sub := `{"types":["platform"],"buffering":{"timeoutMs":25},"destination":{"protocol":"TCP","port":` + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + `}}`
+	if resp, body := h.ext(t, "PUT", "/2022-07-01/telemetry", e.id, sub, nil); resp.StatusCode != 200 {
+		t.Fatalf("subscribe = %d %s", resp.StatusCode, body)
+	}
+	h.srv.Telemetry(runtimeapi.StreamPlatform, []byte(`{"time":"2024-01-01T00:00:00.000Z","type":"platform.start","record":{"requestId":"r1"}}`))
+	var types []string
+	for range 2 {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(recv(t, lines, "a line")), &ev); err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, ev["type"].(string))
+	}
+	if d := cmp.Diff([]string{"platform.telemetrySubscription", "platform.start"}, types); d != "" {
+		t.Errorf("events (-want +got):\n%s", d)
 	}
 }

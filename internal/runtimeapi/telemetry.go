@@ -43,6 +43,7 @@ type subscription struct {
 	timeout time.Duration
 	url     string
 	addr    string             // host:port dialed through Config.Dial
+	tcp     bool               // NDJSON on a TCP connection rather than HTTP POSTs
 	kick    chan struct{}      // cap 1: a batch is full
 	first   chan struct{}      // cap 1: the queue is no longer empty
 	flushes chan chan struct{} // flush requests
@@ -73,6 +74,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		Destination struct {
 			Protocol string `json:"protocol"`
 			URI      string `json:"URI"`
+			Port     int    `json:"port"` // TCP
 		} `json:"destination"`
 	}
 	b, err := s.readSmall(w, r, 64<<10)
@@ -83,7 +85,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "ValidationError", "the subscription is not valid JSON")
 		return
 	}
-	sub, msg := newSubscription(e.name, req.Types, req.Destination.Protocol, req.Destination.URI)
+	sub, msg := newSubscription(e.name, req.Types, req.Destination.Protocol, req.Destination.URI, req.Destination.Port)
 	if bf := req.Buffering; msg == "" && bf != nil {
 		msg = setLimit(&sub.items, bf.MaxItems, minItems, maxItems, "maxItems")
 		if msg == "" {
@@ -125,7 +127,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "OK")
 }
 
-func newSubscription(ext string, types []string, protocol, uri string) (*subscription, string) {
+func newSubscription(ext string, types []string, protocol, uri string, port int) (*subscription, string) {
 	sub := &subscription{ext: ext, items: defaultItems, bytes: defaultBytes, timeout: defaultTimeout,
 		kick: make(chan struct{}, 1), first: make(chan struct{}, 1), flushes: make(chan chan struct{})}
 	if len(types) == 0 {
@@ -139,8 +141,18 @@ func newSubscription(ext string, types []string, protocol, uri string) (*subscri
 			sub.types = append(sub.types, t)
 		}
 	}
+	if protocol == "TCP" {
+		// Newline-delimited JSON on a connection to the port.
+		if port <= 0 || port > 65535 {
+			return nil, "a TCP destination needs a port"
+		}
+		sub.tcp = true
+		sub.url = "tcp://sandbox.localdomain:" + strconv.Itoa(port)
+		sub.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		return sub, ""
+	}
 	if protocol != "HTTP" {
-		return nil, "destination protocol must be HTTP (TCP is not supported)"
+		return nil, "destination protocol must be HTTP or TCP"
 	}
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "http" || u.Port() == "" {
@@ -312,6 +324,30 @@ func (s *Server) deliver(sub *subscription) {
 		DisableCompression:  true,
 	}}
 	defer client.CloseIdleConnections()
+	var conn net.Conn // TCP destinations
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	send := func(batch []byte) error {
+		if !sub.tcp {
+			return post(ctx, client, sub.url, batch)
+		}
+		if conn == nil {
+			c, err := dial(ctx, sub.addr)
+			if err != nil {
+				return err
+			}
+			conn = c
+		}
+		if err := writeNDJSON(ctx, conn, batch); err != nil {
+			conn.Close()
+			conn = nil
+			return err
+		}
+		return nil
+	}
 	timer := time.NewTimer(sub.timeout)
 	timer.Stop()
 	defer timer.Stop()
@@ -351,7 +387,7 @@ func (s *Server) deliver(sub *subscription) {
 			if batch == nil {
 				break
 			}
-			if err := post(ctx, client, sub.url, batch); err != nil {
+			if err := send(batch); err != nil {
 				s.log.Debug("telemetry delivery failed", "extension", sub.ext, "err", err)
 				if ctx.Err() != nil {
 					return
@@ -395,6 +431,23 @@ func (sub *subscription) take() []byte {
 	sub.queue = sub.queue[n:]
 	sub.size -= size - 2 - n
 	return b
+}
+
+// writeNDJSON writes a batch (a JSON array) to c as one event per line.
+func writeNDJSON(ctx context.Context, c net.Conn, batch []byte) error {
+	var events []json.RawMessage
+	if err := json.Unmarshal(batch, &events); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	for _, ev := range events {
+		b.Write(ev)
+		b.WriteByte('\n')
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Now()) })
+	defer stop()
+	_, err := c.Write(b.Bytes())
+	return err
 }
 
 func post(ctx context.Context, c *http.Client, url string, body []byte) error {
