@@ -250,14 +250,17 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	if e != nil {
 		report.MaxMemoryUsed = e.sb.MaxMemory()
 	}
-	pf := platformLog(cfg)
-	for _, l := range []string{
-		pf.InitReport(initDur, "error", typ),
-		pf.Start(req.RequestID, cfg.Version),
-		pf.End(report),
-		pf.Report(report),
+	for _, render := range []func(logs.Platform) string{
+		func(p logs.Platform) string { return p.InitReport(initDur, "error", typ) },
+		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version) },
+		func(p logs.Platform) string { return p.End(report) },
+		func(p logs.Platform) string { return p.Report(report) },
 	} {
-		platform(l)
+		if e != nil {
+			e.platform(render) // to telemetry subscribers too, before their SHUTDOWN
+		} else {
+			platform(render(platformLog(cfg)))
+		}
 	}
 	if e != nil {
 		res.Log = e.capture.Tail()

@@ -364,3 +364,25 @@ func TestExtensionEnviron(t *testing.T) {
 		t.Errorf("extensionEnviron (-want +got):\n%s", d)
 	}
 }
+
+// An extension that crashes while it works after the runtime's answer
+// does not fail that invocation, whose caller already has its answer; the
+// environment is dropped and the next invocation starts a new one.
+func TestExtensionCrashAfterResponse(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	cfg := tw.function(t, runtimeScript("0"))
+	cfg.Environment = map[string]string{"OUT": "/dev/null"}
+	opt := optWith(t, map[string]string{"late-crash": extensionScript("", "0", "sleep 0.3; exit 9")})
+	req := &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt}
+	res := tw.invokeOpt(t, req)
+	if res.FunctionError != "" || !res.ColdStart {
+		t.Fatalf("first Invoke() = %q %s cold=%v; want a cold success", res.ErrorType, res.Payload, res.ColdStart)
+	}
+	res.Release()
+	tw.waitEnvs(t, "the environment dropped", func(envs []EnvInfo) bool { return len(envs) == 0 })
+	res = tw.invokeOpt(t, req)
+	defer res.Release()
+	if res.FunctionError != "" || !res.ColdStart {
+		t.Errorf("second Invoke() = %q %s cold=%v; want a success in a new environment", res.ErrorType, res.Payload, res.ColdStart)
+	}
+}
