@@ -331,10 +331,18 @@ func TestTelemetryBatching(t *testing.T) {
 	if resp, body := h.ext(t, "PUT", "/2022-07-01/telemetry", e.id, sub, nil); resp.StatusCode != 200 {
 		t.Fatalf("subscribe = %d %s", resp.StatusCode, body)
 	}
-	for i := range 2500 {
-		h.srv.Telemetry(runtimeapi.StreamPlatform, []byte(`{"time":"2024-01-01T00:00:00.000Z","type":"platform.start","record":{"n":`+strconv.Itoa(i)+`}}`))
+	emit := func(n int) {
+		for i := range n {
+			h.srv.Telemetry(runtimeapi.StreamPlatform, []byte(`{"time":"2024-01-01T00:00:00.000Z","type":"platform.start","record":{"n":`+strconv.Itoa(i)+`}}`))
+		}
 	}
-	got := []int{recv(t, sizes, "first batch"), recv(t, sizes, "second batch")}
+	// In steps: a producer faster than the destination for long would
+	// overflow the queue (2 batches) and see records dropped.
+	emit(999)
+	got := []int{recv(t, sizes, "first batch")}
+	emit(1000)
+	got = append(got, recv(t, sizes, "second batch"))
+	emit(501)
 	pending(t, sizes, "a partial batch before the timeout")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -382,5 +390,56 @@ func TestTelemetryTCP(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"platform.telemetrySubscription", "platform.start"}, types); d != "" {
 		t.Errorf("events (-want +got):\n%s", d)
+	}
+}
+
+// A destination that falls behind loses the oldest records beyond two
+// batches, and is told so with platform.logsDropped.
+func TestTelemetryDrops(t *testing.T) {
+	h := startWith(t, runtimeapi.Config{External: []string{"tel"}})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var types []string
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		var batch []struct {
+			Type string `json:"type"`
+		}
+		json.NewDecoder(r.Body).Decode(&batch)
+		mu.Lock()
+		for _, ev := range batch {
+			types = append(types, ev.Type)
+		}
+		mu.Unlock()
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	e := h.register(t, "tel")
+	sub := `{"types":["platform"],"buffering":{"maxItems":1000,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox:` +
+		strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + `/"}}`
+	if resp, body := h.ext(t, "PUT", "/2022-07-01/telemetry", e.id, sub, nil); resp.StatusCode != 200 {
+		t.Fatalf("subscribe = %d %s", resp.StatusCode, body)
+	}
+	time.Sleep(100 * time.Millisecond) // the subscription record's batch is in flight, held
+	for i := range 5000 {
+		h.srv.Telemetry(runtimeapi.StreamPlatform, []byte(`{"time":"2024-01-01T00:00:00.000Z","type":"platform.start","record":{"n":`+strconv.Itoa(i)+`}}`))
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.srv.FlushTelemetry(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	count := map[string]int{}
+	for _, typ := range types {
+		count[typ]++
+	}
+	want := map[string]int{"platform.telemetrySubscription": 1, "platform.logsDropped": 1, "platform.start": 2000}
+	if d := cmp.Diff(want, count); d != "" {
+		t.Errorf("delivered (-want +got):\n%s", d)
 	}
 }
