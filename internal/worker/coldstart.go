@@ -126,6 +126,9 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	setup := t0.Sub(began)
 	fz, _ := sb.(sandbox.Freezer)
 	rcfg := runtimeapi.Config{
+		// Each extension holds a connection or two (its event/next and
+		// its other calls) besides the runtime's.
+		MaxConns: 16 + 2*len(extNames),
 		Function: runtimeapi.Function{Name: cfg.Name, Version: cfg.Version, Handler: cfg.Handler, Account: w.cfg.Account},
 		External: extNames,
 	}
