@@ -43,11 +43,24 @@ type Capture struct {
 	eof     bool   // guarded by mu; Run has seen the end, or Close ran
 	running bool   // guarded by mu; Run has started
 	closed  bool   // guarded by mu; Close has run
+
+	onLine func([]byte) // set before Run; called under mu for each output line
+}
+
+// OnLine makes Capture call f with each line of the environment's own
+// output (not platform lines), as it is read. f is called with Capture's
+// lock held: it must not block or do I/O, and must copy the line to keep
+// it. Call OnLine before Run.
+func (c *Capture) OnLine(f func(line []byte)) {
+	c.mu.Lock()
+	c.onLine = f
+	c.mu.Unlock()
 }
 
 // NewCapture creates the pipe an environment writes to. It returns the
 // write end for sandbox.Spec.Output; the caller closes it once the
-// environment has started. Lines go to dest.
+// environment has started. Lines go to dest; with a nil dest only to
+// OnLine and the tail.
 func NewCapture(dest *FunctionLog) (*Capture, *os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -177,7 +190,12 @@ func (c *Capture) flushPartialLocked() {
 
 func (c *Capture) lineLocked(line []byte) {
 	c.appendTailLocked(line)
-	c.dest.write(line)
+	if c.dest != nil {
+		c.dest.write(line)
+	}
+	if c.onLine != nil {
+		c.onLine(line)
+	}
 }
 
 func (c *Capture) appendTailLocked(line []byte) {
@@ -198,7 +216,9 @@ func (c *Capture) Platform(line string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.appendTailLocked([]byte(line))
-	c.dest.write([]byte(line))
+	if c.dest != nil {
+		c.dest.write([]byte(line))
+	}
 }
 
 // Tail returns the last TailSize bytes logged since the previous Tail and

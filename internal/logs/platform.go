@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -221,3 +222,55 @@ func (p Platform) InitReport(d time.Duration, status, errorType string) string {
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// Extension is Lambda's EXTENSION line or platform.extension record for an
+// extension: its state (Ready, or Crashed, LaunchError, InitError when it
+// failed the environment, then with errorType) and the events it asked
+// for.
+func (p Platform) Extension(name, state string, events []string, errorType string) string {
+	if events == nil {
+		events = []string{}
+	}
+	if !p.json {
+		s := fmt.Sprintf("EXTENSION\tName: %s\tState: %s\tEvents: [%s]", name, state, strings.Join(events, ","))
+		if errorType != "" {
+			s += "\tError Type: " + errorType
+		}
+		return s
+	}
+	level := levelInfo
+	if errorType != "" {
+		level = levelWarn
+	}
+	return p.record(level, "platform.extension", struct {
+		Name      string   `json:"name"`
+		State     string   `json:"state"`
+		Events    []string `json:"events"`
+		ErrorType string   `json:"errorType,omitempty"`
+	}{name, state, events, errorType})
+}
+
+// InitStart is the platform.initStart record (JSON only: Lambda's
+// INIT_START line names a runtime version Hearth does not have).
+func (p Platform) InitStart() string {
+	if !p.json {
+		return ""
+	}
+	return p.record(levelInfo, "platform.initStart", struct {
+		InitializationType string `json:"initializationType"`
+		Phase              string `json:"phase"`
+	}{"on-demand", "init"})
+}
+
+// InitRuntimeDone is the platform.initRuntimeDone record of a successful
+// init (JSON only).
+func (p Platform) InitRuntimeDone() string {
+	if !p.json {
+		return ""
+	}
+	return p.record(levelDebug, "platform.initRuntimeDone", struct {
+		InitializationType string `json:"initializationType"`
+		Phase              string `json:"phase"`
+		Status             string `json:"status"`
+	}{"on-demand", "init", "success"})
+}

@@ -1,6 +1,7 @@
 package runtimeapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -30,6 +31,19 @@ type Config struct {
 	// for this long. Zero means 16 minutes: a runtime's connection sits
 	// idle while its function runs, for up to Lambda's 15-minute timeout.
 	IdleTimeout time.Duration
+
+	// Function is what registering extensions are told.
+	Function Function
+	// External names the external extensions started with the runtime
+	// (their file names in /opt/extensions). Init completes only once each
+	// has registered and, like the runtime and every internal extension,
+	// waits in its next. Any other name registers as an internal
+	// extension.
+	External []string
+	// Dial connects to a telemetry destination inside the environment,
+	// addr being 127.0.0.1:PORT as the environment sees it. Nil dials the
+	// host's loopback (the process driver's environments share it).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 func (c Config) withDefaults() Config {

@@ -74,9 +74,13 @@ func (r *Response) Release() {
 
 // InitResult reports the end of the init phase.
 type InitResult struct {
-	// Err is nil when the runtime called GET /next for the first time.
-	// Otherwise it holds what the runtime posted to /runtime/init/error.
+	// Err is nil when init completed: the runtime and every extension
+	// called their next. Otherwise it holds what the runtime posted to
+	// /runtime/init/error.
 	Err *Response
+	// Extension is set instead when an extension posted to
+	// /extension/init/error.
+	Extension *ExtensionError
 }
 
 // Server is the Runtime API of one environment. Everything the
@@ -94,13 +98,21 @@ type Server struct {
 	quit   chan struct{} // closed by Close
 	bodies *budget
 
-	mu          sync.Mutex
-	idle        chan struct{} // guarded by mu; closed while a GET /next waits for an event
-	inited      bool          // guarded by mu; init ended (first /next or init error)
-	initErrSeen bool          // guarded by mu; an init error is being read
-	current     *pending      // guarded by mu; the invocation the runtime holds
-	closed      bool          // guarded by mu
-	serveErr    error         // guarded by mu
+	mu           sync.Mutex
+	idle         chan struct{} // guarded by mu; closed while a GET /next waits for an event
+	inited       bool          // guarded by mu; init ended (everyone in next, or an init error)
+	runtimeReady bool          // guarded by mu; the runtime has called GET /next
+	initErrSeen  bool          // guarded by mu; an init error is being read
+	current      *pending      // guarded by mu; the invocation the runtime holds
+	closed       bool          // guarded by mu
+	serveErr     error         // guarded by mu
+
+	exts     []*extension    // guarded by mu; registered extensions, in order
+	extIdle  chan struct{}   // guarded by mu; closed while every extension waits in event/next
+	shutDone chan struct{}   // guarded by mu; closed once SHUTDOWN has been handled
+	exitErr  *ExtensionError // guarded by mu
+	subs     []*subscription // guarded by mu; telemetry subscriptions
+	tasks    sync.WaitGroup  // telemetry deliveries
 }
 
 type pending struct {
@@ -114,15 +126,18 @@ type pending struct {
 func NewServer(ln net.Listener, cfg Config, log *slog.Logger) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		ln:     ln,
-		cfg:    cfg,
-		log:    log,
-		next:   make(chan *pending),
-		init:   make(chan InitResult, 1),
-		quit:   make(chan struct{}),
-		idle:   make(chan struct{}),
-		bodies: &budget{free: bodyBudget},
+		ln:       ln,
+		cfg:      cfg,
+		log:      log,
+		next:     make(chan *pending),
+		init:     make(chan InitResult, 1),
+		quit:     make(chan struct{}),
+		idle:     make(chan struct{}),
+		extIdle:  make(chan struct{}),
+		shutDone: make(chan struct{}),
+		bodies:   &budget{free: bodyBudget},
 	}
+	close(s.extIdle) // no extension yet
 	// No ReadTimeout or WriteTimeout: GET /next blocks until an event
 	// arrives, for as long as the environment lives. Bodies get their own
 	// deadline as they are read.
@@ -143,11 +158,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", s.handleResponse)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", s.handleInvocationError)
 	mux.HandleFunc("POST /2018-06-01/runtime/init/error", s.handleInitError)
-	// Extensions, Telemetry and Logs are not implemented; answer the way
-	// Lambda's emulator does so that extensions do not crash.
-	mux.HandleFunc("POST /2020-01-01/extension/register", s.handleNotSupported("Extension.NotSupported", "Extensions API is not supported", http.StatusForbidden))
-	mux.HandleFunc("PUT /2022-07-01/telemetry", s.handleNotSupported("Telemetry.NotSupported", "Telemetry API is not supported", http.StatusAccepted))
-	mux.HandleFunc("PUT /2020-08-15/logs", s.handleNotSupported("Logs.NotSupported", "Logs API is not supported", http.StatusAccepted))
+	mux.HandleFunc("POST /2020-01-01/extension/register", s.handleRegister)
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", s.handleEventNext)
+	mux.HandleFunc("POST /2020-01-01/extension/init/error", s.handleExtensionError(false))
+	mux.HandleFunc("POST /2020-01-01/extension/exit/error", s.handleExtensionError(true))
+	mux.HandleFunc("PUT /2022-07-01/telemetry", s.handleSubscribe)
+	// The Logs API is the Telemetry API's predecessor: the same stream.
+	mux.HandleFunc("PUT /2020-08-15/logs", s.handleSubscribe)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "InvalidRequest", "no such Runtime API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -178,6 +195,7 @@ func (s *Server) Close() {
 	close(s.quit)
 	s.mu.Unlock()
 	s.http.Close()
+	s.tasks.Wait()
 }
 
 // Init returns a channel that yields one InitResult when the init phase
@@ -200,6 +218,7 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error)
 	p := &pending{inv: inv, result: make(chan *Response, 1)}
 	select {
 	case s.next <- p:
+		s.sendInvoke(inv)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrUndelivered, context.Cause(ctx))
 	case <-s.quit:
@@ -247,8 +266,9 @@ func (s *Server) endInit(res InitResult) bool {
 }
 
 func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
-	s.endInit(InitResult{})
 	s.mu.Lock()
+	s.runtimeReady = true
+	s.maybeEndInitLocked()
 	busy := s.current != nil && !s.current.answered
 	s.mu.Unlock()
 	if busy {
@@ -398,16 +418,6 @@ func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAccepted(w)
-}
-
-func (s *Server) handleNotSupported(typ, msg string, status int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		br := s.bodyReader(w, r, time.Time{})
-		br.uncharge() // discarded, not kept
-		io.Copy(io.Discard, io.LimitReader(br, 1<<20))
-		br.done()
-		writeError(w, status, typ, msg)
-	}
 }
 
 // readError reads an error document posted to /error or /init/error.

@@ -57,3 +57,15 @@ func BootstrapEnv(env []string, taskRoot, runtimeDir, tmpDir, runtimeAPI string)
 	e.Set("AWS_LAMBDA_RUNTIME_API", runtimeAPI)
 	return e.List()
 }
+
+// ExtensionEnv is the environment a driver starts an external extension
+// with: env (a Spec's ExtensionEnv, already expanded) without duplicates,
+// plus TMPDIR and AWS_LAMBDA_RUNTIME_API. Lambda gives extensions neither
+// LAMBDA_TASK_ROOT nor LAMBDA_RUNTIME_DIR.
+func ExtensionEnv(env []string, tmpDir, runtimeAPI string) []string {
+	var e Environ
+	e.Add(env...)
+	e.Set("TMPDIR", tmpDir)
+	e.Set("AWS_LAMBDA_RUNTIME_API", runtimeAPI)
+	return e.List()
+}

@@ -103,6 +103,20 @@ type Spec struct {
 	// and only paths written with [OptRef] lead to OptDir.
 	OptDir string
 
+	// Extensions are the external extensions to start before the
+	// bootstrap: paths of executables as the environment sees them
+	// (written with [OptRef]: "$HEARTH_OPT/extensions/NAME"). They run in
+	// the same environment as the bootstrap (its limits, network, freeze
+	// and teardown), from the task root, with ExtensionEnv, their output
+	// to Output. Drivers that start them implement [ExtensionWatcher].
+	Extensions []string
+	// ExtensionEnv is the extensions' environment, expanded and
+	// completed like Env.
+	ExtensionEnv []string
+	// ExtensionOutput receives what the extensions write to stdout and
+	// stderr, like Output; nil means Output.
+	ExtensionOutput *os.File
+
 	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
 	MemoryMB int
 	// TmpMB is the size of the private scratch space (EphemeralStorage).
@@ -252,6 +266,39 @@ type CodePreparer interface {
 // the CPU share in proportion to its memory. EndInit is idempotent.
 type InitBooster interface {
 	EndInit(ctx context.Context) error
+}
+
+// ExtensionWatcher is implemented by environments that started
+// [Spec.Extensions].
+type ExtensionWatcher interface {
+	// ExtensionExits yields the end of each extension process, once per
+	// extension (its capacity is the number of extensions).
+	ExtensionExits() <-chan ExtensionExit
+}
+
+// ExtensionExit reports that an extension process ended.
+type ExtensionExit struct {
+	// Name is the extension's file name.
+	Name string
+	Exit Exit
+	// Err is set when the extension could not be executed at all.
+	Err error
+}
+
+// Terminator is implemented by environments that can ask their bootstrap
+// to stop: Terminate sends it SIGTERM. Lambda does so at shutdown when an
+// extension has registered (aws-lambda-go's WithEnableSIGTERM registers an
+// internal one just for that).
+type Terminator interface {
+	Terminate() error
+}
+
+// Dialer is implemented by environments whose network the server can
+// reach: Dial connects to addr (such as 127.0.0.1:PORT) as seen from
+// inside the environment. The Telemetry API delivers to extensions
+// through it.
+type Dialer interface {
+	Dial(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // ExecError reports that the bootstrap could not be executed: the kernel

@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -61,26 +63,61 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	id := newID("e-")
 	stream := logStreamName(time.Now(), cfg.Version)
 	log := w.log.With("function", cfg.Name, "version", cfg.Version, "env", id)
+	cmd, wrapped := wrapperCmd(cfg.Environment, rt.ExecutionEnv() != "", launch.Cmd)
 	spec := &sandbox.Spec{
 		ID:         id,
 		Function:   cfg.Name,
 		Account:    cfg.Account,
-		Cmd:        launch.Cmd,
+		Cmd:        cmd,
 		Env:        environ(cfg, rt, launch, stream, w.cfg.Region),
 		CodeDir:    codeDir,
 		RuntimeDir: launch.RuntimeDir,
-		OptDir:     optDir,
-		HostPaths:  launch.HostPaths,
-		MemoryMB:   cfg.MemorySize,
-		TmpMB:      cfg.Ephemeral,
-		Output:     out,
+		// The layers' merge, or a directory a test hands in.
+		OptDir:    cmp.Or(req.OptDir, optDir),
+		HostPaths: launch.HostPaths,
+		MemoryMB:  cfg.MemorySize,
+		TmpMB:     cfg.Ephemeral,
+		Output:    out,
+	}
+	extNames, err := discoverExtensions(spec.OptDir)
+	if err != nil {
+		capture.Close()
+		return nil, nil, err
+	}
+	for _, n := range extNames {
+		spec.Extensions = append(spec.Extensions, sandbox.OptRef+"/extensions/"+n)
+	}
+	var extCapture *logs.Capture
+	if len(extNames) > 0 {
+		spec.ExtensionEnv = extensionEnviron(spec.Env)
+		// The extensions' output has a pipe of its own, so that their
+		// lines go to telemetry subscribers as the extension stream;
+		// they join the function's log in order with its own lines.
+		var extOut *os.File
+		if extCapture, extOut, err = logs.NewCapture(nil); err != nil {
+			capture.Close()
+			return nil, nil, err
+		}
+		spec.ExtensionOutput = extOut
 	}
 	began := time.Now()
 	sb, err := w.drv.Start(ctx, spec)
 	out.Close()
+	if spec.ExtensionOutput != nil {
+		spec.ExtensionOutput.Close()
+	}
 	if err != nil {
 		capture.Close()
+		if extCapture != nil {
+			extCapture.Close()
+		}
 		var xe *sandbox.ExecError
+		if errors.As(err, &xe) && wrapped {
+			// Lambda runs the wrapper through a shell: one that does not
+			// exist ends the runtime with status 127.
+			typ, msg := exitError(req.RequestID, sandbox.Exit{Code: 127})
+			return nil, w.initFailed(req, time.Since(began), typ, errorDocument(typ, msg), nil, msg, typ), nil
+		}
 		if errors.As(err, &xe) {
 			// The kernel refused the bootstrap: the function's fault, which
 			// Lambda reports as Runtime.InvalidEntrypoint, naming the path
@@ -99,15 +136,28 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	t0 := time.Now()
 	setup := t0.Sub(began)
 	fz, _ := sb.(sandbox.Freezer)
+	rcfg := runtimeapi.Config{
+		// Each extension holds a connection or two (its event/next and
+		// its other calls) besides the runtime's.
+		MaxConns: 16 + 2*len(extNames),
+		Function: runtimeapi.Function{Name: cfg.Name, Version: cfg.Version, Handler: cfg.Handler, Account: w.cfg.Account},
+		External: extNames,
+	}
+	if d, ok := sb.(sandbox.Dialer); ok {
+		rcfg.Dial = d.Dial
+	}
 	e := &env{
-		id:      id,
-		stream:  stream,
-		pool:    p,
-		sb:      sb,
-		fz:      fz,
-		rapi:    runtimeapi.NewServer(sb.RuntimeListener(), runtimeapi.Config{}, log.With("component", "runtimeapi")),
-		capture: capture,
-		log:     log,
+		id:       id,
+		stream:   stream,
+		pool:     p,
+		sb:       sb,
+		fz:       fz,
+		rapi:     runtimeapi.NewServer(sb.RuntimeListener(), rcfg, log.With("component", "runtimeapi")),
+		capture:  capture,
+		pf:       platformLog(cfg),
+		log:      log,
+		extNames: extNames,
+		extLog:   extCapture,
 	}
 	w.startEnv(e)
 	log.Debug("sandbox started", "dur", setup)
@@ -117,6 +167,20 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	select {
 	case res := <-e.rapi.Init():
 		initDur := time.Since(t0)
+		if x := res.Extension; x != nil {
+			// An extension reported that its init failed.
+			const typ = "Extension.InitError"
+			msg := "RequestId: " + req.RequestID + " Error: extension " + x.Name + " failed to initialize: " + x.Type
+			var events []string
+			for _, info := range e.rapi.Extensions() {
+				if info.Name == x.Name {
+					events = info.Events
+				}
+			}
+			r := w.initFailed(req, initDur, typ, errorDocument(typ, msg), e, e.pf.Extension(x.Name, "InitError", events, x.Type))
+			w.destroy(e, "extension init error")
+			return nil, r, nil
+		}
 		if res.Err != nil {
 			// The runtime reported the failure and exits; Lambda returns
 			// its document and retries init on the next invocation.
@@ -132,15 +196,22 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 				return nil, nil, fmt.Errorf("end init boost: %w", err)
 			}
 		}
+		e.logExtensions()
+		e.platform(func(p logs.Platform) string { return p.InitStart() })
+		e.platform(func(p logs.Platform) string { return p.InitRuntimeDone() })
 		log.Debug("env initialised", "dur", initDur)
+	case <-e.ctx.Done():
+		if x := e.crashed(); x != nil {
+			// An extension exited before init completed.
+			e.capture.Flush()
+			typ, msg, line := e.extensionFailure(req.RequestID, x)
+			r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e, line, msg)
+			w.destroy(e, "extension crashed during init")
+			return nil, r, nil
+		}
+		return nil, w.exitedDuringInit(e, req, t0), nil
 	case <-e.sb.Done():
-		e.capture.Flush()
-		typ, msg := exitError(req.RequestID, e.sb.Exit())
-		e.capture.Platform(msg)
-		e.capture.Platform(typ)
-		r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e)
-		w.destroy(e, "exited during init")
-		return nil, r, nil
+		return nil, w.exitedDuringInit(e, req, t0), nil
 	case <-timer.C:
 		e.capture.Flush()
 		e.capture.Platform(platformLog(cfg).InitReport(initTimeout, "timeout", ""))
@@ -151,6 +222,18 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		return nil, nil, ErrClosed
 	}
 	return e, nil, nil
+}
+
+// exitedDuringInit reports a runtime that exited before init completed.
+func (w *Worker) exitedDuringInit(e *env, req *Request, t0 time.Time) *Result {
+	<-e.sb.Done()
+	e.capture.Flush()
+	typ, msg := exitError(req.RequestID, e.sb.Exit())
+	e.capture.Platform(msg)
+	e.capture.Platform(typ)
+	r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e)
+	w.destroy(e, "exited during init")
+	return r
 }
 
 // initFailed logs a failed init the way Lambda does and returns the
@@ -181,14 +264,17 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	if e != nil {
 		report.MaxMemoryUsed = e.sb.MaxMemory()
 	}
-	pf := platformLog(cfg)
-	for _, l := range []string{
-		pf.InitReport(initDur, "error", typ),
-		pf.Start(req.RequestID, cfg.Version),
-		pf.End(report),
-		pf.Report(report),
+	for _, render := range []func(logs.Platform) string{
+		func(p logs.Platform) string { return p.InitReport(initDur, "error", typ) },
+		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version) },
+		func(p logs.Platform) string { return p.End(report) },
+		func(p logs.Platform) string { return p.Report(report) },
 	} {
-		platform(l)
+		if e != nil {
+			e.platform(render) // to telemetry subscribers too, before their SHUTDOWN
+		} else {
+			platform(render(platformLog(cfg)))
+		}
 	}
 	if e != nil {
 		res.Log = e.capture.Tail()
@@ -226,6 +312,13 @@ func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, 
 		// the layers are: /opt, unless it cannot show them there.
 		"PATH=/usr/local/bin:/usr/bin/:/bin:"+sandbox.OptRef+"/bin",
 		"LD_LIBRARY_PATH=/lib64:/usr/lib64:$LAMBDA_RUNTIME_DIR:$LAMBDA_RUNTIME_DIR/lib:$LAMBDA_TASK_ROOT:$LAMBDA_TASK_ROOT/lib:"+sandbox.OptRef+"/lib",
+		// The runtime starts in the task root, and says so.
+		"PWD=$LAMBDA_TASK_ROOT",
+		// Present even without tracing: X-Ray SDKs read them (Appendix E).
+		"AWS_XRAY_CONTEXT_MISSING=LOG_ERROR",
+		"AWS_XRAY_DAEMON_ADDRESS=169.254.79.129:2000",
+		"_AWS_XRAY_DAEMON_ADDRESS=169.254.79.129",
+		"_AWS_XRAY_DAEMON_PORT=2000",
 	)
 	env.Add(launch.Env...)
 	// The function's own, in a stable order.

@@ -25,6 +25,7 @@ type env struct {
 	fz      sandbox.Freezer // nil when the driver cannot freeze
 	rapi    *runtimeapi.Server
 	capture *logs.Capture
+	pf      logs.Platform // the function's log format and system level
 	log     *slog.Logger
 	// ctx is canceled with errExited when the bootstrap exits; an
 	// invocation's context derives from it, so a crash ends the wait.
@@ -37,6 +38,18 @@ type env struct {
 	initDuration time.Duration // reported once, on the first invocation
 
 	lastUsed time.Time // guarded by pool.mu
+
+	// deadline of the invocation in flight or just answered: extensions
+	// may work on after the answer, until then. Owned like frozen.
+	deadline time.Time
+
+	extNames     []string      // external extensions started with the runtime
+	extLog       *logs.Capture // the extensions' output; nil without extensions
+	extExited    chan struct{} // cap 1; an extension process ended
+	extMu        sync.Mutex
+	extGone      []string               // guarded by extMu; extensions whose process ended
+	extCrash     *sandbox.ExtensionExit // guarded by extMu; the one that failed the environment
+	shuttingDown bool                   // guarded by extMu; SHUTDOWN sent, exits are expected
 
 	destroyOnce sync.Once
 	destroyed   chan struct{} // closed when teardown is complete
@@ -53,7 +66,25 @@ func (w *Worker) startEnv(e *env) {
 			e.log.Warn("runtime api stopped", "err", err)
 		}
 	})
+	if xw, ok := e.sb.(sandbox.ExtensionWatcher); ok && len(e.extNames) > 0 {
+		e.extExited = make(chan struct{}, 1)
+		e.tasks.Go(func() { w.watchExtensions(e, xw) })
+	}
+	e.capture.OnLine(func(line []byte) {
+		if e.rapi.Subscribed() {
+			e.rapi.Telemetry(runtimeapi.StreamFunction, runtimeapi.FunctionRecord(runtimeapi.StreamFunction, time.Now(), line))
+		}
+	})
 	e.tasks.Go(e.capture.Run)
+	if e.extLog != nil {
+		e.extLog.OnLine(func(line []byte) {
+			e.capture.Platform(string(line))
+			if e.rapi.Subscribed() {
+				e.rapi.Telemetry(runtimeapi.StreamExtension, runtimeapi.FunctionRecord(runtimeapi.StreamExtension, time.Now(), line))
+			}
+		})
+		e.tasks.Go(e.extLog.Run)
+	}
 	e.tasks.Go(func() {
 		select {
 		case <-e.sb.Done():
@@ -78,6 +109,7 @@ func (w *Worker) destroy(e *env, reason string) {
 		e.pool.dies(e)
 		go func() {
 			defer w.envs.Done()
+			w.shutdownExtensions(e, reason)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			e.rapi.Close()
@@ -86,6 +118,9 @@ func (w *Worker) destroy(e *env, reason string) {
 			}
 			e.cancel(errExited)
 			e.capture.Close()
+			if e.extLog != nil {
+				e.extLog.Close()
+			}
 			close(e.destroyed)
 			e.tasks.Wait()
 			e.pool.remove(e, false)

@@ -26,6 +26,10 @@ type Request struct {
 	ClientContext   string // decoded JSON
 	CognitoIdentity string
 	TraceID         string // generated when empty
+	// OptDir is the host directory the environment shows at /opt (the
+	// function's layers, merged); empty for none. Its extensions
+	// directory holds the external extensions.
+	OptDir string
 }
 
 // Result is what an invocation produced. A function that failed, crashed
@@ -80,7 +84,7 @@ func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
 			return nil, err
 		}
 		if !cold {
-			if e.exited() {
+			if e.exited() || e.crashed() != nil {
 				// Its runtime ended between invocations (aws-lambda-go
 				// exits after the Runtime API refuses a response, say):
 				// the next invocation belongs in a new environment, as on
@@ -151,8 +155,8 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	if deadline.IsZero() {
 		deadline = start.Add(cfg.TimeoutDuration())
 	}
-	pf := platformLog(cfg)
-	e.capture.Platform(pf.Start(req.RequestID, cfg.Version))
+	e.deadline = deadline
+	e.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version) })
 	ictx, cancel := context.WithDeadlineCause(e.ctx, deadline, errTimedOut)
 	resp, err := e.rapi.Invoke(ictx, &runtimeapi.Invocation{
 		RequestID:       req.RequestID,
@@ -185,8 +189,15 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 			report.Status, report.ErrorType = "error", resp.ErrorType
 		}
 		healthy = true
+	case errors.Is(err, errExtensionCrash) && e.crashed() != nil:
+		typ, msg, line := e.extensionFailure(req.RequestID, e.crashed())
+		e.capture.Platform(line)
+		e.capture.Platform(msg)
+		setError(res, typ, msg)
+		report.Status, report.ErrorType = "error", typ
 	case errors.Is(err, errTimedOut):
-		e.capture.Platform(pf.Timeout(req.RequestID, time.Now(), cfg.TimeoutDuration()))
+		now := time.Now()
+		e.platform(func(p logs.Platform) string { return p.Timeout(req.RequestID, now, cfg.TimeoutDuration()) })
 		setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
 		report.Status = "timeout"
 	default: // the runtime exited, or the environment was destroyed under it
@@ -196,8 +207,8 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	if res.ErrorType == "Runtime.OutOfMemory" {
 		report.MaxMemoryUsed = int64(cfg.MemorySize) << 20
 	}
-	e.capture.Platform(pf.End(report))
-	e.capture.Platform(pf.Report(report))
+	e.platform(func(p logs.Platform) string { return p.End(report) })
+	e.platform(func(p logs.Platform) string { return p.Report(report) })
 	res.Log = e.capture.Tail()
 
 	if !healthy {
@@ -238,6 +249,17 @@ const linger = time.Millisecond
 // request already there) and goes idle.
 func (w *Worker) putBack(e *env) {
 	p := e.pool
+	if e.rapi.HasExtensions() {
+		// Extensions may work on after the runtime's answer (flushing
+		// what they collected, say), up to the invocation's deadline. The
+		// environment is neither frozen nor given the next invocation
+		// before they are back in event/next, as on Lambda.
+		if !e.waitExtensions() {
+			p.remove(e, true)
+			w.destroy(e, "extensions crashed or overran the invocation's timeout")
+			return
+		}
+	}
 	if p.handOff(e) {
 		return
 	}
@@ -282,6 +304,27 @@ wait:
 	}
 	if !p.unpark(e, time.Now()) {
 		w.destroy(e, "retired")
+	}
+}
+
+// waitExtensions waits until every extension of e is back in event/next,
+// and reports false if one crashed first or the invocation's deadline
+// passed.
+func (e *env) waitExtensions() bool {
+	select {
+	case <-e.rapi.ExtensionsIdle():
+		return e.ctx.Err() == nil // even past the deadline
+	default:
+	}
+	t := time.NewTimer(time.Until(e.deadline))
+	defer t.Stop()
+	select {
+	case <-e.rapi.ExtensionsIdle():
+		return e.ctx.Err() == nil
+	case <-e.ctx.Done():
+		return false
+	case <-t.C:
+		return false
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"hearth/internal/function"
 	"hearth/internal/logs"
 	"hearth/internal/runtimes"
+	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/process"
 )
 
@@ -34,7 +35,7 @@ func (m codeMap) OpenCode(_ context.Context, sha string) (io.ReadCloser, int64, 
 }
 
 // add zips a bootstrap with content and returns its CodeSha256.
-func (m codeMap) add(t *testing.T, bootstrap string) string {
+func (m codeMap) add(t testing.TB, bootstrap string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -64,14 +65,23 @@ type testWorker struct {
 
 func newTestWorker(t *testing.T, cfg Config) *testWorker {
 	t.Helper()
+	return newTestWorkerOn(t, cfg, nil)
+}
+
+// newTestWorkerOn is newTestWorker on drv; nil means a process driver.
+func newTestWorkerOn(t testing.TB, cfg Config, drv sandbox.Driver) *testWorker {
+	t.Helper()
 	if _, err := os.Stat("/usr/bin/curl"); err != nil {
 		t.Skip("the test runtime needs /usr/bin/curl")
 	}
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	drv, err := process.New(process.Config{Root: filepath.Join(dir, "envs")}, log)
-	if err != nil {
-		t.Fatal(err)
+	if drv == nil {
+		pd, err := process.New(process.Config{Root: filepath.Join(dir, "envs")}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drv = pd
 	}
 	rts, err := runtimes.Setup(t.Context(), filepath.Join(dir, "runtimes"), runtimes.Config{Search: &runtimes.Search{}} /* no managed runtimes: the test runs a custom one */)
 	if err != nil {
@@ -118,7 +128,7 @@ done
 `
 }
 
-func (tw *testWorker) function(t *testing.T, bootstrap string) function.Config {
+func (tw *testWorker) function(t testing.TB, bootstrap string) function.Config {
 	t.Helper()
 	return function.Config{
 		Name:       "f",
@@ -141,7 +151,7 @@ func (tw *testWorker) invoke(t *testing.T, cfg function.Config, payload string) 
 }
 
 // waitEnvs polls Environments until ok accepts the list.
-func (tw *testWorker) waitEnvs(t *testing.T, what string, ok func([]EnvInfo) bool) {
+func (tw *testWorker) waitEnvs(t testing.TB, what string, ok func([]EnvInfo) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

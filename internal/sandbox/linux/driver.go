@@ -112,9 +112,12 @@ type Driver struct {
 }
 
 var (
-	_ sandbox.Driver      = (*Driver)(nil)
-	_ sandbox.Freezer     = (*env)(nil)
-	_ sandbox.InitBooster = (*env)(nil)
+	_ sandbox.Driver           = (*Driver)(nil)
+	_ sandbox.Freezer          = (*env)(nil)
+	_ sandbox.InitBooster      = (*env)(nil)
+	_ sandbox.ExtensionWatcher = (*env)(nil)
+	_ sandbox.Dialer           = (*env)(nil)
+	_ sandbox.Terminator       = (*env)(nil)
 )
 
 // New returns a driver configured by cfg. It removes what a crashed driver
@@ -403,15 +406,22 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 		fds = append(slices.Clip(trees), tmp)
 		mounts = append(mounts, treeMount{Target: "/tmp"})
 	}
+	if spec.ExtensionOutput != nil && len(spec.Extensions) > 0 {
+		fds = append(slices.Clip(fds), spec.ExtensionOutput)
+	}
 	msg := message{Kind: msgStart, Start: &startMsg{
 		Argv: argv,
 		Env: sandbox.BootstrapEnv(sandbox.ExpandOpt(sandbox.Expand(spec.Env, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
 			sandbox.TaskRoot, sandbox.RuntimeDir, "/tmp", sandbox.RuntimeAPIAddr),
-		Hostname: spec.ID,
-		UID:      b.uid,
-		GID:      b.uid,
-		TmpMB:    tmpMB,
-		Trees:    mounts,
+		Hostname:   spec.ID,
+		UID:        b.uid,
+		GID:        b.uid,
+		TmpMB:      tmpMB,
+		Trees:      mounts,
+		Extensions: sandbox.ExpandOpt(spec.Extensions, sandbox.OptDir),
+		ExtOutput:  spec.ExtensionOutput != nil && len(spec.Extensions) > 0,
+		ExtEnv: sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
+			"/tmp", sandbox.RuntimeAPIAddr),
 	}}
 	if err := d.sendStart(ctx, b, msg, spec.Output, fds); err != nil {
 		*pooledGone = t.Pooled && initGone(err)
@@ -430,6 +440,8 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	t.Total = time.Since(began)
 
 	e := newEnv(d, b, spec.ID, t)
+	e.nsPid = m.Pid
+	e.extExits = make(chan sandbox.ExtensionExit, len(spec.Extensions))
 	e.memoryMB = memoryMB
 	e.code = code
 	d.mu.Lock()

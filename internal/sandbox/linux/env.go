@@ -8,10 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"hearth/internal/sandbox"
 )
@@ -23,7 +29,11 @@ type env struct {
 	b       *box
 	log     *slog.Logger
 	timings Timings
-	done    chan struct{} // closed by wait
+	done    chan struct{} // closed by wait when the bootstrap has exited
+	reaped  chan struct{} // closed by wait when the init has been reaped
+	nsPid   int           // the bootstrap's pid in the environment
+	// extExits receives each extension's end (cap: one per extension).
+	extExits chan sandbox.ExtensionExit
 
 	exit sandbox.Exit // written by wait before done is closed
 	peak atomic.Int64 // bytes; the last reading, kept after release
@@ -54,7 +64,86 @@ func newEnv(d *Driver, b *box, id string, t Timings) *env {
 		log:     d.log.With("env", id),
 		timings: t,
 		done:    make(chan struct{}),
+		reaped:  make(chan struct{}),
 	}
+}
+
+// ExtensionExits implements sandbox.ExtensionWatcher.
+func (e *env) ExtensionExits() <-chan sandbox.ExtensionExit { return e.extExits }
+
+// Terminate implements sandbox.Terminator: it finds the bootstrap among
+// the init's children by its pid in the environment (NSpid) and sends it
+// SIGTERM.
+func (e *env) Terminate() error {
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	init := strconv.Itoa(e.b.cmd.Process.Pid)
+	children, err := os.ReadFile("/proc/" + init + "/task/" + init + "/children")
+	if err != nil {
+		return fmt.Errorf("terminate env %s: %w", e.id, err)
+	}
+	for _, c := range strings.Fields(string(children)) {
+		status, err := os.ReadFile("/proc/" + c + "/status")
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(status)) {
+			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 1 && f[len(f)-1] == strconv.Itoa(e.nsPid) {
+					pid, _ := strconv.Atoi(c)
+					if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+						return fmt.Errorf("terminate env %s: %w", e.id, err)
+					}
+					return nil
+				}
+			}
+		}
+	}
+	return nil // gone already
+}
+
+// Dial implements sandbox.Dialer: it connects from inside the
+// environment's network namespace, so that addr (127.0.0.1:PORT) is the
+// environment's loopback. The connecting thread enters the namespace and
+// goes back; one that cannot go back dies with its goroutine.
+func (e *env) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", e.b.cmd.Process.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("open the environment's network namespace: %w", err)
+	}
+	defer ns.Close()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer home.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("enter the environment's network namespace: %w", err)}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
 }
 
 func (e *env) ID() string                    { return e.id }
@@ -69,33 +158,51 @@ func (e *env) Exit() sandbox.Exit {
 	return e.exit
 }
 
-// wait collects the bootstrap's status from the init, then reaps the init.
+// wait collects the bootstrap's status from the init (Done closes then),
+// the extensions' ends, then reaps the init, which outlives the bootstrap
+// while extensions run.
 func (e *env) wait() {
-	var status *exitMsg
+	exited := false
 	for {
 		m, files, err := recvConn(e.b.ctl)
 		closeAll(files)
 		if err != nil {
 			break // the init is gone: killed, or it exited after reporting
 		}
-		if m.Kind == msgExit && m.Exit != nil {
-			status = m.Exit
-			break
+		if m.Kind == msgExit && m.Exit != nil && !exited {
+			exited = true
+			e.setExit(sandbox.Exit{Code: m.Exit.Code, Signal: syscall.Signal(m.Exit.Signal)})
+		}
+		if m.Kind == msgExtExit && m.Exit != nil {
+			x := sandbox.ExtensionExit{Name: m.Ext, Exit: sandbox.Exit{Code: m.Exit.Code, Signal: syscall.Signal(m.Exit.Signal)}}
+			if m.Exec != nil {
+				x.Err = &sandbox.ExecError{Path: m.Exec.Path, Err: syscall.Errno(m.Exec.Errno)}
+			}
+			select {
+			case e.extExits <- x:
+			default: // more reports than extensions: the init misbehaves
+			}
 		}
 	}
 	e.b.cmd.Wait()
-	// Without a report the init died first, and the bootstrap with it:
-	// killed by Destroy, or the init failed.
-	exit := sandbox.Exit{Code: -1, Signal: syscall.SIGKILL}
-	ws, _ := e.b.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case status != nil:
-		exit = sandbox.Exit{Code: status.Code, Signal: syscall.Signal(status.Signal)}
-	case ws.Signaled():
-		exit.Signal = ws.Signal()
-	case ws.Exited():
-		exit = sandbox.Exit{Code: ws.ExitStatus()}
+	if !exited {
+		// Without a report the init died first, and the bootstrap with
+		// it: killed by Destroy, or the init failed.
+		exit := sandbox.Exit{Code: -1, Signal: syscall.SIGKILL}
+		ws, _ := e.b.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			exit.Signal = ws.Signal()
+		case ws.Exited():
+			exit = sandbox.Exit{Code: ws.ExitStatus()}
+		}
+		e.setExit(exit)
 	}
+	close(e.reaped)
+}
+
+// setExit records the bootstrap's end and closes done.
+func (e *env) setExit(exit sandbox.Exit) {
 	exit.OOM = e.b.cg.oomKills() > 0
 	e.storePeak(e.b.cg.peakMemory())
 	e.exit = exit
@@ -127,7 +234,7 @@ func (e *env) MaxMemory() int64 {
 // Freeze stops every process of the environment with the cgroup freezer.
 func (e *env) Freeze(ctx context.Context) error {
 	select {
-	case <-e.done:
+	case <-e.reaped:
 		return nil // nothing left to freeze; the caller sees Done
 	default:
 	}
@@ -142,7 +249,7 @@ func (e *env) Freeze(ctx context.Context) error {
 // Thaw resumes every process of the environment.
 func (e *env) Thaw(ctx context.Context) error {
 	select {
-	case <-e.done:
+	case <-e.reaped:
 		return nil
 	default:
 	}
@@ -159,7 +266,7 @@ func (e *env) Thaw(ctx context.Context) error {
 func (e *env) Destroy(ctx context.Context) error {
 	e.killOnce.Do(func() { e.killErr = e.b.kill() })
 	select {
-	case <-e.done:
+	case <-e.reaped:
 	case <-ctx.Done():
 		return fmt.Errorf("destroy env %s: %w", e.id, context.Cause(ctx))
 	}

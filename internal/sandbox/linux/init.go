@@ -148,6 +148,11 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 		closeAll(trees)
 		return errors.New("refusing to run a function as root")
 	}
+	extOut := out
+	if start.ExtOutput && len(trees) > 0 {
+		extOut = trees[len(trees)-1]
+		trees = trees[:len(trees)-1]
+	}
 	// The identity is known only now; the root is still writable.
 	if err := writeEtc("/", start.UID, start.GID); err != nil {
 		closeAll(trees)
@@ -165,8 +170,11 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
-	pid, err := startBootstrap(start, out, filter)
+	pid, exts, failed, err := startBootstrap(start, out, extOut, filter)
 	out.Close()
+	if extOut != out {
+		extOut.Close()
+	}
 	if err != nil {
 		return err
 	}
@@ -180,11 +188,27 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 	if oldTmp != nil {
 		oldTmp.Close()
 	}
-	exit, err := reap(pid)
+	for _, m := range failed {
+		if err := sendFD(ctlFD, m); err != nil {
+			return err
+		}
+	}
+	exit, err := reap(pid, exts)
 	if err != nil {
 		return err
 	}
-	return sendFD(ctlFD, message{Kind: msgExit, Exit: &exit})
+	if err := sendFD(ctlFD, message{Kind: msgExit, Exit: &exit}); err != nil {
+		return err
+	}
+	// Extensions outlive the runtime, as on Lambda: they still get their
+	// SHUTDOWN. The environment ends with the last of them, or when the
+	// driver destroys it.
+	for len(exts) > 0 {
+		if _, err := reap(-1, exts); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func btoi(b bool) int {
@@ -215,42 +239,59 @@ func listenRuntimeAPI() (int, error) {
 }
 
 // startBootstrap drops every privilege the bootstrap could inherit, installs
-// the seccomp filter (on the init too: it needs nothing it refuses) and
-// starts the bootstrap as pid 2 under the unprivileged identity.
-func startBootstrap(s startMsg, out *os.File, filter *seccompFilter) (int, error) {
+// the seccomp filter (on the init too: it needs nothing it refuses), starts
+// the extensions and then the bootstrap under the unprivileged identity.
+// It returns the bootstrap's pid, the extensions' names by pid, and an
+// extexit message for each extension that could not be executed.
+func startBootstrap(s startMsg, out, extOut *os.File, filter *seccompFilter) (pid int, exts map[int]string, failed []message, err error) {
 	if err := dropCapabilities(); err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
 	for _, l := range []struct {
 		res int
 		val uint64
 	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, 1024}} {
 		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.val, Max: l.val}); err != nil {
-			return 0, fmt.Errorf("set rlimit %d: %w", l.res, err)
+			return 0, nil, nil, fmt.Errorf("set rlimit %d: %w", l.res, err)
 		}
 	}
 	if err := filter.install(); err != nil {
-		return 0, err
+		return 0, nil, nil, err
 	}
 	devnull, err := os.Open("/dev/null")
 	if err != nil {
-		return 0, fmt.Errorf("open /dev/null: %w", err)
+		return 0, nil, nil, fmt.Errorf("open /dev/null: %w", err)
 	}
 	defer devnull.Close()
-	pid, err := syscall.ForkExec(s.Argv[0], s.Argv, &syscall.ProcAttr{
-		Dir:   sandbox.TaskRoot,
-		Env:   s.Env,
-		Files: []uintptr{devnull.Fd(), out.Fd(), out.Fd()},
-		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: uint32(s.UID), Gid: uint32(s.GID), Groups: []uint32{}},
-			Setsid:     true,
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	})
-	if err != nil {
-		return 0, &sandbox.ExecError{Path: s.Argv[0], Err: err}
+	spawn := func(argv, env []string, out *os.File) (int, error) {
+		return syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+			Dir:   sandbox.TaskRoot,
+			Env:   env,
+			Files: []uintptr{devnull.Fd(), out.Fd(), out.Fd()},
+			Sys: &syscall.SysProcAttr{
+				Credential: &syscall.Credential{Uid: uint32(s.UID), Gid: uint32(s.GID), Groups: []uint32{}},
+				Setsid:     true,
+				Pdeathsig:  syscall.SIGKILL,
+			},
+		})
 	}
-	return pid, nil
+	exts = map[int]string{}
+	for _, path := range s.Extensions {
+		name := path[strings.LastIndexByte(path, '/')+1:]
+		xpid, err := spawn([]string{path}, s.ExtEnv, extOut)
+		if err != nil {
+			m := errorMessage(&sandbox.ExecError{Path: path, Err: err})
+			m.Kind, m.Ext, m.Exit = msgExtExit, name, &exitMsg{Code: 127}
+			failed = append(failed, m)
+			continue
+		}
+		exts[xpid] = name
+	}
+	pid, err = spawn(s.Argv, s.Env, out)
+	if err != nil {
+		return 0, nil, nil, &sandbox.ExecError{Path: s.Argv[0], Err: err}
+	}
+	return pid, exts, failed, nil
 }
 
 // dropCapabilities empties the bounding, ambient and inheritable sets of the
@@ -283,8 +324,10 @@ func dropCapabilities() error {
 	return nil
 }
 
-// reap waits for children, as pid 1 must, until the bootstrap exits.
-func reap(pid int) (exitMsg, error) {
+// reap waits for children, as pid 1 must, until the bootstrap exits (with
+// pid -1: until no extension is left). It reports each extension's end as
+// it happens.
+func reap(pid int, exts map[int]string) (exitMsg, error) {
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -294,12 +337,23 @@ func reap(pid int) (exitMsg, error) {
 		if err != nil {
 			return exitMsg{}, fmt.Errorf("wait for bootstrap: %w", err)
 		}
+		status := exitMsg{Code: ws.ExitStatus()}
+		if ws.Signaled() {
+			status = exitMsg{Code: -1, Signal: int(ws.Signal())}
+		}
+		if name, ok := exts[wpid]; ok {
+			delete(exts, wpid)
+			if err := sendFD(ctlFD, message{Kind: msgExtExit, Ext: name, Exit: &status}); err != nil {
+				return exitMsg{}, err
+			}
+			if pid == -1 && len(exts) == 0 {
+				return exitMsg{}, nil
+			}
+			continue
+		}
 		if wpid != pid {
 			continue // an orphan
 		}
-		if ws.Signaled() {
-			return exitMsg{Code: -1, Signal: int(ws.Signal())}, nil
-		}
-		return exitMsg{Code: ws.ExitStatus()}, nil
+		return status, nil
 	}
 }

@@ -240,7 +240,7 @@ func writeEtc(mnt string, uid, gid int) error {
 	files := map[string]string{
 		"passwd": fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\n%s:x:%d:%d::/tmp:/sbin/nologin\n", user, uid, gid),
 		"group":  fmt.Sprintf("root:x:0:\n%s:x:%d:\n", user, gid),
-		"hosts":  "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"hosts":  "127.0.0.1\tlocalhost sandbox.localdomain sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(mnt, "etc", name), []byte(content), 0o644); err != nil {

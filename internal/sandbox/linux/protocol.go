@@ -25,6 +25,7 @@ import (
 //	driver → init   start    identity, + output, code, runtime and host
 //	                         path trees
 //	init → driver   started  the bootstrap runs
+//	init → driver   extexit  an extension ended (or could not start)
 //	init → driver   exit     the bootstrap's status; init exits next
 //	init → driver   error    setup failed, or the bootstrap could not be
 //	                         executed (then with exec); init exits next
@@ -37,6 +38,8 @@ type message struct {
 	Pid   int       `json:"pid,omitempty"`
 	Error string    `json:"error,omitempty"`
 	Exec  *execMsg  `json:"exec,omitempty"`
+	// Ext names the extension of an extexit message.
+	Ext string `json:"ext,omitempty"`
 }
 
 const (
@@ -46,6 +49,7 @@ const (
 	msgStart   = "start"
 	msgStarted = "started"
 	msgExit    = "exit"
+	msgExtExit = "extexit"
 	msgError   = "error"
 )
 
@@ -73,6 +77,11 @@ type startMsg struct {
 	// (the host cannot make a disk-backed one).
 	TmpMB int         `json:"tmp_mb"`
 	Trees []treeMount `json:"trees"` // one descriptor each, after the output
+	// Extensions are started before the bootstrap, as it is, with ExtEnv.
+	Extensions []string `json:"extensions,omitempty"`
+	ExtEnv     []string `json:"ext_env,omitempty"`
+	// ExtOutput says that the last descriptor is the extensions' output.
+	ExtOutput bool `json:"ext_output,omitempty"`
 }
 
 // treeMount places a detached mount received as a descriptor.

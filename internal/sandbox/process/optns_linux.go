@@ -45,23 +45,31 @@ func onSpareThread(f func()) {
 
 // startInOptNamespace starts e's command from a thread of its own in a new
 // mount namespace showing optDir (an empty tmpfs when optDir is empty)
-// read-only at /opt, then reaps it on that thread. The thread must outlive
+// read-only at /opt, after before (which starts the extensions there), then
+// reaps it on that thread. The thread must outlive
 // the bootstrap: the kernel sends Pdeathsig when the thread that forked the
 // child exits, not the process. The thread ends with the goroutine, so the
 // namespace never serves any other goroutine.
-func startInOptNamespace(e *env, optDir string) error {
+func startInOptNamespace(e *env, optDir string, before func()) error {
 	started := make(chan error, 1)
 	onSpareThread(func() {
 		if err := enterOptNamespace(optDir); err != nil {
 			started <- err
 			return
 		}
+		before()
 		if err := e.cmd.Start(); err != nil {
 			started <- err
 			return
 		}
 		started <- nil
 		e.wait()
+		// The extensions forked here die with this thread (Pdeathsig):
+		// keep it until the environment is destroyed, so that they
+		// outlive the runtime and still get their SHUTDOWN.
+		if len(e.exts) > 0 {
+			<-e.hold
+		}
 	})
 	return <-started
 }

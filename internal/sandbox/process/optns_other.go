@@ -6,6 +6,6 @@ import "errors"
 
 func optNamespaces() bool { return false }
 
-func startInOptNamespace(*env, string) error {
+func startInOptNamespace(*env, string, func()) error {
 	return errors.New("mount namespaces need Linux")
 }

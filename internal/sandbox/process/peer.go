@@ -11,16 +11,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 )
 
-// onlyGroup returns ln restricted to connections from the process group
-// pgid.
-func onlyGroup(ln net.Listener, pgid int, log *slog.Logger) net.Listener {
-	return &groupListener{Listener: ln, pgid: pgid, log: log}
+// onlyGroup returns ln restricted to connections from the process groups
+// pgids (the bootstrap's and each extension's).
+func onlyGroup(ln net.Listener, pgids []int, log *slog.Logger) net.Listener {
+	return &groupListener{Listener: ln, pgids: pgids, log: log}
 }
 
 // groupListener is an environment's Runtime API listener. It listens on the
@@ -31,7 +32,7 @@ func onlyGroup(ln net.Listener, pgid int, log *slog.Logger) net.Listener {
 // the peer through /proc.
 type groupListener struct {
 	net.Listener
-	pgid    int
+	pgids   []int
 	log     *slog.Logger
 	refused atomic.Int64
 }
@@ -72,7 +73,7 @@ func (l *groupListener) check(c net.Conn) error {
 	if uid != os.Geteuid() {
 		return fmt.Errorf("peer socket belongs to uid %d", uid)
 	}
-	return holdsSocket(l.pgid, inode)
+	return holdsSocket(l.pgids, inode)
 }
 
 // tcpSocket finds the TCP socket from local to remote in /proc/net/tcp and
@@ -158,9 +159,9 @@ func parseProcAddr(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
 }
 
-// holdsSocket reports nil when a process of the process group pgid has the
-// socket inode open.
-func holdsSocket(pgid int, inode uint64) error {
+// holdsSocket reports nil when a process of one of the process groups
+// pgids has the socket inode open.
+func holdsSocket(pgids []int, inode uint64) error {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return err
@@ -171,7 +172,7 @@ func holdsSocket(pgid int, inode uint64) error {
 		if err != nil {
 			continue
 		}
-		if g, err := syscall.Getpgid(pid); err != nil || g != pgid {
+		if g, err := syscall.Getpgid(pid); err != nil || !slices.Contains(pgids, g) {
 			continue
 		}
 		fds, err := os.ReadDir("/proc/" + p.Name() + "/fd")
@@ -184,5 +185,5 @@ func holdsSocket(pgid int, inode uint64) error {
 			}
 		}
 	}
-	return fmt.Errorf("no process of group %d holds the peer socket", pgid)
+	return fmt.Errorf("no process of groups %v holds the peer socket", pgids)
 }

@@ -75,8 +75,11 @@ type Driver struct {
 const defaultTmpMB = 512
 
 var (
-	_ sandbox.Driver  = (*Driver)(nil)
-	_ sandbox.Freezer = (*env)(nil)
+	_ sandbox.Driver           = (*Driver)(nil)
+	_ sandbox.Freezer          = (*env)(nil)
+	_ sandbox.ExtensionWatcher = (*env)(nil)
+	_ sandbox.Dialer           = (*env)(nil)
+	_ sandbox.Terminator       = (*env)(nil)
 )
 
 // New returns a driver whose scratch directories live under cfg.Root. It
@@ -202,14 +205,26 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		return nil, fmt.Errorf("bootstrap path %q is not absolute", argv[0])
 	}
 	e := &env{
-		id:   spec.ID,
-		dir:  dir,
-		cmd:  cmd,
-		done: make(chan struct{}),
+		id:       spec.ID,
+		dir:      dir,
+		cmd:      cmd,
+		done:     make(chan struct{}),
+		hold:     make(chan struct{}),
+		extExits: make(chan sandbox.ExtensionExit, len(spec.Extensions)),
 	}
+	extEnv := sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, spec.CodeDir, spec.RuntimeDir), opt),
+		tmp, ln.Addr().String())
+	startExts := func() { e.startExtensions(spec, opt, extEnv) }
+	defer func() {
+		if err != nil {
+			e.killExtensions()
+			close(e.hold)
+		}
+	}()
 	if d.optNS {
-		err = startInOptNamespace(e, spec.OptDir)
+		err = startInOptNamespace(e, spec.OptDir, startExts)
 	} else {
+		startExts()
 		err = cmd.Start()
 		if err == nil {
 			go e.wait()
@@ -222,9 +237,74 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		}
 		return nil, fmt.Errorf("start bootstrap: %w", err)
 	}
-	e.pgid = cmd.Process.Pid
-	e.ln = onlyGroup(ln, cmd.Process.Pid, d.log.With("env", spec.ID))
+	e.pgids = append([]int{cmd.Process.Pid}, e.pgids...)
+	e.ln = onlyGroup(ln, e.pgids, d.log.With("env", spec.ID))
 	return e, nil
+}
+
+// startExtensions starts spec's extensions, each in a session of its own
+// (whose group the Runtime API listener and freezing include), and watches
+// them. One that cannot be executed is reported as it exits.
+func (e *env) startExtensions(spec *sandbox.Spec, opt string, env []string) {
+	out := spec.ExtensionOutput
+	if out == nil {
+		out = spec.Output
+	}
+	for _, p := range sandbox.ExpandOpt(spec.Extensions, opt) {
+		name := filepath.Base(p)
+		cmd := &exec.Cmd{
+			Path: p, Args: []string{p}, Dir: spec.CodeDir, Env: env,
+			Stdout: out, Stderr: out,
+			SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
+		}
+		if err := cmd.Start(); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Op == "fork/exec" {
+				err = &sandbox.ExecError{Path: pe.Path, Err: pe.Err}
+			}
+			e.extExits <- sandbox.ExtensionExit{Name: name, Exit: sandbox.Exit{Code: 127}, Err: err}
+			continue
+		}
+		e.pgids = append(e.pgids, cmd.Process.Pid)
+		e.exts = append(e.exts, cmd)
+		go func() {
+			cmd.Wait()
+			exit := sandbox.Exit{Code: cmd.ProcessState.ExitCode()}
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				exit.Code, exit.Signal = -1, ws.Signal()
+			}
+			e.extExits <- sandbox.ExtensionExit{Name: name, Exit: exit}
+		}()
+	}
+}
+
+func (e *env) killExtensions() {
+	for _, c := range e.exts {
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// ExtensionExits implements sandbox.ExtensionWatcher.
+func (e *env) ExtensionExits() <-chan sandbox.ExtensionExit { return e.extExits }
+
+// Terminate implements sandbox.Terminator.
+func (e *env) Terminate() error {
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("terminate env %s: %w", e.id, err)
+	}
+	return nil
+}
+
+// Dial implements sandbox.Dialer: the environment shares the host's
+// loopback.
+func (e *env) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // mountTmp mounts a filesystem of mb megabytes (the default when zero) at
@@ -242,13 +322,18 @@ func (d *Driver) mountTmp(tmp string, mb int) error {
 }
 
 type env struct {
-	id   string
-	dir  string
-	ln   net.Listener
-	cmd  *exec.Cmd
-	pgid int
-	done chan struct{} // closed by wait
-	// pgid and ln are set after the bootstrap started, before e is
+	id  string
+	dir string
+	ln  net.Listener
+	cmd *exec.Cmd
+	// pgids are the process groups of the bootstrap and of each
+	// extension (each leads a session of its own).
+	pgids    []int
+	exts     []*exec.Cmd
+	extExits chan sandbox.ExtensionExit // cap: one per extension
+	hold     chan struct{}              // closed by Destroy: the forking thread may end
+	done     chan struct{}              // closed by wait
+	// pgids and ln are set after the bootstrap started, before e is
 	// returned by Start; wait reads neither.
 
 	exit     sandbox.Exit // written by wait before done is closed
@@ -335,20 +420,26 @@ func (e *env) signalGroup(sig syscall.Signal) error {
 		return nil // nothing left to signal; the caller sees Done
 	default:
 	}
-	if err := syscall.Kill(-e.pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal env %s: %w", e.id, err)
+	var errs []error
+	for _, g := range e.pgids {
+		if err := syscall.Kill(-g, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("signal env %s: %w", e.id, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Destroy kills the process group, waits for the bootstrap to be reaped and
 // removes the scratch directory.
 func (e *env) Destroy(ctx context.Context) error {
 	e.destroyOnce.Do(func() {
+		close(e.hold)
 		e.peakRead.Store(0)
 		e.MaxMemory() // keep the last reading for a final REPORT
-		if err := syscall.Kill(-e.pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			e.destroyErr = fmt.Errorf("kill env %s: %w", e.id, err)
+		for _, g := range e.pgids {
+			if err := syscall.Kill(-g, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				e.destroyErr = fmt.Errorf("kill env %s: %w", e.id, err)
+			}
 		}
 		e.ln.Close()
 	})

@@ -25,6 +25,64 @@ import (
 
 // Run checks that the driver built by newDriver meets the sandbox contract.
 func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
+	t.Run("Extensions", func(t *testing.T) { runExtensions(t, newDriver(t)) })
+	t.Run("Dial", func(t *testing.T) { runDial(t, newDriver(t)) })
+	t.Run("ExtensionOutput", func(t *testing.T) {
+		opt := t.TempDir()
+		os.Chmod(opt, 0o755)
+		os.Mkdir(opt+"/extensions", 0o755)
+		os.WriteFile(opt+"/extensions/talk", []byte("#!/bin/bash\necho from ext\necho err from ext >&2\n"), 0o755)
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		spec := optSpec(t, "echo from boot; sleep 30")
+		spec.OptDir = opt
+		spec.Extensions = []string{sandbox.OptRef + "/extensions/talk"}
+		spec.ExtensionOutput = w
+		e := StartSpec(t, newDriver(t), spec)
+		w.Close()
+		r.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(r) // until the extension has exited
+		if string(b) != "from ext\nerr from ext\n" {
+			t.Errorf("extension output %q; want its stdout and stderr", b)
+		}
+		e.WaitFor(t, "from boot")
+		if out := e.Output(t); strings.Contains(out, "ext") {
+			t.Errorf("bootstrap output %q has the extension's lines", out)
+		}
+	})
+	t.Run("ExtensionsOutliveBootstrap", func(t *testing.T) {
+		// As on Lambda, extensions live on when the runtime exits: they
+		// still get their SHUTDOWN. Destroy ends them.
+		opt := t.TempDir()
+		os.Chmod(opt, 0o755)
+		os.Mkdir(opt+"/extensions", 0o755)
+		os.WriteFile(opt+"/extensions/late", []byte("#!/bin/bash\nsleep 0.5\necho ext still here\nsleep 30\n"), 0o755)
+		spec := optSpec(t, "exit 0")
+		spec.OptDir = opt
+		spec.Extensions = []string{sandbox.OptRef + "/extensions/late"}
+		spec.ExtensionEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+		e := StartSpec(t, newDriver(t), spec)
+		WaitExit(t, e.Env, 10*time.Second)
+		e.WaitFor(t, "ext still here")
+	})
+	t.Run("Terminate", func(t *testing.T) {
+		e := Start(t, newDriver(t), `trap 'echo got TERM; exit 7' TERM; echo ready; sleep 30 & wait $!`)
+		e.WaitFor(t, "ready")
+		tr, ok := e.Env.(sandbox.Terminator)
+		if !ok {
+			t.Fatalf("%T does not implement sandbox.Terminator", e.Env)
+		}
+		if err := tr.Terminate(); err != nil {
+			t.Fatalf("Terminate() = %v", err)
+		}
+		if exit := WaitExit(t, e.Env, 10*time.Second); exit.Code != 7 {
+			t.Errorf("Exit() = %+v; want the bootstrap's own exit 7 after its TERM trap", exit)
+		}
+		e.WaitFor(t, "got TERM")
+	})
 	t.Run("ReportsExitCode", func(t *testing.T) {
 		e := Start(t, newDriver(t), "exit 3")
 		exit := WaitExit(t, e.Env, 10*time.Second)
@@ -416,6 +474,96 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 			})
 		}
 	})
+}
+
+// runExtensions checks Spec.Extensions: each starts with the bootstrap,
+// in its environment, with ExtensionEnv and without the runtime's layout
+// variables, and its end (or failure to execute) is reported.
+func runExtensions(t *testing.T, drv sandbox.Driver) {
+	opt := t.TempDir()
+	os.Chmod(opt, 0o755)
+	os.Mkdir(opt+"/extensions", 0o755)
+	os.WriteFile(opt+"/extensions/ok", []byte("#!/bin/bash\necho \"ext ok x=$X task=$LAMBDA_TASK_ROOT api=${AWS_LAMBDA_RUNTIME_API:+set} handler=$_HANDLER\"\n"+
+		"echo \"ext identity $(id -u):$(id -g) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/pid) $(grep -E 'memory|pids' /proc/self/cgroup | sort | tr '\\n' ' ')\"\nsleep 0.2\nexit 5\n"), 0o755)
+	os.WriteFile(opt+"/extensions/bad", ForeignELF(), 0o755)
+	spec := optSpec(t, `echo "boot identity $(id -u):$(id -g) $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/pid) $(grep -E 'memory|pids' /proc/self/cgroup | sort | tr '\n' ' ')"; sleep 30`)
+	spec.OptDir = opt
+	spec.Env = append(spec.Env, "_HANDLER=h")
+	spec.Extensions = []string{sandbox.OptRef + "/extensions/ok", sandbox.OptRef + "/extensions/bad"}
+	spec.ExtensionEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "X=1"}
+	e := StartSpec(t, drv, spec)
+	xw, ok := e.Env.(sandbox.ExtensionWatcher)
+	if !ok {
+		t.Fatalf("%T does not implement sandbox.ExtensionWatcher", e.Env)
+	}
+	got := map[string]sandbox.ExtensionExit{}
+	for range 2 {
+		select {
+		case x := <-xw.ExtensionExits():
+			got[x.Name] = x
+		case <-time.After(10 * time.Second):
+			t.Fatalf("extension exits so far %+v; want both", got)
+		}
+	}
+	if x := got["ok"]; x.Exit.Code != 5 || x.Err != nil {
+		t.Errorf("ok's exit = %+v; want exit status 5", x)
+	}
+	var xe *sandbox.ExecError
+	if x := got["bad"]; !errors.As(x.Err, &xe) || !errors.Is(x.Err, syscall.ENOEXEC) {
+		t.Errorf("bad's exit = %+v; want an ExecError with ENOEXEC", x)
+	}
+	e.WaitFor(t, "boot")
+	if out := e.Output(t); !strings.Contains(out, "ext ok x=1 task= api=set handler=\n") {
+		t.Errorf("output %q; want the extension's line with X, the Runtime API and no task root or handler", out)
+	}
+	// The same identity, network, pid namespace and cgroups as the
+	// runtime: an extension can do nothing the runtime cannot.
+	ident := map[string]string{}
+	for line := range strings.Lines(e.Output(t)) {
+		if who, rest, ok := strings.Cut(strings.TrimSpace(line), " identity "); ok {
+			ident[who] = rest
+		}
+	}
+	if ident["boot"] == "" || ident["ext"] != ident["boot"] {
+		t.Errorf("extension's identity %q; want the bootstrap's %q", ident["ext"], ident["boot"])
+	}
+	select {
+	case <-e.Env.Done():
+		t.Errorf("the bootstrap ended with its extensions: %+v", e.Env.Exit())
+	default:
+	}
+}
+
+// runDial checks sandbox.Dialer: the server reaches a listener on the
+// environment's loopback.
+func runDial(t *testing.T, drv sandbox.Driver) {
+	// A system interpreter: an isolated root has the system directories,
+	// not a version manager's shims.
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("needs /usr/bin/python3")
+	}
+	e := StartEnv(t, drv, py+` -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));s.listen();print("port",s.getsockname()[1],flush=True);c,_=s.accept();c.sendall(b"hello from inside");c.close()'`,
+		"PATH=/usr/local/bin:/usr/bin:/bin")
+	e.WaitFor(t, "\n")
+	var port int
+	if _, err := fmt.Sscanf(e.Output(t), "port %d", &port); err != nil {
+		t.Fatalf("output %q: %v", e.Output(t), err)
+	}
+	d, ok := e.Env.(sandbox.Dialer)
+	if !ok {
+		t.Fatalf("%T does not implement sandbox.Dialer", e.Env)
+	}
+	c, err := d.Dial(t.Context(), fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("Dial() = %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	b, _ := io.ReadAll(c)
+	if string(b) != "hello from inside" {
+		t.Errorf("read %q; want the environment's greeting", b)
+	}
 }
 
 // ForeignELF returns the header of an executable for an architecture other
