@@ -40,7 +40,8 @@ func (a *API) publish(ctx context.Context, account, name string, codeSha, revisi
 			return nil, nil, lambdaapi.ErrCodeStorageExceeded.WithMessage(fmt.Sprintf("%s has %d versions, Hearth's limit; delete old versions before publishing more.", arn, function.MaxVersions))
 		}
 		v := latest
-		v.LastVersion, v.Tags, v.EventInvoke = 0, nil, nil
+		// Reserved concurrency is the function's, never a version's.
+		v.LastVersion, v.Tags, v.EventInvoke, v.ReservedConcurrency = 0, nil, nil, nil
 		if description != nil {
 			v.Description = *description
 		}
