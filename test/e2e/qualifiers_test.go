@@ -516,3 +516,39 @@ func TestAccountsDoNotSeeEachOther(t *testing.T) {
 		t.Errorf("Invoke(mine:1) = version %q; want 1", r.Version)
 	}
 }
+
+// TestPublishOnCodeUpdateAndAliasPages: UpdateFunctionCode with Publish
+// answers with the new version; ListAliases pages through every alias.
+func TestPublishOnCodeUpdateAndAliasPages(t *testing.T) {
+	s := startServer(t, "")
+	ctx := t.Context()
+	s.create(t, "cu", goFn())
+	out, err := s.Client.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("cu"), ZipFile: goFnZip, Publish: true})
+	if err != nil || aws.ToString(out.Version) != "1" || !strings.HasSuffix(aws.ToString(out.FunctionArn), ":cu:1") {
+		t.Fatalf("UpdateFunctionCode(Publish) = version %q, arn %q, %v; want version 1", aws.ToString(out.Version), aws.ToString(out.FunctionArn), err)
+	}
+	s.waitVersion(t, "cu", "1")
+	var want []string
+	for _, name := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		if _, err := s.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("cu"), Name: aws.String(name), FunctionVersion: aws.String("1")}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	var got []string
+	pages := 0
+	pg := lambda.NewListAliasesPaginator(s.Client, &lambda.ListAliasesInput{FunctionName: aws.String("cu"), MaxItems: aws.Int32(2)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, a := range page.Aliases {
+			got = append(got, aws.ToString(a.Name))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" || pages != 3 {
+		t.Errorf("ListAliases in %d pages (-want +got):\n%s", pages, diff)
+	}
+}
