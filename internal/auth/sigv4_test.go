@@ -137,7 +137,7 @@ func TestVerifyOutcomes(t *testing.T) {
 		{"wrong region", with(func(s *signed) { s.region = "eu-west-1" }), 403, "InvalidSignatureException"},
 		{"wrong service", with(func(s *signed) { s.service = "s3" }), 403, "InvalidSignatureException"},
 		{"temporary without token", with(func(s *signed) { s.key, s.secret = tmp.AccessKeyID, tmp.SecretAccessKey }), 403, "UnrecognizedClientException"},
-		{"temporary, wrong token", with(func(s *signed) { s.key, s.secret, s.token = tmp.AccessKeyID, tmp.SecretAccessKey, tmp.SessionToken + "x" }),
+		{"temporary, wrong token", with(func(s *signed) { s.key, s.secret, s.token = tmp.AccessKeyID, tmp.SecretAccessKey, tmp.SessionToken+"x" }),
 			403, "UnrecognizedClientException"},
 		{"long-term key with a token", with(func(s *signed) { s.token = tmp.SessionToken }), 403, "UnrecognizedClientException"},
 	} {
