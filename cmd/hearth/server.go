@@ -42,6 +42,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long a kept-alive HTTP connection may sit idle")
 	fs.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a request body may take for each 64 KiB; a slower client is disconnected")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
+	fs.StringVar(&cfg.Auth, "auth", "sigv4", "sigv4: every request must be signed (AWS Signature Version 4) with a Hearth key; none: no authentication, every request acts as the default account's root (loopback addresses only)")
+	fs.BoolVar(&cfg.AuthNoneOnNetwork, "auth-none-on-network", false, "allow --auth none on an address other than loopback, where anyone who reaches the port can deploy and run code")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"hearth/internal/async"
+	"hearth/internal/auth"
 	"hearth/internal/codezip"
 	"hearth/internal/function"
 	"hearth/internal/invoke"
@@ -79,9 +80,11 @@ type API struct {
 	runtimes Runtimes
 	logs     *logs.Store
 	log      *slog.Logger
-	codeKey  []byte  // signs code download URLs
-	async    Async   // nil until SetAsync
-	storage  Storage // nil until SetStorage
+	codeKey  []byte         // signs code download URLs
+	async    Async          // nil until SetAsync
+	storage  Storage        // nil until SetStorage
+	verifier *auth.Verifier // nil under --auth none; see SetAuth
+	keys     *auth.Keys     // nil under --auth none
 	ready    atomic.Bool
 	quit     chan struct{} // closed by Close: ends log follows
 	closeOne sync.Once
@@ -186,11 +189,24 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /_hearth/v1/runtimes", a.listRuntimes},
 		{"", "GET /_hearth/v1/queues/{name}/messages", a.receiveQueue},
 		{"", "POST /_hearth/v1/queues/{name}/messages", writes(a.sendQueue)},
+		{"", "POST /{$}", a.sts},
+		{"", "GET /_hearth/v1/accounts", a.rootOnly(a.listAccounts)},
+		{"", "POST /_hearth/v1/accounts", a.rootOnly(writes(a.createAccount))},
+		{"", "DELETE /_hearth/v1/accounts/{id}", a.rootOnly(writes(a.deleteAccount))},
+		{"", "GET /_hearth/v1/accounts/{id}/keys", a.rootOnly(a.listKeys)},
+		{"", "POST /_hearth/v1/accounts/{id}/keys", a.rootOnly(writes(a.createKey))},
+		{"", "DELETE /_hearth/v1/accounts/{id}/keys/{key}", a.rootOnly(writes(a.deleteKey))},
 	}
 }
 
-// Handler returns every route.
-func (a *API) Handler() http.Handler { return a.mux(a.operation) }
+// Handler returns every route, behind authentication (SetAuth).
+func (a *API) Handler() http.Handler {
+	routes := make(map[string]route)
+	for _, rt := range append(a.lambdaRoutes(), a.hearthRoutes()...) {
+		routes[rt.pattern] = rt
+	}
+	return a.authenticate(a.mux(a.operation), routes)
+}
 
 // mux builds the router; wrap turns each Lambda route into its handler.
 func (a *API) mux(wrap func(route) http.Handler) *http.ServeMux {
@@ -249,6 +265,15 @@ func (a *API) operation(rt route) http.Handler {
 				}
 				if up != nil {
 					defer up.remove()
+					ctx = withUpload(ctx, up)
+				}
+				// The signature covers the body, which is now read: the
+				// caller is known before anything acts on the upload.
+				if r = a.finishAuth(w, r); r == nil {
+					return
+				}
+				ctx = context.WithValue(r.Context(), opKey{}, rt.op)
+				if up != nil {
 					ctx = withUpload(ctx, up)
 				}
 			} else {

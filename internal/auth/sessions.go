@@ -21,6 +21,7 @@ func (c Credentials) Env() []string {
 		"AWS_ACCESS_KEY_ID=" + c.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY=" + c.SecretAccessKey,
 		"AWS_SESSION_TOKEN=" + c.SessionToken,
+		"AWS_ACCESS_KEY=" + c.AccessKeyID, // the legacy name Lambda sets too
 	}
 }
 

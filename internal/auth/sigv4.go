@@ -272,7 +272,7 @@ type Pending struct {
 
 // Begin checks what can be checked of r's signature before its body is
 // read: the key, the scope (region, service) and the time. service is the
-// SigV4 service name the endpoint answers to ("lambda", "sts").
+// SigV4 service name the endpoint answers to ("lambda", "sts"); "" accepts any.
 func (v *Verifier) Begin(r *http.Request, service string) (*Pending, error) {
 	sig, err := Parse(r)
 	if err != nil {
@@ -285,7 +285,7 @@ func (v *Verifier) Begin(r *http.Request, service string) (*Pending, error) {
 	if sig.Region != v.region {
 		return nil, invalidSignature("Credential should be scoped to a valid region. ")
 	}
-	if sig.Service != service {
+	if service != "" && sig.Service != service {
 		return nil, invalidSignature("Credential should be scoped to correct service: '" + service + "'. ")
 	}
 	now := v.now().UTC()

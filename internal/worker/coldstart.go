@@ -53,11 +53,17 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	id := newID("e-")
 	stream := logStreamName(time.Now(), cfg.Version)
 	log := w.log.With("function", cfg.Name, "version", cfg.Version, "env", id)
+	vars, revoke := w.credentials(cfg)
+	defer func() {
+		if err != nil && revoke != nil {
+			revoke()
+		}
+	}()
 	spec := &sandbox.Spec{
 		ID:         id,
 		Function:   cfg.Name,
 		Cmd:        launch.Cmd,
-		Env:        environ(cfg, rt, launch, stream, w.cfg.Region),
+		Env:        append(environ(cfg, rt, launch, stream, w.cfg.Region), vars...),
 		CodeDir:    codeDir,
 		RuntimeDir: launch.RuntimeDir,
 		HostPaths:  launch.HostPaths,
@@ -70,6 +76,10 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	out.Close()
 	if err != nil {
 		capture.Close()
+		if revoke != nil {
+			revoke()
+			revoke = nil
+		}
 		var xe *sandbox.ExecError
 		if errors.As(err, &xe) {
 			// The kernel refused the bootstrap: the function's fault, which
@@ -98,7 +108,9 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		rapi:    runtimeapi.NewServer(sb.RuntimeListener(), runtimeapi.Config{}, log.With("component", "runtimeapi")),
 		capture: capture,
 		log:     log,
+		revoke:  revoke,
 	}
+	revoke = nil // e's now: destroy revokes
 	w.startEnv(e)
 	log.Debug("sandbox started", "dur", setup)
 
@@ -199,6 +211,29 @@ func errorMessage(err error) string {
 func logStreamName(t time.Time, version string) string {
 	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + newID("") + newID("")
 }
+
+// credentials returns the variables that give an environment of cfg its
+// temporary credentials and Hearth's endpoint, and the func that revokes
+// the credentials (nil when there are none).
+func (w *Worker) credentials(cfg *function.Config) ([]string, func()) {
+	var vars []string
+	var revoke func()
+	if w.cfg.Credentials != nil {
+		vars, revoke = w.cfg.Credentials(w.accountOf(cfg), cfg.Role, cfg.Name)
+	}
+	if w.cfg.Endpoint != "" {
+		for _, k := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
+			if _, own := cfg.Environment[k]; !own {
+				vars = append(vars, k+"="+w.cfg.Endpoint)
+			}
+		}
+	}
+	return vars, revoke
+}
+
+// accountOf is the account cfg belongs to.
+// TODO(merge): function.Config.Account once the store is account-scoped.
+func (w *Worker) accountOf(cfg *function.Config) string { return w.cfg.Account }
 
 // environ builds the runtime's environment variables (lambda-api.md §6.3)
 // with Lambda's precedence: the function's variables replace the defaults

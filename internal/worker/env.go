@@ -26,6 +26,7 @@ type env struct {
 	rapi    *runtimeapi.Server
 	capture *logs.Capture
 	log     *slog.Logger
+	revoke  func() // ends the environment's credentials; nil if none
 	// ctx is canceled with errExited when the bootstrap exits; an
 	// invocation's context derives from it, so a crash ends the wait.
 	ctx    context.Context
@@ -85,6 +86,9 @@ func (w *Worker) destroy(e *env, reason string) {
 				e.log.Warn("destroy env", "err", err)
 			}
 			e.cancel(errExited)
+			if e.revoke != nil {
+				e.revoke()
+			}
 			e.capture.Close()
 			close(e.destroyed)
 			e.tasks.Wait()

@@ -36,6 +36,15 @@ type Config struct {
 	// Region and Account fill AWS_REGION and the log group names.
 	Region  string
 	Account string
+	// Credentials, when set, issues the temporary credentials of each
+	// new environment of a function of account with execution role
+	// role: the variables that carry them, and a func that revokes them
+	// once the environment is gone.
+	Credentials func(account, role, session string) (env []string, revoke func())
+	// Endpoint, when set, is the URL environments reach Hearth's API on:
+	// the AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_STS of functions
+	// that do not set their own.
+	Endpoint string
 }
 
 func (c Config) withDefaults() Config {

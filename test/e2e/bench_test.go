@@ -165,7 +165,7 @@ func isolations() []string {
 func BenchmarkWarmInvoke(b *testing.B) {
 	for _, iso := range isolations() {
 		s := benchServer(b, "--isolation", iso)
-		c := &http.Client{}
+		c := s.httpClient()
 		for _, br := range benchRuntimes {
 			f := br.fn(b)
 			if !hostRuntimes(b)[f.runtime].Available {
@@ -303,7 +303,7 @@ func BenchmarkAsyncEnqueue(b *testing.B) {
 		s := benchServer(b, "--sync", policy, "--async-concurrency", "1")
 		s.create(b, "enq", goFn())
 		url := s.URL + "/2015-03-31/functions/enq/invocations"
-		c := &http.Client{}
+		c := s.httpClient()
 		send := func(b *testing.B) {
 			req, _ := http.NewRequest("POST", url, bytes.NewReader(benchPayload))
 			req.Header.Set("X-Amz-Invocation-Type", "Event")
@@ -339,7 +339,7 @@ func BenchmarkAsyncLatency(b *testing.B) {
 	s.putEventConfig(b, "lat", 0, queueARN("lat"), "")
 	s.invoke(b, "lat", map[string]any{"op": "echo"}) // warm
 	url := s.URL + "/2015-03-31/functions/lat/invocations"
-	c := &http.Client{}
+	c := s.httpClient()
 	var d []time.Duration
 	for b.Loop() {
 		payload := fmt.Sprintf(`{"op":"echo","sent_ns":%d}`, time.Now().UnixNano())

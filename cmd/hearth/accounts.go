@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"hearth/internal/auth"
+)
+
+// runCredentials prints the root credentials from the data directory as
+// shell exports: eval "$(hearth credentials)".
+func runCredentials(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("credentials", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data-dir", defaultDataDir(), "the server's data directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	path := filepath.Join(*dir, auth.FileName)
+	c, err := auth.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("credentials: %w (the server writes this file on its first start with --auth sigv4; run this command as the server's user)", err)
+	}
+	fmt.Fprintf(stdout, "export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s", c.AccessKeyID, c.SecretAccessKey)
+	if c.Region != "" {
+		fmt.Fprintf(stdout, " AWS_DEFAULT_REGION=%s", c.Region)
+	}
+	// A session token left from other credentials would be sent along and
+	// refused.
+	fmt.Fprintln(stdout, "\nunset AWS_SESSION_TOKEN")
+	return nil
+}
+
+// runAccounts is hearth accounts create|list|delete.
+func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "accounts: usage: hearth accounts create [--id ID] [--name NAME] | list | delete ID"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("accounts "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := endpointFlag(fs)
+	id := fs.String("id", "", "create: the 12-digit account id (default: random)")
+	name := fs.String("name", "", "create: a name for the account")
+	sub, rest := args[0], args[1:]
+	var pos []string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		pos, rest = rest[:1], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pos = append(pos, fs.Args()...)
+	base := strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/") + "/_hearth/v1/accounts"
+	switch sub {
+	case "list":
+		var out struct {
+			Accounts []auth.Account `json:"accounts"`
+		}
+		if err := call(ctx, "GET", base, nil, &out); err != nil {
+			return fmt.Errorf("accounts list: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCOUNT\tNAME\tCREATED")
+		for _, a := range out.Accounts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, a.Created.Format("2006-01-02T15:04:05Z"))
+		}
+		return tw.Flush()
+	case "create":
+		body, _ := json.Marshal(map[string]string{"id": *id, "name": *name})
+		var out struct {
+			Account auth.Account `json:"account"`
+			Key     createdKey   `json:"key"`
+		}
+		if err := call(ctx, "POST", base, body, &out); err != nil {
+			return fmt.Errorf("accounts create: %w", err)
+		}
+		fmt.Fprintf(stderr, "created account %s; its first access key (the secret is shown only now):\n", out.Account.ID)
+		out.Key.print(stdout)
+		return nil
+	case "delete":
+		if len(pos) != 1 {
+			return errors.New(usage)
+		}
+		if err := call(ctx, "DELETE", base+"/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+			return fmt.Errorf("accounts delete: %w", err)
+		}
+		return nil
+	}
+	return errors.New(usage)
+}
+
+type createdKey struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	Account         string `json:"account"`
+}
+
+func (k createdKey) print(w io.Writer) {
+	fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n", k.AccessKeyID, k.SecretAccessKey)
+}
+
+// runKeys is hearth keys create|list|delete --account ID.
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "keys: usage: hearth keys create --account ID [--name NAME] [--root] | list --account ID | delete --account ID KEY_ID"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := endpointFlag(fs)
+	account := fs.String("account", "", "the account id (required)")
+	name := fs.String("name", "", "create: the IAM user name the key's caller ARN shows")
+	root := fs.Bool("root", false, "create: a root key, which may manage accounts and keys")
+	sub, rest := args[0], args[1:]
+	var pos []string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		pos, rest = rest[:1], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pos = append(pos, fs.Args()...)
+	if *account == "" {
+		return errors.New(usage)
+	}
+	base := strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/") + "/_hearth/v1/accounts/" + url.PathEscape(*account) + "/keys"
+	switch sub {
+	case "list":
+		var out struct {
+			Keys []struct {
+				AccessKeyID string `json:"access_key_id"`
+				Name        string `json:"name"`
+				Root        bool   `json:"root"`
+				Created     string `json:"created"`
+			} `json:"keys"`
+		}
+		if err := call(ctx, "GET", base, nil, &out); err != nil {
+			return fmt.Errorf("keys list: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCESS KEY ID\tNAME\tROOT\tCREATED")
+		for _, k := range out.Keys {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", k.AccessKeyID, k.Name, k.Root, k.Created)
+		}
+		return tw.Flush()
+	case "create":
+		body, _ := json.Marshal(map[string]any{"name": *name, "root": *root})
+		var out createdKey
+		if err := call(ctx, "POST", base, body, &out); err != nil {
+			return fmt.Errorf("keys create: %w", err)
+		}
+		out.print(stdout)
+		return nil
+	case "delete":
+		if len(pos) != 1 {
+			return errors.New(usage)
+		}
+		if err := call(ctx, "DELETE", base+"/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+			return fmt.Errorf("keys delete: %w", err)
+		}
+		return nil
+	}
+	return errors.New(usage)
+}
+
+// call sends a signed request and decodes the JSON answer into out, if
+// not nil.
+func call(ctx context.Context, method, u string, body []byte, out any) error {
+	resp, err := do(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	b, err := readAnswer(resp)
+	if err != nil || out == nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}

@@ -1,0 +1,209 @@
+package api
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"hearth/internal/auth"
+	"hearth/internal/lambdaapi"
+)
+
+// stsTarget starts the X-Amz-Target of STS's JSON protocol.
+const stsTarget = "AWSSecurityTokenServiceV20110615."
+
+// sts answers POST /: STS GetCallerIdentity in the query protocol (the
+// aws CLI's and boto3's form) and in the JSON protocol; any other
+// X-Amz-Target is another service's operation, which Hearth does not
+// serve.
+func (a *API) sts(w http.ResponseWriter, r *http.Request) {
+	c := a.caller(r)
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		if target != stsTarget+"GetCallerIdentity" {
+			a.unknownOperation(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))
+		json.NewEncoder(w).Encode(map[string]string{"UserId": c.UserID, "Account": c.Account, "Arn": c.ARN})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxOtherBody)
+	if err := r.ParseForm(); err != nil {
+		stsError(w, r, http.StatusBadRequest, "MalformedInput", "Could not parse the request body.")
+		return
+	}
+	form := r.PostForm
+	if len(form) == 0 {
+		form, _ = url.ParseQuery(r.URL.RawQuery)
+	}
+	if action := form.Get("Action"); action != "GetCallerIdentity" {
+		stsError(w, r, http.StatusBadRequest, "InvalidAction", "Could not find operation "+action+" for version "+form.Get("Version"))
+		return
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetCallerIdentityResponse"`
+		Result  struct {
+			Arn     string
+			UserId  string
+			Account string
+		} `xml:"GetCallerIdentityResult"`
+		Meta struct {
+			RequestID string `xml:"RequestId"`
+		} `xml:"ResponseMetadata"`
+	}
+	doc.Result.Arn, doc.Result.UserId, doc.Result.Account, doc.Meta.RequestID = c.ARN, c.UserID, c.Account, requestID(r)
+	b, _ := xml.Marshal(doc)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))
+	w.Write(b)
+}
+
+// rootOnly refuses callers that may not manage accounts and keys.
+func (a *API) rootOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.keys == nil {
+			a.fail(w, r, lambdaapi.ErrInvalidParameter.WithMessage("This server runs with --auth none: it has no accounts or keys to manage."))
+			return
+		}
+		if !a.caller(r).Root {
+			a.fail(w, r, lambdaapi.ErrForbidden.WithMessage("Only a root key may manage accounts and keys."))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// keyInfo is a key as listed: never its secret.
+type keyInfo struct {
+	AccessKeyID string `json:"access_key_id"`
+	Account     string `json:"account"`
+	Name        string `json:"name,omitempty"`
+	Root        bool   `json:"root"`
+	Created     string `json:"created"`
+}
+
+func infoOf(k auth.Key) keyInfo {
+	return keyInfo{AccessKeyID: k.ID, Account: k.Account, Name: k.Name, Root: k.Root, Created: k.Created.Format("2006-01-02T15:04:05Z")}
+}
+
+func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) {
+	a.reply(w, r, http.StatusOK, struct {
+		Accounts []auth.Account `json:"accounts"`
+	}{a.keys.Accounts()})
+}
+
+func (a *API) createAccount(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if !a.decode(w, r, &in) {
+		return
+	}
+	acct, err := a.keys.CreateAccount(r.Context(), in.ID, in.Name)
+	if err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	// A new account comes with its first key, so that it can be used.
+	key, err := a.keys.CreateKey(r.Context(), acct.ID, "", false)
+	if err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	a.log.Info("account created", "account", acct.ID, "by", a.caller(r).ARN, "access_key_id", key.ID)
+	a.reply(w, r, http.StatusCreated, struct {
+		Account auth.Account `json:"account"`
+		Key     newKey       `json:"key"`
+	}{acct, newKeyOf(key)})
+}
+
+func (a *API) deleteAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == a.cfg.Account {
+		a.fail(w, r, lambdaapi.ErrInvalidParameter.WithMessage("The server's default account cannot be deleted."))
+		return
+	}
+	if err := a.keys.DeleteAccount(r.Context(), id); err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	a.log.Info("account deleted", "account", id, "by", a.caller(r).ARN)
+	a.noContent(w, r)
+}
+
+// newKey is a key as created: the only time its secret is shown.
+type newKey struct {
+	keyInfo
+	SecretAccessKey string `json:"secret_access_key"`
+}
+
+func newKeyOf(k auth.Key) newKey { return newKey{infoOf(k), k.Secret} }
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.keys.Account(id); !ok {
+		a.fail(w, r, lambdaapi.ErrNotFound.WithMessage("Account not found: "+id))
+		return
+	}
+	out := []keyInfo{}
+	for _, k := range a.keys.KeysOf(id) {
+		out = append(out, infoOf(k))
+	}
+	a.reply(w, r, http.StatusOK, struct {
+		Keys []keyInfo `json:"keys"`
+	}{out})
+}
+
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+		Root bool   `json:"root"`
+	}
+	if !a.decode(w, r, &in) {
+		return
+	}
+	key, err := a.keys.CreateKey(r.Context(), r.PathValue("id"), in.Name, in.Root)
+	if err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	a.log.Info("access key created", "account", key.Account, "access_key_id", key.ID, "root", key.Root, "by", a.caller(r).ARN)
+	a.reply(w, r, http.StatusCreated, newKeyOf(key))
+}
+
+func (a *API) deleteKey(w http.ResponseWriter, r *http.Request) {
+	id, kid := r.PathValue("id"), r.PathValue("key")
+	k, ok := a.keys.Lookup(kid)
+	if !ok || k.Account != id {
+		a.fail(w, r, lambdaapi.ErrNotFound.WithMessage("Access key not found: "+kid))
+		return
+	}
+	if kid == a.caller(r).KeyID {
+		a.fail(w, r, lambdaapi.ErrInvalidParameter.WithMessage("A key cannot delete itself; sign the request with another root key."))
+		return
+	}
+	if err := a.keys.DeleteKey(r.Context(), kid); err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	a.log.Info("access key deleted", "account", id, "access_key_id", kid, "by", a.caller(r).ARN)
+	a.noContent(w, r)
+}
+
+func keysError(err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		return lambdaapi.ErrNotFound.WithMessage(strings.TrimPrefix(msg, "not found: "))
+	case errors.Is(err, auth.ErrExists):
+		return lambdaapi.ErrConflict.WithMessage(strings.TrimPrefix(msg, "already exists: "))
+	case errors.Is(err, auth.ErrInvalid):
+		return lambdaapi.ErrInvalidParameter.WithMessage(strings.TrimPrefix(msg, "invalid: "))
+	}
+	return err
+}
