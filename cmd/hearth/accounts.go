@@ -54,15 +54,11 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	endpoint := endpointFlag(fs)
 	id := fs.String("id", "", "create: the 12-digit account id (default: random)")
 	name := fs.String("name", "", "create: a name for the account")
-	sub, rest := args[0], args[1:]
-	var pos []string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		pos, rest = rest[:1], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
+	sub := args[0]
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	pos = append(pos, fs.Args()...)
 	base := strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/") + "/_hearth/v1/accounts"
 	switch sub {
 	case "list":
@@ -124,15 +120,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	account := fs.String("account", "", "the account id (required)")
 	name := fs.String("name", "", "create: the IAM user name the key's caller ARN shows")
 	root := fs.Bool("root", false, "create: a root key, which may manage accounts and keys")
-	sub, rest := args[0], args[1:]
-	var pos []string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		pos, rest = rest[:1], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
+	sub := args[0]
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	pos = append(pos, fs.Args()...)
 	if *account == "" {
 		return errors.New(usage)
 	}
@@ -188,4 +180,20 @@ func call(ctx context.Context, method, u string, body []byte, out any) error {
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+// parseInterleaved parses flags wherever they are among the positional
+// arguments, which it returns.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
