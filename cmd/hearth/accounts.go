@@ -197,3 +197,72 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = fs.Args()[1:]
 	}
 }
+
+// runRoles is hearth roles set|list|delete: AWS credentials attached to
+// execution roles, which the environments of functions with that role
+// receive instead of Hearth's own.
+func runRoles(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "roles: usage: hearth roles set ROLE_ARN --from-env | list | delete ROLE_ARN\n" +
+		"  set --from-env takes AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from the environment;\n" +
+		"  the request to Hearth is then signed with HEARTH_ACCESS_KEY_ID/HEARTH_SECRET_ACCESS_KEY or the data directory's root credentials"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("roles "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := endpointFlag(fs)
+	fromEnv := fs.Bool("from-env", false, "set: take the credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN")
+	sub := args[0]
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/") + "/_hearth/v1/roles"
+	switch sub {
+	case "list":
+		var out struct {
+			Roles []struct {
+				ARN         string `json:"arn"`
+				AccessKeyID string `json:"access_key_id"`
+				Temporary   bool   `json:"temporary"`
+				Created     string `json:"created"`
+			} `json:"roles"`
+		}
+		if err := call(ctx, "GET", base, nil, &out); err != nil {
+			return fmt.Errorf("roles list: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROLE\tACCESS KEY ID\tTEMPORARY\tSET")
+		for _, r := range out.Roles {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.ARN, r.AccessKeyID, r.Temporary, r.Created)
+		}
+		return tw.Flush()
+	case "set":
+		if len(pos) != 1 || !*fromEnv {
+			return errors.New(usage)
+		}
+		id, secret, token := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
+		if id == "" || secret == "" {
+			return errors.New("roles set: --from-env needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		}
+		body, _ := json.Marshal(map[string]string{"arn": pos[0], "access_key_id": id, "secret_access_key": secret, "session_token": token})
+		resp, err := doSigned(ctx, "PUT", base, body, false)
+		if err != nil {
+			return fmt.Errorf("roles set: %w", err)
+		}
+		if _, err := readAnswer(resp); err != nil {
+			return fmt.Errorf("roles set: %w", err)
+		}
+		fmt.Fprintf(stderr, "environments of functions with role %s now receive access key %s\n", pos[0], id)
+		return nil
+	case "delete":
+		if len(pos) != 1 {
+			return errors.New(usage)
+		}
+		if err := call(ctx, "DELETE", base+"?arn="+url.QueryEscape(pos[0]), nil, nil); err != nil {
+			return fmt.Errorf("roles delete: %w", err)
+		}
+		return nil
+	}
+	return errors.New(usage)
+}

@@ -20,12 +20,14 @@ import (
 	"hearth/internal/auth"
 )
 
-// clientCredentials finds the credentials the CLI signs with: those AWS
-// tools read from the environment, else the root credentials in the data
-// directory (HEARTH_DATA_DIR or the default) when this user can read
+// clientCredentials finds the credentials the CLI signs with:
+// HEARTH_ACCESS_KEY_ID and HEARTH_SECRET_ACCESS_KEY, then those AWS tools
+// read from the environment (unless awsEnv is false: hearth roles set
+// --from-env takes those for the role), else the root credentials in the
+// data directory (HEARTH_DATA_DIR or the default) when this user can read
 // them. The region is AWS_REGION, AWS_DEFAULT_REGION, the file's, or
 // us-east-1.
-func clientCredentials(lookup func(string) (string, bool)) (aws.Credentials, string, error) {
+func clientCredentials(lookup func(string) (string, bool), awsEnv bool) (aws.Credentials, string, error) {
 	region := "us-east-1"
 	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
 		if v, ok := lookup(k); ok && v != "" {
@@ -33,9 +35,13 @@ func clientCredentials(lookup func(string) (string, bool)) (aws.Credentials, str
 			break
 		}
 	}
+	if id, _ := lookup("HEARTH_ACCESS_KEY_ID"); id != "" {
+		secret, _ := lookup("HEARTH_SECRET_ACCESS_KEY")
+		return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, region, nil
+	}
 	id, _ := lookup("AWS_ACCESS_KEY_ID")
 	secret, _ := lookup("AWS_SECRET_ACCESS_KEY")
-	if id != "" && secret != "" {
+	if awsEnv && id != "" && secret != "" {
 		token, _ := lookup("AWS_SESSION_TOKEN")
 		return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token}, region, nil
 	}
@@ -61,6 +67,10 @@ func clientCredentials(lookup func(string) (string, bool)) (aws.Credentials, str
 
 // do sends a request to Hearth signed with SigV4 (service lambda).
 func do(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
+	return doSigned(ctx, method, u, body, true)
+}
+
+func doSigned(ctx context.Context, method, u string, body []byte, awsEnv bool) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -70,7 +80,7 @@ func do(ctx context.Context, method, u string, body []byte) (*http.Response, err
 	} else {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	cred, region, err := clientCredentials(os.LookupEnv)
+	cred, region, err := clientCredentials(os.LookupEnv, awsEnv)
 	if err != nil {
 		return nil, err
 	}

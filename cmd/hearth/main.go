@@ -46,6 +46,7 @@ commands:
   credentials       print the root credentials as shell exports: eval "$(hearth credentials)"
   accounts          create, list or delete accounts (root key only)
   keys              create, list or delete an account's access keys (root key only)
+  roles             attach AWS credentials to an execution role (root key only)
   version           print the version
 
 Run "hearth <command> -h" for a command's flags.
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAccounts(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
+	case "roles":
+		return runRoles(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", version)
 		return nil

@@ -207,3 +207,45 @@ func keysError(err error) error {
 	}
 	return err
 }
+
+// roleInfo is a role as listed: never its secret.
+type roleInfo struct {
+	ARN         string `json:"arn"`
+	AccessKeyID string `json:"access_key_id"`
+	Temporary   bool   `json:"temporary"`
+	Created     string `json:"created"`
+}
+
+func (a *API) listRoles(w http.ResponseWriter, r *http.Request) {
+	out := []roleInfo{}
+	for _, role := range a.keys.Roles() {
+		out = append(out, roleInfo{role.ARN, role.AccessKeyID, role.SessionToken != "", role.Created.Format("2006-01-02T15:04:05Z")})
+	}
+	a.reply(w, r, http.StatusOK, struct {
+		Roles []roleInfo `json:"roles"`
+	}{out})
+}
+
+// setRole attaches AWS credentials to a role ARN.
+func (a *API) setRole(w http.ResponseWriter, r *http.Request) {
+	var role auth.Role
+	if !a.decode(w, r, &role) {
+		return
+	}
+	if err := a.keys.SetRole(r.Context(), role); err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	a.log.Info("credentials attached to role", "role", role.ARN, "access_key_id", role.AccessKeyID, "by", a.caller(r).ARN)
+	a.noContent(w, r)
+}
+
+func (a *API) deleteRole(w http.ResponseWriter, r *http.Request) {
+	arn := r.URL.Query().Get("arn")
+	if err := a.keys.DeleteRole(r.Context(), arn); err != nil {
+		a.fail(w, r, keysError(err))
+		return
+	}
+	a.log.Info("credentials detached from role", "role", arn, "by", a.caller(r).ARN)
+	a.noContent(w, r)
+}

@@ -196,6 +196,9 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /_hearth/v1/accounts/{id}/keys", a.rootOnly(a.listKeys)},
 		{"", "POST /_hearth/v1/accounts/{id}/keys", a.rootOnly(writes(a.createKey))},
 		{"", "DELETE /_hearth/v1/accounts/{id}/keys/{key}", a.rootOnly(writes(a.deleteKey))},
+		{"", "GET /_hearth/v1/roles", a.rootOnly(a.listRoles)},
+		{"", "PUT /_hearth/v1/roles", a.rootOnly(writes(a.setRole))},
+		{"", "DELETE /_hearth/v1/roles", a.rootOnly(writes(a.deleteRole))},
 	}
 }
 

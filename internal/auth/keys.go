@@ -62,6 +62,7 @@ type Keys struct {
 	mu       sync.RWMutex
 	accounts map[string]Account // guarded by mu; by id
 	keys     map[string]Key     // guarded by mu; by access key id
+	roles    map[string]Role    // guarded by mu; by role ARN
 	forget   func(id string)    // called (outside mu) when a key is deleted
 }
 
@@ -76,7 +77,7 @@ func OpenKeys(ctx context.Context, js jetstream.JetStream) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open auth bucket: %w", err)
 	}
-	k := &Keys{kv: kv, accounts: map[string]Account{}, keys: map[string]Key{}}
+	k := &Keys{kv: kv, accounts: map[string]Account{}, keys: map[string]Key{}, roles: map[string]Role{}}
 	lister, err := kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list auth bucket: %w", err)
@@ -103,6 +104,12 @@ func OpenKeys(ctx context.Context, js jetstream.JetStream) (*Keys, error) {
 				return nil, fmt.Errorf("load %s: %w", name, err)
 			}
 			k.keys[key.ID] = key
+		case strings.HasPrefix(name, "role."):
+			var r Role
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				return nil, fmt.Errorf("load %s: %w", name, err)
+			}
+			k.roles[r.ARN] = r
 		}
 	}
 	return k, nil

@@ -306,11 +306,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if envLn != nil {
 		defer envLn.Close()
 	}
-	var issue func(account, role, session string) ([]string, func())
+	var issue func(account, role, session string) ([]string, bool, func())
 	if sessions != nil {
-		issue = func(account, role, session string) ([]string, func()) {
+		issue = func(account, role, session string) ([]string, bool, func()) {
+			// Credentials an operator attached to the role, for the
+			// role's own account only: another account naming the role
+			// gets Hearth's.
+			if r, ok := keys.Role(role); ok && auth.RoleAccount(role) == account {
+				return r.Env(), false, nil
+			}
 			c := sessions.Issue(account, role, session)
-			return c.Env(), func() { sessions.Revoke(c.AccessKeyID) }
+			return c.Env(), true, func() { sessions.Revoke(c.AccessKeyID) }
 		}
 	}
 

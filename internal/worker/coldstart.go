@@ -218,10 +218,12 @@ func logStreamName(t time.Time, version string) string {
 func (w *Worker) credentials(cfg *function.Config) ([]string, func()) {
 	var vars []string
 	var revoke func()
+	hearth := true
 	if w.cfg.Credentials != nil {
-		vars, revoke = w.cfg.Credentials(w.accountOf(cfg), cfg.Role, cfg.Name)
+		vars, hearth, revoke = w.cfg.Credentials(w.accountOf(cfg), cfg.Role, cfg.Name)
 	}
-	if w.cfg.Endpoint != "" {
+	// With an AWS account's credentials the function calls AWS itself.
+	if w.cfg.Endpoint != "" && hearth {
 		for _, k := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
 			if _, own := cfg.Environment[k]; !own {
 				vars = append(vars, k+"="+w.cfg.Endpoint)

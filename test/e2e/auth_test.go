@@ -18,6 +18,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
@@ -469,4 +470,67 @@ func boto3Zip(t *testing.T) []byte {
 		}
 	}
 	return zipFiles(files)
+}
+
+// TestRoleCredentials attaches AWS credentials to an execution role: the
+// environments of that role's functions (of the role's account) receive
+// them, and no listing, log or configuration shows the secret.
+func TestRoleCredentials(t *testing.T) {
+	s := startServer(t, "", "--isolation", "process")
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	set := func(arn string) {
+		cmd := exec.CommandContext(t.Context(), hearthBin, "roles", "set", arn, "--from-env", "--endpoint-url", s.URL)
+		cmd.Env = append(os.Environ(), "HEARTH_DATA_DIR="+s.DataDir, "HEARTH_ACCESS_KEY_ID=",
+			"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY="+secret, "AWS_SESSION_TOKEN=")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("roles set %s: %v\n%s", arn, err, b)
+		}
+	}
+	set("arn:aws:iam::000000000000:role/real")
+	set("arn:aws:iam::999999999999:role/foreign")
+	list, err := s.cli(t.Context(), "roles", "list").Output()
+	if err != nil || !strings.Contains(string(list), "arn:aws:iam::000000000000:role/real") || strings.Contains(string(list), secret) {
+		t.Errorf("roles list = %s, %v; want the role, without its secret", list, err)
+	}
+	envOf := func(name, role string) map[string]string {
+		_, err := s.Client.CreateFunction(t.Context(), &lambda.CreateFunctionInput{
+			FunctionName: aws.String(name), Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
+			Role: aws.String(role), Code: &types.FunctionCode{ZipFile: goFnZip}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := lambda.NewFunctionActiveV2Waiter(s.Client)
+		if err := w.Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(name)}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Env map[string]string }
+		if err := json.Unmarshal(s.invoke(t, name, map[string]any{"op": "env"}).Payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Env
+	}
+	env := envOf("real", "arn:aws:iam::000000000000:role/real")
+	if env["AWS_ACCESS_KEY_ID"] != "AKIAIOSFODNN7EXAMPLE" || env["AWS_SECRET_ACCESS_KEY"] != secret {
+		t.Errorf("a function of the role got key %q; want the attached AKIAIOSFODNN7EXAMPLE", env["AWS_ACCESS_KEY_ID"])
+	}
+	if _, ok := env["AWS_ENDPOINT_URL_LAMBDA"]; ok {
+		t.Errorf("a function with AWS credentials is pointed at Hearth (AWS_ENDPOINT_URL_LAMBDA=%s)", env["AWS_ENDPOINT_URL_LAMBDA"])
+	}
+	// A role of another account is not this account's to use.
+	if env := envOf("foreign", "arn:aws:iam::999999999999:role/foreign"); !strings.HasPrefix(env["AWS_ACCESS_KEY_ID"], "ASIA") {
+		t.Errorf("a function naming another account's role got key %q; want Hearth's own", env["AWS_ACCESS_KEY_ID"])
+	}
+	cfg, err := s.Client.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String("real")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(cfg.Configuration); strings.Contains(string(b), secret) {
+		t.Errorf("GetFunction shows the role's secret")
+	}
+	if strings.Contains(s.Log(), secret) {
+		t.Errorf("the server logged the role's secret")
+	}
+	if b, err := s.cli(t.Context(), "roles", "delete", "arn:aws:iam::000000000000:role/real").CombinedOutput(); err != nil {
+		t.Fatalf("roles delete: %v %s", err, b)
+	}
 }
