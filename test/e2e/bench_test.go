@@ -367,3 +367,37 @@ func BenchmarkAsyncLatency(b *testing.B) {
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "enqueue-to-start-p50-ms")
 	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "enqueue-to-start-p99-ms")
 }
+
+// BenchmarkAuthOverhead measures what SigV4 verification adds to a warm
+// invoke: the same Go function on a server with --auth none and on one
+// with --auth sigv4 (the default), invoked alternately in the same loop so
+// that both see the same machine. The sigv4 client signs each request
+// (as every SDK does); ratio-p50 is sigv4's p50 over none's.
+func BenchmarkAuthOverhead(b *testing.B) {
+	none := benchServer(b, "--auth", "none")
+	signed := benchServer(b)
+	f := goFn()
+	f.memory = oneVCPU
+	none.create(b, "warm", f)
+	signed.create(b, "warm", f)
+	plain, signing := &http.Client{}, signed.httpClient()
+	urlNone, urlSigned := none.URL+"/2015-03-31/functions/warm/invocations", signed.URL+"/2015-03-31/functions/warm/invocations"
+	post(b, plain, urlNone, benchPayload)
+	post(b, signing, urlSigned, benchPayload)
+	var dn, ds []time.Duration
+	for b.Loop() {
+		t := time.Now()
+		post(b, plain, urlNone, benchPayload)
+		dn = append(dn, time.Since(t))
+		t = time.Now()
+		post(b, signing, urlSigned, benchPayload)
+		ds = append(ds, time.Since(t))
+	}
+	slices.Sort(dn)
+	slices.Sort(ds)
+	p50n, p50s := dn[len(dn)/2], ds[len(ds)/2]
+	b.ReportMetric(float64(p50n.Microseconds()), "none-p50-µs")
+	b.ReportMetric(float64(p50s.Microseconds()), "sigv4-p50-µs")
+	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds()), "sigv4-p99-µs")
+	b.ReportMetric(float64(p50s)/float64(p50n), "ratio-p50")
+}
