@@ -9,11 +9,11 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
-	"hearth/internal/auth"
+	"hearth/internal/server"
 )
 
 // runCredentials prints the root credentials from the data directory as
@@ -28,8 +28,8 @@ func runCredentials(args []string, stdout, stderr io.Writer) error {
 	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	path := filepath.Join(*dir, auth.FileName)
-	c, err := auth.ReadFile(path)
+	path := server.CredentialsFile(*dir)
+	c, err := server.ReadCredentials(path)
 	if err != nil {
 		return fmt.Errorf("credentials: %w (the server writes this file on its first start with --auth sigv4; run this command as the server's user)", err)
 	}
@@ -63,7 +63,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	switch sub {
 	case "list":
 		var out struct {
-			Accounts []auth.Account `json:"accounts"`
+			Accounts []account `json:"accounts"`
 		}
 		if err := call(ctx, "GET", base, nil, &out); err != nil {
 			return fmt.Errorf("accounts list: %w", err)
@@ -77,7 +77,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "create":
 		body, _ := json.Marshal(map[string]string{"id": *id, "name": *name})
 		var out struct {
-			Account auth.Account `json:"account"`
+			Account account `json:"account"`
 			Key     createdKey   `json:"key"`
 		}
 		if err := call(ctx, "POST", base, body, &out); err != nil {
@@ -96,6 +96,13 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 	return errors.New(usage)
+}
+
+// account is an account as the API lists it.
+type account struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
 }
 
 type createdKey struct {

@@ -11,13 +11,12 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"hearth/internal/auth"
+	"hearth/internal/server"
 )
 
 // clientCredentials finds the credentials the CLI signs with:
@@ -49,8 +48,8 @@ func clientCredentials(lookup func(string) (string, bool), awsEnv bool) (aws.Cre
 	if v, ok := lookup("HEARTH_DATA_DIR"); ok && v != "" {
 		dir = v
 	}
-	path := filepath.Join(dir, auth.FileName)
-	c, err := auth.ReadFile(path)
+	path := server.CredentialsFile(dir)
+	c, err := server.ReadCredentials(path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return aws.Credentials{}, "", fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (eval \"$(hearth credentials)\" as the server's user), or let this user read %s", path)
 	}

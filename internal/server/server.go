@@ -661,3 +661,14 @@ type RuntimeStatus = runtimes.Status
 func ResolveRuntimes(ctx context.Context, cfg Config) ([]RuntimeStatus, error) {
 	return runtimes.Resolve(ctx, runtimes.Config{Interpreters: cfg.Runtimes})
 }
+
+// RootCredentials are the default account's root key as the server writes
+// it to its data directory.
+type RootCredentials = auth.FileCredentials
+
+// CredentialsFile is where a server with data directory dataDir keeps its
+// root credentials.
+func CredentialsFile(dataDir string) string { return filepath.Join(dataDir, auth.FileName) }
+
+// ReadCredentials reads a credentials file the server wrote.
+func ReadCredentials(path string) (RootCredentials, error) { return auth.ReadFile(path) }
