@@ -77,8 +77,8 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "create":
 		body, _ := json.Marshal(map[string]string{"id": *id, "name": *name})
 		var out struct {
-			Account account `json:"account"`
-			Key     createdKey   `json:"key"`
+			Account account    `json:"account"`
+			Key     createdKey `json:"key"`
 		}
 		if err := call(ctx, "POST", base, body, &out); err != nil {
 			return fmt.Errorf("accounts create: %w", err)
