@@ -62,15 +62,25 @@ func (a *API) sts(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// rootOnly refuses callers that may not manage accounts and keys.
-func (a *API) rootOnly(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// managing wraps the handlers of accounts, keys and roles: root only, and
+// only where there are keys.
+func (a *API) managing(h http.HandlerFunc) http.HandlerFunc {
+	return a.rootOnly(func(w http.ResponseWriter, r *http.Request) {
 		if a.keys == nil {
 			a.fail(w, r, lambdaapi.ErrInvalidParameter.WithMessage("This server runs with --auth none: it has no accounts or keys to manage."))
 			return
 		}
+		h(w, r)
+	})
+}
+
+// rootOnly refuses callers that may not manage the server: accounts,
+// keys, roles, and the views of every account's environments and events.
+// Under --auth none every caller is root.
+func (a *API) rootOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if !a.caller(r).Root {
-			a.fail(w, r, lambdaapi.ErrForbidden.WithMessage("Only a root key may manage accounts and keys."))
+			a.fail(w, r, lambdaapi.ErrForbidden.WithMessage("Only a root key of the server's default account may do this."))
 			return
 		}
 		h(w, r)
@@ -165,6 +175,11 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		Root bool   `json:"root"`
 	}
 	if !a.decode(w, r, &in) {
+		return
+	}
+	if in.Root && r.PathValue("id") != a.cfg.Account {
+		// A root key manages every account: it belongs to the server's.
+		a.fail(w, r, lambdaapi.ErrInvalidParameter.WithMessage("Only the server's default account ("+a.cfg.Account+") has root keys; they manage every account."))
 		return
 	}
 	key, err := a.keys.CreateKey(r.Context(), r.PathValue("id"), in.Name, in.Root)

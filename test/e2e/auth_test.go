@@ -224,10 +224,24 @@ func TestAccountsAndKeys(t *testing.T) {
 	// It is not root: it may not manage accounts.
 	cmd := exec.CommandContext(t.Context(), hearthBin, "accounts", "list", "--endpoint-url", s.URL)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+env["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY="+env["AWS_SECRET_ACCESS_KEY"], "AWS_SESSION_TOKEN=")
-	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "AccessDenied") && !strings.Contains(string(b), "403") {
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "403") {
 		t.Errorf("accounts list with a non-root key = %s, %v; want refused", b, err)
 	}
+	// Nor see every account's environments.
+	req, _ := http.NewRequest("GET", s.URL+"/_hearth/v1/environments", nil)
+	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: env["AWS_ACCESS_KEY_ID"], SecretAccessKey: env["AWS_SECRET_ACCESS_KEY"]},
+		req, emptySHA256, "lambda", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("environments with a non-root key = %v %v; want 403", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
+	if b, err := s.cli(t.Context(), "keys", "create", "--account", "111111111111", "--root").CombinedOutput(); err == nil || !strings.Contains(string(b), "default account") {
+		t.Errorf("keys create --root for another account = %s, %v; want refused", b, err)
+	}
 	out, err = s.cli(t.Context(), "keys", "create", "--account", "111111111111", "--name", "ci").Output()
 	if err != nil {
 		t.Fatalf("keys create: %v", err)
