@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -167,12 +169,32 @@ func TestGetCallerIdentity(t *testing.T) {
 		t.Errorf("GetCallerIdentity with an unknown key: %v; want InvalidClientTokenId", err)
 	}
 
+	// The JSON 1.0 form of the same operation.
+	body := []byte("{}")
+	req, _ := http.NewRequest("POST", s.URL+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "AWSSecurityTokenServiceV20110615.GetCallerIdentity")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(t.Context(), s.creds, req, hex.EncodeToString(sum[:]), "sts", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var j struct{ Account, Arn, UserId string }
+	if err := json.Unmarshal(b, &j); err != nil || resp.StatusCode != 200 || j.Arn != "arn:aws:iam::000000000000:root" {
+		t.Errorf("GetCallerIdentity (JSON 1.0) = %d %s; want 200 with the root ARN", resp.StatusCode, b)
+	}
+
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("no aws CLI")
 	}
 	cmd := exec.CommandContext(t.Context(), "aws", "sts", "get-caller-identity", "--endpoint-url", s.URL, "--region", "us-east-1", "--output", "json")
 	cmd.Env = append(s.credEnv(), "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	b, err := cmd.CombinedOutput()
+	b, err = cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("aws sts get-caller-identity: %v\n%s", err, b)
 	}
