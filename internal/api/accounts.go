@@ -15,10 +15,10 @@ import (
 // stsTarget starts the X-Amz-Target of STS's JSON protocol.
 const stsTarget = "AWSSecurityTokenServiceV20110615."
 
-// sts answers POST /: STS GetCallerIdentity in the query protocol (the
-// aws CLI's and boto3's form) and in the JSON protocol; any other
-// X-Amz-Target is another service's operation, which Hearth does not
-// serve.
+// sts answers POST / (and GET / with a query): STS GetCallerIdentity in
+// the query protocol (the aws CLI's and boto3's form, or a presigned URL)
+// and in the JSON protocol; any other X-Amz-Target is another service's
+// operation, which Hearth does not serve.
 func (a *API) sts(w http.ResponseWriter, r *http.Request) {
 	c := a.caller(r)
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
@@ -29,6 +29,10 @@ func (a *API) sts(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))
 		json.NewEncoder(w).Encode(map[string]string{"UserId": c.UserID, "Account": c.Account, "Arn": c.ARN})
+		return
+	}
+	if r.Method == http.MethodGet && !r.URL.Query().Has("Action") {
+		a.unknownOperation(w, r)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxOtherBody)

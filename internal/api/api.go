@@ -190,6 +190,7 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /_hearth/v1/queues/{name}/messages", a.receiveQueue},
 		{"", "POST /_hearth/v1/queues/{name}/messages", writes(a.sendQueue)},
 		{"", "POST /{$}", a.sts},
+		{"", "GET /{$}", a.sts},
 		{"", "GET /_hearth/v1/accounts", a.managing(a.listAccounts)},
 		{"", "POST /_hearth/v1/accounts", a.managing(writes(a.createAccount))},
 		{"", "DELETE /_hearth/v1/accounts/{id}", a.managing(writes(a.deleteAccount))},

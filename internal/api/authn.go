@@ -52,7 +52,10 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 			return
 		}
 		target := r.Header.Get("X-Amz-Target")
-		sts := r.URL.Path == "/" && r.Method == http.MethodPost && target == ""
+		// STS's query protocol: POST / with a form, or GET / with the
+		// same in the query (a presigned GetCallerIdentity, as tools that
+		// prove an identity to a third party send it).
+		sts := r.URL.Path == "/" && target == "" && (r.Method == http.MethodPost || r.Method == http.MethodGet && r.URL.Query().Has("Action"))
 		service := "lambda"
 		switch {
 		case sts, strings.HasPrefix(target, stsTarget):

@@ -189,6 +189,31 @@ func TestGetCallerIdentity(t *testing.T) {
 		t.Errorf("GetCallerIdentity (JSON 1.0) = %d %s; want 200 with the root ARN", resp.StatusCode, b)
 	}
 
+	// A presigned GetCallerIdentity URL, as tools that prove an identity
+	// to a third party hand it over.
+	preq, _ := http.NewRequest("GET", s.URL+"/?Action=GetCallerIdentity&Version=2011-06-15", nil)
+	u, _, err := v4.NewSigner().PresignHTTP(t.Context(), s.creds, preq, emptySHA256, "sts", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(u); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "<Arn>arn:aws:iam::000000000000:root</Arn>") {
+			t.Errorf("presigned GetCallerIdentity = %d %s; want 200 with the root ARN", resp.StatusCode, b)
+		}
+	}
+	if resp, err := http.Get(strings.Replace(u, "X-Amz-Signature=", "X-Amz-Signature=0", 1)); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 403 && resp.StatusCode != 400 {
+			t.Errorf("presigned URL with a broken signature = %d; want refused", resp.StatusCode)
+		}
+	}
+
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("no aws CLI")
 	}
