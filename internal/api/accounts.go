@@ -28,7 +28,7 @@ func (a *API) sts(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))
-		json.NewEncoder(w).Encode(map[string]string{"UserId": c.UserID, "Account": c.Account, "Arn": c.ARN})
+		json.NewEncoder(w).Encode(map[string]string{"UserId": c.UserID, "Account": a.account(r), "Arn": c.ARN})
 		return
 	}
 	if r.Method == http.MethodGet && !r.URL.Query().Has("Action") {
@@ -59,7 +59,7 @@ func (a *API) sts(w http.ResponseWriter, r *http.Request) {
 			RequestID string `xml:"RequestId"`
 		} `xml:"ResponseMetadata"`
 	}
-	doc.Result.Arn, doc.Result.UserId, doc.Result.Account, doc.Meta.RequestID = c.ARN, c.UserID, c.Account, requestID(r)
+	doc.Result.Arn, doc.Result.UserId, doc.Result.Account, doc.Meta.RequestID = c.ARN, c.UserID, a.account(r), requestID(r)
 	b, _ := xml.Marshal(doc)
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))

@@ -269,7 +269,6 @@ func (a *API) operation(rt route) http.Handler {
 				}
 				if up != nil {
 					defer up.remove()
-					ctx = withUpload(ctx, up)
 				}
 				// The signature covers the body, which is now read: the
 				// caller is known before anything acts on the upload.
