@@ -60,6 +60,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg := function.Config{
+		Account:     a.account(r),
 		Name:        ref.Name,
 		Role:        *in.Role,
 		Runtime:     deref(in.Runtime),
@@ -608,10 +609,14 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, name string, revisi
 var errBusy = errors.New("update in progress")
 
 func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
-	fns := a.store.Functions()
+	account := a.account(r)
+	var fns []function.Config
 	var total int64
-	for _, f := range fns {
-		total += f.CodeSize
+	for _, f := range a.store.Functions() {
+		if owner := f.Account; owner == account || owner == "" && account == a.cfg.Account {
+			fns = append(fns, f)
+			total += f.CodeSize
+		}
 	}
 	a.reply(w, r, http.StatusOK, lambdaapi.GetAccountSettingsOutput{
 		AccountLimit: lambdaapi.AccountLimit{

@@ -48,6 +48,7 @@ const (
 // Config is the configuration of one function version as Hearth stores it.
 // The zero value is not valid; build one and call Validate.
 type Config struct {
+	Account     string `json:"account"` // 12-digit id of the owning account; "" for the server's default (stored before accounts)
 	Name        string `json:"name"`
 	Version     string `json:"version"` // Latest or "N"
 	Runtime     string `json:"runtime"`

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,8 +58,12 @@ type Runner interface {
 type Config struct {
 	Region  string
 	Account string
-	// Concurrency is the account's concurrency limit. Zero means 1000.
+	// Concurrency is the server's concurrency limit, all accounts
+	// together. Zero means 1000.
 	Concurrency int
+	// AccountConcurrency is each account's concurrency limit. Zero means
+	// Concurrency.
+	AccountConcurrency int
 	// ReadyWait bounds how long an invocation of a Pending function (or
 	// one whose update is in progress) waits for it. Zero means 10 s.
 	ReadyWait time.Duration
@@ -71,6 +76,10 @@ type Service struct {
 	runner   Runner
 	queue    Queue // nil until SetQueue
 	inflight atomic.Int64
+	// perAccount counts the invocations in flight of each account
+	// (*atomic.Int64 by account id); an account's counter, once made,
+	// stays.
+	perAccount sync.Map
 }
 
 // New returns a Service.
@@ -80,6 +89,9 @@ func New(cfg Config, configs Configs, runner Runner) *Service {
 	}
 	if cfg.ReadyWait == 0 {
 		cfg.ReadyWait = 10 * time.Second
+	}
+	if cfg.AccountConcurrency == 0 || cfg.AccountConcurrency > cfg.Concurrency {
+		cfg.AccountConcurrency = cfg.Concurrency
 	}
 	return &Service{cfg: cfg, configs: configs, runner: runner}
 }
@@ -182,6 +194,11 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 		return nil, ErrThrottled
 	}
 	defer s.inflight.Add(-1)
+	account := s.accountOf(&t.Config)
+	if !s.acquireAccount(account) {
+		return nil, ErrThrottled
+	}
+	defer s.releaseAccount(account)
 	if req.RequestID == "" {
 		req.RequestID = NewRequestID()
 	}

@@ -45,10 +45,14 @@ type Config struct {
 	// Isolation picks the sandbox driver: "auto" (the default), "process"
 	// or "linux".
 	Isolation string
-	// Concurrency is the account concurrency limit. Zero means 1000.
+	// Concurrency is the server's concurrency limit, all accounts
+	// together. Zero means 1000.
 	Concurrency int
-	Region      string // zero means us-east-1
-	AccountID   string // zero means 000000000000
+	// AccountConcurrency is each account's concurrency limit, so that one
+	// account cannot take all of Concurrency. Zero means Concurrency.
+	AccountConcurrency int
+	Region             string // zero means us-east-1
+	AccountID          string // zero means 000000000000
 	// Runtimes names the interpreter of a managed runtime by runtime id
 	// ("python3.12" → "/usr/local/bin/python3.12"), overriding the
 	// search (runtimes.Search). It must be of exactly that version.
@@ -123,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = 1000
 	}
+	if c.AccountConcurrency == 0 {
+		c.AccountConcurrency = c.Concurrency
+	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
 	}
@@ -186,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if c.AsyncConcurrency < 0 {
 		errs = append(errs, fmt.Errorf("async-concurrency: must not be negative, got %d", c.AsyncConcurrency))
+	}
+	if c.AccountConcurrency < 0 || c.AccountConcurrency > c.Concurrency {
+		errs = append(errs, fmt.Errorf("account-concurrency: must be from 1 to concurrency (%d), got %d", c.Concurrency, c.AccountConcurrency))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency: must be positive, got %d", c.Concurrency))
@@ -331,8 +341,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Credentials:  issue,
 		Endpoint:     endpoint,
 	}, drv, st, rts, ls, log)
-	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
-	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
+	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
+	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:     cfg.AsyncRetryBase,
 		Concurrency:   cfg.AsyncConcurrency,

@@ -233,9 +233,14 @@ func (w *Worker) credentials(cfg *function.Config) ([]string, func()) {
 	return vars, revoke
 }
 
-// accountOf is the account cfg belongs to.
-// TODO(merge): function.Config.Account once the store is account-scoped.
-func (w *Worker) accountOf(cfg *function.Config) string { return w.cfg.Account }
+// accountOf is the account cfg belongs to; configurations stored before
+// accounts belong to the default one.
+func (w *Worker) accountOf(cfg *function.Config) string {
+	if cfg.Account != "" {
+		return cfg.Account
+	}
+	return w.cfg.Account
+}
 
 // environ builds the runtime's environment variables (lambda-api.md §6.3)
 // with Lambda's precedence: the function's variables replace the defaults

@@ -595,3 +595,61 @@ func TestRoleCredentials(t *testing.T) {
 		t.Fatalf("roles delete: %v %s", err, b)
 	}
 }
+
+// TestAccountConcurrency checks that an account at its concurrency limit
+// is throttled while another account's invocations still run, and that
+// GetAccountSettings answers for the caller's account.
+func TestAccountConcurrency(t *testing.T) {
+	s := startServer(t, "", "--isolation", "process", "--concurrency", "4", "--account-concurrency", "1")
+	out, err := s.cli(t.Context(), "accounts", "create", "--id", "222222222222").Output()
+	if err != nil {
+		t.Fatalf("accounts create: %v", err)
+	}
+	kb := exportsOf(t, string(out))
+	b := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(kb["AWS_ACCESS_KEY_ID"], kb["AWS_SECRET_ACCESS_KEY"], "")})
+	f := goFn()
+	f.timeout = 10
+	s.create(t, "slow-a", f)
+	if _, err := b.CreateFunction(t.Context(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("fn-b"), Runtime: "provided.al2023", Handler: aws.String("bootstrap"),
+		Role: aws.String("arn:aws:iam::222222222222:role/x"), Code: &types.FunctionCode{ZipFile: goFnZip}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lambda.NewFunctionActiveV2Waiter(b).Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String("fn-b")}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.invoke(t, "slow-a", map[string]any{"op": "echo"}) // warm
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.tryInvoke(t.Context(), s.NoRetry, "slow-a", map[string]any{"op": "sleep", "ms": 3000})
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.tryInvoke(t.Context(), s.NoRetry, "slow-a", map[string]any{"op": "echo"})
+		if errCode(err) == "TooManyRequestsException" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("account A's second invocation while one runs: %v; want TooManyRequestsException", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r, err := s.tryInvoke(t.Context(), b, "fn-b", map[string]any{"op": "echo"}); err != nil || r.Status != 200 {
+		t.Errorf("account B's invocation while A is at its limit: %v %v; want 200", r, err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("account A's long invocation: %v", err)
+	}
+	settings, err := b.GetAccountSettings(t.Context(), &lambda.GetAccountSettingsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := settings.AccountLimit.ConcurrentExecutions; got != 1 {
+		t.Errorf("GetAccountSettings ConcurrentExecutions = %d; want 1", got)
+	}
+	if got := settings.AccountUsage.FunctionCount; got != 1 {
+		t.Errorf("GetAccountSettings FunctionCount for account B = %d; want 1 (its own)", got)
+	}
+}
