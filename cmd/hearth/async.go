@@ -70,11 +70,7 @@ func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func getJSON(ctx context.Context, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := do(ctx, "GET", u, nil)
 	if err != nil {
 		return err
 	}

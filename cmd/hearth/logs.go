@@ -38,11 +38,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *follow {
 		u += "&follow=true"
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := do(ctx, "GET", u, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

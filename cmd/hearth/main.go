@@ -5,6 +5,8 @@
 //	hearth async                     async queue depth, oldest age, counters
 //	hearth runtimes [--local]        the interpreter serving each runtime
 //	hearth queue receive NAME        take messages from a Hearth queue
+//	hearth credentials               the root key as shell exports
+//	hearth accounts|keys ...         manage accounts and access keys
 //
 // Every server flag has a HEARTH_* environment equivalent: --data-dir is
 // HEARTH_DATA_DIR, --idle-timeout is HEARTH_IDLE_TIMEOUT, and so on.
@@ -41,6 +43,10 @@ commands:
   async             print the async queue's depth, oldest event age and counters
   runtimes          list each runtime with the interpreter that serves it, or why none does
   queue receive Q   take messages from a named Hearth queue (async destinations)
+  credentials       print the root credentials as shell exports: eval "$(hearth credentials)"
+  accounts          create, list or delete accounts (root key only)
+  keys              create, list or delete an account's access keys (root key only)
+  roles             attach AWS credentials to an execution role (root key only)
   version           print the version
 
 Run "hearth <command> -h" for a command's flags.
@@ -64,6 +70,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runQueue(ctx, args[1:], stdout, stderr)
 	case "runtimes":
 		return runRuntimes(ctx, args[1:], stdout, stderr)
+	case "credentials":
+		return runCredentials(args[1:], stdout, stderr)
+	case "accounts":
+		return runAccounts(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
+	case "roles":
+		return runRoles(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", version)
 		return nil

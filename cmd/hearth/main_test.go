@@ -46,6 +46,8 @@ func TestLogsHonoursAWSEndpointURL(t *testing.T) {
 	t.Setenv("HEARTH_ENDPOINT_URL", "")
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
 	t.Setenv("AWS_ENDPOINT_URL", ln)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	var stdout, stderr bytes.Buffer
 	if err := run(t.Context(), []string{"logs", "f", "--tail", "3"}, &stdout, &stderr); err != nil {
 		t.Fatalf("hearth logs f = %v (%s)", err, stderr.String())

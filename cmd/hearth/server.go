@@ -24,7 +24,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory for all state")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle environment stays warm")
 	fs.StringVar(&cfg.Isolation, "isolation", "auto", "sandbox driver: auto, process or linux")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 1000, "account concurrency limit")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 1000, "the server's concurrency limit, all accounts together")
+	fs.IntVar(&cfg.AccountConcurrency, "account-concurrency", 0, "each account's concurrency limit (GetAccountSettings); 0: the same as --concurrency")
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "region in ARNs and AWS_REGION")
 	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "account id in ARNs")
 	runtimeFlag(fs, &cfg)
@@ -42,6 +43,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long a kept-alive HTTP connection may sit idle")
 	fs.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a request body may take for each 64 KiB; a slower client is disconnected")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
+	fs.StringVar(&cfg.Auth, "auth", "sigv4", "sigv4: every request must be signed (AWS Signature Version 4) with a Hearth key; none: no authentication, every request acts as the default account's root (loopback addresses only)")
+	fs.BoolVar(&cfg.AuthNoneOnNetwork, "auth-none-on-network", false, "allow --auth none on an address other than loopback, where anyone who reaches the port can deploy and run code")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"hearth/internal/async"
+	"hearth/internal/auth"
 	"hearth/internal/codezip"
 	"hearth/internal/function"
 	"hearth/internal/invoke"
@@ -79,9 +80,11 @@ type API struct {
 	runtimes Runtimes
 	logs     *logs.Store
 	log      *slog.Logger
-	codeKey  []byte  // signs code download URLs
-	async    Async   // nil until SetAsync
-	storage  Storage // nil until SetStorage
+	codeKey  []byte         // signs code download URLs
+	async    Async          // nil until SetAsync
+	storage  Storage        // nil until SetStorage
+	verifier *auth.Verifier // nil under --auth none; see SetAuth
+	keys     *auth.Keys     // nil under --auth none
 	ready    atomic.Bool
 	quit     chan struct{} // closed by Close: ends log follows
 	closeOne sync.Once
@@ -205,16 +208,33 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /healthz", a.healthz},
 		{"", "GET /_hearth/v1/code/{name}", a.downloadCode},
 		{"", "GET /_hearth/v1/functions/{name}/logs", a.functionLogs},
-		{"", "GET /_hearth/v1/async", a.asyncStats},
-		{"", "GET /_hearth/v1/environments", a.environments},
+		{"", "GET /_hearth/v1/async", a.rootOnly(a.asyncStats)},
+		{"", "GET /_hearth/v1/environments", a.rootOnly(a.environments)},
 		{"", "GET /_hearth/v1/runtimes", a.listRuntimes},
 		{"", "GET /_hearth/v1/queues/{name}/messages", a.receiveQueue},
 		{"", "POST /_hearth/v1/queues/{name}/messages", writes(a.sendQueue)},
+		{"", "POST /{$}", a.sts},
+		{"", "GET /{$}", a.sts},
+		{"", "GET /_hearth/v1/accounts", a.managing(a.listAccounts)},
+		{"", "POST /_hearth/v1/accounts", a.managing(writes(a.createAccount))},
+		{"", "DELETE /_hearth/v1/accounts/{id}", a.managing(writes(a.deleteAccount))},
+		{"", "GET /_hearth/v1/accounts/{id}/keys", a.managing(a.listKeys)},
+		{"", "POST /_hearth/v1/accounts/{id}/keys", a.managing(writes(a.createKey))},
+		{"", "DELETE /_hearth/v1/accounts/{id}/keys/{key}", a.managing(writes(a.deleteKey))},
+		{"", "GET /_hearth/v1/roles", a.managing(a.listRoles)},
+		{"", "PUT /_hearth/v1/roles", a.managing(writes(a.setRole))},
+		{"", "DELETE /_hearth/v1/roles", a.managing(writes(a.deleteRole))},
 	}
 }
 
-// Handler returns every route.
-func (a *API) Handler() http.Handler { return a.mux(a.operation) }
+// Handler returns every route, behind authentication (SetAuth).
+func (a *API) Handler() http.Handler {
+	routes := make(map[string]route)
+	for _, rt := range append(a.lambdaRoutes(), a.hearthRoutes()...) {
+		routes[rt.pattern] = rt
+	}
+	return a.authenticate(a.mux(a.operation), routes)
+}
 
 // literalQuery lists the operations whose URI in the model embeds a literal
 // query (lambda-api.md 1.4): each shares its path with another operation,
@@ -305,6 +325,14 @@ func (a *API) operation(rt route) http.Handler {
 				}
 				if up != nil {
 					defer up.remove()
+				}
+				// The signature covers the body, which is now read: the
+				// caller is known before anything acts on the upload.
+				if r = a.finishAuth(w, r); r == nil {
+					return
+				}
+				ctx = context.WithValue(r.Context(), opKey{}, rt.op)
+				if up != nil {
 					ctx = withUpload(ctx, up)
 				}
 			} else {

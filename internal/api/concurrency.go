@@ -27,7 +27,7 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 	// One reservation at a time, so that two cannot both pass the check.
 	a.reserveMu.Lock()
 	defer a.reserveMu.Unlock()
-	limit := a.invoke.Concurrency()
+	limit := a.invoke.AccountConcurrency()
 	minimum := invoke.MinUnreserved(limit)
 	if limit-invoke.ReservedSum(a.store.AccountFunctions(cfg.Account), cfg.Name)-n < minimum {
 		a.fail(w, r, invalid(fmt.Sprintf("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", minimum)))

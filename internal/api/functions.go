@@ -738,9 +738,9 @@ func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 		AccountLimit: lambdaapi.AccountLimit{
 			CodeSizeUnzipped:               262144000,
 			CodeSizeZipped:                 52428800,
-			ConcurrentExecutions:           a.cfg.Concurrency,
+			ConcurrentExecutions:           a.invoke.AccountConcurrency(),
 			TotalCodeSize:                  80530636800,
-			UnreservedConcurrentExecutions: a.cfg.Concurrency - invoke.ReservedSum(fns, ""),
+			UnreservedConcurrentExecutions: a.invoke.AccountConcurrency() - invoke.ReservedSum(fns, ""),
 		},
 		AccountUsage: lambdaapi.AccountUsage{FunctionCount: len(fns), TotalCodeSize: total},
 	})

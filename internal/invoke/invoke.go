@@ -63,8 +63,12 @@ type Runner interface {
 type Config struct {
 	Region  string
 	Account string
-	// Concurrency is the account's concurrency limit. Zero means 1000.
+	// Concurrency is the server's concurrency limit, all accounts
+	// together. Zero means 1000.
 	Concurrency int
+	// AccountConcurrency is each account's concurrency limit. Zero means
+	// Concurrency.
+	AccountConcurrency int
 	// ReadyWait bounds how long an invocation of a Pending function (or
 	// one whose update is in progress) waits for it. Zero means 10 s.
 	ReadyWait time.Duration
@@ -78,12 +82,14 @@ type Service struct {
 	queue   Queue // nil until SetQueue
 
 	mu sync.Mutex
-	// unreserved counts invocations in flight of functions without
-	// reserved concurrency; reservedBusy those of each function with.
-	unreserved   int             // guarded by mu
-	reservedBusy map[string]int  // guarded by mu
-	reserved     int             // guarded by mu: the sum of all reservations
-	reservedAt   <-chan struct{} // guarded by mu: Changed() when reserved was summed
+	// total counts every invocation in flight; accounts each account's
+	// (an account's entry stays once made).
+	total    int                     // guarded by mu
+	accounts map[string]*accountLoad // guarded by mu
+	// reserved is the sum of each account's reservations, as of
+	// reservedAt (Changed() when it was summed).
+	reserved   map[string]int  // guarded by mu
+	reservedAt <-chan struct{} // guarded by mu
 }
 
 // New returns a Service.
@@ -93,6 +99,9 @@ func New(cfg Config, configs Configs, runner Runner) *Service {
 	}
 	if cfg.ReadyWait == 0 {
 		cfg.ReadyWait = 10 * time.Second
+	}
+	if cfg.AccountConcurrency == 0 || cfg.AccountConcurrency > cfg.Concurrency {
+		cfg.AccountConcurrency = cfg.Concurrency
 	}
 	return &Service{cfg: cfg, configs: configs, runner: runner}
 }
@@ -231,55 +240,80 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 // and a tenth of a smaller limit.
 func MinUnreserved(concurrency int) int { return min(100, concurrency/10) }
 
-// Concurrency returns the account's concurrency limit.
+// Concurrency returns the server's concurrency limit, all accounts
+// together.
 func (s *Service) Concurrency() int { return s.cfg.Concurrency }
 
-// acquire counts one more invocation of cfg in flight, or refuses it: a
-// function with reserved concurrency N runs at most N at once, and the
-// others share what the reservations leave of the account's limit. The
-// caller calls release when the invocation ends.
+// AccountConcurrency returns each account's concurrency limit.
+func (s *Service) AccountConcurrency() int { return s.cfg.AccountConcurrency }
+
+// accountLoad is what one account has in flight.
+type accountLoad struct {
+	unreserved int            // invocations of functions without a reservation
+	reserved   map[string]int // by function name, those of functions with one
+}
+
+// acquire counts one more invocation of cfg in flight, or refuses it. A
+// function with reserved concurrency N runs at most N at once and is never
+// refused for want of the account's or the server's concurrency: that is
+// what reserving means. The account's other functions share what its
+// reservations leave of its limit (AccountConcurrency), and all accounts'
+// unreserved invocations together stay within the server's Concurrency, so
+// one account cannot starve another. The caller calls release when the
+// invocation ends.
 func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	// Reserved concurrency belongs to the function, whichever version
-	// runs: a published version's record keeps what it had when published.
+	// runs: a published version's record has none.
+	account := s.accountOf(cfg)
 	reserved := cfg.ReservedConcurrency
 	if cfg.Version != function.Latest {
+		reserved = nil
 		if latest, err := s.configs.Version(cfg.Account, cfg.Name, function.Latest); err == nil {
 			reserved = latest.ReservedConcurrency
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	load := s.accounts[account]
+	if load == nil {
+		if s.accounts == nil {
+			s.accounts = make(map[string]*accountLoad)
+		}
+		load = &accountLoad{reserved: make(map[string]int)}
+		s.accounts[account] = load
+	}
 	if r := reserved; r != nil {
-		name := cfg.Account + "/" + cfg.Name
-		if s.reservedBusy[name] >= *r {
+		name := cfg.Name
+		if load.reserved[name] >= *r {
 			return nil, ErrReservedThrottled
 		}
-		if s.reservedBusy == nil {
-			s.reservedBusy = make(map[string]int)
-		}
-		s.reservedBusy[name]++
+		load.reserved[name]++
+		s.total++
 		return func() {
 			s.mu.Lock()
-			if s.reservedBusy[name]--; s.reservedBusy[name] <= 0 {
-				delete(s.reservedBusy, name)
+			if load.reserved[name]--; load.reserved[name] <= 0 {
+				delete(load.reserved, name)
 			}
+			s.total--
 			s.mu.Unlock()
 		}, nil
 	}
-	if s.unreserved >= s.cfg.Concurrency-s.reservedSum() {
+	if load.unreserved >= s.cfg.AccountConcurrency-s.reservedSum(account) || s.total >= s.cfg.Concurrency {
 		return nil, ErrThrottled
 	}
-	s.unreserved++
+	load.unreserved++
+	s.total++
 	return func() {
 		s.mu.Lock()
-		s.unreserved--
+		load.unreserved--
+		s.total--
 		s.mu.Unlock()
 	}, nil
 }
 
-// reservedSum is the sum of every function's reserved concurrency, summed
-// again only after a configuration changed. The caller holds s.mu.
-func (s *Service) reservedSum() int {
+// reservedSum is the sum of account's reservations, summed again only
+// after a configuration changed. The caller holds s.mu.
+func (s *Service) reservedSum(account string) int {
 	fresh := s.reservedAt != nil
 	if fresh {
 		select {
@@ -290,9 +324,14 @@ func (s *Service) reservedSum() int {
 	}
 	if !fresh {
 		s.reservedAt = s.configs.Changed()
-		s.reserved = ReservedSum(s.configs.Functions(), "")
+		s.reserved = make(map[string]int)
+		for _, f := range s.configs.Functions() {
+			if f.ReservedConcurrency != nil {
+				s.reserved[s.accountOf(&f)] += *f.ReservedConcurrency
+			}
+		}
 	}
-	return s.reserved
+	return s.reserved[account]
 }
 
 // ReservedSum sums the reserved concurrency of fns, leaving out the
@@ -356,4 +395,12 @@ func NewRequestID() string {
 		j += 2
 	}
 	return string(out)
+}
+
+// accountOf is the account whose limits cfg's invocations count against.
+func (s *Service) accountOf(cfg *function.Config) string {
+	if cfg.Account != "" {
+		return cfg.Account
+	}
+	return s.cfg.Account
 }

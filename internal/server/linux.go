@@ -25,8 +25,18 @@ func newLinuxDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 		Network:   network,
 		LinkLocal: cfg.NetworkLinkLocal,
 		DenyNets:  deny,
+		HostPorts: hostPorts(cfg),
 		// Most environments are the default account's: prepare for it
 		// before the first Start says otherwise.
 		PoolAccount: cfg.AccountID,
 	}, log)
+}
+
+// hostPorts is the API's port, for environments to call it (none under
+// --auth none: unauthenticated, the API would be every function's).
+func hostPorts(cfg Config) []uint16 {
+	if cfg.apiPort == 0 || cfg.Auth == "none" {
+		return nil
+	}
+	return []uint16{cfg.apiPort}
 }

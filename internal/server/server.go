@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"hearth/internal/api"
 	"hearth/internal/async"
+	"hearth/internal/auth"
 	"hearth/internal/broker"
 	"hearth/internal/invoke"
 	"hearth/internal/logs"
@@ -43,10 +45,14 @@ type Config struct {
 	// Isolation picks the sandbox driver: "auto" (the default), "process"
 	// or "linux".
 	Isolation string
-	// Concurrency is the account concurrency limit. Zero means 1000.
+	// Concurrency is the server's concurrency limit, all accounts
+	// together. Zero means 1000.
 	Concurrency int
-	Region      string // zero means us-east-1
-	AccountID   string // zero means 000000000000
+	// AccountConcurrency is each account's concurrency limit, so that one
+	// account cannot take all of Concurrency. Zero means Concurrency.
+	AccountConcurrency int
+	Region             string // zero means us-east-1
+	AccountID          string // zero means 000000000000
 	// Runtimes names the interpreter of a managed runtime by runtime id
 	// ("python3.12" → "/usr/local/bin/python3.12"), overriding the
 	// search (runtimes.Search). It must be of exactly that version.
@@ -96,6 +102,16 @@ type Config struct {
 	// ("interval", the default): acknowledged state then survives a
 	// power loss, not only a crash of the server.
 	Sync string
+	// Auth is how requests prove who sends them: "sigv4" (the default),
+	// or "none", where every request acts as the default account's root.
+	Auth string
+	// AuthNoneOnNetwork lets Auth "none" listen on an address other than
+	// loopback, where anyone who reaches the port can deploy and run code.
+	AuthNoneOnNetwork bool
+
+	// apiPort is the API's port, which environments may reach on the
+	// linux driver's host address. Set by Run.
+	apiPort uint16
 }
 
 func (c Config) withDefaults() Config {
@@ -111,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = 1000
 	}
+	if c.AccountConcurrency == 0 {
+		c.AccountConcurrency = c.Concurrency
+	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
 	}
@@ -125,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Sync == "" {
 		c.Sync = "interval"
+	}
+	if c.Auth == "" {
+		c.Auth = "sigv4"
 	}
 	if c.HTTPIdleTimeout == 0 {
 		c.HTTPIdleTimeout = 2 * time.Minute
@@ -156,11 +178,24 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("sync: %q is not one of always, interval", c.Sync))
 	}
+	switch c.Auth {
+	case "sigv4":
+	case "none":
+		if !c.AuthNoneOnNetwork && !loopbackAddr(c.Addr) {
+			errs = append(errs, fmt.Errorf("auth: --auth none on %s would let anyone who reaches it deploy and run code as this server; "+
+				"listen on a loopback address (--addr 127.0.0.1:9001), keep --auth sigv4, or insist with --auth-none-on-network", c.Addr))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("auth: %q is not one of sigv4, none", c.Auth))
+	}
 	if c.AsyncRetryBase < 0 {
 		errs = append(errs, fmt.Errorf("async-retry-base: must not be negative, got %v", c.AsyncRetryBase))
 	}
 	if c.AsyncConcurrency < 0 {
 		errs = append(errs, fmt.Errorf("async-concurrency: must not be negative, got %d", c.AsyncConcurrency))
+	}
+	if c.AccountConcurrency < 0 || c.AccountConcurrency > c.Concurrency {
+		errs = append(errs, fmt.Errorf("account-concurrency: must be from 1 to concurrency (%d), got %d", c.Concurrency, c.AccountConcurrency))
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency: must be positive, got %d", c.Concurrency))
@@ -246,6 +281,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if err != nil {
 		return err
 	}
+	keys, verifier, sessions, err := setupAuth(ctx, cfg, b, log)
+	if err != nil {
+		return err
+	}
 	began := time.Now()
 	rts, err := runtimes.Setup(ctx, filepath.Join(cfg.DataDir, "runtimes"), runtimes.Config{Interpreters: cfg.Runtimes})
 	if err != nil {
@@ -258,12 +297,38 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	defer ls.Close()
 
+	cfg.apiPort = uint16(ln.Addr().(*net.TCPAddr).Port)
 	drv, err := newDriver(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer drv.Close()
 	log.Info("sandbox driver", "driver", drv.Name())
+	// Under --auth none the API stays out of the environments' reach:
+	// unauthenticated, it would give every function every other.
+	var envLn net.Listener
+	var endpoint string
+	if verifier != nil {
+		if envLn, endpoint, err = environmentListener(drv, ln); err != nil {
+			return err
+		}
+	}
+	if envLn != nil {
+		defer envLn.Close()
+	}
+	var issue func(account, role, session string) ([]string, bool, func())
+	if sessions != nil {
+		issue = func(account, role, session string) ([]string, bool, func()) {
+			// Credentials an operator attached to the role, for the
+			// role's own account only: another account naming the role
+			// gets Hearth's.
+			if r, ok := keys.Role(role); ok && auth.RoleAccount(role) == account {
+				return r.Env(), false, nil
+			}
+			c := sessions.Issue(account, role, session)
+			return c.Env(), true, func() { sessions.Revoke(c.AccessKeyID) }
+		}
+	}
 
 	wk := worker.New(worker.Config{
 		CodeDir:     filepath.Join(cfg.DataDir, "code"),
@@ -273,9 +338,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		DrainTimeout: cfg.ShutdownTimeout,
 		Region:       cfg.Region,
 		Account:      cfg.AccountID,
+		Credentials:  issue,
+		Endpoint:     endpoint,
 	}, drv, st, rts, ls, log)
-	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency}, st, wk)
-	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
+	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
+	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:     cfg.AsyncRetryBase,
 		Concurrency:   cfg.AsyncConcurrency,
@@ -291,6 +358,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
 	a.SetStorage(b)
+	if verifier != nil {
+		a.SetAuth(verifier, keys)
+	}
 
 	// No ReadTimeout or WriteTimeout: an upload on a slow link may take
 	// minutes, and so may a synchronous invocation or a log follow. A
@@ -323,6 +393,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	go func() { workerDone <- wk.Run(workerCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
+	// Environments reach the API on an address of their own, which is
+	// not loopback: the same handler without the loopback Host check.
+	var envSrv *http.Server
+	envDone := make(chan struct{})
+	if envLn != nil {
+		envSrv = &http.Server{
+			Handler:           api.WithRequestID(api.BodyTimeout(cfg.BodyReadTimeout, api.Guard(api.GuardConfig{}, a.Handler()))),
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       cfg.HTTPIdleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		go func() { defer close(envDone); envSrv.Serve(envLn) }()
+		log.Info("environments reach the API", "endpoint", endpoint)
+	} else {
+		close(envDone)
+	}
 
 	if dln != nil {
 		dsrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 30 * time.Second}
@@ -355,6 +441,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		log.Warn("in-flight requests cut short", "err", serr)
 		srv.Close()
 	}
+	if envSrv != nil {
+		if serr := envSrv.Shutdown(sctx); serr != nil {
+			envSrv.Close()
+		}
+	}
+	<-envDone
 	cancel()
 	if !served {
 		<-serveDone // ErrServerClosed
@@ -385,6 +477,66 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	log.Info("hearth stopped")
 	return err
+}
+
+// setupAuth opens the accounts and keys under --auth sigv4, creates the
+// default account's root key on first start and writes it to the data
+// directory. It returns nils under --auth none.
+func setupAuth(ctx context.Context, cfg Config, b *broker.Broker, log *slog.Logger) (*auth.Keys, *auth.Verifier, *auth.Sessions, error) {
+	if cfg.Auth != "sigv4" {
+		log.Warn("authentication is off (--auth none): every request acts as the root of account "+cfg.AccountID, "addr", cfg.Addr)
+		return nil, nil, nil, nil
+	}
+	keys, err := auth.OpenKeys(ctx, b.JetStream())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	root, created, err := keys.Bootstrap(ctx, cfg.AccountID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("create root key: %w", err)
+	}
+	path, err := auth.WriteFile(cfg.DataDir, auth.FileCredentials{AccessKeyID: root.ID, SecretAccessKey: root.Secret, Region: cfg.Region, Account: cfg.AccountID})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if created {
+		log.Info("created the root access key of account "+cfg.AccountID+`; eval "$(hearth credentials)" exports it`, "file", path, "access_key_id", root.ID)
+	} else {
+		log.Info("root credentials", "file", path, "access_key_id", root.ID)
+	}
+	sessions := auth.NewSessions()
+	return keys, auth.NewVerifier(cfg.Region, keys, sessions), sessions, nil
+}
+
+// environmentListener opens the listener environments reach the API on,
+// and returns the endpoint URL they use. Under the linux driver they have
+// their own network and reach the host at the driver's host address (on
+// the API's port, which the driver lets through); under the process
+// driver they are the host's processes and use the API's own address.
+func environmentListener(drv sandbox.Driver, ln net.Listener) (net.Listener, string, error) {
+	addr := ln.Addr().(*net.TCPAddr)
+	ha, ok := drv.(interface{ HostAddress() (netip.Addr, bool) })
+	if ok {
+		if host, ok := ha.HostAddress(); ok {
+			hp := net.JoinHostPort(host.String(), strconv.Itoa(addr.Port))
+			if addr.IP.IsUnspecified() {
+				return nil, "http://" + hp, nil // the API listens there already
+			}
+			eln, err := net.Listen("tcp", hp)
+			if err != nil {
+				return nil, "", fmt.Errorf("listen for environments: %w", err)
+			}
+			return eln, "http://" + hp, nil
+		}
+		if _, isProcess := drv.(*process.Driver); !isProcess {
+			return nil, "", nil // no network: nothing to reach
+		}
+	}
+	ip := addr.IP
+	if ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return nil, "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(addr.Port)), nil
 }
 
 func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
@@ -439,6 +591,20 @@ func sweepCode(ctx context.Context, st *store.Store, wk *worker.Worker, log *slo
 			}
 		}
 	}
+}
+
+// loopbackAddr reports whether the listen address addr (host:port) is on
+// loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // isLoopback reports whether addr is a loopback address.
@@ -508,3 +674,14 @@ type RuntimeStatus = runtimes.Status
 func ResolveRuntimes(ctx context.Context, cfg Config) ([]RuntimeStatus, error) {
 	return runtimes.Resolve(ctx, runtimes.Config{Interpreters: cfg.Runtimes})
 }
+
+// RootCredentials are the default account's root key as the server writes
+// it to its data directory.
+type RootCredentials = auth.FileCredentials
+
+// CredentialsFile is where a server with data directory dataDir keeps its
+// root credentials.
+func CredentialsFile(dataDir string) string { return filepath.Join(dataDir, auth.FileName) }
+
+// ReadCredentials reads a credentials file the server wrote.
+func ReadCredentials(path string) (RootCredentials, error) { return auth.ReadFile(path) }

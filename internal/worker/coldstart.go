@@ -64,12 +64,18 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 	stream := logStreamName(time.Now(), cfg.Version)
 	log := w.log.With("function", cfg.Name, "version", cfg.Version, "env", id)
 	cmd, wrapped := wrapperCmd(cfg.Environment, rt.ExecutionEnv() != "", launch.Cmd)
+	vars, revoke := w.credentials(cfg)
+	defer func() {
+		if err != nil && revoke != nil {
+			revoke()
+		}
+	}()
 	spec := &sandbox.Spec{
 		ID:         id,
 		Function:   cfg.Name,
 		Account:    cfg.Account,
 		Cmd:        cmd,
-		Env:        environ(cfg, rt, launch, stream, w.cfg.Region),
+		Env:        append(environ(cfg, rt, launch, stream, w.cfg.Region), vars...),
 		CodeDir:    codeDir,
 		RuntimeDir: launch.RuntimeDir,
 		// The layers' merge, or a directory a test hands in.
@@ -111,6 +117,10 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		if extCapture != nil {
 			extCapture.Close()
 		}
+		if revoke != nil {
+			revoke()
+			revoke = nil
+		}
 		var xe *sandbox.ExecError
 		if errors.As(err, &xe) && wrapped {
 			// Lambda runs the wrapper through a shell: one that does not
@@ -140,7 +150,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		// Each extension holds a connection or two (its event/next and
 		// its other calls) besides the runtime's.
 		MaxConns: 16 + 2*len(extNames),
-		Function: runtimeapi.Function{Name: cfg.Name, Version: cfg.Version, Handler: cfg.Handler, Account: w.cfg.Account},
+		Function: runtimeapi.Function{Name: cfg.Name, Version: cfg.Version, Handler: cfg.Handler, Account: cmp.Or(cfg.Account, w.cfg.Account)},
 		External: extNames,
 	}
 	if d, ok := sb.(sandbox.Dialer); ok {
@@ -158,7 +168,9 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		log:      log,
 		extNames: extNames,
 		extLog:   extCapture,
+		revoke:   revoke,
 	}
+	revoke = nil // e's now: destroy revokes
 	w.startEnv(e)
 	log.Debug("sandbox started", "dur", setup)
 
@@ -294,6 +306,36 @@ func errorMessage(err error) string {
 // logStreamName is Lambda's YYYY/MM/DD/[VERSION]<32 hex>.
 func logStreamName(t time.Time, version string) string {
 	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + newID("") + newID("")
+}
+
+// credentials returns the variables that give an environment of cfg its
+// temporary credentials and Hearth's endpoint, and the func that revokes
+// the credentials (nil when there are none).
+func (w *Worker) credentials(cfg *function.Config) ([]string, func()) {
+	var vars []string
+	var revoke func()
+	hearth := true
+	if w.cfg.Credentials != nil {
+		vars, hearth, revoke = w.cfg.Credentials(w.accountOf(cfg), cfg.Role, cfg.Name)
+	}
+	// With an AWS account's credentials the function calls AWS itself.
+	if w.cfg.Endpoint != "" && hearth {
+		for _, k := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
+			if _, own := cfg.Environment[k]; !own {
+				vars = append(vars, k+"="+w.cfg.Endpoint)
+			}
+		}
+	}
+	return vars, revoke
+}
+
+// accountOf is the account cfg belongs to; configurations stored before
+// accounts belong to the default one.
+func (w *Worker) accountOf(cfg *function.Config) string {
+	if cfg.Account != "" {
+		return cfg.Account
+	}
+	return w.cfg.Account
 }
 
 // environ builds the runtime's environment variables (lambda-api.md §6.3)

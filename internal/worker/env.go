@@ -27,6 +27,7 @@ type env struct {
 	capture *logs.Capture
 	pf      logs.Platform // the function's log format and system level
 	log     *slog.Logger
+	revoke  func() // ends the environment's credentials; nil if none
 	// ctx is canceled with errExited when the bootstrap exits; an
 	// invocation's context derives from it, so a crash ends the wait.
 	ctx    context.Context
@@ -117,6 +118,9 @@ func (w *Worker) destroy(e *env, reason string) {
 				e.log.Warn("destroy env", "err", err)
 			}
 			e.cancel(errExited)
+			if e.revoke != nil {
+				e.revoke()
+			}
 			e.capture.Close()
 			if e.extLog != nil {
 				e.extLog.Close()

@@ -36,6 +36,17 @@ type Config struct {
 	// Region and Account fill AWS_REGION and the log group names.
 	Region  string
 	Account string
+	// Credentials, when set, issues the credentials of each new
+	// environment of a function of account with execution role role: the
+	// variables that carry them, whether they are Hearth's (so that the
+	// environment is pointed at Endpoint) rather than an AWS account's,
+	// and a func that revokes them once the environment is gone (nil if
+	// there is nothing to revoke).
+	Credentials func(account, role, session string) (env []string, hearth bool, revoke func())
+	// Endpoint, when set, is the URL environments reach Hearth's API on:
+	// the AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_STS of functions
+	// that do not set their own.
+	Endpoint string
 }
 
 func (c Config) withDefaults() Config {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +48,7 @@ func (s *server) receive(t testing.TB, queue string, want int, timeout time.Dura
 	var got []queued
 	deadline := time.Now().Add(timeout)
 	for len(got) < want && time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/_hearth/v1/queues/" + queue + "/messages?max=100&wait=1s")
+		resp, err := s.get(t, "/_hearth/v1/queues/"+queue+"/messages?max=100&wait=1s")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +231,7 @@ func TestAsyncThrottledEventsWait(t *testing.T) {
 	if left := s.receive(t, "thr-failed", 1, time.Second); len(left) != 0 {
 		t.Errorf("throttled events reached the failure destination: %d", len(left))
 	}
-	out, err := exec.Command(hearthBin, "async", "--endpoint-url", s.URL).CombinedOutput()
+	out, err := s.cli(t.Context(), "async").CombinedOutput()
 	if err != nil {
 		t.Fatalf("hearth async: %v\n%s", err, out)
 	}
@@ -350,7 +348,7 @@ func TestAsyncSurvivesKill9(t *testing.T) {
 	var st struct {
 		Depth uint64 `json:"depth"`
 	}
-	if resp, err := http.Get(s.URL + "/_hearth/v1/async"); err == nil {
+	if resp, err := s.get(t, "/_hearth/v1/async"); err == nil {
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
 	}
@@ -387,7 +385,7 @@ func TestAsyncSurvivesKill9(t *testing.T) {
 // functionLog returns the function's stored log.
 func (s *server) functionLog(t testing.TB, name string) string {
 	t.Helper()
-	out, err := exec.CommandContext(context.Background(), hearthBin, "logs", name, "--endpoint-url", s.URL).Output()
+	out, err := s.cli(context.Background(), "logs", name).Output()
 	if err != nil {
 		t.Fatalf("hearth logs %s: %v", name, err)
 	}

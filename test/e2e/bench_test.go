@@ -166,7 +166,7 @@ func isolations() []string {
 func BenchmarkWarmInvoke(b *testing.B) {
 	for _, iso := range isolations() {
 		s := benchServer(b, "--isolation", iso)
-		c := &http.Client{}
+		c := s.httpClient()
 		for _, br := range benchRuntimes {
 			f := br.fn(b)
 			if !hostRuntimes(b)[f.runtime].Available {
@@ -304,7 +304,7 @@ func BenchmarkAsyncEnqueue(b *testing.B) {
 		s := benchServer(b, "--sync", policy, "--async-concurrency", "1")
 		s.create(b, "enq", goFn())
 		url := s.URL + "/2015-03-31/functions/enq/invocations"
-		c := &http.Client{}
+		c := s.httpClient()
 		send := func(b *testing.B) {
 			req, _ := http.NewRequest("POST", url, bytes.NewReader(benchPayload))
 			req.Header.Set("X-Amz-Invocation-Type", "Event")
@@ -340,7 +340,7 @@ func BenchmarkAsyncLatency(b *testing.B) {
 	s.putEventConfig(b, "lat", 0, queueARN("lat"), "")
 	s.invoke(b, "lat", map[string]any{"op": "echo"}) // warm
 	url := s.URL + "/2015-03-31/functions/lat/invocations"
-	c := &http.Client{}
+	c := s.httpClient()
 	var d []time.Duration
 	for b.Loop() {
 		payload := fmt.Sprintf(`{"op":"echo","sent_ns":%d}`, time.Now().UnixNano())
@@ -390,7 +390,7 @@ func BenchmarkWarmInvokeAlias(b *testing.B) {
 	if _, err := s.Client.CreateAlias(b.Context(), &lambda.CreateAliasInput{FunctionName: aws.String("warm-alias"), Name: aws.String("live"), FunctionVersion: v.Version}); err != nil {
 		b.Fatal(err)
 	}
-	c := &http.Client{}
+	c := s.httpClient()
 	base := s.URL + "/2015-03-31/functions/"
 	urls := []string{base + "warm-alias/invocations", base + "warm-alias:live/invocations",
 		base + "warm-alias:" + aws.ToString(v.Version) + "/invocations", base + "warm-control/invocations"}
@@ -419,4 +419,46 @@ func BenchmarkWarmInvokeAlias(b *testing.B) {
 	b.ReportMetric(float64(p50[2])/float64(p50[0]), "ratio-version")
 	b.ReportMetric(float64(p50[3])/float64(p50[0]), "ratio-control")
 	b.ReportMetric(float64(p50[1])/float64(p50[2]), "alias÷version")
+}
+
+// BenchmarkAuthOverhead measures what SigV4 verification adds to a warm
+// invoke: the same Go function on a server with --auth none and on one
+// with --auth sigv4 (the default), invoked alternately in the same loop so
+// that both see the same machine. The sigv4 client signs each request
+// (as every SDK does); ratio-p50 is sigv4's p50 over none's.
+func BenchmarkAuthOverhead(b *testing.B) {
+	none := benchServer(b, "--auth", "none")
+	signed := benchServer(b)
+	f := goFn()
+	f.memory = oneVCPU
+	none.create(b, "warm", f)
+	signed.create(b, "warm", f)
+	plain, signing := &http.Client{}, signed.httpClient()
+	urlNone, urlSigned := none.URL+"/2015-03-31/functions/warm/invocations", signed.URL+"/2015-03-31/functions/warm/invocations"
+	post(b, plain, urlNone, benchPayload)
+	post(b, signing, urlSigned, benchPayload)
+	var dn, ds []time.Duration
+	one := func(c *http.Client, url string, d *[]time.Duration) {
+		t := time.Now()
+		post(b, c, url, benchPayload)
+		*d = append(*d, time.Since(t))
+	}
+	i := 0
+	for b.Loop() {
+		// Each goes first every other time.
+		if i++; i%2 == 0 {
+			one(plain, urlNone, &dn)
+			one(signing, urlSigned, &ds)
+		} else {
+			one(signing, urlSigned, &ds)
+			one(plain, urlNone, &dn)
+		}
+	}
+	slices.Sort(dn)
+	slices.Sort(ds)
+	p50n, p50s := dn[len(dn)/2], ds[len(ds)/2]
+	b.ReportMetric(float64(p50n.Microseconds()), "none-p50-µs")
+	b.ReportMetric(float64(p50s.Microseconds()), "sigv4-p50-µs")
+	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds()), "sigv4-p99-µs")
+	b.ReportMetric(float64(p50s)/float64(p50n), "ratio-p50")
 }

@@ -81,7 +81,7 @@ func eventInvoke(ctx context.Context, c *lambda.Client, name string) error {
 // asyncSucceeded returns the async queue's count of events that succeeded.
 func asyncSucceeded(t *testing.T, s *server) int64 {
 	t.Helper()
-	resp, err := http.Get(s.URL + "/_hearth/v1/async")
+	resp, err := s.get(t, "/_hearth/v1/async")
 	if err != nil {
 		t.Fatalf("GET async stats = %v", err)
 	}

@@ -108,7 +108,7 @@ func (s *server) checkGolden(t *testing.T, c goldenCase) {
 	for k, v := range c.Request.Headers {
 		req.Header.Set(k, expand(v))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -160,7 +159,7 @@ func TestLogsCommand(t *testing.T) {
 	s := startServer(t, "")
 	s.create(t, "logged", goFn())
 	r := s.invoke(t, "logged", map[string]any{"op": "print", "text": "hello-log", "n": 2})
-	out, err := exec.Command(hearthBin, "logs", "logged", "--endpoint-url", s.URL).CombinedOutput()
+	out, err := s.cli(t.Context(), "logs", "logged").CombinedOutput()
 	if err != nil {
 		t.Fatalf("hearth logs: %v\n%s", err, out)
 	}
@@ -175,7 +174,7 @@ func TestLogsCommand(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, hearthBin, "logs", "logged", "--follow", "--tail", "1", "--endpoint-url", s.URL)
+	cmd := s.cli(ctx, "logs", "logged", "--follow", "--tail", "1")
 	pipe, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -215,11 +214,11 @@ func TestLogsCommand(t *testing.T) {
 	if _, err := s.Client.DeleteFunction(t.Context(), &lambda.DeleteFunctionInput{FunctionName: aws.String("logged")}); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.Command(hearthBin, "logs", "logged", "--endpoint-url", s.URL).CombinedOutput()
+	out, err = s.cli(t.Context(), "logs", "logged").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "followed-line 0") {
 		t.Errorf("hearth logs of a deleted function: %v\n%s\nwant its log", err, out)
 	}
-	if out, err := exec.Command(hearthBin, "logs", "never-was", "--endpoint-url", s.URL).CombinedOutput(); err == nil {
+	if out, err := s.cli(t.Context(), "logs", "never-was").CombinedOutput(); err == nil {
 		t.Errorf("hearth logs of a function that never existed succeeded:\n%s", out)
 	}
 }

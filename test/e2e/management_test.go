@@ -314,7 +314,7 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("malformed management requests", func(t *testing.T) {
 		for _, body := range []string{`{`, `{"FunctionName": 5}`, `[1,2]`, `{"Timeout":"x","FunctionName":"f"}`} {
-			resp, err := http.Post(s.URL+"/2015-03-31/functions", "application/json", strings.NewReader(body))
+			resp, err := s.post(t, "/2015-03-31/functions", "application/json", []byte(body))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -34,7 +34,7 @@ func TestLogsTailIsBounded(t *testing.T) {
 		{"1000000", http.StatusOK},
 		{"5", http.StatusOK},
 	} {
-		resp, err := http.Get(s.URL + "/_hearth/v1/functions/tailed/logs?tail=" + tt.tail)
+		resp, err := s.get(t, "/_hearth/v1/functions/tailed/logs?tail="+tt.tail)
 		if err != nil {
 			t.Errorf("GET logs?tail=%s = %v", tt.tail, err)
 			continue

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -119,7 +118,7 @@ func TestCLISeesUnknownOperations(t *testing.T) {
 		{"lambda", "get-function-url-config", "--function-name", "f"},
 	} {
 		cmd := exec.CommandContext(t.Context(), "aws", append(args, "--endpoint-url", s.URL, "--region", "us-east-1")...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_MAX_ATTEMPTS=1",
+		cmd.Env = append(s.credEnv(), "AWS_MAX_ATTEMPTS=1",
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "An error occurred (UnknownOperationException)") {

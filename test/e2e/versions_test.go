@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -50,7 +49,7 @@ func series(runtime string) string {
 // `hearth runtimes` lists both.
 func TestRuntimeVersions(t *testing.T) {
 	s := startServer(t, "")
-	resp, err := http.Get(s.URL + "/_hearth/v1/runtimes")
+	resp, err := s.get(t, "/_hearth/v1/runtimes")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +99,7 @@ func TestRuntimeVersions(t *testing.T) {
 	}
 
 	// `hearth runtimes` prints the server's list.
-	out, err := exec.Command(hearthBin, "runtimes", "--endpoint-url", s.URL).CombinedOutput()
+	out, err := s.cli(t.Context(), "runtimes").CombinedOutput()
 	if err != nil {
 		t.Fatalf("hearth runtimes: %v\n%s", err, out)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 
 	"hearth/internal/sandbox"
 )
@@ -25,6 +26,9 @@ func New(Config, *slog.Logger) (*Driver, error) { return nil, errNotLinux }
 func RunInitIfRequested() {}
 
 func (d *Driver) Name() string { return "linux" }
+
+// HostAddress is never available on this operating system.
+func (d *Driver) HostAddress() (netip.Addr, bool) { return netip.Addr{}, false }
 
 func (d *Driver) Start(context.Context, *sandbox.Spec) (sandbox.Env, error) {
 	return nil, errNotLinux

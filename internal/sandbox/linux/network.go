@@ -59,6 +59,9 @@ type network struct {
 
 	claim *os.File // the lock that holds an automatically chosen subnet
 
+	hostLink string     // the link holding hostAddr (hostaddr.go)
+	hostAddr netip.Addr // where environments reach the host; invalid if none
+
 	mu    sync.Mutex
 	addrs *addrAlloc // guarded by mu; /30 indexes in use by this driver, per account
 }
@@ -96,6 +99,9 @@ func newNetwork(cfg Config, tag string) (_ *network, err error) {
 	}
 	if err := n.installRules(forwardWasOff); err != nil {
 		return nil, errors.Join(err, restoreForwarding())
+	}
+	if err := n.addHostLink(); err != nil {
+		return nil, errors.Join(err, deleteTable(n.table), restoreForwarding())
 	}
 	return n, nil
 }
@@ -147,7 +153,7 @@ func claimSubnet() (netip.Prefix, *os.File, error) {
 // (deleting what remains after a while), removes the driver's rules, and
 // restores IP forwarding when no other driver's table is left.
 func (n *network) close() error {
-	err := errors.Join(waitLinksGone(n.alias, 5*time.Second), deleteTable(n.table), restoreForwarding())
+	err := errors.Join(n.removeHostLink(), waitLinksGone(n.alias, 5*time.Second), deleteTable(n.table), restoreForwarding())
 	if n.claim != nil {
 		n.claim.Close()
 	}

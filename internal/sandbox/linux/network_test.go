@@ -157,6 +157,42 @@ func TestHostPortsAreReachable(t *testing.T) {
 	}
 }
 
+// TestHostAddress checks the address every environment reaches the host
+// on: Config.HostPorts are open there, other ports are not, and the
+// address is gone when the driver closes.
+func TestHostAddress(t *testing.T) {
+	free := listen(t, "127.0.0.1:0")
+	port := free.port()
+	free.Close()
+	d := newDriver(t, linux.Config{HostPorts: []uint16{uint16(port)}})
+	ip, ok := d.HostAddress()
+	if !ok {
+		t.Fatal("HostAddress: none with NAT networking")
+	}
+	allowed := listen(t, fmt.Sprintf("%s:%d", ip, port))
+	other := listen(t, ip.String()+":0")
+	a, o := fmt.Sprintf("%s:%d", ip, allowed.port()), fmt.Sprintf("%s:%d", ip, other.port())
+	res := probeResults(t, d, a, o, fmt.Sprintf("169.254.169.254:%d", port))
+	if !strings.HasPrefix(res[a], "ok hello ") {
+		t.Errorf("connect to the host address's allowed port %s: %s; want ok", a, res[a])
+	}
+	if !strings.HasPrefix(res[o], "err ") {
+		t.Errorf("connect to another port of the host address %s: %s; want refused", o, res[o])
+	}
+	if r := res[fmt.Sprintf("169.254.169.254:%d", port)]; !strings.HasPrefix(r, "err ") {
+		t.Errorf("connect to a link-local address on the allowed port: %s; want refused", r)
+	}
+	allowed.Close()
+	other.Close()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := net.Listen("tcp4", ip.String()+":0"); err == nil {
+		ln.Close()
+		t.Errorf("the host address %s is still the host's after Close", ip)
+	}
+}
+
 func TestEnvironmentsCannotReachEachOther(t *testing.T) {
 	d := newDriver(t, linux.Config{})
 	server := start(t, d, pythonSpec(t, `

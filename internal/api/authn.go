@@ -1,0 +1,210 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"hash"
+	"io"
+	"net/http"
+	"strings"
+
+	"hearth/internal/auth"
+	"hearth/internal/invoke"
+	"hearth/internal/lambdaapi"
+)
+
+// SetAuth makes every request but /healthz (and code downloads, which
+// carry their own signature) prove who sends it with SigV4. Without it
+// (--auth none) every request acts as the default account's root. Call
+// it before serving.
+func (a *API) SetAuth(v *auth.Verifier, keys *auth.Keys) {
+	a.verifier, a.keys = v, keys
+}
+
+// authExempt lists the paths served without a signature.
+func authExempt(path string) bool {
+	return path == "/healthz" || strings.HasPrefix(path, "/_hearth/v1/code/")
+}
+
+type pendingKey struct{}
+
+// pendingAuth is a code upload whose signature waits for its body, which
+// operation streams to disk while hashing it.
+type pendingAuth struct {
+	p    *auth.Pending
+	body io.Reader // r's body, read through h
+	h    hash.Hash
+}
+
+// authenticate verifies r's signature before any handler acts on it and
+// puts the caller in its context. The body's hash is part of the
+// signature: small bodies are read here (each handler would read them
+// whole anyway, within the same limits); a code upload's is hashed while
+// operation streams it to disk, and checked before the handler runs.
+func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.verifier == nil || authExempt(r.URL.Path) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		target := r.Header.Get("X-Amz-Target")
+		// STS's query protocol: POST / with a form, or GET / with the
+		// same in the query (a presigned GetCallerIdentity, as tools that
+		// prove an identity to a third party send it).
+		sts := r.URL.Path == "/" && target == "" && (r.Method == http.MethodPost || r.Method == http.MethodGet && r.URL.Query().Has("Action"))
+		service := "lambda"
+		switch {
+		case sts, strings.HasPrefix(target, stsTarget):
+			service = "sts"
+		case target != "":
+			// Another service's JSON protocol (CloudWatch Logs, from aws
+			// logs tail): signed for that service, answered with
+			// UnknownOperation once the signature holds.
+			service = ""
+		}
+		p, err := a.verifier.Begin(r, service)
+		if err != nil {
+			a.authFail(w, r, err, sts)
+			return
+		}
+		if !p.NeedsBody() || r.ContentLength == 0 {
+			c, err := p.Finish(auth.EmptyHash)
+			if err != nil {
+				a.authFail(w, r, err, sts)
+				return
+			}
+			mux.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
+			return
+		}
+		_, pattern := mux.Handler(r)
+		rt := routes[pattern]
+		if zipMember(rt.op) != nil {
+			h := sha256.New()
+			pa := &pendingAuth{p: p, body: io.TeeReader(r.Body, h), h: h}
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{pa.body, r.Body}
+			mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pendingKey{}, pa)))
+			return
+		}
+		limit, tooLarge := a.authBodyLimit(w, r, rt)
+		if r.ContentLength > limit {
+			tooLarge(r.ContentLength)
+			return
+		}
+		buf := &bytes.Buffer{}
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength))
+		}
+		n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
+			return
+		}
+		if n > limit {
+			tooLarge(n)
+			return
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		c, err := p.Finish(hex.EncodeToString(sum[:]))
+		if err != nil {
+			a.authFail(w, r, err, sts)
+			return
+		}
+		r.Body = io.NopCloser(buf)
+		mux.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
+	})
+}
+
+// authBodyLimit is the largest body rt takes, and how it answers one
+// larger: the answers the handlers give, so that a signed request finds
+// the same limits with or without authentication.
+func (a *API) authBodyLimit(w http.ResponseWriter, r *http.Request, rt route) (int64, func(n int64)) {
+	switch rt.op {
+	case "Invoke":
+		limit, kind := int64(invoke.MaxPayload), "RequestResponse"
+		if r.Header.Get(lambdaapi.HeaderInvocationType) == lambdaapi.InvocationEvent {
+			limit, kind = invoke.MaxEventPayload, "Event"
+		}
+		return limit, func(n int64) { a.tooLarge(w, r, n, kind, limit) }
+	case "InvokeAsync":
+		return invoke.MaxInvokeAsyncPayload, func(n int64) { a.tooLarge(w, r, n, "Event", invoke.MaxInvokeAsyncPayload) }
+	}
+	op := rt.op
+	if op == "" {
+		op = r.URL.Path
+	}
+	return maxOtherBody, func(int64) { a.tooLargeBody(w, r, op, maxOtherBody) }
+}
+
+// finishAuth completes the verification of a code upload once operation
+// has read its body, and returns r with the caller. It writes the failure
+// and returns nil when the signature does not hold.
+func (a *API) finishAuth(w http.ResponseWriter, r *http.Request) *http.Request {
+	pa, ok := r.Context().Value(pendingKey{}).(*pendingAuth)
+	if !ok {
+		return r
+	}
+	// What follows the JSON object (a newline, perhaps) is signed too.
+	if n, _ := io.Copy(io.Discard, io.LimitReader(pa.body, 64<<10)); n == 64<<10 {
+		a.authFail(w, r, errors.New("trailing data"), false)
+		return nil
+	}
+	c, err := pa.p.Finish(hex.EncodeToString(pa.h.Sum(nil)))
+	if err != nil {
+		a.authFail(w, r, err, false)
+		return nil
+	}
+	return r.WithContext(auth.WithCaller(r.Context(), c))
+}
+
+// authFail answers an authentication failure as the API's clients decode
+// it: rest-json for Lambda and Hearth's endpoints, the query protocol's
+// XML for STS.
+func (a *API) authFail(w http.ResponseWriter, r *http.Request, err error, sts bool) {
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		ae = &auth.Error{Status: http.StatusForbidden, Code: "InvalidSignatureException", STSCode: "SignatureDoesNotMatch",
+			Message: "The request signature we calculated does not match the signature you provided."}
+	}
+	a.log.Debug("request refused", "request_id", requestID(r), "code", ae.Code, "method", r.Method, "path", r.URL.Path)
+	if sts {
+		stsError(w, r, ae.Status, ae.STSCode, ae.Message)
+		return
+	}
+	e := &lambdaapi.Error{Status: ae.Status, Code: ae.Code, Type: "User", Message: ae.Message}
+	if strings.HasPrefix(r.URL.Path, "/_hearth/") || r.Header.Get("X-Amz-Target") != "" {
+		e.BodyType = true
+	}
+	// A body the client is still sending is left unread.
+	w.Header().Set("Connection", "close")
+	e.Write(w, requestID(r))
+}
+
+// stsError writes a query-protocol error document.
+func stsError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	typ := "Sender"
+	if status >= 500 {
+		typ = "Receiver"
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ ErrorResponse"`
+		Error   struct {
+			Type    string
+			Code    string
+			Message string
+		}
+		RequestID string `xml:"RequestId"`
+	}
+	doc.Error.Type, doc.Error.Code, doc.Error.Message, doc.RequestID = typ, code, msg, requestID(r)
+	b, _ := xml.Marshal(doc)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set(lambdaapi.HeaderRequestID, requestID(r))
+	w.WriteHeader(status)
+	w.Write(b)
+}
