@@ -289,9 +289,16 @@ func (s *server) Stop() {
 	select {
 	case <-s.exited:
 	case <-time.After(60 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-		t.Errorf("hearth did not stop within 60s of SIGTERM")
+		// SIGQUIT first: the Go runtime writes every goroutine's stack
+		// to the log, which says where the shutdown hung.
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		t.Errorf("hearth did not stop within 60s of SIGTERM (its goroutines are in the log below)")
 	}
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("hearth exited with status %d after SIGTERM", code)
