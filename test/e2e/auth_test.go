@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -622,19 +623,20 @@ func TestAccountConcurrency(t *testing.T) {
 	s.invoke(t, "slow-a", map[string]any{"op": "echo"}) // warm
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.tryInvoke(t.Context(), s.NoRetry, "slow-a", map[string]any{"op": "sleep", "ms": 3000})
+		_, err := s.tryInvoke(t.Context(), s.Client, "slow-a", map[string]any{"op": "sleep", "ms": 3000})
 		done <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := s.tryInvoke(t.Context(), s.NoRetry, "slow-a", map[string]any{"op": "echo"})
-		if errCode(err) == "TooManyRequestsException" {
-			break
-		}
+	// Once the long invocation runs (its environment busy), A is at its
+	// limit.
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.ContainsFunc(s.environments(t), func(e map[string]any) bool { return e["function"] == "slow-a" && e["state"] == "busy" }) {
 		if time.Now().After(deadline) {
-			t.Fatalf("account A's second invocation while one runs: %v; want TooManyRequestsException", err)
+			t.Fatal("the long invocation never started")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := s.tryInvoke(t.Context(), s.NoRetry, "slow-a", map[string]any{"op": "echo"}); errCode(err) != "TooManyRequestsException" {
+		t.Errorf("account A's second invocation while one runs: %v; want TooManyRequestsException", err)
 	}
 	if r, err := s.tryInvoke(t.Context(), b, "fn-b", map[string]any{"op": "echo"}); err != nil || r.Status != 200 {
 		t.Errorf("account B's invocation while A is at its limit: %v %v; want 200", r, err)
