@@ -118,6 +118,10 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
+	if a.cfg.OneAccount != "" {
+		a.fail(w, r, lambdaapi.ErrInvalidParameter.WithMessage(a.cfg.OneAccount))
+		return
+	}
 	acct, err := a.keys.CreateAccount(r.Context(), in.ID, in.Name)
 	if err != nil {
 		a.fail(w, r, keysError(err))

@@ -42,6 +42,10 @@ type Config struct {
 	// Concurrency is the account's concurrency limit, reported by
 	// GetAccountSettings.
 	Concurrency int
+	// OneAccount, when set, says why the server serves a single account
+	// (its sandboxes cannot keep accounts apart): creating another
+	// account is refused with it.
+	OneAccount string
 	// UploadDir holds code uploads while they are checked and stored;
 	// it should be private to the server. Zero means the system's
 	// temporary directory.

@@ -29,7 +29,8 @@
 // as the server's own user, see the whole file system and share the host's
 // network, so they can signal, trace and read each other whatever their
 // account. It accepts Spec.Account only so that the same server runs on
-// it; a server must serve no more than one account on it.
+// it; a server must serve no more than one account on it (Hearth's server
+// refuses a second account when its driver is the process driver).
 package sandbox
 
 import (

@@ -304,6 +304,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	defer drv.Close()
 	log.Info("sandbox driver", "driver", drv.Name())
+	var oneAccount string
+	if _, isProcess := drv.(*process.Driver); isProcess {
+		oneAccount = oneAccountReason
+		if keys != nil {
+			if n := len(keys.Accounts()); n > 1 {
+				return fmt.Errorf("this data directory has %d accounts, but the process driver cannot keep accounts apart: %s", n, oneAccountHint)
+			}
+		}
+	}
 	// Under --auth none the API stays out of the environments' reach:
 	// unauthenticated, it would give every function every other.
 	var envLn net.Listener
@@ -342,7 +351,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Endpoint:     endpoint,
 	}, drv, st, rts, ls, log)
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
-	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
+	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:     cfg.AsyncRetryBase,
 		Concurrency:   cfg.AsyncConcurrency,
@@ -538,6 +547,14 @@ func environmentListener(drv sandbox.Driver, ln net.Listener) (net.Listener, str
 	}
 	return nil, "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(addr.Port)), nil
 }
+
+// The process driver runs every environment as the server's user, on the
+// host's file system and network: environments of two accounts could
+// reach each other. A server on it serves one account.
+const (
+	oneAccountHint   = "start the server with --isolation linux (as root, on Linux) to serve more than one account"
+	oneAccountReason = "This server runs functions with the process driver, which cannot keep accounts apart; " + oneAccountHint + "."
+)
 
 func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 	switch cfg.Isolation {

@@ -232,7 +232,8 @@ func TestGetCallerIdentity(t *testing.T) {
 // TestAccountsAndKeys manages accounts and keys with the CLI, as root,
 // and checks that other keys may not.
 func TestAccountsAndKeys(t *testing.T) {
-	s := startServer(t, "", "--isolation", "process")
+	needAccounts(t)
+	s := startServer(t, "")
 	// hearth credentials reads the file the server wrote.
 	out, err := exec.Command(hearthBin, "credentials", "--data-dir", s.DataDir).Output()
 	if err != nil {
@@ -600,7 +601,8 @@ func TestRoleCredentials(t *testing.T) {
 // is throttled while another account's invocations still run, and that
 // GetAccountSettings answers for the caller's account.
 func TestAccountConcurrency(t *testing.T) {
-	s := startServer(t, "", "--isolation", "process", "--concurrency", "4", "--account-concurrency", "1")
+	needAccounts(t)
+	s := startServer(t, "", "--concurrency", "4", "--account-concurrency", "1")
 	out, err := s.cli(t.Context(), "accounts", "create", "--id", "222222222222").Output()
 	if err != nil {
 		t.Fatalf("accounts create: %v", err)
@@ -658,5 +660,45 @@ func TestAccountConcurrency(t *testing.T) {
 	}
 	if got := settings.AccountUsage.FunctionCount; got != 1 {
 		t.Errorf("GetAccountSettings FunctionCount for account B = %d; want 1 (its own)", got)
+	}
+}
+
+// needAccounts skips a test that serves several accounts where the server
+// cannot: only the linux driver (root) keeps accounts apart.
+func needAccounts(t *testing.T) {
+	t.Helper()
+	if defaultIsolation() != "linux" {
+		t.Skip("several accounts need --isolation linux (root)")
+	}
+}
+
+// TestProcessDriverServesOneAccount checks that a server whose sandboxes
+// cannot keep accounts apart refuses a second account, both when asked to
+// create one and when its data directory already has one, saying to use
+// --isolation linux.
+func TestProcessDriverServesOneAccount(t *testing.T) {
+	s := startServer(t, "", "--isolation", "process")
+	out, err := s.cli(t.Context(), "accounts", "create", "--id", "333333333333").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--isolation linux") {
+		t.Errorf("accounts create under the process driver = %v %s; want refused, naming --isolation linux", err, out)
+	}
+	if list, err := s.cli(t.Context(), "accounts", "list").Output(); err != nil || strings.Contains(string(list), "333333333333") {
+		t.Errorf("accounts list = %s, %v; want no 333333333333", list, err)
+	}
+	dir := s.DataDir
+	s.Stop()
+	if defaultIsolation() != "linux" {
+		return // the rest makes the second account under linux
+	}
+	s = startServer(t, dir)
+	if out, err := s.cli(t.Context(), "accounts", "create", "--id", "333333333333").CombinedOutput(); err != nil {
+		t.Fatalf("accounts create under linux: %v %s", err, out)
+	}
+	s.Stop()
+	cmd := exec.Command(hearthBin, "server", "--addr", "127.0.0.1:0", "--data-dir", dir, "--isolation", "process")
+	cmd.Env = serverEnv()
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "2 accounts") || !strings.Contains(string(b), "--isolation linux") {
+		t.Errorf("process driver on a data directory with 2 accounts = %v %s; want refused, naming --isolation linux", err, b)
 	}
 }
