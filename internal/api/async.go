@@ -18,8 +18,8 @@ import (
 // named queues that destinations fill. *async.Queue satisfies it.
 type Async interface {
 	Stats(ctx context.Context) (async.Stats, error)
-	Receive(ctx context.Context, name string, max int, wait time.Duration) ([]async.Message, error)
-	Send(ctx context.Context, name string, body []byte, attrs nats.Header) error
+	Receive(ctx context.Context, account, name string, max int, wait time.Duration) ([]async.Message, error)
+	Send(ctx context.Context, account, name string, body []byte, attrs nats.Header) error
 }
 
 // SetAsync connects the async queue's endpoints.
@@ -70,7 +70,7 @@ func (a *API) receiveQueue(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, invalid("invalid queue name"))
 		return
 	}
-	msgs, err := a.async.Receive(r.Context(), name, max, wait)
+	msgs, err := a.async.Receive(r.Context(), a.account(r), name, max, wait)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		a.fail(w, r, err)
 		return
@@ -99,7 +99,7 @@ func (a *API) sendQueue(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &body) {
 		return
 	}
-	if err := a.async.Send(r.Context(), name, body, nil); err != nil {
+	if err := a.async.Send(r.Context(), a.account(r), name, body, nil); err != nil {
 		a.fail(w, r, err)
 		return
 	}

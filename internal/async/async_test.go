@@ -142,7 +142,7 @@ func receiveOne(t *testing.T, q *async.Queue, queue string) rec {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		msgs, err := q.Receive(t.Context(), queue, 1, 500*time.Millisecond)
+		msgs, err := q.Receive(t.Context(), "", queue, 1, 500*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +226,7 @@ func TestEventAgeExceeded(t *testing.T) {
 	if n := len(inv.callsSoFar()); n != 1 {
 		t.Errorf("%d invocations; an expired event must not run again", n)
 	}
-	msgs, err := q.Receive(t.Context(), "dlq", 1, 2*time.Second)
+	msgs, err := q.Receive(t.Context(), "", "dlq", 1, 2*time.Second)
 	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != `{"k":1}` || msgs[0].Attributes["RequestID"] != "req-old" {
 		t.Errorf("dead-letter queue got %+v, %v; want the original event", msgs, err)
 	}
@@ -253,22 +253,48 @@ func TestQueueSendReceive(t *testing.T) {
 	h := nats.Header{}
 	h.Set("K", "v")
 	for _, body := range []string{`{"a":1}`, `not json`} {
-		if err := q.Send(t.Context(), "named", []byte(body), h); err != nil {
+		if err := q.Send(t.Context(), "", "named", []byte(body), h); err != nil {
 			t.Fatal(err)
 		}
 	}
-	msgs, err := q.Receive(t.Context(), "named", 10, time.Second)
+	msgs, err := q.Receive(t.Context(), "", "named", 10, time.Second)
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("Receive() = %d messages, %v", len(msgs), err)
 	}
 	if string(msgs[0].Body) != `{"a":1}` || string(msgs[1].Body) != `"not json"` || msgs[0].Attributes["K"] != "v" {
 		t.Errorf("messages = %s, %s, %v", msgs[0].Body, msgs[1].Body, msgs[0].Attributes)
 	}
-	if again, _ := q.Receive(t.Context(), "named", 10, 100*time.Millisecond); len(again) != 0 {
+	if again, _ := q.Receive(t.Context(), "", "named", 10, 100*time.Millisecond); len(again) != 0 {
 		t.Errorf("received messages came back: %d", len(again))
 	}
-	if err := q.Send(t.Context(), "bad name!", nil, nil); !errors.Is(err, async.ErrInvalidQueue) {
+	if err := q.Send(t.Context(), "", "bad name!", nil, nil); !errors.Is(err, async.ErrInvalidQueue) {
 		t.Errorf("Send(bad name) = %v; want ErrInvalidQueue", err)
+	}
+}
+
+// TestQueuesPerAccount checks that two accounts' queues of one name are two
+// queues: neither reads the other's messages. The server's own account
+// reads its queue under the bare name, as before accounts.
+func TestQueuesPerAccount(t *testing.T) {
+	q := setup(t, &scripted{}, configs{}, nil)
+	for _, m := range []struct{ account, body string }{
+		{"111111111111", `"a"`}, {"222222222222", `"b"`}, {"000000000000", `"own"`},
+	} {
+		if err := q.Send(t.Context(), m.account, "done", []byte(m.body), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []struct{ account, body string }{
+		{"222222222222", `"b"`}, {"111111111111", `"a"`}, {"", `"own"`},
+	} {
+		msgs, err := q.Receive(t.Context(), want.account, "done", 10, 200*time.Millisecond)
+		if err != nil || len(msgs) != 1 || string(msgs[0].Body) != want.body {
+			var got []string
+			for _, m := range msgs {
+				got = append(got, string(m.Body))
+			}
+			t.Errorf("account %q's queue done = %v, %v; want only %s", want.account, got, err, want.body)
+		}
 	}
 }
 

@@ -144,7 +144,11 @@ func (q *Queue) deliver(ctx context.Context, ev *event, arn string, body []byte,
 		}}
 		err = q.publish(ctx, next, next.RequestID)
 	case function.DestinationQueue:
-		err = q.Send(ctx, d.Name, body, attrs)
+		account := d.Account
+		if account == "" {
+			account = ev.Account
+		}
+		err = q.Send(ctx, account, d.Name, body, attrs)
 	}
 	if err != nil {
 		log.Error("deliver to destination", "destination", arn, "err", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,12 +26,24 @@ type Message struct {
 	Sent       time.Time         `json:"sent"`
 }
 
-// Send appends body (with attributes) to the named queue.
-func (q *Queue) Send(ctx context.Context, name string, body []byte, attrs nats.Header) error {
+// queueKey is the part of a named queue's subject (and consumer) after
+// the prefix: account's queue name, which no other account's shares. The
+// server's own account keeps the bare name its queues had before
+// accounts, so none of their messages is lost. Queue names hold no dots,
+// so ACCOUNT.NAME is unambiguous.
+func (q *Queue) queueKey(account, name string) string {
+	if account == "" || account == q.cfg.Account {
+		return name
+	}
+	return account + "." + name
+}
+
+// Send appends body (with attributes) to account's named queue.
+func (q *Queue) Send(ctx context.Context, account, name string, body []byte, attrs nats.Header) error {
 	if !function.ValidQueueName(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidQueue, name)
 	}
-	msg := &nats.Msg{Subject: queueSubject + name, Header: attrs, Data: body}
+	msg := &nats.Msg{Subject: queueSubject + q.queueKey(account, name), Header: attrs, Data: body}
 	if _, err := q.js.PublishMsg(ctx, msg); err != nil {
 		if streamFull(err) {
 			return fmt.Errorf("%w: the named queues are at their %d byte limit", invoke.ErrQueueFull, q.cfg.MaxQueueBytes)
@@ -40,16 +53,18 @@ func (q *Queue) Send(ctx context.Context, name string, body []byte, attrs nats.H
 	return nil
 }
 
-// Receive takes up to max messages from the named queue, waiting up to
-// wait for the first. Received messages are removed from the queue.
-func (q *Queue) Receive(ctx context.Context, name string, max int, wait time.Duration) ([]Message, error) {
+// Receive takes up to max messages from account's named queue, waiting up
+// to wait for the first. Received messages are removed from the queue.
+func (q *Queue) Receive(ctx context.Context, account, name string, max int, wait time.Duration) ([]Message, error) {
 	if !function.ValidQueueName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidQueue, name)
 	}
+	key := q.queueKey(account, name)
 	cons, err := q.queues.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       "queue-" + name,
+		// A durable name takes no dots.
+		Durable:       "queue-" + strings.ReplaceAll(key, ".", "-"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		FilterSubject: queueSubject + name,
+		FilterSubject: queueSubject + key,
 		// A reader that disappears without acknowledging gives the
 		// messages back after this long.
 		AckWait:           30 * time.Second,
