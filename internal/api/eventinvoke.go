@@ -27,7 +27,7 @@ func (a *API) eventInvokeTarget(r *http.Request, putting bool) (function.Config,
 	qualifier := cmp.Or(ref.Qualifier, function.Latest)
 	cfg, err := a.store.Function(a.account(r), ref.Name)
 	if err == nil {
-		_, err = a.resolve(r, ref.Name, qualifier)
+		_, err = a.resolve(r, a.account(r), ref.Name, qualifier)
 	}
 	if err != nil {
 		if putting {

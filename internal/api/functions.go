@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -323,12 +324,46 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 	if ref.Region != "" && ref.Region != a.cfg.Region {
 		return function.Ref{}, lambdaapi.ErrNotFound.WithMessage(fmt.Sprintf("Functions from '%s' are not reachable in this region ('%s')", ref.Region, a.cfg.Region))
 	}
-	if ref.Account != "" && ref.Account != a.account(r) {
+	if caller := a.account(r); ref.Account != "" && ref.Account != caller {
+		if a.grants(ref, caller, operationName(r)) {
+			return ref, nil
+		}
 		// AWS answers without a message (recorded); Hearth's log says why.
 		a.log.Info("function of another account refused", "request_id", requestID(r), "function", raw, "account", ref.Account)
 		return function.Ref{}, lambdaapi.ErrAccessDenied
 	}
 	return ref, nil
+}
+
+// crossAccount names the action each operation Hearth lets another
+// account perform, when the function's resource-based policy allows it.
+var crossAccount = map[string]string{
+	"Invoke":                   "lambda:InvokeFunction",
+	"InvokeAsync":              "lambda:InvokeFunction",
+	"GetFunction":              "lambda:GetFunction",
+	"GetFunctionConfiguration": "lambda:GetFunctionConfiguration",
+}
+
+// grants reports whether the policy of the function (or version or
+// alias) ref names lets caller perform op on it. A function that does not
+// exist grants nothing, so the answer tells nothing of it.
+func (a *API) grants(ref function.Ref, caller, op string) bool {
+	action, ok := crossAccount[op]
+	if !ok {
+		return false
+	}
+	q := ref.Qualifier
+	if q == function.Latest {
+		q = "" // $LATEST's permissions are the unqualified function's
+	}
+	p, err := a.store.Policy(ref.Account, ref.Name, q)
+	return err == nil && p.Allows(caller, action)
+}
+
+// owner is the account whose function ref names: the caller's, unless
+// functionRef let the caller reach another account's.
+func (a *API) owner(r *http.Request, ref function.Ref) string {
+	return cmp.Or(ref.Account, a.account(r))
 }
 
 // notFound is the ResourceNotFoundException of a function version.
@@ -364,15 +399,14 @@ func (a *API) lookupQualified(r *http.Request, qualifier string) (function.Confi
 	if err != nil {
 		return function.Config{}, "", err
 	}
-	cfg, err := a.resolve(r, ref.Name, ref.Qualifier)
+	cfg, err := a.resolve(r, a.owner(r, ref), ref.Name, ref.Qualifier)
 	return cfg, ref.Qualifier, err
 }
 
 // resolve returns the configuration of the version qualifier names in the
 // caller's function name: $LATEST for "" or $LATEST, a version number, or
 // the primary version of an alias.
-func (a *API) resolve(r *http.Request, name, qualifier string) (function.Config, error) {
-	account := a.account(r)
+func (a *API) resolve(r *http.Request, account, name, qualifier string) (function.Config, error) {
 	version := qualifier
 	switch {
 	case qualifier == "":

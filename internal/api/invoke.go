@@ -25,7 +25,8 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	// The router has checked the headers against the model's enums.
 	typ := r.Header.Get(lambdaapi.HeaderInvocationType)
 	logType := r.Header.Get(lambdaapi.HeaderLogType)
-	if err := a.checkInvokeTarget(r); err != nil {
+	owner, err := a.checkInvokeTarget(r)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -62,11 +63,11 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if typ == lambdaapi.InvocationEvent {
-		a.enqueue(w, r, id, buf.Bytes(), invoke.MaxEventPayload, http.StatusAccepted, nil)
+		a.enqueue(w, r, owner, id, buf.Bytes(), invoke.MaxEventPayload, http.StatusAccepted, nil)
 		return
 	}
 	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
-		Account:       a.account(r),
+		Account:       owner,
 		FunctionName:  r.PathValue("FunctionName"),
 		Qualifier:     r.URL.Query().Get("Qualifier"),
 		RequestID:     id,
@@ -103,18 +104,19 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 // answers a missing function as Invoke does: with the ARN qualified,
 // $LATEST when the caller gave no qualifier (recorded AWS answers).
 // Versions and aliases are the invoke service's to resolve.
-func (a *API) checkInvokeTarget(r *http.Request) error {
+func (a *API) checkInvokeTarget(r *http.Request) (owner string, err error) {
 	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
 	if err != nil {
-		return err
+		return "", err
 	}
+	owner = a.owner(r, ref)
 	if ref.Qualifier != "" && ref.Qualifier != function.Latest {
-		return nil
+		return owner, nil
 	}
-	if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
-		return a.notFound(r, ref.Name, function.Latest)
+	if _, err := a.store.Function(owner, ref.Name); err != nil {
+		return "", lambdaapi.ErrNotFound.WithMessage("Function not found: " + function.ARN(a.cfg.Region, owner, ref.Name, function.Latest))
 	}
-	return nil
+	return owner, nil
 }
 
 func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64, kind string, limit int64) {
@@ -125,13 +127,13 @@ func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64, kind str
 }
 
 // enqueue accepts an asynchronous invocation and answers once it is stored.
-func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload []byte, limit, status int, body []byte) {
+func (a *API) enqueue(w http.ResponseWriter, r *http.Request, owner, id string, payload []byte, limit, status int, body []byte) {
 	if err := a.storageErr(); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
-		Account:      a.account(r),
+		Account:      owner,
 		FunctionName: r.PathValue("FunctionName"),
 		Qualifier:    r.URL.Query().Get("Qualifier"),
 		RequestID:    id,
@@ -152,7 +154,8 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, id string, payload
 // invokeAsync is the deprecated InvokeAsync: an Event invocation with a
 // 256 KB limit, answering {"Status":202}.
 func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request) {
-	if err := a.checkInvokeTarget(r); err != nil {
+	owner, err := a.checkInvokeTarget(r)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -165,5 +168,5 @@ func (a *API) invokeAsync(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
 		return
 	}
-	a.enqueue(w, r, requestID(r), body, invoke.MaxInvokeAsyncPayload, http.StatusAccepted, []byte(`{"Status":202}`))
+	a.enqueue(w, r, owner, requestID(r), body, invoke.MaxInvokeAsyncPayload, http.StatusAccepted, []byte(`{"Status":202}`))
 }

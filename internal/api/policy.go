@@ -28,7 +28,7 @@ func (a *API) policyTarget(r *http.Request) (function.Config, string, string, er
 	if err != nil {
 		return function.Config{}, "", "", err
 	}
-	cfg, err := a.resolve(r, ref.Name, ref.Qualifier)
+	cfg, err := a.resolve(r, a.account(r), ref.Name, ref.Qualifier)
 	if err != nil {
 		return function.Config{}, "", "", err
 	}

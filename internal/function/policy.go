@@ -147,3 +147,57 @@ func (p *Policy) Find(sid string) int {
 	}
 	return -1
 }
+
+// Allows reports whether the policy lets account (its root, or anyone:
+// "*") perform action. A Deny that matches wins over any Allow. Statements
+// with conditions never match: Hearth has no organizations, and source
+// ARN and account conditions are for service principals, which are not
+// callers of Hearth's API.
+func (p *Policy) Allows(account, action string) bool {
+	allowed := false
+	for _, st := range p.Statements {
+		if len(st.Condition) > 0 || !actionMatches(st.Action, action) || !principalMatches(st.Principal, account) {
+			continue
+		}
+		switch st.Effect {
+		case "Deny":
+			return false
+		case "Allow":
+			allowed = true
+		}
+	}
+	return allowed
+}
+
+func actionMatches(pattern, action string) bool {
+	return pattern == "*" || pattern == "lambda:*" || strings.EqualFold(pattern, action)
+}
+
+// principalMatches reads a statement's Principal: "*", or {"AWS": ...}
+// with "*", an account id, the account's root ARN, or a list of those.
+func principalMatches(raw json.RawMessage, account string) bool {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s == "*"
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	v, ok := m["AWS"]
+	if !ok {
+		return false
+	}
+	var list []string
+	if json.Unmarshal(v, &s) == nil {
+		list = []string{s}
+	} else if json.Unmarshal(v, &list) != nil {
+		return false
+	}
+	for _, p := range list {
+		if p == "*" || p == account || p == "arn:aws:iam::"+account+":root" {
+			return true
+		}
+	}
+	return false
+}

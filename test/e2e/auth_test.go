@@ -702,3 +702,73 @@ func TestProcessDriverServesOneAccount(t *testing.T) {
 		t.Errorf("process driver on a data directory with 2 accounts = %v %s; want refused, naming --isolation linux", err, b)
 	}
 }
+
+// TestCrossAccountPolicy checks that another account reaches a function
+// only as its resource-based policy allows: Invoke once AddPermission
+// grants lambda:InvokeFunction to its account id, GetFunction once it
+// grants lambda:GetFunction, nothing else ever, and nothing again once the
+// permission is removed. By name alone it sees only its own functions.
+func TestCrossAccountPolicy(t *testing.T) {
+	needAccounts(t)
+	s := startServer(t, "")
+	out, err := s.cli(t.Context(), "accounts", "create", "--id", "444444444444").Output()
+	if err != nil {
+		t.Fatalf("accounts create: %v", err)
+	}
+	kb := exportsOf(t, string(out))
+	b := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(kb["AWS_ACCESS_KEY_ID"], kb["AWS_SECRET_ACCESS_KEY"], "")})
+	s.create(t, "shared", goFn())
+	arn := "arn:aws:lambda:us-east-1:000000000000:function:shared"
+	invokeB := func() error {
+		_, err := s.tryInvoke(t.Context(), b, arn, map[string]any{"op": "echo", "v": 1})
+		return err
+	}
+	getB := func() error {
+		_, err := b.GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(arn)})
+		return err
+	}
+	if err := invokeB(); errCode(err) != "AccessDeniedException" {
+		t.Errorf("B invokes A's function without permission = %v; want AccessDeniedException", err)
+	}
+	if _, err := s.tryInvoke(t.Context(), b, "shared", map[string]any{"op": "echo"}); errCode(err) != "ResourceNotFoundException" {
+		t.Errorf("B invokes \"shared\" by name = %v; want ResourceNotFoundException (its own account has none)", err)
+	}
+	if _, err := s.Client.AddPermission(t.Context(), &lambda.AddPermissionInput{FunctionName: aws.String("shared"),
+		StatementId: aws.String("b-invoke"), Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("444444444444")}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.tryInvoke(t.Context(), b, arn, map[string]any{"op": "echo", "v": 1})
+	if err != nil || r.Status != 200 || !strings.Contains(string(r.Payload), `"function_arn":"`+arn+`"`) {
+		t.Errorf("B invokes A's function with permission = %v, %v; want 200 from A's function", r, err)
+	}
+	if err := getB(); errCode(err) != "AccessDeniedException" {
+		t.Errorf("B gets A's function with only InvokeFunction granted = %v; want AccessDeniedException", err)
+	}
+	if _, err := b.DeleteFunction(t.Context(), &lambda.DeleteFunctionInput{FunctionName: aws.String(arn)}); errCode(err) != "AccessDeniedException" {
+		t.Errorf("B deletes A's function = %v; want AccessDeniedException", err)
+	}
+	if _, err := s.Client.AddPermission(t.Context(), &lambda.AddPermissionInput{FunctionName: aws.String("shared"),
+		StatementId: aws.String("b-get"), Action: aws.String("lambda:GetFunction"), Principal: aws.String("arn:aws:iam::444444444444:root")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := getB(); err != nil {
+		t.Errorf("B gets A's function with GetFunction granted = %v", err)
+	}
+	for _, sid := range []string{"b-invoke", "b-get"} {
+		if _, err := s.Client.RemovePermission(t.Context(), &lambda.RemovePermissionInput{FunctionName: aws.String("shared"), StatementId: aws.String(sid)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := invokeB(); errCode(err) != "AccessDeniedException" {
+		t.Errorf("B invokes after RemovePermission = %v; want AccessDeniedException", err)
+	}
+	if err := getB(); errCode(err) != "AccessDeniedException" {
+		t.Errorf("B gets after RemovePermission = %v; want AccessDeniedException", err)
+	}
+	// A function B's policy cannot name: one that does not exist answers
+	// the same as one that does.
+	if _, err := s.tryInvoke(t.Context(), b, "arn:aws:lambda:us-east-1:000000000000:function:nothing", map[string]any{}); errCode(err) != "AccessDeniedException" {
+		t.Errorf("B invokes a function A does not have = %v; want AccessDeniedException", err)
+	}
+}
