@@ -354,3 +354,9 @@ func (q *Queue) scan(ctx context.Context, exclusive bool) error {
 		}
 	}
 }
+
+// AccountBytes is what account's events in the queue count against
+// AccountMaxBytes ("" is the default account).
+func (q *Queue) AccountBytes(account string) int64 {
+	return q.ledger.bytes(q.accountToken(account))
+}
