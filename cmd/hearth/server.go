@@ -37,6 +37,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.AsyncRetryBase, "async-retry-base", time.Minute, "delay before an async event's second attempt (the third waits twice as long)")
 	fs.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 64, "async events invoked at once")
 	fs.Int64Var(&cfg.AsyncMaxBytes, "async-max-bytes", 1<<30, "bytes the async event queue may hold on disk; new events get 429 past nine-tenths of it")
+	fs.Int64Var(&cfg.AsyncAccountMaxBytes, "async-account-max-bytes", 0, "bytes one account's async events may hold in the queue; past it that account's new events get 429 while others' are taken (0: a quarter of --async-max-bytes)")
 	fs.Int64Var(&cfg.QueueMaxBytes, "queue-max-bytes", 1<<30, "bytes the named queues (destinations, dead-letter queues) may hold on disk together")
 	fs.Int64Var(&cfg.LogsMaxBytes, "logs-max-bytes", 1<<30, "bytes all function logs may hold on disk together (8 MiB each at most); the least recently written go first")
 	fs.StringVar(&cfg.Sync, "sync", "interval", "always: fsync every stored write before acknowledging it; interval: leave it to the OS")

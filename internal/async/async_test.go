@@ -337,7 +337,7 @@ func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
 	inv := &blocking{release: make(chan struct{}), seen: map[string]bool{}}
 	var once sync.Once
 	release := func() { once.Do(func() { close(inv.release) }) }
-	q := setupConfig(t, async.Config{MaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true}, inv, configs{"f": fn(0, "", "")})
+	q := setupConfig(t, async.Config{MaxBytes: 64 << 10, AccountMaxBytes: 64 << 10, Concurrency: 1, Batch: 1, Recover: true}, inv, configs{"f": fn(0, "", "")})
 	t.Cleanup(release) // cleanups run last-in first-out: before the pollers stop
 
 	payload := []byte(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)

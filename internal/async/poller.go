@@ -12,22 +12,17 @@ import (
 	"hearth/internal/invoke"
 )
 
-// Run pulls events in batches and invokes them, at most Concurrency at
-// once, until ctx is done. Then it stops pulling and returns once the
-// events in flight are settled.
+// Run pulls events and invokes them, at most Concurrency at once, until
+// ctx is done. Then it stops pulling and returns once the events in flight
+// are settled. It goes round the accounts with events waiting; while
+// several wait, each gets at most its share of Concurrency.
 func (q *Queue) Run(ctx context.Context) error {
-	cons, err := q.events.Consumer(ctx, eventConsumer)
-	if ctx.Err() != nil {
-		return nil // stopped before it started: not a failure
-	}
-	if err != nil {
-		return err
-	}
+	consumers := map[string]jetstream.Consumer{} // by account token
 	slots := make(chan struct{}, q.cfg.Concurrency)
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
 	for ctx.Err() == nil {
-		// Wait for a free slot, then ask for as many events as are free.
+		// Wait for a free slot, then count the others free.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -43,24 +38,49 @@ func (q *Queue) Run(ctx context.Context) error {
 				break fill
 			}
 		}
-		batch, err := cons.Fetch(free, jetstream.FetchMaxWait(time.Second))
-		got := 0
-		if err == nil {
-			for m := range batch.Messages() {
-				got++
-				q.stats.inflight.Add(1)
-				inflight.Go(func() {
-					defer func() { <-slots; q.stats.inflight.Add(-1) }()
-					q.handle(m)
-				})
+		acct, n := q.ledger.next(time.Now(), free, q.cfg.Concurrency)
+		if acct == "" {
+			for range free {
+				<-slots
 			}
-			err = batch.Error()
+			// Nothing waiting: until an event is enqueued, or a retry or
+			// an idle account's time may have come.
+			select {
+			case <-q.wake:
+			case <-time.After(idleFor):
+			case <-ctx.Done():
+			}
+			continue
 		}
-		for range free - got {
+		for range free - n {
 			<-slots
 		}
+		cons, err := q.accountConsumer(ctx, consumers, acct)
+		got := 0
+		if err == nil {
+			var batch jetstream.MessageBatch
+			batch, err = cons.FetchNoWait(n)
+			if err == nil {
+				for m := range batch.Messages() {
+					got++
+					q.stats.inflight.Add(1)
+					q.ledger.started(acct)
+					inflight.Go(func() {
+						defer func() { <-slots; q.stats.inflight.Add(-1); q.ledger.finished(acct) }()
+						q.handle(m)
+					})
+				}
+				err = batch.Error()
+			}
+		}
+		for range n - got {
+			<-slots
+		}
+		if got == 0 {
+			q.ledger.idle(acct, time.Now())
+		}
 		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			q.log.Warn("fetch events", "err", err)
+			q.log.Warn("fetch events", "account", acct, "err", err)
 			select {
 			case <-time.After(time.Second):
 			case <-ctx.Done():
@@ -70,13 +90,49 @@ func (q *Queue) Run(ctx context.Context) error {
 	return nil
 }
 
+// accountConsumer returns account's consumer from consumers, opening it
+// the first time.
+func (q *Queue) accountConsumer(ctx context.Context, consumers map[string]jetstream.Consumer, account string) (jetstream.Consumer, error) {
+	if c, ok := consumers[account]; ok {
+		return c, nil
+	}
+	c, err := q.consumer(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	consumers[account] = c
+	return c, nil
+}
+
+// ack settles m: the stream removes it. Only a confirmed acknowledgement
+// takes it off its account's bytes; an unconfirmed one is delivered again
+// after AckWait and settled then.
+func (q *Queue) ack(m jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.DoubleAck(ctx); err != nil {
+		q.log.Warn("acknowledge event", "err", err)
+		return
+	}
+	q.forget(m)
+}
+
+// forget takes m off its account's bytes.
+func (q *Queue) forget(m jetstream.Msg) {
+	if md, err := m.Metadata(); err == nil {
+		q.ledger.remove(md.Sequence.Stream)
+	}
+}
+
 // handle settles one delivery of an event.
 func (q *Queue) handle(m jetstream.Msg) {
 	ev, err := q.decode(m)
 	if err != nil {
 		q.log.Error("dropping malformed event message", "err", err)
 		q.stats.dropped.Add(1)
-		m.Term()
+		if m.Term() == nil {
+			q.forget(m)
+		}
 		return
 	}
 	log := q.log.With("function", ev.Function, "request_id", ev.RequestID)
@@ -94,7 +150,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 	if err != nil {
 		log.Warn("dropping event: function no longer exists")
 		q.stats.dropped.Add(1)
-		m.Ack()
+		q.ack(m)
 		return
 	}
 	eic := fn.EventInvoke
@@ -102,7 +158,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 		log.Warn("dropping event older than its maximum age", "age", now.Sub(ev.Enqueued).Round(time.Millisecond), "attempts", ev.Attempt)
 		q.stats.expired.Add(1)
 		q.settleFailure(context.Background(), ev, &fn, conditionEventAgeExceeded, nil)
-		m.Ack()
+		q.ack(m)
 		return
 	}
 
@@ -121,7 +177,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 	case errors.Is(err, invoke.ErrNotFound):
 		log.Warn("dropping event: function no longer exists")
 		q.stats.dropped.Add(1)
-		m.Ack()
+		q.ack(m)
 	case err != nil:
 		// Throttled, or the platform could not run it (shutting down, no
 		// capacity): back to the queue with growing delays, 1 s to 5 min,
@@ -136,7 +192,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 		q.stats.succeeded.Add(1)
 		q.settleSuccess(ctx, ev, &fn, res)
 		res.Release()
-		m.Ack()
+		q.ack(m)
 	default:
 		attempt := ev.Attempt + 1
 		if attempt <= eic.Retries() {
@@ -152,7 +208,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 			}
 			q.stats.retried.Add(1)
 			log.Debug("event failed; retry scheduled", "attempts", attempt, "error_type", res.ErrorType)
-			m.Ack()
+			q.ack(m)
 			return
 		}
 		ev.Attempt = attempt
@@ -160,7 +216,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 		q.stats.failed.Add(1)
 		q.settleFailure(ctx, ev, &fn, conditionRetriesExhausted, res)
 		res.Release()
-		m.Ack()
+		q.ack(m)
 	}
 }
 

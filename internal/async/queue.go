@@ -37,11 +37,13 @@ import (
 )
 
 const (
-	eventStream   = "HEARTH_ASYNC"
-	eventSubject  = "hearth.async.events." // + function name
-	eventConsumer = "hearth-pollers"
-	queueStream   = "HEARTH_QUEUES"
-	queueSubject  = "hearth.queues." // + queue name
+	eventStream  = "HEARTH_ASYNC"
+	eventSubject = "hearth.async.events." // + account + "." + function name (before accounts: function name)
+	// legacyConsumer served every account's events before each had its
+	// own.
+	legacyConsumer = "hearth-pollers"
+	queueStream    = "HEARTH_QUEUES"
+	queueSubject   = "hearth.queues." // + queue name
 
 	hdrRequestID = "Hearth-Request-Id"
 	hdrAccount   = "Hearth-Account" // absent in events queued before accounts: the default
@@ -74,6 +76,10 @@ type Config struct {
 	// events are refused (invoke.ErrQueueFull) once it is nine-tenths
 	// full; the rest is kept for the retries of events already accepted.
 	MaxBytes int64
+	// AccountMaxBytes bounds one account's events in the queue, so that
+	// one account cannot fill it for all: past it the account's new events
+	// are refused (invoke.ErrQueueFull). Zero means a quarter of MaxBytes.
+	AccountMaxBytes int64
 	// MaxQueueBytes bounds the named queues (destinations, dead-letter
 	// queues) together. Zero means 1 GiB.
 	MaxQueueBytes int64
@@ -102,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 1 << 30
+	}
+	if c.AccountMaxBytes == 0 {
+		c.AccountMaxBytes = c.MaxBytes / 4
 	}
 	if c.MaxQueueBytes == 0 {
 		c.MaxQueueBytes = 1 << 30
@@ -133,6 +142,9 @@ type Queue struct {
 	configs Configs
 	log     *slog.Logger
 	stats   counters
+	ledger  *ledger
+	// wake tells the pollers an event was enqueued.
+	wake chan struct{}
 
 	// used is the event stream's size as last read, refreshed at most
 	// every usedEvery by whichever Enqueue finds it stale (refreshing).
@@ -166,24 +178,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, inv Invoker, 
 	if err != nil {
 		return nil, fmt.Errorf("open event stream: %w", err)
 	}
-	if cfg.Recover {
-		// Recreating the consumer forgets which events were delivered;
-		// the work-queue stream still holds every unsettled one, so all of
-		// them are delivered again now. Retries keep their not-before.
-		if err := events.DeleteConsumer(ctx, eventConsumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("reset pollers' consumer: %w", err)
-		}
-	}
-	if _, err := events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       eventConsumer,
-		Description:   "Hearth async pollers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: -1,
-		FilterSubject: eventSubject + ">",
-	}); err != nil {
-		return nil, fmt.Errorf("open pollers' consumer: %w", err)
+	// Recreating the consumers forgets which events were delivered; the
+	// work-queue stream still holds every unsettled one, so with Recover
+	// all of them are delivered again now. Retries keep their not-before.
+	if err := resetConsumers(ctx, events, cfg.Recover); err != nil {
+		return nil, err
 	}
 	queues, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        queueStream,
@@ -198,8 +197,12 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, inv Invoker, 
 	if err != nil {
 		return nil, fmt.Errorf("open queue stream: %w", err)
 	}
-	return &Queue{cfg: cfg, js: js, events: events, queues: queues, inv: inv, configs: configs,
-		log: log.With("component", "async")}, nil
+	q := &Queue{cfg: cfg, js: js, events: events, queues: queues, inv: inv, configs: configs,
+		log: log.With("component", "async"), ledger: newLedger(), wake: make(chan struct{}, 1)}
+	if err := q.scan(ctx, cfg.Recover); err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // event is a queued invocation with its retry state.
@@ -220,8 +223,22 @@ func (q *Queue) Enqueue(ctx context.Context, ev *invoke.Event) error {
 	if e.Account == "" {
 		e.Account = q.cfg.Account
 	}
-	if err := q.publish(ctx, e, ev.RequestID); err != nil {
+	acct := q.accountToken(e.Account)
+	if !validToken(acct) {
+		return fmt.Errorf("enqueue event %s: invalid account %q", ev.RequestID, e.Account)
+	}
+	size := eventSize(e)
+	if held, ok := q.ledger.reserve(acct, size, q.cfg.AccountMaxBytes); !ok {
+		return fmt.Errorf("%w: account %s's asynchronous events hold %d of its %d bytes", invoke.ErrQueueFull, e.Account, held, q.cfg.AccountMaxBytes)
+	}
+	err := q.publish(ctx, e, ev.RequestID)
+	q.ledger.unreserve(acct, size)
+	if err != nil {
 		return err
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 	q.stats.enqueued.Add(1)
 	return nil
@@ -240,15 +257,23 @@ func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
 	if !ev.NotBefore.IsZero() {
 		h.Set(hdrNotBefore, strconv.FormatInt(ev.NotBefore.UnixMilli(), 10))
 	}
-	msg := &nats.Msg{Subject: eventSubject + ev.Function, Header: h, Data: ev.Payload}
-	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+	acct := q.accountToken(ev.Account)
+	msg := &nats.Msg{Subject: eventSubject + acct + "." + ev.Function, Header: h, Data: ev.Payload}
+	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	if err != nil {
 		if streamFull(err) {
 			return fmt.Errorf("%w: the asynchronous event queue is at its %d byte limit", invoke.ErrQueueFull, q.cfg.MaxBytes)
 		}
 		return fmt.Errorf("store event %s: %w", ev.RequestID, err)
 	}
+	if !ack.Duplicate {
+		q.ledger.add(ack.Sequence, acct, eventSize(ev))
+	}
 	return nil
 }
+
+// eventSize is what ev counts for in its account's bytes.
+func eventSize(ev *event) int64 { return int64(len(ev.Payload)) + eventOverhead }
 
 // usedBytes returns the event stream's size, at most usedEvery old.
 func (q *Queue) usedBytes(ctx context.Context) int64 {

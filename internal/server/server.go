@@ -78,6 +78,10 @@ type Config struct {
 	LogsMaxBytes int64
 	// AsyncMaxBytes bounds the async event queue on disk. Zero means 1 GiB.
 	AsyncMaxBytes int64
+	// AsyncAccountMaxBytes bounds one account's events in the async
+	// queue, so that one account cannot fill it for all. Zero means a
+	// quarter of AsyncMaxBytes.
+	AsyncAccountMaxBytes int64
 	// QueueMaxBytes bounds the named queues on disk. Zero means 1 GiB.
 	QueueMaxBytes int64
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
@@ -214,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 || c.LogsMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes, logs-max-bytes: must not be negative"))
+	}
+	if c.AsyncAccountMaxBytes < 0 || c.AsyncMaxBytes > 0 && c.AsyncAccountMaxBytes > c.AsyncMaxBytes {
+		errs = append(errs, fmt.Errorf("async-account-max-bytes: must be from 0 (a quarter of async-max-bytes) to async-max-bytes (%d), got %d", c.AsyncMaxBytes, c.AsyncAccountMaxBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -353,13 +360,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
-		RetryBase:     cfg.AsyncRetryBase,
-		Concurrency:   cfg.AsyncConcurrency,
-		MaxBytes:      cfg.AsyncMaxBytes,
-		MaxQueueBytes: cfg.QueueMaxBytes,
-		Region:        cfg.Region,
-		Account:       cfg.AccountID,
-		Recover:       true, // the embedded server is the only poller
+		RetryBase:       cfg.AsyncRetryBase,
+		Concurrency:     cfg.AsyncConcurrency,
+		MaxBytes:        cfg.AsyncMaxBytes,
+		AccountMaxBytes: cfg.AsyncAccountMaxBytes,
+		MaxQueueBytes:   cfg.QueueMaxBytes,
+		Region:          cfg.Region,
+		Account:         cfg.AccountID,
+		Recover:         true, // the embedded server is the only poller
 	}, inv, st, log)
 	if err != nil {
 		return err

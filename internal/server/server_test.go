@@ -111,3 +111,22 @@ func TestRunStopsEverything(t *testing.T) {
 	}
 	settles(t, before)
 }
+
+// An account's async cap is refused when negative or above the queue's
+// own; zero (a quarter of the queue) and the queue's size are fine.
+func TestValidateAsyncAccountMaxBytes(t *testing.T) {
+	for _, c := range []struct {
+		queue, account int64
+		ok             bool
+	}{
+		{1 << 30, 0, true}, {1 << 30, 1 << 30, true}, {1 << 30, 1 << 20, true},
+		{1 << 30, -1, false}, {1 << 20, 1 << 30, false},
+	} {
+		cfg := server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Auth: "none", AccountID: "000000000000", Concurrency: 10,
+			Isolation: "process", AsyncMaxBytes: c.queue, AsyncAccountMaxBytes: c.account}
+		err := cfg.Validate()
+		if got := err == nil || !strings.Contains(err.Error(), "async-account-max-bytes"); got != c.ok {
+			t.Errorf("Validate() with async-max-bytes %d, async-account-max-bytes %d = %v; want ok %v", c.queue, c.account, err, c.ok)
+		}
+	}
+}
