@@ -85,6 +85,8 @@ type Worker struct {
 	retired map[*pool]bool    // guarded by mu
 	closed  bool              // guarded by mu
 	envs    sync.WaitGroup    // every environment's goroutines and teardown
+
+	provState // provisioned concurrency (provision.go)
 }
 
 type poolKey struct{ account, name, version string }
@@ -105,6 +107,9 @@ func New(cfg Config, drv sandbox.Driver, code CodeSource, rts *runtimes.Host, ls
 		kicks:   make(chan struct{}, 1),
 		pools:   make(map[poolKey]*pool),
 		retired: make(map[*pool]bool),
+		provState: provState{
+			provs: make(map[poolKey]*provisioner),
+		},
 	}
 }
 
@@ -187,6 +192,7 @@ func (w *Worker) shutdown() {
 	w.closed = true
 	w.mu.Unlock()
 	close(w.quit)
+	w.provWG.Wait()       // provisioners end at quit; their starts end with the envs
 	pools := w.allPools() // no pool is made once closed
 	for _, p := range pools {
 		for _, e := range p.retire() {
