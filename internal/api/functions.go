@@ -740,7 +740,7 @@ func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 			CodeSizeZipped:                 52428800,
 			ConcurrentExecutions:           a.cfg.Concurrency,
 			TotalCodeSize:                  80530636800,
-			UnreservedConcurrentExecutions: a.cfg.Concurrency - invoke.ReservedSum(fns, ""),
+			UnreservedConcurrentExecutions: a.cfg.Concurrency - invoke.ReservedSum(fns, "") - a.provisionedSum(fns, true, "", ""),
 		},
 		AccountUsage: lambdaapi.AccountUsage{FunctionCount: len(fns), TotalCodeSize: total},
 	})

@@ -155,6 +155,9 @@ func (w *Worker) provisionerLocked(key poolKey, cfg function.Config) *provisione
 
 // startProvisionerLocked wakes pr's goroutine, starting it if it ended.
 func (w *Worker) startProvisionerLocked(pr *provisioner) {
+	if w.provClosed {
+		return
+	}
 	if pr.stopped {
 		pr.stopped = false
 		w.provWG.Go(func() { w.provision(pr) })
@@ -297,4 +300,6 @@ type provState struct {
 	provMu sync.Mutex
 	provs  map[poolKey]*provisioner // guarded by provMu
 	provWG sync.WaitGroup           // provisioner goroutines
+	// provClosed is set at shutdown: no provisioner starts after it.
+	provClosed bool // guarded by provMu
 }

@@ -1,0 +1,25 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"hearth/internal/function"
+)
+
+// UpdateProvisioned applies change to the provisioned concurrency
+// configuration of qualifier (a published version or an alias) of
+// account's function name. The configuration is part of the version's or
+// the alias's record, so it goes with them. Changing it changes no
+// RevisionId.
+func (s *Store) UpdateProvisioned(ctx context.Context, account, name, qualifier string, change func(**function.Provisioned) error) error {
+	if qualifier == "" || qualifier == function.Latest {
+		return fmt.Errorf("provisioned concurrency of %s: $LATEST has none: %w", name, ErrNotFound)
+	}
+	if !function.IsVersionNumber(qualifier) {
+		_, err := s.UpdateAlias(ctx, account, name, qualifier, func(a *function.Alias) error { return change(&a.Provisioned) })
+		return err
+	}
+	_, err := s.UpdateVersion(ctx, account, name, qualifier, func(c *function.Config) error { return change(&c.Provisioned) })
+	return err
+}

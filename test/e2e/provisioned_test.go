@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+)
+
+// provisionedPy reports how its environment was initialised and which
+// environment it is (an id drawn at init), and the version it runs.
+const provisionedPy = `import os, uuid
+ENV = uuid.uuid4().hex
+INIT = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
+def handler(event, context):
+    return {"init": INIT, "env": ENV, "version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")}
+`
+
+func provisionedFn() fn {
+	return fn{runtime: "python3.12", handler: "app.handler", zip: zipFiles(map[string]zipFile{"app.py": {data: []byte(provisionedPy)}})}
+}
+
+// wantAPIError checks err is the AWS error code with a message containing
+// msg.
+func wantAPIError(t *testing.T, op string, err error, code, msg string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != code || !strings.Contains(ae.ErrorMessage(), msg) {
+		t.Errorf("%s = %v; want %s: %q", op, err, code, msg)
+	}
+}
+
+// waitProvisionedReady polls GetProvisionedConcurrencyConfig until READY
+// (the SDK has no waiter for it).
+func (s *server) waitProvisionedReady(t *testing.T, name, qualifier string) *lambda.GetProvisionedConcurrencyConfigOutput {
+	t.Helper()
+	var out *lambda.GetProvisionedConcurrencyConfigOutput
+	eventually(t, 60*time.Second, name+":"+qualifier+" provisioned concurrency READY", func() bool {
+		var err error
+		out, err = s.Client.GetProvisionedConcurrencyConfig(t.Context(), &lambda.GetProvisionedConcurrencyConfigInput{
+			FunctionName: aws.String(name), Qualifier: aws.String(qualifier)})
+		if err != nil {
+			t.Fatalf("GetProvisionedConcurrencyConfig(%s:%s) = %v", name, qualifier, err)
+		}
+		if out.Status == types.ProvisionedConcurrencyStatusEnumFailed {
+			t.Fatalf("provisioned concurrency of %s:%s FAILED: %s", name, qualifier, aws.ToString(out.StatusReason))
+		}
+		return out.Status == types.ProvisionedConcurrencyStatusEnumReady
+	})
+	return out
+}
+
+// TestProvisionedConcurrency covers the four operations, the environments'
+// initialization type, warm first invocations without Init Duration, an
+// alias moved to another version without a cold start, the limits, and a
+// restart.
+func TestProvisionedConcurrency(t *testing.T) {
+	needRuntime(t, "python3.12")
+	s := startServer(t, "")
+	ctx := t.Context()
+	c := s.Client
+	const name = "pc"
+	s.create(t, name, provisionedFn())
+	v1, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(qualifier string, n int32) (*lambda.PutProvisionedConcurrencyConfigOutput, error) {
+		return c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+			FunctionName: aws.String(name), Qualifier: aws.String(qualifier), ProvisionedConcurrentExecutions: aws.Int32(n)})
+	}
+
+	_, err = put("$LATEST", 1)
+	wantAPIError(t, "Put($LATEST)", err, "InvalidParameterValueException", "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+	_, err = c.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: v1.Version})
+	var nf *types.ProvisionedConcurrencyConfigNotFoundException
+	if !errors.As(err, &nf) {
+		t.Errorf("Get before Put = %v; want ProvisionedConcurrencyConfigNotFoundException", err)
+	}
+	_, err = put("9", 1)
+	wantAPIError(t, "Put(9)", err, "ResourceNotFoundException", "Function not found")
+	_, err = put("1", 901)
+	wantAPIError(t, "Put(901)", err, "InvalidParameterValueException", "decreases account's UnreservedConcurrentExecution below its minimum value of [100]")
+
+	out, err := put("1", 2)
+	if err != nil {
+		t.Fatalf("PutProvisionedConcurrencyConfig = %v", err)
+	}
+	if aws.ToInt32(out.RequestedProvisionedConcurrentExecutions) != 2 || out.Status == types.ProvisionedConcurrencyStatusEnumFailed {
+		t.Errorf("Put = requested %d, status %s; want 2, IN_PROGRESS or READY", aws.ToInt32(out.RequestedProvisionedConcurrentExecutions), out.Status)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05-0700", aws.ToString(out.LastModified)); err != nil {
+		t.Errorf("LastModified = %q: %v", aws.ToString(out.LastModified), err)
+	}
+	got := s.waitProvisionedReady(t, name, "1")
+	if aws.ToInt32(got.AllocatedProvisionedConcurrentExecutions) != 2 || aws.ToInt32(got.AvailableProvisionedConcurrentExecutions) != 2 {
+		t.Errorf("Get = allocated %d, available %d; want 2, 2", aws.ToInt32(got.AllocatedProvisionedConcurrentExecutions), aws.ToInt32(got.AvailableProvisionedConcurrentExecutions))
+	}
+	settings, err := c.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := aws.ToInt32(settings.AccountLimit.UnreservedConcurrentExecutions); n != 998 {
+		t.Errorf("UnreservedConcurrentExecutions = %d; want 998 (1000 less 2 provisioned)", n)
+	}
+
+	// The first invocation of the version is warm, in a provisioned
+	// environment; $LATEST is on-demand.
+	r := s.invoke(t, name+":1", map[string]any{})
+	if m := r.decode(t); m["init"] != "provisioned-concurrency" {
+		t.Errorf("invoke of :1 = %v; want init provisioned-concurrency", m)
+	}
+	if !strings.Contains(r.Log, "REPORT RequestId:") || strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("log of :1 = %q; want a REPORT without Init Duration", r.Log)
+	}
+	r = s.invoke(t, name, map[string]any{})
+	if m := r.decode(t); m["init"] != "on-demand" || !strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("invoke of $LATEST = %v, log %q; want on-demand with an Init Duration", m, r.Log)
+	}
+
+	list, err := c.ListProvisionedConcurrencyConfigs(ctx, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.ProvisionedConcurrencyConfigs) != 1 || !strings.HasSuffix(aws.ToString(list.ProvisionedConcurrencyConfigs[0].FunctionArn), ":function:pc:1") {
+		t.Errorf("List = %+v; want version 1's", list.ProvisionedConcurrencyConfigs)
+	}
+
+	// An alias to the same version cannot have one too; once the
+	// version's is deleted it can.
+	if _, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String(name), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = put("live", 1)
+	wantAPIError(t, "Put(live) while version 1 has one", err, "ResourceConflictException", "already exists")
+	if _, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: aws.String("1")}); err != nil {
+		t.Fatalf("Delete = %v", err)
+	}
+	_, err = c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: aws.String("1")})
+	if !errors.As(err, &nf) {
+		t.Errorf("second Delete = %v; want ProvisionedConcurrencyConfigNotFoundException", err)
+	}
+	if _, err := put("live", 1); err != nil {
+		t.Fatalf("Put(live) = %v", err)
+	}
+	s.waitProvisionedReady(t, name, "live")
+
+	// Reserved concurrency bounds it.
+	if _, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = put("live", 2)
+	wantAPIError(t, "Put(live, 2) over reserved 1", err, "InvalidParameterValueException", "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
+	if _, err := c.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Moving the alias moves its provisioned environment, started before
+	// the switch: the first invocation through it after is warm.
+	if _, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(name), Description: aws.String("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdated(t, c, name)
+	v2, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String(name), Name: aws.String("live"), FunctionVersion: v2.Version}); err != nil {
+		t.Fatalf("UpdateAlias = %v", err)
+	}
+	r = s.invoke(t, name+":live", map[string]any{})
+	if m := r.decode(t); m["init"] != "provisioned-concurrency" || m["version"] != aws.ToString(v2.Version) || strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("first invoke through the moved alias = %v, log %q; want version 2, provisioned, no Init Duration", m, r.Log)
+	}
+	eventually(t, 30*time.Second, "version 1's provisioned environment retired", func() bool {
+		for _, e := range s.environments(t) {
+			if e["function"] == name && e["version"] == "1" && e["state"] != "destroying" {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A restart brings the provisioned environment back.
+	s.Stop()
+	s = startServer(t, s.DataDir)
+	c = s.Client
+	got = s.waitProvisionedReady(t, name, "live")
+	if aws.ToInt32(got.RequestedProvisionedConcurrentExecutions) != 1 {
+		t.Errorf("after restart: requested %d; want 1", aws.ToInt32(got.RequestedProvisionedConcurrentExecutions))
+	}
+	r = s.invoke(t, name+":live", map[string]any{})
+	if m := r.decode(t); m["init"] != "provisioned-concurrency" || strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("first invoke after restart = %v, log %q; want provisioned, no Init Duration", m, r.Log)
+	}
+	if _, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: aws.String("live")}); err != nil {
+		t.Fatalf("Delete(live) = %v", err)
+	}
+	list, err = c.ListProvisionedConcurrencyConfigs(ctx, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String(name)})
+	if err != nil || len(list.ProvisionedConcurrencyConfigs) != 0 {
+		t.Errorf("List after Delete = %+v, %v; want none", list, err)
+	}
+}
+
+func waitUpdated(t *testing.T, c *lambda.Client, name string) {
+	t.Helper()
+	w := lambda.NewFunctionUpdatedV2Waiter(c, func(o *lambda.FunctionUpdatedV2WaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(name)}, 30*time.Second); err != nil {
+		t.Fatalf("waiting for %s's update: %v", name, err)
+	}
+}
