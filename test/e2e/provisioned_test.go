@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"errors"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +40,7 @@ func wantAPIError(t *testing.T, op string, err error, code, msg string) {
 
 // waitProvisionedReady polls GetProvisionedConcurrencyConfig until READY
 // (the SDK has no waiter for it).
-func (s *server) waitProvisionedReady(t *testing.T, name, qualifier string) *lambda.GetProvisionedConcurrencyConfigOutput {
+func (s *server) waitProvisionedReady(t testing.TB, name, qualifier string) *lambda.GetProvisionedConcurrencyConfigOutput {
 	t.Helper()
 	var out *lambda.GetProvisionedConcurrencyConfigOutput
 	eventually(t, 60*time.Second, name+":"+qualifier+" provisioned concurrency READY", func() bool {
@@ -207,12 +210,91 @@ func TestProvisionedConcurrency(t *testing.T) {
 	}
 }
 
-func waitUpdated(t *testing.T, c *lambda.Client, name string) {
+func waitUpdated(t testing.TB, c *lambda.Client, name string) {
 	t.Helper()
 	w := lambda.NewFunctionUpdatedV2Waiter(c, func(o *lambda.FunctionUpdatedV2WaiterOptions) {
 		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
 	})
 	if err := w.Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(name)}, 30*time.Second); err != nil {
 		t.Fatalf("waiting for %s's update: %v", name, err)
+	}
+}
+
+// BenchmarkProvisionedFirstInvoke times the first invocation of a version
+// with provisioned concurrency against the first invocation of another
+// version of the same code without (a cold start), in alternating order,
+// and reports their ratio. Publishing, provisioning and waiting for READY
+// are outside the timing.
+func BenchmarkProvisionedFirstInvoke(b *testing.B) {
+	for _, iso := range isolations() {
+		s := benchServer(b, "--isolation", iso)
+		for _, br := range benchRuntimes {
+			f := br.fn(b)
+			if !hostRuntimes(b)[f.runtime].Available {
+				continue
+			}
+			name := "prov-" + br.name
+			s.create(b, name, f)
+			b.Run(iso+"/"+br.name, func(b *testing.B) {
+				ctx := b.Context()
+				c := &http.Client{}
+				var cold, warm []time.Duration
+				i := 0
+				publish := func() string {
+					i++
+					_, err := s.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+						FunctionName: aws.String(name),
+						Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					waitUpdated(b, s.Client, name)
+					v, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					s.waitVersion(b, name, aws.ToString(v.Version))
+					return aws.ToString(v.Version)
+				}
+				first := func(version string) time.Duration {
+					start := time.Now()
+					post(b, c, s.URL+"/2015-03-31/functions/"+name+":"+version+"/invocations", benchPayload)
+					return time.Since(start)
+				}
+				for b.Loop() {
+					b.StopTimer()
+					coldV, provV := publish(), publish()
+					if _, err := s.Client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+						FunctionName: aws.String(name), Qualifier: aws.String(provV), ProvisionedConcurrentExecutions: aws.Int32(1)}); err != nil {
+						b.Fatal(err)
+					}
+					s.waitProvisionedReady(b, name, provV)
+					time.Sleep(100 * time.Millisecond) // let the start's work settle
+					b.StartTimer()
+					if i%4 == 0 {
+						warm = append(warm, first(provV))
+						cold = append(cold, first(coldV))
+					} else {
+						cold = append(cold, first(coldV))
+						warm = append(warm, first(provV))
+					}
+					b.StopTimer()
+					for _, v := range []string{coldV, provV} {
+						if _, err := s.Client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name), Qualifier: aws.String(v)}); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+				}
+				slices.Sort(cold)
+				slices.Sort(warm)
+				pc, pw := cold[len(cold)/2], warm[len(warm)/2]
+				b.ReportMetric(float64(pc.Microseconds())/1000, "cold-p50-ms")
+				b.ReportMetric(float64(pw.Microseconds())/1000, "provisioned-p50-ms")
+				b.ReportMetric(float64(pw)/float64(pc), "provisioned/cold")
+			})
+		}
+		s.Stop()
 	}
 }
