@@ -153,12 +153,17 @@ func TestProvisionedConcurrency(t *testing.T) {
 	}
 	s.waitProvisionedReady(t, name, "live")
 
-	// Reserved concurrency bounds it.
+	// Reserved concurrency bounds it, both ways.
+	_, err = c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(0)})
+	wantAPIError(t, "PutFunctionConcurrency(0) under provisioned 1", err, "InvalidParameterValueException", "should not be lower than function's total provisioned concurrency 1")
 	if _, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = put("live", 2)
 	wantAPIError(t, "Put(live, 2) over reserved 1", err, "InvalidParameterValueException", "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
+	if rc, err := c.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String(name)}); err != nil || aws.ToInt32(rc.ReservedConcurrentExecutions) != 1 {
+		t.Errorf("GetFunctionConcurrency = %+v, %v; want 1", rc, err)
+	}
 	if _, err := c.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String(name)}); err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +192,26 @@ func TestProvisionedConcurrency(t *testing.T) {
 			}
 		}
 		return true
+	})
+
+	// A function whose init fails: FAILED, with the reason.
+	s.create(t, "pcfail", fn{runtime: "python3.12", handler: "app.handler", zip: zipFiles(map[string]zipFile{"app.py": {data: []byte("raise Exception('boom')\n")}})})
+	if _, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("pcfail")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pcfail"), Qualifier: aws.String("1"), ProvisionedConcurrentExecutions: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "pcfail:1 FAILED", func() bool {
+		out, err := c.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("pcfail"), Qualifier: aws.String("1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status == types.ProvisionedConcurrencyStatusEnumFailed && aws.ToString(out.StatusReason) != "FUNCTION_ERROR_INIT_FAILURE" {
+			t.Errorf("StatusReason = %q; want FUNCTION_ERROR_INIT_FAILURE", aws.ToString(out.StatusReason))
+		}
+		return out.Status == types.ProvisionedConcurrencyStatusEnumFailed
 	})
 
 	// A restart brings the provisioned environment back.
