@@ -285,7 +285,7 @@ func (p *pool) info() []EnvInfo {
 	defer p.mu.Unlock()
 	out := make([]EnvInfo, 0, len(p.idle)+len(p.busy)+len(p.dying))
 	add := func(e *env, state string, idleFrom time.Time) {
-		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state, IdleFrom: idleFrom})
+		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state, IdleFrom: idleFrom, Provisioned: e.provisioned})
 	}
 	for _, e := range p.idle {
 		if !p.dying[e] {

@@ -49,7 +49,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 
 	tw.SetProvisioned([]Target{{Config: cfg, N: 2}})
 	tw.waitProvisioned(t, cfg, 2)
-	if envs := tw.Environments(); len(envs) != 2 {
+	if envs := tw.Environments(); len(envs) != 2 || !envs[0].Provisioned || !envs[1].Provisioned {
 		t.Fatalf("Environments() = %+v; want the 2 provisioned", envs)
 	}
 	// Longer than the idle timeout: the reaper leaves them.

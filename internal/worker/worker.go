@@ -318,12 +318,14 @@ func newID(prefix string) string {
 
 // EnvInfo describes a live environment.
 type EnvInfo struct {
-	Function string    `json:"function"`
-	Version  string    `json:"version"`
-	ID       string    `json:"env"`
-	Stream   string    `json:"log_stream"`
-	State    string    `json:"state"` // "idle", "busy" or "destroying"
-	IdleFrom time.Time `json:"idle_since,omitzero"`
+	Function string `json:"function"`
+	Version  string `json:"version"`
+	ID       string `json:"env"`
+	Stream   string `json:"log_stream"`
+	State    string `json:"state"` // "idle", "busy" or "destroying"
+	// Provisioned marks an environment of provisioned concurrency.
+	Provisioned bool      `json:"provisioned,omitempty"`
+	IdleFrom    time.Time `json:"idle_since,omitzero"`
 }
 
 // Environments lists the live environments, for operators and tests. Those
