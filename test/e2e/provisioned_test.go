@@ -194,6 +194,31 @@ func TestProvisionedConcurrency(t *testing.T) {
 		return true
 	})
 
+	// Two configurations, listed a page at a time.
+	if _, err := put("1", 1); err != nil {
+		t.Fatalf("Put(1) = %v", err)
+	}
+	pages := lambda.NewListProvisionedConcurrencyConfigsPaginator(c, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String(name), MaxItems: aws.Int32(1)})
+	var arns []string
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.ProvisionedConcurrencyConfigs) != 1 {
+			t.Errorf("page = %+v; want 1 item", page.ProvisionedConcurrencyConfigs)
+		}
+		for _, it := range page.ProvisionedConcurrencyConfigs {
+			arns = append(arns, aws.ToString(it.FunctionArn))
+		}
+	}
+	if len(arns) != 2 || !strings.HasSuffix(arns[0], ":pc:1") || !strings.HasSuffix(arns[1], ":pc:live") {
+		t.Errorf("listed %v; want pc:1 then pc:live", arns)
+	}
+	if _, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: aws.String("1")}); err != nil {
+		t.Fatalf("Delete(1) = %v", err)
+	}
+
 	// A function whose init fails: FAILED, with the reason.
 	s.create(t, "pcfail", fn{runtime: "python3.12", handler: "app.handler", zip: zipFiles(map[string]zipFile{"app.py": {data: []byte("raise Exception('boom')\n")}})})
 	if _, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("pcfail")}); err != nil {
