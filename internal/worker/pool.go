@@ -20,11 +20,12 @@ type pool struct {
 	busy     map[*env]bool // guarded by mu
 	dying    map[*env]bool // guarded by mu; being destroyed, until remove
 	starting int           // guarded by mu; cold starts under way
+	parking  int           // guarded by mu; busy envs being frozen on their way back to idle
+	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
+	retired  bool          // guarded by mu
+
 	// provStarting counts the provisioned starts among starting.
-	provStarting int         // guarded by mu
-	parking      int         // guarded by mu; busy envs being frozen on their way back to idle
-	waiters      []chan *env // guarded by mu; callers waiting for a parking env
-	retired      bool        // guarded by mu
+	provStarting int // guarded by mu
 
 	// arrivals (cap 1) wakes parking environments when a caller starts
 	// waiting, so one can be handed over before it freezes.

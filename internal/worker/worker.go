@@ -192,7 +192,12 @@ func (w *Worker) shutdown() {
 	w.closed = true
 	w.mu.Unlock()
 	close(w.quit)
-	w.provWG.Wait()       // provisioners end at quit; their starts end with the envs
+	w.provMu.Lock()
+	w.provClosed = true // no provisioner starts from now on
+	w.provMu.Unlock()
+	// Provisioners end at quit; their starts end with the environments.
+	w.provWG.Wait()
+
 	pools := w.allPools() // no pool is made once closed
 	for _, p := range pools {
 		for _, e := range p.retire() {
@@ -318,14 +323,15 @@ func newID(prefix string) string {
 
 // EnvInfo describes a live environment.
 type EnvInfo struct {
-	Function string `json:"function"`
-	Version  string `json:"version"`
-	ID       string `json:"env"`
-	Stream   string `json:"log_stream"`
-	State    string `json:"state"` // "idle", "busy" or "destroying"
+	Function string    `json:"function"`
+	Version  string    `json:"version"`
+	ID       string    `json:"env"`
+	Stream   string    `json:"log_stream"`
+	State    string    `json:"state"` // "idle", "busy" or "destroying"
+	IdleFrom time.Time `json:"idle_since,omitzero"`
+
 	// Provisioned marks an environment of provisioned concurrency.
-	Provisioned bool      `json:"provisioned,omitempty"`
-	IdleFrom    time.Time `json:"idle_since,omitzero"`
+	Provisioned bool `json:"provisioned,omitempty"`
 }
 
 // Environments lists the live environments, for operators and tests. Those
