@@ -84,6 +84,21 @@ type Service struct {
 	reservedBusy map[string]int  // guarded by mu
 	reserved     int             // guarded by mu: the sum of all reservations
 	reservedAt   <-chan struct{} // guarded by mu: Changed() when reserved was summed
+
+	// provisioned is the provisioned concurrency of each function
+	// without reserved concurrency (summed with reserved): the first that
+	// many of its invocations in flight, counted in provBusy, are its
+	// own, and the others share what is left.
+	provisioned map[string]int // guarded by mu
+	provBusy    map[string]int // guarded by mu
+}
+
+// ProvisionedConfigs is what Service needs of Configs for provisioned
+// concurrency; *store.Store satisfies it.
+type ProvisionedConfigs interface {
+	// ProvisionedTotals returns the provisioned concurrency of each
+	// function, by "ACCOUNT/NAME".
+	ProvisionedTotals() map[string]int
 }
 
 // New returns a Service.
@@ -266,7 +281,21 @@ func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 			s.mu.Unlock()
 		}, nil
 	}
-	if s.unreserved >= s.cfg.Concurrency-s.reservedSum() {
+	shared := s.cfg.Concurrency - s.reservedSum() // also sums provisioned
+	if name := cfg.Account + "/" + cfg.Name; s.provBusy[name] < s.provisioned[name] {
+		if s.provBusy == nil {
+			s.provBusy = make(map[string]int)
+		}
+		s.provBusy[name]++
+		return func() {
+			s.mu.Lock()
+			if s.provBusy[name]--; s.provBusy[name] <= 0 {
+				delete(s.provBusy, name)
+			}
+			s.mu.Unlock()
+		}, nil
+	}
+	if s.unreserved >= shared {
 		return nil, ErrThrottled
 	}
 	s.unreserved++
@@ -277,8 +306,9 @@ func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 	}, nil
 }
 
-// reservedSum is the sum of every function's reserved concurrency, summed
-// again only after a configuration changed. The caller holds s.mu.
+// reservedSum is the sum of every function's reserved concurrency and of
+// the provisioned concurrency of those without, summed again only after a
+// configuration changed. The caller holds s.mu.
 func (s *Service) reservedSum() int {
 	fresh := s.reservedAt != nil
 	if fresh {
@@ -290,7 +320,19 @@ func (s *Service) reservedSum() int {
 	}
 	if !fresh {
 		s.reservedAt = s.configs.Changed()
-		s.reserved = ReservedSum(s.configs.Functions(), "")
+		fns := s.configs.Functions()
+		s.reserved = ReservedSum(fns, "")
+		s.provisioned = nil
+		if pc, ok := s.configs.(ProvisionedConfigs); ok {
+			totals := pc.ProvisionedTotals()
+			s.provisioned = make(map[string]int)
+			for _, f := range fns {
+				if n := totals[f.Account+"/"+f.Name]; n > 0 && f.ReservedConcurrency == nil {
+					s.provisioned[f.Account+"/"+f.Name] = n
+					s.reserved += n
+				}
+			}
+		}
 	}
 	return s.reserved
 }

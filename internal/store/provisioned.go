@@ -23,3 +23,32 @@ func (s *Store) UpdateProvisioned(ctx context.Context, account, name, qualifier 
 	_, err := s.UpdateVersion(ctx, account, name, qualifier, func(c *function.Config) error { return change(&c.Provisioned) })
 	return err
 }
+
+// ProvisionedTotals returns, by "ACCOUNT/NAME", the provisioned
+// concurrency configured on each function's versions and aliases.
+func (s *Store) ProvisionedTotals() map[string]int {
+	out := map[string]int{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, e := range s.records {
+		k, ok := parseKey(key)
+		if !ok {
+			continue
+		}
+		var p *function.Provisioned
+		switch v := e.val.(type) {
+		case *function.Config:
+			if v != nil {
+				p = v.Provisioned
+			}
+		case *function.Alias:
+			if v != nil {
+				p = v.Provisioned
+			}
+		}
+		if p != nil {
+			out[k.account+"/"+k.name] += p.Requested
+		}
+	}
+	return out
+}

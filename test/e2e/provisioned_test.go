@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -346,5 +347,61 @@ func BenchmarkProvisionedFirstInvoke(b *testing.B) {
 			})
 		}
 		s.Stop()
+	}
+}
+
+// TestProvisionedConcurrencyIsCarvedOut checks that a function's
+// provisioned concurrency comes out of what the account's other functions
+// share, and stays its own while they use all of theirs.
+func TestProvisionedConcurrencyIsCarvedOut(t *testing.T) {
+	s := startServer(t, "", "--concurrency", "20")
+	ctx := t.Context()
+	s.create(t, "hog", goFn())
+	s.create(t, "pcown", goFn())
+	if _, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("pcown")}); err != nil {
+		t.Fatal(err)
+	}
+	// A tenth of 20 stays unreserved: 18 leaves 2, 19 would leave 1.
+	_, err := s.Client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pcown"), Qualifier: aws.String("1"), ProvisionedConcurrentExecutions: aws.Int32(19)})
+	wantAPIError(t, "Put(19) of 20", err, "InvalidParameterValueException", "below its minimum value of [2]")
+	if _, err := s.Client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pcown"), Qualifier: aws.String("1"), ProvisionedConcurrentExecutions: aws.Int32(18)}); err != nil {
+		t.Fatalf("Put(18) = %v", err)
+	}
+	settings, err := s.Client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+	if err != nil || aws.ToInt32(settings.AccountLimit.UnreservedConcurrentExecutions) != 2 {
+		t.Errorf("UnreservedConcurrentExecutions = %v, %v; want 2", settings.AccountLimit.UnreservedConcurrentExecutions, err)
+	}
+	// hog gets the 2 left, not a third.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := s.tryInvoke(context.Background(), s.NoRetry, "hog", map[string]any{"op": "sleep", "ms": 2000})
+			errs <- err
+		}()
+	}
+	eventually(t, 10*time.Second, "two invocations of hog running", func() bool {
+		n := 0
+		for _, e := range s.environments(t) {
+			if e["function"] == "hog" && e["state"] == "busy" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	_, err = s.tryInvoke(ctx, s.NoRetry, "hog", map[string]any{"op": "echo"})
+	var tm *types.TooManyRequestsException
+	if !errors.As(err, &tm) || tm.Reason != types.ThrottleReasonConcurrentInvocationLimitExceeded {
+		t.Errorf("third invoke of hog = %v; want TooManyRequestsException (ConcurrentInvocationLimitExceeded)", err)
+	}
+	// pcown's own are still there.
+	if r, err := s.tryInvoke(ctx, s.NoRetry, "pcown:1", map[string]any{"op": "echo"}); err != nil || r.FunctionError != "" {
+		t.Errorf("invoke of the provisioned function meanwhile = %+v, %v", r, err)
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("invoke of hog = %v", err)
+		}
 	}
 }
