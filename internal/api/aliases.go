@@ -166,6 +166,16 @@ func (a *API) updateAlias(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if cur.Provisioned != nil && len(next.Weights) > 0 {
+		a.fail(w, r, invalid("Alias with weights can not be used with Provisioned Concurrency"))
+		return
+	}
+	// The alias's provisioned environments move with it: the new
+	// version's are started (and waited for) before the alias switches,
+	// and the old version's retired after.
+	release := a.moveProvisioned(r.Context(), cur, next.Version)
+	defer release()
+	defer a.SyncProvisioned()
 	al, err := a.store.UpdateAlias(r.Context(), cfg.Account, cfg.Name, name, func(c *function.Alias) error {
 		if in.RevisionId != nil && *in.RevisionId != c.RevisionID {
 			return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")

@@ -58,6 +58,10 @@ type Workers interface {
 	Prepare(ctx context.Context, cfg *function.Config) error
 	Retire(account, name, version string)
 	Environments() []worker.EnvInfo
+	// Provisioned concurrency (worker/provision.go).
+	SetProvisioned(targets []worker.Target)
+	Provisioned(account, name, version string) worker.ProvisionStatus
+	Hold(ctx context.Context, cfg function.Config, n int) (release func(), err error)
 }
 
 // Runtimes tells whether this host can run a runtime, and with what.
@@ -96,6 +100,7 @@ type API struct {
 	tasks sync.WaitGroup // activations in flight
 
 	reserveMu sync.Mutex // held across a reservation's check and store
+	provMu    sync.Mutex // serialises SyncProvisioned
 
 	uploadDir  string
 	uploads    chan struct{} // upload slots: a send takes one
@@ -202,6 +207,10 @@ func (a *API) lambdaRoutes() []route {
 		{"AddPermission", "POST /2015-03-31/functions/{FunctionName}/policy", writes(a.addPermission)},
 		{"GetPolicy", "GET /2015-03-31/functions/{FunctionName}/policy", a.getPolicy},
 		{"RemovePermission", "DELETE /2015-03-31/functions/{FunctionName}/policy/{StatementId}", writes(a.removePermission)},
+		{"PutProvisionedConcurrencyConfig", "PUT /2019-09-30/functions/{FunctionName}/provisioned-concurrency", writes(a.putProvisioned)},
+		{"GetProvisionedConcurrencyConfig", "GET /2019-09-30/functions/{FunctionName}/provisioned-concurrency", a.getProvisioned},
+		{"DeleteProvisionedConcurrencyConfig", "DELETE /2019-09-30/functions/{FunctionName}/provisioned-concurrency", writes(a.deleteProvisioned)},
+		{"ListProvisionedConcurrencyConfigs", "GET /2019-09-30/functions/{FunctionName}/provisioned-concurrency", a.listProvisioned}, // ?List=ALL: see literalQuery
 	}
 }
 
@@ -243,7 +252,10 @@ func (a *API) Handler() http.Handler {
 // literalQuery lists the operations whose URI in the model embeds a literal
 // query (lambda-api.md 1.4): each shares its path with another operation,
 // which serves the requests without that query.
-var literalQuery = map[string][2]string{"GetLayerVersionByArn": {"find", "LayerVersion"}}
+var literalQuery = map[string][2]string{
+	"GetLayerVersionByArn":              {"find", "LayerVersion"},
+	"ListProvisionedConcurrencyConfigs": {"List", "ALL"},
+}
 
 // mux builds the router; wrap turns each Lambda route into its handler.
 func (a *API) mux(wrap func(route) http.Handler) *http.ServeMux {

@@ -33,6 +33,11 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, invalid(fmt.Sprintf("Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", minimum)))
 		return
 	}
+	// Provisioned concurrency counts against the reservation.
+	if p := a.provisionedSum([]function.Config{cfg}, false, "", ""); n < p {
+		a.fail(w, r, invalid(fmt.Sprintf("ReservedConcurrentExecutions %d should not be lower than function's total provisioned concurrency %d.", n, p))) // wording UNCONFIRMED
+		return
+	}
 	_, err = a.store.Update(r.Context(), cfg.Account, cfg.Name, func(c *function.Config) error {
 		c.ReservedConcurrency = &n
 		return nil

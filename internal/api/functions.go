@@ -774,7 +774,7 @@ func (a *API) getAccountSettings(w http.ResponseWriter, r *http.Request) {
 			CodeSizeZipped:                 52428800,
 			ConcurrentExecutions:           a.invoke.AccountConcurrency(),
 			TotalCodeSize:                  80530636800,
-			UnreservedConcurrentExecutions: a.invoke.AccountConcurrency() - invoke.ReservedSum(fns, ""),
+			UnreservedConcurrentExecutions: a.invoke.AccountConcurrency() - invoke.ReservedSum(fns, "") - a.provisionedSum(fns, true, "", ""),
 		},
 		AccountUsage: lambdaapi.AccountUsage{FunctionCount: len(fns), TotalCodeSize: total},
 	})

@@ -31,6 +31,9 @@ type Alias struct {
 	// EventInvoke is the alias's own asynchronous invocation
 	// configuration, nil when none was put.
 	EventInvoke *EventInvokeConfig `json:"event_invoke,omitempty"`
+	// Provisioned is the alias's provisioned concurrency, kept on the
+	// version it points to; nil when none was put.
+	Provisioned *Provisioned `json:"provisioned,omitempty"`
 }
 
 // Pick returns the version an invocation through the alias runs: the

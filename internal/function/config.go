@@ -79,6 +79,9 @@ type Config struct {
 	// ReservedConcurrency is the function's reserved concurrency, nil
 	// when none is reserved. Changing it changes no RevisionId.
 	ReservedConcurrency *int `json:"reserved_concurrency,omitempty"`
+	// Provisioned is a published version's own provisioned concurrency,
+	// nil when none was put (never on $LATEST).
+	Provisioned *Provisioned `json:"provisioned,omitempty"`
 
 	// ApplicationLogLevel and SystemLogLevel are LoggingConfig's levels as
 	// the caller set them; empty when unset. Only JSON allows them; see

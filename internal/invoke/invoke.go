@@ -86,10 +86,24 @@ type Service struct {
 	// (an account's entry stays once made).
 	total    int                     // guarded by mu
 	accounts map[string]*accountLoad // guarded by mu
-	// reserved is the sum of each account's reservations, as of
+	// reserved is the sum of each account's reservations and of the
+	// provisioned concurrency of its functions without one, as of
 	// reservedAt (Changed() when it was summed).
 	reserved   map[string]int  // guarded by mu
 	reservedAt <-chan struct{} // guarded by mu
+	// provisioned is the provisioned concurrency of each function without
+	// reserved concurrency, by "ACCOUNT/NAME": the first that many of its
+	// invocations in flight are its own, and the others share what is
+	// left of its account's limit.
+	provisioned map[string]int // guarded by mu
+}
+
+// ProvisionedConfigs is what Service needs of Configs for provisioned
+// concurrency; *store.Store satisfies it.
+type ProvisionedConfigs interface {
+	// ProvisionedTotals returns the provisioned concurrency of each
+	// function, by "ACCOUNT/NAME".
+	ProvisionedTotals() map[string]int
 }
 
 // New returns a Service.
@@ -251,6 +265,7 @@ func (s *Service) AccountConcurrency() int { return s.cfg.AccountConcurrency }
 type accountLoad struct {
 	unreserved int            // invocations of functions without a reservation
 	reserved   map[string]int // by function name, those of functions with one
+	provBusy   map[string]int // by function name, those within its provisioned concurrency
 }
 
 // acquire counts one more invocation of cfg in flight, or refuses it. A
@@ -298,7 +313,24 @@ func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 			s.mu.Unlock()
 		}, nil
 	}
-	if load.unreserved >= s.cfg.AccountConcurrency-s.reservedSum(account) || s.total >= s.cfg.Concurrency {
+	shared := s.cfg.AccountConcurrency - s.reservedSum(account) // also sums s.provisioned
+	if name := account + "/" + cfg.Name; load.provBusy[cfg.Name] < s.provisioned[name] {
+		if load.provBusy == nil {
+			load.provBusy = make(map[string]int)
+		}
+		fn := cfg.Name
+		load.provBusy[fn]++
+		s.total++
+		return func() {
+			s.mu.Lock()
+			if load.provBusy[fn]--; load.provBusy[fn] <= 0 {
+				delete(load.provBusy, fn)
+			}
+			s.total--
+			s.mu.Unlock()
+		}, nil
+	}
+	if load.unreserved >= shared || s.total >= s.cfg.Concurrency {
 		return nil, ErrThrottled
 	}
 	load.unreserved++
@@ -311,8 +343,9 @@ func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 	}, nil
 }
 
-// reservedSum is the sum of account's reservations, summed again only
-// after a configuration changed. The caller holds s.mu.
+// reservedSum is the sum of account's reservations and of the provisioned
+// concurrency of its functions without one, summed again only after a
+// configuration changed. The caller holds s.mu.
 func (s *Service) reservedSum(account string) int {
 	fresh := s.reservedAt != nil
 	if fresh {
@@ -325,9 +358,18 @@ func (s *Service) reservedSum(account string) int {
 	if !fresh {
 		s.reservedAt = s.configs.Changed()
 		s.reserved = make(map[string]int)
+		s.provisioned = make(map[string]int)
+		var totals map[string]int
+		if pc, ok := s.configs.(ProvisionedConfigs); ok {
+			totals = pc.ProvisionedTotals()
+		}
 		for _, f := range s.configs.Functions() {
+			acct := s.accountOf(&f)
 			if f.ReservedConcurrency != nil {
-				s.reserved[s.accountOf(&f)] += *f.ReservedConcurrency
+				s.reserved[acct] += *f.ReservedConcurrency
+			} else if n := totals[f.Account+"/"+f.Name]; n > 0 {
+				s.provisioned[acct+"/"+f.Name] = n
+				s.reserved[acct] += n
 			}
 		}
 	}

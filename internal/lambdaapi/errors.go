@@ -87,6 +87,7 @@ var (
 	ErrUnsupportedMediaType  = userError(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException")
 	ErrCodeStorageExceeded   = userError(http.StatusBadRequest, "CodeStorageExceededException")
 	ErrPolicyLengthExceeded  = userError(http.StatusBadRequest, "PolicyLengthExceededException")
+	ErrProvisionedNotFound   = userError(http.StatusNotFound, "ProvisionedConcurrencyConfigNotFoundException")
 	ErrUnknownOperation      = &Error{Status: http.StatusNotFound, Code: "UnknownOperationException", Type: "User", BodyType: true}
 	ErrAccessDenied          = &Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Bare: true}
 	// ErrForbidden is AccessDeniedException with a message: Hearth's own

@@ -58,6 +58,10 @@ OPERATIONS = [
     "AddPermission",
     "RemovePermission",
     "GetPolicy",
+    "PutProvisionedConcurrencyConfig",
+    "GetProvisionedConcurrencyConfig",
+    "DeleteProvisionedConcurrencyConfig",
+    "ListProvisionedConcurrencyConfigs",
 ]
 
 # Constraints the service enforces but the published model leaves out, and

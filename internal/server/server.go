@@ -435,6 +435,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		log.Info("debug endpoint", "addr", dln.Addr().String())
 	}
 	a.ResumeActivations()
+	// Provisioned environments are started again (IN_PROGRESS until
+	// ready) and kept in line with the stored configurations.
+	provDone := make(chan struct{})
+	go func() { defer close(provDone); a.RunProvisioning(stopCtx) }()
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); sweepCode(stopCtx, st, wk, log) }()
 	a.SetReady()
@@ -489,6 +493,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	<-workerDone
 	stop()
 	<-sweepDone
+	<-provDone
 	if gerr := g.Wait(); gerr != nil && err == nil {
 		err = gerr
 	}

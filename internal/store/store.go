@@ -49,6 +49,10 @@ const (
 //	fn.ACCOUNT.NAME.p          policy of the unqualified function
 //	fn.ACCOUNT.NAME.p.QUAL     policy of a version or alias ($LATEST: =latest)
 //
+// A provisioned concurrency configuration is part of its version's or
+// alias's record (function.Config.Provisioned, function.Alias.Provisioned;
+// see UpdateProvisioned), so it is per account and goes with them.
+//
 // Every record is one key, written whole: a version exists whole or not
 // at all. Keys of the form fn.NAME.latest, from before accounts, are moved
 // to the default account's at Open.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"hearth/internal/function"
@@ -28,6 +29,17 @@ var errInitTimeout = errors.New("init timed out")
 // the environment is gone then). It leaves p's count of cold starts to
 // the caller.
 func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ *env, _ *Result, err error) {
+	return w.startEnvironment(p, req, initTimeout, initOnDemand)
+}
+
+// Values of AWS_LAMBDA_INITIALIZATION_TYPE.
+const (
+	initOnDemand    = "on-demand"
+	initProvisioned = "provisioned-concurrency"
+)
+
+// startEnvironment is coldStart for an environment of initType.
+func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Duration, initType string) (_ *env, _ *Result, err error) {
 	cfg := &req.Function
 	rt, found := runtimes.Lookup(cfg.Runtime)
 	if !found {
@@ -75,7 +87,7 @@ func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ 
 		Function:   cfg.Name,
 		Account:    cfg.Account,
 		Cmd:        cmd,
-		Env:        append(environ(cfg, rt, launch, stream, w.cfg.Region), vars...),
+		Env:        append(withInitType(environ(cfg, rt, launch, stream, w.cfg.Region), initType), vars...),
 		CodeDir:    codeDir,
 		RuntimeDir: launch.RuntimeDir,
 		// The layers' merge, or a directory a test hands in.
@@ -377,7 +389,7 @@ func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, 
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(cfg.MemorySize),
 		"AWS_LAMBDA_LOG_GROUP_NAME="+cfg.LogGroupName(),
 		"AWS_LAMBDA_LOG_STREAM_NAME="+stream,
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE="+initOnDemand,
 		"AWS_REGION="+region,
 		"AWS_DEFAULT_REGION="+region,
 	)
@@ -389,4 +401,16 @@ func environ(cfg *function.Config, rt runtimes.Runtime, launch runtimes.Launch, 
 		env.Set("AWS_LAMBDA_LOG_LEVEL", app)
 	}
 	return env.List()
+}
+
+// withInitType sets AWS_LAMBDA_INITIALIZATION_TYPE in env (environ's
+// list) to initType.
+func withInitType(env []string, initType string) []string {
+	const k = "AWS_LAMBDA_INITIALIZATION_TYPE="
+	for i, kv := range env {
+		if strings.HasPrefix(kv, k) {
+			env[i] = k + initType
+		}
+	}
+	return env
 }

@@ -39,6 +39,9 @@ type env struct {
 	initDuration time.Duration // reported once, on the first invocation
 
 	lastUsed time.Time // guarded by pool.mu
+	// provisioned marks an environment of the version's provisioned
+	// concurrency: started ahead of traffic, never reaped for idleness.
+	provisioned bool // guarded by pool.mu
 
 	// deadline of the invocation in flight or just answered: extensions
 	// may work on after the answer, until then. Owned like frozen.

@@ -24,6 +24,9 @@ type pool struct {
 	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
 	retired  bool          // guarded by mu
 
+	// provStarting counts the provisioned starts among starting.
+	provStarting int // guarded by mu
+
 	// arrivals (cap 1) wakes parking environments when a caller starts
 	// waiting, so one can be handed over before it freezes.
 	arrivals chan struct{}
@@ -48,8 +51,17 @@ func (p *pool) acquire(ctx context.Context) (e *env, coldStart bool, err error) 
 			return nil, false, errRetired
 		}
 		if n := len(p.idle); n > 0 {
-			e := p.idle[n-1]
-			p.idle = p.idle[:n-1]
+			// Provisioned environments serve first; the on-demand
+			// ones take the spill-over.
+			i := n - 1
+			for j := n - 1; j >= 0; j-- {
+				if p.idle[j].provisioned {
+					i = j
+					break
+				}
+			}
+			e := p.idle[i]
+			p.idle = slices.Delete(p.idle, i, i+1)
 			p.busy[e] = true
 			p.mu.Unlock()
 			return e, false, nil
@@ -191,7 +203,7 @@ func (p *pool) takeIdleSince(t time.Time) []*env {
 	var old []*env
 	kept := p.idle[:0]
 	for _, e := range p.idle {
-		if e.lastUsed.Before(t) {
+		if e.lastUsed.Before(t) && !e.provisioned {
 			old = append(old, e)
 		} else {
 			kept = append(kept, e)
@@ -274,7 +286,7 @@ func (p *pool) info() []EnvInfo {
 	defer p.mu.Unlock()
 	out := make([]EnvInfo, 0, len(p.idle)+len(p.busy)+len(p.dying))
 	add := func(e *env, state string, idleFrom time.Time) {
-		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state, IdleFrom: idleFrom})
+		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state, IdleFrom: idleFrom, Provisioned: e.provisioned})
 	}
 	for _, e := range p.idle {
 		if !p.dying[e] {
@@ -288,6 +300,92 @@ func (p *pool) info() []EnvInfo {
 	}
 	for e := range p.dying {
 		add(e, "destroying", time.Time{})
+	}
+	return out
+}
+
+// provisioned counts the live provisioned environments of p (idle or
+// busy, not being destroyed) and those still starting.
+func (p *pool) provisioned() (ready, starting int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.idle {
+		if e.provisioned && !p.dying[e] {
+			ready++
+		}
+	}
+	for e := range p.busy {
+		if e.provisioned && !p.dying[e] {
+			ready++
+		}
+	}
+	return ready, p.provStarting
+}
+
+// startProvisioned counts a provisioned environment being started; it
+// fails when p is retired.
+func (p *pool) startProvisioned() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retired {
+		return false
+	}
+	p.starting++
+	p.provStarting++
+	return true
+}
+
+// provisionFailed records a provisioned start that produced no
+// environment.
+func (p *pool) provisionFailed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	p.provStarting--
+}
+
+// addProvisioned records a started, initialised and frozen provisioned
+// environment as idle. It reports false when p was retired meanwhile and
+// the caller must destroy e.
+func (p *pool) addProvisioned(e *env, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	p.provStarting--
+	if p.retired {
+		return false
+	}
+	e.provisioned = true
+	e.lastUsed = now
+	p.idle = append(p.idle, e)
+	return true
+}
+
+// unprovision turns up to n provisioned environments back into on-demand
+// ones, idle ones first, and returns the idle ones it took out of the
+// pool for the caller to destroy. Busy ones stay, as on-demand
+// environments the reaper retires once idle.
+func (p *pool) unprovision(n int) []*env {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*env
+	kept := p.idle[:0]
+	for _, e := range p.idle {
+		if n > 0 && e.provisioned && !p.dying[e] {
+			e.provisioned = false
+			out = append(out, e)
+			n--
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+	for e := range p.busy {
+		if n > 0 && e.provisioned && !p.dying[e] {
+			e.provisioned = false
+			n--
+		}
 	}
 	return out
 }

@@ -96,6 +96,8 @@ type Worker struct {
 	retired map[*pool]bool    // guarded by mu
 	closed  bool              // guarded by mu
 	envs    sync.WaitGroup    // every environment's goroutines and teardown
+
+	provState // provisioned concurrency (provision.go)
 }
 
 type poolKey struct{ account, name, version string }
@@ -116,6 +118,9 @@ func New(cfg Config, drv sandbox.Driver, code CodeSource, rts *runtimes.Host, ls
 		kicks:   make(chan struct{}, 1),
 		pools:   make(map[poolKey]*pool),
 		retired: make(map[*pool]bool),
+		provState: provState{
+			provs: make(map[poolKey]*provisioner),
+		},
 	}
 }
 
@@ -198,6 +203,12 @@ func (w *Worker) shutdown() {
 	w.closed = true
 	w.mu.Unlock()
 	close(w.quit)
+	w.provMu.Lock()
+	w.provClosed = true // no provisioner starts from now on
+	w.provMu.Unlock()
+	// Provisioners end at quit; their starts end with the environments.
+	w.provWG.Wait()
+
 	pools := w.allPools() // no pool is made once closed
 	for _, p := range pools {
 		for _, e := range p.retire() {
@@ -329,6 +340,9 @@ type EnvInfo struct {
 	Stream   string    `json:"log_stream"`
 	State    string    `json:"state"` // "idle", "busy" or "destroying"
 	IdleFrom time.Time `json:"idle_since,omitzero"`
+
+	// Provisioned marks an environment of provisioned concurrency.
+	Provisioned bool `json:"provisioned,omitempty"`
 }
 
 // Environments lists the live environments, for operators and tests. Those

@@ -23,6 +23,8 @@ var servedOperations = map[string]bool{
 	"PublishVersion": true, "ListVersionsByFunction": true, "CreateAlias": true, "GetAlias": true,
 	"UpdateAlias": true, "DeleteAlias": true, "ListAliases": true,
 	"AddPermission": true, "RemovePermission": true, "GetPolicy": true,
+	"PutProvisionedConcurrencyConfig": true, "GetProvisionedConcurrencyConfig": true,
+	"DeleteProvisionedConcurrencyConfig": true, "ListProvisionedConcurrencyConfigs": true,
 	"PublishLayerVersion": true, "GetLayerVersion": true, "GetLayerVersionByArn": true, "ListLayers": true,
 	"ListLayerVersions": true, "DeleteLayerVersion": true, "AddLayerVersionPermission": true,
 	"RemoveLayerVersionPermission": true, "GetLayerVersionPolicy": true,
