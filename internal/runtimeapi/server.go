@@ -110,6 +110,9 @@ type Server struct {
 	exts     []*extension    // guarded by mu; registered extensions, in order
 	extIdle  chan struct{}   // guarded by mu; closed while every extension waits in event/next
 	shutDone chan struct{}   // guarded by mu; closed once SHUTDOWN has been handled
+	// registered is closed once every external extension
+	// (Config.External) has registered.
+	registered chan struct{}
 	exitErr  *ExtensionError // guarded by mu
 	subs     []*subscription // guarded by mu; telemetry subscriptions
 	tasks    sync.WaitGroup  // telemetry deliveries
@@ -136,8 +139,11 @@ func NewServer(ln net.Listener, cfg Config, log *slog.Logger) *Server {
 		extIdle:  make(chan struct{}),
 		shutDone: make(chan struct{}),
 		bodies:   &budget{free: bodyBudget},
+
+		registered: make(chan struct{}),
 	}
 	close(s.extIdle) // no extension yet
+	s.updateRegisteredLocked()
 	// No ReadTimeout or WriteTimeout: GET /next blocks until an event
 	// arrives, for as long as the environment lives. Bodies get their own
 	// deadline as they are read.
