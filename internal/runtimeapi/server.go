@@ -110,12 +110,13 @@ type Server struct {
 	exts     []*extension    // guarded by mu; registered extensions, in order
 	extIdle  chan struct{}   // guarded by mu; closed while every extension waits in event/next
 	shutDone chan struct{}   // guarded by mu; closed once SHUTDOWN has been handled
-	// registered is closed once every external extension
-	// (Config.External) has registered.
-	registered chan struct{}
 	exitErr  *ExtensionError // guarded by mu
 	subs     []*subscription // guarded by mu; telemetry subscriptions
 	tasks    sync.WaitGroup  // telemetry deliveries
+
+	// registered is closed (under mu) once every external extension
+	// (Config.External) has registered.
+	registered chan struct{}
 }
 
 type pending struct {

@@ -157,4 +157,3 @@ func TestHeldBootstrapNotExecutable(t *testing.T) {
 		})
 	}
 }
-
