@@ -221,11 +221,15 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	if e.held {
 		// The caller may close spec.Output once Start returns: the
 		// bootstrap, started later, writes to a copy.
-		fd, err := syscall.Dup(int(spec.Output.Fd()))
+		var fd int
+		syscall.ForkLock.RLock() // no fork may inherit it before it is close-on-exec
+		if fd, err = syscall.Dup(int(spec.Output.Fd())); err == nil {
+			syscall.CloseOnExec(fd)
+		}
+		syscall.ForkLock.RUnlock()
 		if err != nil {
 			return nil, fmt.Errorf("duplicate output: %w", err)
 		}
-		syscall.CloseOnExec(fd)
 		e.heldOut = os.NewFile(uintptr(fd), "output")
 		cmd.Stdout, cmd.Stderr = e.heldOut, e.heldOut
 		defer func() {
