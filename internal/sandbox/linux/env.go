@@ -94,6 +94,8 @@ func (e *env) StartBootstrap(ctx context.Context) error {
 	return e.startErr
 }
 
+// release asks the init to start the held bootstrap and waits for its
+// answer.
 func (e *env) release(ctx context.Context) error {
 	if err := e.b.send(ctx, message{Kind: msgRelease}); err != nil {
 		return fmt.Errorf("start bootstrap of env %s: %w", e.id, err)
