@@ -207,7 +207,9 @@ type Driver interface {
 	Name() string
 
 	// Start prepares an environment for spec and starts its bootstrap
-	// process. If Start returns an error, it has left nothing behind.
+	// process (only its extensions when spec.HoldBootstrap and the
+	// driver's environments implement [BootstrapStarter]). If Start
+	// returns an error, it has left nothing behind.
 	// When the bootstrap itself cannot be executed the error wraps an
 	// [*ExecError].
 	// ctx bounds the preparation only, not the environment's life.
