@@ -100,6 +100,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if refuse == "" {
 		s.exts = append(s.exts, e)
 		s.updateExtIdleLocked()
+		s.updateRegisteredLocked()
 	}
 	s.mu.Unlock()
 	if refuse != "" {
@@ -239,13 +240,8 @@ func (s *Server) handleExtensionError(exit bool) http.HandlerFunc {
 // maybeEndInitLocked ends init once the runtime and every extension wait
 // in their next, and every external extension has registered.
 func (s *Server) maybeEndInitLocked() {
-	if s.inited || !s.runtimeReady {
+	if s.inited || !s.runtimeReady || !s.allRegisteredLocked() {
 		return
-	}
-	for _, name := range s.cfg.External {
-		if !slices.ContainsFunc(s.exts, func(e *extension) bool { return e.name == name }) {
-			return
-		}
 	}
 	for _, e := range s.exts {
 		if !e.waiting {
@@ -254,6 +250,49 @@ func (s *Server) maybeEndInitLocked() {
 	}
 	s.inited = true
 	s.init <- InitResult{} // cap 1 and sent once
+}
+
+// allRegisteredLocked reports whether every external extension has
+// registered.
+func (s *Server) allRegisteredLocked() bool {
+	for _, name := range s.cfg.External {
+		if !slices.ContainsFunc(s.exts, func(e *extension) bool { return e.name == name }) {
+			return false
+		}
+	}
+	return true
+}
+
+// updateRegisteredLocked closes registered once every external extension
+// has registered.
+func (s *Server) updateRegisteredLocked() {
+	select {
+	case <-s.registered:
+	default:
+		if s.allRegisteredLocked() {
+			close(s.registered)
+		}
+	}
+}
+
+// ExternalsRegistered returns a channel that is closed once every external
+// extension (Config.External) has registered, at once when there are
+// none. Lambda starts the runtime only then, so that the function's init
+// finds the extensions' services up (a sandbox.Spec.HoldBootstrap
+// environment waits for it).
+func (s *Server) ExternalsRegistered() <-chan struct{} { return s.registered }
+
+// Unregistered lists the external extensions that have not registered.
+func (s *Server) Unregistered() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, name := range s.cfg.External {
+		if !slices.ContainsFunc(s.exts, func(e *extension) bool { return e.name == name }) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // updateExtIdleLocked opens or closes extIdle: closed while every

@@ -228,6 +228,25 @@ func TestInitWaitsForExtensions(t *testing.T) {
 	pending(t, bNext, "event for ext-b")
 }
 
+// ExternalsRegistered closes once every external extension has
+// registered (an internal one does not count), at once without any.
+func TestExternalsRegistered(t *testing.T) {
+	recv(t, start(t).srv.ExternalsRegistered(), "registered without extensions")
+
+	h := startWith(t, runtimeapi.Config{External: []string{"ext-a", "ext-b"}})
+	h.register(t, "ext-a", "INVOKE")
+	h.register(t, "internal", "INVOKE")
+	pending(t, h.srv.ExternalsRegistered(), "registered before ext-b")
+	if d := cmp.Diff([]string{"ext-b"}, h.srv.Unregistered()); d != "" {
+		t.Errorf("Unregistered() (-want +got):\n%s", d)
+	}
+	h.register(t, "ext-b", "SHUTDOWN")
+	recv(t, h.srv.ExternalsRegistered(), "registered")
+	if got := h.srv.Unregistered(); len(got) != 0 {
+		t.Errorf("Unregistered() = %q; want none", got)
+	}
+}
+
 func TestExtensionInitError(t *testing.T) {
 	h := startWith(t, runtimeapi.Config{External: []string{"ext-a"}})
 	a := h.register(t, "ext-a", "INVOKE")

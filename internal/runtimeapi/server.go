@@ -113,6 +113,10 @@ type Server struct {
 	exitErr  *ExtensionError // guarded by mu
 	subs     []*subscription // guarded by mu; telemetry subscriptions
 	tasks    sync.WaitGroup  // telemetry deliveries
+
+	// registered is closed (under mu) once every external extension
+	// (Config.External) has registered.
+	registered chan struct{}
 }
 
 type pending struct {
@@ -136,8 +140,11 @@ func NewServer(ln net.Listener, cfg Config, log *slog.Logger) *Server {
 		extIdle:  make(chan struct{}),
 		shutDone: make(chan struct{}),
 		bodies:   &budget{free: bodyBudget},
+
+		registered: make(chan struct{}),
 	}
 	close(s.extIdle) // no extension yet
+	s.updateRegisteredLocked()
 	// No ReadTimeout or WriteTimeout: GET /next blocks until an event
 	// arrives, for as long as the environment lives. Bodies get their own
 	// deadline as they are read.

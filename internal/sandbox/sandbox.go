@@ -117,6 +117,12 @@ type Spec struct {
 	// ExtensionOutput receives what the extensions write to stdout and
 	// stderr, like Output; nil means Output.
 	ExtensionOutput *os.File
+	// HoldBootstrap asks the driver to start the extensions only: the
+	// bootstrap waits until the caller releases it with
+	// [BootstrapStarter.StartBootstrap], as Lambda starts the runtime
+	// only once every external extension has registered. Drivers whose
+	// environments do not implement BootstrapStarter ignore it.
+	HoldBootstrap bool
 
 	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
 	MemoryMB int
@@ -201,7 +207,9 @@ type Driver interface {
 	Name() string
 
 	// Start prepares an environment for spec and starts its bootstrap
-	// process. If Start returns an error, it has left nothing behind.
+	// process (only its extensions when spec.HoldBootstrap and the
+	// driver's environments implement [BootstrapStarter]). If Start
+	// returns an error, it has left nothing behind.
 	// When the bootstrap itself cannot be executed the error wraps an
 	// [*ExecError].
 	// ctx bounds the preparation only, not the environment's life.
@@ -275,6 +283,21 @@ type ExtensionWatcher interface {
 	// ExtensionExits yields the end of each extension process, once per
 	// extension (its capacity is the number of extensions).
 	ExtensionExits() <-chan ExtensionExit
+}
+
+// BootstrapStarter is implemented by environments that can be started
+// with their bootstrap held ([Spec.HoldBootstrap]). Until it is released
+// the environment is complete (its limits, network, /tmp and extensions),
+// no process of the bootstrap exists, and Done stays open unless the
+// environment dies or is destroyed.
+type BootstrapStarter interface {
+	// StartBootstrap executes the held bootstrap and returns once it
+	// runs. When the bootstrap cannot be executed the error wraps an
+	// [*ExecError], as Start's would; the environment is then of no
+	// further use. Without HoldBootstrap, and after the first call, it
+	// does nothing more and returns the first call's result. After
+	// Destroy it starts nothing and returns an error.
+	StartBootstrap(ctx context.Context) error
 }
 
 // ExtensionExit reports that an extension process ended.

@@ -105,6 +105,11 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	for _, n := range extNames {
 		spec.Extensions = append(spec.Extensions, sandbox.OptRef+"/extensions/"+n)
 	}
+	// Lambda starts the runtime once every external extension has
+	// registered, so that the function's init finds their services up:
+	// the driver holds the bootstrap until then. Without extensions it
+	// starts at once.
+	spec.HoldBootstrap = len(extNames) > 0
 	var extCapture *logs.Capture
 	if len(extNames) > 0 {
 		spec.ExtensionEnv = extensionEnviron(spec.Env)
@@ -134,27 +139,17 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 			revoke = nil
 		}
 		var xe *sandbox.ExecError
-		if errors.As(err, &xe) && wrapped {
-			// Lambda runs the wrapper through a shell: one that does not
-			// exist ends the runtime with status 127.
-			typ, msg := exitError(req.RequestID, sandbox.Exit{Code: 127})
-			return nil, w.initFailed(req, time.Since(began), typ, errorDocument(typ, msg), nil, msg, typ), nil
-		}
 		if errors.As(err, &xe) {
-			// The kernel refused the bootstrap: the function's fault, which
-			// Lambda reports as Runtime.InvalidEntrypoint, naming the path
-			// as the function sees it.
-			path := sandbox.ExpandOpt(sandbox.Expand(launch.Cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir)[0]
-			msg := "RequestId: " + req.RequestID + " Error: " + (&sandbox.ExecError{Path: path, Err: xe.Err}).Error()
-			const typ = "Runtime.InvalidEntrypoint"
 			log.Debug("bootstrap not executable", "err", err)
-			return nil, w.initFailed(req, time.Since(began), typ, errorDocument(typ, msg), nil, msg, typ), nil
+			return nil, w.notExecutable(req, time.Since(began), xe, launch.Cmd, wrapped, nil), nil
 		}
 		return nil, nil, fmt.Errorf("start environment: %w", err)
 	}
-	// Init Duration, as on Lambda, is the runtime's own start: from the
-	// bootstrap's exec (Start returns once it has happened) to its first
-	// GET /next. The sandbox's setup is logged apart.
+	// Init Duration, as on Lambda, is the init phase as the function
+	// sees it: from the bootstrap's exec (Start returns once it has
+	// happened) or, with extensions, from theirs to the first GET /next
+	// of the runtime and every extension. The sandbox's setup is logged
+	// apart.
 	t0 := time.Now()
 	setup := t0.Sub(began)
 	fz, _ := sb.(sandbox.Freezer)
@@ -183,69 +178,121 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		revoke:   revoke,
 	}
 	revoke = nil // e's now: destroy revokes
+	// A held bootstrap starts once the extensions have registered.
+	var registered <-chan struct{}
+	bs, _ := sb.(sandbox.BootstrapStarter)
+	if spec.HoldBootstrap && bs != nil {
+		e.held.Store(true)
+		registered = e.rapi.ExternalsRegistered()
+	}
 	w.startEnv(e)
 	log.Debug("sandbox started", "dur", setup)
 
 	timer := time.NewTimer(initTimeout)
 	defer timer.Stop()
-	select {
-	case res := <-e.rapi.Init():
-		initDur := time.Since(t0)
-		if x := res.Extension; x != nil {
-			// An extension reported that its init failed.
-			const typ = "Extension.InitError"
-			msg := "RequestId: " + req.RequestID + " Error: extension " + x.Name + " failed to initialize: " + x.Type
-			var events []string
-			for _, info := range e.rapi.Extensions() {
-				if info.Name == x.Name {
-					events = info.Events
+	for initDone := false; !initDone; {
+		initDone = true
+		select {
+		case <-registered:
+			registered, initDone = nil, false
+			sctx, scancel := context.WithDeadline(ctx, t0.Add(initTimeout))
+			err := bs.StartBootstrap(sctx)
+			scancel()
+			if err == nil {
+				e.held.Store(false)
+				log.Debug("extensions registered; bootstrap started", "dur", time.Since(t0))
+				continue
+			}
+			var xe *sandbox.ExecError
+			if errors.As(err, &xe) {
+				log.Debug("bootstrap not executable", "err", err)
+				r := w.notExecutable(req, time.Since(t0), xe, launch.Cmd, wrapped, e)
+				w.destroy(e, "bootstrap not executable")
+				return nil, r, nil
+			}
+			// The environment ended as the bootstrap was released (an
+			// extension crashed, or the sandbox died), or the release
+			// overran init: the cases below report it.
+			log.Debug("start bootstrap", "err", err)
+		case res := <-e.rapi.Init():
+			initDur := time.Since(t0)
+			if x := res.Extension; x != nil {
+				// An extension reported that its init failed.
+				const typ = "Extension.InitError"
+				msg := "RequestId: " + req.RequestID + " Error: extension " + x.Name + " failed to initialize: " + x.Type
+				var events []string
+				for _, info := range e.rapi.Extensions() {
+					if info.Name == x.Name {
+						events = info.Events
+					}
+				}
+				r := w.initFailed(req, initDur, typ, errorDocument(typ, msg), e, e.pf.Extension(x.Name, "InitError", events, x.Type))
+				w.destroy(e, "extension init error")
+				return nil, r, nil
+			}
+			if res.Err != nil {
+				// The runtime reported the failure and exits; Lambda returns
+				// its document and retries init on the next invocation.
+				r := w.initFailed(req, initDur, res.Err.ErrorType, append([]byte(nil), res.Err.Body...), e)
+				res.Err.Release()
+				w.destroy(e, "init error")
+				return nil, r, nil
+			}
+			e.initDuration = initDur
+			if b, ok := sb.(sandbox.InitBooster); ok {
+				if err := b.EndInit(ctx); err != nil {
+					w.destroy(e, "end init")
+					return nil, nil, fmt.Errorf("end init boost: %w", err)
 				}
 			}
-			r := w.initFailed(req, initDur, typ, errorDocument(typ, msg), e, e.pf.Extension(x.Name, "InitError", events, x.Type))
-			w.destroy(e, "extension init error")
-			return nil, r, nil
-		}
-		if res.Err != nil {
-			// The runtime reported the failure and exits; Lambda returns
-			// its document and retries init on the next invocation.
-			r := w.initFailed(req, initDur, res.Err.ErrorType, append([]byte(nil), res.Err.Body...), e)
-			res.Err.Release()
-			w.destroy(e, "init error")
-			return nil, r, nil
-		}
-		e.initDuration = initDur
-		if b, ok := sb.(sandbox.InitBooster); ok {
-			if err := b.EndInit(ctx); err != nil {
-				w.destroy(e, "end init")
-				return nil, nil, fmt.Errorf("end init boost: %w", err)
+			e.logExtensions()
+			e.platform(func(p logs.Platform) string { return p.InitStart() })
+			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone() })
+			log.Debug("env initialised", "dur", initDur)
+		case <-e.ctx.Done():
+			if x := e.crashed(); x != nil {
+				// An extension exited before init completed.
+				e.capture.Flush()
+				typ, msg, line := e.extensionFailure(req.RequestID, x)
+				r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e, line, msg)
+				w.destroy(e, "extension crashed during init")
+				return nil, r, nil
 			}
-		}
-		e.logExtensions()
-		e.platform(func(p logs.Platform) string { return p.InitStart() })
-		e.platform(func(p logs.Platform) string { return p.InitRuntimeDone() })
-		log.Debug("env initialised", "dur", initDur)
-	case <-e.ctx.Done():
-		if x := e.crashed(); x != nil {
-			// An extension exited before init completed.
+			return nil, w.exitedDuringInit(e, req, t0), nil
+		case <-e.sb.Done():
+			return nil, w.exitedDuringInit(e, req, t0), nil
+		case <-timer.C:
+			if missing := e.rapi.Unregistered(); len(missing) > 0 {
+				log.Debug("init timed out before every extension registered", "unregistered", missing)
+			}
 			e.capture.Flush()
-			typ, msg, line := e.extensionFailure(req.RequestID, x)
-			r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e, line, msg)
-			w.destroy(e, "extension crashed during init")
-			return nil, r, nil
+			e.capture.Platform(platformLog(cfg).InitReport(initTimeout, "timeout", ""))
+			w.destroy(e, "init timeout")
+			return nil, nil, errInitTimeout
+		case <-w.quit:
+			w.destroy(e, "shutdown")
+			return nil, nil, ErrClosed
 		}
-		return nil, w.exitedDuringInit(e, req, t0), nil
-	case <-e.sb.Done():
-		return nil, w.exitedDuringInit(e, req, t0), nil
-	case <-timer.C:
-		e.capture.Flush()
-		e.capture.Platform(platformLog(cfg).InitReport(initTimeout, "timeout", ""))
-		w.destroy(e, "init timeout")
-		return nil, nil, errInitTimeout
-	case <-w.quit:
-		w.destroy(e, "shutdown")
-		return nil, nil, ErrClosed
 	}
 	return e, nil, nil
+}
+
+// notExecutable is the result of a bootstrap the kernel refused to
+// execute: the function's fault. e is the environment it was released in,
+// nil when Start refused it.
+func (w *Worker) notExecutable(req *Request, dur time.Duration, xe *sandbox.ExecError, cmd []string, wrapped bool, e *env) *Result {
+	if wrapped {
+		// Lambda runs the wrapper through a shell: one that does not
+		// exist ends the runtime with status 127.
+		typ, msg := exitError(req.RequestID, sandbox.Exit{Code: 127})
+		return w.initFailed(req, dur, typ, errorDocument(typ, msg), e, msg, typ)
+	}
+	// Lambda reports it as Runtime.InvalidEntrypoint, naming the path as
+	// the function sees it.
+	path := sandbox.ExpandOpt(sandbox.Expand(cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir)[0]
+	msg := "RequestId: " + req.RequestID + " Error: " + (&sandbox.ExecError{Path: path, Err: xe.Err}).Error()
+	const typ = "Runtime.InvalidEntrypoint"
+	return w.initFailed(req, dur, typ, errorDocument(typ, msg), e, msg, typ)
 }
 
 // exitedDuringInit reports a runtime that exited before init completed.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hearth/internal/logs"
@@ -48,6 +49,7 @@ type env struct {
 	deadline time.Time
 
 	extNames     []string      // external extensions started with the runtime
+	held         atomic.Bool   // the sandbox holds the bootstrap until they register
 	extLog       *logs.Capture // the extensions' output; nil without extensions
 	extExited    chan struct{} // cap 1; an extension process ended
 	extMu        sync.Mutex

@@ -211,6 +211,9 @@ func (w *Worker) shutdownExtensions(e *env, why string) {
 	} else {
 		runtimeDone = nil // nothing to wait for
 	}
+	if e.held.Load() {
+		runtimeDone = nil // never started
+	}
 	share := time.NewTimer(runtimeShare)
 	defer share.Stop()
 	extsDone := e.allExited(waitFor)

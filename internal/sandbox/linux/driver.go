@@ -118,6 +118,7 @@ var (
 	_ sandbox.ExtensionWatcher = (*env)(nil)
 	_ sandbox.Dialer           = (*env)(nil)
 	_ sandbox.Terminator       = (*env)(nil)
+	_ sandbox.BootstrapStarter = (*env)(nil)
 )
 
 // New returns a driver configured by cfg. It removes what a crashed driver
@@ -422,6 +423,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 		ExtOutput:  spec.ExtensionOutput != nil && len(spec.Extensions) > 0,
 		ExtEnv: sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir),
 			"/tmp", sandbox.RuntimeAPIAddr),
+		Hold: spec.HoldBootstrap,
 	}}
 	if err := d.sendStart(ctx, b, msg, spec.Output, fds); err != nil {
 		*pooledGone = t.Pooled && initGone(err)
@@ -440,7 +442,8 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	t.Total = time.Since(began)
 
 	e := newEnv(d, b, spec.ID, t)
-	e.nsPid = m.Pid
+	e.nsPid.Store(int64(m.Pid))
+	e.held = spec.HoldBootstrap
 	e.extExits = make(chan sandbox.ExtensionExit, len(spec.Extensions))
 	e.memoryMB = memoryMB
 	e.code = code
@@ -449,7 +452,11 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	d.mu.Unlock()
 	d.waiters.Go(e.wait) // ends when the init exits, which Destroy forces
 	e.log.Debug("sandbox ready", "dur", t.Prepare)
-	e.log.Debug("bootstrap started", "dur", t.Start)
+	if e.held {
+		e.log.Debug("extensions started, bootstrap held", "dur", t.Start)
+	} else {
+		e.log.Debug("bootstrap started", "dur", t.Start)
+	}
 	return e, nil
 }
 

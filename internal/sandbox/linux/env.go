@@ -31,9 +31,18 @@ type env struct {
 	timings Timings
 	done    chan struct{} // closed by wait when the bootstrap has exited
 	reaped  chan struct{} // closed by wait when the init has been reaped
-	nsPid   int           // the bootstrap's pid in the environment
+	// nsPid is the bootstrap's pid in the environment; 0 while it is
+	// held.
+	nsPid atomic.Int64
 	// extExits receives each extension's end (cap: one per extension).
 	extExits chan sandbox.ExtensionExit
+
+	held      bool        // Spec.HoldBootstrap: Start did not start the bootstrap
+	running   chan error  // cap 1; wait passes on the init's answer to release
+	destroyed atomic.Bool // Destroy was called
+	startMu   sync.Mutex
+	launched  bool  // guarded by startMu; StartBootstrap released the bootstrap
+	startErr  error // guarded by startMu; and how that went
 
 	exit sandbox.Exit // written by wait before done is closed
 	peak atomic.Int64 // bytes; the last reading, kept after release
@@ -65,6 +74,44 @@ func newEnv(d *Driver, b *box, id string, t Timings) *env {
 		timings: t,
 		done:    make(chan struct{}),
 		reaped:  make(chan struct{}),
+		running: make(chan error, 1),
+	}
+}
+
+// StartBootstrap implements sandbox.BootstrapStarter: it sends the init
+// the release and waits for its answer.
+func (e *env) StartBootstrap(ctx context.Context) error {
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
+	if !e.held || e.launched {
+		return e.startErr
+	}
+	if e.destroyed.Load() {
+		return fmt.Errorf("start bootstrap of env %s: environment destroyed", e.id)
+	}
+	e.launched = true
+	e.startErr = e.release(ctx)
+	return e.startErr
+}
+
+// release asks the init to start the held bootstrap and waits for its
+// answer.
+func (e *env) release(ctx context.Context) error {
+	if err := e.b.send(ctx, message{Kind: msgRelease}); err != nil {
+		return fmt.Errorf("start bootstrap of env %s: %w", e.id, err)
+	}
+	select {
+	case err := <-e.running:
+		return err
+	case <-e.reaped:
+		select {
+		case err := <-e.running:
+			return err
+		default:
+			return fmt.Errorf("start bootstrap of env %s: the environment ended", e.id)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("start bootstrap of env %s: %w", e.id, context.Cause(ctx))
 	}
 }
 
@@ -80,6 +127,10 @@ func (e *env) Terminate() error {
 		return nil
 	default:
 	}
+	nsPid := e.nsPid.Load()
+	if nsPid == 0 {
+		return nil // held, not started
+	}
 	init := strconv.Itoa(e.b.cmd.Process.Pid)
 	children, err := os.ReadFile("/proc/" + init + "/task/" + init + "/children")
 	if err != nil {
@@ -93,7 +144,7 @@ func (e *env) Terminate() error {
 		for line := range strings.Lines(string(status)) {
 			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
 				f := strings.Fields(rest)
-				if len(f) > 1 && f[len(f)-1] == strconv.Itoa(e.nsPid) {
+				if len(f) > 1 && f[len(f)-1] == strconv.FormatInt(nsPid, 10) {
 					pid, _ := strconv.Atoi(c)
 					if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 						return fmt.Errorf("terminate env %s: %w", e.id, err)
@@ -168,6 +219,20 @@ func (e *env) wait() {
 		closeAll(files)
 		if err != nil {
 			break // the init is gone: killed, or it exited after reporting
+		}
+		switch m.Kind {
+		case msgRunning:
+			e.nsPid.Store(int64(m.Pid))
+			select {
+			case e.running <- nil:
+			default: // more than one: the init misbehaves
+			}
+		case msgError:
+			// The held bootstrap could not be started; the init exits.
+			select {
+			case e.running <- m.err():
+			default:
+			}
 		}
 		if m.Kind == msgExit && m.Exit != nil && !exited {
 			exited = true
@@ -264,6 +329,7 @@ func (e *env) Thaw(ctx context.Context) error {
 // Destroy kills every process (frozen or not), waits until the init has been
 // reaped, then removes the veth and the cgroup and closes the listener.
 func (e *env) Destroy(ctx context.Context) error {
+	e.destroyed.Store(true)
 	e.killOnce.Do(func() { e.killErr = e.b.kill() })
 	select {
 	case <-e.reaped:

@@ -141,8 +141,9 @@ func prepareSandbox() (*seccompFilter, error) {
 	return filter, nil
 }
 
-// runBootstrap mounts the function's files, starts the bootstrap, reports
-// that it runs, reaps until it exits and reports how.
+// runBootstrap mounts the function's files, starts the extensions and the
+// bootstrap (a held one once the driver releases it), reports that it
+// runs, reaps until it exits and reports how.
 func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccompFilter) error {
 	if start.UID <= 0 || start.GID <= 0 {
 		closeAll(trees)
@@ -164,25 +165,55 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 		return err
 	}
 	// oldTmp, the prepared /tmp if this one replaced it, is released once
-	// the bootstrap runs: that unmounts it and detaches its loop device,
+	// the bootstrap (a held one: the extensions) runs: that unmounts it and detaches its loop device,
 	// kernel work of milliseconds. Closing a descriptor needs no
 	// privilege. (On an error below the init exits, which releases it.)
 	if err := unix.Sethostname([]byte(start.Hostname)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
 	}
-	pid, exts, failed, err := startBootstrap(start, out, extOut, filter)
-	out.Close()
+	spawn, devnull, err := lockDown(start, filter)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	exts, failed := startExtensions(start, spawn, extOut)
 	if extOut != out {
 		extOut.Close()
 	}
+	if start.Hold {
+		// Everything but the bootstrap runs: the driver releases it once
+		// the extensions have registered.
+		if err := sendFD(ctlFD, message{Kind: msgStarted}); err != nil {
+			return err
+		}
+		if oldTmp != nil {
+			oldTmp.Close()
+			oldTmp = nil
+		}
+		for _, m := range failed {
+			if err := sendFD(ctlFD, m); err != nil {
+				return err
+			}
+		}
+		failed = nil
+		if err := awaitRelease(exts); err != nil {
+			return err
+		}
+	}
+	pid, err := spawn(start.Argv, start.Env, out)
+	out.Close()
 	if err != nil {
-		return err
+		return &sandbox.ExecError{Path: start.Argv[0], Err: err}
 	}
 	// The kernel must pick the function, never its init, when the cgroup
 	// runs out of memory. Set after the fork so the bootstrap does not
 	// inherit it.
 	os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
-	if err := sendFD(ctlFD, message{Kind: msgStarted, Pid: pid}); err != nil {
+	kind := msgStarted
+	if start.Hold {
+		kind = msgRunning
+	}
+	if err := sendFD(ctlFD, message{Kind: kind, Pid: pid}); err != nil {
 		return err
 	}
 	if oldTmp != nil {
@@ -238,31 +269,34 @@ func listenRuntimeAPI() (int, error) {
 	return fd, nil
 }
 
-// startBootstrap drops every privilege the bootstrap could inherit, installs
-// the seccomp filter (on the init too: it needs nothing it refuses), starts
-// the extensions and then the bootstrap under the unprivileged identity.
-// It returns the bootstrap's pid, the extensions' names by pid, and an
-// extexit message for each extension that could not be executed.
-func startBootstrap(s startMsg, out, extOut *os.File, filter *seccompFilter) (pid int, exts map[int]string, failed []message, err error) {
+// spawnFunc forks and executes argv with env and out as stdout and stderr,
+// as the function's identity, from the task root.
+type spawnFunc func(argv, env []string, out *os.File) (int, error)
+
+// lockDown drops every privilege the bootstrap and the extensions could
+// inherit and installs the seccomp filter (on the init too: it needs
+// nothing it refuses). It returns how to start them under the
+// unprivileged identity of s, and /dev/null, their stdin, for the caller
+// to close once they run.
+func lockDown(s startMsg, filter *seccompFilter) (spawnFunc, *os.File, error) {
 	if err := dropCapabilities(); err != nil {
-		return 0, nil, nil, err
+		return nil, nil, err
 	}
 	for _, l := range []struct {
 		res int
 		val uint64
 	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, 1024}} {
 		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.val, Max: l.val}); err != nil {
-			return 0, nil, nil, fmt.Errorf("set rlimit %d: %w", l.res, err)
+			return nil, nil, fmt.Errorf("set rlimit %d: %w", l.res, err)
 		}
 	}
 	if err := filter.install(); err != nil {
-		return 0, nil, nil, err
+		return nil, nil, err
 	}
 	devnull, err := os.Open("/dev/null")
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("open /dev/null: %w", err)
+		return nil, nil, fmt.Errorf("open /dev/null: %w", err)
 	}
-	defer devnull.Close()
 	spawn := func(argv, env []string, out *os.File) (int, error) {
 		return syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 			Dir:   sandbox.TaskRoot,
@@ -275,10 +309,16 @@ func startBootstrap(s startMsg, out, extOut *os.File, filter *seccompFilter) (pi
 			},
 		})
 	}
+	return spawn, devnull, nil
+}
+
+// startExtensions starts the extensions of s. It returns their names by
+// pid, and an extexit message for each one that could not be executed.
+func startExtensions(s startMsg, spawn spawnFunc, out *os.File) (exts map[int]string, failed []message) {
 	exts = map[int]string{}
 	for _, path := range s.Extensions {
 		name := path[strings.LastIndexByte(path, '/')+1:]
-		xpid, err := spawn([]string{path}, s.ExtEnv, extOut)
+		xpid, err := spawn([]string{path}, s.ExtEnv, out)
 		if err != nil {
 			m := errorMessage(&sandbox.ExecError{Path: path, Err: err})
 			m.Kind, m.Ext, m.Exit = msgExtExit, name, &exitMsg{Code: 127}
@@ -287,11 +327,87 @@ func startBootstrap(s startMsg, out, extOut *os.File, filter *seccompFilter) (pi
 		}
 		exts[xpid] = name
 	}
-	pid, err = spawn(s.Argv, s.Env, out)
-	if err != nil {
-		return 0, nil, nil, &sandbox.ExecError{Path: s.Argv[0], Err: err}
+	return exts, failed
+}
+
+// awaitRelease waits for the driver's release message while it reaps and
+// reports the extensions that exit meanwhile. It polls the control socket
+// with a pidfd for each extension, so that an exit wakes it at once (and
+// looks every 100 ms if the kernel has no pidfds).
+func awaitRelease(exts map[int]string) error {
+	pidfds := map[int]int{}
+	defer func() {
+		for _, fd := range pidfds {
+			unix.Close(fd)
+		}
+	}()
+	for pid := range exts {
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			pidfds[pid] = fd
+		}
 	}
-	return pid, exts, failed, nil
+	for {
+		fds := []unix.PollFd{{Fd: ctlFD, Events: unix.POLLIN}}
+		for _, fd := range pidfds {
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		}
+		timeout := -1
+		if len(pidfds) < len(exts) {
+			timeout = 100
+		}
+		if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("wait for release: %w", err)
+		}
+		if err := reapExited(exts, pidfds); err != nil {
+			return err
+		}
+		if fds[0].Revents == 0 {
+			continue
+		}
+		m, files, err := recvFD(ctlFD)
+		closeAll(files)
+		if err != nil {
+			return err
+		}
+		if m.Kind != msgRelease {
+			return fmt.Errorf("expected %s message, got %q", msgRelease, m.Kind)
+		}
+		return nil
+	}
+}
+
+// reapExited reaps every child that has exited, without waiting, and
+// reports the extensions among them.
+func reapExited(exts map[int]string, pidfds map[int]int) error {
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.ECHILD) || err == nil && wpid <= 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reap: %w", err)
+		}
+		name, ok := exts[wpid]
+		if !ok {
+			continue // an orphan
+		}
+		delete(exts, wpid)
+		if fd, ok := pidfds[wpid]; ok {
+			unix.Close(fd)
+			delete(pidfds, wpid)
+		}
+		status := exitMsg{Code: ws.ExitStatus()}
+		if ws.Signaled() {
+			status = exitMsg{Code: -1, Signal: int(ws.Signal())}
+		}
+		if err := sendFD(ctlFD, message{Kind: msgExtExit, Ext: name, Exit: &status}); err != nil {
+			return err
+		}
+	}
 }
 
 // dropCapabilities empties the bounding, ambient and inheritable sets of the

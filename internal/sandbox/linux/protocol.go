@@ -24,7 +24,9 @@ import (
 //	init → driver   ready    + the Runtime API listener
 //	driver → init   start    identity, + output, code, runtime and host
 //	                         path trees
-//	init → driver   started  the bootstrap runs
+//	init → driver   started  the bootstrap runs (held: the extensions run)
+//	driver → init   release  start the held bootstrap
+//	init → driver   running  the held bootstrap runs
 //	init → driver   extexit  an extension ended (or could not start)
 //	init → driver   exit     the bootstrap's status; init exits next
 //	init → driver   error    setup failed, or the bootstrap could not be
@@ -48,6 +50,8 @@ const (
 	msgReady   = "ready"
 	msgStart   = "start"
 	msgStarted = "started"
+	msgRelease = "release"
+	msgRunning = "running"
 	msgExit    = "exit"
 	msgExtExit = "extexit"
 	msgError   = "error"
@@ -82,6 +86,9 @@ type startMsg struct {
 	ExtEnv     []string `json:"ext_env,omitempty"`
 	// ExtOutput says that the last descriptor is the extensions' output.
 	ExtOutput bool `json:"ext_output,omitempty"`
+	// Hold starts the extensions only; the bootstrap waits for a
+	// release message.
+	Hold bool `json:"hold,omitempty"`
 }
 
 // treeMount places a detached mount received as a descriptor.

@@ -46,10 +46,11 @@ func onSpareThread(f func()) {
 // startInOptNamespace starts e's command from a thread of its own in a new
 // mount namespace showing optDir (an empty tmpfs when optDir is empty)
 // read-only at /opt, after before (which starts the extensions there), then
-// reaps it on that thread. The thread must outlive
-// the bootstrap: the kernel sends Pdeathsig when the thread that forked the
-// child exits, not the process. The thread ends with the goroutine, so the
-// namespace never serves any other goroutine.
+// reaps it on that thread. A held bootstrap is started there when
+// e.launchReq asks. The thread must outlive the bootstrap: the kernel sends
+// Pdeathsig when the thread that forked the child exits, not the process.
+// The thread ends with the goroutine, so the namespace never serves any
+// other goroutine.
 func startInOptNamespace(e *env, optDir string, before func()) error {
 	started := make(chan error, 1)
 	onSpareThread(func() {
@@ -58,11 +59,23 @@ func startInOptNamespace(e *env, optDir string, before func()) error {
 			return
 		}
 		before()
+		reply := started
+		if e.held {
+			started <- nil
+			select {
+			case reply = <-e.launchReq:
+			case <-e.hold:
+				return // destroyed before the bootstrap was released
+			}
+		}
 		if err := e.cmd.Start(); err != nil {
-			started <- err
+			reply <- err
+			if len(e.exts) > 0 {
+				<-e.hold // the extensions live until Destroy
+			}
 			return
 		}
-		started <- nil
+		reply <- nil
 		e.wait()
 		// The extensions forked here die with this thread (Pdeathsig):
 		// keep it until the environment is destroyed, so that they

@@ -19,9 +19,10 @@ import (
 )
 
 // onlyGroup returns ln restricted to connections from the process groups
-// pgids (the bootstrap's and each extension's).
-func onlyGroup(ln net.Listener, pgids []int, log *slog.Logger) net.Listener {
-	return &groupListener{Listener: ln, pgids: pgids, log: log}
+// that groups returns (the bootstrap's and each extension's; a held
+// bootstrap's joins them when it starts).
+func onlyGroup(ln net.Listener, groups func() []int, log *slog.Logger) net.Listener {
+	return &groupListener{Listener: ln, groups: groups, log: log}
 }
 
 // groupListener is an environment's Runtime API listener. It listens on the
@@ -32,7 +33,7 @@ func onlyGroup(ln net.Listener, pgids []int, log *slog.Logger) net.Listener {
 // the peer through /proc.
 type groupListener struct {
 	net.Listener
-	pgids   []int
+	groups  func() []int
 	log     *slog.Logger
 	refused atomic.Int64
 }
@@ -73,7 +74,7 @@ func (l *groupListener) check(c net.Conn) error {
 	if uid != os.Geteuid() {
 		return fmt.Errorf("peer socket belongs to uid %d", uid)
 	}
-	return holdsSocket(l.pgids, inode)
+	return holdsSocket(l.groups(), inode)
 }
 
 // tcpSocket finds the TCP socket from local to remote in /proc/net/tcp and

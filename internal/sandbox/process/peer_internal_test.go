@@ -32,7 +32,7 @@ func BenchmarkAcceptFromGroup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln := onlyGroup(inner, []int{syscall.Getpgrp()}, slog.New(slog.DiscardHandler))
+	ln := onlyGroup(inner, func() []int { return []int{syscall.Getpgrp()} }, slog.New(slog.DiscardHandler))
 	defer ln.Close()
 	for b.Loop() {
 		c, err := net.Dial("tcp", ln.Addr().String())

@@ -80,7 +80,12 @@ var (
 	_ sandbox.ExtensionWatcher = (*env)(nil)
 	_ sandbox.Dialer           = (*env)(nil)
 	_ sandbox.Terminator       = (*env)(nil)
+	_ sandbox.BootstrapStarter = (*env)(nil)
 )
+
+// errDestroyed is StartBootstrap's error once the environment is
+// destroyed.
+var errDestroyed = errors.New("environment destroyed")
 
 // New returns a driver whose scratch directories live under cfg.Root. It
 // removes debris left there by an earlier run.
@@ -211,6 +216,27 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		done:     make(chan struct{}),
 		hold:     make(chan struct{}),
 		extExits: make(chan sandbox.ExtensionExit, len(spec.Extensions)),
+		held:     spec.HoldBootstrap,
+	}
+	if e.held {
+		// The caller may close spec.Output once Start returns: the
+		// bootstrap, started later, writes to a copy.
+		var fd int
+		syscall.ForkLock.RLock() // no fork may inherit it before it is close-on-exec
+		if fd, err = syscall.Dup(int(spec.Output.Fd())); err == nil {
+			syscall.CloseOnExec(fd)
+		}
+		syscall.ForkLock.RUnlock()
+		if err != nil {
+			return nil, fmt.Errorf("duplicate output: %w", err)
+		}
+		e.heldOut = os.NewFile(uintptr(fd), "output")
+		cmd.Stdout, cmd.Stderr = e.heldOut, e.heldOut
+		defer func() {
+			if err != nil {
+				e.heldOut.Close()
+			}
+		}()
 	}
 	extEnv := sandbox.ExtensionEnv(sandbox.ExpandOpt(sandbox.Expand(spec.ExtensionEnv, spec.CodeDir, spec.RuntimeDir), opt),
 		tmp, ln.Addr().String())
@@ -222,24 +248,95 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		}
 	}()
 	if d.optNS {
+		e.launchReq = make(chan chan error)
 		err = startInOptNamespace(e, spec.OptDir, startExts)
 	} else {
 		startExts()
-		err = cmd.Start()
-		if err == nil {
-			go e.wait()
+		if !e.held {
+			err = e.launch()
 		}
 	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) && pe.Op == "fork/exec" {
-			err = &sandbox.ExecError{Path: pe.Path, Err: pe.Err}
-		}
-		return nil, fmt.Errorf("start bootstrap: %w", err)
+		return nil, bootstrapError(err)
 	}
-	e.pgids = append([]int{cmd.Process.Pid}, e.pgids...)
-	e.ln = onlyGroup(ln, e.pgids, d.log.With("env", spec.ID))
+	if !e.held {
+		e.addGroup(cmd.Process.Pid)
+		e.running.Store(true)
+	}
+	e.ln = onlyGroup(ln, e.groups, d.log.With("env", spec.ID))
 	return e, nil
+}
+
+// bootstrapError is the error of a bootstrap that could not be started:
+// an [*sandbox.ExecError] when the kernel refused to execute it.
+func bootstrapError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "fork/exec" {
+		err = &sandbox.ExecError{Path: pe.Path, Err: pe.Err}
+	}
+	return fmt.Errorf("start bootstrap: %w", err)
+}
+
+// launch starts the bootstrap and its reaping: on the opt namespace's
+// thread, which forks it there, or from here.
+func (e *env) launch() error {
+	if e.launchReq == nil {
+		if err := e.cmd.Start(); err != nil {
+			return err
+		}
+		go e.wait()
+		return nil
+	}
+	reply := make(chan error, 1)
+	select {
+	case e.launchReq <- reply:
+		return <-reply
+	case <-e.hold:
+		return errDestroyed
+	}
+}
+
+// StartBootstrap implements sandbox.BootstrapStarter.
+func (e *env) StartBootstrap(ctx context.Context) error {
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
+	switch {
+	case !e.held || e.launched:
+		return e.startErr
+	case e.destroyed:
+		return fmt.Errorf("start bootstrap of env %s: %w", e.id, errDestroyed)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.launched = true
+	err := e.launch()
+	e.heldOut.Close() // the bootstrap has its own
+	if err != nil {
+		e.startErr = bootstrapError(err)
+		// Never executed: the environment's end is the shell's for a
+		// command it cannot run.
+		e.exit = sandbox.Exit{Code: 127}
+		close(e.done)
+		return e.startErr
+	}
+	e.addGroup(e.cmd.Process.Pid)
+	e.running.Store(true)
+	return nil
+}
+
+// addGroup adds the process group led by pid to the environment's.
+func (e *env) addGroup(pid int) {
+	e.pgidsMu.Lock()
+	defer e.pgidsMu.Unlock()
+	e.pgids = append(e.pgids, pid)
+}
+
+// groups returns the environment's process groups.
+func (e *env) groups() []int {
+	e.pgidsMu.Lock()
+	defer e.pgidsMu.Unlock()
+	return e.pgids
 }
 
 // startExtensions starts spec's extensions, each in a session of its own
@@ -265,7 +362,7 @@ func (e *env) startExtensions(spec *sandbox.Spec, opt string, env []string) {
 			e.extExits <- sandbox.ExtensionExit{Name: name, Exit: sandbox.Exit{Code: 127}, Err: err}
 			continue
 		}
-		e.pgids = append(e.pgids, cmd.Process.Pid)
+		e.addGroup(cmd.Process.Pid)
 		e.exts = append(e.exts, cmd)
 		go func() {
 			cmd.Wait()
@@ -289,6 +386,9 @@ func (e *env) ExtensionExits() <-chan sandbox.ExtensionExit { return e.extExits 
 
 // Terminate implements sandbox.Terminator.
 func (e *env) Terminate() error {
+	if !e.running.Load() {
+		return nil // held, never started
+	}
 	select {
 	case <-e.done:
 		return nil
@@ -322,21 +422,33 @@ func (d *Driver) mountTmp(tmp string, mb int) error {
 }
 
 type env struct {
-	id  string
-	dir string
-	ln  net.Listener
-	cmd *exec.Cmd
-	// pgids are the process groups of the bootstrap and of each
-	// extension (each leads a session of its own).
+	id      string
+	dir     string
+	ln      net.Listener
+	cmd     *exec.Cmd
+	pgidsMu sync.Mutex
+	// pgids are the process groups of each extension and of the
+	// bootstrap (each leads a session of its own). Only appended to.
 	pgids    []int
 	exts     []*exec.Cmd
 	extExits chan sandbox.ExtensionExit // cap: one per extension
 	hold     chan struct{}              // closed by Destroy: the forking thread may end
-	done     chan struct{}              // closed by wait
-	// pgids and ln are set after the bootstrap started, before e is
-	// returned by Start; wait reads neither.
+	done     chan struct{}              // closed by wait, or when a held bootstrap never ran
+	// launchReq asks the opt namespace's thread to start the held
+	// bootstrap; nil without an opt namespace.
+	launchReq chan chan error
+	// ln is set before e is returned by Start; wait does not read it.
 
-	exit     sandbox.Exit // written by wait before done is closed
+	held    bool        // Spec.HoldBootstrap: Start did not start the bootstrap
+	heldOut *os.File    // a held bootstrap's output until it starts
+	running atomic.Bool // the bootstrap was started: cmd.Process is set
+
+	startMu   sync.Mutex
+	launched  bool  // guarded by startMu; StartBootstrap tried
+	startErr  error // guarded by startMu; its error
+	destroyed bool  // guarded by startMu
+
+	exit     sandbox.Exit // written before done is closed
 	peakRSS  atomic.Int64 // bytes, last VmHWM read
 	peakRead atomic.Int64 // unix nanoseconds of that read
 
@@ -380,6 +492,9 @@ func (e *env) MaxMemory() int64 {
 		return e.peakRSS.Load()
 	default:
 	}
+	if !e.running.Load() {
+		return e.peakRSS.Load() // held: no bootstrap yet
+	}
 	now := time.Now().UnixNano()
 	if last := e.peakRead.Load(); last != 0 && now-last < int64(peakEvery) {
 		return e.peakRSS.Load()
@@ -421,7 +536,7 @@ func (e *env) signalGroup(sig syscall.Signal) error {
 	default:
 	}
 	var errs []error
-	for _, g := range e.pgids {
+	for _, g := range e.groups() {
 		if err := syscall.Kill(-g, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			errs = append(errs, fmt.Errorf("signal env %s: %w", e.id, err))
 		}
@@ -433,15 +548,25 @@ func (e *env) signalGroup(sig syscall.Signal) error {
 // removes the scratch directory.
 func (e *env) Destroy(ctx context.Context) error {
 	e.destroyOnce.Do(func() {
+		e.startMu.Lock()
+		e.destroyed = true
+		never := e.held && !e.launched
+		e.startMu.Unlock()
 		close(e.hold)
 		e.peakRead.Store(0)
 		e.MaxMemory() // keep the last reading for a final REPORT
-		for _, g := range e.pgids {
+		for _, g := range e.groups() {
 			if err := syscall.Kill(-g, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 				e.destroyErr = fmt.Errorf("kill env %s: %w", e.id, err)
 			}
 		}
 		e.ln.Close()
+		if never {
+			// The bootstrap was held and is never to run.
+			e.heldOut.Close()
+			e.exit = sandbox.Exit{Code: -1, Signal: syscall.SIGKILL}
+			close(e.done)
+		}
 	})
 	select {
 	case <-e.done:

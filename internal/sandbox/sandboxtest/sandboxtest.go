@@ -27,6 +27,7 @@ import (
 func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	t.Run("Extensions", func(t *testing.T) { runExtensions(t, newDriver(t)) })
 	t.Run("Dial", func(t *testing.T) { runDial(t, newDriver(t)) })
+	t.Run("HoldBootstrap", func(t *testing.T) { runHoldBootstrap(t, newDriver) })
 	t.Run("ExtensionOutput", func(t *testing.T) {
 		opt := t.TempDir()
 		os.Chmod(opt, 0o755)
@@ -532,6 +533,142 @@ func runExtensions(t *testing.T, drv sandbox.Driver) {
 		t.Errorf("the bootstrap ended with its extensions: %+v", e.Env.Exit())
 	default:
 	}
+}
+
+// runHoldBootstrap checks Spec.HoldBootstrap and sandbox.BootstrapStarter:
+// the extensions run and the bootstrap does not until StartBootstrap; a
+// bootstrap that cannot be executed fails StartBootstrap with an
+// ExecError; StartBootstrap after Destroy starts nothing.
+func runHoldBootstrap(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
+	opt := t.TempDir()
+	os.Chmod(opt, 0o755)
+	os.Mkdir(opt+"/extensions", 0o755)
+	// The extension leaves a file for the bootstrap, looks for the one
+	// the bootstrap leaves, and says what it found.
+	os.WriteFile(opt+"/extensions/first", []byte(`#!/bin/bash
+echo ext-was-first > "$TMPDIR/from-ext"
+echo ext up
+sleep 0.5
+if [ -e "$TMPDIR/from-boot" ]; then echo ext saw the bootstrap; else echo ext saw no bootstrap; fi
+sleep 30
+`), 0o755)
+	os.WriteFile(opt+"/extensions/quitter", []byte("#!/bin/bash\nexit 3\n"), 0o755)
+	held := func(t *testing.T, script string) *sandbox.Spec {
+		spec := optSpec(t, script)
+		spec.OptDir = opt
+		spec.Extensions = []string{sandbox.OptRef + "/extensions/first"}
+		spec.ExtensionEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+		spec.HoldBootstrap = true
+		return spec
+	}
+	starter := func(t *testing.T, env sandbox.Env) sandbox.BootstrapStarter {
+		t.Helper()
+		bs, ok := env.(sandbox.BootstrapStarter)
+		if !ok {
+			t.Fatalf("%T does not implement sandbox.BootstrapStarter", env)
+		}
+		return bs
+	}
+
+	t.Run("Release", func(t *testing.T) {
+		spec := held(t, `touch "$TMPDIR/from-boot"; echo "boot ran, found $(cat "$TMPDIR/from-ext")"; sleep 30`)
+		spec.Extensions = append(spec.Extensions, sandbox.OptRef+"/extensions/quitter")
+		e := StartSpec(t, newDriver(t), spec)
+		bs := starter(t, e.Env)
+		e.WaitFor(t, "ext saw no bootstrap")
+		// An extension's end is reported while the bootstrap is held.
+		select {
+		case x := <-e.Env.(sandbox.ExtensionWatcher).ExtensionExits():
+			if x.Name != "quitter" || x.Exit.Code != 3 {
+				t.Errorf("extension exit %+v; want quitter's exit status 3", x)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("no extension exit reported while the bootstrap is held")
+		}
+		if out := e.Output(t); strings.Contains(out, "boot ran") {
+			t.Fatalf("output %q; the bootstrap ran before its release", out)
+		}
+		select {
+		case <-e.Env.Done():
+			t.Fatalf("Done closed while the bootstrap is held: %+v", e.Env.Exit())
+		default:
+		}
+		if tr, ok := e.Env.(sandbox.Terminator); ok {
+			if err := tr.Terminate(); err != nil {
+				t.Errorf("Terminate() of a held bootstrap = %v; want nil", err)
+			}
+		}
+		if err := bs.StartBootstrap(t.Context()); err != nil {
+			t.Fatalf("StartBootstrap() = %v", err)
+		}
+		e.WaitFor(t, "boot ran, found ext-was-first")
+		if err := bs.StartBootstrap(t.Context()); err != nil {
+			t.Errorf("second StartBootstrap() = %v; want nil, doing nothing", err)
+		}
+		// It is the bootstrap as Start would have run it: its exit is
+		// reported.
+		if tr, ok := e.Env.(sandbox.Terminator); ok {
+			if err := tr.Terminate(); err != nil {
+				t.Fatalf("Terminate() = %v", err)
+			}
+			if exit := WaitExit(t, e.Env, 10*time.Second); exit.Signal != syscall.SIGTERM {
+				t.Errorf("Exit() = %+v; want SIGTERM", exit)
+			}
+		}
+		if strings.Count(e.Output(t), "boot ran") != 1 {
+			t.Errorf("output %q; want the bootstrap to have run once", e.Output(t))
+		}
+	})
+
+	t.Run("NotHeld", func(t *testing.T) {
+		// Without HoldBootstrap the bootstrap starts at once, and
+		// StartBootstrap does nothing.
+		spec := held(t, "echo boot ran; sleep 30")
+		spec.HoldBootstrap = false
+		e := StartSpec(t, newDriver(t), spec)
+		e.WaitFor(t, "boot ran")
+		if bs, ok := e.Env.(sandbox.BootstrapStarter); ok {
+			if err := bs.StartBootstrap(t.Context()); err != nil {
+				t.Errorf("StartBootstrap() = %v; want nil", err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := strings.Count(e.Output(t), "boot ran"); n != 1 {
+			t.Errorf("output %q; want the bootstrap to have run once", e.Output(t))
+		}
+	})
+
+	t.Run("NotExecutable", func(t *testing.T) {
+		spec := held(t, "")
+		os.WriteFile(spec.CodeDir+"/bootstrap", ForeignELF(), 0o755)
+		spec.Cmd = []string{"$LAMBDA_TASK_ROOT/bootstrap"}
+		e := StartSpec(t, newDriver(t), spec)
+		e.WaitFor(t, "ext up")
+		err := starter(t, e.Env).StartBootstrap(t.Context())
+		var xe *sandbox.ExecError
+		if !errors.As(err, &xe) || !errors.Is(err, syscall.ENOEXEC) {
+			t.Fatalf("StartBootstrap() = %v; want an ExecError with ENOEXEC", err)
+		}
+		WaitExit(t, e.Env, 10*time.Second)
+	})
+
+	t.Run("AfterDestroy", func(t *testing.T) {
+		e := StartSpec(t, newDriver(t), held(t, "echo boot ran; sleep 30"))
+		e.WaitFor(t, "ext up")
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := e.Env.Destroy(ctx); err != nil {
+			t.Fatalf("Destroy() = %v", err)
+		}
+		WaitExit(t, e.Env, time.Second)
+		if err := starter(t, e.Env).StartBootstrap(ctx); err == nil {
+			t.Errorf("StartBootstrap() after Destroy = nil; want an error")
+		}
+		e.WaitEOF(t, 10*time.Second)
+		if out := e.Output(t); strings.Contains(out, "boot ran") {
+			t.Errorf("output %q; the bootstrap ran after Destroy", out)
+		}
+	})
 }
 
 // runDial checks sandbox.Dialer: the server reaches a listener on the
