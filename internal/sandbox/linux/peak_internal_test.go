@@ -50,4 +50,3 @@ func TestMaxMemoryIsCheapAndCurrent(t *testing.T) {
 	}
 	t.Errorf("MaxMemory() = %d MB after the 40 MB allocation; want at least %d MB", after>>20, (before+40<<20)>>20)
 }
-
