@@ -104,6 +104,7 @@ type API struct {
 
 	uploadDir  string
 	uploads    chan struct{} // upload slots: a send takes one
+	memory     memoryReleaser
 	uploadWait time.Duration // how long a large upload waits for a slot
 }
 

@@ -88,7 +88,12 @@ func (a *API) takeUploadSlot(w http.ResponseWriter, r *http.Request) (release fu
 	defer t.Stop()
 	select {
 	case a.uploads <- struct{}{}:
-		return func() { <-a.uploads }, true
+		return func() {
+			<-a.uploads
+			if len(a.uploads) == 0 {
+				a.memory.release()
+			}
+		}, true
 	case <-t.C:
 	case <-r.Context().Done():
 	}

@@ -396,7 +396,7 @@ func checkPayload(p []byte) ([]byte, error) {
 	if len(p) == 0 {
 		return emptyObject, nil
 	}
-	if !json.Valid(p) {
+	if !validJSON(p) {
 		return nil, fmt.Errorf("%w: Could not parse request body into json: Could not parse payload into json: Unexpected character: was expecting a JSON value", ErrInvalidPayload)
 	}
 	return p, nil

@@ -254,7 +254,10 @@ func (w *Worker) putBack(e *env) {
 		// what they collected, say), up to the invocation's deadline. The
 		// environment is neither frozen nor given the next invocation
 		// before they are back in event/next, as on Lambda.
-		if !e.waitExtensions() {
+		p.lag()
+		ok := e.waitExtensions()
+		p.unlag()
+		if !ok {
 			p.remove(e, true)
 			w.destroy(e, "extensions crashed or overran the invocation's timeout")
 			return

@@ -21,6 +21,7 @@ type pool struct {
 	dying    map[*env]bool // guarded by mu; being destroyed, until remove
 	starting int           // guarded by mu; cold starts under way
 	parking  int           // guarded by mu; busy envs being frozen on their way back to idle
+	lagging  int           // guarded by mu; parking envs waiting for their extensions, not to be waited for
 	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
 	retired  bool          // guarded by mu
 
@@ -50,7 +51,16 @@ func (p *pool) acquire(ctx context.Context) (e *env, coldStart bool, err error) 
 			p.mu.Unlock()
 			return nil, false, errRetired
 		}
-		if n := len(p.idle); n > 0 {
+		// The environment that just answered, still thawed and parking,
+		// is back within microseconds (putBack hands it over on the
+		// arrivals signal): it is preferred to an older, frozen idle one,
+		// so that sequential traffic after a burst stays on one
+		// environment and the rest stay frozen until they age out. Only
+		// as many callers wait as there are such environments; one whose
+		// extensions are still at work may take until the deadline and is
+		// not waited for while others are idle.
+		prompt := p.parking - p.lagging
+		if n := len(p.idle); n > 0 && prompt <= len(p.waiters) {
 			// Provisioned environments serve first; the on-demand
 			// ones take the spill-over.
 			i := n - 1
@@ -67,8 +77,7 @@ func (p *pool) acquire(ctx context.Context) (e *env, coldStart bool, err error) 
 			return e, false, nil
 		}
 		// An environment finishing its freeze is back within
-		// microseconds; waiting for it beats a cold start. Only as many
-		// callers wait as there are such environments.
+		// microseconds; waiting for it beats a cold start.
 		if p.parking <= len(p.waiters) {
 			break
 		}
@@ -128,6 +137,20 @@ func (p *pool) startFailed() {
 func (p *pool) park(e *env) {
 	p.mu.Lock()
 	p.parking++
+	p.mu.Unlock()
+}
+
+// lag and unlag bracket a parked environment's wait for its extensions,
+// during which acquire does not prefer it to an idle one.
+func (p *pool) lag() {
+	p.mu.Lock()
+	p.lagging++
+	p.mu.Unlock()
+}
+
+func (p *pool) unlag() {
+	p.mu.Lock()
+	p.lagging--
 	p.mu.Unlock()
 }
 

@@ -120,10 +120,10 @@ func TestPoolRetire(t *testing.T) {
 	}
 	p.park(idle)
 	p.unpark(idle, time.Now())
-	p.park(busy)
-	waiter := make(chan error, 1)
 	// Take the idle one so the next caller waits on the parking one.
 	p.acquire(t.Context())
+	p.park(busy)
+	waiter := make(chan error, 1)
 	go func() {
 		_, _, err := p.acquire(context.Background())
 		waiter <- err
@@ -229,5 +229,50 @@ func TestPoolListsDyingEnvsUntilRemoved(t *testing.T) {
 	p.remove(ev, false)
 	if got := p.info(); len(got) != 0 || !p.empty() {
 		t.Errorf("after remove: info() = %+v, empty() = %v; want nothing left", got, p.empty())
+	}
+}
+
+// A caller prefers the environment that is parking (the one that just
+// answered, still thawed) to older frozen idle ones, unless it is waiting
+// for its extensions.
+func TestPoolPrefersParkingEnv(t *testing.T) {
+	p := testPool()
+	old, recent := &env{id: "old"}, &env{id: "recent"}
+	for _, e := range []*env{old, recent} {
+		p.acquire(t.Context())
+		p.started(e)
+	}
+	p.park(old)
+	p.unpark(old, time.Now())
+	p.park(recent)
+	got := make(chan *env, 1)
+	go func() {
+		e, cold, err := p.acquire(context.Background())
+		if cold || err != nil {
+			t.Errorf("acquire() = cold %v, err %v; want to wait for the parking env", cold, err)
+		}
+		got <- e
+	}()
+	select {
+	case <-p.arrivals:
+	case <-time.After(5 * time.Second):
+		t.Fatal("acquire took an idle env instead of waiting for the parking one")
+	}
+	if !p.handOff(recent) {
+		t.Fatal("handOff() = false with a caller waiting")
+	}
+	if e := <-got; e != recent {
+		t.Fatalf("acquire() = %v; want the parking env %v", e.id, recent.id)
+	}
+	if len(p.idle) != 1 || p.idle[0] != old {
+		t.Errorf("idle = %v; want the old env left frozen", p.idle)
+	}
+
+	// Parking, but waiting for its extensions: the idle env is taken.
+	p.park(recent)
+	p.lag()
+	e, cold, err := p.acquire(t.Context())
+	if e != old || cold || err != nil {
+		t.Fatalf("acquire() beside a lagging env = %v, %v, %v; want the idle env", e, cold, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -180,6 +181,7 @@ type cgroup struct {
 	memDir     string
 	freezeFile *os.File // v1 freezer.state, v2 cgroup.freeze
 	eventsFile *os.File // v2 cgroup.events
+	peakFile   *os.File // v1 memory.max_usage_in_bytes, v2 memory.peak: read with pread on every invocation
 }
 
 // create makes the cgroup <group>/name with a pids limit and, if idle, the
@@ -223,6 +225,7 @@ func (t *cgroupTree) create(name string, pids int, idle bool) (_ *cgroup, err er
 		if c.eventsFile, err = os.Open(filepath.Join(dir, "cgroup.events")); err != nil {
 			return nil, fmt.Errorf("open cgroup events: %w", err)
 		}
+		c.peakFile, _ = os.Open(filepath.Join(dir, "memory.peak")) // before Linux 5.19 there is none: no peak, as before
 		return c, nil
 	}
 	limit := int64(pids)
@@ -241,6 +244,7 @@ func (t *cgroupTree) create(name string, pids int, idle bool) (_ *cgroup, err er
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup freezer: %w", err)
 	}
+	c.peakFile, _ = os.Open(filepath.Join(c.memDir, "memory.max_usage_in_bytes")) // without it, no peak, as before
 	return c, nil
 }
 
@@ -391,20 +395,34 @@ func (c *cgroup) delete(ctx context.Context) error {
 }
 
 func (c *cgroup) closeFiles() {
-	for _, f := range []*os.File{c.dir, c.freezeFile, c.eventsFile} {
+	for _, f := range []*os.File{c.dir, c.freezeFile, c.eventsFile, c.peakFile} {
 		if f != nil {
 			f.Close()
 		}
 	}
 }
 
-// peakMemory is the highest memory use the kernel recorded, in bytes.
+// peakMemory is the highest memory use the kernel recorded, in bytes, or
+// 0 once the cgroup is deleted. It runs on every invocation: one pread of
+// a file kept open, where opening the file by its path each time cost
+// ~115 µs (issue 13), and no allocation.
 func (c *cgroup) peakMemory() int64 {
-	name := "memory.max_usage_in_bytes"
-	if c.v2 != nil {
-		name = "memory.peak"
+	if c.peakFile == nil {
+		return 0
 	}
-	return readInt(filepath.Join(c.memDir, name))
+	var buf [32]byte
+	n, err := c.peakFile.ReadAt(buf[:], 0)
+	if n == 0 || err != nil && !errors.Is(err, io.EOF) {
+		return 0
+	}
+	var v int64
+	for _, b := range buf[:n] {
+		if b < '0' || b > '9' {
+			break
+		}
+		v = v*10 + int64(b-'0')
+	}
+	return v
 }
 
 // oomKills counts processes the kernel killed for exceeding the limit.
