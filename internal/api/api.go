@@ -97,7 +97,7 @@ type API struct {
 	quit     chan struct{} // closed by Close: ends log follows
 	closeOne sync.Once
 
-	tasks sync.WaitGroup // activations in flight
+	tasks sync.WaitGroup // activations and memory releases in flight
 
 	reserveMu sync.Mutex // held across a reservation's check and store
 	provMu    sync.Mutex // serialises SyncProvisioned

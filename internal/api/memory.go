@@ -3,6 +3,7 @@ package api
 import (
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,15 +28,24 @@ const settle = 12 * time.Second
 // release frees unused memory in the background, once at a time: at once,
 // and again when the message store has dropped its caches. Two
 // collections in a row also empty the sync.Pools that hold its blocks.
-// The goroutine ends when the second round is done.
-func (m *memoryReleaser) release() {
+// The goroutine, counted in tasks, ends when the second round is done or
+// when quit closes (the server stopping), whichever is first.
+func (m *memoryReleaser) release(quit <-chan struct{}, tasks *sync.WaitGroup) {
 	if !m.running.CompareAndSwap(false, true) {
 		return
 	}
+	tasks.Add(1)
 	go func() {
+		defer tasks.Done()
 		defer m.running.Store(false)
 		debug.FreeOSMemory()
-		time.Sleep(settle)
+		t := time.NewTimer(settle)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-quit:
+			return
+		}
 		runtime.GC()
 		debug.FreeOSMemory()
 	}()

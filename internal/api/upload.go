@@ -91,7 +91,7 @@ func (a *API) takeUploadSlot(w http.ResponseWriter, r *http.Request) (release fu
 		return func() {
 			<-a.uploads
 			if len(a.uploads) == 0 {
-				a.memory.release()
+				a.memory.release(a.quit, &a.tasks)
 			}
 		}, true
 	case <-t.C:
