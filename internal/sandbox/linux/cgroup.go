@@ -444,15 +444,6 @@ func (c *cgroup) oomKills() int64 {
 	return 0
 }
 
-func readInt(path string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
-}
-
 // removeAll removes the driver's whole group in every hierarchy: debris of
 // an earlier run, or whatever Close finds. Processes still inside are killed.
 func (t *cgroupTree) removeAll(ctx context.Context) error {
