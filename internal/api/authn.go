@@ -97,7 +97,8 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 			tooLarge(r.ContentLength)
 			return
 		}
-		buf := &bytes.Buffer{}
+		buf := payloads.Get().(*bytes.Buffer) // back to the pool from the invoke handlers
+		buf.Reset()
 		if r.ContentLength > 0 {
 			buf.Grow(int(r.ContentLength))
 		}
@@ -116,9 +117,23 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 			a.authFail(w, r, err, sts)
 			return
 		}
-		r.Body = io.NopCloser(buf)
+		r.Body = readBody{buf}
 		mux.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
 	})
+}
+
+// readBody is a request body the authentication has already read (within
+// the limit its operation takes) to hash it. Handlers that buffer a body
+// anyway take the buffer itself (bodyBuffer) instead of copying it again.
+type readBody struct{ *bytes.Buffer }
+
+func (readBody) Close() error { return nil }
+
+// bodyBuffer returns r's body already read into a buffer from payloads, if
+// it is one, so that the caller reads nothing and puts the buffer back.
+func bodyBuffer(r *http.Request) (*bytes.Buffer, bool) {
+	b, ok := r.Body.(readBody)
+	return b.Buffer, ok
 }
 
 // authBodyLimit is the largest body rt takes, and how it answers one

@@ -31,14 +31,18 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	buf := payloads.Get().(*bytes.Buffer)
+	// Under --auth sigv4 the body has been read (and hashed) already.
+	buf, read := bodyBuffer(r)
+	if !read {
+		buf = payloads.Get().(*bytes.Buffer)
+		buf.Reset()
+	}
 	defer func() {
 		if buf.Cap() <= maxPooledPayload {
 			buf.Reset()
 			payloads.Put(buf)
 		}
 	}()
-	buf.Reset()
 	// The limit is checked from the declared size before a byte is read,
 	// and again on what arrives.
 	limit, kind := int64(invoke.MaxPayload), "RequestResponse"
@@ -49,13 +53,16 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		a.tooLarge(w, r, r.ContentLength, kind, limit)
 		return
 	}
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
-		return
+	n := int64(buf.Len())
+	if !read {
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength))
+		}
+		var err error
+		if n, err = buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
+			a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
+			return
+		}
 	}
 	if n > limit {
 		a.tooLarge(w, r, n, kind, limit)

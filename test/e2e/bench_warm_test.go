@@ -35,7 +35,9 @@ func BenchmarkWarmAfterBurst(b *testing.B) {
 		// The burst runs once, outside b.Run, which calls its function
 		// more than once.
 		s := benchServer(b, "--isolation", iso)
-		c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		plain := &http.Transport{MaxIdleConnsPerHost: 64}
+		c := &http.Client{Transport: signing{s: s, base: plain}}
+		floorClient := &http.Client{Transport: plain}
 		f := goFn()
 		f.memory = oneVCPU
 		s.create(b, "burst", f)
@@ -82,7 +84,7 @@ func BenchmarkWarmAfterBurst(b *testing.B) {
 			for left := b.N; left > 0; left -= 100 {
 				n := min(left, 100)
 				hearth = append(hearth, p50(n, invoke))
-				base = append(base, p50(n, func() { post(b, c, floor, benchPayload) }))
+				base = append(base, p50(n, func() { post(b, floorClient, floor, benchPayload) }))
 			}
 			b.StopTimer()
 			slices.Sort(hearth)
@@ -106,7 +108,7 @@ func BenchmarkWarmAfterBurst(b *testing.B) {
 func BenchmarkInvokePayload(b *testing.B) {
 	s := benchServer(b)
 	defer s.Stop()
-	c := &http.Client{}
+	c, plain := s.httpClient(), &http.Client{}
 	f := goFn()
 	f.memory = oneVCPU
 	s.create(b, "payload", f)
@@ -119,7 +121,7 @@ func BenchmarkInvokePayload(b *testing.B) {
 	for left := b.N; left > 0; left -= 20 {
 		n := min(left, 20)
 		hearth = append(hearth, p50(n, func() { post(b, c, url, payload) }))
-		base = append(base, p50(n, func() { post(b, c, floor, payload) }))
+		base = append(base, p50(n, func() { post(b, plain, floor, payload) }))
 	}
 	b.StopTimer()
 	slices.Sort(hearth)

@@ -684,8 +684,12 @@ func (s *server) cli(ctx context.Context, args ...string) *exec.Cmd {
 }
 
 // signing is an http.RoundTripper that signs every request with the
-// server's root key.
-type signing struct{ s *server }
+// server's root key, then sends it with base (http.DefaultTransport when
+// nil).
+type signing struct {
+	s    *server
+	base http.RoundTripper
+}
 
 func (t signing) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
@@ -699,9 +703,12 @@ func (t signing) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	t.s.sign(req, body)
+	if t.base != nil {
+		return t.base.RoundTrip(req)
+	}
 	return http.DefaultTransport.RoundTrip(req)
 }
 
 // httpClient returns a client whose requests are signed with the server's
 // root key.
-func (s *server) httpClient() *http.Client { return &http.Client{Transport: signing{s}} }
+func (s *server) httpClient() *http.Client { return &http.Client{Transport: signing{s: s}} }

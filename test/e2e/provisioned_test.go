@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,7 +287,7 @@ func BenchmarkProvisionedFirstInvoke(b *testing.B) {
 			s.create(b, name, f)
 			b.Run(iso+"/"+br.name, func(b *testing.B) {
 				ctx := b.Context()
-				c := &http.Client{}
+				c := s.httpClient()
 				var cold, warm []time.Duration
 				i := 0
 				publish := func() string {
