@@ -157,9 +157,13 @@ func (s *Store) storedFiles() (map[string]Group, error) {
 	return out, nil
 }
 
-// Groups lists every log group, of every account, by name. A group whose
-// files predate groupsFile is created as of its oldest file.
+// Groups lists every log group, of every account, by name, after writing
+// out what is pending. A group whose files predate groupsFile is created
+// as of its oldest file.
 func (s *Store) Groups() ([]Group, error) {
+	// A function that logged for the first time has its group once its
+	// lines are written.
+	s.flushAll()
 	files, err := s.storedFiles()
 	if err != nil {
 		return nil, err
