@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -470,5 +471,67 @@ func TestCloudWatchLogsAccounts(t *testing.T) {
 		if aws.ToString(e.Message) == "b-line 0" {
 			t.Errorf("the default account's group holds B's line")
 		}
+	}
+}
+
+// boto3Logs pages through a server's log groups, one group's streams and
+// its events with boto3's paginators, a page of one or two at a time.
+const boto3Logs = `
+import boto3, json, os, sys
+c = boto3.client("logs", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")
+g = sys.argv[1]
+pages = lambda op, key, **kw: [x for p in c.get_paginator(op).paginate(**kw) for x in p[key]]
+print(json.dumps({
+    "groups": [x["logGroupName"] for x in pages("describe_log_groups", "logGroups", PaginationConfig={"PageSize": 1})],
+    "streams": [x["logStreamName"] for x in pages("describe_log_streams", "logStreams", logGroupName=g, PaginationConfig={"PageSize": 1})],
+    "events": [x["message"] for x in pages("filter_log_events", "events", logGroupName=g, PaginationConfig={"PageSize": 2})],
+}))
+`
+
+// TestCloudWatchLogsBoto3 checks that boto3's paginators walk Hearth's
+// groups, streams and events to the same lists as aws-sdk-go-v2.
+func TestCloudWatchLogsBoto3(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("python3 with boto3 not available:", err)
+	}
+	s := startServer(t, "")
+	for _, name := range []string{"a", "b", "c"} {
+		s.create(t, name, goFn())
+		for range 2 {
+			s.invoke(t, name, map[string]any{"op": "print", "text": "line of " + name, "n": 3})
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), "python3", "-c", boto3Logs, "/aws/lambda/b")
+	cmd.Env = append(os.Environ(), "ENDPOINT="+s.URL, "AWS_ACCESS_KEY_ID="+s.creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+s.creds.SecretAccessKey)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("boto3: %v", err)
+	}
+	var got struct{ Groups, Streams, Events []string }
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("boto3 printed %q: %v", out, err)
+	}
+	if diff := cmp.Diff([]string{"/aws/lambda/a", "/aws/lambda/b", "/aws/lambda/c"}, got.Groups); diff != "" {
+		t.Errorf("boto3's groups (-want +got):\n%s", diff)
+	}
+	cw := logsClient(s, s.creds)
+	streams, err := cw.DescribeLogStreams(t.Context(), &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/lambda/b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantStreams []string
+	for _, st := range streams.LogStreams {
+		wantStreams = append(wantStreams, aws.ToString(st.LogStreamName))
+	}
+	if diff := cmp.Diff(wantStreams, got.Streams); diff != "" || len(got.Streams) == 0 {
+		t.Errorf("boto3's streams (-aws-sdk-go-v2 +boto3):\n%s", diff)
+	}
+	var wantEvents []string
+	for _, e := range filterOf(t, cw, "/aws/lambda/b") {
+		wantEvents = append(wantEvents, aws.ToString(e.Message))
+	}
+	if diff := cmp.Diff(wantEvents, got.Events); diff != "" || countPrefix(got.Events, "line of b") != 6 {
+		t.Errorf("boto3's events (-aws-sdk-go-v2 +boto3):\n%s", diff)
 	}
 }
