@@ -535,3 +535,37 @@ func TestCloudWatchLogsBoto3(t *testing.T) {
 		t.Errorf("boto3's events (-aws-sdk-go-v2 +boto3):\n%s", diff)
 	}
 }
+
+// TestCLILogs runs the aws CLI's logs commands against Hearth:
+// filter-log-events with a pattern, the error for a missing group, and,
+// with CLI v2, logs tail.
+func TestCLILogs(t *testing.T) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Skip("no aws CLI on this machine")
+	}
+	s := startServer(t, "")
+	s.create(t, "f", goFn())
+	s.invoke(t, "f", map[string]any{"op": "print", "text": "needle", "n": 2})
+	aws := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(t.Context(), "aws", append(args, "--endpoint-url", s.URL, "--region", "us-east-1")...)
+		cmd.Env = append(s.credEnv(), "AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := aws("logs", "filter-log-events", "--log-group-name", "/aws/lambda/f", "--filter-pattern", `"needle 1"`, "--query", "events[].message", "--output", "text")
+	if err != nil || strings.TrimSpace(out) != "needle 1" {
+		t.Errorf("aws logs filter-log-events = %v:\n%s\nwant needle 1", err, out)
+	}
+	out, err = aws("logs", "filter-log-events", "--log-group-name", "/aws/lambda/missing")
+	if err == nil || !strings.Contains(out, "An error occurred (ResourceNotFoundException)") {
+		t.Errorf("aws logs filter-log-events on a missing group = %v:\n%s\nwant ResourceNotFoundException", err, out)
+	}
+	out, err = aws("logs", "tail", "/aws/lambda/f", "--since", "1h", "--format", "short")
+	if strings.Contains(out, "Invalid choice") {
+		t.Log("aws CLI v1 has no logs tail")
+		return
+	}
+	if err != nil || !strings.Contains(out, "needle 0\n") || !strings.Contains(out, "needle 1\n") || !strings.Contains(out, "REPORT RequestId: ") {
+		t.Errorf("aws logs tail = %v:\n%s\nwant the function's lines", err, out)
+	}
+}
