@@ -11,7 +11,7 @@ import (
 	"hearth/internal/logs"
 )
 
-func newStore(t *testing.T, max int64) *logs.Store {
+func newStore(t testing.TB, max int64) *logs.Store {
 	t.Helper()
 	s, err := logs.NewStore(logs.Config{Dir: t.TempDir(), MaxBytes: max}, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -331,16 +331,6 @@ const flushAt = 64 << 10
 // so that the file's order is the events' order (clients that follow a
 // log ask for what is newer than the newest event they saw).
 func (l *FunctionLog) write(stream string, text []byte) {
-	for {
-		// One event per line, as the capture splits output; a platform
-		// line with a newline in it becomes several.
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			break
-		}
-		l.write(stream, text[:i])
-		text = text[i+1:]
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -348,19 +338,15 @@ func (l *FunctionLog) write(stream string, text []byte) {
 		now = l.last
 	}
 	l.last = now
-	start := len(l.pending)
-	l.pending = appendRecord(l.pending, now, stream, text)
-	if len(l.subs) > 0 {
-		rec := l.pending[start:]
-		line := make([]byte, 0, timeLen+1+len(text)+1)
-		line = append(append(append(line, rec[:timeLen]...), ' '), text...)
-		line = append(line, '\n')
-		for ch := range l.subs {
-			select {
-			case ch <- bytes.Clone(line):
-			default: // a slow follower misses lines rather than stalling functions
-			}
+	for {
+		// One event per line, as the capture splits output; a platform
+		// line with a newline in it becomes several.
+		line, rest, more := bytes.Cut(text, []byte{'\n'})
+		l.addLocked(now, stream, line)
+		if !more {
+			break
 		}
+		text = rest
 	}
 	if len(l.pending) >= flushAt {
 		select {
@@ -372,6 +358,26 @@ func (l *FunctionLog) write(stream string, text []byte) {
 		// The disk is slower than the function: keep the newest half,
 		// which is all a flush could keep anyway.
 		l.pending = keepNewest(l.pending, l.max/2)
+	}
+}
+
+// addLocked appends one event to pending and hands it to followers. mu
+// must be held.
+func (l *FunctionLog) addLocked(now time.Time, stream string, text []byte) {
+	start := len(l.pending)
+	l.pending = appendRecord(l.pending, now, stream, text)
+	if len(l.subs) == 0 {
+		return
+	}
+	rec := l.pending[start:]
+	line := make([]byte, 0, timeLen+1+len(text)+1)
+	line = append(append(append(line, rec[:timeLen]...), ' '), text...)
+	line = append(line, '\n')
+	for ch := range l.subs {
+		select {
+		case ch <- bytes.Clone(line):
+		default: // a slow follower misses lines rather than stalling functions
+		}
 	}
 }
 
