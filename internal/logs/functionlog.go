@@ -71,7 +71,7 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 	if err := makePrivate(cfg.Dir); err != nil {
 		return nil, err
 	}
-	groups, err := loadGroups(cfg.Dir)
+	groups, err := loadGroups(cfg.Dir, log)
 	if err != nil {
 		return nil, err
 	}

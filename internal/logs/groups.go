@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,9 +37,13 @@ var ErrNoGroup = errors.New("the specified log group does not exist")
 // RetentionDays are the retentions CloudWatch Logs accepts, in days.
 var RetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
-func loadGroups(dir string) (map[string]*groupMeta, error) {
+// loadGroups reads groupsFile. One that cannot be parsed (a disk that
+// corrupted it) is set aside as groupsFile.bad, with a warning: the logs
+// stay readable, their retention is lost.
+func loadGroups(dir string, log *slog.Logger) (map[string]*groupMeta, error) {
 	groups := make(map[string]*groupMeta)
-	b, err := os.ReadFile(filepath.Join(dir, groupsFile))
+	p := filepath.Join(dir, groupsFile)
+	b, err := os.ReadFile(p)
 	if os.IsNotExist(err) {
 		return groups, nil
 	}
@@ -46,7 +51,11 @@ func loadGroups(dir string) (map[string]*groupMeta, error) {
 		return nil, fmt.Errorf("read log groups: %w", err)
 	}
 	if err := json.Unmarshal(b, &groups); err != nil {
-		return nil, fmt.Errorf("read log groups: %s: %w", filepath.Join(dir, groupsFile), err)
+		log.Warn("log groups unreadable; set aside, retention settings lost", "file", p, "err", err)
+		if err := os.Rename(p, p+".bad"); err != nil {
+			return nil, fmt.Errorf("set aside unreadable log groups: %w", err)
+		}
+		return make(map[string]*groupMeta), nil
 	}
 	for name, g := range groups {
 		if g == nil {
@@ -245,8 +254,18 @@ func (s *Store) DeleteGroup(name string) error {
 }
 
 // expire removes the files of groups with a retention whose newest event
-// (the file's modification time) has expired.
+// (the file's modification time) has expired, and forgets the groups of
+// deleted functions that have neither files nor a retention.
 func (s *Store) expire() {
+	stored, err := s.storedFiles()
+	if err != nil {
+		s.log.Warn("list logs", "err", err)
+		return
+	}
+	files := make(map[string]bool, len(stored))
+	for name := range stored {
+		files[name] = true
+	}
 	s.mu.Lock()
 	type exp struct {
 		name   string
@@ -255,6 +274,14 @@ func (s *Store) expire() {
 	}
 	var todo []exp
 	for name, g := range s.groups {
+		if g.RetentionDays == 0 && s.fns[name] == nil && !files[name] && !s.releasedLocked(name) {
+			// Nothing to remember of a group whose files were evicted
+			// and whose function is gone: forget it, so that deleted
+			// functions do not pile up here.
+			delete(s.groups, name)
+			s.groupsDirty = true
+			continue
+		}
 		if g.RetentionDays > 0 {
 			todo = append(todo, exp{name, time.Now().Add(-time.Duration(g.RetentionDays) * 24 * time.Hour), s.fns[name]})
 		}
@@ -293,4 +320,15 @@ func expireFiles(path string, cutoff time.Time, closeCur func()) {
 	if st, err := os.Stat(path + ".1"); err == nil && st.ModTime().Before(cutoff) {
 		os.Remove(path + ".1")
 	}
+}
+
+// releasedLocked reports whether a released log of the name may still
+// write. mu must be held.
+func (s *Store) releasedLocked(name string) bool {
+	for f := range s.released {
+		if f.name == name {
+			return true
+		}
+	}
+	return false
 }

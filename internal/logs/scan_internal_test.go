@@ -191,3 +191,49 @@ func TestRetentionAndDeleteGroup(t *testing.T) {
 		t.Errorf("Group(f) logged again = %+v, %v; want a new group without retention", g, err)
 	}
 }
+
+// An unreadable groups.json does not keep the server from starting: it is
+// set aside and the logs stay readable. The groups of deleted functions
+// whose files were evicted are forgotten, unless they have a retention.
+func TestGroupsFileRecoveryAndPruning(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, groupsFile), []byte(`{"f":{"created":1`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, dir, 0)
+	if _, err := os.Stat(filepath.Join(dir, groupsFile+".bad")); err != nil {
+		t.Errorf("unreadable groups file not set aside: %v", err)
+	}
+	for _, name := range []string{"gone", "kept", "live"} {
+		s.Function(name).Write(testStream, "x")
+	}
+	if _, err := s.Groups(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRetention("kept", 30); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gone", "kept"} {
+		s.Release(name) // deleted functions
+		s.mu.Lock()
+		for f := range s.released {
+			s.released[f] = time.Now().Add(-2 * releasedGrace)
+		}
+		s.mu.Unlock()
+		s.flushAll()
+		removeFiles(filepath.Join(dir, name+".log")) // evicted
+	}
+	s.flushAll() // the released logs' last flush
+	s.expire()
+	groups, err := s.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	if diff := cmp.Diff([]string{"kept", "live"}, names); diff != "" {
+		t.Errorf("groups after pruning (-want +got):\n%s", diff)
+	}
+}
