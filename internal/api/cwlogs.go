@@ -348,7 +348,7 @@ func (a *API) describeLogStreams(r *http.Request, body []byte) (any, *logsError)
 		return nil, e
 	}
 	byName := map[string]*logStreamOut{}
-	err := a.logs.Function(logName).Scan(0, func(rec logs.Record) bool {
+	err := a.logs.Reader(logName).Scan(0, func(rec logs.Record) bool {
 		s := byName[string(rec.Stream)]
 		if s == nil {
 			if in.LogStreamNamePrefix != nil && !strings.HasPrefix(string(rec.Stream), *in.LogStreamNamePrefix) {
@@ -464,7 +464,7 @@ func (a *API) getLogEvents(r *http.Request, body []byte) (any, *logsError) {
 	var got []found
 	size, seen := 0, false
 	var err error
-	fl := a.logs.Function(logName)
+	fl := a.logs.Reader(logName)
 	if forward {
 		err = fl.Scan(pos, func(rec logs.Record) bool {
 			if string(rec.Stream) == string(stream) {
@@ -647,7 +647,7 @@ func (a *API) filterLogEvents(r *http.Request, body []byte) (any, *logsError) {
 	events := []filteredEvent{}
 	size := 0
 	next := int64(-1)
-	err := a.logs.Function(logName).Scan(from, func(rec logs.Record) bool {
+	err := a.logs.Reader(logName).Scan(from, func(rec logs.Record) bool {
 		if names != nil && !names[string(rec.Stream)] ||
 			in.LogStreamNamePrefix != nil && !strings.HasPrefix(string(rec.Stream), *in.LogStreamNamePrefix) ||
 			in.StartTime != nil && rec.Time < *in.StartTime || in.EndTime != nil && rec.Time > *in.EndTime ||

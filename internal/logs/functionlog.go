@@ -99,6 +99,19 @@ func (s *Store) Function(name string) *FunctionLog {
 	return f
 }
 
+// Reader returns the named log for reading (Scan): the function's own if
+// it is open, else one that is not kept, so that reading the group of a
+// deleted function leaves nothing behind.
+func (s *Store) Reader(name string) *FunctionLog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.fns[name]; ok {
+		return f
+	}
+	return &FunctionLog{name: name, store: s, path: filepath.Join(s.cfg.Dir, name+".log"), max: s.cfg.MaxBytes,
+		log: s.log.With("function", name), kick: s.kick, subs: make(map[chan []byte]struct{})}
+}
+
 // Stored reports whether the named function has a log on disk, even if the
 // function was deleted (its log stays, as a log group does on AWS).
 func (s *Store) Stored(name string) bool {
