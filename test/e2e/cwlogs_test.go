@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
@@ -567,5 +571,58 @@ func TestCLILogs(t *testing.T) {
 	}
 	if err != nil || !strings.Contains(out, "needle 0\n") || !strings.Contains(out, "needle 1\n") || !strings.Contains(out, "REPORT RequestId: ") {
 		t.Errorf("aws logs tail = %v:\n%s\nwant the function's lines", err, out)
+	}
+}
+
+// TestCloudWatchLogsWire checks the JSON 1.1 protocol's edges by hand: the
+// signature must be scoped to service logs, a malformed body and an
+// operation Hearth does not serve get 400 with the code in __type, a
+// group name cannot reach outside the logs, and the operations answer in
+// application/x-amz-json-1.1.
+func TestCloudWatchLogsWire(t *testing.T) {
+	s := startServer(t, "")
+	send := func(service, target, body string) (int, string, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "POST", s.URL+"/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", target)
+		sum := sha256.Sum256([]byte(body))
+		if err := v4.NewSigner().SignHTTP(t.Context(), s.creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatalf("%s: body: %v", target, err)
+		}
+		return resp.StatusCode, resp.Header.Get("Content-Type"), out
+	}
+	for _, tt := range []struct {
+		service, target, body string
+		status                int
+		code                  string
+	}{
+		{"logs", "Logs_20140328.DescribeLogGroups", `{}`, 200, ""},
+		{"lambda", "Logs_20140328.DescribeLogGroups", `{}`, 403, "InvalidSignatureException"},
+		{"logs", "Logs_20140328.DescribeLogGroups", `{"limit":`, 400, "SerializationException"},
+		{"logs", "Logs_20140328.StartLiveTail", `{}`, 400, "UnknownOperationException"},
+		{"logs", "Logs_20140328.GetLogEvents", `{"logGroupName":"/aws/lambda/none","logStreamName":"s"}`, 400, "ResourceNotFoundException"},
+		{"logs", "Logs_20140328.GetLogEvents", `{"logGroupName":"/aws/lambda/../../etc","logStreamName":"s"}`, 400, "ResourceNotFoundException"},
+		{"logs", "Logs_20140328.GetLogEvents", `{"logGroupName":"/aws/lambda/a b","logStreamName":"s"}`, 400, "InvalidParameterException"},
+	} {
+		status, ctype, body := send(tt.service, tt.target, tt.body)
+		if status != tt.status || tt.code != "" && body["__type"] != tt.code {
+			t.Errorf("%s signed for %s with %s = %d %v; want %d %s", tt.target, tt.service, tt.body, status, body, tt.status, tt.code)
+		}
+		if status != 403 && tt.code != "UnknownOperationException" && ctype != "application/x-amz-json-1.1" {
+			t.Errorf("%s answered with Content-Type %q; want application/x-amz-json-1.1", tt.target, ctype)
+		}
 	}
 }
