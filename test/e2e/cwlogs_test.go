@@ -141,6 +141,10 @@ func TestCloudWatchLogs(t *testing.T) {
 	if diff := cmp.Diff(wantStreams, streamNames); diff != "" {
 		t.Fatalf("streams (-want +got):\n%s", diff)
 	}
+	byArn, err := cw.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupIdentifier: g.Arn})
+	if err != nil || len(byArn.LogStreams) != len(streamNames) {
+		t.Errorf("DescribeLogStreams(group ARN %s) = %v, %v; want the same %d streams", aws.ToString(g.Arn), byArn, err, len(streamNames))
+	}
 	byTime, err := cw.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: group,
 		OrderBy: cwtypes.OrderByLastEventTime, Descending: aws.Bool(true), Limit: aws.Int32(1)})
 	if err != nil || len(byTime.LogStreams) != 1 || aws.ToString(byTime.LogStreams[0].LogStreamName) != v1.EnvID || byTime.NextToken == nil {
