@@ -404,7 +404,7 @@ func (a *API) describeLogStreams(r *http.Request, body []byte) (any, *logsError)
 // answer, as the service does: 1 MB, counting 26 bytes per event.
 const maxEventBytes = 1 << 20
 
-func eventSize(msg []byte) int { return len(msg) + 26 }
+func eventSize(n int) int { return n + 26 }
 
 type outputEvent struct {
 	Timestamp     int64  `json:"timestamp"`
@@ -473,10 +473,10 @@ func (a *API) getLogEvents(r *http.Request, body []byte) (any, *logsError) {
 			if !match(rec) {
 				return true
 			}
-			if len(got) == limit || size+eventSize(rec.Message) > maxEventBytes {
+			if len(got) == limit || size+eventSize(len(rec.Message)) > maxEventBytes {
 				return false
 			}
-			size += eventSize(rec.Message)
+			size += eventSize(len(rec.Message))
 			got = append(got, found{rec.Pos, outputEvent{rec.Time, string(rec.Message), rec.Time}})
 			return true
 		})
@@ -493,9 +493,9 @@ func (a *API) getLogEvents(r *http.Request, body []byte) (any, *logsError) {
 				return true
 			}
 			got = append(got, found{rec.Pos, outputEvent{rec.Time, string(rec.Message), rec.Time}})
-			size += eventSize(rec.Message)
+			size += eventSize(len(rec.Message))
 			for len(got) > limit || size > maxEventBytes {
-				size -= eventSize([]byte(got[0].ev.Message))
+				size -= eventSize(len(got[0].ev.Message))
 				got = got[1:]
 			}
 			return true
@@ -654,11 +654,11 @@ func (a *API) filterLogEvents(r *http.Request, body []byte) (any, *logsError) {
 			!pattern.Match(rec.Message) {
 			return true
 		}
-		if len(events) == limit || size+eventSize(rec.Message) > maxEventBytes {
+		if len(events) == limit || size+eventSize(len(rec.Message)) > maxEventBytes {
 			next = rec.Pos // more match: the next page starts here
 			return false
 		}
-		size += eventSize(rec.Message)
+		size += eventSize(len(rec.Message))
 		events = append(events, filteredEvent{LogStreamName: string(rec.Stream), Timestamp: rec.Time,
 			Message: string(rec.Message), IngestionTime: rec.Time, EventID: fmt.Sprintf("%056d", rec.Pos)})
 		return true
