@@ -20,6 +20,10 @@ const stsTarget = "AWSSecurityTokenServiceV20110615."
 // and in the JSON protocol; any other X-Amz-Target is another service's
 // operation, which Hearth does not serve.
 func (a *API) sts(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), logsTarget) {
+		a.serveLogs(w, r) // cwlogs.go
+		return
+	}
 	c := a.caller(r)
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		if target != stsTarget+"GetCallerIdentity" {

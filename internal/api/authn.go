@@ -60,10 +60,11 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 		switch {
 		case sts, strings.HasPrefix(target, stsTarget):
 			service = "sts"
+		case strings.HasPrefix(target, logsTarget):
+			service = "logs" // CloudWatch Logs (cwlogs.go)
 		case target != "":
-			// Another service's JSON protocol (CloudWatch Logs, from aws
-			// logs tail): signed for that service, answered with
-			// UnknownOperation once the signature holds.
+			// Another service's JSON protocol: signed for that service,
+			// answered with UnknownOperation once the signature holds.
 			service = ""
 		}
 		p, err := a.verifier.Begin(r, service)

@@ -191,7 +191,8 @@ func TestUnknownOperationBodies(t *testing.T) {
 		{"rest-json path", "GET", "/2015-03-31/functions/x/concurrency", "", 404},
 		{"unknown method on a served path", "PATCH", "/2015-03-31/functions/x", "", 404},
 		{"trailing segment", "GET", "/2015-03-31/functions/x/configuration/extra", "", 404},
-		{"CloudWatch Logs JSON protocol", "POST", "/", "Logs_20140328.FilterLogEvents", 400},
+		{"CloudWatch Logs operation Hearth does not serve", "POST", "/", "Logs_20140328.StartLiveTail", 400},
+		{"another JSON-protocol service", "POST", "/", "DynamoDB_20120810.ListTables", 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -166,3 +166,12 @@ func LogName(account, defaultAccount, name string) string {
 	}
 	return account + "." + name
 }
+
+// ParseLogName is the inverse of LogName: the account and function name
+// of a log's name.
+func ParseLogName(logName, defaultAccount string) (account, name string) {
+	if account, name, ok := strings.Cut(logName, "."); ok {
+		return account, name
+	}
+	return defaultAccount, logName
+}

@@ -30,11 +30,12 @@ const maxLine = 256 << 10
 
 // Capture reads one environment's output.
 type Capture struct {
-	r    *os.File
-	rc   syscall.RawConn
-	fd   int // r's descriptor, non-blocking; read directly by Flush
-	dest *FunctionLog
-	done chan struct{} // closed when Run returns, or by Close if Run never ran
+	r      *os.File
+	rc     syscall.RawConn
+	fd     int // r's descriptor, non-blocking; read directly by Flush
+	dest   *FunctionLog
+	stream string        // the log stream dest's lines belong to
+	done   chan struct{} // closed when Run returns, or by Close if Run never ran
 
 	mu      sync.Mutex
 	buf     []byte // guarded by mu; read buffer
@@ -59,9 +60,9 @@ func (c *Capture) OnLine(f func(line []byte)) {
 
 // NewCapture creates the pipe an environment writes to. It returns the
 // write end for sandbox.Spec.Output; the caller closes it once the
-// environment has started. Lines go to dest; with a nil dest only to
-// OnLine and the tail.
-func NewCapture(dest *FunctionLog) (*Capture, *os.File, error) {
+// environment has started. Lines go to dest, in the log stream named
+// stream; with a nil dest only to OnLine and the tail.
+func NewCapture(dest *FunctionLog, stream string) (*Capture, *os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("create output pipe: %w", err)
@@ -72,7 +73,7 @@ func NewCapture(dest *FunctionLog) (*Capture, *os.File, error) {
 		w.Close()
 		return nil, nil, fmt.Errorf("output pipe: %w", err)
 	}
-	c := &Capture{r: r, rc: rc, dest: dest, done: make(chan struct{}), buf: make([]byte, 32<<10)}
+	c := &Capture{r: r, rc: rc, dest: dest, stream: stream, done: make(chan struct{}), buf: make([]byte, 32<<10)}
 	rc.Control(func(fd uintptr) {
 		c.fd = int(fd)
 		// Best effort: the default 64 KiB is kept if the limit is lower.
@@ -191,7 +192,7 @@ func (c *Capture) flushPartialLocked() {
 func (c *Capture) lineLocked(line []byte) {
 	c.appendTailLocked(line)
 	if c.dest != nil {
-		c.dest.write(line)
+		c.dest.write(c.stream, line)
 	}
 	if c.onLine != nil {
 		c.onLine(line)
@@ -217,7 +218,7 @@ func (c *Capture) Platform(line string) {
 	defer c.mu.Unlock()
 	c.appendTailLocked([]byte(line))
 	if c.dest != nil {
-		c.dest.write([]byte(line))
+		c.dest.write(c.stream, []byte(line))
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"hearth/internal/logs"
 )
 
-func newStore(t *testing.T, max int64) *logs.Store {
+func newStore(t testing.TB, max int64) *logs.Store {
 	t.Helper()
 	s, err := logs.NewStore(logs.Config{Dir: t.TempDir(), MaxBytes: max}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -25,7 +25,7 @@ func newStore(t *testing.T, max int64) *logs.Store {
 // tail, however quickly the answer follows, because Flush drains the pipe.
 func TestFlushAttributesEverythingWrittenBefore(t *testing.T) {
 	s := newStore(t, 0)
-	c, w, err := logs.NewCapture(s.Function("f"))
+	c, w, err := logs.NewCapture(s.Function("f"), testStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestFlushAttributesEverythingWrittenBefore(t *testing.T) {
 func TestCaptureFromChildProcess(t *testing.T) {
 	s := newStore(t, 0)
 	fl := s.Function("g")
-	c, w, err := logs.NewCapture(fl)
+	c, w, err := logs.NewCapture(fl, testStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestCaptureFromChildProcess(t *testing.T) {
 
 func TestTailIsBounded(t *testing.T) {
 	s := newStore(t, 0)
-	c, w, _ := logs.NewCapture(s.Function("h"))
+	c, w, _ := logs.NewCapture(s.Function("h"), testStream)
 	go c.Run()
 	defer c.Close()
 	defer w.Close()
@@ -100,7 +100,7 @@ func TestTailIsBounded(t *testing.T) {
 func TestFunctionLogIsBoundedAndFollowable(t *testing.T) {
 	s := newStore(t, 4096)
 	fl := s.Function("r")
-	c, w, _ := logs.NewCapture(fl)
+	c, w, _ := logs.NewCapture(fl, testStream)
 	go c.Run()
 	defer c.Close()
 	defer w.Close()
@@ -149,7 +149,7 @@ func TestReportLine(t *testing.T) {
 // not wait for a Run that never comes, and a late Run must not block.
 func TestCloseWithoutRun(t *testing.T) {
 	s := newStore(t, 0)
-	c, w, err := logs.NewCapture(s.Function("f"))
+	c, w, err := logs.NewCapture(s.Function("f"), testStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,3 +172,6 @@ func TestCloseWithoutRun(t *testing.T) {
 		t.Error("Done() still open after Close()")
 	}
 }
+
+// testStream is the log stream the tests' lines belong to.
+const testStream = "2026/11/30/[$LATEST]0123456789abcdef0123456789abcdef"

@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -41,10 +40,14 @@ type Store struct {
 	// whose pending text has grown large sends on it without blocking.
 	kick chan struct{}
 
-	mu       sync.Mutex
-	fns      map[string]*FunctionLog    // guarded by mu
-	released map[*FunctionLog]time.Time // guarded by mu; forgotten logs Run still flushes, since when
-	done     bool                       // guarded by mu
+	saveMu sync.Mutex // held while groupsFile is written
+
+	mu          sync.Mutex
+	fns         map[string]*FunctionLog    // guarded by mu
+	released    map[*FunctionLog]time.Time // guarded by mu; forgotten logs Run still flushes, since when
+	groups      map[string]*groupMeta      // guarded by mu; what groupsFile holds, or will
+	groupsDirty bool                       // guarded by mu; groups changed since the last save
+	done        bool                       // guarded by mu
 }
 
 // releasedGrace is how long Run still writes out the lines of a released
@@ -68,8 +71,12 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 	if err := makePrivate(cfg.Dir); err != nil {
 		return nil, err
 	}
+	groups, err := loadGroups(cfg.Dir, log)
+	if err != nil {
+		return nil, err
+	}
 	return &Store{cfg: cfg, log: log.With("component", "logs"), kick: make(chan struct{}, 1),
-		fns: make(map[string]*FunctionLog), released: make(map[*FunctionLog]time.Time)}, nil
+		fns: make(map[string]*FunctionLog), released: make(map[*FunctionLog]time.Time), groups: groups}, nil
 }
 
 // Function returns the log of the named function, opening it on first use.
@@ -80,14 +87,29 @@ func (s *Store) Function(name string) *FunctionLog {
 		return f
 	}
 	f := &FunctionLog{
-		path: filepath.Join(s.cfg.Dir, name+".log"),
-		max:  s.cfg.MaxBytes,
-		log:  s.log.With("function", name),
-		kick: s.kick,
-		subs: make(map[chan []byte]struct{}),
+		name:  name,
+		store: s,
+		path:  filepath.Join(s.cfg.Dir, name+".log"),
+		max:   s.cfg.MaxBytes,
+		log:   s.log.With("function", name),
+		kick:  s.kick,
+		subs:  make(map[chan []byte]struct{}),
 	}
 	s.fns[name] = f
 	return f
+}
+
+// Reader returns the named log for reading (Scan): the function's own if
+// it is open, else one that is not kept, so that reading the group of a
+// deleted function leaves nothing behind.
+func (s *Store) Reader(name string) *FunctionLog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.fns[name]; ok {
+		return f
+	}
+	return &FunctionLog{name: name, store: s, path: filepath.Join(s.cfg.Dir, name+".log"), max: s.cfg.MaxBytes,
+		log: s.log.With("function", name), kick: s.kick, subs: make(map[chan []byte]struct{})}
 }
 
 // Stored reports whether the named function has a log on disk, even if the
@@ -145,9 +167,11 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// evict removes the logs least recently written, a function's files
+// evict removes the files of groups whose events have all passed their
+// retention, then the logs least recently written, a function's files
 // together, until all logs fit in MaxTotalBytes.
 func (s *Store) evict() {
+	s.expire()
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
 		s.log.Warn("list logs", "err", err)
@@ -196,7 +220,7 @@ func (s *Store) evict() {
 		f := s.fns[l.name]
 		s.mu.Unlock()
 		if f != nil {
-			f.dropFiles()
+			f.dropFiles(false)
 		} else {
 			removeFiles(filepath.Join(s.cfg.Dir, l.name+".log"))
 		}
@@ -250,43 +274,61 @@ func (s *Store) flushAll() {
 	for _, f := range released {
 		f.close() // flushes; the file stays closed until the next lines
 	}
+	if err := s.saveGroups(); err != nil {
+		s.log.Warn("save log groups", "err", err)
+	}
 }
 
 // Close writes what is pending and closes every open log file.
 func (s *Store) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var all []*FunctionLog
 	for _, f := range s.fns {
-		f.close()
+		all = append(all, f)
 	}
 	for f := range s.released {
-		f.close()
+		all = append(all, f)
 	}
 	s.done = true
+	s.mu.Unlock()
+	// Closing flushes, and a first flush records its group under mu.
+	for _, f := range all {
+		f.close()
+	}
+	if err := s.saveGroups(); err != nil {
+		s.log.Warn("save log groups", "err", err)
+	}
 }
 
-// FunctionLog is the bounded log of one function: timestamped lines on
-// disk, and live delivery to followers.
+// FunctionLog is the bounded log of one function (its log group): events
+// with their time and stream on disk (see record.go), and live delivery
+// to followers.
 //
 // The invocation path (write) takes only mu, which is never held across
 // disk or network I/O: lines collect in pending, and a flush swaps pending
-// out under mu and writes it to the file under fileMu alone. Readers of the
-// file (WriteTail) take fileMu, copy what they need, and write to their
-// client holding no lock. Lock order: fileMu, then mu.
+// out under mu and writes it to the file under fileMu alone. Readers
+// (Scan, WriteTail) take fileMu only to flush and open the files, then
+// read them and write to their client holding no lock. Lock order:
+// fileMu, then mu.
 type FunctionLog struct {
-	path string
-	max  int64
-	log  *slog.Logger
-	kick chan<- struct{}
+	name  string
+	path  string
+	max   int64
+	log   *slog.Logger
+	kick  chan<- struct{}
+	store *Store
 
 	fileMu  sync.Mutex
 	f       *os.File // guarded by fileMu; nil until first flush
 	size    int64    // guarded by fileMu; bytes in the file
+	base    int64    // guarded by fileMu; the file's position in the group
+	hdr     int64    // guarded by fileMu; bytes of the file's header
 	failing bool     // guarded by fileMu; the last write to the file failed
 
 	mu      sync.Mutex
 	pending []byte                   // guarded by mu; written, not yet in the file
 	spare   []byte                   // guarded by mu; the buffer pending swaps with
+	last    time.Time                // guarded by mu; the time of the newest line
 	subs    map[chan []byte]struct{} // guarded by mu
 }
 
@@ -298,20 +340,26 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // cost no system call on the invocation path.
 const flushAt = 64 << 10
 
-func (l *FunctionLog) write(text []byte) {
+// write appends a line of stream. Times never go backwards within a log,
+// so that the file's order is the events' order (clients that follow a
+// log ask for what is newer than the newest event they saw).
+func (l *FunctionLog) write(stream string, text []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	start := len(l.pending)
-	l.pending = time.Now().UTC().AppendFormat(l.pending, TimeFormat)
-	l.pending = append(l.pending, ' ')
-	l.pending = append(l.pending, text...)
-	l.pending = append(l.pending, '\n')
-	line := l.pending[start:]
-	for ch := range l.subs {
-		select {
-		case ch <- bytes.Clone(line):
-		default: // a slow follower misses lines rather than stalling functions
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if now.Before(l.last) {
+		now = l.last
+	}
+	l.last = now
+	for {
+		// One event per line, as the capture splits output; a platform
+		// line with a newline in it becomes several.
+		line, rest, more := bytes.Cut(text, []byte{'\n'})
+		l.addLocked(now, stream, line)
+		if !more {
+			break
 		}
+		text = rest
 	}
 	if len(l.pending) >= flushAt {
 		select {
@@ -323,6 +371,26 @@ func (l *FunctionLog) write(text []byte) {
 		// The disk is slower than the function: keep the newest half,
 		// which is all a flush could keep anyway.
 		l.pending = keepNewest(l.pending, l.max/2)
+	}
+}
+
+// addLocked appends one event to pending and hands it to followers. mu
+// must be held.
+func (l *FunctionLog) addLocked(now time.Time, stream string, text []byte) {
+	start := len(l.pending)
+	l.pending = appendRecord(l.pending, now, stream, text)
+	if len(l.subs) == 0 {
+		return
+	}
+	rec := l.pending[start:]
+	line := make([]byte, 0, timeLen+1+len(text)+1)
+	line = append(append(append(line, rec[:timeLen]...), ' '), text...)
+	line = append(line, '\n')
+	for ch := range l.subs {
+		select {
+		case ch <- bytes.Clone(line):
+		default: // a slow follower misses lines rather than stalling functions
+		}
 	}
 }
 
@@ -364,6 +432,12 @@ func (l *FunctionLog) flushFileLocked() {
 			l.log.Info("function log writable again")
 		}
 		l.failing = err != nil
+		if err != nil && l.f != nil {
+			// The file may end in part of a line: opening it again ends
+			// that line before the next.
+			l.f.Close()
+			l.f = nil
+		}
 	}
 	if cap(b) > 4*flushAt {
 		b = nil
@@ -413,11 +487,14 @@ func (l *FunctionLog) appendLocked(b []byte) error {
 	return nil
 }
 
+// openLocked opens the file for appending. A new file gets its header; a
+// file that ends in part of a line (a write the machine did not finish)
+// gets a newline, so that the torn line stays alone and is skipped.
 func (l *FunctionLog) openLocked() error {
 	if l.f != nil {
 		return nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -426,31 +503,81 @@ func (l *FunctionLog) openLocked() error {
 		f.Close()
 		return err
 	}
-	l.f, l.size = f, st.Size()
+	size := st.Size()
+	prev, _ := readHeader(l.path + ".1")
+	l.base, l.hdr = prev.base+prev.size, 0
+	switch {
+	case size == 0:
+		if l.store != nil {
+			l.store.groupCreated(l.name)
+		}
+		hdr := appendHeader(nil, l.base)
+		n, err := f.Write(hdr)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		size, l.hdr = int64(n), int64(n)
+	default:
+		cur, err := readHeaderFile(f, size)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if cur.header {
+			l.base, l.hdr = cur.base, cur.hdrLen
+		}
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err != nil {
+			f.Close()
+			return err
+		}
+		if last[0] != '\n' {
+			n, err := f.Write([]byte{'\n'})
+			size += int64(n)
+			if err != nil {
+				f.Close()
+				return err
+			}
+		}
+	}
+	l.f, l.size = f, size
 	return nil
 }
 
 func (l *FunctionLog) rotateLocked() error {
-	if l.size == 0 {
+	if l.size <= l.hdr {
 		return errors.New("a log line is longer than half the log's size limit")
 	}
+	next := l.base + l.size
 	l.f.Close()
 	l.f = nil
 	if err := os.Rename(l.path, l.path+".1"); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	l.f, l.size = f, 0
+	n, err := f.Write(appendHeader(nil, next))
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.f, l.size, l.base, l.hdr = f, int64(n), next, int64(n)
 	return nil
 }
 
-// dropFiles removes the log's files, closing its own.
-func (l *FunctionLog) dropFiles() {
+// dropFiles removes the log's files, closing its own; with pending, the
+// lines not yet written go too (the log group is deleted, not trimmed).
+func (l *FunctionLog) dropFiles(pending bool) {
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()
+	if pending {
+		l.mu.Lock()
+		l.pending = l.pending[:0]
+		l.mu.Unlock()
+	}
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil
@@ -472,7 +599,7 @@ func (l *FunctionLog) close() {
 }
 
 // Follow registers a follower that receives every line written from now
-// on, each ending in a newline. Call the returned function to stop.
+// on, as WriteTail writes them. Call the returned function to stop.
 func (l *FunctionLog) Follow() (<-chan []byte, func()) {
 	ch := make(chan []byte, 1024)
 	l.mu.Lock()
@@ -485,9 +612,9 @@ func (l *FunctionLog) Follow() (<-chan []byte, func()) {
 	}
 }
 
-// WriteTail writes the last n stored lines (all when n <= 0) to w. It
-// holds no lock while it writes to w, so a client that stops reading
-// stalls only itself.
+// WriteTail writes the last n stored lines (all when n <= 0) to w, each
+// as "<time> <text>\n", whatever its stream. It holds no lock while it
+// writes to w, so a client that stops reading stalls only itself.
 func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
 	lines, err := l.tail(n)
 	if err != nil {
@@ -504,32 +631,21 @@ func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
 // tail returns the last n stored lines (all when n <= 0), each ending in a
 // newline.
 func (l *FunctionLog) tail(n int) ([][]byte, error) {
-	l.fileMu.Lock()
-	defer l.fileMu.Unlock()
-	l.flushFileLocked()
 	var lines [][]byte
-	for _, p := range []string{l.path + ".1", l.path} {
-		f, err := os.Open(p)
-		if os.IsNotExist(err) {
-			continue
+	err := l.Scan(0, func(r Record) bool {
+		line := make([]byte, 0, timeLen+len(r.Message)+2)
+		line = time.UnixMilli(r.Time).UTC().AppendFormat(line, TimeFormat)
+		line = append(append(append(line, ' '), r.Message...), '\n')
+		lines = append(lines, line)
+		// Keep at most 2n lines; written so that a huge n cannot
+		// overflow.
+		if n > 0 && len(lines)-n > n {
+			lines = append(lines[:0], lines[len(lines)-n:]...)
 		}
-		if err != nil {
-			return nil, err
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), maxLine+64)
-		for sc.Scan() {
-			lines = append(lines, append(bytes.Clone(sc.Bytes()), '\n'))
-			// Keep at most 2n lines; written so that a huge n cannot
-			// overflow.
-			if n > 0 && len(lines)-n > n {
-				lines = append(lines[:0], lines[len(lines)-n:]...)
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	if n > 0 && len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -537,10 +653,11 @@ func (l *FunctionLog) tail(n int) ([][]byte, error) {
 	return lines, nil
 }
 
-// Write appends a platform line that belongs to no environment (an
-// invocation that failed before one started). An empty line is ignored.
-func (l *FunctionLog) Write(line string) {
+// Write appends a platform line of stream that belongs to no environment's
+// output (an invocation that failed before one started). An empty line is
+// ignored.
+func (l *FunctionLog) Write(stream, line string) {
 	if line != "" {
-		l.write([]byte(line))
+		l.write(stream, []byte(line))
 	}
 }

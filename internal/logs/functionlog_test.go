@@ -14,7 +14,7 @@ import (
 func TestWriteTailHugeN(t *testing.T) {
 	fl := newStore(t, 0).Function("f")
 	for i := range 5 {
-		fl.Write(fmt.Sprint("line ", i))
+		fl.Write(testStream, fmt.Sprint("line ", i))
 	}
 	for _, n := range []int{5, 6, math.MaxInt / 2, math.MaxInt/2 + 1, math.MaxInt} {
 		var buf bytes.Buffer
@@ -48,7 +48,7 @@ func (w *stalledWriter) Write(b []byte) (int, error) {
 func TestStalledTailReaderDoesNotBlockWriters(t *testing.T) {
 	s := newStore(t, 0)
 	fl := s.Function("f")
-	fl.Write("before")
+	fl.Write(testStream, "before")
 	w := &stalledWriter{writing: make(chan struct{}, 1), release: make(chan struct{})}
 	tailDone := make(chan error, 1)
 	go func() { tailDone <- fl.WriteTail(w, 0) }()
@@ -67,7 +67,7 @@ func TestStalledTailReaderDoesNotBlockWriters(t *testing.T) {
 		// flushed itself.
 		line := strings.Repeat("x", 1000)
 		for range 200 {
-			fl.Write(line)
+			fl.Write(testStream, line)
 		}
 	}()
 	select {

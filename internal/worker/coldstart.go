@@ -68,12 +68,12 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	}
 
 	fnLog := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
-	capture, out, err := logs.NewCapture(fnLog)
+	stream := logStreamName(time.Now(), cfg.Version)
+	capture, out, err := logs.NewCapture(fnLog, stream)
 	if err != nil {
 		return nil, nil, err
 	}
 	id := newID("e-")
-	stream := logStreamName(time.Now(), cfg.Version)
 	log := w.log.With("function", cfg.Name, "version", cfg.Version, "env", id)
 	cmd, wrapped := wrapperCmd(cfg.Environment, rt.ExecutionEnv() != "", launch.Cmd)
 	vars, revoke := w.credentials(cfg)
@@ -117,7 +117,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		// lines go to telemetry subscribers as the extension stream;
 		// they join the function's log in order with its own lines.
 		var extOut *os.File
-		if extCapture, extOut, err = logs.NewCapture(nil); err != nil {
+		if extCapture, extOut, err = logs.NewCapture(nil, ""); err != nil {
 			capture.Close()
 			return nil, nil, err
 		}
@@ -317,11 +317,14 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	}
 	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
 	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
+	// With no environment, the lines go to a stream of their own, as
+	// those of an environment that failed at once would on Lambda.
+	stream := logStreamName(time.Now(), cfg.Version)
 	platform := func(line string) {
 		if line == "" {
 			return // a record the system log level filters out
 		}
-		fl.Write(line)
+		fl.Write(stream, line)
 		res.Log = append(append(res.Log, line...), '\n')
 	}
 	if e != nil {

@@ -387,8 +387,9 @@ func (w *Worker) initTimedOut(req *Request) *Result {
 		pf.Report(report),
 	}
 	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
+	stream := logStreamName(time.Now(), cfg.Version)
 	for _, l := range lines {
-		fl.Write(l)
+		fl.Write(stream, l)
 		res.Log = appendLine(res.Log, l)
 	}
 	return res

@@ -106,8 +106,8 @@ func fillValue(t reflect.Type, depth int) reflect.Value {
 }
 
 // TestCLISeesUnknownOperations runs the aws CLI (botocore) against Hearth
-// for an API Hearth does not serve: the CloudWatch Logs JSON protocol that
-// "aws logs tail" speaks, and a Lambda operation. Both must print the
+// for operations Hearth does not serve: one of CloudWatch Logs' JSON
+// protocol, and a Lambda operation. Both must print the
 // error code, which botocore's JSON parser reads only from the body's
 // __type (it used to print "An error occurred (404)").
 func TestCLISeesUnknownOperations(t *testing.T) {
@@ -116,7 +116,7 @@ func TestCLISeesUnknownOperations(t *testing.T) {
 	}
 	s := startServer(t, "")
 	for _, args := range [][]string{
-		{"logs", "filter-log-events", "--log-group-name", "/aws/lambda/f"},
+		{"logs", "describe-metric-filters", "--log-group-name", "/aws/lambda/f"},
 		{"lambda", "get-function-url-config", "--function-name", "f"},
 	} {
 		cmd := exec.CommandContext(t.Context(), "aws", append(args, "--endpoint-url", s.URL, "--region", "us-east-1")...)
