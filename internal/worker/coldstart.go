@@ -382,7 +382,7 @@ func (w *Worker) credentials(cfg *function.Config) ([]string, func()) {
 	}
 	// With an AWS account's credentials the function calls AWS itself.
 	if w.cfg.Endpoint != "" && hearth {
-		for _, k := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS"} {
+		for _, k := range []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_LOGS"} {
 			if _, own := cfg.Environment[k]; !own {
 				vars = append(vars, k+"="+w.cfg.Endpoint)
 			}

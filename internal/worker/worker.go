@@ -44,7 +44,7 @@ type Config struct {
 	// there is nothing to revoke).
 	Credentials func(account, role, session string) (env []string, hearth bool, revoke func())
 	// Endpoint, when set, is the URL environments reach Hearth's API on:
-	// the AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL_STS of functions
+	// the AWS_ENDPOINT_URL_LAMBDA, _STS and _LOGS of functions
 	// that do not set their own.
 	Endpoint string
 }

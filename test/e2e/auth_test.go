@@ -404,8 +404,8 @@ func TestEnvironmentCredentials(t *testing.T) {
 	if !strings.HasPrefix(env["AWS_ACCESS_KEY_ID"], "ASIA") || env["AWS_SECRET_ACCESS_KEY"] == "" || env["AWS_SESSION_TOKEN"] == "" {
 		t.Fatalf("environment credentials = %q %q; want ASIA... with a secret and a session token", env["AWS_ACCESS_KEY_ID"], env["AWS_SESSION_TOKEN"])
 	}
-	if env["AWS_ENDPOINT_URL_LAMBDA"] != s.URL || env["AWS_ENDPOINT_URL_STS"] != s.URL {
-		t.Errorf("AWS_ENDPOINT_URL_LAMBDA, _STS = %q, %q; want %q", env["AWS_ENDPOINT_URL_LAMBDA"], env["AWS_ENDPOINT_URL_STS"], s.URL)
+	if env["AWS_ENDPOINT_URL_LAMBDA"] != s.URL || env["AWS_ENDPOINT_URL_STS"] != s.URL || env["AWS_ENDPOINT_URL_LOGS"] != s.URL {
+		t.Errorf("AWS_ENDPOINT_URL_LAMBDA, _STS, _LOGS = %q, %q, %q; want %q", env["AWS_ENDPOINT_URL_LAMBDA"], env["AWS_ENDPOINT_URL_STS"], env["AWS_ENDPOINT_URL_LOGS"], s.URL)
 	}
 	c := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"])})
