@@ -34,7 +34,7 @@ func TestNewEvent(t *testing.T) {
 			"x-forwarded-for": "10.1.2.3", "x-forwarded-proto": "http", "x-forwarded-port": "9002"},
 		"queryStringParameters": map[string]any{"k": "1,2", "e": " ", "flag": ""},
 		"requestContext": map[string]any{"accountId": "anonymous", "apiId": "id", "domainName": "id.lambda-url.us-east-1.localhost", "domainPrefix": "id",
-			"http": map[string]any{"method": "POST", "path": "/a/b/c", "protocol": "HTTP/1.1", "sourceIp": "10.1.2.3", "userAgent": "ua"},
+			"http":      map[string]any{"method": "POST", "path": "/a/b/c", "protocol": "HTTP/1.1", "sourceIp": "10.1.2.3", "userAgent": "ua"},
 			"requestId": "rid", "routeKey": "$default", "stage": "$default", "time": "12/Mar/2020:19:03:58 +0000", "timeEpoch": float64(1584039838390)},
 		"body": "/wA=", "isBase64Encoded": true,
 	}

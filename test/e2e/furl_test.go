@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -572,4 +573,76 @@ func TestFunctionURLIAM(t *testing.T) {
 	if r.Status != 200 || ev.RequestContext.Authorizer == nil || ev.RequestContext.Authorizer.IAM.AccountID != "444444444444" {
 		t.Errorf("another account with permission = %d %s; want 200, authorizer.iam.accountId 444444444444", r.Status, r.Body)
 	}
+}
+
+// BenchmarkFunctionURL: sequential warm requests through a function URL
+// (NONE, unsigned; AWS_IAM, signed) as a ratio to direct signed Invokes of
+// the same aws-lambda-go function in the same run, interleaved in rounds
+// of 100. The function answers a small structured response either way.
+//
+//	go test -run XXX -bench FunctionURL -benchtime 2000x ./test/e2e/
+func BenchmarkFunctionURL(b *testing.B) {
+	s := benchServer(b, "--url-addr", "127.0.0.1:0")
+	defer s.Stop()
+	f := fn{runtime: "provided.al2023", handler: "bootstrap", zip: buildGoFunction(b, "gourl"), memory: oneVCPU}
+	s.create(b, "benchurl", f)
+	if _, err := s.Client.CreateAlias(b.Context(), &lambda.CreateAliasInput{FunctionName: aws.String("benchurl"), Name: aws.String("iam"), FunctionVersion: aws.String("$LATEST")}); err != nil {
+		b.Fatal(err)
+	}
+	none, err := s.Client.CreateFunctionUrlConfig(b.Context(), &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("benchurl"), AuthType: types.FunctionUrlAuthTypeNone})
+	if err != nil {
+		b.Fatal(err)
+	}
+	iam, err := s.Client.CreateFunctionUrlConfig(b.Context(), &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("benchurl"), Qualifier: aws.String("iam"), AuthType: types.FunctionUrlAuthTypeAwsIam})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.allowPublic(b, "benchurl", "")
+	s.mu.Lock()
+	addr := s.urlAddr
+	s.mu.Unlock()
+	plain := &http.Transport{MaxIdleConnsPerHost: 4}
+	direct := &http.Client{Transport: signing{s: s, base: plain}}
+	invokeURL := s.URL + "/2015-03-31/functions/benchurl/invocations"
+	get := func(c *http.Client, furl string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/bench", nil)
+		req.Host = strings.TrimSuffix(strings.TrimPrefix(furl, "http://"), "/")
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			b.Fatalf("GET %s/bench = %d %s", furl, resp.StatusCode, body)
+		}
+	}
+	public := &http.Client{Transport: plain}
+	signed := &http.Client{Transport: signing{s: s, base: plain}}
+	call := map[string]func(){
+		"invoke":   func() { post(b, direct, invokeURL, []byte(`{"rawPath":"/bench"}`)) },
+		"url-none": func() { get(public, aws.ToString(none.FunctionUrl)) },
+		"url-iam":  func() { get(signed, aws.ToString(iam.FunctionUrl)) },
+	}
+	order := []string{"invoke", "url-none", "url-iam"}
+	for _, k := range order {
+		call[k]() // warm
+	}
+	rounds := map[string][]time.Duration{}
+	b.ResetTimer()
+	for left := b.N; left > 0; left -= 100 {
+		n := min(left, 100)
+		for _, k := range order {
+			rounds[k] = append(rounds[k], p50(n, call[k]))
+		}
+	}
+	b.StopTimer()
+	med := map[string]time.Duration{}
+	for _, k := range order {
+		slices.Sort(rounds[k])
+		med[k] = rounds[k][len(rounds[k])/2]
+		b.ReportMetric(float64(med[k].Microseconds()), k+"-p50-µs")
+	}
+	b.ReportMetric(float64(med["url-none"])/float64(med["invoke"]), "none-x-invoke")
+	b.ReportMetric(float64(med["url-iam"])/float64(med["invoke"]), "iam-x-invoke")
 }

@@ -17,6 +17,8 @@ import (
 
 func handle(ctx context.Context, req events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
 	switch req.RawPath {
+	case "/bench":
+		return events.LambdaFunctionURLResponse{StatusCode: 200, Body: "ok"}, nil
 	case "/binary":
 		b := make([]byte, 256)
 		for i := range b {
