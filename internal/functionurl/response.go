@@ -27,7 +27,8 @@ var ErrMalformed = errors.New("malformed function URL response")
 
 // ParseResponse maps a function's result to an HTTP response:
 //
-//   - a JSON object with statusCode is a structured response: statusCode,
+//   - a JSON object with statusCode is a structured response: statusCode
+//     (200-599; informational ones cannot end a response),
 //     headers (strings; numbers and booleans as their JSON text), cookies,
 //     body (a string) and isBase64Encoded;
 //   - any other JSON value is the body of a 200 response of type
@@ -52,7 +53,7 @@ func ParseResponse(payload []byte) (*Response, error) {
 	}
 	out := &Response{}
 	var status float64
-	if err := json.Unmarshal(rawStatus, &status); err != nil || status != math.Trunc(status) || status < 100 || status > 599 {
+	if err := json.Unmarshal(rawStatus, &status); err != nil || status != math.Trunc(status) || status < 200 || status > 599 {
 		return nil, fmt.Errorf("%w: statusCode %s is not an HTTP status", ErrMalformed, rawStatus)
 	}
 	out.StatusCode = int(status)
@@ -140,9 +141,23 @@ func headers(raw json.RawMessage) ([][2]string, error) {
 		if !validHeaderName(name) || !validHeaderValue(s) {
 			return nil, fmt.Errorf("%w: header %q cannot be sent", ErrMalformed, name)
 		}
+		if hopByHop(name) {
+			continue // the listener frames the response itself
+		}
 		out = append(out, [2]string{name, s})
 	}
 	return out, nil
+}
+
+// hopByHop reports whether name is a header of the connection or the
+// framing, which the server writes, not the function.
+func hopByHop(name string) bool {
+	for _, h := range []string{"Connection", "Content-Length", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		if equalFold(name, h) {
+			return true
+		}
+	}
+	return false
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
