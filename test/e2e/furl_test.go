@@ -551,6 +551,23 @@ func TestFunctionURLIAM(t *testing.T) {
 			t.Errorf("authorizer.iam (-want +got):\n%s accountId %q body %q", diff, ev.RequestContext.AccountID, ev.Body)
 		}
 	}
+	// An alias's URL invokes through the alias, and its policy is the
+	// alias's own: the function's statement does not open it.
+	if _, err := s.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("iamurl"), Name: aws.String("live"), FunctionVersion: aws.String("$LATEST")}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.Client.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("iamurl"), Qualifier: aws.String("live"), AuthType: types.FunctionUrlAuthTypeNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.allowPublic(t, "iamurl", "")
+	if r := s.urlCall(t, aws.ToString(live.FunctionUrl), "GET", "/", nil, nil, false, nil); r.Status != 403 {
+		t.Errorf("alias URL with only the function's public statement = %d %s; want 403", r.Status, r.Body)
+	}
+	s.allowPublic(t, "iamurl", "live")
+	if r := s.urlCall(t, aws.ToString(live.FunctionUrl), "GET", "/binary", nil, nil, true, nil); r.Status != 200 || len(r.Body) != 256 {
+		t.Errorf("alias URL with the alias's public statement = %d %q; want 200 and the function's 256 bytes", r.Status, r.Body)
+	}
 	if defaultIsolation() != "linux" {
 		return // another account needs the linux driver
 	}
