@@ -107,6 +107,9 @@ func (a *API) createFunctionURLConfig(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if a.cfg.FunctionURL == nil {
+		a.log.Warn("function URL created, but this server serves no function URLs: start it with --url-addr", "function", cfg.Name, "url", a.FunctionURL(u.ID))
+	}
 	a.reply(w, r, http.StatusCreated, a.urlConfig(&u, true))
 }
 
