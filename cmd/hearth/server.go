@@ -43,6 +43,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Sync, "sync", "interval", "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long a kept-alive HTTP connection may sit idle")
 	fs.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a request body may take for each 64 KiB; a slower client is disconnected")
+	fs.StringVar(&cfg.URLAddr, "url-addr", "", "serve function URLs on this address, such as 127.0.0.1:9002 (default: off); loopback ones are named http://<url-id>.lambda-url.<region>.localhost:<port>/")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
 	fs.StringVar(&cfg.Auth, "auth", "sigv4", "sigv4: every request must be signed (AWS Signature Version 4) with a Hearth key; none: no authentication, every request acts as the default account's root (loopback addresses only)")
 	fs.BoolVar(&cfg.AuthNoneOnNetwork, "auth-none-on-network", false, "allow --auth none on an address other than loopback, where anyone who reaches the port can deploy and run code")

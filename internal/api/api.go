@@ -50,6 +50,10 @@ type Config struct {
 	// it should be private to the server. Zero means the system's
 	// temporary directory.
 	UploadDir string
+	// FunctionURL returns the URL a function URL of the given id is
+	// reached at (the URL listener's, see URLHandler). Nil means the host
+	// form on localhost without a port.
+	FunctionURL func(id string) string
 }
 
 // Workers is what the API needs of the worker: preparing a version's code
@@ -212,6 +216,11 @@ func (a *API) lambdaRoutes() []route {
 		{"GetProvisionedConcurrencyConfig", "GET /2019-09-30/functions/{FunctionName}/provisioned-concurrency", a.getProvisioned},
 		{"DeleteProvisionedConcurrencyConfig", "DELETE /2019-09-30/functions/{FunctionName}/provisioned-concurrency", writes(a.deleteProvisioned)},
 		{"ListProvisionedConcurrencyConfigs", "GET /2019-09-30/functions/{FunctionName}/provisioned-concurrency", a.listProvisioned}, // ?List=ALL: see literalQuery
+		{"CreateFunctionUrlConfig", "POST /2021-10-31/functions/{FunctionName}/url", writes(a.createFunctionURLConfig)},
+		{"GetFunctionUrlConfig", "GET /2021-10-31/functions/{FunctionName}/url", a.getFunctionURLConfig},
+		{"UpdateFunctionUrlConfig", "PUT /2021-10-31/functions/{FunctionName}/url", writes(a.updateFunctionURLConfig)},
+		{"DeleteFunctionUrlConfig", "DELETE /2021-10-31/functions/{FunctionName}/url", writes(a.deleteFunctionURLConfig)},
+		{"ListFunctionUrlConfigs", "GET /2021-10-31/functions/{FunctionName}/urls", a.listFunctionURLConfigs},
 	}
 }
 

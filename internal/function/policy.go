@@ -169,6 +169,60 @@ func (p *Policy) Allows(account, action string) bool {
 	return allowed
 }
 
+// ActionInvokeURL is the action a function URL's callers need.
+const ActionInvokeURL = "lambda:InvokeFunctionUrl"
+
+// AllowsURL reports whether the policy lets a caller invoke a function URL
+// whose auth type is authType: account is the signer's account under
+// AWS_IAM, and "" for an anonymous caller (NONE), whom only a "*"
+// principal matches. A statement's conditions must all hold in the
+// request's context, which has lambda:FunctionUrlAuthType and nothing
+// else; a statement with any other condition does not match. A Deny that
+// matches wins.
+func (p *Policy) AllowsURL(account, authType string) bool {
+	allowed := false
+	for _, st := range p.Statements {
+		if !actionMatches(st.Action, ActionInvokeURL) || !urlConditionsHold(st.Condition, authType) {
+			continue
+		}
+		if account == "" && !anyone(st.Principal) || account != "" && !principalMatches(st.Principal, account) {
+			continue
+		}
+		switch st.Effect {
+		case "Deny":
+			return false
+		case "Allow":
+			allowed = true
+		}
+	}
+	return allowed
+}
+
+func urlConditionsHold(cond map[string]map[string]string, authType string) bool {
+	for op, kv := range cond {
+		for k, v := range kv {
+			if op != "StringEquals" || !strings.EqualFold(k, "lambda:FunctionUrlAuthType") || v != authType {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// anyone reports whether a statement's Principal is everyone: "*" or
+// {"AWS": "*"}.
+func anyone(raw json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s == "*"
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	return json.Unmarshal(m["AWS"], &s) == nil && s == "*"
+}
+
 func actionMatches(pattern, action string) bool {
 	return pattern == "*" || pattern == "lambda:*" || strings.EqualFold(pattern, action)
 }

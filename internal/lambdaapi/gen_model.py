@@ -62,6 +62,11 @@ OPERATIONS = [
     "GetProvisionedConcurrencyConfig",
     "DeleteProvisionedConcurrencyConfig",
     "ListProvisionedConcurrencyConfigs",
+    "CreateFunctionUrlConfig",
+    "GetFunctionUrlConfig",
+    "UpdateFunctionUrlConfig",
+    "DeleteFunctionUrlConfig",
+    "ListFunctionUrlConfigs",
 ]
 
 # Constraints the service enforces but the published model leaves out, and
@@ -79,6 +84,8 @@ OVERRIDES = {
     # (?<!\.): not ending with a dot.
     # Not all digits is checked by the alias handlers (RE2 has no lookahead).
     "Alias": {"re2": r"[a-zA-Z0-9-_]+"},
+    # Not all digits, without a lookahead: some non-digit, anywhere.
+    "FunctionUrlQualifier": {"re2": r"[0-9]*[a-zA-Z_-][0-9a-zA-Z_-]*"},
     "S3Bucket": {"re2": r"(?:[0-9A-Za-z\.\-_]*[0-9A-Za-z\-_])?"},
 }
 

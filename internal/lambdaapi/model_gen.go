@@ -48,6 +48,11 @@ var modelOperations = map[string]string{
 	"GetProvisionedConcurrencyConfig":    "GetProvisionedConcurrencyConfigRequest",
 	"DeleteProvisionedConcurrencyConfig": "DeleteProvisionedConcurrencyConfigRequest",
 	"ListProvisionedConcurrencyConfigs":  "ListProvisionedConcurrencyConfigsRequest",
+	"CreateFunctionUrlConfig":            "CreateFunctionUrlConfigRequest",
+	"GetFunctionUrlConfig":               "GetFunctionUrlConfigRequest",
+	"UpdateFunctionUrlConfig":            "UpdateFunctionUrlConfigRequest",
+	"DeleteFunctionUrlConfig":            "DeleteFunctionUrlConfigRequest",
+	"ListFunctionUrlConfigs":             "ListFunctionUrlConfigsRequest",
 }
 
 // modelShapes holds the input shapes of modelOperations with their
@@ -507,4 +512,50 @@ var modelShapes = map[string]*shape{
 		{"MaxItems", "MaxProvisionedConcurrencyConfigListItems", locQuery, "MaxItems", false},
 	}},
 	"MaxProvisionedConcurrencyConfigListItems": {kind: kindInteger, min: 1.0, hasMin: true, max: 50.0, hasMax: true},
+	"CreateFunctionUrlConfigRequest": {kind: kindStructure, members: []member{
+		{"FunctionName", "FunctionName", locURI, "FunctionName", true},
+		{"Qualifier", "FunctionUrlQualifier", locQuery, "Qualifier", false},
+		{"AuthType", "FunctionUrlAuthType", locBody, "AuthType", true},
+		{"Cors", "Cors", locBody, "Cors", false},
+		{"InvokeMode", "InvokeMode", locBody, "InvokeMode", false},
+	}},
+	"FunctionUrlQualifier": {kind: kindString, min: 1.0, hasMin: true, max: 128.0, hasMax: true, pattern: "((?!^\\d+$)^[0-9a-zA-Z-_]+$)", re2: "[0-9]*[a-zA-Z_-][0-9a-zA-Z_-]*"},
+	"Cors": {kind: kindStructure, members: []member{
+		{"AllowCredentials", "AllowCredentials", locBody, "AllowCredentials", false},
+		{"AllowHeaders", "HeadersList", locBody, "AllowHeaders", false},
+		{"AllowMethods", "AllowMethodsList", locBody, "AllowMethods", false},
+		{"AllowOrigins", "AllowOriginsList", locBody, "AllowOrigins", false},
+		{"ExposeHeaders", "HeadersList", locBody, "ExposeHeaders", false},
+		{"MaxAge", "MaxAge", locBody, "MaxAge", false},
+	}},
+	"AllowCredentials": {kind: kindBoolean},
+	"HeadersList":      {kind: kindList, min: 0.0, hasMin: true, max: 100.0, hasMax: true, elem: "Header"},
+	"Header":           {kind: kindString, min: 0.0, hasMin: true, max: 1024.0, hasMax: true, pattern: ".*"},
+	"AllowMethodsList": {kind: kindList, min: 0.0, hasMin: true, max: 6.0, hasMax: true, elem: "Method"},
+	"Method":           {kind: kindString, min: 0.0, hasMin: true, max: 6.0, hasMax: true, pattern: ".*"},
+	"AllowOriginsList": {kind: kindList, min: 0.0, hasMin: true, max: 100.0, hasMax: true, elem: "Origin"},
+	"Origin":           {kind: kindString, min: 1.0, hasMin: true, max: 253.0, hasMax: true, pattern: ".*"},
+	"MaxAge":           {kind: kindInteger, min: 0.0, hasMin: true, max: 86400.0, hasMax: true},
+	"InvokeMode":       {kind: kindString, enum: []string{"BUFFERED", "RESPONSE_STREAM"}},
+	"GetFunctionUrlConfigRequest": {kind: kindStructure, members: []member{
+		{"FunctionName", "FunctionName", locURI, "FunctionName", true},
+		{"Qualifier", "FunctionUrlQualifier", locQuery, "Qualifier", false},
+	}},
+	"UpdateFunctionUrlConfigRequest": {kind: kindStructure, members: []member{
+		{"FunctionName", "FunctionName", locURI, "FunctionName", true},
+		{"Qualifier", "FunctionUrlQualifier", locQuery, "Qualifier", false},
+		{"AuthType", "FunctionUrlAuthType", locBody, "AuthType", false},
+		{"Cors", "Cors", locBody, "Cors", false},
+		{"InvokeMode", "InvokeMode", locBody, "InvokeMode", false},
+	}},
+	"DeleteFunctionUrlConfigRequest": {kind: kindStructure, members: []member{
+		{"FunctionName", "FunctionName", locURI, "FunctionName", true},
+		{"Qualifier", "FunctionUrlQualifier", locQuery, "Qualifier", false},
+	}},
+	"ListFunctionUrlConfigsRequest": {kind: kindStructure, members: []member{
+		{"FunctionName", "FunctionName", locURI, "FunctionName", true},
+		{"Marker", "String", locQuery, "Marker", false},
+		{"MaxItems", "MaxItems", locQuery, "MaxItems", false},
+	}},
+	"MaxItems": {kind: kindInteger, min: 1.0, hasMin: true, max: 50.0, hasMax: true},
 }

@@ -25,6 +25,7 @@ import (
 	"hearth/internal/async"
 	"hearth/internal/auth"
 	"hearth/internal/broker"
+	"hearth/internal/function"
 	"hearth/internal/invoke"
 	"hearth/internal/logs"
 	"hearth/internal/runtimes"
@@ -84,6 +85,10 @@ type Config struct {
 	AsyncAccountMaxBytes int64
 	// QueueMaxBytes bounds the named queues on disk. Zero means 1 GiB.
 	QueueMaxBytes int64
+	// URLAddr, when set, serves function URLs there (api.URLHandler).
+	// Off by default: a second fixed port would make two servers on one
+	// host collide, and would open a port nobody asked for.
+	URLAddr string
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
 	DebugAddr string
 	// AsyncRetryBase is the delay before an async event's second attempt
@@ -189,6 +194,10 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("auth: --auth none on %s would let anyone who reaches it deploy and run code as this server; "+
 				"listen on a loopback address (--addr 127.0.0.1:9001), keep --auth sigv4, or insist with --auth-none-on-network", c.Addr))
 		}
+		if c.URLAddr != "" && !c.AuthNoneOnNetwork && !loopbackAddr(c.URLAddr) {
+			errs = append(errs, fmt.Errorf("auth: --auth none serves every function URL, AWS_IAM ones too, to anyone who reaches %s; "+
+				"listen on a loopback address (--url-addr 127.0.0.1:9002), keep --auth sigv4, or insist with --auth-none-on-network", c.URLAddr))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("auth: %q is not one of sigv4, none", c.Auth))
 	}
@@ -269,6 +278,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the returns before Serve
+	var urlLn net.Listener
+	if cfg.URLAddr != "" {
+		urlLn, err = net.Listen("tcp", cfg.URLAddr)
+		if err != nil {
+			return fmt.Errorf("listen for function URLs: %w", err)
+		}
+		defer urlLn.Close()
+	}
 	var dln net.Listener
 	if cfg.DebugAddr != "" {
 		dln, err = net.Listen("tcp", cfg.DebugAddr)
@@ -358,7 +375,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Endpoint:     endpoint,
 	}, drv, st, rts, ls, log)
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
-	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
+	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir,
+		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:       cfg.AsyncRetryBase,
 		Concurrency:     cfg.AsyncConcurrency,
@@ -427,6 +445,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		close(envDone)
 	}
 
+	var urlSrv *http.Server
+	urlDone := make(chan struct{})
+	if urlLn != nil {
+		urlSrv = &http.Server{
+			Handler:           api.BodyTimeout(cfg.BodyReadTimeout, a.URLHandler()),
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       cfg.HTTPIdleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		go func() { defer close(urlDone); urlSrv.Serve(urlLn) }()
+		log.Info("function URLs", "addr", urlLn.Addr().String(), "example", a.FunctionURL(strings.Repeat("x", function.URLIDLen)))
+	} else {
+		close(urlDone)
+	}
 	if dln != nil {
 		dsrv := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 30 * time.Second}
 		debugDone := make(chan struct{})
@@ -468,6 +500,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		}
 	}
 	<-envDone
+	if urlSrv != nil {
+		if serr := urlSrv.Shutdown(sctx); serr != nil {
+			urlSrv.Close()
+		}
+	}
+	<-urlDone
 	cancel()
 	if !served {
 		<-serveDone // ErrServerClosed
@@ -499,6 +537,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	log.Info("hearth stopped")
 	return err
+}
+
+// functionURLs returns how the API names the function URL of an id, given
+// the URL listener: the host form on localhost when the listener takes
+// loopback connections (names under .localhost resolve to loopback with
+// no DNS set up), else the path form on the listener's address; nil
+// (the API's default) without a listener.
+func functionURLs(region string, ln net.Listener) func(id string) string {
+	if ln == nil {
+		return nil
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	port := strconv.Itoa(addr.Port)
+	if addr.IP.IsLoopback() || addr.IP.IsUnspecified() {
+		return func(id string) string { return "http://" + id + ".lambda-url." + region + ".localhost:" + port + "/" }
+	}
+	hp := net.JoinHostPort(addr.IP.String(), port)
+	return func(id string) string { return "http://" + hp + api.URLPathPrefix + id + "/" }
 }
 
 // setupAuth opens the accounts and keys under --auth sigv4, creates the

@@ -130,3 +130,23 @@ func TestValidateAsyncAccountMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// --auth none serves every function URL to whoever reaches it: like the
+// API's, its listener must be loopback unless insisted on.
+func TestValidateURLAddrUnderAuthNone(t *testing.T) {
+	for _, c := range []struct {
+		auth, urlAddr string
+		insist        bool
+		ok            bool
+	}{
+		{"none", "", false, true}, {"none", "127.0.0.1:0", false, true}, {"none", "0.0.0.0:9002", false, false},
+		{"none", "0.0.0.0:9002", true, true}, {"sigv4", "0.0.0.0:9002", false, true},
+	} {
+		cfg := server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", URLAddr: c.urlAddr, Auth: c.auth, AuthNoneOnNetwork: c.insist,
+			AccountID: "000000000000", Concurrency: 10, Isolation: "process", AsyncMaxBytes: 1 << 30}
+		err := cfg.Validate()
+		if got := err == nil || !strings.Contains(err.Error(), "--url-addr"); got != c.ok {
+			t.Errorf("Validate() with --auth %s --url-addr %q (insisted %v) = %v; want ok %v", c.auth, c.urlAddr, c.insist, err, c.ok)
+		}
+	}
+}

@@ -48,6 +48,8 @@ const (
 //	fn.ACCOUNT.NAME.a.ALIAS    alias (function.Alias)
 //	fn.ACCOUNT.NAME.p          policy of the unqualified function
 //	fn.ACCOUNT.NAME.p.QUAL     policy of a version or alias ($LATEST: =latest)
+//	fn.ACCOUNT.NAME.u          function URL of $LATEST (function.URLConfig)
+//	fn.ACCOUNT.NAME.u.ALIAS    function URL of an alias
 //
 // A provisioned concurrency configuration is part of its version's or
 // alias's record (function.Config.Provisioned, function.Alias.Provisioned;
@@ -61,6 +63,7 @@ const (
 	kindVersion = "v"
 	kindAlias   = "a"
 	kindPolicy  = "p"
+	kindURL     = "u"
 )
 
 // Store is the durable state of functions and their code.
@@ -74,8 +77,9 @@ type Store struct {
 	layersKV jetstream.KeyValue
 
 	mu      sync.Mutex
-	records map[string]entry // guarded by mu; by bucket key
-	changed chan struct{}    // guarded by mu; closed and replaced on every change
+	records map[string]entry  // guarded by mu; by bucket key
+	urls    map[string]string // guarded by mu; bucket key of each live function URL, by URL id
+	changed chan struct{}     // guarded by mu; closed and replaced on every change
 }
 
 // entry is what the in-memory copy knows of one key. rev is always the
@@ -113,7 +117,7 @@ func Open(ctx context.Context, js jetstream.JetStream, account string, log *slog
 		return nil, err
 	}
 	s := &Store{js: js, kv: kv, code: code, log: log.With("component", "store"), account: account,
-		records: make(map[string]entry), changed: make(chan struct{}), layersKV: layers}
+		records: make(map[string]entry), urls: make(map[string]string), changed: make(chan struct{}), layersKV: layers}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -230,8 +234,8 @@ func parseKey(key string) (keyOf, bool) {
 	}
 	k := keyOf{account: parts[0], name: parts[1], kind: parts[2]}
 	switch {
-	case k.kind == kindLatest && len(parts) == 3, k.kind == kindPolicy && len(parts) == 3:
-	case (k.kind == kindVersion || k.kind == kindAlias || k.kind == kindPolicy) && len(parts) == 4:
+	case k.kind == kindLatest && len(parts) == 3, k.kind == kindPolicy && len(parts) == 3, k.kind == kindURL && len(parts) == 3:
+	case (k.kind == kindVersion || k.kind == kindAlias || k.kind == kindPolicy || k.kind == kindURL) && len(parts) == 4:
 		k.qual = parts[3]
 		if k.kind == kindPolicy && k.qual == "=latest" {
 			k.qual = function.Latest
@@ -255,6 +259,14 @@ func versionKey(account, name, version string) string {
 
 func aliasKey(account, name, alias string) string {
 	return prefix(account, name) + kindAlias + "." + alias
+}
+
+// urlKey is the key of the function URL of $LATEST (alias "") or an alias.
+func urlKey(account, name, alias string) string {
+	if alias == "" {
+		return prefix(account, name) + kindURL
+	}
+	return prefix(account, name) + kindURL + "." + alias
 }
 
 func policyKey(account, name, qualifier string) string {
@@ -300,6 +312,10 @@ func decode(k keyOf, b []byte) (any, error) {
 		a := new(function.Alias)
 		err := json.Unmarshal(b, a)
 		return a, err
+	case kindURL:
+		u := new(function.URLConfig)
+		err := json.Unmarshal(b, u)
+		return u, err
 	default:
 		p := new(function.Policy)
 		err := json.Unmarshal(b, p)
@@ -316,6 +332,12 @@ func (s *Store) set(key string, rev uint64, val any) {
 	e := entry{rev: rev, val: val}
 	if val == nil {
 		e.deleted = time.Now()
+	}
+	if u, ok := s.records[key].val.(*function.URLConfig); ok && u != nil && s.urls[u.ID] == key {
+		delete(s.urls, u.ID)
+	}
+	if u, ok := val.(*function.URLConfig); ok && u != nil {
+		s.urls[u.ID] = key
 	}
 	s.records[key] = e
 	close(s.changed)
@@ -717,12 +739,81 @@ func (s *Store) UpdateAlias(ctx context.Context, account, name, alias string, ch
 	return *a, nil
 }
 
-// DeleteAlias removes an alias and its policy.
+// DeleteAlias removes an alias, its policy and its function URL.
 func (s *Store) DeleteAlias(ctx context.Context, account, name, alias string) error {
 	if err := s.purge(ctx, aliasKey(account, name, alias)); err != nil {
 		return fmt.Errorf("alias %s: %w", alias, err)
 	}
 	s.purge(ctx, policyKey(account, name, alias))
+	s.purge(ctx, urlKey(account, name, alias))
+	return nil
+}
+
+// URLConfig returns the function URL of $LATEST (alias "") or of an
+// alias of account's function name.
+func (s *Store) URLConfig(account, name, alias string) (function.URLConfig, error) {
+	u, ok := record[function.URLConfig](s, urlKey(account, name, alias))
+	if !ok {
+		return function.URLConfig{}, fmt.Errorf("function URL of %s: %w", name, ErrNotFound)
+	}
+	return *u, nil
+}
+
+// URLConfigs returns the function URLs of account's function name: $LATEST's
+// first, then the aliases' by name.
+func (s *Store) URLConfigs(account, name string) []function.URLConfig {
+	p := prefix(account, name) + kindURL
+	var out []function.URLConfig
+	s.mu.Lock()
+	for key, e := range s.records {
+		if u, ok := e.val.(*function.URLConfig); ok && u != nil && (key == p || strings.HasPrefix(key, p+".")) {
+			out = append(out, *u)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b function.URLConfig) int { return strings.Compare(a.Qualifier, b.Qualifier) })
+	return out
+}
+
+// URLByID returns the function URL whose id is id. It reads memory only:
+// it is on the path of every request to a function URL.
+func (s *Store) URLByID(id string) (function.URLConfig, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, ok := s.urls[id]
+	if !ok {
+		return function.URLConfig{}, false
+	}
+	u, ok := s.records[key].val.(*function.URLConfig)
+	if !ok || u == nil {
+		return function.URLConfig{}, false
+	}
+	return *u, true
+}
+
+// CreateURLConfig stores a new function URL; ErrExists if the function
+// or alias has one.
+func (s *Store) CreateURLConfig(ctx context.Context, u function.URLConfig) error {
+	if err := s.create(ctx, urlKey(u.Account, u.Function, u.Qualifier), &u); err != nil {
+		return fmt.Errorf("function URL of %s: %w", u.Function, err)
+	}
+	return nil
+}
+
+// UpdateURLConfig applies change to a function URL under compare-and-set.
+func (s *Store) UpdateURLConfig(ctx context.Context, account, name, alias string, change func(*function.URLConfig) error) (function.URLConfig, error) {
+	u, err := update(ctx, s, urlKey(account, name, alias), false, change)
+	if err != nil {
+		return function.URLConfig{}, err
+	}
+	return *u, nil
+}
+
+// DeleteURLConfig removes a function URL.
+func (s *Store) DeleteURLConfig(ctx context.Context, account, name, alias string) error {
+	if err := s.purge(ctx, urlKey(account, name, alias)); err != nil {
+		return fmt.Errorf("function URL of %s: %w", name, err)
+	}
 	return nil
 }
 

@@ -464,7 +464,7 @@ func checkCaller(t *testing.T, s *server, name string) {
 }
 
 // buildGoFunction builds testdata/<dir> into a zipped bootstrap.
-func buildGoFunction(t *testing.T, dir string) []byte {
+func buildGoFunction(t testing.TB, dir string) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
 	cmd := exec.Command("go", "build", "-o", out, "./testdata/"+dir)

@@ -150,15 +150,17 @@ type server struct {
 	// directory (empty under --auth none).
 	creds aws.Credentials
 
-	mu     sync.Mutex
-	stderr bytes.Buffer // guarded by mu
-	cgroup string       // guarded by mu; the linux driver's cgroup, if it runs one
-	exited chan struct{}
+	mu      sync.Mutex
+	stderr  bytes.Buffer // guarded by mu
+	cgroup  string       // guarded by mu; the linux driver's cgroup, if it runs one
+	urlAddr string       // guarded by mu; the function URL listener's address, under --url-addr
+	exited  chan struct{}
 }
 
 var (
 	readyRE  = regexp.MustCompile(`msg="hearth ready" addr=(\S+)`)
 	cgroupRE = regexp.MustCompile(`msg="linux sandbox ready" .*cgroup=(\S+)`)
+	urlRE    = regexp.MustCompile(`msg="function URLs" addr=(\S+)`)
 )
 
 // startServer starts hearth on dataDir (a fresh one when empty) with extra
@@ -197,6 +199,11 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 			if m := cgroupRE.FindStringSubmatch(line); m != nil {
 				s.mu.Lock()
 				s.cgroup = m[1]
+				s.mu.Unlock()
+			}
+			if m := urlRE.FindStringSubmatch(line); m != nil {
+				s.mu.Lock()
+				s.urlAddr = m[1]
 				s.mu.Unlock()
 			}
 			if m := readyRE.FindStringSubmatch(line); m != nil {

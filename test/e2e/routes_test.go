@@ -29,6 +29,8 @@ var servedOperations = map[string]bool{
 	"ListLayerVersions": true, "DeleteLayerVersion": true, "AddLayerVersionPermission": true,
 	"RemoveLayerVersionPermission": true, "GetLayerVersionPolicy": true,
 	"PutFunctionConcurrency": true, "GetFunctionConcurrency": true, "DeleteFunctionConcurrency": true,
+	"CreateFunctionUrlConfig": true, "GetFunctionUrlConfig": true, "UpdateFunctionUrlConfig": true,
+	"DeleteFunctionUrlConfig": true, "ListFunctionUrlConfigs": true,
 }
 
 // TestEveryOperationServedOrUnknown calls every operation of

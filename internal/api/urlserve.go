@@ -1,0 +1,229 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"hearth/internal/auth"
+	"hearth/internal/function"
+	"hearth/internal/functionurl"
+	"hearth/internal/invoke"
+	"hearth/internal/lambdaapi"
+)
+
+// URLPathPrefix is the path form of function URLs, for clients that
+// cannot set a Host header: /_hearth/url/<url-id>/<the function's path>.
+const URLPathPrefix = "/_hearth/url/"
+
+// URLHandler serves function URLs, addressed by Host
+// (<url-id>.lambda-url.<region>.<anything>, so that names under
+// .localhost reach a loopback listener with no DNS set up) or by the path
+// form (URLPathPrefix). It is meant for a listener of its own: every path
+// reaches the function.
+func (a *API) URLHandler() http.Handler { return http.HandlerFunc(a.serveURL) }
+
+// urlAddress finds the URL id r addresses, the path the function sees and
+// the URL's domain name.
+func (a *API) urlAddress(r *http.Request) (id, path, domain string, ok bool) {
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	raw := r.URL.EscapedPath()
+	if rest, found := strings.CutPrefix(raw, URLPathPrefix); found {
+		id, path, _ = strings.Cut(rest, "/")
+		return id, "/" + path, id + ".lambda-url." + a.cfg.Region + "." + host, function.ValidURLID(id)
+	}
+	labels := strings.SplitN(host, ".", 3)
+	if len(labels) < 3 || labels[1] != "lambda-url" || !function.ValidURLID(labels[0]) {
+		return "", "", "", false
+	}
+	if raw == "" {
+		raw = "/"
+	}
+	return labels[0], raw, host, true
+}
+
+// urlError answers as a function URL's front end does: a JSON body with
+// Message, the code in X-Amzn-ErrorType.
+func urlError(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(struct {
+		Message string `json:"Message"`
+	}{msg})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Errortype", code)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func forbidden(w http.ResponseWriter) {
+	urlError(w, http.StatusForbidden, "AccessDeniedException", "Forbidden")
+}
+
+func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
+	id, path, domain, ok := a.urlAddress(r)
+	var u function.URLConfig
+	if ok {
+		u, ok = a.store.URLByID(id)
+	}
+	rid := invoke.NewRequestID()
+	w.Header().Set(lambdaapi.HeaderRequestID, rid)
+	if !ok {
+		// AWS's front end answers a URL it does not know as one the
+		// caller may not invoke.
+		a.log.Debug("function URL not found", "request_id", rid, "host", r.Host, "path", r.URL.Path)
+		forbidden(w)
+		return
+	}
+	if u.Cors != nil && functionurl.IsPreflight(r) {
+		functionurl.Preflight(w.Header(), u.Cors, r)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+
+	// The body: the signature covers it, and the event carries it.
+	if r.ContentLength > invoke.MaxPayload {
+		w.Header().Set("Connection", "close")
+		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, invoke.MaxPayload+1))
+	if err != nil {
+		urlError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not read request body")
+		return
+	}
+	if len(body) > invoke.MaxPayload {
+		w.Header().Set("Connection", "close")
+		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
+		return
+	}
+
+	var authorizer *functionurl.Authorizer
+	accountID := "anonymous" // what Lambda puts for a NONE URL's callers
+	switch u.AuthType {
+	case function.URLAuthIAM:
+		c, err := a.urlCaller(r, body)
+		if err != nil {
+			var ae *auth.Error
+			if !errors.As(err, &ae) || ae.Code == "MissingAuthenticationTokenException" {
+				forbidden(w)
+				return
+			}
+			urlError(w, ae.Status, ae.Code, ae.Message)
+			return
+		}
+		if c.Account != u.Account && !a.urlPolicyAllows(&u, c.Account) {
+			a.log.Debug("function URL refused", "request_id", rid, "url", id, "caller", c.ARN)
+			forbidden(w)
+			return
+		}
+		accountID = u.Account
+		authorizer = &functionurl.Authorizer{IAM: functionurl.IAM{AccessKey: c.KeyID, AccountID: c.Account,
+			CallerID: c.UserID, UserARN: c.ARN, UserID: c.UserID}}
+	default:
+		if !a.urlPolicyAllows(&u, "") {
+			a.log.Debug("function URL refused: no policy statement allows lambda:InvokeFunctionUrl to everyone", "request_id", rid, "url", id)
+			forbidden(w)
+			return
+		}
+	}
+
+	ev, err := functionurl.NewEvent(r, functionurl.Request{URLID: id, DomainName: domain, Path: path, AccountID: accountID,
+		RequestID: rid, Time: time.Now(), Authorizer: authorizer, Body: body}).Marshal()
+	if err != nil {
+		urlError(w, http.StatusInternalServerError, "ServiceException", "Internal Server Error")
+		return
+	}
+	if len(ev) > invoke.MaxPayload {
+		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
+		return
+	}
+	req := &invoke.Request{Account: u.Account, FunctionName: u.Function, Qualifier: u.Qualifier, RequestID: rid, Payload: ev}
+	// STREAM SEAM (contracts.md item 1): once package worker has
+	// StreamSink, a RESPONSE_STREAM URL (u.InvokeMode ==
+	// function.InvokeStream) passes a sink writing to w here, as
+	// req.Stream, and returns when res.Streamed. Until then every URL
+	// is answered buffered.
+	res, err := a.invoke.Invoke(r.Context(), req)
+	if err != nil {
+		a.urlInvokeFailed(w, rid, err)
+		return
+	}
+	defer res.Release()
+	if res.FunctionError != "" {
+		if res.ErrorType == "Sandbox.Timedout" {
+			urlError(w, http.StatusGatewayTimeout, "ServiceException", "Endpoint request timed out")
+			return
+		}
+		urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+		return
+	}
+	out, err := functionurl.ParseResponse(res.Payload)
+	if err != nil {
+		a.log.Info("function URL response malformed", "request_id", rid, "function", u.Function, "err", err)
+		urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+		return
+	}
+	h := w.Header()
+	for _, kv := range out.Headers {
+		h.Set(kv[0], kv[1])
+	}
+	for _, c := range out.Cookies {
+		h.Add("Set-Cookie", c)
+	}
+	if u.Cors != nil {
+		functionurl.AddCORS(h, u.Cors, r)
+	}
+	h.Set(lambdaapi.HeaderRequestID, rid)
+	h.Set("Content-Length", strconv.Itoa(len(out.Body)))
+	w.WriteHeader(out.StatusCode)
+	w.Write(out.Body)
+}
+
+// urlCaller verifies r's SigV4 signature (service lambda) over body and
+// returns the signer. Under --auth none every request is the default
+// account's root, as on the API.
+func (a *API) urlCaller(r *http.Request, body []byte) (*auth.Caller, error) {
+	if a.verifier == nil {
+		return a.caller(r), nil
+	}
+	p, err := a.verifier.Begin(r, "lambda")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	return p.Finish(hex.EncodeToString(sum[:]))
+}
+
+// urlPolicyAllows reports whether the resource policy of u's function
+// (or alias) lets account ("" for anyone) invoke it through its URL.
+func (a *API) urlPolicyAllows(u *function.URLConfig, account string) bool {
+	p, err := a.store.Policy(u.Account, u.Function, u.Qualifier)
+	return err == nil && p.AllowsURL(account, u.AuthType)
+}
+
+// urlInvokeFailed answers an invocation the invoke service refused.
+func (a *API) urlInvokeFailed(w http.ResponseWriter, rid string, err error) {
+	switch {
+	case errors.Is(err, invoke.ErrThrottled):
+		w.Header().Set("Retry-After", "1")
+		urlError(w, http.StatusTooManyRequests, "TooManyRequestsException", "Rate Exceeded.")
+	case errors.Is(err, invoke.ErrTooLarge):
+		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
+	default:
+		a.log.Info("function URL invocation failed", "request_id", rid, "err", err)
+		urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+	}
+}
