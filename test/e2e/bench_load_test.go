@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // BenchmarkWarmLoad (issue 13, item 5): warm invocations of the Go function
@@ -294,6 +299,76 @@ func BenchmarkAsyncLoad(b *testing.B) {
 			b.ReportMetric(float64(h.pct(50).Microseconds()), "p50-µs")
 			b.ReportMetric(float64(h.pct(99).Microseconds()), "p99-µs")
 			b.ReportMetric(float64(h.cpu.Microseconds())/float64(h.n), "server-cpu-µs")
+		})
+		s.Stop()
+	}
+}
+
+// BenchmarkBurst (issue 13, item 4): 50 concurrent invocations of the Go
+// function (128 MB) that has no environment, each sleeping 300 ms so that
+// none can reuse another's environment: every one is a cold start. It
+// reports new environments per second: the environments the burst got
+// over the time from its first request to the last handler's start (the
+// function reports when its handler started). Each iteration first
+// changes the function's configuration, which retires its environments.
+//
+//	go test -run XXX -bench Burst -benchtime 5x ./test/e2e/
+func BenchmarkBurst(b *testing.B) {
+	const n = 50
+	for _, iso := range isolations() {
+		s := benchServer(b, "--isolation", iso)
+		s.create(b, "burst", goFn())
+		url := s.URL + "/2015-03-31/functions/burst/invocations"
+		c := &http.Client{Transport: signing{s: s, base: &http.Transport{MaxIdleConnsPerHost: n}}}
+		b.Run(iso, func(b *testing.B) {
+			var rates []float64
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				i++
+				_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
+					FunctionName: aws.String("burst"),
+					Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.settle(b, "burst")
+				b.StartTimer()
+				var mu sync.Mutex
+				envs := map[string]bool{}
+				var last int64
+				var wg sync.WaitGroup
+				start := time.Now()
+				for range n {
+					wg.Go(func() {
+						resp, err := c.Post(url, "application/json", strings.NewReader(`{"op":"sleep","ms":300}`))
+						if err != nil {
+							return
+						}
+						defer resp.Body.Close()
+						var r struct {
+							EnvID   string `json:"env_id"`
+							StartNs int64  `json:"start_ns"`
+						}
+						if resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&r) == nil {
+							mu.Lock()
+							envs[r.EnvID] = true
+							last = max(last, r.StartNs)
+							mu.Unlock()
+						}
+					})
+				}
+				wg.Wait()
+				if len(envs) < n/2 {
+					b.Fatalf("the burst got %d environments; want at least %d", len(envs), n/2)
+				}
+				rates = append(rates, float64(len(envs))/time.Duration(last-start.UnixNano()).Seconds())
+			}
+			slices.Sort(rates)
+			b.ReportMetric(rates[len(rates)/2], "envs/s")
+			b.ReportMetric(rates[0], "min-envs/s")
+			b.ReportMetric(rates[len(rates)-1], "max-envs/s")
 		})
 		s.Stop()
 	}
