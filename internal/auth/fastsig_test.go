@@ -31,6 +31,8 @@ func TestFastSignatureMatchesSigner(t *testing.T) {
 		"/",
 		"/2015-03-31/functions/?Qualifier=1",
 		"/2015-03-31/functions/f/invocations?Qualifier=live&a=b%20c",
+		"/x?b=2&a=2&a=1&c=%2F%7E+*&d&%C3%A9=%e2%82%ac",
+		"/x?a=1;b=2&c=%zz&=e",
 	}
 	hosts := []string{"127.0.0.1:9001", "localhost", "example.com:80", "[::1]:9001", "[::1]:80"}
 	headerSets := []map[string][]string{
@@ -61,6 +63,7 @@ func TestFastSignatureMatchesSigner(t *testing.T) {
 							func() { r.Header.Set("Content-Type", "text/plain") },
 							func() { r.Host = "other:9001" },
 							func() { r.URL.Path, r.URL.RawPath = "/other", "" },
+							func() { r.URL.RawQuery = "Qualifier=other" },
 							func() { hash = EmptyHash },
 						} {
 							alter()
@@ -86,8 +89,8 @@ func TestFastSignatureMatchesSigner(t *testing.T) {
 	}
 	t.Logf("computeFast answered for %d requests", fast)
 
-	// The shape of every SDK's Invoke of an unqualified function.
-	r := signedServerRequest(t, "POST", "http://127.0.0.1:9001/2015-03-31/functions/f/invocations",
+	// The shape of every SDK's Invoke.
+	r := signedServerRequest(t, "POST", "http://127.0.0.1:9001/2015-03-31/functions/f/invocations?Qualifier=live",
 		map[string][]string{"Content-Type": {"application/json"}, "User-Agent": {"aws-sdk-go-v2"}, "Amz-Sdk-Invocation-Id": {"x"}},
 		[]byte(`{}`), cred)
 	sig, err := Parse(r)
