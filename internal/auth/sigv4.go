@@ -242,11 +242,13 @@ type Verifier struct {
 	// the key's derived signing key for the day, so that a request costs
 	// one HMAC chain per key and day rather than four HMACs each.
 	signers map[string]*v4.Signer // guarded by mu
+	// derived holds computeFast's signing key per access key.
+	derived map[string]derivedKey // guarded by mu
 }
 
 // NewVerifier returns a verifier for requests to region.
 func NewVerifier(region string, keys *Keys, sessions *Sessions) *Verifier {
-	v := &Verifier{region: region, keys: keys, sessions: sessions, now: time.Now, signers: make(map[string]*v4.Signer)}
+	v := &Verifier{region: region, keys: keys, sessions: sessions, now: time.Now, signers: make(map[string]*v4.Signer), derived: make(map[string]derivedKey)}
 	if keys != nil {
 		keys.mu.Lock()
 		keys.forget = v.forget
@@ -381,11 +383,20 @@ func (v *Verifier) forget(id string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.signers, id)
+	delete(v.derived, id)
 }
 
 // compute signs a copy of r made of its signed parts only, as the client
-// did, with aws-sdk-go-v2's signer, and returns the signature.
+// did, as aws-sdk-go-v2's signer does, and returns the signature.
 func (v *Verifier) compute(r *http.Request, sig *Signature, cred aws.Credentials, payloadHash string) (string, error) {
+	if got, ok := v.computeFast(r, sig, cred, payloadHash); ok {
+		return got, nil
+	}
+	return v.computeSigner(r, sig, cred, payloadHash)
+}
+
+// computeSigner is compute with aws-sdk-go-v2's signer, for every request.
+func (v *Verifier) computeSigner(r *http.Request, sig *Signature, cred aws.Credentials, payloadHash string) (string, error) {
 	u := *r.URL
 	u.Scheme, u.Host = "http", r.Host
 	if sig.Presigned {

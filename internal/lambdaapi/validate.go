@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -204,6 +205,9 @@ func lowerFirst(s string) string {
 	if s == "" {
 		return s
 	}
+	if l, ok := lowerNames[s]; ok {
+		return l
+	}
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
@@ -332,7 +336,7 @@ func (s *shape) failures(val any) []string {
 		if len(s.enum) > 0 && !contains(s.enum, str) {
 			out = append(out, "Member must satisfy enum value set: ["+strings.Join(s.enum, ", ")+"]")
 		}
-		if s.pattern != "" && !s.regexp().MatchString(str) {
+		if s.pattern != "" && !s.matches(str) {
 			out = append(out, "Member must satisfy regular expression pattern: "+s.pattern)
 		}
 	case kindInteger, kindDouble:
@@ -428,9 +432,10 @@ func (s *shape) bound(f float64) string {
 }
 
 // regexps holds every shape's pattern compiled to match whole values, as
-// the service's (Java) matcher does. Built once; read-only afterwards.
-var regexps = func() map[*shape]*regexp.Regexp {
-	m := map[*shape]*regexp.Regexp{}
+// the service's (Java) matcher does. Built once; the map is read-only
+// afterwards.
+var regexps = func() map[*shape]*pattern {
+	m := map[*shape]*pattern{}
 	for _, s := range modelShapes {
 		if s.pattern == "" {
 			continue
@@ -439,12 +444,44 @@ var regexps = func() map[*shape]*regexp.Regexp {
 		if s.re2 != "" {
 			p = s.re2
 		}
-		m[s] = regexp.MustCompile("^(?:" + p + ")$")
+		m[s] = &pattern{re: regexp.MustCompile("^(?:" + p + ")$")}
 	}
 	return m
 }()
 
-func (s *shape) regexp() *regexp.Regexp { return regexps[s] }
+// pattern is a shape's compiled pattern and the last value it matched:
+// requests repeat the same names (a function's invocations), and a
+// backtracking match of an ARN pattern costs microseconds.
+type pattern struct {
+	re   *regexp.Regexp
+	last atomic.Pointer[string]
+}
+
+// matches reports whether str matches s's pattern.
+func (s *shape) matches(str string) bool {
+	p := regexps[s]
+	if last := p.last.Load(); last != nil && *last == str {
+		return true
+	}
+	if !p.re.MatchString(str) {
+		return false
+	}
+	p.last.Store(&str)
+	return true
+}
+
+// lowerNames maps every member name of the model to its lowerFirst form,
+// the path validation messages give, so that validating a request does
+// not build them again.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range modelShapes {
+		for _, mm := range s.members {
+			m[mm.name] = strings.ToLower(mm.name[:1]) + mm.name[1:]
+		}
+	}
+	return m
+}()
 
 // quoteValue renders val for a message the way AWS does: 'text' followed
 // by a space, or nothing for sensitive members and structures.

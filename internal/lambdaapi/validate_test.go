@@ -219,3 +219,31 @@ func BenchmarkValidateInvoke(b *testing.B) {
 		}
 	}
 }
+
+// TestValidateRepeatedInvoke checks that validating the same Invoke again
+// (every invocation of a function) neither rebuilds its messages' paths
+// nor runs the ARN pattern's backtracking match again, and that a value
+// that does not match is still refused after one that did.
+func TestValidateRepeatedInvoke(t *testing.T) {
+	name := "my-function"
+	req := Request{
+		Label:  func(string) string { return name },
+		Query:  url.Values{"Qualifier": {"$LATEST"}},
+		Header: http.Header{"X-Amz-Invocation-Type": {"RequestResponse"}},
+	}
+	if err := Validate("Invoke", req); err != nil {
+		t.Fatalf("Validate(%q) = %v", name, err)
+	}
+	if got := testing.AllocsPerRun(100, func() { Validate("Invoke", req) }); got > 8 {
+		t.Errorf("validating the same Invoke again allocates %v times; want at most 8", got)
+	}
+	name = "my function!"
+	err := Validate("Invoke", req)
+	if err == nil || !strings.Contains(err.Error(), "Value 'my function!' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern") {
+		t.Errorf("Validate(%q) = %v; want the pattern failure at 'functionName'", name, err)
+	}
+	name = "my-function"
+	if err := Validate("Invoke", req); err != nil {
+		t.Errorf("Validate(%q) after a failure = %v", name, err)
+	}
+}

@@ -25,7 +25,9 @@ func main() {
 			w.Write(b)
 		}
 	case "proxy":
-		target, c := os.Args[2], &http.Client{}
+		// Keep a connection per concurrent request, as Hearth keeps one
+		// per environment.
+		target, c := os.Args[2], &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 		h = func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			resp, err := c.Post(target, "application/json", bytes.NewReader(b))
