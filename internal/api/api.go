@@ -212,6 +212,7 @@ func (a *API) lambdaRoutes() []route {
 		{"GetProvisionedConcurrencyConfig", "GET /2019-09-30/functions/{FunctionName}/provisioned-concurrency", a.getProvisioned},
 		{"DeleteProvisionedConcurrencyConfig", "DELETE /2019-09-30/functions/{FunctionName}/provisioned-concurrency", writes(a.deleteProvisioned)},
 		{"ListProvisionedConcurrencyConfigs", "GET /2019-09-30/functions/{FunctionName}/provisioned-concurrency", a.listProvisioned}, // ?List=ALL: see literalQuery
+		{"InvokeWithResponseStream", "POST /2021-11-15/functions/{FunctionName}/response-streaming-invocations", a.invokeWithResponseStream},
 	}
 }
 

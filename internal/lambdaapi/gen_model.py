@@ -62,6 +62,7 @@ OPERATIONS = [
     "GetProvisionedConcurrencyConfig",
     "DeleteProvisionedConcurrencyConfig",
     "ListProvisionedConcurrencyConfigs",
+    "InvokeWithResponseStream",
 ]
 
 # Constraints the service enforces but the published model leaves out, and

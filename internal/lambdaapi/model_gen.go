@@ -48,6 +48,7 @@ var modelOperations = map[string]string{
 	"GetProvisionedConcurrencyConfig":    "GetProvisionedConcurrencyConfigRequest",
 	"DeleteProvisionedConcurrencyConfig": "DeleteProvisionedConcurrencyConfigRequest",
 	"ListProvisionedConcurrencyConfigs":  "ListProvisionedConcurrencyConfigsRequest",
+	"InvokeWithResponseStream":           "InvokeWithResponseStreamRequest",
 }
 
 // modelShapes holds the input shapes of modelOperations with their
@@ -507,4 +508,14 @@ var modelShapes = map[string]*shape{
 		{"MaxItems", "MaxProvisionedConcurrencyConfigListItems", locQuery, "MaxItems", false},
 	}},
 	"MaxProvisionedConcurrencyConfigListItems": {kind: kindInteger, min: 1.0, hasMin: true, max: 50.0, hasMax: true},
+	"InvokeWithResponseStreamRequest": {kind: kindStructure, payload: "Payload", members: []member{
+		{"FunctionName", "NamespacedFunctionName", locURI, "FunctionName", true},
+		{"InvocationType", "ResponseStreamingInvocationType", locHeader, "X-Amz-Invocation-Type", false},
+		{"LogType", "LogType", locHeader, "X-Amz-Log-Type", false},
+		{"ClientContext", "String", locHeader, "X-Amz-Client-Context", false},
+		{"Qualifier", "NumericLatestPublishedOrAliasQualifier", locQuery, "Qualifier", false},
+		{"Payload", "Blob", locBody, "Payload", false},
+		{"TenantId", "TenantId", locHeader, "X-Amz-Tenant-Id", false},
+	}},
+	"ResponseStreamingInvocationType": {kind: kindString, enum: []string{"RequestResponse", "DryRun"}},
 }

@@ -29,6 +29,7 @@ var servedOperations = map[string]bool{
 	"ListLayerVersions": true, "DeleteLayerVersion": true, "AddLayerVersionPermission": true,
 	"RemoveLayerVersionPermission": true, "GetLayerVersionPolicy": true,
 	"PutFunctionConcurrency": true, "GetFunctionConcurrency": true, "DeleteFunctionConcurrency": true,
+	"InvokeWithResponseStream": true,
 }
 
 // TestEveryOperationServedOrUnknown calls every operation of

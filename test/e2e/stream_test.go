@@ -1,0 +1,287 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// streamed is what InvokeWithResponseStream delivered.
+type streamed struct {
+	Version     string
+	ContentType string
+	Chunks      [][]byte
+	FirstAt     time.Time // when the first PayloadChunk arrived
+	Complete    *types.InvokeWithResponseStreamCompleteEvent
+}
+
+func (s *streamed) payload() []byte { return bytes.Join(s.Chunks, nil) }
+
+func invokeStream(t testing.TB, c *lambda.Client, name string, event any) (*streamed, error) {
+	t.Helper()
+	payload, err := json.Marshal(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.InvokeWithResponseStream(t.Context(), &lambda.InvokeWithResponseStreamInput{
+		FunctionName: aws.String(name),
+		Payload:      payload,
+		LogType:      types.LogTypeTail,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := out.GetStream()
+	defer st.Close()
+	r := &streamed{Version: aws.ToString(out.ExecutedVersion), ContentType: aws.ToString(out.ResponseStreamContentType)}
+	for ev := range st.Events() {
+		switch v := ev.(type) {
+		case *types.InvokeWithResponseStreamResponseEventMemberPayloadChunk:
+			if r.Complete != nil {
+				t.Errorf("PayloadChunk after InvokeComplete")
+			}
+			if len(r.Chunks) == 0 {
+				r.FirstAt = time.Now()
+			}
+			r.Chunks = append(r.Chunks, v.Value.Payload)
+		case *types.InvokeWithResponseStreamResponseEventMemberInvokeComplete:
+			if r.Complete != nil {
+				t.Errorf("a second InvokeComplete")
+			}
+			r.Complete = &v.Value
+		default:
+			t.Errorf("unexpected event %T", ev)
+		}
+	}
+	if err := st.Err(); err != nil {
+		return nil, err
+	}
+	if r.Complete == nil {
+		t.Fatalf("stream of %s ended without InvokeComplete", name)
+	}
+	return r, nil
+}
+
+func nodeStreamFn(t testing.TB, handler string, timeout int32) fn {
+	needRuntime(t, "nodejs20.x")
+	return fn{runtime: "nodejs20.x", handler: handler, zip: zipDir(t, "nodestream"), timeout: timeout}
+}
+
+// TestInvokeWithResponseStream streams a Node function's chunks through
+// aws-sdk-go-v2's InvokeWithResponseStream.
+func TestInvokeWithResponseStream(t *testing.T) {
+	s := startServer(t, "")
+	s.create(t, "streamer", nodeStreamFn(t, "index.handler", 5))
+	s.create(t, "buffered", nodeFn(t))
+
+	t.Run("chunks arrive as written", func(t *testing.T) {
+		const n = 4
+		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "chunks", "n": n, "delay": 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Complete.ErrorCode != nil {
+			t.Fatalf("InvokeComplete.ErrorCode = %q (%q)", aws.ToString(r.Complete.ErrorCode), aws.ToString(r.Complete.ErrorDetails))
+		}
+		lines := strings.Split(strings.TrimSuffix(string(r.payload()), "\n"), "\n")
+		if len(lines) != n {
+			t.Fatalf("payload = %q; want %d lines", r.payload(), n)
+		}
+		var lastWritten int64
+		for i, l := range lines {
+			var got int
+			if err := parseChunk(l, &got, &lastWritten); err != nil || got != i {
+				t.Fatalf("line %d = %q", i, l)
+			}
+		}
+		// Ordering evidence: the first chunk was in the client's hands
+		// before the function wrote its last one.
+		if first := r.FirstAt.UnixMilli(); first >= lastWritten {
+			t.Errorf("first chunk received at %d ms, after the function wrote its last chunk at %d ms: the response was buffered", first, lastWritten)
+		}
+		if len(r.Chunks) < n {
+			t.Errorf("got %d PayloadChunk events; want at least %d (one per write)", len(r.Chunks), n)
+		}
+		if r.Version != "$LATEST" {
+			t.Errorf("ExecutedVersion = %q; want $LATEST", r.Version)
+		}
+		if r.ContentType != "text/plain" {
+			t.Errorf("ResponseStreamContentType = %q; want text/plain", r.ContentType)
+		}
+		log, _ := decodeBase64(aws.ToString(r.Complete.LogResult))
+		if !strings.Contains(string(log), "REPORT RequestId:") {
+			t.Errorf("LogResult = %q; want the log tail with REPORT", log)
+		}
+	})
+
+	t.Run("mid-stream error", func(t *testing.T) {
+		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "error"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.payload()); got != "partial\n" {
+			t.Errorf("payload = %q; want %q", got, "partial\n")
+		}
+		if got := aws.ToString(r.Complete.ErrorCode); got != "Error" {
+			t.Errorf("ErrorCode = %q; want Error", got)
+		}
+		if got := aws.ToString(r.Complete.ErrorDetails); got != "boom midway" {
+			t.Errorf("ErrorDetails = %q; want %q", got, "boom midway")
+		}
+	})
+
+	t.Run("timeout mid-stream", func(t *testing.T) {
+		s.create(t, "streamer-short", nodeStreamFn(t, "index.handler", 1))
+		r, err := invokeStream(t, s.Client, "streamer-short", map[string]any{"mode": "hang"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.payload()); got != "before the timeout\n" {
+			t.Errorf("payload = %q", got)
+		}
+		if got := aws.ToString(r.Complete.ErrorCode); got != "Sandbox.Timedout" {
+			t.Errorf("ErrorCode = %q; want Sandbox.Timedout", got)
+		}
+	})
+
+	t.Run("buffered function", func(t *testing.T) {
+		r, err := invokeStream(t, s.Client, "buffered", map[string]any{"op": "echo", "k": "v"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Complete.ErrorCode != nil {
+			t.Fatalf("ErrorCode = %q", aws.ToString(r.Complete.ErrorCode))
+		}
+		var doc struct {
+			Op    string         `json:"op"`
+			Event map[string]any `json:"event"`
+		}
+		if err := json.Unmarshal(r.payload(), &doc); err != nil || doc.Op != "echo" || doc.Event["k"] != "v" {
+			t.Errorf("payload = %q (%v); want the echo document", r.payload(), err)
+		}
+		r, err = invokeStream(t, s.Client, "buffered", map[string]any{"op": "error", "text": "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := aws.ToString(r.Complete.ErrorCode); got != "TypeError" {
+			t.Errorf("ErrorCode = %q; want TypeError", got)
+		}
+		if got := aws.ToString(r.Complete.ErrorDetails); got != "boom: x" {
+			t.Errorf("ErrorDetails = %q; want %q", got, "boom: x")
+		}
+	})
+
+	t.Run("unknown function", func(t *testing.T) {
+		_, err := invokeStream(t, s.NoRetry, "nope", map[string]any{})
+		var nf *types.ResourceNotFoundException
+		if !errors.As(err, &nf) {
+			t.Fatalf("err = %v; want ResourceNotFoundException", err)
+		}
+		if want := "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope:$LATEST"; aws.ToString(nf.Message) != want {
+			t.Errorf("message = %q; want %q", aws.ToString(nf.Message), want)
+		}
+	})
+
+	t.Run("over the streamed limit", func(t *testing.T) {
+		const size = 21 << 20
+		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "big", "bytes": size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := aws.ToString(r.Complete.ErrorCode); got != "Function.ResponseSizeTooLarge" {
+			t.Errorf("ErrorCode = %q; want Function.ResponseSizeTooLarge", got)
+		}
+		if n := len(r.payload()); n > 20<<20 || n < 19<<20 {
+			t.Errorf("received %d bytes; want the first 20 MiB at most (and most of them)", n)
+		}
+		// The environment carries on.
+		r, err = invokeStream(t, s.Client, "streamer", map[string]any{"mode": "chunks", "n": 1})
+		if err != nil || r.Complete.ErrorCode != nil {
+			t.Fatalf("next invocation: %v %+v", err, r)
+		}
+	})
+
+	t.Run("big stream under the limit", func(t *testing.T) {
+		const size = 8 << 20
+		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "big", "bytes": size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Complete.ErrorCode != nil {
+			t.Fatalf("ErrorCode = %q", aws.ToString(r.Complete.ErrorCode))
+		}
+		if p := r.payload(); len(p) != size || bytes.Count(p, []byte("x")) != size {
+			t.Errorf("received %d bytes; want %d x", len(p), size)
+		}
+	})
+
+	t.Run("plain Invoke collects the stream", func(t *testing.T) {
+		r := s.invoke(t, "streamer", map[string]any{"mode": "chunks", "n": 2, "delay": 10})
+		if r.FunctionError != "" || !strings.HasPrefix(string(r.Payload), "chunk 0 ") || strings.Count(string(r.Payload), "\n") != 2 {
+			t.Errorf("Invoke = %s %q", r.FunctionError, r.Payload)
+		}
+		r = s.invoke(t, "streamer", map[string]any{"mode": "big", "bytes": 7 << 20})
+		if typ, _ := errorDoc(t, r); typ != "Function.ResponseSizeTooLarge" {
+			t.Errorf("Invoke of a 7 MiB stream: errorType %q; want Function.ResponseSizeTooLarge", typ)
+		}
+		r = s.invoke(t, "streamer", map[string]any{"mode": "error"})
+		if typ, msg := errorDoc(t, r); typ != "Error" || msg != "boom midway" {
+			t.Errorf("Invoke of a failing stream: %q %q", typ, msg)
+		}
+	})
+
+	t.Run("HttpResponseStream", func(t *testing.T) {
+		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "http"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ContentType != "application/vnd.awslambda.http-integration-response" {
+			t.Errorf("content type = %q", r.ContentType)
+		}
+		prelude, body, ok := bytes.Cut(r.payload(), make([]byte, 8))
+		if !ok || string(body) != "hello world" {
+			t.Fatalf("payload = %q; want prelude, 8 NULs, hello world", r.payload())
+		}
+		var meta struct {
+			StatusCode int               `json:"statusCode"`
+			Headers    map[string]string `json:"headers"`
+			Cookies    []string          `json:"cookies"`
+		}
+		if err := json.Unmarshal(prelude, &meta); err != nil || meta.StatusCode != 201 || meta.Headers["x-custom"] != "yes" || len(meta.Cookies) != 1 {
+			t.Errorf("prelude = %q (%v)", prelude, err)
+		}
+	})
+
+	t.Run("handler without a promise", func(t *testing.T) {
+		s.create(t, "plain-streamer", nodeStreamFn(t, "index.plain", 5))
+		r, err := invokeStream(t, s.Client, "plain-streamer", map[string]any{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.payload()); got != "plain done" || r.Complete.ErrorCode != nil {
+			t.Errorf("payload = %q, ErrorCode %v", got, r.Complete.ErrorCode)
+		}
+	})
+}
+
+// parseChunk parses a line "chunk <i> <ms since epoch>".
+func parseChunk(line string, i *int, ms *int64) error {
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "chunk" {
+		return errors.New("malformed")
+	}
+	var err error
+	if *i, err = strconv.Atoi(f[1]); err != nil {
+		return err
+	}
+	*ms, err = strconv.ParseInt(f[2], 10, 64)
+	return err
+}
