@@ -285,3 +285,47 @@ func parseChunk(line string, i *int, ms *int64) error {
 	*ms, err = strconv.ParseInt(f[2], 10, 64)
 	return err
 }
+
+// TestInvokeWithResponseStreamGo streams an aws-lambda-go handler's
+// io.Reader: aws-lambda-go posts it as a chunked body (without the
+// response-mode header), with error trailers when the read fails.
+func TestInvokeWithResponseStreamGo(t *testing.T) {
+	s := startServer(t, "")
+	s.create(t, "gostream", goFn())
+	const n = 3
+	r, err := invokeStream(t, s.Client, "gostream", map[string]any{"op": "stream", "n": n, "ms": 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Complete.ErrorCode != nil {
+		t.Fatalf("ErrorCode = %q", aws.ToString(r.Complete.ErrorCode))
+	}
+	lines := strings.Split(strings.TrimSuffix(string(r.payload()), "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("payload = %q; want %d lines", r.payload(), n)
+	}
+	var i int
+	var last int64
+	if err := parseChunk(lines[n-1], &i, &last); err != nil {
+		t.Fatal(err)
+	}
+	if first := r.FirstAt.UnixMilli(); first >= last {
+		t.Errorf("first chunk received at %d ms, after the last was written at %d ms: buffered", first, last)
+	}
+
+	r, err = invokeStream(t, s.Client, "gostream", map[string]any{"op": "streamfail", "n": 1, "text": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(r.payload()), "chunk 0 ") {
+		t.Errorf("payload = %q; want the chunk before the failure", r.payload())
+	}
+	if got := aws.ToString(r.Complete.ErrorCode); got == "" || !strings.Contains(aws.ToString(r.Complete.ErrorDetails), "reader failed: x") {
+		t.Errorf("InvokeComplete = %q %q; want the reader's error", got, aws.ToString(r.Complete.ErrorDetails))
+	}
+	// Through plain Invoke the same reader is one buffered payload.
+	ir := s.invoke(t, "gostream", map[string]any{"op": "stream", "n": 2})
+	if ir.FunctionError != "" || strings.Count(string(ir.Payload), "chunk ") != 2 {
+		t.Errorf("Invoke = %s %q", ir.FunctionError, ir.Payload)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -51,7 +52,9 @@ type reply struct {
 	SentNs        int64             `json:"sent_ns,omitempty"`
 }
 
-func handle(ctx context.Context, e event) (*reply, error) {
+// handle returns a *reply, or for "stream" and "streamfail" an io.Reader,
+// which aws-lambda-go posts as a chunked body as it reads it.
+func handle(ctx context.Context, e event) (any, error) {
 	start := time.Now().UnixNano()
 	counter++
 	lc, _ := lambdacontext.FromContext(ctx)
@@ -93,6 +96,25 @@ func handle(ctx context.Context, e event) (*reply, error) {
 		}
 	case "hang":
 		select {}
+	case "stream", "streamfail":
+		// N chunks "chunk <i> <ms since epoch>\n", Ms apart; streamfail
+		// then fails the read, which aws-lambda-go reports in the error
+		// trailers.
+		pr, pw := io.Pipe()
+		go func() {
+			for i := range max(e.N, 1) {
+				if i > 0 {
+					time.Sleep(time.Duration(e.Ms) * time.Millisecond)
+				}
+				fmt.Fprintf(pw, "chunk %d %d\n", i, time.Now().UnixMilli())
+			}
+			if e.Op == "streamfail" {
+				pw.CloseWithError(errors.New("reader failed: " + e.Text))
+				return
+			}
+			pw.Close()
+		}()
+		return pr, nil
 	case "flaky":
 		// Fails the first time it sees a request id in this environment.
 		p := os.TempDir() + "/flaky-" + r.RequestID
