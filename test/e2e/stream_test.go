@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os/exec"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -257,6 +259,48 @@ func TestInvokeWithResponseStream(t *testing.T) {
 		}
 		if err := json.Unmarshal(prelude, &meta); err != nil || meta.StatusCode != 201 || meta.Headers["x-custom"] != "yes" || len(meta.Cookies) != 1 {
 			t.Errorf("prelude = %q (%v)", prelude, err)
+		}
+	})
+
+	t.Run("boto3", func(t *testing.T) {
+		if exec.Command("python3", "-c", "import boto3").Run() != nil {
+			t.Skip("python3 with boto3 is not installed")
+		}
+		// botocore's own event stream parser decodes the response.
+		const script = `
+import json, sys, boto3
+c = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1")
+out = c.invoke_with_response_stream(FunctionName="streamer", Payload=json.dumps({"mode": "error"}), LogType="Tail")
+events = []
+for ev in out["EventStream"]:
+    if "PayloadChunk" in ev:
+        events.append({"chunk": ev["PayloadChunk"]["Payload"].decode()})
+    if "InvokeComplete" in ev:
+        ic = ev["InvokeComplete"]
+        events.append({"code": ic.get("ErrorCode"), "details": ic.get("ErrorDetails"), "log": bool(ic.get("LogResult"))})
+print(json.dumps({"status": out["StatusCode"], "version": out.get("ExecutedVersion"), "events": events}))
+`
+		cmd := exec.CommandContext(t.Context(), "python3", "-c", script, s.URL)
+		cmd.Env = s.credEnv()
+		b, err := cmd.Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("boto3: %v\n%s", err, ee.Stderr)
+			}
+			t.Fatal(err)
+		}
+		var got struct {
+			Status  int              `json:"status"`
+			Version string           `json:"version"`
+			Events  []map[string]any `json:"events"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("boto3 printed %q: %v", b, err)
+		}
+		want := []map[string]any{{"chunk": "partial\n"}, {"code": "Error", "details": "boom midway", "log": true}}
+		if got.Status != 200 || got.Version != "$LATEST" || !reflect.DeepEqual(got.Events, want) {
+			t.Errorf("boto3 saw %s; want status 200, $LATEST, events %v", b, want)
 		}
 	})
 
