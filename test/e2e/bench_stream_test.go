@@ -76,6 +76,15 @@ func BenchmarkStreamTTFB(b *testing.B) {
 		b.ReportMetric(float64(first[len(first)/2].Microseconds()), "first-byte-p50-µs")
 		b.ReportMetric(float64(first[len(first)*99/100].Microseconds()), "first-byte-p99-µs")
 		b.ReportMetric(float64(total[len(total)/2].Microseconds()), "complete-p50-µs")
+		// A first byte that waited for the function's second write (50 ms
+		// later) would mean a buffered stream; count them.
+		late := 0
+		for _, d := range first {
+			if d > 40*time.Millisecond {
+				late++
+			}
+		}
+		b.ReportMetric(float64(late), "first-byte-over-40ms")
 	})
 }
 
