@@ -105,4 +105,3 @@ func readEvent(b *testing.B, r io.Reader) eventstream.Message {
 	}
 	return m
 }
-
