@@ -181,6 +181,35 @@ func TestInvokeWithResponseStream(t *testing.T) {
 		}
 	})
 
+	t.Run("alias and throttling as for Invoke", func(t *testing.T) {
+		ctx := t.Context()
+		v, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("streamer")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("streamer"), Name: aws.String("live"), FunctionVersion: v.Version}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := invokeStream(t, s.Client, "streamer:live", map[string]any{"mode": "chunks", "n": 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Version != aws.ToString(v.Version) || r.Complete.ErrorCode != nil {
+			t.Errorf("through alias live: ExecutedVersion %q, ErrorCode %v; want %q, none", r.Version, r.Complete.ErrorCode, aws.ToString(v.Version))
+		}
+		if _, err := s.Client.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("streamer"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = invokeStream(t, s.NoRetry, "streamer", map[string]any{})
+		var tm *types.TooManyRequestsException
+		if !errors.As(err, &tm) {
+			t.Errorf("with reserved concurrency 0: %v; want TooManyRequestsException", err)
+		}
+		if _, err := s.Client.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("streamer")}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("unknown function", func(t *testing.T) {
 		_, err := invokeStream(t, s.NoRetry, "nope", map[string]any{})
 		var nf *types.ResourceNotFoundException
