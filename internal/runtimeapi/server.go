@@ -388,7 +388,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 	}
 	if mode := r.Header.Get("Lambda-Runtime-Function-Response-Mode"); mode != "" && mode != "streaming" {
 		if p.stream != nil {
-			close(p.stream.done)
+			p.stream.end()
 		}
 		s.finish(p, synthetic("Runtime.InvalidResponseModeHeader", "Invalid response mode header: "+mode))
 		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode")

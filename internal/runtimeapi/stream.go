@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -38,29 +37,49 @@ var streamBufs = sync.Pool{New: func() any { return new([streamChunk]byte) }}
 // Sink. Invoke stops it when the invocation ends first (its timeout) and
 // waits for done, so the Sink is never written after Invoke returns.
 type stream struct {
-	stopped atomic.Bool
-	rc      *http.ResponseController
-	done    chan struct{} // closed once the handler no longer uses the Sink
+	rc   *http.ResponseController
+	done chan struct{} // closed once the handler no longer uses the Sink
+
+	mu      sync.Mutex
+	stopped bool // guarded by mu
+	ended   bool // guarded by mu; the handler is returning: rc is no longer usable
 }
 
-// stop makes the handler leave the Sink alone and cuts its read of the
-// runtime's body.
+// stop makes the handler leave the Sink alone and, while it still reads
+// the runtime's body, cuts that read.
 func (st *stream) stop() {
-	st.stopped.Store(true)
-	st.rc.SetReadDeadline(time.Now())
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.stopped = true
+	if !st.ended {
+		st.rc.SetReadDeadline(time.Now()) // sets a deadline; no I/O
+	}
+}
+
+func (st *stream) isStopped() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopped
+}
+
+func (st *stream) end() {
+	st.mu.Lock()
+	st.ended = true
+	st.mu.Unlock()
+	close(st.done)
 }
 
 // streamResponse passes the body of a POST /response to the invocation's
 // Sink chunk by chunk as it arrives. A chunked body's error trailer ends
 // the invocation with that error after whatever was streamed.
 func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pending, st *stream) {
-	defer close(st.done)
+	defer st.end()
 	sink := p.inv.Stream
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	sinkOK := !st.stopped.Load() && sink.Begin(ct) == nil
+	sinkOK := !st.isStopped() && sink.Begin(ct) == nil
 	br := &bodyReader{r: r.Body, rc: st.rc, timeout: s.cfg.BodyReadTimeout, until: p.inv.Deadline}
 	buf := streamBufs.Get().(*[streamChunk]byte)
 	defer streamBufs.Put(buf)
@@ -72,7 +91,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pendi
 			total += int64(n)
 			if total > MaxStreamedResponse {
 				br.done()
-				if st.stopped.Load() {
+				if st.isStopped() {
 					return
 				}
 				s.finish(p, streamed(synthetic("Function.ResponseSizeTooLarge",
@@ -84,7 +103,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pendi
 			}
 			// A consumer that went away gets nothing more; the runtime's
 			// body is still read to its end, as the function is not told.
-			if sinkOK && !st.stopped.Load() {
+			if sinkOK && !st.isStopped() {
 				_, werr := sink.Write(buf[:n])
 				sinkOK = werr == nil
 			}
@@ -97,7 +116,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pendi
 		}
 	}
 	br.done()
-	if st.stopped.Load() {
+	if st.isStopped() {
 		return // Invoke has given up on the invocation (timed out)
 	}
 	if readErr != nil {
