@@ -12,9 +12,11 @@ import (
 
 // MaxStreamedResponse is the largest response a runtime may stream to a
 // consumer (InvokeWithResponseStream, a function URL in RESPONSE_STREAM
-// mode): Lambda's documented 20 MB limit for streamed responses. Past it
-// the stream ends with a Function.ResponseSizeTooLarge error.
-const MaxStreamedResponse = 20 * 1024 * 1024
+// mode): Lambda's 200 MB (20 MB until July 2025). Past it the stream ends
+// with a Function.ResponseSizeTooLarge error (what Lambda reports then is
+// not documented). Lambda's bandwidth cap past the first 6 MB (2 MB/s) is
+// not imitated.
+const MaxStreamedResponse = 200 * 1024 * 1024
 
 // Sink receives a response as the runtime streams it. worker.StreamSink
 // has the same methods.

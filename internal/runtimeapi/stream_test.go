@@ -179,7 +179,7 @@ func TestStreamBackpressure(t *testing.T) {
 	res := streamInvoke(t.Context(), h, "r", sk, time.Now().Add(time.Minute))
 	h.do(t, "GET", "/invocation/next", nil, nil)
 	pw, resp := postStream(t, h, "r", nil)
-	const total = 256 << 20
+	const total = runtimeapi.MaxStreamedResponse + 8<<20
 	var written atomic.Int64
 	wrote := make(chan error, 1)
 	go func() {
@@ -208,7 +208,7 @@ func TestStreamBackpressure(t *testing.T) {
 		last = n
 	}
 	// Loopback socket buffers may hold a few MB; the server holds one
-	// chunk. Without backpressure the whole 256 MB would have gone.
+	// chunk. Without backpressure the whole 208 MB would have gone.
 	t.Logf("the runtime stalled after %d bytes", last)
 	if last > 32<<20 {
 		t.Errorf("the runtime wrote %d bytes before it stalled; want the socket buffers' worth", last)
@@ -224,7 +224,7 @@ func TestStreamBackpressure(t *testing.T) {
 		t.Errorf("POST past the limit = %d; want 413", r.StatusCode)
 	}
 	r := <-res
-	// 256 MB is past MaxStreamedResponse: the stream is cut there.
+	// total is past MaxStreamedResponse: the stream is cut there.
 	if r == nil || r.ErrorType != "Function.ResponseSizeTooLarge" {
 		t.Fatalf("Invoke() = %+v; want Function.ResponseSizeTooLarge", r)
 	}

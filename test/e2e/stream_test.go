@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"reflect"
 	"strconv"
@@ -20,7 +21,8 @@ import (
 type streamed struct {
 	Version     string
 	ContentType string
-	Chunks      [][]byte
+	Chunks      [][]byte // the first 32 MiB or so
+	N           int      // bytes received in all
 	FirstAt     time.Time // when the first PayloadChunk arrived
 	Complete    *types.InvokeWithResponseStreamCompleteEvent
 }
@@ -53,7 +55,10 @@ func invokeStream(t testing.TB, c *lambda.Client, name string, event any) (*stre
 			if len(r.Chunks) == 0 {
 				r.FirstAt = time.Now()
 			}
-			r.Chunks = append(r.Chunks, v.Value.Payload)
+			if r.N < 32<<20 {
+				r.Chunks = append(r.Chunks, v.Value.Payload)
+			}
+			r.N += len(v.Value.Payload)
 		case *types.InvokeWithResponseStreamResponseEventMemberInvokeComplete:
 			if r.Complete != nil {
 				t.Errorf("a second InvokeComplete")
@@ -222,16 +227,22 @@ func TestInvokeWithResponseStream(t *testing.T) {
 	})
 
 	t.Run("over the streamed limit", func(t *testing.T) {
-		const size = 21 << 20
+		const size = 201 << 20
+		peak := peakRSS(t, s.cmd.Process.Pid)
 		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "big", "bytes": size})
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Bounded memory: the server passed 200 MiB on without holding it.
+		t.Logf("peak RSS before %d MiB, after %d MiB", peak>>20, peakRSS(t, s.cmd.Process.Pid)>>20)
+		if grown := peakRSS(t, s.cmd.Process.Pid) - peak; grown > 64<<20 {
+			t.Errorf("hearth's peak RSS grew by %d MiB while streaming 200 MiB; want it bounded", grown>>20)
+		}
 		if got := aws.ToString(r.Complete.ErrorCode); got != "Function.ResponseSizeTooLarge" {
 			t.Errorf("ErrorCode = %q; want Function.ResponseSizeTooLarge", got)
 		}
-		if n := len(r.payload()); n > 20<<20 || n < 19<<20 {
-			t.Errorf("received %d bytes; want the first 20 MiB at most (and most of them)", n)
+		if n := r.N; n > 200<<20 || n < 199<<20 {
+			t.Errorf("received %d bytes; want the first 200 MiB at most (and most of them)", n)
 		}
 		// The environment carries on.
 		r, err = invokeStream(t, s.Client, "streamer", map[string]any{"mode": "chunks", "n": 1})
@@ -343,6 +354,26 @@ print(json.dumps({"status": out["StatusCode"], "version": out.get("ExecutedVersi
 			t.Errorf("payload = %q, ErrorCode %v", got, r.Complete.ErrorCode)
 		}
 	})
+}
+
+// peakRSS is the peak resident set (VmHWM) of process pid, in bytes.
+func peakRSS(t testing.TB, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/pid/status")
+	return 0
 }
 
 // parseChunk parses a line "chunk <i> <ms since epoch>".
