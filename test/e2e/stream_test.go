@@ -21,8 +21,8 @@ import (
 type streamed struct {
 	Version     string
 	ContentType string
-	Chunks      [][]byte // the first 32 MiB or so
-	N           int      // bytes received in all
+	Chunks      [][]byte  // the first 32 MiB or so
+	N           int       // bytes received in all
 	FirstAt     time.Time // when the first PayloadChunk arrived
 	Complete    *types.InvokeWithResponseStreamCompleteEvent
 }
