@@ -427,6 +427,18 @@ func TestInvokeWithResponseStreamGo(t *testing.T) {
 	if got := aws.ToString(r.Complete.ErrorCode); got == "" || !strings.Contains(aws.ToString(r.Complete.ErrorDetails), "reader failed: x") {
 		t.Errorf("InvokeComplete = %q %q; want the reader's error", got, aws.ToString(r.Complete.ErrorDetails))
 	}
+	// lambdaurl's streaming response: the HTTP prelude, 8 NULs, the body.
+	r, err = invokeStream(t, s.Client, "gostream", map[string]any{"op": "url"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ContentType != "application/vnd.awslambda.http-integration-response" {
+		t.Errorf("lambdaurl content type = %q", r.ContentType)
+	}
+	prelude, body, ok := bytes.Cut(r.payload(), make([]byte, 8))
+	if !ok || string(body) != "from lambdaurl /p" || !strings.Contains(string(prelude), `"statusCode":201`) {
+		t.Errorf("lambdaurl payload = %q", r.payload())
+	}
 	// Through plain Invoke the same reader is one buffered payload.
 	ir := s.invoke(t, "gostream", map[string]any{"op": "stream", "n": 2})
 	if ir.FunctionError != "" || strings.Count(string(ir.Payload), "chunk ") != 2 {

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-lambda-go/lambdaurl"
 )
 
 var counter int
@@ -96,6 +99,16 @@ func handle(ctx context.Context, e event) (any, error) {
 		}
 	case "hang":
 		select {}
+	case "url":
+		// aws-lambda-go's lambdaurl, as a RESPONSE_STREAM function URL
+		// handler runs it: its response streams with the HTTP prelude.
+		h := lambdaurl.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, "from lambdaurl "+r.URL.Path)
+		}))
+		return h(ctx, &events.LambdaFunctionURLRequest{RawPath: "/p", RequestContext: events.LambdaFunctionURLRequestContext{
+			DomainName: "example.com", HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: "GET", Path: "/p"}}})
 	case "stream", "streamfail":
 		// N chunks "chunk <i> <ms since epoch>\n", Ms apart; streamfail
 		// then fails the read, which aws-lambda-go reports in the error
