@@ -228,8 +228,10 @@ func TestInvokeWithResponseStream(t *testing.T) {
 
 	t.Run("over the streamed limit", func(t *testing.T) {
 		const size = 201 << 20
+		// 200 MiB may take more than 5 s under the race detector.
+		s.create(t, "streamer-big", nodeStreamFn(t, "index.handler", 120))
 		peak := peakRSS(t, s.cmd.Process.Pid)
-		r, err := invokeStream(t, s.Client, "streamer", map[string]any{"mode": "big", "bytes": size})
+		r, err := invokeStream(t, s.Client, "streamer-big", map[string]any{"mode": "big", "bytes": size})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +247,7 @@ func TestInvokeWithResponseStream(t *testing.T) {
 			t.Errorf("received %d bytes; want the first 200 MiB at most (and most of them)", n)
 		}
 		// The environment carries on.
-		r, err = invokeStream(t, s.Client, "streamer", map[string]any{"mode": "chunks", "n": 1})
+		r, err = invokeStream(t, s.Client, "streamer-big", map[string]any{"mode": "chunks", "n": 1})
 		if err != nil || r.Complete.ErrorCode != nil {
 			t.Fatalf("next invocation: %v %+v", err, r)
 		}
