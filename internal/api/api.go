@@ -221,6 +221,7 @@ func (a *API) lambdaRoutes() []route {
 		{"UpdateFunctionUrlConfig", "PUT /2021-10-31/functions/{FunctionName}/url", writes(a.updateFunctionURLConfig)},
 		{"DeleteFunctionUrlConfig", "DELETE /2021-10-31/functions/{FunctionName}/url", writes(a.deleteFunctionURLConfig)},
 		{"ListFunctionUrlConfigs", "GET /2021-10-31/functions/{FunctionName}/urls", a.listFunctionURLConfigs},
+		{"InvokeWithResponseStream", "POST /2021-11-15/functions/{FunctionName}/response-streaming-invocations", a.invokeWithResponseStream},
 	}
 }
 

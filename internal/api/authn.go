@@ -142,7 +142,7 @@ func bodyBuffer(r *http.Request) (*bytes.Buffer, bool) {
 // the same limits with or without authentication.
 func (a *API) authBodyLimit(w http.ResponseWriter, r *http.Request, rt route) (int64, func(n int64)) {
 	switch rt.op {
-	case "Invoke":
+	case "Invoke", "InvokeWithResponseStream":
 		limit, kind := int64(invoke.MaxPayload), "RequestResponse"
 		if r.Header.Get(lambdaapi.HeaderInvocationType) == lambdaapi.InvocationEvent {
 			limit, kind = invoke.MaxEventPayload, "Event"

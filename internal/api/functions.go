@@ -306,7 +306,7 @@ func (a *API) ResumeActivations() {
 func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref, error) {
 	ref, err := function.ParseRef(raw)
 	if err != nil {
-		if op := operationName(r); qualifier == "" && (op == "Invoke" || op == "InvokeAsync") {
+		if op := operationName(r); qualifier == "" && (op == "Invoke" || op == "InvokeAsync" || op == "InvokeWithResponseStream") {
 			qualifier = function.Latest // Invoke's not-found names $LATEST
 		}
 		arn := raw
@@ -340,6 +340,7 @@ func (a *API) functionRef(r *http.Request, raw, qualifier string) (function.Ref,
 var crossAccount = map[string]string{
 	"Invoke":                   "lambda:InvokeFunction",
 	"InvokeAsync":              "lambda:InvokeFunction",
+	"InvokeWithResponseStream": "lambda:InvokeFunction",
 	"GetFunction":              "lambda:GetFunction",
 	"GetFunctionConfiguration": "lambda:GetFunctionConfiguration",
 }

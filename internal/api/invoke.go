@@ -31,43 +31,11 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Under --auth sigv4 the body has been read (and hashed) already.
-	buf, read := bodyBuffer(r)
-	if !read {
-		buf = payloads.Get().(*bytes.Buffer)
-		buf.Reset()
-	}
-	defer func() {
-		if buf.Cap() <= maxPooledPayload {
-			buf.Reset()
-			payloads.Put(buf)
-		}
-	}()
-	// The limit is checked from the declared size before a byte is read,
-	// and again on what arrives.
-	limit, kind := int64(invoke.MaxPayload), "RequestResponse"
-	if typ == lambdaapi.InvocationEvent {
-		limit, kind = invoke.MaxEventPayload, "Event"
-	}
-	if r.ContentLength > limit {
-		a.tooLarge(w, r, r.ContentLength, kind, limit)
+	buf := a.invokePayload(w, r, typ)
+	if buf == nil {
 		return
 	}
-	n := int64(buf.Len())
-	if !read {
-		if r.ContentLength > 0 {
-			buf.Grow(int(r.ContentLength))
-		}
-		var err error
-		if n, err = buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
-			a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
-			return
-		}
-	}
-	if n > limit {
-		a.tooLarge(w, r, n, kind, limit)
-		return
-	}
+	defer putPayload(buf)
 
 	if typ == lambdaapi.InvocationEvent {
 		a.enqueue(w, r, owner, id, buf.Bytes(), invoke.MaxEventPayload, http.StatusAccepted, nil)
@@ -105,6 +73,54 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(res.Payload)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(res.Payload)
+}
+
+// invokePayload reads the payload of a synchronous or Event invocation of
+// type typ into a pooled buffer, which the caller returns with
+// putPayload. It answers a payload over the limit, and then returns nil.
+func (a *API) invokePayload(w http.ResponseWriter, r *http.Request, typ string) *bytes.Buffer {
+	// Under --auth sigv4 the body has been read (and hashed) already.
+	buf, read := bodyBuffer(r)
+	if !read {
+		buf = payloads.Get().(*bytes.Buffer)
+		buf.Reset()
+	}
+	// The limit is checked from the declared size before a byte is read,
+	// and again on what arrives.
+	limit, kind := int64(invoke.MaxPayload), "RequestResponse"
+	if typ == lambdaapi.InvocationEvent {
+		limit, kind = invoke.MaxEventPayload, "Event"
+	}
+	if r.ContentLength > limit {
+		putPayload(buf)
+		a.tooLarge(w, r, r.ContentLength, kind, limit)
+		return nil
+	}
+	n := int64(buf.Len())
+	if !read {
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength))
+		}
+		var err error
+		if n, err = buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
+			putPayload(buf)
+			a.fail(w, r, lambdaapi.ErrInvalidRequestContent.WithMessage("Could not read request body: "+err.Error()))
+			return nil
+		}
+	}
+	if n > limit {
+		putPayload(buf)
+		a.tooLarge(w, r, n, kind, limit)
+		return nil
+	}
+	return buf
+}
+
+func putPayload(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledPayload {
+		buf.Reset()
+		payloads.Put(buf)
+	}
 }
 
 // checkInvokeTarget applies AWS's name and ARN checks to an invocation and

@@ -135,6 +135,13 @@ type Request struct {
 	ClientContext string
 	// DryRun only checks that the invocation would be accepted.
 	DryRun bool
+	// Stream, when set, receives the function's response as it is
+	// written (InvokeWithResponseStream, function URLs in RESPONSE_STREAM
+	// mode); see worker.Request.Stream.
+	Stream worker.StreamSink
+	// Resolved, when set, is called with the version the invocation
+	// resolved to before it runs (and so before Stream is begun).
+	Resolved func(*Target)
 }
 
 // Target is the function version an invocation resolved to.
@@ -240,12 +247,16 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	if req.RequestID == "" {
 		req.RequestID = NewRequestID()
 	}
+	if req.Resolved != nil {
+		req.Resolved(t)
+	}
 	return s.runner.Invoke(ctx, &worker.Request{
 		Function:      t.Config,
 		RequestID:     req.RequestID,
 		Payload:       payload,
 		InvokedARN:    t.InvokedARN,
 		ClientContext: clientContext,
+		Stream:        req.Stream,
 	})
 }
 

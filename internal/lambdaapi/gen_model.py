@@ -67,6 +67,7 @@ OPERATIONS = [
     "UpdateFunctionUrlConfig",
     "DeleteFunctionUrlConfig",
     "ListFunctionUrlConfigs",
+    "InvokeWithResponseStream",
 ]
 
 # Constraints the service enforces but the published model leaves out, and

@@ -53,6 +53,7 @@ var modelOperations = map[string]string{
 	"UpdateFunctionUrlConfig":            "UpdateFunctionUrlConfigRequest",
 	"DeleteFunctionUrlConfig":            "DeleteFunctionUrlConfigRequest",
 	"ListFunctionUrlConfigs":             "ListFunctionUrlConfigsRequest",
+	"InvokeWithResponseStream":           "InvokeWithResponseStreamRequest",
 }
 
 // modelShapes holds the input shapes of modelOperations with their
@@ -558,4 +559,14 @@ var modelShapes = map[string]*shape{
 		{"MaxItems", "MaxItems", locQuery, "MaxItems", false},
 	}},
 	"MaxItems": {kind: kindInteger, min: 1.0, hasMin: true, max: 50.0, hasMax: true},
+	"InvokeWithResponseStreamRequest": {kind: kindStructure, payload: "Payload", members: []member{
+		{"FunctionName", "NamespacedFunctionName", locURI, "FunctionName", true},
+		{"InvocationType", "ResponseStreamingInvocationType", locHeader, "X-Amz-Invocation-Type", false},
+		{"LogType", "LogType", locHeader, "X-Amz-Log-Type", false},
+		{"ClientContext", "String", locHeader, "X-Amz-Client-Context", false},
+		{"Qualifier", "NumericLatestPublishedOrAliasQualifier", locQuery, "Qualifier", false},
+		{"Payload", "Blob", locBody, "Payload", false},
+		{"TenantId", "TenantId", locHeader, "X-Amz-Tenant-Id", false},
+	}},
+	"ResponseStreamingInvocationType": {kind: kindString, enum: []string{"RequestResponse", "DryRun"}},
 }

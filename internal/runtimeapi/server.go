@@ -43,6 +43,9 @@ type Invocation struct {
 	TraceID         string
 	ClientContext   string // decoded JSON, or empty
 	CognitoIdentity string // JSON, or empty
+	// Stream, when set, receives the body of the runtime's POST /response
+	// as it arrives, instead of it being collected into Response.Body.
+	Stream Sink
 }
 
 // Response is what the runtime posted for an invocation.
@@ -58,6 +61,9 @@ type Response struct {
 	// Lambda-Runtime-Function-Error-Type header or trailer, or the body's
 	// errorType.
 	ErrorType string
+	// Streamed reports that the body went to the invocation's Stream; Body
+	// then holds only an error document, when Error is set.
+	Streamed bool
 
 	buf *bytes.Buffer
 }
@@ -123,6 +129,7 @@ type pending struct {
 	inv      *Invocation
 	result   chan *Response // cap 1
 	answered bool           // guarded by Server.mu
+	stream   *stream        // guarded by Server.mu; set while a /response streams to inv.Stream
 }
 
 // NewServer returns a Runtime API server for ln, bounded by cfg. Call
@@ -240,7 +247,12 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error)
 	// A runtime that posts its answer and exits (aws-lambda-go after a
 	// panic) is answered before its exit is noticed: the answer is queued
 	// before the 202 that lets it exit. Prefer the answer.
-	s.abandon(p)
+	if st := s.abandon(p); st != nil {
+		// A response is streaming to inv.Stream: stop it, and return only
+		// once the Stream is no longer written.
+		st.stop()
+		<-st.done
+	}
 	select {
 	case r := <-p.result:
 		return r, nil
@@ -252,13 +264,15 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error)
 	return nil, ErrClosed
 }
 
-// abandon forgets p so that a late answer for it is refused.
-func (s *Server) abandon(p *pending) {
+// abandon forgets p so that a late answer for it is refused. It returns
+// p's stream if its response is streaming.
+func (s *Server) abandon(p *pending) *stream {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.current == p {
 		s.current = nil
 	}
-	s.mu.Unlock()
+	return p.stream
 }
 
 func (s *Server) endInit(res InitResult) bool {
@@ -341,8 +355,9 @@ func (s *Server) setIdleLocked(idle bool) {
 }
 
 // claim finds the invocation id refers to and marks it answered, or
-// writes the Runtime API's error and returns nil.
-func (s *Server) claim(w http.ResponseWriter, id string) *pending {
+// writes the Runtime API's error and returns nil. A response claimed for
+// an invocation with a Stream gets p.stream.
+func (s *Server) claim(w http.ResponseWriter, id string, response bool) *pending {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.current
@@ -351,6 +366,9 @@ func (s *Server) claim(w http.ResponseWriter, id string) *pending {
 		return nil
 	}
 	p.answered = true
+	if response && p.inv.Stream != nil {
+		p.stream = &stream{rc: http.NewResponseController(w), done: make(chan struct{})}
+	}
 	return p
 }
 
@@ -364,13 +382,24 @@ func (s *Server) finish(p *pending, res *Response) {
 }
 
 func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
-	p := s.claim(w, r.PathValue("id"))
+	p := s.claim(w, r.PathValue("id"), true)
 	if p == nil {
 		return
 	}
 	if mode := r.Header.Get("Lambda-Runtime-Function-Response-Mode"); mode != "" && mode != "streaming" {
+		if p.stream != nil {
+			p.stream.end()
+		}
 		s.finish(p, synthetic("Runtime.InvalidResponseModeHeader", "Invalid response mode header: "+mode))
 		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode")
+		return
+	}
+	if p.stream != nil {
+		// The invocation's consumer takes the body as it comes, whether
+		// or not the runtime declared streaming: aws-lambda-go streams an
+		// io.Reader's bytes with the same chunked POST, without the
+		// header, and Lambda passes them on as they come.
+		s.streamResponse(w, r, p, p.stream)
 		return
 	}
 	buf, tooLarge, err := s.readBody(w, r, MaxResponse, p.inv.Deadline)
@@ -401,7 +430,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleInvocationError(w http.ResponseWriter, r *http.Request) {
-	p := s.claim(w, r.PathValue("id"))
+	p := s.claim(w, r.PathValue("id"), false)
 	if p == nil {
 		return
 	}

@@ -30,6 +30,25 @@ type Request struct {
 	// function's layers, merged); empty for none. Its extensions
 	// directory holds the external extensions.
 	OptDir string
+	// Stream, when set, receives the response as the runtime sends it
+	// (Lambda-Runtime-Function-Response-Mode: streaming, or any chunked
+	// body), up to runtimeapi.MaxStreamedResponse. When nil, a streamed
+	// response is collected into Result.Payload, within the 6 MB limit of
+	// buffered responses.
+	Stream StreamSink
+}
+
+// StreamSink receives a response the runtime streams
+// (Lambda-Runtime-Function-Response-Mode: streaming). Its methods are
+// called from one goroutine at a time, and never after Invoke returns.
+type StreamSink interface {
+	// Begin is called once, before the first chunk, with the response's
+	// Content-Type.
+	Begin(contentType string) error
+	// Write is called with each chunk as the function writes it; the sink
+	// flushes it to its client. An error stops the stream to the sink;
+	// the function runs on.
+	Write(p []byte) (int, error)
 }
 
 // Result is what an invocation produced. A function that failed, crashed
@@ -50,6 +69,10 @@ type Result struct {
 	Duration time.Duration
 	// ColdStart reports that the invocation started an environment.
 	ColdStart bool
+	// Streamed reports that the body went to Request.Stream (Begin was
+	// called): Payload then holds only the error document when
+	// FunctionError is set, since the sink may have part of the body.
+	Streamed bool
 
 	release func()
 }
@@ -65,6 +88,18 @@ func (r *Result) Release() {
 }
 
 var errTimedOut = errors.New("task timed out")
+
+// beganSink records whether the runtime API began a stream to the sink.
+// Invoke reads began only after the runtime API is done with the sink.
+type beganSink struct {
+	StreamSink
+	began bool
+}
+
+func (s *beganSink) Begin(contentType string) error {
+	s.began = true
+	return s.StreamSink.Begin(contentType)
+}
 
 // Invoke runs req in an environment of its function version.
 func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
@@ -158,7 +193,7 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	e.deadline = deadline
 	e.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version) })
 	ictx, cancel := context.WithDeadlineCause(e.ctx, deadline, errTimedOut)
-	resp, err := e.rapi.Invoke(ictx, &runtimeapi.Invocation{
+	inv := &runtimeapi.Invocation{
 		RequestID:       req.RequestID,
 		Payload:         req.Payload,
 		Deadline:        deadline,
@@ -166,7 +201,13 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		TraceID:         req.TraceID,
 		ClientContext:   req.ClientContext,
 		CognitoIdentity: req.CognitoIdentity,
-	})
+	}
+	var sink *beganSink
+	if req.Stream != nil {
+		sink = &beganSink{StreamSink: req.Stream}
+		inv.Stream = sink
+	}
+	resp, err := e.rapi.Invoke(ictx, inv)
 	dur := time.Since(start)
 	cancel()
 	e.capture.Flush()
@@ -177,6 +218,9 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	}
 
 	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0}
+	if sink != nil {
+		res.Streamed = sink.began // also when the stream was cut by a timeout or a crash
+	}
 	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration}
 	e.initDuration = 0
 	healthy := false

@@ -31,6 +31,7 @@ var servedOperations = map[string]bool{
 	"PutFunctionConcurrency": true, "GetFunctionConcurrency": true, "DeleteFunctionConcurrency": true,
 	"CreateFunctionUrlConfig": true, "GetFunctionUrlConfig": true, "UpdateFunctionUrlConfig": true,
 	"DeleteFunctionUrlConfig": true, "ListFunctionUrlConfigs": true,
+	"InvokeWithResponseStream": true,
 }
 
 // TestEveryOperationServedOrUnknown calls every operation of

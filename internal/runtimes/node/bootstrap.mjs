@@ -234,6 +234,9 @@ function fatal(err) {
 
 class StaleConnection extends Error {}
 
+// STREAMED as a request body: the caller writes the chunked body itself (openStream).
+const STREAMED = Symbol('streamed');
+
 class RuntimeClient {
   constructor(address) {
     address = address || '';
@@ -289,7 +292,9 @@ class RuntimeClient {
     return new Promise((resolve, reject) => {
       const sock = this.sock || this.connect();
       let head = `${method} ${urlPath} HTTP/1.1${this.hostHeader}${headers}`;
-      if (body !== undefined) {
+      if (body === STREAMED) {
+        head += '\r\nTransfer-Encoding: chunked\r\nTrailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body';
+      } else if (body !== undefined) {
         head += `\r\nContent-Length: ${typeof body === 'string' ? Buffer.byteLength(body) : body.length}`;
       }
       head += '\r\n\r\n';
@@ -313,7 +318,7 @@ class RuntimeClient {
       sock.ref();
       sock.cork();
       sock.write(head, 'latin1');
-      if (body !== undefined && body.length > 0) sock.write(body);
+      if (body !== undefined && body !== STREAMED && body.length > 0) sock.write(body);
       sock.uncork();
     });
   }
@@ -491,6 +496,23 @@ class RuntimeClient {
     }
   }
 
+  // openStream starts a streaming POST /response (Lambda-Runtime-Function-Response-Mode:
+  // streaming, chunked, error trailers declared). It returns the socket to write the
+  // chunks to and a promise of the Runtime API's answer, which may come before the body
+  // ends (413 past the streamed-response limit). No other request is in flight during
+  // an invocation, so the exchange does not queue behind one.
+  openStream(id, contentType) {
+    const ct = String(contentType).replace(/[^\x20-\x7e]/g, ' ');
+    const done = this.exchange(
+      'POST',
+      `/2018-06-01/runtime/invocation/${encodeURIComponent(id)}/response`,
+      `\r\nContent-Type: ${ct}\r\nLambda-Runtime-Function-Response-Mode: streaming`,
+      STREAMED,
+    );
+    this.tail = done.catch(() => {});
+    return { sock: this.pending.sock, done };
+  }
+
   postResponse(id, bodyString) {
     return this.post(`/2018-06-01/runtime/invocation/${encodeURIComponent(id)}/response`, bodyString);
   }
@@ -512,6 +534,134 @@ class RuntimeClient {
     );
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Response streaming: awslambda.streamifyResponse(handler) and
+// awslambda.HttpResponseStream.from(stream, metadata), as in Lambda's Node runtime. The
+// handler gets (event, responseStream, context); what it writes goes to the Runtime API
+// as chunks of one POST /response, paced by the socket (a slow consumer applies
+// backpressure through TCP, and the Writable's highWaterMark bounds what is queued here).
+
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+let WritableClass = null; // node:stream, loaded by the first streaming function only
+
+function responseStreamClass() {
+  if (WritableClass !== null) return WritableClass;
+  const { Writable } = require('node:stream');
+  WritableClass = class ResponseStream extends Writable {
+    constructor(client, id, highWaterMark) {
+      super(highWaterMark ? { highWaterMark } : {});
+      this._client = client;
+      this._id = id;
+      this._contentType = 'application/octet-stream';
+      this._conn = null; // {sock, done} once the POST has begun
+      this._answered = false; // the Runtime API answered (the body is no longer read)
+      this._onBeforeFirstWrite = null;
+      this._trailers = '';
+    }
+
+    setContentType(contentType) {
+      if (this._conn !== null) throw new Error('Content type cannot be set after the first write.');
+      this._contentType = contentType;
+    }
+
+    _begin() {
+      if (this._conn !== null) return;
+      this._conn = this._client.openStream(this._id, this._contentType);
+      this._conn.done.then(
+        () => (this._answered = true),
+        () => (this._answered = true),
+      );
+      const before = this._onBeforeFirstWrite;
+      this._onBeforeFirstWrite = null;
+      if (before) before((chunk) => this._chunk(Buffer.from(chunk), null));
+    }
+
+    _chunk(buf, cb) {
+      if (this._answered || buf.length === 0) {
+        if (cb) cb();
+        return;
+      }
+      const sock = this._conn.sock;
+      sock.write(`${buf.length.toString(16)}\r\n`, 'latin1');
+      sock.write(buf);
+      // The callback runs once the socket has handed the bytes to the kernel: the
+      // Writable queues no more than its highWaterMark meanwhile.
+      if (cb) sock.write('\r\n', 'latin1', () => cb());
+      else sock.write('\r\n', 'latin1');
+    }
+
+    _write(chunk, encoding, cb) {
+      this._begin();
+      this._chunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding), cb);
+    }
+
+    _final(cb) {
+      this._begin();
+      if (!this._answered) this._conn.sock.write(`0\r\n${this._trailers}\r\n`, 'latin1');
+      this._conn.done.then(
+        (res) => {
+          if ((res.status < 200 || res.status > 299) && res.status !== 413) {
+            cb(new FatalError(`POST /response (streaming): status ${res.status}: ${res.body.toString('utf8', 0, 512)}`));
+          } else cb();
+        },
+        (err) => cb(err instanceof FatalError ? err : new FatalError(String(err && err.message ? err.message : err))),
+      );
+    }
+
+    // fail ends the stream with the error trailers, which turn the invocation into a
+    // failure after whatever was written.
+    fail(err) {
+      const doc = toRapidResponse(err);
+      const type = String(doc.errorType).replace(/[^\x20-\x7e]/g, ' ');
+      const body = Buffer.from(JSON.stringify(doc)).toString('base64');
+      this._trailers =
+        `Lambda-Runtime-Function-Error-Type: ${type}\r\nLambda-Runtime-Function-Error-Body: ${body}\r\n`;
+      return this.finished();
+    }
+
+    // finished ends the stream (if the handler did not) and resolves once the Runtime
+    // API has answered.
+    finished() {
+      return new Promise((resolve, reject) => {
+        const settle = (err) => (err ? reject(err) : resolve());
+        if (this.writableFinished) return resolve();
+        if (this.destroyed) return reject(this.errored || new FatalError('response stream destroyed'));
+        this.once('finish', () => resolve());
+        this.once('error', settle);
+        if (!this.writableEnded) this.end();
+      });
+    }
+  };
+  return WritableClass;
+}
+
+class HttpResponseStream {
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType(HTTP_INTEGRATION);
+    const metadata = JSON.stringify(prelude);
+    underlyingStream._onBeforeFirstWrite = (write) => {
+      write(metadata);
+      write(new Uint8Array(8)); // the delimiter: 8 NUL bytes
+    };
+    return underlyingStream;
+  }
+}
+
+globalThis.awslambda = {
+  streamifyResponse(handler, options) {
+    handler[HANDLER_STREAMING] = STREAM_RESPONSE;
+    if (options && Number.isInteger(options.highWaterMark)) {
+      handler[HANDLER_HIGHWATERMARK] = options.highWaterMark;
+    }
+    return handler;
+  },
+  HttpResponseStream,
+};
 
 // ---------------------------------------------------------------------------------------
 // Handler loading: "path/to/file.export[.nested]", relative to LAMBDA_TASK_ROOT.
@@ -653,6 +803,7 @@ class Runtime {
     this.client = client;
     this.handler = handler;
     this.isAsync = handler.constructor && handler.constructor.name === 'AsyncFunction';
+    this.streaming = handler[HANDLER_STREAMING] === STREAM_RESPONSE;
     this.scheduleNext = () => this.scheduleIteration();
   }
 
@@ -788,12 +939,66 @@ class Runtime {
         getRemainingTimeInMillis: () => deadline - Date.now(),
       });
 
+      if (this.streaming) {
+        this.invokeStreaming(id, event, context, invocation);
+        return;
+      }
       const result = this.handler(event, context, callback);
       if (isPromise(result)) {
         result.then(context.succeed, context.fail).catch(context.fail);
       }
     } catch (err) {
       callback(err);
+    }
+  }
+
+  // invokeStreaming runs a streamifyResponse handler: (event, responseStream, context).
+  // The invocation ends when the handler's promise settles (the stream is ended for it
+  // if it did not end it) or, for a handler returning no promise, when it ends the
+  // stream. A failure, thrown or rejected, ends the stream with the error trailers.
+  invokeStreaming(id, event, context, invocation) {
+    const Stream = responseStreamClass();
+    const stream = new Stream(this.client, id, this.handler[HANDLER_HIGHWATERMARK]);
+    const fail = (err) => {
+      if (invocation.done) return;
+      invocation.done = true;
+      beforeExitListener = noop;
+      logError('Invoke Error', err);
+      stream.fail(err).then(this.scheduleNext, fatal);
+    };
+    const succeed = () => {
+      if (invocation.done) return;
+      invocation.done = true;
+      beforeExitListener = noop;
+      stream.finished().then(this.scheduleNext, fatal);
+    };
+    onUserError = (error, code) => {
+      if (invocation.done) process.exit(code);
+      invocation.done = true;
+      logError('Invoke Error', error);
+      stream.fail(error).then(() => process.exit(code), fatal);
+    };
+    beforeExitListener = () =>
+      fail(
+        new NodeJsExit(
+          'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes',
+        ),
+      );
+    stream.on('error', (err) => {
+      if (err instanceof FatalError) fatal(err);
+      fail(err);
+    });
+    let result;
+    try {
+      result = this.handler(event, stream, context);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (isPromise(result)) {
+      result.then(succeed, fail);
+    } else {
+      stream.once('finish', succeed);
     }
   }
 }

@@ -7,12 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-lambda-go/lambdaurl"
 )
 
 var counter int
@@ -51,7 +55,9 @@ type reply struct {
 	SentNs        int64             `json:"sent_ns,omitempty"`
 }
 
-func handle(ctx context.Context, e event) (*reply, error) {
+// handle returns a *reply, or for "stream" and "streamfail" an io.Reader,
+// which aws-lambda-go posts as a chunked body as it reads it.
+func handle(ctx context.Context, e event) (any, error) {
 	start := time.Now().UnixNano()
 	counter++
 	lc, _ := lambdacontext.FromContext(ctx)
@@ -93,6 +99,35 @@ func handle(ctx context.Context, e event) (*reply, error) {
 		}
 	case "hang":
 		select {}
+	case "url":
+		// aws-lambda-go's lambdaurl, as a RESPONSE_STREAM function URL
+		// handler runs it: its response streams with the HTTP prelude.
+		h := lambdaurl.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, "from lambdaurl "+r.URL.Path)
+		}))
+		return h(ctx, &events.LambdaFunctionURLRequest{RawPath: "/p", RequestContext: events.LambdaFunctionURLRequestContext{
+			DomainName: "example.com", HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: "GET", Path: "/p"}}})
+	case "stream", "streamfail":
+		// N chunks "chunk <i> <ms since epoch>\n", Ms apart; streamfail
+		// then fails the read, which aws-lambda-go reports in the error
+		// trailers.
+		pr, pw := io.Pipe()
+		go func() {
+			for i := range max(e.N, 1) {
+				if i > 0 {
+					time.Sleep(time.Duration(e.Ms) * time.Millisecond)
+				}
+				fmt.Fprintf(pw, "chunk %d %d\n", i, time.Now().UnixMilli())
+			}
+			if e.Op == "streamfail" {
+				pw.CloseWithError(errors.New("reader failed: " + e.Text))
+				return
+			}
+			pw.Close()
+		}()
+		return pr, nil
 	case "flaky":
 		// Fails the first time it sees a request id in this environment.
 		p := os.TempDir() + "/flaky-" + r.RequestID
