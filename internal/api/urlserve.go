@@ -151,17 +151,24 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &invoke.Request{Account: u.Account, FunctionName: u.Function, Qualifier: u.Qualifier, RequestID: rid, Payload: ev}
-	// STREAM SEAM (contracts.md item 1): once package worker has
-	// StreamSink, a RESPONSE_STREAM URL (u.InvokeMode ==
-	// function.InvokeStream) passes a sink writing to w here, as
-	// req.Stream, and returns when res.Streamed. Until then every URL
-	// is answered buffered.
+	// A RESPONSE_STREAM URL sends the function's bytes as it writes
+	// them; a function that answers buffered is mapped as in BUFFERED
+	// mode.
+	var sink *urlSink
+	if u.InvokeMode == function.InvokeStream {
+		sink = &urlSink{w: w, rc: http.NewResponseController(w), r: r, cors: u.Cors, rid: rid}
+		req.Stream = sink
+	}
 	res, err := a.invoke.Invoke(r.Context(), req)
 	if err != nil {
 		a.urlInvokeFailed(w, rid, err)
 		return
 	}
 	defer res.Release()
+	if res.Streamed {
+		sink.finish(w, res.FunctionError, res.ErrorType)
+		return
+	}
 	if res.FunctionError != "" {
 		if res.ErrorType == "Sandbox.Timedout" {
 			urlError(w, http.StatusGatewayTimeout, "ServiceException", "Endpoint request timed out")

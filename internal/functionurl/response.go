@@ -51,6 +51,58 @@ func ParseResponse(payload []byte) (*Response, error) {
 	if !ok {
 		return inferred, nil
 	}
+	out, err := parseMeta(obj, rawStatus)
+	if err != nil {
+		return nil, err
+	}
+	var body string
+	if raw, ok := obj["body"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return nil, fmt.Errorf("%w: body is not a string", ErrMalformed)
+		}
+	}
+	b64 := false
+	if raw, ok := obj["isBase64Encoded"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &b64); err != nil {
+			return nil, fmt.Errorf("%w: isBase64Encoded is not a boolean", ErrMalformed)
+		}
+	}
+	if b64 {
+		b, err := base64.StdEncoding.DecodeString(body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: body is not base64: %w", ErrMalformed, err)
+		}
+		out.Body = b
+	} else {
+		out.Body = []byte(body)
+	}
+	return out, nil
+}
+
+// PreludeDelimiter ends the prelude of a streamed HTTP integration
+// response (awslambda.HttpResponseStream.from): the JSON of its status,
+// headers and cookies, then eight NUL bytes, then the body.
+var PreludeDelimiter = []byte{0, 0, 0, 0, 0, 0, 0, 0}
+
+// ParsePrelude maps the prelude of a streamed HTTP integration response
+// (without its delimiter) to the response's status, headers and cookies,
+// as ParseResponse maps a structured result's; a missing statusCode is
+// 200, and the body follows the prelude on the stream.
+func ParsePrelude(prelude []byte) (*Response, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(prelude, &obj); err != nil {
+		return nil, fmt.Errorf("%w: the prelude is not a JSON object: %w", ErrMalformed, err)
+	}
+	rawStatus, ok := obj["statusCode"]
+	if !ok || isNull(rawStatus) {
+		rawStatus = json.RawMessage("200")
+	}
+	return parseMeta(obj, rawStatus)
+}
+
+// parseMeta reads a structured response's statusCode, headers and
+// cookies.
+func parseMeta(obj map[string]json.RawMessage, rawStatus json.RawMessage) (*Response, error) {
 	out := &Response{}
 	var status float64
 	if err := json.Unmarshal(rawStatus, &status); err != nil || status != math.Trunc(status) || status < 200 || status > 599 {
@@ -82,27 +134,6 @@ func ParseResponse(payload []byte) (*Response, error) {
 				return nil, fmt.Errorf("%w: a cookie cannot be sent", ErrMalformed)
 			}
 		}
-	}
-	var body string
-	if raw, ok := obj["body"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &body); err != nil {
-			return nil, fmt.Errorf("%w: body is not a string", ErrMalformed)
-		}
-	}
-	b64 := false
-	if raw, ok := obj["isBase64Encoded"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &b64); err != nil {
-			return nil, fmt.Errorf("%w: isBase64Encoded is not a boolean", ErrMalformed)
-		}
-	}
-	if b64 {
-		b, err := base64.StdEncoding.DecodeString(body)
-		if err != nil {
-			return nil, fmt.Errorf("%w: body is not base64: %w", ErrMalformed, err)
-		}
-		out.Body = b
-	} else {
-		out.Body = []byte(body)
 	}
 	return out, nil
 }

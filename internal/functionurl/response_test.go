@@ -114,3 +114,18 @@ func structured(payload []byte) bool {
 	_, ok := m["statusCode"]
 	return ok
 }
+
+func TestParsePrelude(t *testing.T) {
+	got, err := ParsePrelude([]byte(`{"statusCode":201,"headers":{"x-a":"1"},"cookies":["c=d"]}`))
+	if err != nil || got.StatusCode != 201 || len(got.Headers) != 2 || got.Headers[0] != [2]string{"x-a", "1"} || len(got.Cookies) != 1 {
+		t.Errorf("ParsePrelude = %+v, %v; want 201, x-a and the default Content-Type, one cookie", got, err)
+	}
+	if got, err := ParsePrelude([]byte(`{}`)); err != nil || got.StatusCode != 200 {
+		t.Errorf("ParsePrelude({}) = %+v, %v; want 200", got, err)
+	}
+	for _, bad := range []string{``, `[]`, `{"statusCode":99}`, `{"statusCode":"x"}`, `{"headers":[1]}`, `{"cookies":"x"}`} {
+		if _, err := ParsePrelude([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParsePrelude(%q) = %v; want ErrMalformed", bad, err)
+		}
+	}
+}

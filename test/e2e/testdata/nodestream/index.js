@@ -11,6 +11,10 @@ async function write(stream, data) {
 }
 
 exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  // Through a function URL the parameters come in the query string.
+  for (const [k, v] of Object.entries(event.queryStringParameters || {})) {
+    event[k] = /^\d+$/.test(v) ? Number(v) : v;
+  }
   const mode = event.mode || 'chunks';
   switch (mode) {
     case 'chunks': // n chunks, delay ms apart: "chunk <i> <ms since epoch>\n"
