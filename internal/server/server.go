@@ -27,6 +27,7 @@ import (
 	"hearth/internal/broker"
 	"hearth/internal/invoke"
 	"hearth/internal/logs"
+	"hearth/internal/metrics"
 	"hearth/internal/runtimes"
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/process"
@@ -84,6 +85,9 @@ type Config struct {
 	AsyncAccountMaxBytes int64
 	// QueueMaxBytes bounds the named queues on disk. Zero means 1 GiB.
 	QueueMaxBytes int64
+	// NoMetrics turns /metrics off, and with it the metrics' one call
+	// per invocation.
+	NoMetrics bool
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
 	DebugAddr string
 	// AsyncRetryBase is the delay before an async event's second attempt
@@ -357,7 +361,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Credentials:  issue,
 		Endpoint:     endpoint,
 	}, drv, st, rts, ls, log)
-	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
+	// Metrics count each invocation as it passes from invoke to the
+	// worker (one call), and read the rest at scrape time.
+	var runner invoke.Runner = wk
+	var mx *metrics.Metrics
+	if !cfg.NoMetrics {
+		mx = metrics.New(0)
+		runner = mx.Wrap(wk, cfg.AccountID)
+		mx.CollectEnvironments(wk, cfg.AccountID)
+	}
+	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, runner)
+	if mx != nil {
+		inv.SetThrottled(mx.Throttled)
+	}
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:       cfg.AsyncRetryBase,
@@ -374,6 +390,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
+	if mx != nil {
+		mx.CollectAsync(aq)
+		a.SetMetrics(mx.Handler())
+	}
 	a.SetStorage(b)
 	if verifier != nil {
 		a.SetAuth(verifier, keys)

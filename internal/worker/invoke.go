@@ -50,6 +50,8 @@ type Result struct {
 	Duration time.Duration
 	// ColdStart reports that the invocation started an environment.
 	ColdStart bool
+	// InitDuration is the environment's init phase, on a cold start.
+	InitDuration time.Duration
 
 	release func()
 }
@@ -176,7 +178,7 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		return nil
 	}
 
-	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0}
+	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0, InitDuration: e.initDuration}
 	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration}
 	e.initDuration = 0
 	healthy := false
