@@ -74,10 +74,10 @@ func fnLabels(name string) string {
 }
 
 // TestMetrics (issue 14): after successful, failing, throttled and async
-// invocations, /metrics holds exactly their counts, per function version,
+// invocations (one event retried once, then given up), /metrics holds exactly their counts, per function version,
 // and only a root caller may read it.
 func TestMetrics(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", "--async-retry-base", "100ms")
 	ctx := t.Context()
 
 	// Unsigned: refused (the metrics name every account's functions).
@@ -114,14 +114,29 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("m-thr with reserved concurrency 0: %v; want TooManyRequestsException", err)
 		}
 	}
+	// An answered invocation's environment is released just after the
+	// answer: the events below must find it idle, not start another.
+	eventually(t, 10*time.Second, "m-ok and m-err idle", func() bool {
+		return s.hasEnv(t, "m-ok", "idle") && s.hasEnv(t, "m-err", "idle") && !s.hasEnv(t, "m-ok", "busy") && !s.hasEnv(t, "m-err", "busy")
+	})
 	if _, err := s.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("m-ok"),
 		InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"op":"echo"}`)}); err != nil {
 		t.Fatal(err)
 	}
+	// An event that fails twice (one retry), then is given up.
+	if _, err := s.Client.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{
+		FunctionName: aws.String("m-err"), MaximumRetryAttempts: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("m-err"),
+		InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"op":"error","text":"async"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	var got map[string]float64
-	eventually(t, 20*time.Second, "the async event to succeed", func() bool {
+	eventually(t, 30*time.Second, "the async events to end", func() bool {
 		got = scrape(t, s)
-		return got["hearth_async_events_succeeded_total"] == 1 && got["hearth_concurrent_executions"+fnLabels("m-ok")] == 0
+		return got["hearth_async_events_succeeded_total"] == 1 && got[`hearth_async_events_dropped_total{reason="failed"}`] == 1 &&
+			got["hearth_async_events_in_flight"] == 0 && got["hearth_concurrent_executions"+fnLabels("m-err")] == 0
 	})
 
 	want := map[string]float64{
@@ -132,12 +147,12 @@ func TestMetrics(t *testing.T) {
 		"hearth_concurrent_executions" + fnLabels("m-ok"):                                             0,
 		"hearth_invocation_duration_seconds_count" + fnLabels("m-ok"):                                 4,
 		"hearth_init_duration_seconds_count" + fnLabels("m-ok"):                                       1,
-		"hearth_invocations_total" + fnLabels("m-err"):                                                2,
-		"hearth_invocation_errors_total" + fnLabels("m-err"):                                          2,
+		"hearth_invocations_total" + fnLabels("m-err"):                                                4, // 2 sync, 2 attempts of the event
+		"hearth_invocation_errors_total" + fnLabels("m-err"):                                          4,
 		"hearth_throttles_total" + fnLabels("m-err"):                                                  0,
 		"hearth_cold_starts_total" + fnLabels("m-err"):                                                1,
 		"hearth_concurrent_executions" + fnLabels("m-err"):                                            0,
-		"hearth_invocation_duration_seconds_count" + fnLabels("m-err"):                                2,
+		"hearth_invocation_duration_seconds_count" + fnLabels("m-err"):                                4,
 		"hearth_init_duration_seconds_count" + fnLabels("m-err"):                                      1,
 		"hearth_throttles_total" + fnLabels("m-thr"):                                                  2,
 		"hearth_invocations_total" + fnLabels("m-thr"):                                                0,
@@ -148,11 +163,11 @@ func TestMetrics(t *testing.T) {
 		"hearth_init_duration_seconds_count" + fnLabels("m-thr"):                                      0,
 		`hearth_environments{account="000000000000",function="m-ok",version="$LATEST",state="idle"}`:  1,
 		`hearth_environments{account="000000000000",function="m-err",version="$LATEST",state="idle"}`: 1,
-		"hearth_async_events_received_total":                                                          1,
+		"hearth_async_events_received_total":                                                          2,
 		"hearth_async_events_succeeded_total":                                                         1,
 		"hearth_async_queue_depth":                                                                    0,
-		"hearth_async_retries_total":                                                                  0,
-		`hearth_async_events_dropped_total{reason="failed"}`:                                          0,
+		"hearth_async_retries_total":                                                                  1,
+		`hearth_async_events_dropped_total{reason="failed"}`:                                          1,
 		`hearth_async_events_dropped_total{reason="expired"}`:                                         0,
 		`hearth_async_events_dropped_total{reason="deleted"}`:                                         0,
 		"hearth_async_stats_up":                                                                       1,
