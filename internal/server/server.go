@@ -88,6 +88,9 @@ type Config struct {
 	// NoMetrics turns /metrics off, and with it the metrics' one call
 	// per invocation.
 	NoMetrics bool
+	// MetricsAddr, when set, also serves /metrics there, without
+	// authentication, for a Prometheus that cannot sign SigV4.
+	MetricsAddr string
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
 	DebugAddr string
 	// AsyncRetryBase is the delay before an async event's second attempt
@@ -281,6 +284,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		}
 		defer dln.Close()
 	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if cfg.NoMetrics {
+			return errors.New("metrics-addr: the metrics are off (--metrics=false)")
+		}
+		mln, err = net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		defer mln.Close()
+	}
 
 	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}, log)
 	if err != nil {
@@ -453,6 +467,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		go func() { defer close(debugDone); dsrv.Serve(dln) }()
 		defer func() { dsrv.Close(); <-debugDone }()
 		log.Info("debug endpoint", "addr", dln.Addr().String())
+	}
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mx.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		metricsDone := make(chan struct{})
+		go func() { defer close(metricsDone); msrv.Serve(mln) }()
+		defer func() { msrv.Close(); <-metricsDone }()
+		log.Info("metrics endpoint", "addr", mln.Addr().String())
 	}
 	a.ResumeActivations()
 	// Provisioned environments are started again (IN_PROGRESS until

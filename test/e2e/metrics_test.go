@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -77,7 +79,7 @@ func fnLabels(name string) string {
 // invocations (one event retried once, then given up), /metrics holds exactly their counts, per function version,
 // and only a root caller may read it.
 func TestMetrics(t *testing.T) {
-	s := startServer(t, "", "--async-retry-base", "100ms")
+	s := startServer(t, "", "--async-retry-base", "100ms", "--metrics-addr", "127.0.0.1:0")
 	ctx := t.Context()
 
 	// Unsigned: refused (the metrics name every account's functions).
@@ -88,6 +90,20 @@ func TestMetrics(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("unsigned GET /metrics: %d; want 403", resp.StatusCode)
+	}
+	// --metrics-addr serves them without a signature, for Prometheus.
+	m := regexp.MustCompile(`msg="metrics endpoint" addr=(\S+)`).FindStringSubmatch(s.Log())
+	if m == nil {
+		t.Fatal("no metrics endpoint in the log")
+	}
+	resp, err = http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("# TYPE hearth_invocations_total counter")) {
+		t.Errorf("GET /metrics on --metrics-addr: %d %.200s; want 200 with the metrics", resp.StatusCode, body)
 	}
 
 	s.create(t, "m-ok", goFn())
@@ -136,7 +152,9 @@ func TestMetrics(t *testing.T) {
 	eventually(t, 30*time.Second, "the async events to end", func() bool {
 		got = scrape(t, s)
 		return got["hearth_async_events_succeeded_total"] == 1 && got[`hearth_async_events_dropped_total{reason="failed"}`] == 1 &&
-			got["hearth_async_events_in_flight"] == 0 && got["hearth_concurrent_executions"+fnLabels("m-err")] == 0
+			got["hearth_async_events_in_flight"] == 0 && got["hearth_concurrent_executions"+fnLabels("m-err")] == 0 &&
+			// released (idle) after the answer, as above
+			got[`hearth_environments{account="000000000000",function="m-err",state="idle",version="$LATEST"}`] == 1
 	})
 
 	want := map[string]float64{

@@ -82,7 +82,7 @@ async function loadFunctions() {
   const tbody = $("#functions tbody");
   tbody.textContent = "";
   for (const f of fns) {
-    const tr = row(tbody, [f.FunctionName, f.Runtime, f.Handler, f.MemorySize + " MB", f.Timeout + " s", f.State, f.LastModified],
+    const tr = row(tbody, [f.FunctionName, f.Runtime, f.Handler, f.MemorySize + " MB", f.Timeout + " s", f.LastModified],
       { "data-name": f.FunctionName });
     if (f.FunctionName === selected) tr.classList.add("selected");
     tr.addEventListener("click", () => showFunction(f.FunctionName));
