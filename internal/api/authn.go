@@ -18,7 +18,9 @@ import (
 )
 
 // SetAuth makes every request but /healthz (and code downloads, which
-// carry their own signature) prove who sends it with SigV4. Without it
+// carry their own signature, and the console's pages, which hold no data)
+// prove who sends it with SigV4, or with the console's session
+// (console.go). Without it
 // (--auth none) every request acts as the default account's root. Call
 // it before serving.
 func (a *API) SetAuth(v *auth.Verifier, keys *auth.Keys) {
