@@ -37,6 +37,7 @@ func TestImportRules(t *testing.T) {
 		{mod + "internal/async", []string{"github.com/nats-io/nats-server/", mod + "internal/store", mod + "internal/api", mod + "internal/server", mod + "internal/sandbox/"}},
 		{mod + "internal/api", []string{"github.com/nats-io/nats-server/", mod + "internal/sandbox/", mod + "internal/server"}},
 		{mod + "cmd/hearth", []string{"github.com/aws/aws-lambda-go/"}},
+		{mod + "internal/metrics", []string{mod + "internal/store", mod + "internal/api", mod + "internal/server", mod + "internal/sandbox/"}},
 	}
 	for _, r := range rules {
 		for _, dep := range goList(t, "{{join .Deps \"\\n\"}}", r.pkg) {

@@ -3,6 +3,7 @@
 //	hearth server [flags]            run the server (Lambda API on 127.0.0.1:9001)
 //	hearth logs FUNCTION [--follow]  print a function's log
 //	hearth async                     async queue depth, oldest age, counters
+//	hearth console                   a one-time login link to the web console
 //	hearth runtimes [--local]        the interpreter serving each runtime
 //	hearth queue receive NAME        take messages from a Hearth queue
 //	hearth credentials               the root key as shell exports
@@ -41,6 +42,7 @@ commands:
   server            run the Hearth server
   logs FUNCTION     print a function's log (--follow to keep streaming)
   async             print the async queue's depth, oldest event age and counters
+  console           print a one-time login link to the web console (root key only)
   runtimes          list each runtime with the interpreter that serves it, or why none does
   queue receive Q   take messages from a named Hearth queue (async destinations)
   credentials       print the root credentials as shell exports: eval "$(hearth credentials)"
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAsync(ctx, args[1:], stdout, stderr)
 	case "queue":
 		return runQueue(ctx, args[1:], stdout, stderr)
+	case "console":
+		return runConsole(ctx, args[1:], stdout, stderr)
 	case "runtimes":
 		return runRuntimes(ctx, args[1:], stdout, stderr)
 	case "credentials":

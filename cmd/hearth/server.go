@@ -47,6 +47,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve Go profiling (/debug/pprof) on this address")
 	fs.StringVar(&cfg.Auth, "auth", "sigv4", "sigv4: every request must be signed (AWS Signature Version 4) with a Hearth key; none: no authentication, every request acts as the default account's root (loopback addresses only)")
 	fs.BoolVar(&cfg.AuthNoneOnNetwork, "auth-none-on-network", false, "allow --auth none on an address other than loopback, where anyone who reaches the port can deploy and run code")
+	metricsOn := fs.Bool("metrics", true, "serve Prometheus metrics on GET /metrics (root key only); false also spares invocations the counting")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve GET /metrics on this address, without authentication (for a Prometheus that cannot sign)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,6 +59,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("server: unexpected argument %q", fs.Arg(0))
 	}
+	cfg.NoMetrics = !*metricsOn
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("log-level: %w", err)

@@ -110,6 +110,22 @@ type API struct {
 	uploads    chan struct{} // upload slots: a send takes one
 	memory     memoryReleaser
 	uploadWait time.Duration // how long a large upload waits for a slot
+
+	metrics http.Handler // nil until SetMetrics
+	console consoleAuth  // the console's logins and sessions (console.go)
+}
+
+// SetMetrics has GET /metrics served by h. Call it before serving.
+func (a *API) SetMetrics(h http.Handler) { a.metrics = h }
+
+// serveMetrics serves /metrics to root callers: the metrics name every
+// account's functions, as the environments view does.
+func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if a.metrics == nil {
+		a.fail(w, r, invalid("metrics are not enabled on this server"))
+		return
+	}
+	a.metrics.ServeHTTP(w, r)
 }
 
 // New returns the API. It starts no goroutines until requests arrive.
@@ -248,6 +264,12 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /_hearth/v1/roles", a.managing(a.listRoles)},
 		{"", "PUT /_hearth/v1/roles", a.managing(writes(a.setRole))},
 		{"", "DELETE /_hearth/v1/roles", a.managing(writes(a.deleteRole))},
+		{"", "GET /metrics", a.rootOnly(a.serveMetrics)},
+		{"", "POST /_hearth/v1/console/logins", a.rootOnly(a.createConsoleLogin)},
+		{"", "GET /console/login", a.consoleLogin},
+		{"", "POST /console/logout", a.consoleLogout},
+		{"", "GET /console", consoleRedirect},
+		{"", "GET /console/", a.consoleAssets()},
 	}
 }
 

@@ -31,7 +31,7 @@ type GuardConfig struct {
 // the aws CLI and the SDKs send no Origin and name the address they dial.
 func Guard(cfg GuardConfig, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(cfg.AllowedOrigins, origin) {
+		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(cfg.AllowedOrigins, origin) && !consoleOrigin(r, origin) {
 			lambdaapi.ErrForbidden.WithMessage("Requests from web origin "+origin+
 				" are not allowed; the server's --allowed-origins lists the origins it serves.").Write(w, requestID(r))
 			return
@@ -43,6 +43,18 @@ func Guard(cfg GuardConfig, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// consoleOrigin reports whether r comes from the server's own console: its
+// Origin is the server's own (the scheme and the Host it was sent to) and
+// it carries the console's header, which a page of another origin cannot
+// add without a preflight Hearth never grants.
+func consoleOrigin(r *http.Request, origin string) bool {
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	return r.Header.Get(ConsoleHeader) != "" && strings.EqualFold(origin, scheme+r.Host)
 }
 
 func originAllowed(allowed []string, origin string) bool {

@@ -80,6 +80,9 @@ type Service struct {
 	configs Configs
 	runner  Runner
 	queue   Queue // nil until SetQueue
+	// throttled, when set, is told of each invocation refused for want
+	// of concurrency (SetThrottled).
+	throttled func(account, name, version string)
 
 	mu sync.Mutex
 	// total counts every invocation in flight; accounts each account's
@@ -241,6 +244,9 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	}
 	release, err := s.acquire(&t.Config)
 	if err != nil {
+		if s.throttled != nil {
+			s.throttled(s.accountOf(&t.Config), t.Config.Name, t.Config.Version)
+		}
 		return nil, err
 	}
 	defer release()
@@ -259,6 +265,10 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 		Stream:        req.Stream,
 	})
 }
+
+// SetThrottled has f told of each invocation refused for want of
+// concurrency (the metrics' throttles). Call it before invoking.
+func (s *Service) SetThrottled(f func(account, name, version string)) { s.throttled = f }
 
 // MinUnreserved is the part of the account's concurrency that reservations
 // must leave to functions without one: Lambda's 100 of its default 1,000,

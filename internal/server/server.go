@@ -28,6 +28,7 @@ import (
 	"hearth/internal/function"
 	"hearth/internal/invoke"
 	"hearth/internal/logs"
+	"hearth/internal/metrics"
 	"hearth/internal/runtimes"
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/process"
@@ -89,6 +90,12 @@ type Config struct {
 	// Off by default: a second fixed port would make two servers on one
 	// host collide, and would open a port nobody asked for.
 	URLAddr string
+	// NoMetrics turns /metrics off, and with it the metrics' one call
+	// per invocation.
+	NoMetrics bool
+	// MetricsAddr, when set, also serves /metrics there, without
+	// authentication, for a Prometheus that cannot sign SigV4.
+	MetricsAddr string
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof) there.
 	DebugAddr string
 	// AsyncRetryBase is the delay before an async event's second attempt
@@ -294,6 +301,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		}
 		defer dln.Close()
 	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if cfg.NoMetrics {
+			return errors.New("metrics-addr: the metrics are off (--metrics=false)")
+		}
+		mln, err = net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		defer mln.Close()
+	}
 
 	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}, log)
 	if err != nil {
@@ -374,7 +392,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Credentials:  issue,
 		Endpoint:     endpoint,
 	}, drv, st, rts, ls, log)
-	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, wk)
+	// Metrics count each invocation as it passes from invoke to the
+	// worker (one call), and read the rest at scrape time.
+	var runner invoke.Runner = wk
+	var mx *metrics.Metrics
+	if !cfg.NoMetrics {
+		mx = metrics.New(0)
+		runner = mx.Wrap(wk, cfg.AccountID)
+		mx.CollectEnvironments(wk, cfg.AccountID)
+	}
+	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, runner)
+	if mx != nil {
+		inv.SetThrottled(mx.Throttled)
+	}
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir,
 		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
@@ -392,6 +422,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
+	if mx != nil {
+		mx.CollectAsync(aq)
+		a.SetMetrics(mx.Handler())
+	}
 	a.SetStorage(b)
 	if verifier != nil {
 		a.SetAuth(verifier, keys)
@@ -465,6 +499,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		go func() { defer close(debugDone); dsrv.Serve(dln) }()
 		defer func() { dsrv.Close(); <-debugDone }()
 		log.Info("debug endpoint", "addr", dln.Addr().String())
+	}
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mx.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		metricsDone := make(chan struct{})
+		go func() { defer close(metricsDone); msrv.Serve(mln) }()
+		defer func() { msrv.Close(); <-metricsDone }()
+		log.Info("metrics endpoint", "addr", mln.Addr().String())
 	}
 	a.ResumeActivations()
 	// Provisioned environments are started again (IN_PROGRESS until

@@ -164,6 +164,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		rcfg.Dial = d.Dial
 	}
 	e := &env{
+		created:  time.Now(),
 		id:       id,
 		stream:   stream,
 		pool:     p,
@@ -315,7 +316,7 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	if typ == "" {
 		typ = "Runtime.Unknown"
 	}
-	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true}
+	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true, InitDuration: initDur}
 	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
 	// With no environment, the lines go to a stream of their own, as
 	// those of an environment that failed at once would on Lambda.

@@ -20,6 +20,7 @@ var errExited = errors.New("runtime exited")
 // env is one execution environment and what serves it.
 type env struct {
 	id      string
+	created time.Time
 	stream  string // log stream name
 	pool    *pool
 	sb      sandbox.Env

@@ -73,6 +73,8 @@ type Result struct {
 	// called): Payload then holds only the error document when
 	// FunctionError is set, since the sink may have part of the body.
 	Streamed bool
+	// InitDuration is the environment's init phase, on a cold start.
+	InitDuration time.Duration
 
 	release func()
 }
@@ -217,7 +219,7 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		return nil
 	}
 
-	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0}
+	res := &Result{ExecutedVersion: cfg.Version, Duration: dur, ColdStart: e.initDuration > 0, InitDuration: e.initDuration}
 	if sink != nil {
 		res.Streamed = sink.began // also when the stream was cut by a timeout or a crash
 	}

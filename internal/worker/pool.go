@@ -309,7 +309,8 @@ func (p *pool) info() []EnvInfo {
 	defer p.mu.Unlock()
 	out := make([]EnvInfo, 0, len(p.idle)+len(p.busy)+len(p.dying))
 	add := func(e *env, state string, idleFrom time.Time) {
-		out = append(out, EnvInfo{Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state, IdleFrom: idleFrom, Provisioned: e.provisioned})
+		out = append(out, EnvInfo{Account: p.cfg.Account, Function: p.cfg.Name, Version: p.cfg.Version, ID: e.id, Stream: e.stream, State: state,
+			IdleFrom: idleFrom, Created: e.created, MemoryMB: p.cfg.MemorySize, Provisioned: e.provisioned})
 	}
 	for _, e := range p.idle {
 		if !p.dying[e] {

@@ -334,12 +334,15 @@ func newID(prefix string) string {
 
 // EnvInfo describes a live environment.
 type EnvInfo struct {
+	Account  string    `json:"account,omitempty"`
 	Function string    `json:"function"`
 	Version  string    `json:"version"`
 	ID       string    `json:"env"`
 	Stream   string    `json:"log_stream"`
 	State    string    `json:"state"` // "idle", "busy" or "destroying"
 	IdleFrom time.Time `json:"idle_since,omitzero"`
+	Created  time.Time `json:"created,omitzero"`
+	MemoryMB int       `json:"memory_mb,omitempty"`
 
 	// Provisioned marks an environment of provisioned concurrency.
 	Provisioned bool `json:"provisioned,omitempty"`
