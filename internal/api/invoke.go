@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"hearth/internal/function"
 	"hearth/internal/invoke"
@@ -143,10 +144,31 @@ func (a *API) checkInvokeTarget(r *http.Request) (owner string, err error) {
 }
 
 func (a *API) tooLarge(w http.ResponseWriter, r *http.Request, n int64, kind string, limit int64) {
-	// Leave the rest of an oversized body unread; the connection closes.
+	discardOversized(w, r)
 	w.Header().Set("Connection", "close")
 	a.fail(w, r, lambdaapi.ErrRequestTooLarge.WithMessage(
 		fmt.Sprintf("%d byte payload is too large for the %s invocation type (limit %d bytes)", n, kind, limit)))
+}
+
+// maxDiscard bounds what discardOversized reads of a body past its limit,
+// and discardTimeout how long it waits for it.
+const (
+	maxDiscard     = 16 << 20
+	discardTimeout = 10 * time.Second
+)
+
+// discardOversized reads and drops the rest of a body found too large, up
+// to maxDiscard, so that a client still sending it reads the 413 rather
+// than a connection reset under its write; a longer body is left unread
+// and the connection closes.
+func discardOversized(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > maxDiscard+invoke.MaxPayload {
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(discardTimeout))
+	io.Copy(io.Discard, io.LimitReader(r.Body, maxDiscard))
+	rc.SetReadDeadline(time.Time{})
 }
 
 // enqueue accepts an asynchronous invocation and answers once it is stored.

@@ -95,6 +95,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 
 	// The body: the signature covers it, and the event carries it.
 	if r.ContentLength > invoke.MaxPayload {
+		discardOversized(w, r)
 		w.Header().Set("Connection", "close")
 		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
 		return
@@ -105,6 +106,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > invoke.MaxPayload {
+		discardOversized(w, r)
 		w.Header().Set("Connection", "close")
 		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
 		return
