@@ -398,7 +398,7 @@ func baseSim(workers, functions, seconds int) simConfig {
 
 func TestSimulation(t *testing.T) {
 	cfg := baseSim(1000, 10000, 12)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		cfg = baseSim(256, 10000, 10)
 	}
 	results := map[Policy]simResult{}
