@@ -346,22 +346,31 @@ func util(w *worker, memMB int) float64 {
 // have room as well: where the environment truly exists it does (busy and
 // idle memory together fit), and where the worker has evicted it since its
 // last heartbeat the invocation is a cold start that needs room.
+// Of two such workers it takes the less loaded.
 func (r *Registry) pickWarm(key string, memMB int, now time.Time) *worker {
-	for range 4 {
+	var best *worker
+	for tries, got := 0, 0; tries < 4 && got < 2; tries++ {
 		s := r.warm[key]
 		if s == nil || len(s.ws) == 0 {
-			return nil
+			break
 		}
 		w := s.ws[r.rng.IntN(len(s.ws))]
 		if !r.usable(w, now) {
 			r.retire(w)
 			continue
 		}
-		if fits(w, memMB) {
-			return w
+		if !fits(w, memMB) {
+			continue
+		}
+		got++
+		if best == nil || util(w, memMB) < util(best, memMB) {
+			best = w
+		}
+		if len(s.ws) == 1 {
+			break
 		}
 	}
-	return nil
+	return best
 }
 
 // pickCached returns the less loaded of two workers that ran key recently,

@@ -33,6 +33,7 @@ type simConfig struct {
 	Zipf        float64
 	Policy      Policy
 	Seed        uint64
+	slack       float64 // CacheSlack; -1: no preference for cached code
 }
 
 func (c simConfig) String() string {
@@ -43,6 +44,7 @@ type simResult struct {
 	Invocations    int
 	Warm           int // truly warm at the worker
 	Cold           int
+	ColdCached     int // cold starts on a worker that had the code cached
 	NoCapacity     int // Place found no worker
 	Refused        int // worker had no room (view wrong)
 	LostToDead     int // placed on a worker that had died, before its deadline
@@ -145,7 +147,10 @@ func runSim(cfg simConfig) simResult {
 	wl := rand.New(rand.NewPCG(cfg.Seed, 1))
 	s := &sim{cfg: cfg, base: time.Unix(1_800_000_000, 0), workers: map[string]*simWorker{}, churn: rand.New(rand.NewPCG(cfg.Seed, 2))}
 	s.fns = newFunctions(cfg.Functions, wl)
-	s.reg = New(Config{HeartbeatTimeout: cfg.Timeout, Policy: cfg.Policy, Seed: cfg.Seed + 3, Now: func() time.Time { return s.base.Add(s.now) }})
+	s.reg = New(Config{HeartbeatTimeout: cfg.Timeout, Policy: cfg.Policy, CacheSlack: cfg.slack, Seed: cfg.Seed + 3, Now: func() time.Time { return s.base.Add(s.now) }})
+	if cfg.slack < 0 {
+		s.reg.cfg.CacheSlack = -1
+	}
 	zipf := rand.NewZipf(wl, cfg.Zipf, 1, uint64(cfg.Functions-1))
 	// The mean memory-seconds per invocation sets the arrival rate.
 	var ms float64
@@ -343,6 +348,12 @@ func (s *sim) invoke(f *simFn) {
 		w.idleMB -= f.memMB
 	} else {
 		s.res.Cold++
+		for _, k := range w.recent {
+			if k == f.key {
+				s.res.ColdCached++
+				break
+			}
+		}
 		for w.busyMB+w.idleMB+f.memMB > w.memMB || w.busy+w.idleN+1 > w.maxEnvs {
 			s.evictOldest(w)
 		}
@@ -410,8 +421,8 @@ func TestSimulation(t *testing.T) {
 		c.Policy = p.p
 		r := runSim(c)
 		results[p.p] = r
-		t.Logf("%s %s: invocations %d, warm %.3f, no-capacity %d, lost-to-dead %d, drains %d, fails %d, %.0f ns/place, imbalance mean %.2f max %.2f",
-			cfg, p.name, r.Invocations, r.WarmRatio(), r.NoCapacity, r.LostToDead, r.Drains, r.Fails, r.NsPerPlace(), r.Imbalance(), r.ImbalanceMax)
+		t.Logf("%s %s: invocations %d, warm %.3f, cold with code cached %.3f, no-capacity %d, lost-to-dead %d, drains %d, fails %d, %.0f ns/place, imbalance mean %.2f max %.2f",
+			cfg, p.name, r.Invocations, r.WarmRatio(), float64(r.ColdCached)/float64(max(r.Cold, 1)), r.NoCapacity, r.LostToDead, r.Drains, r.Fails, r.NsPerPlace(), r.Imbalance(), r.ImbalanceMax)
 		if r.DeadPastDeadln != 0 || r.DrainingPlaced != 0 || r.GonePlaced != 0 {
 			t.Errorf("%s: placed on dead past deadline %d, on draining %d, on gone %d; want 0", p.name, r.DeadPastDeadln, r.DrainingPlaced, r.GonePlaced)
 		}
@@ -449,10 +460,30 @@ func BenchmarkSimulation(b *testing.B) {
 				}
 				b.ReportMetric(r.WarmRatio(), "warm-ratio")
 				b.ReportMetric(r.NsPerPlace(), "ns/place")
+				b.ReportMetric(float64(r.ColdCached)/float64(max(r.Cold, 1)), "cold-cached-ratio")
 				b.ReportMetric(r.Imbalance(), "imbalance")
 				b.ReportMetric(float64(r.NoCapacity)/float64(r.Invocations), "no-capacity-ratio")
 				b.ReportMetric(float64(r.Invocations), "invocations")
 			})
 		}
+	}
+}
+
+// BenchmarkCacheSlack: how strongly to prefer workers with the code cached.
+// -1 turns the preference off (only idle workers are within the bound).
+func BenchmarkCacheSlack(b *testing.B) {
+	for _, sl := range []float64{-1, 0.05, 0.25, 1, 1000} {
+		b.Run(fmt.Sprintf("slack=%g", sl), func(b *testing.B) {
+			cfg := baseSim(1000, 10000, 12)
+			cfg.slack = sl
+			var r simResult
+			for range b.N {
+				r = runSim(cfg)
+			}
+			b.ReportMetric(r.WarmRatio(), "warm-ratio")
+			b.ReportMetric(float64(r.ColdCached)/float64(max(r.Cold, 1)), "cold-cached-ratio")
+			b.ReportMetric(r.Imbalance(), "imbalance")
+			b.ReportMetric(r.ImbalanceMax, "imbalance-max")
+		})
 	}
 }
