@@ -296,6 +296,25 @@ func (r *Registry) Done(t Ticket, idle bool) {
 	}
 }
 
+// Refused gives back a ticket the worker turned down for want of room (its
+// state was fuller than this node's view: other api nodes placed there since
+// its last heartbeat). The worker counts as full until its next heartbeat, so
+// the next decision, the retry included, goes elsewhere.
+func (r *Registry) Refused(t Ticket) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := t.w
+	if w == nil || r.workers[w.id] != w {
+		return
+	}
+	d := w.memMB - w.busyMB
+	w.busyMB = w.memMB
+	if w.live {
+		r.busy += int64(d)
+		r.room.fix(w)
+	}
+}
+
 // WorkerState is a copy of what the registry holds about one worker.
 type WorkerState struct {
 	ID, Addr     string

@@ -174,7 +174,7 @@ func TestConcurrentPlace(t *testing.T) {
 // BenchmarkPlace: one decision and its Done against a steady registry, by
 // cluster size; functions 10 per worker, a third of them warm somewhere.
 func BenchmarkPlace(b *testing.B) {
-	for _, n := range []int{256, 1024, 4096} {
+	for _, n := range []int{256, 1024, 4096, 16384} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			r := New(Config{Seed: 1})
 			fns := 10 * n
@@ -199,5 +199,38 @@ func BenchmarkPlace(b *testing.B) {
 				r.Done(tk, true)
 			}
 		})
+	}
+}
+
+func TestRefusedGoesElsewhere(t *testing.T) {
+	r := New(Config{Seed: 1})
+	r.Apply(hb("a", 1))
+	r.Apply(hb("b", 1))
+	tk, err := r.Place("f", 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Refused(tk)
+	for range 7 { // b has 8 slots of 128 MB
+		tk2, err := r.Place("f", 128)
+		if err != nil || tk2.Worker == tk.Worker {
+			t.Fatalf("Place after %s refused = %+v, %v; want the other worker", tk.Worker, tk2, err)
+		}
+	}
+	a := hb(tk.Worker, 2) // its next heartbeat: room again
+	r.Apply(a)
+	// The other has one slot left; 8 more fit only if tk.Worker is back.
+	back := 0
+	for range 8 {
+		tk3, err := r.Place("f", 128)
+		if err != nil {
+			t.Fatalf("Place after a fresh heartbeat: %v", err)
+		}
+		if tk3.Worker == tk.Worker {
+			back++
+		}
+	}
+	if back < 7 {
+		t.Errorf("%d of 8 placements on %s after its fresh heartbeat; want at least 7", back, tk.Worker)
 	}
 }
