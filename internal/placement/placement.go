@@ -260,8 +260,8 @@ func (r *Registry) Place(key string, memMB int) (Ticket, error) {
 			return r.take(w, key, memMB, false), nil
 		}
 	}
-	for len(r.room.ws) > 0 {
-		w := r.room.ws[0]
+	for len(r.room.es) > 0 {
+		w := r.room.top()
 		if !r.usable(w, now) {
 			r.retire(w)
 			continue
@@ -563,8 +563,17 @@ func (s *wset) remove(i int, key string, pos func(*worker) map[string]int) {
 }
 
 // roomHeap is a max-heap of live workers by free room (free memory, or none
-// when the worker has no environment slot left).
-type roomHeap struct{ ws []*worker }
+// when the worker has no environment slot left). Each entry holds its key, so
+// sifting compares within the heap's own array and touches a worker only to
+// record its new position: at thousands of workers the workers no longer fit
+// in the CPU's caches, and a comparison that followed the pointer cost a
+// cache miss per level.
+type roomHeap struct{ es []roomEntry }
+
+type roomEntry struct {
+	free int
+	w    *worker
+}
 
 func free(w *worker) int {
 	if w.busyEnvs >= w.maxEnvs {
@@ -573,9 +582,11 @@ func free(w *worker) int {
 	return w.memMB - w.busyMB
 }
 
+func (h *roomHeap) top() *worker { return h.es[0].w }
+
 func (h *roomHeap) push(w *worker) {
-	w.heapPos = len(h.ws)
-	h.ws = append(h.ws, w)
+	w.heapPos = len(h.es)
+	h.es = append(h.es, roomEntry{free(w), w})
 	h.up(w.heapPos)
 }
 
@@ -584,20 +595,22 @@ func (h *roomHeap) remove(w *worker) {
 	if i < 0 {
 		return
 	}
-	n := len(h.ws) - 1
+	n := len(h.es) - 1
 	if i != n {
 		h.swap(i, n)
 	}
-	h.ws = h.ws[:n]
+	h.es = h.es[:n]
 	w.heapPos = -1
 	if i != n {
 		h.fixAt(i)
 	}
 }
 
+// fix restores the order after w's free room changed.
 func (h *roomHeap) fix(w *worker) {
-	if w.heapPos >= 0 {
-		h.fixAt(w.heapPos)
+	if i := w.heapPos; i >= 0 {
+		h.es[i].free = free(w)
+		h.fixAt(i)
 	}
 }
 
@@ -608,15 +621,15 @@ func (h *roomHeap) fixAt(i int) {
 }
 
 func (h *roomHeap) swap(i, j int) {
-	h.ws[i], h.ws[j] = h.ws[j], h.ws[i]
-	h.ws[i].heapPos = i
-	h.ws[j].heapPos = j
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].w.heapPos = i
+	h.es[j].w.heapPos = j
 }
 
 func (h *roomHeap) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if free(h.ws[p]) >= free(h.ws[i]) {
+		if h.es[p].free >= h.es[i].free {
 			return
 		}
 		h.swap(i, p)
@@ -626,16 +639,16 @@ func (h *roomHeap) up(i int) {
 
 func (h *roomHeap) down(i int) bool {
 	start := i
-	n := len(h.ws)
+	n := len(h.es)
 	for {
 		c := 2*i + 1
 		if c >= n {
 			break
 		}
-		if c+1 < n && free(h.ws[c+1]) > free(h.ws[c]) {
+		if c+1 < n && h.es[c+1].free > h.es[c].free {
 			c++
 		}
-		if free(h.ws[c]) <= free(h.ws[i]) {
+		if h.es[c].free <= h.es[i].free {
 			break
 		}
 		h.swap(i, c)

@@ -172,11 +172,15 @@ func TestConcurrentPlace(t *testing.T) {
 }
 
 // BenchmarkPlace: one decision and its Done against a steady registry, by
-// cluster size; functions 10 per worker, a third of them warm somewhere.
+// cluster size; functions 10 per worker, 3 idle environments and 3 cached
+// keys per worker.
 func BenchmarkPlace(b *testing.B) {
 	for _, n := range []int{256, 1024, 4096, 16384} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
-			r := New(Config{Seed: 1})
+			// A fixed clock: setting up 16k workers takes longer than the
+			// heartbeat timeout.
+			at := time.Unix(1_800_000_000, 0)
+			r := New(Config{Seed: 1, Now: func() time.Time { return at }})
 			fns := 10 * n
 			for i := range n {
 				a := Announce{V: MessageVersion, Worker: fmt.Sprintf("w%d", i), Seq: 1, MemoryMB: 8192, MaxEnvs: 32, Idle: map[string]int{}}
@@ -196,7 +200,7 @@ func BenchmarkPlace(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r.Done(tk, true)
+				r.Done(tk, tk.Warm) // warm environments stay warm, cold ones go
 			}
 		})
 	}
