@@ -446,7 +446,7 @@ func TestSimulation(t *testing.T) {
 const warmMargin = 0.30
 
 func BenchmarkSimulation(b *testing.B) {
-	for _, sz := range [][2]int{{1000, 10000}, {4096, 50000}} {
+	for _, sz := range [][2]int{{256, 10000}, {1000, 10000}, {4096, 50000}} {
 		for _, p := range []struct {
 			name string
 			p    Policy
