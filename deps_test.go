@@ -26,6 +26,7 @@ func TestImportRules(t *testing.T) {
 		{mod + "internal/lambdaapi", stdlibOnly},
 		{mod + "internal/codezip", stdlibOnly},
 		{mod + "internal/eventstream", stdlibOnly},
+		{mod + "internal/placement", stdlibOnly},
 		{mod + "internal/logs", []string{mod}},
 		{mod + "internal/runtimeapi", []string{mod, "github.com/nats-io/"}},
 		{mod + "internal/sandbox", []string{mod + "internal/worker", mod + "internal/invoke", mod + "internal/store", mod + "internal/broker", mod + "internal/api"}},
