@@ -93,6 +93,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		// The layers' merge, or a directory a test hands in.
 		OptDir:    cmp.Or(req.OptDir, optDir),
 		HostPaths: launch.HostPaths,
+		Zygote:    zygoteOf(rt, wrapped),
 		MemoryMB:  cfg.MemorySize,
 		TmpMB:     cfg.Ephemeral,
 		Output:    out,
@@ -351,6 +352,17 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 		res.Log = e.capture.Tail()
 	}
 	return res
+}
+
+// zygoteOf is the zygote that may start a runtime's bootstrap: Python's,
+// unless AWS_LAMBDA_EXEC_WRAPPER runs something else first. The driver
+// checks the rest (the command is the runtime's own, no layers or
+// extensions, the interpreter's settings).
+func zygoteOf(rt runtimes.Runtime, wrapped bool) string {
+	if rt.Kind == runtimes.Python && !wrapped {
+		return "python"
+	}
+	return ""
 }
 
 // errorMessage strips the sentinel prefix from err's text.
