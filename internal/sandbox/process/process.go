@@ -271,6 +271,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	}
 	switch {
 	case z != nil:
+		d.log.Debug("bootstrap forked by a zygote", "env", spec.ID, "pid", e.pid)
 	case d.optNS:
 		e.launchReq = make(chan chan error)
 		err = startInOptNamespace(e, spec.OptDir, startExts)

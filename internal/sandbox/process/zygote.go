@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -164,6 +165,7 @@ func (zs *zygotes) close() {
 	zs.mu.Unlock()
 	for _, z := range all {
 		<-z.ready
+		z.closing.Store(true)
 		z.kill()
 		<-z.exited
 	}
@@ -179,7 +181,8 @@ type zygote struct {
 	conn *net.UnixConn
 	cmd  *exec.Cmd
 
-	spawnMu sync.Mutex // one fork at a time: replies come in order
+	spawnMu sync.Mutex  // one fork at a time: replies come in order
+	closing atomic.Bool // the driver is closing: its exit is expected
 
 	mu       sync.Mutex
 	dead     bool                            // guarded by mu: the socket is closed
@@ -361,7 +364,9 @@ func (z *zygote) read() {
 		syscall.Kill(-pid, syscall.SIGKILL)
 		ch <- syscall.WaitStatus(syscall.SIGKILL) // as wait reports a kill
 	}
-	z.log.Warn("zygote exited; cold starts run the bootstrap until another has started")
+	if !z.closing.Load() {
+		z.log.Warn("zygote exited; cold starts run the bootstrap until another has started")
+	}
 }
 
 // spawn forks a bootstrap that starts in cwd with exactly env, writing to

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -330,4 +331,76 @@ func TestZygoteDeath(t *testing.T) {
 	if next.ppid == p.ppid {
 		t.Errorf("forked by the dead zygote %d", p.ppid)
 	}
+}
+
+// BenchmarkZygoteStart times a Python bootstrap from Start to its first
+// connection to the Runtime API (the client's GET /next, after loading a
+// hello handler), forked by a zygote and executed, alternately, against a
+// bare `python -c pass`.
+func BenchmarkZygoteStart(b *testing.B) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("no python3")
+	}
+	out, err := exec.Command(py, "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	py = strings.TrimSpace(string(out))
+	client, err := os.ReadFile("../../runtimes/python/bootstrap.py")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := zygoteSetup{python: py, rtDir: b.TempDir(), codeDir: b.TempDir()}
+	os.WriteFile(filepath.Join(s.rtDir, "bootstrap.py"), client, 0o644)
+	os.WriteFile(filepath.Join(s.codeDir, "probe.py"), []byte("def handler(event, context):\n    return event\n"), 0o644)
+	d, err := process.New(process.Config{Root: b.TempDir(), Zygote: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	defer devnull.Close()
+	start := func(zygote bool) time.Duration {
+		sp := s.spec(zygote, "USER_VAR=x")
+		sp.Output = devnull
+		t0 := time.Now()
+		e, err := d.Start(b.Context(), sp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := e.RuntimeListener().Accept()
+		took := time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+		e.Destroy(b.Context())
+		return took
+	}
+	for range 3 {
+		start(true) // the zygote starts
+	}
+	var dz, dp, db []time.Duration
+	for b.Loop() {
+		dz = append(dz, start(true))
+		dp = append(dp, start(false))
+		t0 := time.Now()
+		cmd := exec.Command(py, "-c", "pass")
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+		db = append(db, time.Since(t0))
+	}
+	p50 := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Microseconds()) / 1000
+	}
+	z, p, bare := p50(dz), p50(dp), p50(db)
+	b.ReportMetric(z, "zygote-p50-ms")
+	b.ReportMetric(p, "exec-p50-ms")
+	b.ReportMetric(bare, "bare-p50-ms")
+	b.ReportMetric(z/bare, "zygote/bare")
+	b.ReportMetric(p/bare, "exec/bare")
 }
