@@ -983,7 +983,7 @@ def _zygote(ctl_fd):
         b"spawn\0" CWD b"\0" KEY=VALUE b"\0" KEY=VALUE ...
 
     carrying one file descriptor (SCM_RIGHTS): the environment's output. The zygote
-    forks, answers b"pid PID" once the child leads a session of its own, and later
+    forks, answers b"pid PID" at once (the child makes its session before anything else), and later
     b"exit PID STATUS" (STATUS as waitpid returns it) when the child ends. It exits when
     the socket closes. Returns only in a child, which is then placed in its environment:
     its own session, killed when the zygote dies, stdout and stderr to the output, cwd,
@@ -1032,7 +1032,6 @@ def _zygote(ctl_fd):
             ctl.send(b"error bad request")
             continue
         out = fds[0]
-        r, w = os.pipe()
         # No exit report may overtake the pid's.
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
         pid = os.fork()
@@ -1042,8 +1041,6 @@ def _zygote(ctl_fd):
                 os.setsid()
                 if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0 or os.getppid() != me:  # PR_SET_PDEATHSIG
                     os._exit(127)
-                os.close(r)
-                os.close(w)  # the zygote may answer now
                 ctl.close()
                 os.dup2(out, 1)
                 os.dup2(out, 2)
@@ -1061,10 +1058,7 @@ def _zygote(ctl_fd):
                 return
             except BaseException:
                 os._exit(127)
-        os.close(w)
         os.close(out)
-        os.read(r, 1)  # EOF once the child runs in its own session (or died)
-        os.close(r)
         try:
             ctl.send(b"pid %d" % pid)
         except OSError:

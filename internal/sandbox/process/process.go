@@ -49,6 +49,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/tmpdisk"
 )
@@ -227,6 +229,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		hold:     make(chan struct{}),
 		extExits: make(chan sandbox.ExtensionExit, len(spec.Extensions)),
 		held:     spec.HoldBootstrap,
+		pidfd:    -1,
 	}
 	if e.held {
 		// The caller may close spec.Output once Start returns: the
@@ -363,6 +366,11 @@ func (e *env) spawn(ctx context.Context, z *zygote) error {
 		return err
 	}
 	e.pid = pid
+	// To kill it by pid safely (the zygote reaps it, and its pid may be
+	// reused after): when it is gone already, there is nothing to kill.
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		e.pidfd = fd
+	}
 	go e.waitZygote(exit)
 	return nil
 }
@@ -371,6 +379,12 @@ func (e *env) spawn(ctx context.Context, z *zygote) error {
 // it and reports its status.
 func (e *env) waitZygote(exit <-chan syscall.WaitStatus) {
 	ws := <-exit
+	e.pidfdMu.Lock()
+	if e.pidfd >= 0 {
+		unix.Close(e.pidfd)
+		e.pidfd = -1
+	}
+	e.pidfdMu.Unlock()
 	e.exit = waitExit(ws)
 	close(e.done)
 }
@@ -507,6 +521,8 @@ type env struct {
 	heldOut *os.File    // a held bootstrap's output until it starts
 	running atomic.Bool // the bootstrap was started: pid is set
 	pid     int         // the bootstrap's; written before running is set
+	pidfdMu sync.Mutex
+	pidfd   int // guarded by pidfdMu: a zygote-forked bootstrap's pidfd until reaped, or -1
 
 	startMu   sync.Mutex
 	launched  bool  // guarded by startMu; StartBootstrap tried
@@ -625,6 +641,12 @@ func (e *env) Destroy(ctx context.Context) error {
 				e.destroyErr = fmt.Errorf("kill env %s: %w", e.id, err)
 			}
 		}
+		// Forked by a zygote, it may not lead its group yet.
+		e.pidfdMu.Lock()
+		if e.pidfd >= 0 {
+			unix.PidfdSendSignal(e.pidfd, unix.SIGKILL, nil, 0)
+		}
+		e.pidfdMu.Unlock()
 		e.ln.Close()
 		if never {
 			// The bootstrap was held and is never to run.

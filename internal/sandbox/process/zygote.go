@@ -370,8 +370,9 @@ func (z *zygote) read() {
 }
 
 // spawn forks a bootstrap that starts in cwd with exactly env, writing to
-// out. It returns the child's pid, which leads a session of its own by
-// then, and the channel its wait status arrives on.
+// out. It returns the child's pid and the channel its wait status arrives
+// on. The child makes a session of its own (pgid = pid) first thing, and
+// before it can connect to the Runtime API.
 func (z *zygote) spawn(ctx context.Context, cwd string, env []string, out *os.File) (int, <-chan syscall.WaitStatus, error) {
 	z.spawnMu.Lock()
 	defer z.spawnMu.Unlock()
