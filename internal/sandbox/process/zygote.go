@@ -61,22 +61,6 @@ type zygotes struct {
 	closed bool               // guarded by mu
 }
 
-// zygoteVar reports whether the interpreter reads the variable name when
-// it starts (or the dynamic loader does), so that a zygote started
-// without it would not behave as an ordinary start with it.
-func zygoteVar(name string) bool {
-	for _, p := range []string{"PYTHON", "LD_", "LC_", "MALLOC_", "GLIBC_"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	switch name {
-	case "LANG", "LANGUAGE", "TZ", "HOME":
-		return true
-	}
-	return false
-}
-
 // zygoteKey returns the key of the zygote that can start spec's bootstrap
 // and the variables to start that zygote with, or ok false when spec must
 // be started the ordinary way. argv is spec's expanded command line.
@@ -89,7 +73,7 @@ func (d *Driver) zygoteKey(spec *sandbox.Spec, argv []string) (key string, vars 
 	env.Add(spec.Env...)
 	for _, kv := range env.List() {
 		name, val, _ := strings.Cut(kv, "=")
-		if !zygoteVar(name) {
+		if !sandbox.StartVar(name) {
 			continue
 		}
 		val = strings.ReplaceAll(val, "$LAMBDA_RUNTIME_DIR", spec.RuntimeDir)
