@@ -1055,6 +1055,10 @@ def _zygote(ctl_fd):
                     if k not in os.environb:
                         os.environb[k] = v
                 signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                # site may have imported random (a .pth file's imports): random
+                # reseeds its instance after a fork, and again here explicitly.
+                if "random" in sys.modules:
+                    sys.modules["random"].seed()
                 return
             except BaseException:
                 os._exit(127)

@@ -53,8 +53,11 @@ report = {
     "tmp": open(tmp).read(),
     "mark": getattr(sys, "hearth_probe_mark", None),
 }
+import random
+drawn = [random.random(), os.urandom(8).hex()]
 sys.hearth_probe_mark = os.environ["USER_VAR"]
 print("PROBE " + json.dumps(report, sort_keys=True))
+print("RANDOM %s" % json.dumps(drawn))
 print("PPID %d" % os.getppid(), flush=True)
 act = os.environ.get("PROBE_ACT", "")
 if act.startswith("exit"):
@@ -227,6 +230,12 @@ func TestZygoteChildrenShareNothing(t *testing.T) {
 	}
 	if _, ok := envB["A_ONLY"]; ok {
 		t.Errorf("b sees a's variable A_ONLY")
+	}
+	ra, rb := randomOf(t, a), randomOf(t, b)
+	for i := range ra {
+		if ra[i] == rb[i] {
+			t.Errorf("a and b drew the same random numbers (random.random, os.urandom) %v and %v", ra, rb)
+		}
 	}
 	if got := b.report["mark"]; got != nil {
 		t.Errorf("b sees a mark %v a set in its own memory; want none", got)
@@ -403,4 +412,20 @@ func BenchmarkZygoteStart(b *testing.B) {
 	b.ReportMetric(bare, "bare-p50-ms")
 	b.ReportMetric(z/bare, "zygote/bare")
 	b.ReportMetric(p/bare, "exec/bare")
+}
+
+// randomOf is what p's random.random() and os.urandom drew.
+func randomOf(t *testing.T, p probed) []any {
+	t.Helper()
+	for line := range strings.Lines(p.env.Output(t)) {
+		if rest, ok := strings.CutPrefix(line, "RANDOM "); ok {
+			var drawn []any
+			if err := json.Unmarshal([]byte(rest), &drawn); err != nil {
+				t.Fatal(err)
+			}
+			return drawn
+		}
+	}
+	t.Fatalf("no RANDOM line in %q", p.env.Output(t))
+	return nil
 }
