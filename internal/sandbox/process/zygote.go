@@ -47,6 +47,10 @@ import (
 // set of interpreter settings.
 const maxZygotes = 4
 
+// zygoteRestartDelay is how long after a zygote died (or failed to start)
+// the next one for its key is started.
+const zygoteRestartDelay = time.Second
+
 // zygoteSpawnTimeout bounds how long a fork may take before the zygote is
 // given up as wedged.
 const zygoteSpawnTimeout = 5 * time.Second
@@ -113,10 +117,14 @@ func (zs *zygotes) get(key string, argv, vars []string) *zygote {
 	if z, ok := zs.byKey[key]; ok {
 		select {
 		case <-z.ready:
-			if z.alive() {
+			alive, diedAt := z.state()
+			if alive {
 				return z
 			}
-			delete(zs.byKey, key) // dead: start another below
+			if time.Since(diedAt) < zygoteRestartDelay {
+				return nil // a zygote that cannot start is not retried at every cold start
+			}
+			delete(zs.byKey, key) // start another below
 		default:
 			return nil // starting
 		}
@@ -170,6 +178,7 @@ type zygote struct {
 
 	mu       sync.Mutex
 	dead     bool                            // guarded by mu: the socket is closed
+	diedAt   time.Time                       // guarded by mu: when dead was set
 	pending  *spawnReq                       // guarded by mu: the fork awaiting its pid
 	children map[int]chan syscall.WaitStatus // guarded by mu: live children's exit
 }
@@ -184,10 +193,10 @@ type spawnResult struct {
 	err error
 }
 
-func (z *zygote) alive() bool {
+func (z *zygote) state() (alive bool, diedAt time.Time) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	return !z.dead
+	return !z.dead, z.diedAt
 }
 
 func (z *zygote) kill() {
@@ -203,7 +212,7 @@ func (z *zygote) start(d *Driver, argv, vars []string) {
 	if err != nil {
 		z.log.Warn("zygote did not start; cold starts run the bootstrap", "cmd", argv, "err", err)
 		z.mu.Lock()
-		z.dead = true
+		z.dead, z.diedAt = true, time.Now()
 		z.mu.Unlock()
 		close(z.ready)
 		close(z.exited)
@@ -333,7 +342,7 @@ func (z *zygote) read() {
 	z.conn.Close()
 	z.kill()
 	z.mu.Lock()
-	z.dead = true
+	z.dead, z.diedAt = true, time.Now()
 	p := z.pending
 	z.pending = nil
 	kids := z.children

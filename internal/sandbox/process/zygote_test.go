@@ -429,3 +429,60 @@ func randomOf(t *testing.T, p probed) []any {
 	t.Fatalf("no RANDOM line in %q", p.env.Output(t))
 	return nil
 }
+
+// TestZygoteConcurrentStarts: environments forked at the same time each
+// get their own variables and their own exit.
+func TestZygoteConcurrentStarts(t *testing.T) {
+	s := newZygoteSetup(t)
+	d := newZygoteDriver(t)
+	forked(t, d, func() *sandbox.Spec { return s.spec(true, "USER_VAR=warm") })
+	const n = 8
+	type result struct {
+		i    int
+		p    probed
+		exit sandbox.Exit
+	}
+	results := make(chan result, n)
+	for i := range n {
+		t.Run("", func(t *testing.T) {
+			t.Parallel()
+			p := runProbe(t, d, s.spec(true, "USER_VAR=v"+strconv.Itoa(i), "PROBE_ACT=exit"+strconv.Itoa(10+i)))
+			results <- result{i, p, sandboxtest.WaitExit(t, p.env.Env, 10*time.Second)}
+		})
+	}
+	t.Cleanup(func() {
+		close(results)
+		forkedN := 0
+		for r := range results {
+			if got, want := r.p.report["env"].(map[string]any)["USER_VAR"], "v"+strconv.Itoa(r.i); got != want {
+				t.Errorf("environment %d: USER_VAR = %v; want %s", r.i, got, want)
+			}
+			if want := (sandbox.Exit{Code: 10 + r.i}); r.exit != want {
+				t.Errorf("environment %d: Exit() = %+v; want %+v", r.i, r.exit, want)
+			}
+			if r.p.ppid != os.Getpid() {
+				forkedN++
+			}
+		}
+		if forkedN != n {
+			t.Errorf("%d of %d concurrent starts forked by the zygote; want all", forkedN, n)
+		}
+	})
+}
+
+// TestZygoteCannotStart: when the zygote of an interpreter dies at once
+// (here /bin/true, which ignores --zygote), every start is the ordinary
+// one and succeeds.
+func TestZygoteCannotStart(t *testing.T) {
+	s := newZygoteSetup(t)
+	d := newZygoteDriver(t)
+	for i := range 10 {
+		sp := s.spec(true, "USER_VAR=x")
+		sp.Cmd[0] = "/bin/true"
+		st := sandboxtest.StartSpec(t, d, sp)
+		if got := sandboxtest.WaitExit(t, st.Env, 10*time.Second); got != (sandbox.Exit{}) {
+			t.Errorf("start %d: Exit() = %+v; want exit status 0", i, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
