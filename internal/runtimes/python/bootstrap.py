@@ -1014,6 +1014,12 @@ def _zygote(ctl_fd):
                 os._exit(0)
 
     signal.signal(signal.SIGCHLD, reap)
+    # What exists now is shared with every child until written: keep the collector
+    # from touching it (and copying its pages) in them.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     while True:
         try:
             msg, anc, _, _ = ctl.recvmsg(1 << 20, _socket.CMSG_SPACE(fdsize))
@@ -1078,10 +1084,11 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--zygote"]:
         _save = None
         import time  # noqa: F401 -- what the client imports, ready in every child
+        import _json  # noqa: F401
         import _socket
 
         _zygote(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
-        del sys.argv[1:], _socket, time
+        del sys.argv[1:], _socket, _json, time
     del _zygote
     if _save is not None and not sys.dont_write_bytecode:
         _save()
