@@ -113,7 +113,11 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	}
 	d := &Driver{root: root, log: log.With("component", "sandbox", "driver", "process")}
 	if cfg.Zygote {
-		d.zyg = &zygotes{d: d, log: d.log.With("zygote", true), byKey: map[string]*zygote{}}
+		empty, err := os.MkdirTemp("", "hearth-zygote-empty-")
+		if err != nil {
+			return nil, fmt.Errorf("zygotes: %w", err)
+		}
+		d.zyg = &zygotes{d: d, log: d.log.With("zygote", true), empty: empty, byKey: map[string]*zygote{}}
 	}
 	if os.Geteuid() == 0 {
 		// Environment ids never start with a dot.

@@ -60,6 +60,11 @@ type zygotes struct {
 	d   *Driver
 	log *slog.Logger
 
+	// empty is an empty directory outside the driver's root (which holds
+	// environments only): where a zygote's LD_LIBRARY_PATH entries in the
+	// task root and /opt lead.
+	empty string
+
 	mu     sync.Mutex
 	byKey  map[string]*zygote // guarded by mu; ready or starting
 	closed bool               // guarded by mu
@@ -161,6 +166,7 @@ func (zs *zygotes) close() {
 		z.kill()
 		<-z.exited
 	}
+	os.Remove(zs.empty)
 }
 
 // zygote is one zygote process.
@@ -236,11 +242,7 @@ func (z *zygote) launch(d *Driver, argv, vars []string) error {
 		return fmt.Errorf("zygote socket: %w", err)
 	}
 	conn := fc.(*net.UnixConn)
-	empty := filepath.Join(d.root, ".zygote-empty")
-	if err := os.MkdirAll(empty, 0o555); err != nil {
-		conn.Close()
-		return err
-	}
+	empty := d.zyg.empty
 	opt := empty
 	if d.optNS {
 		opt = sandbox.OptDir // an empty tmpfs in the zygote's mount namespace

@@ -292,6 +292,31 @@ func TestZygoteExits(t *testing.T) {
 	p.env.WaitEOF(t, 10*time.Second)
 }
 
+// TestZygoteLeavesRootToEnvironments: the driver's root holds the
+// environments' directories (and, as root, the scratch images) only, with
+// a zygote running and after its environments are gone.
+func TestZygoteLeavesRootToEnvironments(t *testing.T) {
+	s := newZygoteSetup(t)
+	root := t.TempDir()
+	d, err := process.New(process.Config{Root: root, Zygote: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Run("start", func(t *testing.T) {
+		forked(t, d, func() *sandbox.Spec { return s.spec(true, "USER_VAR=x") })
+	}) // the subtest's cleanup destroys its environments
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() != ".tmpdisk" {
+			t.Errorf("%s left in the driver's root", e.Name())
+		}
+	}
+}
+
 // TestZygoteFallback: what a zygote cannot start the same way starts the
 // ordinary way.
 func TestZygoteFallback(t *testing.T) {
