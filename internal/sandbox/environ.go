@@ -69,3 +69,21 @@ func ExtensionEnv(env []string, tmpDir, runtimeAPI string) []string {
 	e.Set("AWS_LAMBDA_RUNTIME_API", runtimeAPI)
 	return e.List()
 }
+
+// StartVar reports whether an interpreter (or the dynamic loader) reads
+// the environment variable name when it starts, so that a process that
+// was started without it and given it later does not behave as one
+// started with it: PYTHON*, LD_*, LC_*, MALLOC_*, GLIBC_*, LANG,
+// LANGUAGE, TZ and HOME.
+func StartVar(name string) bool {
+	for _, p := range []string{"PYTHON", "LD_", "LC_", "MALLOC_", "GLIBC_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	switch name {
+	case "LANG", "LANGUAGE", "TZ", "HOME":
+		return true
+	}
+	return false
+}

@@ -124,6 +124,14 @@ type Spec struct {
 	// environments do not implement BootstrapStarter ignore it.
 	HoldBootstrap bool
 
+	// Zygote names the pre-initialized interpreter that may start the
+	// bootstrap in place of executing Cmd: "python" when Cmd is the
+	// managed Python runtime's own launch, unwrapped; empty means Cmd is
+	// always executed. A driver with zygotes uses one only when the
+	// result is the same as executing Cmd (see the process driver), and
+	// otherwise executes Cmd.
+	Zygote string
+
 	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
 	MemoryMB int
 	// TmpMB is the size of the private scratch space (EphemeralStorage).

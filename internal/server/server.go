@@ -65,6 +65,10 @@ type Config struct {
 	// Network is the linux driver's network mode: "nat" (default) or
 	// "none".
 	Network string
+	// Zygote is "on" to fork Python bootstraps from pre-initialized
+	// interpreters where that is the same as starting them (the process
+	// driver only, for now), "off" (the default, and empty) not to.
+	Zygote string
 	// NetworkLinkLocal lets environments reach link-local addresses
 	// (169.254.0.0/16: a cloud's instance metadata and credentials).
 	NetworkLinkLocal bool
@@ -183,6 +187,11 @@ func (c Config) Validate() error {
 	case "auto", "process", "linux":
 	default:
 		errs = append(errs, fmt.Errorf("isolation: %q is not one of auto, process, linux", c.Isolation))
+	}
+	switch c.Zygote {
+	case "", "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("zygote: %q is not one of on, off", c.Zygote))
 	}
 	switch c.Network {
 	case "nat", "none":
@@ -679,7 +688,7 @@ func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 		}
 		return newLinuxDriver(cfg, log)
 	}
-	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs")}, log)
+	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs"), Zygote: cfg.Zygote == "on"}, log)
 }
 
 // tombstoneAge is how long the store keeps the marker of a deleted

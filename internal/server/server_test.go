@@ -150,3 +150,18 @@ func TestValidateURLAddrUnderAuthNone(t *testing.T) {
 		}
 	}
 }
+
+// --zygote is on, off or left empty (off).
+func TestValidateZygote(t *testing.T) {
+	for _, c := range []struct {
+		zygote string
+		ok     bool
+	}{{"", true}, {"on", true}, {"off", true}, {"yes", false}, {"ON", false}} {
+		cfg := server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Auth: "none", AccountID: "000000000000", Concurrency: 10,
+			Isolation: "process", Zygote: c.zygote}
+		err := cfg.Validate()
+		if got := err == nil || !strings.Contains(err.Error(), "zygote"); got != c.ok {
+			t.Errorf("Validate() with zygote %q = %v; want ok %v", c.zygote, err, c.ok)
+		}
+	}
+}

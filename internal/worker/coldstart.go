@@ -93,6 +93,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		// The layers' merge, or a directory a test hands in.
 		OptDir:    cmp.Or(req.OptDir, optDir),
 		HostPaths: launch.HostPaths,
+		Zygote:    zygoteOf(rt, wrapped, cfg.Environment),
 		MemoryMB:  cfg.MemorySize,
 		TmpMB:     cfg.Ephemeral,
 		Output:    out,
@@ -355,6 +356,24 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 		res.Log = e.capture.Tail()
 	}
 	return res
+}
+
+// zygoteOf is the zygote that may start a runtime's bootstrap: Python's,
+// unless AWS_LAMBDA_EXEC_WRAPPER runs something else first or the
+// function sets a variable the interpreter reads as it starts (such as
+// PYTHONPATH or LANG): no value of a function's ever reaches a zygote.
+// The driver checks the rest (the command is the runtime's own, no layers
+// or extensions).
+func zygoteOf(rt runtimes.Runtime, wrapped bool, vars map[string]string) string {
+	if rt.Kind != runtimes.Python || wrapped {
+		return ""
+	}
+	for k := range vars {
+		if sandbox.StartVar(k) {
+			return ""
+		}
+	}
+	return "python"
 }
 
 // errorMessage strips the sentinel prefix from err's text.

@@ -225,11 +225,11 @@ func BenchmarkWarmInvokeSDK(b *testing.B) {
 // and the linux driver has had time to refill its pool of prepared
 // sandboxes (~25-50 ms each here), so that a cold start is measured as it
 // happens on a server that is not tearing down and preparing meanwhile.
-func (s *server) settle(b *testing.B, function string) {
+func (s *server) settle(t testing.TB, function string) {
 	deadline := time.Now().Add(10 * time.Second)
-	for slices.ContainsFunc(s.environments(b), func(e map[string]any) bool { return e["function"] == function }) {
+	for slices.ContainsFunc(s.environments(t), func(e map[string]any) bool { return e["function"] == function }) {
 		if time.Now().After(deadline) {
-			b.Fatalf("%s still has environments 10s after a configuration change: %v", function, s.environments(b))
+			t.Fatalf("%s still has environments 10s after a configuration change: %v", function, s.environments(t))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -291,6 +291,85 @@ func BenchmarkColdStart(b *testing.B) {
 			})
 		}
 		s.Stop()
+	}
+}
+
+// BenchmarkColdStartZygote compares the cold start of the Python and Node
+// hello functions on a server with --zygote off and one with --zygote on
+// with a bare start of the same interpreter (`python -c pass`,
+// `node -e 0`, from a Go exec.Cmd with a minimal environment), the three
+// interleaved iteration by iteration in the same run: ratio-off and
+// ratio-on are cold invoke p50 ÷ bare start p50.
+func BenchmarkColdStartZygote(b *testing.B) {
+	for _, iso := range isolations() {
+		off := benchServer(b, "--isolation", iso, "--zygote", "off")
+		on := benchServer(b, "--isolation", iso, "--zygote", "on")
+		for _, br := range benchRuntimes[1:] {
+			f := br.fn(b)
+			st := hostRuntimes(b)[f.runtime]
+			if !st.Available {
+				continue
+			}
+			bare := []string{st.Interpreter, "-c", "pass"}
+			if br.name == "node" {
+				bare = []string{st.Interpreter, "-e", "0"}
+			}
+			name := "zcold-" + br.name
+			off.create(b, name, f)
+			on.create(b, name, f)
+			i := 0
+			cold := func(s *server) time.Duration {
+				i++
+				_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
+					FunctionName: aws.String(name),
+					Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.settle(b, name)
+				start := time.Now()
+				r, err := s.tryInvoke(b.Context(), s.NoRetry, name, benchPayload)
+				took := time.Since(start)
+				if err != nil || r.FunctionError != "" {
+					b.Fatalf("cold invoke: %v %+v", err, r)
+				}
+				if !initRE.MatchString(r.Log) {
+					b.Fatalf("iteration %d was not a cold start:\n%s", i, r.Log)
+				}
+				return took
+			}
+			// The first cold starts start the zygote.
+			for range 3 {
+				cold(on)
+			}
+			b.Run(iso+"/"+br.name, func(b *testing.B) {
+				var doff, don, dbare []time.Duration
+				for b.Loop() {
+					doff = append(doff, cold(off))
+					don = append(don, cold(on))
+					start := time.Now()
+					cmd := exec.Command(bare[0], bare[1:]...)
+					cmd.Env = []string{"PATH=/usr/bin:/bin"}
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("%v: %v %s", bare, err, out)
+					}
+					dbare = append(dbare, time.Since(start))
+				}
+				p50 := func(d []time.Duration) float64 {
+					slices.Sort(d)
+					return float64(d[len(d)/2].Microseconds()) / 1000
+				}
+				pOff, pOn, pBare := p50(doff), p50(don), p50(dbare)
+				b.ReportMetric(pOff, "off-p50-ms")
+				b.ReportMetric(pOn, "on-p50-ms")
+				b.ReportMetric(pBare, "bare-p50-ms")
+				b.ReportMetric(pOff/pBare, "ratio-off")
+				b.ReportMetric(pOn/pBare, "ratio-on")
+			})
+		}
+		off.Stop()
+		on.Stop()
 	}
 }
 

@@ -176,8 +176,13 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 	// The driver is chosen explicitly, never by auto's silent fallback:
 	// as root (CI) every test runs under linux isolation. A flag the test
 	// passes comes later and wins.
-	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug",
-		"--isolation", defaultIsolation()}, flags...)
+	args := []string{"server", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "debug",
+		"--isolation", defaultIsolation()}
+	if z := os.Getenv("HEARTH_E2E_ZYGOTE"); z != "" {
+		// The whole suite with zygotes on or off: HEARTH_E2E_ZYGOTE=on.
+		args = append(args, "--zygote", z)
+	}
+	args = append(args, flags...)
 	cmd := exec.Command(hearthBin, args...)
 	cmd.Env = serverEnv()
 	s := &server{t: t, cmd: cmd, DataDir: dataDir, exited: make(chan struct{})}
@@ -240,6 +245,9 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 
 // defaultIsolation is linux as root and process otherwise.
 func defaultIsolation() string {
+	if iso := os.Getenv("HEARTH_E2E_ISOLATION"); iso != "" {
+		return iso // HEARTH_E2E_ISOLATION=process runs the suite on the process driver as root
+	}
 	if os.Geteuid() == 0 {
 		return "linux"
 	}

@@ -971,10 +971,125 @@ def _client_code():
     return code, save
 
 
+def _zygote(ctl_fd):
+    """Serves as a zygote: a pre-initialized interpreter that never runs user code and
+    forks one bootstrap per request. Hearth starts it as
+
+        <python3> $LAMBDA_RUNTIME_DIR/bootstrap.py --zygote
+
+    with the environment's interpreter settings (PYTHON*, LANG, TZ, LD_LIBRARY_PATH...)
+    and a SOCK_SEQPACKET socket on fd ctl_fd. A request is one message
+
+        b"spawn\0" CWD b"\0" KEY=VALUE b"\0" KEY=VALUE ...
+
+    carrying one file descriptor (SCM_RIGHTS): the environment's output. The zygote
+    forks, answers b"pid PID" at once (the child makes its session before anything else), and later
+    b"exit PID STATUS" (STATUS as waitpid returns it) when the child ends. It exits when
+    the socket closes. Returns only in a child, which is then placed in its environment:
+    its own session, killed when the zygote dies, stdout and stderr to the output, cwd,
+    and exactly the environment's variables; the caller runs the client as an
+    ordinary start would."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    # What the interpreter put in its environment as it started (LC_CTYPE when it
+    # coerces the C locale); it puts the same into an ordinary start's.
+    started_env = dict(os.environb)
+    ctl = _socket.socket(fileno=ctl_fd)
+    me = os.getpid()
+    fdsize = ctypes.sizeof(ctypes.c_int)
+
+    def reap(*_):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            try:
+                ctl.send(b"exit %d %d" % (pid, status))
+            except OSError:
+                os._exit(0)
+
+    signal.signal(signal.SIGCHLD, reap)
+    # What exists now is shared with every child until written: keep the collector
+    # from touching it (and copying its pages) in them.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    while True:
+        try:
+            msg, anc, _, _ = ctl.recvmsg(1 << 20, _socket.CMSG_SPACE(fdsize))
+        except InterruptedError:
+            continue
+        if not msg:
+            os._exit(0)
+        fds = [int.from_bytes(data[i:i + fdsize], sys.byteorder)
+               for level, kind, data in anc
+               if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+               for i in range(0, len(data) - len(data) % fdsize, fdsize)]
+        fields = msg.split(b"\0")
+        if fields[0] != b"spawn" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            ctl.send(b"error bad request")
+            continue
+        out = fds[0]
+        # No exit report may overtake the pid's.
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0 or os.getppid() != me:  # PR_SET_PDEATHSIG
+                    os._exit(127)
+                ctl.close()
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+                os.close(out)
+                os.chdir(fields[1])
+                os.environ.clear()
+                for kv in fields[2:]:
+                    k, sep, v = kv.partition(b"=")
+                    if sep and k:
+                        os.environb[k] = v
+                for k, v in started_env.items():
+                    if k not in os.environb:
+                        os.environb[k] = v
+                signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                # site may have imported random (a .pth file's imports): random
+                # reseeds its instance after a fork, and again here explicitly.
+                if "random" in sys.modules:
+                    sys.modules["random"].seed()
+                return
+            except BaseException:
+                os._exit(127)
+        os.close(out)
+        try:
+            ctl.send(b"pid %d" % pid)
+        except OSError:
+            os._exit(0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
+        reap()
+
+
 if __name__ == "__main__":
     _code, _save = _client_code()
     if sys.argv[1:] == ["--precompile"]:
         sys.exit(0 if _save is None or _save() else 1)
+    if sys.argv[1:2] == ["--zygote"]:
+        _save = None
+        import time  # noqa: F401 -- what the client imports, ready in every child
+        import _json  # noqa: F401
+        import _socket
+
+        _zygote(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+        del sys.argv[1:], _socket, _json, time
+    del _zygote
     if _save is not None and not sys.dont_write_bytecode:
         _save()
     del _save

@@ -49,6 +49,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/tmpdisk"
 )
@@ -60,6 +62,9 @@ type Config struct {
 	// Root holds when the driver is created is debris of an earlier run
 	// and is removed.
 	Root string
+	// Zygote lets a Python bootstrap be forked from a pre-initialized
+	// interpreter, when that is the same as executing it (see zygote.go).
+	Zygote bool
 }
 
 // Driver starts environments as child processes.
@@ -69,6 +74,7 @@ type Driver struct {
 	tmp  *tmpdisk.Maker // nil: scratch directories are not capped
 	// optNS: each bootstrap gets a mount namespace with OptDir at /opt.
 	optNS bool
+	zyg   *zygotes // nil: no zygotes
 }
 
 // defaultTmpMB is the scratch space when the spec leaves it zero.
@@ -106,6 +112,13 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 		return nil, fmt.Errorf("create sandbox root: %w", err)
 	}
 	d := &Driver{root: root, log: log.With("component", "sandbox", "driver", "process")}
+	if cfg.Zygote {
+		empty, err := os.MkdirTemp("", "hearth-zygote-empty-")
+		if err != nil {
+			return nil, fmt.Errorf("zygotes: %w", err)
+		}
+		d.zyg = &zygotes{d: d, log: d.log.With("zygote", true), empty: empty, byKey: map[string]*zygote{}}
+	}
 	if os.Geteuid() == 0 {
 		// Environment ids never start with a dot.
 		tmp, err := tmpdisk.New(filepath.Join(root, ".tmpdisk"))
@@ -137,6 +150,9 @@ func (d *Driver) Name() string { return "process" }
 // Close implements sandbox.Driver. The process driver holds nothing beyond
 // its environments but the directory of its images.
 func (d *Driver) Close() error {
+	if d.zyg != nil {
+		d.zyg.close()
+	}
 	if d.tmp == nil {
 		return nil
 	}
@@ -217,6 +233,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		hold:     make(chan struct{}),
 		extExits: make(chan sandbox.ExtensionExit, len(spec.Extensions)),
 		held:     spec.HoldBootstrap,
+		pidfd:    -1,
 	}
 	if e.held {
 		// The caller may close spec.Output once Start returns: the
@@ -247,10 +264,25 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 			close(e.hold)
 		}
 	}()
-	if d.optNS {
+	var z *zygote
+	if d.zyg != nil {
+		if key, vars, ok := d.zygoteKey(spec, argv); ok {
+			z = d.zyg.get(key, argv, vars)
+		}
+	}
+	if z != nil {
+		if zerr := e.spawn(ctx, z); zerr != nil {
+			d.log.Warn("zygote did not fork; running the bootstrap", "env", spec.ID, "err", zerr)
+			z = nil
+		}
+	}
+	switch {
+	case z != nil:
+		d.log.Debug("bootstrap forked by a zygote", "env", spec.ID, "pid", e.pid)
+	case d.optNS:
 		e.launchReq = make(chan chan error)
 		err = startInOptNamespace(e, spec.OptDir, startExts)
-	} else {
+	default:
 		startExts()
 		if !e.held {
 			err = e.launch()
@@ -260,7 +292,10 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		return nil, bootstrapError(err)
 	}
 	if !e.held {
-		e.addGroup(cmd.Process.Pid)
+		if z == nil {
+			e.pid = cmd.Process.Pid
+		}
+		e.addGroup(e.pid)
 		e.running.Store(true)
 	}
 	e.ln = onlyGroup(ln, e.groups, d.log.With("env", spec.ID))
@@ -320,9 +355,50 @@ func (e *env) StartBootstrap(ctx context.Context) error {
 		close(e.done)
 		return e.startErr
 	}
-	e.addGroup(e.cmd.Process.Pid)
+	e.pid = e.cmd.Process.Pid
+	e.addGroup(e.pid)
 	e.running.Store(true)
 	return nil
+}
+
+// spawn has z fork the bootstrap, as e.cmd describes it, and starts
+// reaping it.
+func (e *env) spawn(ctx context.Context, z *zygote) error {
+	out := e.cmd.Stdout.(*os.File)
+	pid, exit, err := z.spawn(ctx, e.cmd.Dir, e.cmd.Env, out)
+	if err != nil {
+		return err
+	}
+	e.pid = pid
+	// To kill it by pid safely (the zygote reaps it, and its pid may be
+	// reused after): when it is gone already, there is nothing to kill.
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		e.pidfd = fd
+	}
+	go e.waitZygote(exit)
+	return nil
+}
+
+// waitZygote is wait for a bootstrap a zygote forked: the zygote reaps
+// it and reports its status.
+func (e *env) waitZygote(exit <-chan syscall.WaitStatus) {
+	ws := <-exit
+	e.pidfdMu.Lock()
+	if e.pidfd >= 0 {
+		unix.Close(e.pidfd)
+		e.pidfd = -1
+	}
+	e.pidfdMu.Unlock()
+	e.exit = waitExit(ws)
+	close(e.done)
+}
+
+// waitExit is how a process that ended with ws exited.
+func waitExit(ws syscall.WaitStatus) sandbox.Exit {
+	if ws.Signaled() {
+		return sandbox.Exit{Code: -1, Signal: ws.Signal()}
+	}
+	return sandbox.Exit{Code: ws.ExitStatus()}
 }
 
 // addGroup adds the process group led by pid to the environment's.
@@ -394,7 +470,13 @@ func (e *env) Terminate() error {
 		return nil
 	default:
 	}
-	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	var err error
+	if e.cmd.Process != nil {
+		err = e.cmd.Process.Signal(syscall.SIGTERM)
+	} else if err = syscall.Kill(e.pid, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) {
+		err = nil // forked by a zygote, which is reaping it
+	}
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("terminate env %s: %w", e.id, err)
 	}
 	return nil
@@ -441,7 +523,10 @@ type env struct {
 
 	held    bool        // Spec.HoldBootstrap: Start did not start the bootstrap
 	heldOut *os.File    // a held bootstrap's output until it starts
-	running atomic.Bool // the bootstrap was started: cmd.Process is set
+	running atomic.Bool // the bootstrap was started: pid is set
+	pid     int         // the bootstrap's; written before running is set
+	pidfdMu sync.Mutex
+	pidfd   int // guarded by pidfdMu: a zygote-forked bootstrap's pidfd until reaped, or -1
 
 	startMu   sync.Mutex
 	launched  bool  // guarded by startMu; StartBootstrap tried
@@ -500,7 +585,7 @@ func (e *env) MaxMemory() int64 {
 		return e.peakRSS.Load()
 	}
 	e.peakRead.Store(now)
-	if kb := readVmHWM(e.cmd.Process.Pid); kb > 0 {
+	if kb := readVmHWM(e.pid); kb > 0 {
 		e.peakRSS.Store(kb * 1024)
 	}
 	return e.peakRSS.Load()
@@ -560,6 +645,12 @@ func (e *env) Destroy(ctx context.Context) error {
 				e.destroyErr = fmt.Errorf("kill env %s: %w", e.id, err)
 			}
 		}
+		// Forked by a zygote, it may not lead its group yet.
+		e.pidfdMu.Lock()
+		if e.pidfd >= 0 {
+			unix.PidfdSendSignal(e.pidfd, unix.SIGKILL, nil, 0)
+		}
+		e.pidfdMu.Unlock()
 		e.ln.Close()
 		if never {
 			// The bootstrap was held and is never to run.

@@ -21,14 +21,18 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver {
-		d, err := process.New(process.Config{Root: t.TempDir()}, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	})
+	for _, zygote := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zygote=%v", zygote), func(t *testing.T) {
+			sandboxtest.Run(t, func(t *testing.T) sandbox.Driver {
+				d, err := process.New(process.Config{Root: t.TempDir(), Zygote: zygote}, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { d.Close() })
+				return d
+			})
+		})
+	}
 }
 
 // TestRuntimeAPIRefusesOtherProcesses: another local user's process, in a
