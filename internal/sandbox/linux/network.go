@@ -32,7 +32,12 @@ const (
 	// forwardState remembers net.ipv4.ip_forward as it was before a
 	// driver enabled it, for the last driver to restore.
 	forwardState = "/run/hearth-sandbox-ip_forward"
-	ipForward    = "/proc/sys/net/ipv4/ip_forward"
+	// forwardLock serializes, across every driver on the host, enabling
+	// forwarding with installing a table, and restoring it with finding
+	// no table left: without it a driver stopping could turn forwarding
+	// off under one starting.
+	forwardLock = "/run/hearth-sandbox-ip_forward.lock"
+	ipForward   = "/proc/sys/net/ipv4/ip_forward"
 )
 
 // network gives each environment a /30 of the driver's subnet on a veth
@@ -93,12 +98,18 @@ func newNetwork(cfg Config, tag string) (_ *network, err error) {
 		}()
 	}
 	n.addrs = newAddrAlloc(n.size())
-	forwardWasOff, err := enableForwarding()
+	err = withForwardLock(func() error {
+		forwardWasOff, err := enableForwarding()
+		if err != nil {
+			return err
+		}
+		if err := n.installRules(forwardWasOff); err != nil {
+			return errors.Join(err, restoreForwardingLocked())
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := n.installRules(forwardWasOff); err != nil {
-		return nil, errors.Join(err, restoreForwarding())
 	}
 	if err := n.addHostLink(); err != nil {
 		return nil, errors.Join(err, deleteTable(n.table), restoreForwarding())
@@ -582,9 +593,26 @@ func enableForwarding() (wasOff bool, err error) {
 	return wasOff, nil
 }
 
+// withForwardLock runs f holding forwardLock (an flock: the kernel lets
+// go of it if the process dies).
+func withForwardLock(f func() error) error {
+	l, err := os.OpenFile(forwardLock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", forwardLock, err)
+	}
+	defer l.Close()
+	if err := unix.Flock(int(l.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", forwardLock, err)
+	}
+	return f()
+}
+
 // restoreForwarding puts ip_forward back as it was before the first driver
 // enabled it, unless another driver's table is still installed.
-func restoreForwarding() error {
+func restoreForwarding() error { return withForwardLock(restoreForwardingLocked) }
+
+// restoreForwardingLocked is restoreForwarding under forwardLock.
+func restoreForwardingLocked() error {
 	orig, err := os.ReadFile(forwardState)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -604,7 +632,7 @@ func restoreForwarding() error {
 	if err := os.WriteFile(ipForward, []byte(strings.TrimSpace(string(orig))), 0); err != nil {
 		return fmt.Errorf("restore ip_forward: %w", err)
 	}
-	if err := os.Remove(forwardState); err != nil {
+	if err := os.Remove(forwardState); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", forwardState, err)
 	}
 	return nil
