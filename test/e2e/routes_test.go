@@ -120,7 +120,7 @@ func TestCLISeesUnknownOperations(t *testing.T) {
 	s := startServer(t, "")
 	for _, args := range [][]string{
 		{"logs", "describe-metric-filters", "--log-group-name", "/aws/lambda/f"},
-		{"lambda", "get-function-url-config", "--function-name", "f"},
+		{"lambda", "get-function-code-signing-config", "--function-name", "f"},
 	} {
 		cmd := exec.CommandContext(t.Context(), "aws", append(args, "--endpoint-url", s.URL, "--region", "us-east-1")...)
 		cmd.Env = append(s.credEnv(), "AWS_MAX_ATTEMPTS=1",
