@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,12 @@ type Maker struct {
 	dir      string
 	mkfsPath string
 	ctl      *os.File // /dev/loop-control
+	// slots bounds the loop devices being attached at once. Concurrent
+	// attaches are told the same free device by LOOP_CTL_GET_FREE and
+	// all but one retry: fifty at once (a burst of cold starts) ran out
+	// of retries. Beyond one per core they gain nothing either, since
+	// the kernel's part of making a filesystem is CPU.
+	slots chan struct{}
 
 	mu        sync.Mutex
 	templates map[int]*template // guarded by mu
@@ -144,7 +151,7 @@ func New(dir string) (*Maker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tmpdisk: open loop control: %w", err)
 	}
-	return &Maker{dir: dir, mkfsPath: mkfs, ctl: ctl,
+	return &Maker{dir: dir, mkfsPath: mkfs, ctl: ctl, slots: make(chan struct{}, max(2, runtime.NumCPU())),
 		templates: make(map[int]*template), spares: make(map[int]*os.File)}, nil
 }
 
@@ -393,6 +400,8 @@ func dataSegments(f *os.File) ([]segment, error) {
 // last user closes it, and returns the device's path and an open
 // descriptor of it.
 func (m *Maker) attach(img *os.File) (string, int, error) {
+	m.slots <- struct{}{}
+	defer func() { <-m.slots }()
 	cfg := unix.LoopConfig{
 		Fd:   uint32(img.Fd()),
 		Size: blockSize,
