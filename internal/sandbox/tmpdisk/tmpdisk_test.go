@@ -282,3 +282,30 @@ func TestMakeConcurrently(t *testing.T) {
 	}
 	assertNothingLeft(t, dir)
 }
+
+// After a burst of Takes that found none made ahead, Take keeps one ahead
+// for every one of them, for the next burst; Close throws them away.
+func TestTakeKeepsAsManyAheadAsABurstMissed(t *testing.T) {
+	m, dir := newMaker(t)
+	const n = 6
+	mnts := make([]*os.File, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { mnts[i], errs[i] = m.Take(8) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("Take() concurrently: %v", err)
+	}
+	if got := waitBacked(dir, 2*n); len(got) != 2*n {
+		t.Errorf("after a burst of %d Takes: %d loop devices; want the %d handed out and %d ahead", n, len(got), n, n)
+	}
+	for _, mnt := range mnts {
+		mnt.Close()
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, dir)
+}
