@@ -134,6 +134,23 @@ func profile(b *testing.B, path string) func() {
 	return func() { <-done }
 }
 
+// goroutines writes a dump of the server's goroutines to path.
+func goroutines(b *testing.B, path string) {
+	resp, err := http.Get("http://127.0.0.1:6061/debug/pprof/goroutine?debug=2")
+	if err != nil {
+		b.Log(err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Log(err)
+		return
+	}
+	defer f.Close()
+	io.Copy(f, resp.Body)
+}
+
 // loadStats accumulates rounds of a load run.
 type loadStats struct {
 	lat        []time.Duration
@@ -316,7 +333,11 @@ func BenchmarkAsyncLoad(b *testing.B) {
 func BenchmarkBurst(b *testing.B) {
 	const n = 50
 	for _, iso := range isolations() {
-		s := benchServer(b, "--isolation", iso)
+		flags := []string{"--isolation", iso}
+		if profDir != "" {
+			flags = append(flags, "--debug-addr", "127.0.0.1:6061")
+		}
+		s := benchServer(b, flags...)
 		s.create(b, "burst", goFn())
 		url := s.URL + "/2015-03-31/functions/burst/invocations"
 		c := &http.Client{Transport: signing{s: s, base: &http.Transport{MaxIdleConnsPerHost: n}}}
@@ -339,6 +360,13 @@ func BenchmarkBurst(b *testing.B) {
 				envs := map[string]bool{}
 				var last int64
 				var wg sync.WaitGroup
+				var stop func()
+				if profDir != "" && i == 2 {
+					stop = profile(b, filepath.Join(profDir, "burst-"+iso+".pprof"))
+					time.AfterFunc(150*time.Millisecond, func() {
+						goroutines(b, filepath.Join(profDir, "burst-"+iso+".goroutines"))
+					})
+				}
 				start := time.Now()
 				for range n {
 					wg.Go(func() {
@@ -360,6 +388,9 @@ func BenchmarkBurst(b *testing.B) {
 					})
 				}
 				wg.Wait()
+				if stop != nil {
+					stop()
+				}
 				if len(envs) < n/2 {
 					b.Fatalf("the burst got %d environments; want at least %d", len(envs), n/2)
 				}

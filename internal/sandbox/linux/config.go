@@ -65,6 +65,14 @@ type Config struct {
 	// PoolSize is the number of prepared sandboxes kept ready. Zero means
 	// 2; negative disables the pool.
 	PoolSize int
+	// PoolMax is the number the pool grows to while Starts find none
+	// ready (a burst of cold starts); it shrinks back to PoolSize after a
+	// minute without Starts. Each prepared sandbox holds a sandbox init
+	// (11 MB resident, 2 MB of it private: the rest is the Hearth
+	// binary's pages, shared), a cgroup, namespaces, a veth pair and a sparse /tmp image
+	// on a loop device. Zero means PoolSize, or 16 when PoolSize is zero
+	// too.
+	PoolMax int
 	// PoolAccount is the account (as in sandbox.Spec.Account) the pool
 	// prepares sandboxes for until Starts show which accounts need them:
 	// a prepared sandbox belongs to one account. Zero means the default

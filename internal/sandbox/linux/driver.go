@@ -36,7 +36,11 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = 2
+		if c.PoolMax == 0 {
+			c.PoolMax = defaultPoolMax
+		}
 	}
+	c.PoolMax = max(c.PoolMax, c.PoolSize)
 	if c.PidsLimit == 0 {
 		c.PidsLimit = 1024
 	}
@@ -215,7 +219,7 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		undo.push(d.network.close)
 	}
 	if cfg.PoolSize > 0 {
-		d.pool = newPool(cfg.PoolSize, cfg.PoolAccount)
+		d.pool = newPool(cfg.PoolSize, cfg.PoolMax, cfg.PoolAccount)
 		var poolCtx context.Context
 		poolCtx, d.stopPool = context.WithCancel(context.Background())
 		d.poolDone.Go(func() { d.runPool(poolCtx, d.pool) })
@@ -225,7 +229,7 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		subnet = d.network.subnet.String()
 	}
 	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet,
-		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize, "tmp_on_disk", d.tmp != nil)
+		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize, "pool_max", cfg.PoolMax, "tmp_on_disk", d.tmp != nil)
 	return d, nil
 }
 
@@ -308,6 +312,11 @@ func (d *Driver) Name() string { return "linux" }
 const (
 	defaultMemoryMB = 128
 	defaultTmpMB    = 512
+	// defaultPoolMax is Config.PoolMax when neither it nor PoolSize is
+	// given: a burst of 50 on two cores then finds 16 of its sandboxes
+	// prepared, for about 16 × 4 MB of proportional set size
+	// (2 MB private per sandbox init, measured).
+	defaultPoolMax = 16
 )
 
 // Start implements sandbox.Driver. It takes a prepared sandbox from the pool
@@ -366,8 +375,14 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	var t Timings
 	if b != nil {
 		t.Pooled = true
-	} else if b, err = d.prepare(ctx, false, spec.Account); err != nil {
-		return nil, err
+	} else {
+		b, err = d.prepare(ctx, false, spec.Account)
+		if usePool {
+			d.pool.prepared()
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	undo.push(func() error { return d.discard(b) })
 	if b.uid, err = d.uids.get(spec.Account); err != nil {

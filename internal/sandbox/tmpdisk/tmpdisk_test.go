@@ -4,8 +4,10 @@ package tmpdisk_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -226,4 +228,84 @@ func waitBacked(dir string, n int) []string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// BenchmarkMakeParallel makes 50 filesystems at once, as a burst of cold
+// starts does, with at most par at a time: the kernel's loop and mount
+// work serializes, so the rate says what concurrency buys.
+func BenchmarkMakeParallel(b *testing.B) {
+	m := benchMaker(b)
+	for _, par := range []int{1, 2, 4, 50} {
+		b.Run(fmt.Sprint(par), func(b *testing.B) {
+			for b.Loop() {
+				sem := make(chan struct{}, par)
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() {
+						sem <- struct{}{}
+						defer func() { <-sem }()
+						f, err := m.Make(64)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						f.Close()
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(50*b.N)/b.Elapsed().Seconds(), "fs/s")
+		})
+	}
+}
+
+// A burst of cold starts makes filesystems all at once; every one of them
+// gets a loop device, although LOOP_CTL_GET_FREE names the same free one
+// to concurrent callers.
+func TestMakeConcurrently(t *testing.T) {
+	m, dir := newMaker(t)
+	const n = 64
+	mnts := make([]*os.File, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { mnts[i], errs[i] = m.Make(8) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Errorf("Make() concurrently: %v", err)
+	}
+	for _, mnt := range mnts {
+		if mnt != nil {
+			mnt.Close()
+		}
+	}
+	assertNothingLeft(t, dir)
+}
+
+// After a burst of Takes that found none made ahead, Take keeps one ahead
+// for every one of them, for the next burst; Close throws them away.
+func TestTakeKeepsAsManyAheadAsABurstMissed(t *testing.T) {
+	m, dir := newMaker(t)
+	const n = 6
+	mnts := make([]*os.File, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { mnts[i], errs[i] = m.Take(8) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("Take() concurrently: %v", err)
+	}
+	if got := waitBacked(dir, 2*n); len(got) != 2*n {
+		t.Errorf("after a burst of %d Takes: %d loop devices; want the %d handed out and %d ahead", n, len(got), n, n)
+	}
+	for _, mnt := range mnts {
+		mnt.Close()
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, dir)
 }
