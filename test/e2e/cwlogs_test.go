@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -33,7 +34,31 @@ func logsClient(s *server, creds aws.Credentials) *cloudwatchlogs.Client {
 		BaseEndpoint:     aws.String(s.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken),
 		RetryMaxAttempts: 1,
+		HTTPClient:       &http.Client{Timeout: 2 * time.Minute, Transport: bufferedBodies{}},
 	})
+}
+
+// bufferedBodies reads each response whole before handing it to the SDK.
+// Under the race detector, aws-sdk-go-v2's CloudWatch Logs client now and
+// then failed to read a FilterLogEvents body it had already received
+// ("use of closed network connection" on its own side, with a 200 in
+// hand); read at once, the same bodies arrived whole in every run, and a
+// body left 200 ms before reading arrived whole too, so the server had
+// sent it and kept the connection open.
+type bufferedBodies struct{}
+
+func (bufferedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	return res, nil
 }
 
 var streamNameRE = regexp.MustCompile(`^\d{4}/\d{2}/\d{2}/\[(\$LATEST|\d+)\][0-9a-f]{32}$`)
