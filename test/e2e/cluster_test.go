@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+)
+
+// natsServerBin builds testdata/natsserver once: a standalone NATS server
+// with JetStream, a process of its own as an operator's cluster would be.
+var natsServerBin = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(hearthBin), "natsserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/natsserver").CombinedOutput(); err != nil {
+		return "", errors.New("build natsserver: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+// startNATS starts a NATS JetStream server and returns its client URL;
+// t.Cleanup stops it after everything started later.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	bin, err := natsServerBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-dir", t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if err != nil || !ok {
+		t.Fatalf("natsserver: %q, %v", line, err)
+	}
+	return url
+}
+
+var workerIDRE = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+)`)
+
+// workerID is the id a worker node announces itself with.
+func (s *server) workerID(t *testing.T) string {
+	t.Helper()
+	m := workerIDRE.FindStringSubmatch(s.Log())
+	if m == nil {
+		t.Fatalf("no worker id in the worker's log")
+	}
+	return m[1]
+}
+
+// count counts the server's environments of function name, by state ("" for any).
+func (s *server) count(t *testing.T, name, state string) int {
+	n := 0
+	for _, e := range s.environments(t) {
+		if e["function"] == name && (state == "" || e["state"] == state) {
+			n++
+		}
+	}
+	return n
+}
+
+// An api node and two worker nodes on a NATS JetStream server of their
+// own: invocations run on the workers (never on the api node), the warm
+// worker is preferred, a worker killed mid-invocation fails that call at
+// once with a ServiceException and the next goes to the other worker, and
+// a restarted worker takes invocations again.
+func TestClusterAPIAndWorkers(t *testing.T) {
+	url := startNATS(t)
+	common := []string{"--nats-url", url, "--isolation", "process"}
+	w1 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
+	w2 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
+	api := startServer(t, "", append([]string{"--roles", "api,poller"}, common...)...)
+	workers := map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}
+
+	api.create(t, "clustered", goFn())
+	first := api.invoke(t, "clustered", map[string]any{"op": "echo"})
+	if first.FunctionError != "" {
+		t.Fatalf("first invoke: %s %s", first.FunctionError, first.Payload)
+	}
+	env := first.decode(t)["env_id"]
+	if n := api.count(t, "clustered", ""); n != 0 {
+		t.Errorf("api node has %d environments of the function, want 0 (it has no worker role)", n)
+	}
+	var hot, other *server
+	for _, w := range workers {
+		switch n := w.count(t, "clustered", ""); n {
+		case 1:
+			hot = w
+		case 0:
+			other = w
+		default:
+			t.Fatalf("a worker has %d environments after one invocation", n)
+		}
+	}
+	if hot == nil || other == nil {
+		t.Fatalf("the invocation ran on no worker, or on both")
+	}
+	// Warm placement: every later invocation reuses the one environment.
+	for i := range 5 {
+		r := api.invoke(t, "clustered", map[string]any{"op": "echo"})
+		if got := r.decode(t)["env_id"]; got != env {
+			t.Errorf("invoke %d ran in environment %v, want the warm %v", i+2, got, env)
+		}
+	}
+	if got := other.count(t, "clustered", ""); got != 0 {
+		t.Errorf("the cold worker has %d environments, want 0", got)
+	}
+
+	// kill -9 of the worker mid-invocation.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "sleep", "ms": 20000})
+		errc <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for hot.count(t, "clustered", "busy") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeping invocation never ran on the warm worker")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hot.Kill()
+	killed := time.Now()
+	select {
+	case err := <-errc:
+		took := time.Since(killed)
+		var ae smithy.APIError
+		var re *awshttp.ResponseError
+		if !errors.As(err, &ae) || !errors.As(err, &re) || ae.ErrorCode() != "ServiceException" || re.HTTPStatusCode() != http.StatusInternalServerError {
+			t.Fatalf("invoke on a killed worker = %v, want a 500 ServiceException", err)
+		}
+		if took > 2*time.Second {
+			t.Errorf("the failure took %v after the kill, want it at once", took)
+		}
+		t.Logf("invocation failed %v after kill -9 of its worker: %v", took.Round(time.Millisecond), err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("invoke on a killed worker still hangs 10 s after the kill")
+	}
+	// The next invocation goes to the live worker.
+	r, err := api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "echo"})
+	if err != nil || r.FunctionError != "" {
+		t.Fatalf("invoke after the kill = %v, %v", r, err)
+	}
+	if got := other.count(t, "clustered", ""); got != 1 {
+		t.Errorf("the live worker has %d environments after the kill, want 1", got)
+	}
+
+	// The killed worker restarts; with the other one gone, it serves.
+	restarted := startServer(t, hot.DataDir, append([]string{"--roles", "worker"}, common...)...)
+	other.Stop()
+	r, err = api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "echo"})
+	if err != nil || r.FunctionError != "" {
+		t.Fatalf("invoke on the restarted worker = %v, %v", r, err)
+	}
+	if got := restarted.count(t, "clustered", ""); got != 1 {
+		t.Errorf("the restarted worker has %d environments, want 1", got)
+	}
+}
