@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +30,7 @@ var natsServerBin = sync.OnceValues(func() (string, error) {
 
 // startNATS starts a NATS JetStream server and returns its client URL;
 // t.Cleanup stops it after everything started later.
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -177,4 +178,47 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	if got := restarted.count(t, "clustered", ""); got != 1 {
 		t.Errorf("the restarted worker has %d environments, want 1", got)
 	}
+}
+
+// BenchmarkClusterWarm: a warm invocation (the Go function's echo, 1 KB
+// event) through an api node and a worker node, two processes on a NATS
+// server of their own, against the single-process server, interleaved
+// in rounds of 50 in the same run; reports both p50s and their ratio.
+//
+//	go test -run XXX -bench ClusterWarm -benchtime 1000x ./test/e2e/
+func BenchmarkClusterWarm(b *testing.B) {
+	url := startNATS(b)
+	single := benchServer(b)
+	benchServer(b, "--roles", "worker", "--nats-url", url)
+	api := benchServer(b, "--roles", "api,poller", "--nats-url", url)
+	event := []byte(`{"op":"echo","text":"` + strings.Repeat("x", 1000) + `"}`)
+	type target struct {
+		c   *http.Client
+		url string
+		d   []time.Duration
+	}
+	var ts []*target
+	for _, s := range []*server{single, api} {
+		s.create(b, "warm", goFn())
+		tr := &http.Transport{MaxIdleConnsPerHost: 4}
+		t := &target{c: &http.Client{Transport: signing{s: s, base: tr}}, url: s.URL + "/2015-03-31/functions/warm/invocations"}
+		post(b, t.c, t.url, event) // cold start
+		ts = append(ts, t)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 50 {
+		for _, t := range ts {
+			for range min(50, b.N-i) {
+				start := time.Now()
+				post(b, t.c, t.url, event)
+				t.d = append(t.d, time.Since(start))
+			}
+		}
+	}
+	b.StopTimer()
+	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	one, two := med(ts[0].d), med(ts[1].d)
+	b.ReportMetric(float64(one.Microseconds()), "single-p50-us")
+	b.ReportMetric(float64(two.Microseconds()), "cluster-p50-us")
+	b.ReportMetric(float64(two)/float64(one), "cluster/single")
 }
