@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,6 +88,10 @@ func Connect(cfg RemoteConfig, log *slog.Logger) (*Broker, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	if err := waitJetStream(js, 2*time.Minute, log); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	l.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
 	b := &Broker{nc: nc, js: js, log: l, stop: make(chan struct{}), watcherDone: make(chan struct{})}
 	close(b.watcherDone)
@@ -128,7 +133,8 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		StoreDir:   cfg.Dir,
 		NoSigs:     true, // signals belong to cmd/hearth
 		NoLog:      false,
-		DontListen: cfg.Listen == "",
+		// DontListen binds no port at all, routes included.
+		DontListen: cfg.Listen == "" && cfg.ClusterName == "",
 		SyncAlways: cfg.SyncAlways,
 		// Async events carry up to 1 MB of payload plus headers, and
 		// destination records more.
@@ -163,6 +169,10 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("broker cluster listen port: %w", err)
 		}
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: p}
+		if cfg.Listen == "" {
+			// Listening is needed for routes; clients stay on loopback.
+			opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+		}
 		if cfg.ClusterRoutes != "" {
 			opts.Routes = server.RoutesFromStr(cfg.ClusterRoutes)
 		}
@@ -191,6 +201,16 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	if cfg.ClusterName != "" {
+		// The cluster's JetStream answers once its servers have elected a
+		// meta leader, which takes seconds after they find each other.
+		if err := waitJetStream(js, 2*time.Minute, log); err != nil {
+			nc.Close()
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, err
+		}
+	}
 	b := &Broker{srv: srv, nc: nc, js: js, dir: cfg.Dir, log: log.With("component", "broker"),
 		jsConfig: server.JetStreamConfig{
 			StoreDir:   cfg.Dir,
@@ -203,6 +223,27 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		stop: make(chan struct{}), watcherDone: make(chan struct{})}
 	go func() { defer close(b.watcherDone); b.watchStorage(b.stop) }()
 	return b, nil
+}
+
+// waitJetStream waits until JetStream answers, at most max.
+func waitJetStream(js jetstream.JetStream, max time.Duration, log *slog.Logger) error {
+	deadline := time.Now().Add(max)
+	for logged := false; ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("JetStream not available after %v: %w", max, err)
+		}
+		if !logged {
+			log.Info("waiting for JetStream (a cluster elects its leader once enough of its servers are up)", "err", err)
+			logged = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 const (

@@ -714,6 +714,12 @@ func setupAuth(ctx context.Context, cfg Config, b *broker.Broker, log *slog.Logg
 		return nil, nil, nil, err
 	}
 	root, created, err := keys.Bootstrap(ctx, cfg.AccountID)
+	// Nodes of a cluster that start together race to create the account;
+	// the loser sees it on its watch soon after.
+	for try := 0; err != nil && cfg.clustered() && try < 10; try++ {
+		time.Sleep(500 * time.Millisecond)
+		root, created, err = keys.Bootstrap(ctx, cfg.AccountID)
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("create root key: %w", err)
 	}
