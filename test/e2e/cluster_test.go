@@ -3,11 +3,13 @@ package e2e
 import (
 	"bufio"
 	"errors"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -221,4 +223,62 @@ func BenchmarkClusterWarm(b *testing.B) {
 	b.ReportMetric(float64(one.Microseconds()), "single-p50-us")
 	b.ReportMetric(float64(two.Microseconds()), "cluster-p50-us")
 	b.ReportMetric(float64(two)/float64(one), "cluster/single")
+}
+
+// freePorts returns n loopback ports free at the time of the call.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// Three nodes whose embedded NATS servers form one cluster (started
+// together, as a supervisor would): an api node and two workers. The
+// function created through the api node runs on a worker.
+func TestClusterEmbeddedNATS(t *testing.T) {
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	ports := freePorts(t, 3)
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(p))
+	}
+	roles := []string{"api,poller", "worker", "worker"}
+	nodes := make([]*server, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			nodes[i] = startServer(t, "", "--isolation", "process", "--roles", roles[i], "--cluster-name", "e2e",
+				"--cluster-listen", "127.0.0.1:"+strconv.Itoa(ports[i]), "--cluster-routes", strings.Join(routes, ","))
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	api := nodes[0]
+	api.create(t, "embedded", goFn())
+	r := api.invoke(t, "embedded", map[string]any{"op": "echo"})
+	if r.FunctionError != "" {
+		t.Fatalf("invoke: %s %s", r.FunctionError, r.Payload)
+	}
+	if n := api.count(t, "embedded", ""); n != 0 {
+		t.Errorf("the api node has %d environments, want 0", n)
+	}
+	if n := nodes[1].count(t, "embedded", "") + nodes[2].count(t, "embedded", ""); n != 1 {
+		t.Errorf("the workers have %d environments, want 1", n)
+	}
 }
