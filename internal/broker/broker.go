@@ -38,6 +38,10 @@ type Config struct {
 	ClusterListen string
 	ClusterRoutes string
 	ServerName    string
+	// Replicas is how many copies of every stream, bucket and object store
+	// JetStream keeps (1, 3 or 5; at most the cluster's servers). Zero
+	// means 1.
+	Replicas int
 }
 
 // RemoteConfig says how to reach an external NATS JetStream server or
@@ -52,6 +56,8 @@ type RemoteConfig struct {
 	ClientCert     string
 	ClientKey      string
 	ConnectTimeout time.Duration
+	// Replicas: as Config.Replicas.
+	Replicas int
 }
 
 // Connect connects to an external NATS JetStream server or cluster. The
@@ -93,7 +99,7 @@ func Connect(cfg RemoteConfig, log *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	l.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
-	b := &Broker{nc: nc, js: js, log: l, stop: make(chan struct{}), watcherDone: make(chan struct{})}
+	b := &Broker{nc: nc, js: withReplicas(js, cfg.Replicas), log: l, stop: make(chan struct{}), watcherDone: make(chan struct{})}
 	close(b.watcherDone)
 	return b, nil
 }
@@ -211,7 +217,7 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 			return nil, err
 		}
 	}
-	b := &Broker{srv: srv, nc: nc, js: js, dir: cfg.Dir, log: log.With("component", "broker"),
+	b := &Broker{srv: srv, nc: nc, js: withReplicas(js, cfg.Replicas), dir: cfg.Dir, log: log.With("component", "broker"),
 		jsConfig: server.JetStreamConfig{
 			StoreDir:   cfg.Dir,
 			MaxStore:   maxStore,
