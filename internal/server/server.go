@@ -715,9 +715,13 @@ func setupAuth(ctx context.Context, cfg Config, b *broker.Broker, log *slog.Logg
 	}
 	root, created, err := keys.Bootstrap(ctx, cfg.AccountID)
 	// Nodes of a cluster that start together race to create the account;
-	// the loser sees it on its watch soon after.
-	for try := 0; err != nil && cfg.clustered() && try < 10; try++ {
-		time.Sleep(500 * time.Millisecond)
+	// the loser loads the bucket again (Keys has no watch) and finds it.
+	for try := 0; err != nil && cfg.clustered() && try < 20; try++ {
+		log.Info("creating the root key raced with another node; loading the keys again", "err", err)
+		time.Sleep(250 * time.Millisecond)
+		if keys, err = auth.OpenKeys(ctx, b.JetStream()); err != nil {
+			return nil, nil, nil, err
+		}
 		root, created, err = keys.Bootstrap(ctx, cfg.AccountID)
 	}
 	if err != nil {
