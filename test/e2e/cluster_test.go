@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -86,7 +89,7 @@ func (s *server) count(t *testing.T, name, state string) int {
 
 // An api node and two worker nodes on a NATS JetStream server of their
 // own: invocations run on the workers (never on the api node), the warm
-// worker is preferred, a worker killed mid-invocation fails that call at
+// worker is preferred, an async event runs on a worker, a worker killed mid-invocation fails that call at
 // once with a ServiceException and the next goes to the other worker, and
 // a restarted worker takes invocations again.
 func TestClusterAPIAndWorkers(t *testing.T) {
@@ -129,6 +132,22 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	}
 	if got := other.count(t, "clustered", ""); got != 0 {
 		t.Errorf("the cold worker has %d environments, want 0", got)
+	}
+
+	// An async event, taken by the api node's poller, runs on a worker.
+	api.create(t, "clustered-async", goFn())
+	if _, err := api.Client.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String("clustered-async"),
+		InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"op":"echo"}`)}); err != nil {
+		t.Fatalf("Event invoke = %v", err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); hot.count(t, "clustered-async", "")+other.count(t, "clustered-async", "") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the async event ran on no worker within 15 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := api.count(t, "clustered-async", ""); n != 0 {
+		t.Errorf("the api node has %d environments of the async function, want 0", n)
 	}
 
 	// kill -9 of the worker mid-invocation.
