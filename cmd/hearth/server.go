@@ -50,6 +50,17 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AuthNoneOnNetwork, "auth-none-on-network", false, "allow --auth none on an address other than loopback, where anyone who reaches the port can deploy and run code")
 	metricsOn := fs.Bool("metrics", true, "serve Prometheus metrics on GET /metrics (root key only); false also spares invocations the counting")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve GET /metrics on this address, without authentication (for a Prometheus that cannot sign)")
+	listFlag(fs, "roles", "what this node does, comma-separated: api, worker, poller (default: all three, the single-node server); other sets need --nats-url or --cluster-name", &cfg.Roles)
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "connect to this external NATS JetStream server or cluster (nats:// URLs, comma-separated) instead of embedding one; makes the node part of a cluster")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "with --nats-url: a NATS credentials file (JWT and NKey seed)")
+	fs.StringVar(&cfg.NATSCA, "nats-ca", "", "with --nats-url: PEM file of the root CAs that sign the NATS servers' certificates")
+	fs.StringVar(&cfg.NATSCert, "nats-cert", "", "with --nats-url: PEM client certificate for NATS (with --nats-key)")
+	fs.StringVar(&cfg.NATSKey, "nats-key", "", "with --nats-url: PEM key of --nats-cert")
+	fs.StringVar(&cfg.ClusterName, "cluster-name", "", "the embedded NATS server joins the NATS cluster of this name (with --cluster-listen, --cluster-routes); makes the node part of a cluster")
+	fs.StringVar(&cfg.ClusterListen, "cluster-listen", "", "with --cluster-name: host:port where other servers' routes connect")
+	fs.StringVar(&cfg.ClusterRoutes, "cluster-routes", "", "with --cluster-name: the other servers' routes, nats-route://host:port, comma-separated")
+	fs.StringVar(&cfg.WorkerAddr, "worker-addr", "", "in a cluster, with the worker role: host:port where api nodes send invocations, announced as is (default 127.0.0.1:0)")
+	fs.IntVar(&cfg.WorkerMemoryMB, "worker-memory", 0, "in a cluster, with the worker role: MB of memory for environments (default: the host's)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,11 +30,84 @@ type Config struct {
 	// it, so that acknowledged state survives a power loss and not only a
 	// crash of the process. It costs a disk flush per write.
 	SyncAlways bool
+	// ClusterName, when set, makes the embedded server join a NATS cluster
+	// of that name: it accepts routes on ClusterListen and connects to
+	// ClusterRoutes (nats-route://host:port URLs, comma-separated).
+	// ServerName must then be unique in the cluster.
+	ClusterName   string
+	ClusterListen string
+	ClusterRoutes string
+	ServerName    string
+	// Replicas is how many copies of every stream, bucket and object store
+	// JetStream keeps (1, 3 or 5; at most the cluster's servers). Zero
+	// means 1.
+	Replicas int
 }
 
-// Broker is a running embedded NATS server and a connection to it.
+// RemoteConfig says how to reach an external NATS JetStream server or
+// cluster instead of embedding one.
+type RemoteConfig struct {
+	// URL is one or more nats:// URLs, comma-separated.
+	URL string
+	// Creds is a NATS credentials file (JWT and NKey seed); empty for none.
+	Creds string
+	// RootCAs and the client certificate, for TLS; empty for none.
+	RootCAs        string
+	ClientCert     string
+	ClientKey      string
+	ConnectTimeout time.Duration
+	// Replicas: as Config.Replicas.
+	Replicas int
+}
+
+// Connect connects to an external NATS JetStream server or cluster. The
+// Broker it returns has no server of its own: Close closes the connection,
+// and the storage checks report nothing (the remote servers own their
+// disks).
+func Connect(cfg RemoteConfig, log *slog.Logger) (*Broker, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("broker: no NATS URL")
+	}
+	opts := []nats.Option{nats.Name("hearth"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false)}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.RootCAs != "" {
+		opts = append(opts, nats.RootCAs(cfg.RootCAs))
+	}
+	if cfg.ClientCert != "" || cfg.ClientKey != "" {
+		opts = append(opts, nats.ClientCert(cfg.ClientCert, cfg.ClientKey))
+	}
+	if cfg.ConnectTimeout > 0 {
+		opts = append(opts, nats.Timeout(cfg.ConnectTimeout))
+	}
+	l := log.With("component", "broker")
+	opts = append(opts,
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { l.Warn("disconnected from NATS", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { l.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted()) }))
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS %s: %w", cfg.URL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := waitJetStream(js, 2*time.Minute, log); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	l.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
+	b := &Broker{nc: nc, js: withReplicas(js, cfg.Replicas), log: l, stop: make(chan struct{}), watcherDone: make(chan struct{})}
+	close(b.watcherDone)
+	return b, nil
+}
+
+// Broker is a running embedded NATS server and a connection to it, or
+// (Connect) a connection to an external one.
 type Broker struct {
-	srv      *server.Server
+	srv      *server.Server // nil when the server is external
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	dir      string
@@ -55,13 +129,18 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("broker: no data directory")
 	}
+	name := cfg.ServerName
+	if name == "" {
+		name = "hearth"
+	}
 	opts := &server.Options{
-		ServerName: "hearth",
+		ServerName: name,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
 		NoSigs:     true, // signals belong to cmd/hearth
 		NoLog:      false,
-		DontListen: cfg.Listen == "",
+		// DontListen binds no port at all, routes included.
+		DontListen: cfg.Listen == "" && cfg.ClusterName == "",
 		SyncAlways: cfg.SyncAlways,
 		// Async events carry up to 1 MB of payload plus headers, and
 		// destination records more.
@@ -82,6 +161,27 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("broker listen port: %w", err)
 		}
 		opts.Host, opts.Port = host, p
+	}
+	if cfg.ClusterName != "" {
+		if cfg.ClusterListen == "" {
+			return nil, errors.New("broker: a cluster needs a listen address for routes")
+		}
+		host, port, err := net.SplitHostPort(cfg.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("broker cluster listen address: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("broker cluster listen port: %w", err)
+		}
+		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: p}
+		if cfg.Listen == "" {
+			// Listening is needed for routes; clients stay on loopback.
+			opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+		}
+		if cfg.ClusterRoutes != "" {
+			opts.Routes = server.RoutesFromStr(cfg.ClusterRoutes)
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -107,7 +207,17 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	b := &Broker{srv: srv, nc: nc, js: js, dir: cfg.Dir, log: log.With("component", "broker"),
+	if cfg.ClusterName != "" {
+		// The cluster's JetStream answers once its servers have elected a
+		// meta leader, which takes seconds after they find each other.
+		if err := waitJetStream(js, 2*time.Minute, log); err != nil {
+			nc.Close()
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, err
+		}
+	}
+	b := &Broker{srv: srv, nc: nc, js: withReplicas(js, cfg.Replicas), dir: cfg.Dir, log: log.With("component", "broker"),
 		jsConfig: server.JetStreamConfig{
 			StoreDir:   cfg.Dir,
 			MaxStore:   maxStore,
@@ -119,6 +229,27 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 		stop: make(chan struct{}), watcherDone: make(chan struct{})}
 	go func() { defer close(b.watcherDone); b.watchStorage(b.stop) }()
 	return b, nil
+}
+
+// waitJetStream waits until JetStream answers, at most max.
+func waitJetStream(js jetstream.JetStream, max time.Duration, log *slog.Logger) error {
+	deadline := time.Now().Add(max)
+	for logged := false; ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("JetStream not available after %v: %w", max, err)
+		}
+		if !logged {
+			log.Info("waiting for JetStream (a cluster elects its leader once enough of its servers are up)", "err", err)
+			logged = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 const (
@@ -140,6 +271,9 @@ func (b *Broker) Close() {
 		close(b.stop)
 		<-b.watcherDone
 		b.nc.Close()
+		if b.srv == nil {
+			return // an external server
+		}
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	})

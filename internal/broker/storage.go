@@ -46,6 +46,9 @@ func (b *Broker) StorageErr() error {
 // the watcher has restarted JetStream: a filestore can hold a write error
 // that no health check shows.
 func (b *Broker) CheckStorage() error {
+	if b.srv == nil {
+		return nil
+	}
 	return b.record(b.examineStorage(), false)
 }
 

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"hearth/internal/async"
 	"hearth/internal/auth"
 	"hearth/internal/broker"
+	"hearth/internal/cluster"
 	"hearth/internal/function"
 	"hearth/internal/invoke"
 	"hearth/internal/logs"
@@ -128,6 +130,34 @@ type Config struct {
 	// AuthNoneOnNetwork lets Auth "none" listen on an address other than
 	// loopback, where anyone who reaches the port can deploy and run code.
 	AuthNoneOnNetwork bool
+
+	// Roles are what this node does: "api" (the Lambda API and invoke
+	// service), "worker" (runs environments) and "poller" (drains the
+	// async queue). Empty means all three: the single-node server.
+	// Anything else needs a cluster (NATSURL or ClusterName).
+	Roles []string
+	// NATSURL, when set, connects to an external NATS JetStream server or
+	// cluster (nats:// URLs, comma-separated) instead of embedding one,
+	// with NATSCreds (a credentials file), NATSCA (root CAs) and
+	// NATSCert/NATSKey (a client certificate) when given.
+	NATSURL   string
+	NATSCreds string
+	NATSCA    string
+	NATSCert  string
+	NATSKey   string
+	// ClusterName makes the embedded NATS server join a NATS cluster of
+	// that name, taking routes on ClusterListen and connecting to
+	// ClusterRoutes (nats-route://host:port, comma-separated).
+	ClusterName   string
+	ClusterListen string
+	ClusterRoutes string
+	// WorkerAddr is where a worker node in a cluster takes invocations
+	// from api nodes (host:port, announced as is). Zero means
+	// 127.0.0.1:0 (a free loopback port: every node on one host).
+	WorkerAddr string
+	// WorkerMemoryMB is a worker node's memory for environments, as it
+	// announces it. Zero means the host's memory.
+	WorkerMemoryMB int
 
 	// apiPort is the API's port, which environments may reach on the
 	// linux driver's host address. Set by Run.
@@ -247,6 +277,7 @@ func (c Config) Validate() error {
 	if c.AsyncAccountMaxBytes < 0 || c.AsyncMaxBytes > 0 && c.AsyncAccountMaxBytes > c.AsyncMaxBytes {
 		errs = append(errs, fmt.Errorf("async-account-max-bytes: must be from 0 (a quarter of async-max-bytes) to async-max-bytes (%d), got %d", c.AsyncMaxBytes, c.AsyncAccountMaxBytes))
 	}
+	errs = append(errs, c.validateCluster()...)
 	return errors.Join(errs...)
 }
 
@@ -322,7 +353,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		defer mln.Close()
 	}
 
-	b, err := broker.Start(broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}, log)
+	var wln net.Listener
+	if cfg.clustered() && cfg.hasRole(RoleWorker) {
+		wln, err = net.Listen("tcp", cmp.Or(cfg.WorkerAddr, "127.0.0.1:0"))
+		if err != nil {
+			return fmt.Errorf("listen for invocations from api nodes: %w", err)
+		}
+		defer wln.Close()
+	}
+
+	b, err := startBroker(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -404,10 +444,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	// Metrics count each invocation as it passes from invoke to the
 	// worker (one call), and read the rest at scrape time.
 	var runner invoke.Runner = wk
+	// In a cluster the api role places every invocation on a worker,
+	// this node's own worker role included.
+	var remote *cluster.Runner
+	if cfg.clustered() {
+		remote = cluster.NewRunner(wk, log)
+		runner = remote
+	}
 	var mx *metrics.Metrics
 	if !cfg.NoMetrics {
 		mx = metrics.New(0)
-		runner = mx.Wrap(wk, cfg.AccountID)
+		runner = mx.Wrap(runner, cfg.AccountID)
 		mx.CollectEnvironments(wk, cfg.AccountID)
 	}
 	inv := invoke.New(invoke.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.Concurrency, AccountConcurrency: cfg.AccountConcurrency}, st, runner)
@@ -424,7 +471,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		MaxQueueBytes:   cfg.QueueMaxBytes,
 		Region:          cfg.Region,
 		Account:         cfg.AccountID,
-		Recover:         true, // the embedded server is the only poller
+		Recover:         !cfg.clustered(), // the single-node server is the only poller
 	}, inv, st, log)
 	if err != nil {
 		return err
@@ -435,7 +482,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		mx.CollectAsync(aq)
 		a.SetMetrics(mx.Handler())
 	}
-	a.SetStorage(b)
+	if cfg.NATSURL == "" {
+		a.SetStorage(b) // the remote servers' disks are theirs
+	}
 	if verifier != nil {
 		a.SetAuth(verifier, keys)
 	}
@@ -464,7 +513,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	asyncCtx, stopAsync := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAsync()
 	asyncDone := make(chan error, 1)
-	go func() { asyncDone <- aq.Run(asyncCtx) }()
+	if cfg.hasRole(RolePoller) {
+		go func() { asyncDone <- aq.Run(asyncCtx) }()
+	} else {
+		asyncDone <- nil
+	}
+	if remote != nil && cfg.hasRole(RoleAPI) {
+		g.Go(func() error { return remote.Run(stopCtx, b.Conn()) })
+	}
+	var wsrv *http.Server
+	wsrvDone := make(chan struct{})
+	var announceStop context.CancelFunc = func() {}
+	announceDone := make(chan struct{})
+	if wln != nil {
+		wn := cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency}, wk, b.Conn(), log)
+		wsrv = &http.Server{Handler: wn.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: cfg.HTTPIdleTimeout,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		go func() { defer close(wsrvDone); wsrv.Serve(wln) }()
+		var actx context.Context
+		actx, announceStop = context.WithCancel(context.WithoutCancel(ctx))
+		go func() { defer close(announceDone); wn.Run(actx) }()
+	} else {
+		close(wsrvDone)
+		close(announceDone)
+	}
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	workerDone := make(chan error, 1)
@@ -520,12 +592,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	a.ResumeActivations()
 	// Provisioned environments are started again (IN_PROGRESS until
-	// ready) and kept in line with the stored configurations.
+	// ready) and kept in line with the stored configurations. In a
+	// cluster the api nodes hold them, on their own worker: placing them
+	// on workers is not built yet.
 	provDone := make(chan struct{})
-	go func() { defer close(provDone); a.RunProvisioning(stopCtx) }()
+	if cfg.hasRole(RoleAPI) {
+		go func() { defer close(provDone); a.RunProvisioning(stopCtx) }()
+	} else {
+		close(provDone)
+	}
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); sweepCode(stopCtx, st, wk, log) }()
 	a.SetReady()
+	if cfg.clustered() {
+		roles := cfg.Roles
+		if len(roles) == 0 {
+			roles = []string{RoleAPI, RoleWorker, RolePoller}
+		}
+		attrs := []any{"roles", strings.Join(roles, ",")}
+		if wln != nil {
+			attrs = append(attrs, "worker_addr", wln.Addr().String())
+		}
+		log.Info("cluster node", attrs...)
+	}
 	log.Info("hearth ready", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 	if ready != nil {
 		ready(ln.Addr())
@@ -562,6 +651,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if !served {
 		<-serveDone // ErrServerClosed
 	}
+	// A worker node says it leaves, then lets the invocations api nodes
+	// sent it finish.
+	announceStop()
+	<-announceDone
+	if wsrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		if serr := wsrv.Shutdown(sctx); serr != nil {
+			wsrv.Close()
+		}
+		cancel()
+	}
+	<-wsrvDone
 	a.Close()
 	// Stop pulling events and let those in flight settle, then tear every
 	// environment down, then the rest. An event whose invocation the
@@ -622,6 +723,16 @@ func setupAuth(ctx context.Context, cfg Config, b *broker.Broker, log *slog.Logg
 		return nil, nil, nil, err
 	}
 	root, created, err := keys.Bootstrap(ctx, cfg.AccountID)
+	// Nodes of a cluster that start together race to create the account;
+	// the loser loads the bucket again (Keys has no watch) and finds it.
+	for try := 0; err != nil && cfg.clustered() && try < 20; try++ {
+		log.Info("creating the root key raced with another node; loading the keys again", "err", err)
+		time.Sleep(250 * time.Millisecond)
+		if keys, err = auth.OpenKeys(ctx, b.JetStream()); err != nil {
+			return nil, nil, nil, err
+		}
+		root, created, err = keys.Bootstrap(ctx, cfg.AccountID)
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("create root key: %w", err)
 	}

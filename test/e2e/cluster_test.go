@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+)
+
+// natsServerBin builds testdata/natsserver once: a standalone NATS server
+// with JetStream, a process of its own as an operator's cluster would be.
+var natsServerBin = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(hearthBin), "natsserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/natsserver").CombinedOutput(); err != nil {
+		return "", errors.New("build natsserver: " + err.Error() + "\n" + string(out))
+	}
+	return bin, nil
+})
+
+// startNATS starts a NATS JetStream server and returns its client URL;
+// t.Cleanup stops it after everything started later.
+func startNATS(t testing.TB) string {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	bin, err := natsServerBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-dir", t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if err != nil || !ok {
+		t.Fatalf("natsserver: %q, %v", line, err)
+	}
+	return url
+}
+
+var workerIDRE = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+)`)
+
+// workerID is the id a worker node announces itself with.
+func (s *server) workerID(t *testing.T) string {
+	t.Helper()
+	m := workerIDRE.FindStringSubmatch(s.Log())
+	if m == nil {
+		t.Fatalf("no worker id in the worker's log")
+	}
+	return m[1]
+}
+
+// count counts the server's environments of function name, by state ("" for any).
+func (s *server) count(t *testing.T, name, state string) int {
+	n := 0
+	for _, e := range s.environments(t) {
+		if e["function"] == name && (state == "" || e["state"] == state) {
+			n++
+		}
+	}
+	return n
+}
+
+// An api node and two worker nodes on a NATS JetStream server of their
+// own: invocations run on the workers (never on the api node), the warm
+// worker is preferred, an async event runs on a worker, a worker killed mid-invocation fails that call at
+// once with a ServiceException and the next goes to the other worker, and
+// a restarted worker takes invocations again.
+func TestClusterAPIAndWorkers(t *testing.T) {
+	url := startNATS(t)
+	common := []string{"--nats-url", url, "--isolation", "process"}
+	w1 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
+	w2 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
+	api := startServer(t, "", append([]string{"--roles", "api,poller"}, common...)...)
+	workers := map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}
+
+	api.create(t, "clustered", goFn())
+	first := api.invoke(t, "clustered", map[string]any{"op": "echo"})
+	if first.FunctionError != "" {
+		t.Fatalf("first invoke: %s %s", first.FunctionError, first.Payload)
+	}
+	env := first.decode(t)["env_id"]
+	if n := api.count(t, "clustered", ""); n != 0 {
+		t.Errorf("api node has %d environments of the function, want 0 (it has no worker role)", n)
+	}
+	var hot, other *server
+	for _, w := range workers {
+		switch n := w.count(t, "clustered", ""); n {
+		case 1:
+			hot = w
+		case 0:
+			other = w
+		default:
+			t.Fatalf("a worker has %d environments after one invocation", n)
+		}
+	}
+	if hot == nil || other == nil {
+		t.Fatalf("the invocation ran on no worker, or on both")
+	}
+	// Warm placement: every later invocation reuses the one environment.
+	for i := range 5 {
+		r := api.invoke(t, "clustered", map[string]any{"op": "echo"})
+		if got := r.decode(t)["env_id"]; got != env {
+			t.Errorf("invoke %d ran in environment %v, want the warm %v", i+2, got, env)
+		}
+	}
+	if got := other.count(t, "clustered", ""); got != 0 {
+		t.Errorf("the cold worker has %d environments, want 0", got)
+	}
+
+	// An async event, taken by the api node's poller, runs on a worker.
+	api.create(t, "clustered-async", goFn())
+	if _, err := api.Client.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String("clustered-async"),
+		InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"op":"echo"}`)}); err != nil {
+		t.Fatalf("Event invoke = %v", err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); hot.count(t, "clustered-async", "")+other.count(t, "clustered-async", "") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the async event ran on no worker within 15 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := api.count(t, "clustered-async", ""); n != 0 {
+		t.Errorf("the api node has %d environments of the async function, want 0", n)
+	}
+
+	// kill -9 of the worker mid-invocation.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "sleep", "ms": 20000})
+		errc <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for hot.count(t, "clustered", "busy") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeping invocation never ran on the warm worker")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hot.Kill()
+	killed := time.Now()
+	select {
+	case err := <-errc:
+		took := time.Since(killed)
+		var ae smithy.APIError
+		var re *awshttp.ResponseError
+		if !errors.As(err, &ae) || !errors.As(err, &re) || ae.ErrorCode() != "ServiceException" || re.HTTPStatusCode() != http.StatusInternalServerError {
+			t.Fatalf("invoke on a killed worker = %v, want a 500 ServiceException", err)
+		}
+		if took > 2*time.Second {
+			t.Errorf("the failure took %v after the kill, want it at once", took)
+		}
+		t.Logf("invocation failed %v after kill -9 of its worker: %v", took.Round(time.Millisecond), err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("invoke on a killed worker still hangs 10 s after the kill")
+	}
+	// The next invocation goes to the live worker.
+	r, err := api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "echo"})
+	if err != nil || r.FunctionError != "" {
+		t.Fatalf("invoke after the kill = %v, %v", r, err)
+	}
+	if got := other.count(t, "clustered", ""); got != 1 {
+		t.Errorf("the live worker has %d environments after the kill, want 1", got)
+	}
+
+	// The killed worker restarts; with the other one gone, it serves.
+	restarted := startServer(t, hot.DataDir, append([]string{"--roles", "worker"}, common...)...)
+	other.Stop()
+	r, err = api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "echo"})
+	if err != nil || r.FunctionError != "" {
+		t.Fatalf("invoke on the restarted worker = %v, %v", r, err)
+	}
+	if got := restarted.count(t, "clustered", ""); got != 1 {
+		t.Errorf("the restarted worker has %d environments, want 1", got)
+	}
+}
+
+// BenchmarkClusterWarm: a warm invocation (the Go function's echo, 1 KB
+// event) through an api node and a worker node, two processes on a NATS
+// server of their own, against the single-process server, interleaved
+// in rounds of 50 in the same run; reports both p50s and their ratio.
+//
+//	go test -run XXX -bench ClusterWarm -benchtime 1000x ./test/e2e/
+func BenchmarkClusterWarm(b *testing.B) {
+	url := startNATS(b)
+	single := benchServer(b)
+	benchServer(b, "--roles", "worker", "--nats-url", url)
+	api := benchServer(b, "--roles", "api,poller", "--nats-url", url)
+	event := []byte(`{"op":"echo","text":"` + strings.Repeat("x", 1000) + `"}`)
+	type target struct {
+		c   *http.Client
+		url string
+		d   []time.Duration
+	}
+	var ts []*target
+	for _, s := range []*server{single, api} {
+		s.create(b, "warm", goFn())
+		tr := &http.Transport{MaxIdleConnsPerHost: 4}
+		t := &target{c: &http.Client{Transport: signing{s: s, base: tr}}, url: s.URL + "/2015-03-31/functions/warm/invocations"}
+		post(b, t.c, t.url, event) // cold start
+		ts = append(ts, t)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 50 {
+		for _, t := range ts {
+			for range min(50, b.N-i) {
+				start := time.Now()
+				post(b, t.c, t.url, event)
+				t.d = append(t.d, time.Since(start))
+			}
+		}
+	}
+	b.StopTimer()
+	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
+	one, two := med(ts[0].d), med(ts[1].d)
+	b.ReportMetric(float64(one.Microseconds()), "single-p50-us")
+	b.ReportMetric(float64(two.Microseconds()), "cluster-p50-us")
+	b.ReportMetric(float64(two)/float64(one), "cluster/single")
+}
+
+// freePorts returns n loopback ports free at the time of the call.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// Three nodes whose embedded NATS servers form one cluster (started
+// together, as a supervisor would): an api node and two workers. The
+// function created through the api node runs on a worker.
+func TestClusterEmbeddedNATS(t *testing.T) {
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	ports := freePorts(t, 3)
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(p))
+	}
+	roles := []string{"api,poller", "worker", "worker"}
+	nodes := make([]*server, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			nodes[i] = startServer(t, "", "--isolation", "process", "--roles", roles[i], "--cluster-name", "e2e",
+				"--cluster-listen", "127.0.0.1:"+strconv.Itoa(ports[i]), "--cluster-routes", strings.Join(routes, ","))
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	api := nodes[0]
+	api.create(t, "embedded", goFn())
+	r := api.invoke(t, "embedded", map[string]any{"op": "echo"})
+	if r.FunctionError != "" {
+		t.Fatalf("invoke: %s %s", r.FunctionError, r.Payload)
+	}
+	if n := api.count(t, "embedded", ""); n != 0 {
+		t.Errorf("the api node has %d environments, want 0", n)
+	}
+	if n := nodes[1].count(t, "embedded", "") + nodes[2].count(t, "embedded", ""); n != 1 {
+		t.Errorf("the workers have %d environments, want 1", n)
+	}
+}
