@@ -82,7 +82,6 @@ type simWorker struct {
 	seq            uint64
 	lastHB         time.Duration
 	leaseEnd       time.Duration
-	failAt         time.Duration
 	draining, dead bool
 	gone           bool
 }
@@ -93,7 +92,6 @@ type simEvent struct {
 	w    *simWorker
 	t    Ticket
 	fn   *simFn
-	gen  int
 }
 
 const (

@@ -109,13 +109,6 @@ func (p *pool) len() int {
 	return len(p.ready)
 }
 
-// target reports the pool's current size.
-func (p *pool) target() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.size
-}
-
 // next says what the refill should do: prepare a box for account (ok),
 // after destroying surplus if it is not nil, a box the pool gave up to make
 // room. The pool wants as many boxes of an account as it had Starts among
