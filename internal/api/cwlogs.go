@@ -707,17 +707,24 @@ func (a *API) putRetentionPolicy(r *http.Request, body []byte) (any, *logsError)
 	return struct{}{}, nil
 }
 
-func (a *API) deleteRetentionPolicy(r *http.Request, body []byte) (any, *logsError) {
+// namedGroup decodes a request that names one log group (logGroupName,
+// required) and resolves it in the caller's account.
+func (a *API) namedGroup(r *http.Request, body []byte) (string, *logsError) {
 	var in struct {
 		LogGroupName *string `json:"logGroupName"`
 	}
 	if e := decodeLogs(body, &in); e != nil {
-		return nil, e
+		return "", e
 	}
 	if in.LogGroupName == nil {
-		return nil, validationError("null", "logGroupName", "Member must not be null")
+		return "", validationError("null", "logGroupName", "Member must not be null")
 	}
 	_, logName, e := a.resolveGroup(r, in.LogGroupName, nil)
+	return logName, e
+}
+
+func (a *API) deleteRetentionPolicy(r *http.Request, body []byte) (any, *logsError) {
+	logName, e := a.namedGroup(r, body)
 	if e != nil {
 		return nil, e
 	}
@@ -730,16 +737,7 @@ func (a *API) deleteRetentionPolicy(r *http.Request, body []byte) (any, *logsErr
 // deleteLogGroup removes a function's log: its files, and its retention.
 // The function, if it exists, logs on into a new group.
 func (a *API) deleteLogGroup(r *http.Request, body []byte) (any, *logsError) {
-	var in struct {
-		LogGroupName *string `json:"logGroupName"`
-	}
-	if e := decodeLogs(body, &in); e != nil {
-		return nil, e
-	}
-	if in.LogGroupName == nil {
-		return nil, validationError("null", "logGroupName", "Member must not be null")
-	}
-	_, logName, e := a.resolveGroup(r, in.LogGroupName, nil)
+	logName, e := a.namedGroup(r, body)
 	if e != nil {
 		return nil, e
 	}
