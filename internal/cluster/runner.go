@@ -36,11 +36,13 @@ type Runner struct {
 	reg    *placement.Registry
 	local  invoke.Runner
 	client *http.Client
+	token  string // presented to workers (SharedToken)
 	log    *slog.Logger
 }
 
-// NewRunner returns a Runner; local runs what cannot go remote.
-func NewRunner(local invoke.Runner, log *slog.Logger) *Runner {
+// NewRunner returns a Runner; local runs what cannot go remote, token is
+// what workers require of it (SharedToken).
+func NewRunner(local invoke.Runner, token string, log *slog.Logger) *Runner {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 256,
@@ -51,6 +53,7 @@ func NewRunner(local invoke.Runner, log *slog.Logger) *Runner {
 		reg:    placement.New(placement.Config{}),
 		local:  local,
 		client: &http.Client{Transport: tr},
+		token:  token,
 		log:    log.With("component", "cluster"),
 	}
 }
@@ -120,6 +123,7 @@ func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Resul
 		return nil, err
 	}
 	hreq.Header.Set("Content-Type", "application/octet-stream")
+	hreq.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := r.client.Do(hreq)
 	if err != nil {
 		return nil, r.lost(ctx, t, req.RequestID, err)

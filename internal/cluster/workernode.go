@@ -35,6 +35,9 @@ type WorkerConfig struct {
 	// MemoryMB and MaxEnvs are the worker's capacity.
 	MemoryMB int
 	MaxEnvs  int
+	// Token is the secret api nodes must present (SharedToken);
+	// requests without it are refused.
+	Token string
 }
 
 // WorkerNode is the worker role of a node: it runs invocations api nodes
@@ -71,6 +74,10 @@ func (n *WorkerNode) Handler() http.Handler {
 }
 
 func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
+	if !authorized(r, n.cfg.Token) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
 	var m invokeMeta
 	payload, err := readFrame(r.Body, &m, maxFrame)
 	if err != nil {

@@ -447,8 +447,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	// In a cluster the api role places every invocation on a worker,
 	// this node's own worker role included.
 	var remote *cluster.Runner
+	var workerToken string
 	if cfg.clustered() {
-		remote = cluster.NewRunner(wk, log)
+		if workerToken, err = cluster.SharedToken(ctx, b.JetStream()); err != nil {
+			return err
+		}
+		remote = cluster.NewRunner(wk, workerToken, log)
 		runner = remote
 	}
 	var mx *metrics.Metrics
@@ -526,7 +530,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	var announceStop context.CancelFunc = func() {}
 	announceDone := make(chan struct{})
 	if wln != nil {
-		wn := cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency}, wk, b.Conn(), log)
+		wn := cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
 		wsrv = &http.Server{Handler: wn.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: cfg.HTTPIdleTimeout,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		go func() { defer close(wsrvDone); wsrv.Serve(wln) }()
