@@ -42,6 +42,7 @@ commands:
   server            run the Hearth server
   logs FUNCTION     print a function's log (--follow to keep streaming)
   async             print the async queue's depth, oldest event age and counters
+  cluster           list the workers an api node places invocations on (root key only)
   console           print a one-time login link to the web console (root key only)
   runtimes          list each runtime with the interpreter that serves it, or why none does
   queue receive Q   take messages from a named Hearth queue (async destinations)
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLogs(ctx, args[1:], stdout, stderr)
 	case "async":
 		return runAsync(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, args[1:], stdout, stderr)
 	case "queue":
 		return runQueue(ctx, args[1:], stdout, stderr)
 	case "console":

@@ -30,6 +30,7 @@ import (
 	"hearth/internal/invoke"
 	"hearth/internal/lambdaapi"
 	"hearth/internal/logs"
+	"hearth/internal/placement"
 	"hearth/internal/runtimes"
 	"hearth/internal/store"
 	"hearth/internal/worker"
@@ -112,7 +113,10 @@ type API struct {
 	uploadWait time.Duration // how long a large upload waits for a slot
 
 	metrics http.Handler // nil until SetMetrics
-	console consoleAuth  // the console's logins and sessions (console.go)
+	// clusterWorkers lists the cluster's workers (SetCluster); nil on a
+	// node outside a cluster.
+	clusterWorkers func() []placement.WorkerState
+	console        consoleAuth // the console's logins and sessions (console.go)
 }
 
 // SetMetrics has GET /metrics served by h. Call it before serving.
@@ -270,6 +274,7 @@ func (a *API) hearthRoutes() []route {
 		{"", "POST /console/logout", a.consoleLogout},
 		{"", "GET /console", consoleRedirect},
 		{"", "GET /console/", a.consoleAssets()},
+		{"", "GET /_hearth/v1/cluster", a.rootOnly(a.cluster)},
 	}
 }
 

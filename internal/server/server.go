@@ -523,6 +523,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		asyncDone <- nil
 	}
 	if remote != nil && cfg.hasRole(RoleAPI) {
+		a.SetCluster(remote.Workers)
 		g.Go(func() error { return remote.Run(stopCtx, b.Conn()) })
 	}
 	var wsrv *http.Server

@@ -134,6 +134,24 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 		t.Errorf("the cold worker has %d environments, want 0", got)
 	}
 
+	// hearth cluster lists both workers in placement, the hot one with
+	// its idle environment.
+	out, err := api.cli(t.Context(), "cluster").CombinedOutput()
+	if err != nil {
+		t.Fatalf("hearth cluster: %v\n%s", err, out)
+	}
+	for id, w := range workers {
+		line := ""
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, id+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "serving") || (w == hot && !strings.Contains(line, "/1/")) {
+			t.Errorf("hearth cluster has no serving line for worker %s (want 1 idle environment on the hot one):\n%s", id, out)
+		}
+	}
+
 	// An async event, taken by the api node's poller, runs on a worker.
 	api.create(t, "clustered-async", goFn())
 	if _, err := api.Client.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String("clustered-async"),

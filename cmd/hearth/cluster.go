@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runCluster prints the workers the api node at the endpoint places
+// invocations on.
+func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := endpointFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var out struct {
+		Clustered bool `json:"clustered"`
+		Workers   []struct {
+			ID          string    `json:"id"`
+			Addr        string    `json:"addr"`
+			InPlacement bool      `json:"in_placement"`
+			Draining    bool      `json:"draining"`
+			MemoryMB    int       `json:"memory_mb"`
+			BusyMB      int       `json:"busy_mb"`
+			MaxEnvs     int       `json:"max_environments"`
+			BusyEnvs    int       `json:"busy_environments"`
+			IdleEnvs    int       `json:"idle_environments"`
+			Deadline    time.Time `json:"heartbeat_deadline"`
+		} `json:"workers"`
+	}
+	if err := getJSON(ctx, strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/")+"/_hearth/v1/cluster", &out); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if !out.Clustered {
+		fmt.Fprintln(stdout, "not in a cluster: this server is the api, the worker and the poller")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER\tADDRESS\tSTATE\tENVS BUSY/IDLE/MAX\tMEMORY BUSY/TOTAL MB")
+	for _, w := range out.Workers {
+		state := "serving"
+		switch {
+		case w.Draining:
+			state = "draining"
+		case !w.InPlacement:
+			state = "lost"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d/%d\t%d/%d\n", w.ID, w.Addr, state, w.BusyEnvs, w.IdleEnvs, w.MaxEnvs, w.BusyMB, w.MemoryMB)
+	}
+	return tw.Flush()
+}
