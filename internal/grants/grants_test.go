@@ -3,6 +3,7 @@ package grants_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -329,4 +330,20 @@ func BenchmarkAcquire(b *testing.B) {
 			release()
 		}
 	})
+}
+
+// BenchmarkGrow is the slow path: a holder's first slot of a limit, which
+// reads the record and writes the holder's entry (a KV get and a
+// compare-and-set), one caller.
+func BenchmarkGrow(b *testing.B) {
+	js := startBroker(b)
+	h, _ := holder(b, js, "bench", false)
+	b.ReportAllocs()
+	for i := range b.N {
+		release, ok := h.Acquire(context.Background(), fmt.Sprintf("111111111111.r.fn%d", i), 10, time.Now().Add(time.Second))
+		if !ok {
+			b.Fatal("refused")
+		}
+		release()
+	}
 }
