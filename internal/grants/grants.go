@@ -81,9 +81,11 @@ type grant struct {
 	peak    int           // the most used since the last renewal
 	peaks   []int         // peak of each of the last renewals, newest last
 	written bool          // the record has an entry of this holder
-	// fullUntil: the bucket refused this holder more slots; until then
-	// callers are refused without asking again.
+	// fullUntil: the bucket refused this holder more slots (or could not
+	// be reached) under limit fullLimit; until then callers with no higher
+	// limit are refused without asking again.
 	fullUntil time.Time
+	fullLimit int
 }
 
 // refusalCache is how long a holder refused more slots refuses further
@@ -230,7 +232,7 @@ func (h *Holder) grow(ctx context.Context, g *grant, until time.Time) (func(), b
 		now := time.Now()
 		h.mu.Lock()
 		ok := g.admit(now, until)
-		cached := !ok && now.Before(g.fullUntil) && g.limit <= g.synced
+		cached := !ok && now.Before(g.fullUntil) && g.limit <= g.fullLimit
 		h.mu.Unlock()
 		if ok {
 			return h.releaser(g), true
@@ -248,7 +250,7 @@ func (h *Holder) grow(ctx context.Context, g *grant, until time.Time) (func(), b
 			avail := max(0, g.limit-rec.others(h.cfg.Node, now))
 			want := g.used + 1
 			if full = want > avail; full {
-				g.fullUntil = now.Add(refusalCache)
+				g.fullUntil, g.fullLimit = now.Add(refusalCache), g.limit
 				// The limit was lowered: hold no more than it leaves.
 				shrink := g.slots > avail || g.limit < g.synced
 				// Others hold slots: ask them to give back what they
@@ -273,10 +275,15 @@ func (h *Holder) grow(ctx context.Context, g *grant, until time.Time) (func(), b
 			slots := min(avail, max(want, g.slots+max(0, avail-g.slots)/4))
 			return h.entry(g, slots, now, until), nil
 		})
+		if err != nil && !errors.Is(err, errNoChange) {
+			// The bucket cannot be reached: the callers queued behind
+			// this one are refused at once rather than each waiting.
+			h.mu.Lock()
+			g.fullUntil, g.fullLimit = time.Now().Add(refusalCache), g.limit
+			h.mu.Unlock()
+			h.log.Warn("concurrency grant not written; throttling", "key", g.key, "err", err)
+		}
 		if err != nil || full {
-			if err != nil && !errors.Is(err, errNoChange) {
-				h.log.Warn("concurrency grant not written; throttling", "key", g.key, "err", err)
-			}
 			return nil, false
 		}
 	}

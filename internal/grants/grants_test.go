@@ -347,3 +347,42 @@ func BenchmarkGrow(b *testing.B) {
 		release()
 	}
 }
+
+// TestBucketGone: with the bucket out of reach, a holder admits against
+// the grant it holds until the grant expires, refuses beyond it at once,
+// and refuses everything after the expiry.
+func TestBucketGone(t *testing.T) {
+	b, err := broker.Start(broker.Config{Dir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	h, _ := holder(t, b.JetStream(), "a", false)
+	ctx := t.Context()
+	const key = "111111111111.u"
+	until := func() time.Time { return time.Now().Add(100 * time.Millisecond) }
+	r, ok := h.Acquire(ctx, key, 4, until()) // a grant of 1 (a quarter of 4)
+	if !ok {
+		t.Fatal("acquire refused")
+	}
+	r()
+	b.Close()
+	if r, ok := h.Acquire(ctx, key, 4, until()); !ok {
+		t.Error("refused within the grant held, before it expires")
+	} else {
+		defer r()
+	}
+	for i := range 3 {
+		began := time.Now()
+		if _, ok := h.Acquire(ctx, key, 4, until()); ok {
+			t.Errorf("acquire %d beyond the grant admitted with the bucket gone", i)
+		}
+		if took := time.Since(began); took > time.Second {
+			t.Errorf("refusal %d took %v; want it at once", i, took)
+		}
+	}
+	time.Sleep(ttl)
+	if _, ok := h.Acquire(ctx, key, 4, until()); ok {
+		t.Error("admitted against an expired grant with the bucket gone")
+	}
+}
