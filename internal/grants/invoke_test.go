@@ -104,8 +104,9 @@ func watching(t testing.TB, a, b *store.Store) {
 // TestServicesAcrossNodes: two api nodes' invoke.Services, each with its
 // own store and Holder on one JetStream: a reserved concurrency of 2 and
 // the account's shared pool (5 minus the 2 reserved) hold across both,
-// with Lambda's two throttling errors, and a lowered reservation holds at
-// once on both.
+// with Lambda's two throttling errors; a lowered reservation holds on
+// both once the other node's idle slot is back; provisioned concurrency
+// is the function's own and the rest shares the pool.
 func TestServicesAcrossNodes(t *testing.T) {
 	js := startBroker(t)
 	two := 2
@@ -161,6 +162,40 @@ func TestServicesAcrossNodes(t *testing.T) {
 			return nil
 		}
 	}
+	// admit invokes through s until the invocation runs, refused
+	// meanwhile only with want: another node may hold idle slots until
+	// its next renewal (early throttling). It returns how long that took.
+	admit := func(s *invoke.Service, req invoke.Request, want error) time.Duration {
+		t.Helper()
+		began := time.Now()
+		run.mu.Lock()
+		before := len(run.waiting)
+		run.mu.Unlock()
+		for {
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Invoke(t.Context(), &req)
+				done <- err
+			}()
+			running := false
+			for deadline := time.Now().Add(time.Second); !running && len(done) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				run.mu.Lock()
+				running = len(run.waiting) == before+1
+				run.mu.Unlock()
+			}
+			if running {
+				wg.Go(func() { errs <- <-done })
+				return time.Since(began)
+			}
+			if err := <-done; !errors.Is(err, want) {
+				t.Fatalf("invoke of %s = %v; want it run, or %v meanwhile", req.FunctionName, err, want)
+			}
+			if time.Since(began) > idle+2*renew+time.Second {
+				t.Fatalf("invoke of %s still throttled %v later: other nodes' idle slots never came back", req.FunctionName, time.Since(began))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	endAll := func() {
 		run.mu.Lock()
 		for _, c := range run.waiting {
@@ -207,34 +242,49 @@ func TestServicesAcrossNodes(t *testing.T) {
 	waitFor(t, "capped", &one, stA, stB)
 	// b holds an idle slot of the old 2 until it gives it back (Idle):
 	// until then a is throttled early.
-	lowered := time.Now()
-	for {
-		done := make(chan error, 1)
-		go func() {
-			_, err := nodes[0].Invoke(t.Context(), &invoke.Request{FunctionName: "capped"})
-			done <- err
-		}()
-		running := false
-		for deadline := time.Now().Add(time.Second); !running && len(done) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			run.mu.Lock()
-			running = len(run.waiting) == 1
-			run.mu.Unlock()
-		}
-		if running {
-			wg.Go(func() { errs <- <-done })
-			break
-		}
-		if err := <-done; !errors.Is(err, invoke.ErrReservedThrottled) {
-			t.Fatalf("node a after the reservation went down to 1 = %v; want ErrReservedThrottled until b gives back", err)
-		}
-		if time.Since(lowered) > idle+2*renew+time.Second {
-			t.Fatal("node a still throttled long after b's idle slot should have come back")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Logf("node a admitted %v after the reservation went down to 1", time.Since(lowered).Round(time.Millisecond))
+	took := admit(nodes[0], invoke.Request{FunctionName: "capped"}, invoke.ErrReservedThrottled)
+	t.Logf("node a admitted %v after the reservation went down to 1", took.Round(time.Millisecond))
 	if err := try(nodes[1], "capped"); !errors.Is(err, invoke.ErrReservedThrottled) {
 		t.Errorf("node b: second invocation with 1 reserved = %v; want ErrReservedThrottled", err)
+	}
+	endAll()
+
+	// Provisioned concurrency 1 on a version of "prov": its first one in
+	// flight is its own, the others share the pool, now 5 - 1 reserved -
+	// 1 provisioned = 3, across the nodes.
+	createFn(t, stA, "prov", nil)
+	_, _, err := stA.Publish(t.Context(), acct, "prov", func(latest function.Config, _ []function.Config) (*function.Config, *function.Config, error) {
+		v := latest
+		v.Provisioned = &function.Provisioned{Requested: 1}
+		return &v, nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); stB.ProvisionedTotals()[acct+"/prov"] != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node b's store never saw the provisioned concurrency")
+		}
+	}
+	for i := range 4 {
+		if took := admit(nodes[i%2], invoke.Request{FunctionName: "prov", Qualifier: "1"}, invoke.ErrThrottled); took > 10*time.Millisecond {
+			t.Logf("prov:1 invocation %d admitted after %v of early throttling", i+1, took.Round(time.Millisecond))
+		}
+	}
+	for i, s := range nodes {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Invoke(t.Context(), &invoke.Request{FunctionName: "prov", Qualifier: "1"})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, invoke.ErrThrottled) || errors.Is(err, invoke.ErrReservedThrottled) {
+				t.Errorf("node %d: fifth invocation of prov:1 (1 provisioned + a pool of 3) = %v; want ErrThrottled", i, err)
+			}
+		case <-time.After(time.Second):
+			t.Fatalf("node %d: a fifth invocation of prov:1 was admitted", i)
+		}
 	}
 	endAll()
 }
