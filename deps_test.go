@@ -37,6 +37,7 @@ func TestImportRules(t *testing.T) {
 		{mod + "internal/invoke", []string{"github.com/nats-io/", mod + "internal/store", mod + "internal/api", mod + "internal/server", mod + "internal/sandbox/"}},
 		{mod + "internal/async", []string{"github.com/nats-io/nats-server/", mod + "internal/store", mod + "internal/api", mod + "internal/server", mod + "internal/sandbox/"}},
 		{mod + "internal/cluster", []string{"github.com/nats-io/nats-server/", mod + "internal/store", mod + "internal/api", mod + "internal/server", mod + "internal/sandbox/", mod + "internal/broker"}},
+		{mod + "internal/grants", []string{"github.com/nats-io/nats-server/", mod}},
 		{mod + "internal/api", []string{"github.com/nats-io/nats-server/", mod + "internal/sandbox/", mod + "internal/server"}},
 		{mod + "cmd/hearth", []string{"github.com/aws/aws-lambda-go/"}},
 		{mod + "internal/metrics", []string{mod + "internal/store", mod + "internal/api", mod + "internal/server", mod + "internal/sandbox/"}},

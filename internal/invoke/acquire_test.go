@@ -50,7 +50,7 @@ func TestAcquire(t *testing.T) {
 	s := New(Config{Account: a, Concurrency: 6, AccountConcurrency: 5}, c, nil)
 	take := func(account, name string) (func(), error) {
 		f, _ := c.Version(account, name, function.Latest)
-		return s.acquire(&f)
+		return s.acquire(t.Context(), &f)
 	}
 	var held []func()
 	must := func(account, name string) {

@@ -59,6 +59,16 @@ type Runner interface {
 	Invoke(ctx context.Context, req *worker.Request) (*worker.Result, error)
 }
 
+// Limiter shares concurrency limits among the nodes of a cluster
+// (*grants.Holder). Acquire takes one of limit slots named key for an
+// invocation that ends by until, or reports false: the limit is reached
+// across the cluster, or other nodes hold what is free (throttling may be
+// early, never late). The caller calls release once when the invocation
+// ends.
+type Limiter interface {
+	Acquire(ctx context.Context, key string, limit int, until time.Time) (release func(), ok bool)
+}
+
 // Config configures a Service.
 type Config struct {
 	Region  string
@@ -83,6 +93,9 @@ type Service struct {
 	// throttled, when set, is told of each invocation refused for want
 	// of concurrency (SetThrottled).
 	throttled func(account, name, version string)
+	// limiter, when set (SetLimiter), holds account, reserved and
+	// provisioned concurrency across the cluster.
+	limiter Limiter
 
 	mu sync.Mutex
 	// total counts every invocation in flight; accounts each account's
@@ -242,7 +255,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	if req.DryRun {
 		return nil, nil
 	}
-	release, err := s.acquire(&t.Config)
+	release, err := s.acquire(ctx, &t.Config)
 	if err != nil {
 		if s.throttled != nil {
 			s.throttled(s.accountOf(&t.Config), t.Config.Name, t.Config.Version)
@@ -265,6 +278,12 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 		Stream:        req.Stream,
 	})
 }
+
+// SetLimiter has the account's, reserved and provisioned concurrency
+// counted by l across the cluster instead of on this node alone. The
+// server's Concurrency, all accounts together, stays this node's. Call it
+// before invoking.
+func (s *Service) SetLimiter(l Limiter) { s.limiter = l }
 
 // SetThrottled has f told of each invocation refused for want of
 // concurrency (the metrics' throttles). Call it before invoking.
@@ -297,7 +316,7 @@ type accountLoad struct {
 // unreserved invocations together stay within the server's Concurrency, so
 // one account cannot starve another. The caller calls release when the
 // invocation ends.
-func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
+func (s *Service) acquire(ctx context.Context, cfg *function.Config) (release func(), err error) {
 	// Reserved concurrency belongs to the function, whichever version
 	// runs: a published version's record has none.
 	account := s.accountOf(cfg)
@@ -307,6 +326,9 @@ func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 		if latest, err := s.configs.Version(cfg.Account, cfg.Name, function.Latest); err == nil {
 			reserved = latest.ReservedConcurrency
 		}
+	}
+	if s.limiter != nil {
+		return s.acquireShared(ctx, cfg, account, reserved)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -362,6 +384,65 @@ func (s *Service) acquire(cfg *function.Config) (release func(), err error) {
 		s.total--
 		s.mu.Unlock()
 	}, nil
+}
+
+// busySlack is what an invocation may take beyond its function's timeout
+// before the worker ends it: placement (up to 3 s) and an init phase (up
+// to 10 s) come first.
+const busySlack = 15 * time.Second
+
+// acquireShared is acquire in a cluster: the same rules, with the
+// account's shared pool, each reserved function's and each provisioned
+// function's concurrency counted by the limiter across the nodes (keys
+// ACCOUNT.u, ACCOUNT.r.NAME, ACCOUNT.p.NAME). The server's Concurrency
+// stays this node's.
+func (s *Service) acquireShared(ctx context.Context, cfg *function.Config, account string, reserved *int) (release func(), err error) {
+	until := time.Now().Add(cfg.TimeoutDuration() + busySlack)
+	counted := func(rel func()) func() {
+		return func() {
+			s.mu.Lock()
+			s.total--
+			s.mu.Unlock()
+			rel()
+		}
+	}
+	if reserved != nil {
+		rel, ok := s.limiter.Acquire(ctx, account+".r."+cfg.Name, *reserved, until)
+		if !ok {
+			return nil, ErrReservedThrottled
+		}
+		s.mu.Lock()
+		s.total++
+		s.mu.Unlock()
+		return counted(rel), nil
+	}
+	s.mu.Lock()
+	shared := s.cfg.AccountConcurrency - s.reservedSum(account) // also sums s.provisioned
+	provisioned := s.provisioned[account+"/"+cfg.Name]
+	s.mu.Unlock()
+	if provisioned > 0 {
+		if rel, ok := s.limiter.Acquire(ctx, account+".p."+cfg.Name, provisioned, until); ok {
+			s.mu.Lock()
+			s.total++
+			s.mu.Unlock()
+			return counted(rel), nil
+		}
+	}
+	s.mu.Lock()
+	if s.total >= s.cfg.Concurrency {
+		s.mu.Unlock()
+		return nil, ErrThrottled
+	}
+	s.total++
+	s.mu.Unlock()
+	rel, ok := s.limiter.Acquire(ctx, account+".u", shared, until)
+	if !ok {
+		s.mu.Lock()
+		s.total--
+		s.mu.Unlock()
+		return nil, ErrThrottled
+	}
+	return counted(rel), nil
 }
 
 // reservedSum is the sum of account's reservations and of the provisioned

@@ -465,6 +465,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if mx != nil {
 		inv.SetThrottled(mx.Throttled)
 	}
+	// In a cluster, account and reserved concurrency hold across the
+	// nodes (slot grants, see grants.go), renewed until the server
+	// returns: every invocation has ended by then.
+	if cfg.clustered() {
+		grantsCtx, stopGrants := context.WithCancel(context.WithoutCancel(ctx))
+		grantsDone, err := startGrants(ctx, grantsCtx, b, inv, log)
+		if err != nil {
+			stopGrants()
+			return err
+		}
+		defer func() { stopGrants(); <-grantsDone }()
+	}
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir,
 		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, wk, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
