@@ -301,10 +301,16 @@ func TestQueuesPerAccount(t *testing.T) {
 // waitFor polls cond until it holds, failing the test after 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitUpTo(t, 5*time.Second, what, cond)
+}
+
+// waitUpTo polls cond until it holds, failing the test after limit.
+func waitUpTo(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: did not happen within 5s", what)
+			t.Fatalf("%s: did not happen within %v", what, limit)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

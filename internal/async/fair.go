@@ -21,8 +21,8 @@ import (
 // all). Events stored before accounts had subjects
 // (hearth.async.events.FUNCTION) are the default account's.
 //
-// The ledger knows, for every event in the stream, its account and size:
-// it is read from the stream when the queue opens, and kept by the
+// The ledger knows each account's events and bytes in the stream: they
+// are read from the stream when the queue opens, and kept by the
 // publishes and acknowledgements since, so an account's queued bytes
 // survive restarts and crashes exactly.
 
@@ -41,12 +41,6 @@ const (
 	defaultToken = "default"
 )
 
-// stored is an event in the stream, as the ledger knows it.
-type stored struct {
-	account string
-	size    int64
-}
-
 // backlog is one account's events in the stream.
 type backlog struct {
 	events    int // stored, in flight or not
@@ -56,17 +50,21 @@ type backlog struct {
 	idleUntil time.Time
 }
 
-// ledger is the stream's events by account.
+// ledger is the stream's events by account. It counts each account's
+// events and bytes, and knows which stream sequences it has counted (one
+// bit each), so that an event is counted once however often its publish
+// or its removal is reported. The account and size of an event removed
+// come from its message, as they did when it was counted.
 type ledger struct {
 	mu       sync.Mutex
-	seqs     map[uint64]stored
-	gone     map[uint64]struct{} // settled before their publish was recorded
+	live     seqSet // counted and not removed
+	gone     seqSet // removed before their publish was counted
 	accounts map[string]*backlog
 	last     string // the account served last, for the round
 }
 
 func newLedger() *ledger {
-	return &ledger{seqs: map[uint64]stored{}, gone: map[uint64]struct{}{}, accounts: map[string]*backlog{}}
+	return &ledger{accounts: map[string]*backlog{}}
 }
 
 // backlogLocked returns account's backlog, creating it.
@@ -104,33 +102,84 @@ func (l *ledger) unreserve(account string, size int64) {
 func (l *ledger) add(seq uint64, account string, size int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.gone[seq]; ok {
-		delete(l.gone, seq)
+	if l.gone.remove(seq) || !l.live.add(seq) {
 		return
 	}
-	if _, ok := l.seqs[seq]; ok {
-		return
-	}
-	l.seqs[seq] = stored{account, size}
 	b := l.backlogLocked(account)
 	b.events++
 	b.bytes += size
 	b.idleUntil = time.Time{}
 }
 
-// remove forgets the event stored as seq: the stream no longer holds it.
-func (l *ledger) remove(seq uint64) {
+// remove forgets the event of account, of size, stored as seq: the stream
+// no longer holds it.
+func (l *ledger) remove(seq uint64, account string, size int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s, ok := l.seqs[seq]
-	if !ok {
-		l.gone[seq] = struct{}{}
+	if !l.live.remove(seq) {
+		l.gone.add(seq)
 		return
 	}
-	delete(l.seqs, seq)
-	b := l.accounts[s.account]
+	b := l.backlogLocked(account)
 	b.events--
-	b.bytes -= s.size
+	b.bytes -= size
+}
+
+// seqSet is a set of stream sequences: a bitmap per run of seqChunk
+// sequences that holds any. A stream's live events are mostly one run
+// from its first sequence to its last, so this takes about a bit per
+// event where a map takes tens of bytes.
+type seqSet struct {
+	chunks map[uint64]*seqBits
+}
+
+const seqChunk = 4096
+
+type seqBits struct {
+	n    int // bits set
+	bits [seqChunk / 64]uint64
+}
+
+// add puts seq in the set and reports whether it was not there.
+func (s *seqSet) add(seq uint64) bool {
+	c := s.chunks[seq/seqChunk]
+	if c == nil {
+		if s.chunks == nil {
+			s.chunks = map[uint64]*seqBits{}
+		}
+		c = &seqBits{}
+		s.chunks[seq/seqChunk] = c
+	}
+	i, bit := seq%seqChunk/64, uint64(1)<<(seq%64)
+	if c.bits[i]&bit != 0 {
+		return false
+	}
+	c.bits[i] |= bit
+	c.n++
+	return true
+}
+
+// remove takes seq out of the set and reports whether it was there.
+func (s *seqSet) remove(seq uint64) bool {
+	c := s.chunks[seq/seqChunk]
+	i, bit := seq%seqChunk/64, uint64(1)<<(seq%64)
+	if c == nil || c.bits[i]&bit == 0 {
+		return false
+	}
+	c.bits[i] &^= bit
+	if c.n--; c.n == 0 {
+		delete(s.chunks, seq/seqChunk)
+	}
+	return true
+}
+
+// len is the number of sequences in the set.
+func (s *seqSet) len() int {
+	n := 0
+	for _, c := range s.chunks {
+		n += c.n
+	}
+	return n
 }
 
 // bytes is what account's events hold.

@@ -135,7 +135,9 @@ func TestFairDeliveryAcrossAccounts(t *testing.T) {
 	}
 
 	inv.releaseAll()
-	waitFor(t, "every event ran", func() bool {
+	// Thousands of events: under -race on a loaded machine this takes
+	// longer than the 5 s the steps above get.
+	waitUpTo(t, time.Minute, "every event ran", func() bool {
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
 		return inv.finished[acctA] == many && inv.finished[acctB] == 3

@@ -117,10 +117,11 @@ func (q *Queue) ack(m jetstream.Msg) {
 	q.forget(m)
 }
 
-// forget takes m off its account's bytes.
+// forget takes m off its account's bytes: what its subject and size
+// counted for when it was stored.
 func (q *Queue) forget(m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
-		q.ledger.remove(md.Sequence.Stream)
+		q.ledger.remove(md.Sequence.Stream, q.subjectAccount(m.Subject()), int64(len(m.Data()))+eventOverhead)
 	}
 }
 

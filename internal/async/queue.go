@@ -245,21 +245,28 @@ func (q *Queue) Enqueue(ctx context.Context, ev *invoke.Event) error {
 }
 
 func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
-	h := nats.Header{}
-	h.Set(hdrRequestID, ev.RequestID)
-	h.Set(hdrAccount, ev.Account)
-	h.Set(hdrFunction, ev.Function)
+	// One backing array for the header values, and the message id set
+	// here rather than by a publish option: an enqueue allocates little
+	// besides what the NATS client and server need.
+	vals := [8]string{ev.RequestID, ev.Account, ev.Function, strconv.FormatInt(ev.Enqueued.UnixMilli(), 10), strconv.Itoa(ev.Attempt), msgID}
+	h := make(nats.Header, 8)
+	h[hdrRequestID] = vals[0:1:1]
+	h[hdrAccount] = vals[1:2:2]
+	h[hdrFunction] = vals[2:3:3]
+	h[hdrEnqueued] = vals[3:4:4]
+	h[hdrAttempt] = vals[4:5:5]
+	h[jetstream.MsgIDHeader] = vals[5:6:6]
 	if ev.Qualifier != "" {
-		h.Set(hdrQualifier, ev.Qualifier)
+		vals[6] = ev.Qualifier
+		h[hdrQualifier] = vals[6:7:7]
 	}
-	h.Set(hdrEnqueued, strconv.FormatInt(ev.Enqueued.UnixMilli(), 10))
-	h.Set(hdrAttempt, strconv.Itoa(ev.Attempt))
 	if !ev.NotBefore.IsZero() {
-		h.Set(hdrNotBefore, strconv.FormatInt(ev.NotBefore.UnixMilli(), 10))
+		vals[7] = strconv.FormatInt(ev.NotBefore.UnixMilli(), 10)
+		h[hdrNotBefore] = vals[7:8:8]
 	}
 	acct := q.accountToken(ev.Account)
 	msg := &nats.Msg{Subject: eventSubject + acct + "." + ev.Function, Header: h, Data: ev.Payload}
-	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	ack, err := q.js.PublishMsg(ctx, msg)
 	if err != nil {
 		if streamFull(err) {
 			return fmt.Errorf("%w: the asynchronous event queue is at its %d byte limit", invoke.ErrQueueFull, q.cfg.MaxBytes)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,7 +44,7 @@ func BenchmarkWarmLoad(b *testing.B) {
 	for _, iso := range isolations() {
 		var flags []string
 		if profDir != "" {
-			flags = []string{"--debug-addr", "127.0.0.1:6061"}
+			flags = []string{"--debug-addr", debugAddr}
 		}
 		s := benchServer(b, append(flags, "--isolation", iso)...)
 		tr := &http.Transport{MaxIdleConnsPerHost: 64}
@@ -100,8 +101,12 @@ func BenchmarkWarmLoad(b *testing.B) {
 
 // profDir, when HEARTH_BENCH_PROFILE names a directory, makes
 // BenchmarkWarmLoad write a CPU profile of the server per concurrency
-// there (the server listens for pprof on 127.0.0.1:6061).
+// there (the server listens for pprof on debugAddr).
 var profDir = os.Getenv("HEARTH_BENCH_PROFILE")
+
+// debugAddr is where the profiled server serves pprof:
+// HEARTH_BENCH_DEBUG_ADDR, or 127.0.0.1:6061.
+var debugAddr = cmp.Or(os.Getenv("HEARTH_BENCH_DEBUG_ADDR"), "127.0.0.1:6061")
 
 // profile starts a CPU profile of the server and returns a function that
 // waits for it (4 s) and writes it to path.
@@ -109,7 +114,7 @@ func profile(b *testing.B, path string) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get("http://127.0.0.1:6061/debug/pprof/profile?seconds=4")
+		resp, err := http.Get("http://" + debugAddr + "/debug/pprof/profile?seconds=4")
 		if err != nil {
 			b.Log(err)
 			return
@@ -123,7 +128,7 @@ func profile(b *testing.B, path string) func() {
 		defer f.Close()
 		io.Copy(f, resp.Body)
 		// And the allocations so far, for -sample_index=alloc_space.
-		if resp, err := http.Get("http://127.0.0.1:6061/debug/pprof/allocs"); err == nil {
+		if resp, err := http.Get("http://" + debugAddr + "/debug/pprof/allocs"); err == nil {
 			defer resp.Body.Close()
 			if f, err := os.Create(path + ".allocs"); err == nil {
 				defer f.Close()
@@ -136,7 +141,7 @@ func profile(b *testing.B, path string) func() {
 
 // goroutines writes a dump of the server's goroutines to path.
 func goroutines(b *testing.B, path string) {
-	resp, err := http.Get("http://127.0.0.1:6061/debug/pprof/goroutine?debug=2")
+	resp, err := http.Get("http://" + debugAddr + "/debug/pprof/goroutine?debug=2")
 	if err != nil {
 		b.Log(err)
 		return
@@ -260,7 +265,11 @@ func startHopPid(b *testing.B, args ...string) (string, int) {
 // interleaved in rounds with the cross-process one-hop floor (an echo
 // server: one HTTP round trip, which an enqueue is plus the store) driven
 // by the same clients. It reports events/s, its ratio to the floor's
-// requests/s, p50/p99, and the server's CPU per event. The server runs the
+// requests/s, p50/p99, and the server's CPU per event; and, as a second
+// floor, DryRun invocations of the same function through the same server
+// and client (signature, checks, the function's resolution: everything
+// of an enqueue but the store), their requests/s, the events' ratio to
+// them and the server's CPU per DryRun. The server runs the
 // events meanwhile with --async-concurrency 1, so that running them
 // competes little with accepting them.
 //
@@ -269,7 +278,7 @@ func BenchmarkAsyncLoad(b *testing.B) {
 	for _, policy := range []string{"interval", "always"} {
 		flags := []string{"--sync", policy, "--async-concurrency", "1"}
 		if profDir != "" {
-			flags = append(flags, "--debug-addr", "127.0.0.1:6061")
+			flags = append(flags, "--debug-addr", debugAddr)
 		}
 		s := benchServer(b, flags...)
 		s.create(b, "enq", goFn())
@@ -278,19 +287,23 @@ func BenchmarkAsyncLoad(b *testing.B) {
 		c := &http.Client{Transport: signing{s: s, base: tr}}
 		fc := &http.Client{Transport: tr}
 		echo, _ := startHopPid(b, "echo")
-		send := func() {
+		call := func(typ string, status int) {
 			req, _ := http.NewRequest("POST", url, bytes.NewReader(benchPayload))
-			req.Header.Set("X-Amz-Invocation-Type", "Event")
+			req.Header.Set("X-Amz-Invocation-Type", typ)
 			resp, err := c.Do(req)
 			if err != nil {
 				b.Fatal(err)
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 202 {
-				b.Fatalf("Event invoke: %d", resp.StatusCode)
+			if resp.StatusCode != status {
+				b.Fatalf("%s invoke: %d", typ, resp.StatusCode)
 			}
 		}
+		send := func() { call("Event", 202) }
+		// The same server, client, signature, checks and resolution
+		// of the function, answered without storing anything.
+		dry := func() { call("DryRun", 204) }
 		const conc = 8
 		load(conc, 100, send)
 		b.Run(fmt.Sprintf("sync-%s/c=%d", policy, conc), func(b *testing.B) {
@@ -298,7 +311,7 @@ func BenchmarkAsyncLoad(b *testing.B) {
 				stop := profile(b, filepath.Join(profDir, "async-"+policy+".pprof"))
 				defer stop()
 			}
-			var h, fl loadStats
+			var h, fl, dr loadStats
 			b.ResetTimer()
 			for left := b.N; left > 0; left -= 1000 {
 				n := min(left, 1000)
@@ -308,11 +321,18 @@ func BenchmarkAsyncLoad(b *testing.B) {
 				h.cpu += pidCPU(s.cmd.Process.Pid) - srv0
 				lat, wall = load(conc, n, func() { post(b, fc, echo, benchPayload) })
 				fl.add(n, lat, wall)
+				srv0 = pidCPU(s.cmd.Process.Pid)
+				lat, wall = load(conc, n, dry)
+				dr.add(n, lat, wall)
+				dr.cpu += pidCPU(s.cmd.Process.Pid) - srv0
 			}
 			b.StopTimer()
 			b.ReportMetric(h.tput(), "events/s")
 			b.ReportMetric(fl.tput(), "floor-req/s")
 			b.ReportMetric(h.tput()/fl.tput(), "x-floor-tput")
+			b.ReportMetric(dr.tput(), "dryrun-req/s")
+			b.ReportMetric(h.tput()/dr.tput(), "x-dryrun-tput")
+			b.ReportMetric(float64(dr.cpu.Microseconds())/float64(dr.n), "dryrun-server-cpu-µs")
 			b.ReportMetric(float64(h.pct(50).Microseconds()), "p50-µs")
 			b.ReportMetric(float64(h.pct(99).Microseconds()), "p99-µs")
 			b.ReportMetric(float64(h.cpu.Microseconds())/float64(h.n), "server-cpu-µs")
@@ -335,7 +355,7 @@ func BenchmarkBurst(b *testing.B) {
 	for _, iso := range isolations() {
 		flags := []string{"--isolation", iso}
 		if profDir != "" {
-			flags = append(flags, "--debug-addr", "127.0.0.1:6061")
+			flags = append(flags, "--debug-addr", debugAddr)
 		}
 		s := benchServer(b, flags...)
 		s.create(b, "burst", goFn())
