@@ -182,6 +182,34 @@ func (s *seqSet) len() int {
 	return n
 }
 
+// count is the number of events the ledger counts.
+func (l *ledger) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live.len()
+}
+
+// replaceCounts takes fresh's events and bytes, keeping this ledger's
+// reservations, events in flight and idle times.
+func (l *ledger) replaceCounts(fresh *ledger) {
+	fresh.mu.Lock()
+	defer fresh.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.live, l.gone = fresh.live, seqSet{}
+	for a, b := range l.accounts {
+		b.events, b.bytes = 0, 0
+		if f := fresh.accounts[a]; f != nil {
+			b.events, b.bytes = f.events, f.bytes
+		}
+	}
+	for a, f := range fresh.accounts {
+		if l.accounts[a] == nil {
+			l.accounts[a] = &backlog{events: f.events, bytes: f.bytes}
+		}
+	}
+}
+
 // bytes is what account's events hold.
 func (l *ledger) bytes(account string) int64 {
 	l.mu.Lock()
@@ -345,6 +373,11 @@ func resetConsumers(ctx context.Context, events jetstream.Stream, all bool) erro
 // the pollers exists), it reads every event's headers through a
 // temporary consumer; otherwise it reads the events one by one.
 func (q *Queue) scan(ctx context.Context, exclusive bool) error {
+	return q.scanInto(ctx, q.ledger, exclusive)
+}
+
+// scanInto fills l from the stream, as scan does.
+func (q *Queue) scanInto(ctx context.Context, l *ledger, exclusive bool) error {
 	info, err := q.events.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("event stream info: %w", err)
@@ -362,7 +395,7 @@ func (q *Queue) scan(ctx context.Context, exclusive bool) error {
 			if err != nil {
 				return fmt.Errorf("read event %d: %w", seq, err)
 			}
-			q.ledger.add(seq, q.subjectAccount(m.Subject), int64(len(m.Data))+eventOverhead)
+			l.add(seq, q.subjectAccount(m.Subject), int64(len(m.Data))+eventOverhead)
 		}
 		return nil
 	}
@@ -392,7 +425,7 @@ func (q *Queue) scan(ctx context.Context, exclusive bool) error {
 				return fmt.Errorf("ledger scan: %w", err)
 			}
 			size, _ := strconv.ParseInt(m.Headers().Get("Nats-Msg-Size"), 10, 64)
-			q.ledger.add(md.Sequence.Stream, q.subjectAccount(m.Subject()), size+eventOverhead)
+			l.add(md.Sequence.Stream, q.subjectAccount(m.Subject()), size+eventOverhead)
 			pending = md.NumPending
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {

@@ -121,7 +121,9 @@ func (q *Queue) ack(m jetstream.Msg) {
 // counted for when it was stored.
 func (q *Queue) forget(m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
-		q.ledger.remove(md.Sequence.Stream, q.subjectAccount(m.Subject()), int64(len(m.Data()))+eventOverhead)
+		acct, size := q.subjectAccount(m.Subject()), int64(len(m.Data()))+eventOverhead
+		q.ledger.remove(md.Sequence.Stream, acct, size)
+		q.noticeRemoved(md.Sequence.Stream, acct, size)
 	}
 }
 

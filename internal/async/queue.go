@@ -145,6 +145,9 @@ type Queue struct {
 	ledger  *ledger
 	// wake tells the pollers an event was enqueued.
 	wake chan struct{}
+	// notify tells the other nodes what the ledger counts (Share); nil on
+	// a single node.
+	notify atomic.Pointer[notifier]
 
 	// used is the event stream's size as last read, refreshed at most
 	// every usedEvery by whichever Enqueue finds it stale (refreshing).
@@ -275,6 +278,7 @@ func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
 	}
 	if !ack.Duplicate {
 		q.ledger.add(ack.Sequence, acct, eventSize(ev))
+		q.noticeAdded(ack.Sequence, acct, eventSize(ev))
 	}
 	return nil
 }

@@ -492,6 +492,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if err != nil {
 		return err
 	}
+	if cfg.clustered() {
+		// Events one node stores, another's pollers settle: the nodes
+		// share what their ledgers count.
+		shareCtx, stopShare := context.WithCancel(context.WithoutCancel(ctx))
+		shared, err := aq.Share(shareCtx, b.Conn())
+		if err != nil {
+			stopShare()
+			return err
+		}
+		defer func() { stopShare(); <-shared }()
+	}
 	inv.SetQueue(aq)
 	a.SetAsync(aq)
 	if mx != nil {
