@@ -70,6 +70,7 @@ func (n *WorkerNode) ID() string { return n.id }
 func (n *WorkerNode) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+invokePath, n.serveInvoke)
+	mux.HandleFunc("POST "+streamPath, n.serveStream) // remote_stream.go
 	return mux
 }
 

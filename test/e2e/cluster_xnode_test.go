@@ -1,0 +1,258 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// xnodeCluster is an api node without the worker role (with a function
+// URL listener) and two worker nodes on a NATS server of their own.
+type xnodeCluster struct {
+	api     *server
+	workers map[string]*server // by worker id
+	flags   []string           // of every node
+}
+
+func startXnodeCluster(t *testing.T) *xnodeCluster {
+	t.Helper()
+	url := startNATS(t)
+	common := []string{"--nats-url", url, "--isolation", "process"}
+	w1 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
+	w2 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
+	api := startURLServer(t, append([]string{"--roles", "api,poller"}, common...)...)
+	return &xnodeCluster{api: api, workers: map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}, flags: common}
+}
+
+// kill kills worker id with SIGKILL and returns a function that starts it
+// again on its data directory (which cleans up what the killed process
+// left) as a new worker.
+func (c *xnodeCluster) kill(t *testing.T, id string) (restart func()) {
+	t.Helper()
+	w := c.workers[id]
+	w.Kill()
+	delete(c.workers, id)
+	return func() {
+		w := startServer(t, w.DataDir, append([]string{"--roles", "worker"}, c.flags...)...)
+		c.workers[w.workerID(t)] = w
+	}
+}
+
+// hosting returns the worker holding an environment of name in state
+// ("" for any), waiting up to 10 s for one.
+func (c *xnodeCluster) hosting(t *testing.T, name, state string) (string, *server) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for id, w := range c.workers {
+			if w.count(t, name, state) > 0 {
+				return id, w
+			}
+		}
+	}
+	t.Fatalf("no worker has a %q environment of %s", state, name)
+	return "", nil
+}
+
+// Streamed invocations through an api node that has no worker role run
+// on the workers and reach the client as the function writes them:
+// InvokeWithResponseStream and RESPONSE_STREAM function URLs, errors
+// midway, a slow client that holds the stream back without the nodes
+// buffering it, a client that goes away, and a worker killed mid-stream,
+// which ends the client's stream with an error at once.
+func TestClusterStreaming(t *testing.T) {
+	c := startXnodeCluster(t)
+	api := c.api
+	api.create(t, "streamer", nodeStreamFn(t, "index.handler", 30))
+
+	t.Run("chunks arrive as written", func(t *testing.T) {
+		const n = 4
+		r, err := invokeStream(t, api.Client, "streamer", map[string]any{"mode": "chunks", "n": n, "delay": 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Complete.ErrorCode != nil {
+			t.Fatalf("InvokeComplete.ErrorCode = %q (%q)", aws.ToString(r.Complete.ErrorCode), aws.ToString(r.Complete.ErrorDetails))
+		}
+		lines := strings.Split(strings.TrimSuffix(string(r.payload()), "\n"), "\n")
+		if len(lines) != n {
+			t.Fatalf("payload = %q; want %d lines", r.payload(), n)
+		}
+		var lastWritten int64
+		for i, l := range lines {
+			var got int
+			if err := parseChunk(l, &got, &lastWritten); err != nil || got != i {
+				t.Fatalf("line %d = %q", i, l)
+			}
+		}
+		if first := r.FirstAt.UnixMilli(); first >= lastWritten {
+			t.Errorf("first chunk received at %d ms, after the function wrote its last chunk at %d ms: the response was buffered", first, lastWritten)
+		}
+		if len(r.Chunks) < n {
+			t.Errorf("got %d PayloadChunk events; want at least %d (one per write)", len(r.Chunks), n)
+		}
+		if r.Version != "$LATEST" || r.ContentType != "text/plain" {
+			t.Errorf("ExecutedVersion %q, ResponseStreamContentType %q; want $LATEST, text/plain", r.Version, r.ContentType)
+		}
+		log, _ := decodeBase64(aws.ToString(r.Complete.LogResult))
+		if !strings.Contains(string(log), "REPORT RequestId:") {
+			t.Errorf("LogResult = %q; want the log tail with REPORT", log)
+		}
+		c.hosting(t, "streamer", "")
+		if n := api.count(t, "streamer", ""); n != 0 {
+			t.Errorf("the api node has %d environments of the function, want 0 (it has no worker role)", n)
+		}
+	})
+
+	t.Run("mid-stream error", func(t *testing.T) {
+		r, err := invokeStream(t, api.Client, "streamer", map[string]any{"mode": "error"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.payload()); got != "partial\n" {
+			t.Errorf("payload = %q; want %q", got, "partial\n")
+		}
+		if code, details := aws.ToString(r.Complete.ErrorCode), aws.ToString(r.Complete.ErrorDetails); code != "Error" || details != "boom midway" {
+			t.Errorf("InvokeComplete = %q %q; want Error, boom midway", code, details)
+		}
+	})
+
+	t.Run("function URL", func(t *testing.T) {
+		api.allowPublic(t, "streamer", "")
+		out, err := api.Client.CreateFunctionUrlConfig(t.Context(), &lambda.CreateFunctionUrlConfigInput{
+			FunctionName: aws.String("streamer"), AuthType: types.FunctionUrlAuthTypeNone, InvokeMode: types.InvokeModeResponseStream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := functionURLRE.FindStringSubmatch(aws.ToString(out.FunctionUrl))
+		if m == nil {
+			t.Fatalf("FunctionUrl = %q", aws.ToString(out.FunctionUrl))
+		}
+		api.mu.Lock()
+		addr := api.urlAddr
+		api.mu.Unlock()
+		q := url.Values{"mode": {"chunks"}, "n": {"3"}, "delay": {"300"}}.Encode()
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/_hearth/url/"+m[1]+"/?"+q, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/plain" {
+			t.Fatalf("status %d, headers %v; want 200 text/plain", res.StatusCode, res.Header)
+		}
+		br := bufio.NewReader(res.Body)
+		var firstAt time.Time
+		var lastWritten int64
+		for i := range 3 {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if i == 0 {
+				firstAt = time.Now()
+			}
+			var got int
+			if err := parseChunk(strings.TrimSuffix(line, "\n"), &got, &lastWritten); err != nil || got != i {
+				t.Fatalf("line %d = %q", i, line)
+			}
+		}
+		if rest, _ := io.ReadAll(br); len(rest) != 0 {
+			t.Errorf("after the chunks: %q", rest)
+		}
+		if first := firstAt.UnixMilli(); first >= lastWritten {
+			t.Errorf("first chunk read at %d ms, after the function wrote its last at %d ms: the response was buffered", first, lastWritten)
+		}
+	})
+
+	t.Run("slow client, then gone", func(t *testing.T) {
+		// A 96 MiB stream whose client reads one chunk and then nothing
+		// for 2 s: neither node may hold the rest (the runtime waits on
+		// TCP's flow control). Then the client goes away; the
+		// environment is free again for the next invocation.
+		_, w := c.hosting(t, "streamer", "")
+		apiPeak, wPeak := peakRSS(t, api.cmd.Process.Pid), peakRSS(t, w.cmd.Process.Pid)
+		ctx, cancel := context.WithCancel(t.Context())
+		payload, _ := json.Marshal(map[string]any{"mode": "big", "bytes": 96 << 20})
+		out, err := api.Client.InvokeWithResponseStream(ctx, &lambda.InvokeWithResponseStreamInput{FunctionName: aws.String("streamer"), Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := out.GetStream()
+		ev := <-st.Events()
+		if _, ok := ev.(*types.InvokeWithResponseStreamResponseEventMemberPayloadChunk); !ok {
+			t.Fatalf("first event %T, want a PayloadChunk", ev)
+		}
+		time.Sleep(2 * time.Second)
+		for name, g := range map[string]int64{"api": peakRSS(t, api.cmd.Process.Pid) - apiPeak, "worker": peakRSS(t, w.cmd.Process.Pid) - wPeak} {
+			t.Logf("%s node's peak RSS grew by %d MiB while its client stalled", name, g>>20)
+			if g > 48<<20 {
+				t.Errorf("the %s node's peak RSS grew by %d MiB while the client read nothing of a 96 MiB stream; want it bounded", name, g>>20)
+			}
+		}
+		cancel()
+		st.Close()
+		start := time.Now()
+		r, err := invokeStream(t, api.Client, "streamer", map[string]any{"mode": "chunks", "n": 1})
+		if err != nil || r.Complete.ErrorCode != nil {
+			t.Fatalf("invocation after the client went away: %v %+v", err, r)
+		}
+		t.Logf("next invocation answered %v after the client went away", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("worker killed mid-stream", func(t *testing.T) {
+		payload, _ := json.Marshal(map[string]any{"mode": "hang"})
+		out, err := api.Client.InvokeWithResponseStream(t.Context(), &lambda.InvokeWithResponseStreamInput{FunctionName: aws.String("streamer"), Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := out.GetStream()
+		defer st.Close()
+		ev := <-st.Events()
+		if v, ok := ev.(*types.InvokeWithResponseStreamResponseEventMemberPayloadChunk); !ok || string(v.Value.Payload) != "before the timeout\n" {
+			t.Fatalf("first event %#v, want the chunk before the hang", ev)
+		}
+		id, _ := c.hosting(t, "streamer", "busy")
+		restart := c.kill(t, id)
+		defer restart()
+		killed := time.Now()
+		var complete *types.InvokeWithResponseStreamCompleteEvent
+		timeout := time.After(10 * time.Second)
+	read:
+		for {
+			select {
+			case ev, ok := <-st.Events():
+				if !ok {
+					break read
+				}
+				if v, ok := ev.(*types.InvokeWithResponseStreamResponseEventMemberInvokeComplete); ok {
+					complete = &v.Value
+				}
+			case <-timeout:
+				t.Fatal("the stream still hangs 10 s after its worker was killed")
+			}
+		}
+		took := time.Since(killed)
+		if complete == nil || aws.ToString(complete.ErrorCode) != "ServiceException" {
+			t.Fatalf("stream ended with %+v (err %v); want InvokeComplete with ErrorCode ServiceException", complete, st.Err())
+		}
+		t.Logf("stream ended %v after kill -9 of its worker: %s", took.Round(time.Millisecond), aws.ToString(complete.ErrorDetails))
+		if took > 2*time.Second {
+			t.Errorf("the stream ended %v after the kill, want at once", took)
+		}
+		// The next streamed invocation runs on the live worker.
+		r, err := invokeStream(t, api.NoRetry, "streamer", map[string]any{"mode": "chunks", "n": 1})
+		if err != nil || r.Complete.ErrorCode != nil {
+			t.Fatalf("invocation after the kill: %v %+v", err, r)
+		}
+	})
+}
