@@ -201,7 +201,9 @@ func (n *WorkerNode) serveStream(w http.ResponseWriter, r *http.Request) {
 // function error of type ServiceException after what was streamed, so
 // the client's stream ends with an error instead of hanging. A sink that
 // fails (a client too slow or gone) gets nothing more, and the rest of
-// the answer is read and dropped, as the single node's runtime API does.
+// the answer is read and dropped, as the single node's runtime API does:
+// the invocation returns when the function ends, not when its client
+// goes away.
 func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker.Result, error) {
 	fn := req.Function
 	key := Key(fn.Account, fn.Name, fn.Version)
@@ -222,7 +224,12 @@ func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker
 		r.reg.Done(t, false)
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+30*time.Second)
+	// A client that goes away fails the sink, not the invocation: as on a
+	// single node, the function runs on and its answer is drained, so
+	// that the environment is released as it ends. The worker enforces
+	// the function's timeout; this only bounds a worker cut off without
+	// its connection breaking.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+streamPath, &body)
 	if err != nil {

@@ -37,6 +37,8 @@ type Runner struct {
 	client *http.Client
 	token  string // presented to workers (SharedToken)
 	log    *slog.Logger
+
+	self listing // this node's own environments (listing.go)
 }
 
 // NewRunner returns a Runner; local runs what cannot go remote, token is

@@ -530,8 +530,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	wsrvDone := make(chan struct{})
 	var announceStop context.CancelFunc = func() {}
 	announceDone := make(chan struct{})
+	var wn *cluster.WorkerNode
 	if wln != nil {
-		wn := cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
+		wn = cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
+	}
+	// Logs and the environments listing across nodes (xnode.go).
+	startXnode(stopCtx, &g, cfg, b.Conn(), remote, a, wn, wk, ls, log)
+	if wln != nil {
 		wsrv = &http.Server{Handler: wn.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: cfg.HTTPIdleTimeout,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		go func() { defer close(wsrvDone); wsrv.Serve(wln) }()

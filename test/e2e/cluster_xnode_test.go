@@ -4,14 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -31,7 +37,40 @@ func startXnodeCluster(t *testing.T) *xnodeCluster {
 	w1 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
 	w2 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
 	api := startURLServer(t, append([]string{"--roles", "api,poller"}, common...)...)
-	return &xnodeCluster{api: api, workers: map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}, flags: common}
+	c := &xnodeCluster{api: api, workers: map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}, flags: common}
+	c.waitKnown(t)
+	return c
+}
+
+// waitKnown waits until the api node has heard of every worker.
+func (c *xnodeCluster) waitKnown(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := c.api.get(t, "/_hearth/v1/cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Workers []struct{ ID string }
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		known := 0
+		for _, w := range out.Workers {
+			if c.workers[w.ID] != nil {
+				known++
+			}
+		}
+		if known == len(c.workers) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the api node knows %d of the %d workers after 10 s", known, len(c.workers))
+		}
+	}
 }
 
 // kill kills worker id with SIGKILL and returns a function that starts it
@@ -44,6 +83,10 @@ func (c *xnodeCluster) kill(t *testing.T, id string) (restart func()) {
 	delete(c.workers, id)
 	return func() {
 		w := startServer(t, w.DataDir, append([]string{"--roles", "worker"}, c.flags...)...)
+		// It says it joins the cluster once it has started.
+		for deadline := time.Now().Add(5 * time.Second); workerIDRE.FindStringSubmatch(w.Log()) == nil && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		c.workers[w.workerID(t)] = w
 	}
 }
@@ -61,6 +104,26 @@ func (c *xnodeCluster) hosting(t *testing.T, name, state string) (string, *serve
 	}
 	t.Fatalf("no worker has a %q environment of %s", state, name)
 	return "", nil
+}
+
+// settle waits up to 10 s until no environment of name is busy, as the
+// api node lists the cluster's.
+func (c *xnodeCluster) settle(t *testing.T, name string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		busy := 0
+		for _, e := range c.api.clusterListing(t).Environments {
+			if e.Function == name && e.State == "busy" {
+				busy++
+			}
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d environments of %s still busy after 10 s", busy, name)
+		}
+	}
 }
 
 // Streamed invocations through an api node that has no worker role run
@@ -202,14 +265,17 @@ func TestClusterStreaming(t *testing.T) {
 		cancel()
 		st.Close()
 		start := time.Now()
+		// The function ran on, its rest drained: its environment is free.
+		c.settle(t, "streamer")
+		t.Logf("the environment was free again %v after the client went away", time.Since(start).Round(time.Millisecond))
 		r, err := invokeStream(t, api.Client, "streamer", map[string]any{"mode": "chunks", "n": 1})
 		if err != nil || r.Complete.ErrorCode != nil {
 			t.Fatalf("invocation after the client went away: %v %+v", err, r)
 		}
-		t.Logf("next invocation answered %v after the client went away", time.Since(start).Round(time.Millisecond))
 	})
 
 	t.Run("worker killed mid-stream", func(t *testing.T) {
+		c.settle(t, "streamer") // the one busy environment will be this invocation's
 		payload, _ := json.Marshal(map[string]any{"mode": "hang"})
 		out, err := api.Client.InvokeWithResponseStream(t.Context(), &lambda.InvokeWithResponseStreamInput{FunctionName: aws.String("streamer"), Payload: payload})
 		if err != nil {
@@ -255,4 +321,151 @@ func TestClusterStreaming(t *testing.T) {
 			t.Fatalf("invocation after the kill: %v %+v", err, r)
 		}
 	})
+}
+
+// clusterListing is GET /_hearth/v1/environments on an api node.
+type clusterListing struct {
+	Environments []struct {
+		Function string `json:"function"`
+		ID       string `json:"env"`
+		Stream   string `json:"log_stream"`
+		State    string `json:"state"`
+		Worker   string `json:"worker"`
+	} `json:"environments"`
+	Workers []struct {
+		ID           string `json:"id"`
+		Environments int    `json:"environments"`
+		Error        string `json:"error"`
+	} `json:"workers"`
+}
+
+func (s *server) clusterListing(t *testing.T) clusterListing {
+	t.Helper()
+	resp, err := s.get(t, "/_hearth/v1/environments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out clusterListing
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// An api node without the worker role lists the environments of every
+// worker, each with the worker that hosts it, and marks a worker that
+// does not answer; its CloudWatch Logs API (FilterLogEvents through
+// aws-sdk-go-v2) and `hearth logs` find what a function printed on a
+// worker.
+func TestClusterListingAndLogs(t *testing.T) {
+	c := startXnodeCluster(t)
+	api := c.api
+	api.create(t, "talker", goFn())
+	// Two invocations at once: two environments, on one worker or both.
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := api.tryInvoke(t.Context(), api.Client, "talker", map[string]any{"op": "print", "text": fmt.Sprintf("needle-%d", i), "n": 1})
+			if err != nil || r.FunctionError != "" {
+				t.Errorf("invoke: %v %v", r, err)
+			}
+		}()
+		time.Sleep(100 * time.Millisecond) // the first is busy when the second is placed
+	}
+	wg.Wait()
+
+	// The listing is the union of the workers' own, each environment
+	// with its worker's id.
+	want := map[string]string{} // env id → worker id
+	for id, w := range c.workers {
+		for _, e := range w.environments(t) {
+			if e["function"] == "talker" {
+				want[e["env"].(string)] = id
+			}
+		}
+	}
+	l := api.clusterListing(t)
+	got := map[string]string{}
+	streams := map[string]string{} // log stream → worker id
+	for _, e := range l.Environments {
+		if e.Function == "talker" {
+			got[e.ID] = e.Worker
+			streams[e.Stream] = e.Worker
+		}
+	}
+	if len(want) < 1 || !reflect.DeepEqual(got, want) {
+		t.Errorf("the api node lists environments (env → worker) %v; the workers list %v", got, want)
+	}
+	if len(l.Workers) != 2 {
+		t.Errorf("the listing names %d workers, want 2: %+v", len(l.Workers), l.Workers)
+	}
+	for _, w := range l.Workers {
+		if c.workers[w.ID] == nil || w.Error != "" {
+			t.Errorf("worker %+v in the listing; want one of the two, answering", w)
+		}
+	}
+
+	// The lines the function printed on the workers reach the api node's
+	// logs: FilterLogEvents finds each in the stream of the environment
+	// that printed it.
+	cw := logsClient(api, api.creds)
+	found := map[string]string{} // message → stream
+	for deadline := time.Now().Add(5 * time.Second); len(found) < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("FilterLogEvents through the api node found %v of the 2 lines printed on the workers within 5 s", found)
+		}
+		out, err := cw.FilterLogEvents(t.Context(), &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/talker"), FilterPattern: aws.String("needle")})
+		if err != nil {
+			var nf *cwtypes.ResourceNotFoundException
+			if errors.As(err, &nf) {
+				continue // no line arrived yet
+			}
+			t.Fatal(err)
+		}
+		for _, e := range out.Events {
+			found[strings.TrimSpace(aws.ToString(e.Message))] = aws.ToString(e.LogStreamName)
+		}
+	}
+	for msg, stream := range found {
+		if streams[stream] == "" {
+			t.Errorf("%q is in log stream %q, which no worker's environment has (%v)", msg, stream, streams)
+		}
+	}
+	out, err := api.cli(t.Context(), "logs", "talker").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "needle-0 0") || !strings.Contains(string(out), "needle-1 0") {
+		t.Errorf("hearth logs talker through the api node: %v\n%s", err, out)
+	}
+
+	// A worker killed: the listing comes back at once, marking it.
+	var dead string
+	for id := range c.workers {
+		dead = id
+		break
+	}
+	restart := c.kill(t, dead)
+	start := time.Now()
+	l = api.clusterListing(t)
+	took := time.Since(start)
+	marked := false
+	for _, w := range l.Workers {
+		if w.ID == dead {
+			marked = w.Error != ""
+			t.Logf("the killed worker in the listing after %v: %+v", took.Round(time.Millisecond), w)
+		}
+	}
+	if !marked {
+		t.Errorf("the listing does not mark the killed worker %s: %+v", dead, l.Workers)
+	}
+	if took > 3*time.Second {
+		t.Errorf("the listing took %v with a worker killed", took)
+	}
+	for _, e := range l.Environments {
+		if e.Worker == dead {
+			t.Errorf("the listing still has environment %s of the killed worker", e.ID)
+		}
+	}
+	restart()
 }
