@@ -413,6 +413,7 @@ func TestClusterListingAndLogs(t *testing.T) {
 	// that printed it.
 	cw := logsClient(api, api.creds)
 	found := map[string]string{} // message → stream
+	printed := time.Now()
 	for deadline := time.Now().Add(5 * time.Second); len(found) < 2; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("FilterLogEvents through the api node found %v of the 2 lines printed on the workers within 5 s", found)
@@ -429,6 +430,7 @@ func TestClusterListingAndLogs(t *testing.T) {
 			found[strings.TrimSpace(aws.ToString(e.Message))] = aws.ToString(e.LogStreamName)
 		}
 	}
+	t.Logf("FilterLogEvents on the api node found both lines %v after the invocations returned (polling every 100 ms)", time.Since(printed).Round(time.Millisecond))
 	for msg, stream := range found {
 		if streams[stream] == "" {
 			t.Errorf("%q is in log stream %q, which no worker's environment has (%v)", msg, stream, streams)
