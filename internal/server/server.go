@@ -465,8 +465,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if mx != nil {
 		inv.SetThrottled(mx.Throttled)
 	}
+	apiWorkers, prov := provisionedWorkers(cfg, wk, log) // xnode.go
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir,
-		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, wk, rts, ls, log)
+		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, apiWorkers, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:       cfg.AsyncRetryBase,
 		Concurrency:     cfg.AsyncConcurrency,
@@ -535,7 +536,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		wn = cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
 	}
 	// Logs and the environments listing across nodes (xnode.go).
-	startXnode(stopCtx, &g, cfg, b.Conn(), remote, a, wn, wk, ls, log)
+	startXnode(stopCtx, &g, cfg, b.Conn(), remote, a, wn, wk, ls, prov, log)
 	if wln != nil {
 		wsrv = &http.Server{Handler: wn.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: cfg.HTTPIdleTimeout,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
@@ -606,7 +607,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	// cluster the api nodes hold them, on their own worker: placing them
 	// on workers is not built yet.
 	provDone := make(chan struct{})
-	if cfg.hasRole(RoleAPI) {
+	if cfg.hasRole(RoleAPI) || (prov != nil && wn != nil) { // a worker of a cluster provisions its share (xnode.go)
 		go func() { defer close(provDone); a.RunProvisioning(stopCtx) }()
 	} else {
 		close(provDone)

@@ -471,3 +471,94 @@ func TestClusterListingAndLogs(t *testing.T) {
 	}
 	restart()
 }
+
+// provisionedByWorker counts the initialised provisioned environments of
+// name per worker, as the api node lists the cluster's.
+func (c *xnodeCluster) provisionedByWorker(t *testing.T, name string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	resp, err := c.api.get(t, "/_hearth/v1/environments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l struct {
+		Environments []struct {
+			Function    string `json:"function"`
+			State       string `json:"state"`
+			Worker      string `json:"worker"`
+			Provisioned bool   `json:"provisioned"`
+		} `json:"environments"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range l.Environments {
+		if e.Function == name && e.Provisioned && (e.State == "idle" || e.State == "busy") {
+			out[e.Worker]++
+		}
+	}
+	return out
+}
+
+// Provisioned concurrency set through an api node without the worker
+// role is spread over the workers (none on the api node), reported READY,
+// serves invocations warm, and is re-created on the other worker when one
+// is killed.
+func TestClusterProvisioned(t *testing.T) {
+	needRuntime(t, "python3.12")
+	c := startXnodeCluster(t)
+	api := c.api
+	ctx := t.Context()
+	const name = "pcx"
+	api.create(t, name, provisionedFn())
+	v1, err := api.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String(name), Qualifier: v1.Version, ProvisionedConcurrentExecutions: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	got := api.waitProvisionedReady(t, name, "1")
+	if n := aws.ToInt32(got.AllocatedProvisionedConcurrentExecutions); n != 2 {
+		t.Errorf("allocated %d, want 2", n)
+	}
+	spread := c.provisionedByWorker(t, name)
+	want := map[string]int{}
+	for id := range c.workers {
+		want[id] = 1
+	}
+	if !reflect.DeepEqual(spread, want) {
+		t.Errorf("provisioned environments per worker %v; want one on each worker %v", spread, want)
+	}
+	if n := api.count(t, name, ""); n != 0 {
+		t.Errorf("the api node has %d environments of the function, want 0", n)
+	}
+	r := api.invoke(t, name+":1", map[string]any{})
+	if m := r.decode(t); m["init"] != "provisioned-concurrency" || strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("invoke of :1 = %v, log %q; want a provisioned environment, no Init Duration", m, r.Log)
+	}
+
+	// A worker killed: its share comes back on the other.
+	var dead, live string
+	for id := range c.workers {
+		if dead == "" {
+			dead = id
+		} else {
+			live = id
+		}
+	}
+	restart := c.kill(t, dead)
+	killed := time.Now()
+	eventually(t, 30*time.Second, "both provisioned environments on the live worker", func() bool {
+		return c.provisionedByWorker(t, name)[live] == 2
+	})
+	t.Logf("the killed worker's provisioned environment was ready again on the other %v after the kill", time.Since(killed).Round(time.Millisecond))
+	api.waitProvisionedReady(t, name, "1")
+	r = api.invoke(t, name+":1", map[string]any{})
+	if m := r.decode(t); m["init"] != "provisioned-concurrency" {
+		t.Errorf("invoke of :1 after the kill = %v; want a provisioned environment", m)
+	}
+	restart()
+}
