@@ -604,10 +604,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	a.ResumeActivations()
 	// Provisioned environments are started again (IN_PROGRESS until
 	// ready) and kept in line with the stored configurations. In a
-	// cluster the api nodes hold them, on their own worker: placing them
-	// on workers is not built yet.
+	// cluster each worker provisions its share (cluster.ProvisionedWorkers,
+	// xnode.go); api nodes follow the targets for their status.
 	provDone := make(chan struct{})
-	if cfg.hasRole(RoleAPI) || (prov != nil && wn != nil) { // a worker of a cluster provisions its share (xnode.go)
+	if cfg.hasRole(RoleAPI) || (prov != nil && wn != nil) {
 		go func() { defer close(provDone); a.RunProvisioning(stopCtx) }()
 	} else {
 		close(provDone)
