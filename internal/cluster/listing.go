@@ -40,22 +40,31 @@ type Listed struct {
 	// Error says why the worker's environments are missing: it did not
 	// answer in time, or it missed its heartbeats and was not asked.
 	Error string `json:"error,omitempty"`
+	// ProvisionFailures are the versions whose provisioned environments
+	// the worker could not start.
+	ProvisionFailures []worker.ProvisionFailure `json:"provisioning_failed,omitempty"`
+}
+
+// workerListing is a worker's answer on environmentsPath.
+type workerListing struct {
+	Environments      []worker.EnvInfo          `json:"environments"`
+	ProvisionFailures []worker.ProvisionFailure `json:"provisioning_failed,omitempty"`
 }
 
 // listing is what a Runner knows of its own node for Environments.
 type listing struct {
-	mu   sync.Mutex
-	id   string                  // guarded by mu; this node's worker id, "" if none
-	envs func() []worker.EnvInfo // guarded by mu; nil until SetLocal
+	mu sync.Mutex
+	id string         // guarded by mu; this node's worker id, "" if none
+	wk *worker.Worker // guarded by mu; nil until SetLocal
 }
 
 // SetLocal tells the runner this node's own worker id ("" when the node
 // is not a worker of the cluster) and how to list its environments, for
 // Environments.
-func (r *Runner) SetLocal(id string, envs func() []worker.EnvInfo) {
+func (r *Runner) SetLocal(id string, wk *worker.Worker) {
 	r.self.mu.Lock()
 	defer r.self.mu.Unlock()
-	r.self.id, r.self.envs = id, envs
+	r.self.id, r.self.wk = id, wk
 }
 
 // Environments lists the environments of every worker the runner knows,
@@ -65,44 +74,45 @@ func (r *Runner) SetLocal(id string, envs func() []worker.EnvInfo) {
 // answer within listTimeout are marked in the second result.
 func (r *Runner) Environments(ctx context.Context) ([]HostedEnv, []Listed) {
 	r.self.mu.Lock()
-	self, local := r.self.id, r.self.envs
+	self, local := r.self.id, r.self.wk
 	r.self.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	now := time.Now()
 	ws := r.reg.Workers()
 	listed := make([]Listed, len(ws))
-	found := make([][]worker.EnvInfo, len(ws))
+	found := make([]workerListing, len(ws))
 	var wg sync.WaitGroup
 	for i, w := range ws {
 		listed[i] = Listed{Worker: w.ID, Addr: w.Addr}
 		switch {
 		case w.ID == self && local != nil:
-			found[i] = local()
+			found[i] = listLocal(local)
 		case !now.Before(w.Deadline):
 			listed[i].Error = "lost: no heartbeat since " + w.Deadline.UTC().Format(time.RFC3339)
 		default:
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				envs, err := r.listWorker(ctx, w.Addr)
+				l, err := r.listWorker(ctx, w.Addr)
 				if err != nil {
 					listed[i].Error = err.Error()
 				}
-				found[i] = envs
+				found[i] = l
 			}()
 		}
 	}
 	wg.Wait()
 	var out []HostedEnv
 	if self == "" && local != nil {
-		for _, e := range local() {
+		for _, e := range local.Environments() {
 			out = append(out, HostedEnv{EnvInfo: e})
 		}
 	}
 	for i := range ws {
-		listed[i].Environments = len(found[i])
-		for _, e := range found[i] {
+		listed[i].Environments = len(found[i].Environments)
+		listed[i].ProvisionFailures = found[i].ProvisionFailures
+		for _, e := range found[i].Environments {
 			out = append(out, HostedEnv{EnvInfo: e, Worker: ws[i].ID})
 		}
 	}
@@ -111,28 +121,28 @@ func (r *Runner) Environments(ctx context.Context) ([]HostedEnv, []Listed) {
 }
 
 // listWorker asks the worker at addr for its environments.
-func (r *Runner) listWorker(ctx context.Context, addr string) ([]worker.EnvInfo, error) {
+func (r *Runner) listWorker(ctx context.Context, addr string) (workerListing, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+environmentsPath, nil)
 	if err != nil {
-		return nil, err
+		return workerListing{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("no answer within %v", listTimeout)
+			return workerListing{}, fmt.Errorf("no answer within %v", listTimeout)
 		}
-		return nil, fmt.Errorf("no answer: %w", err)
+		return workerListing{}, fmt.Errorf("no answer: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("answered %s", resp.Status)
+		return workerListing{}, fmt.Errorf("answered %s", resp.Status)
 	}
-	var envs []worker.EnvInfo
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxListing)).Decode(&envs); err != nil {
-		return nil, fmt.Errorf("listing unreadable: %w", err)
+	var l workerListing
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxListing)).Decode(&l); err != nil {
+		return workerListing{}, fmt.Errorf("listing unreadable: %w", err)
 	}
-	return envs, nil
+	return l, nil
 }
 
 // serveEnvironments lists the worker's environments for an api node.
@@ -141,10 +151,15 @@ func (n *WorkerNode) serveEnvironments(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	envs := n.wk.Environments()
-	if envs == nil {
-		envs = []worker.EnvInfo{}
-	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(envs)
+	json.NewEncoder(w).Encode(listLocal(n.wk))
+}
+
+// listLocal is wk's answer to the listing.
+func listLocal(wk *worker.Worker) workerListing {
+	l := workerListing{Environments: wk.Environments(), ProvisionFailures: wk.ProvisionFailures()}
+	if l.Environments == nil {
+		l.Environments = []worker.EnvInfo{}
+	}
+	return l
 }

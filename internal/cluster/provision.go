@@ -53,6 +53,7 @@ type ProvisionedWorkers struct {
 	targets []worker.Target // guarded by mu; the last SetProvisioned
 	live    []string        // guarded by mu; the live workers the shares were computed from
 	snap    []HostedEnv     // guarded by mu; the last listing, for status
+	failed  []Listed        // guarded by mu; its workers, with their failures
 	snapAt  time.Time       // guarded by mu
 }
 
@@ -127,25 +128,32 @@ func shareOf(targets []worker.Target, live []string, self string) []worker.Targe
 }
 
 // Provisioned reports a version's provisioned environments across the
-// cluster (on an api node; the local worker's on others). A failed init
-// on a worker is not reported: the status stays IN_PROGRESS.
+// cluster (on an api node; the local worker's on others), and why they
+// could not be started if a worker says so.
 func (p *ProvisionedWorkers) Provisioned(account, name, version string) worker.ProvisionStatus {
 	p.mu.Lock()
-	runner, snap, fresh := p.runner, p.snap, time.Since(p.snapAt) < provStatusTTL
+	runner, snap, listed, fresh := p.runner, p.snap, p.failed, time.Since(p.snapAt) < provStatusTTL
 	p.mu.Unlock()
 	if runner == nil {
 		return p.Worker.Provisioned(account, name, version)
 	}
 	if !fresh {
-		snap, _ = runner.Environments(context.Background())
+		snap, listed = runner.Environments(context.Background())
 		p.mu.Lock()
-		p.snap, p.snapAt = snap, time.Now()
+		p.snap, p.failed, p.snapAt = snap, listed, time.Now()
 		p.mu.Unlock()
 	}
 	var st worker.ProvisionStatus
 	for _, e := range snap {
 		if e.Provisioned && e.Account == account && e.Function == name && e.Version == version && (e.State == "idle" || e.State == "busy") {
 			st.Ready++
+		}
+	}
+	for _, l := range listed {
+		for _, f := range l.ProvisionFailures {
+			if f.Account == account && f.Function == name && f.Version == version {
+				st.Failed = f.Reason
+			}
 		}
 	}
 	return st

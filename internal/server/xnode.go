@@ -43,7 +43,7 @@ func startXnode(ctx context.Context, g *errgroup.Group, cfg Config, nc *nats.Con
 		g.Go(func() error { return prov.Run(ctx, nc) })
 	}
 	if apiRunner != nil {
-		remote.SetLocal(self, wk.Environments)
+		remote.SetLocal(self, wk)
 		a.SetClusterEnvironments(remote.Environments)
 		g.Go(func() error { return cluster.ReceiveLogs(ctx, nc, self, ls, log) })
 	}

@@ -503,8 +503,8 @@ func (c *xnodeCluster) provisionedByWorker(t *testing.T, name string) map[string
 
 // Provisioned concurrency set through an api node without the worker
 // role is spread over the workers (none on the api node), reported READY,
-// serves invocations warm, and is re-created on the other worker when one
-// is killed.
+// serves invocations warm, is reported FAILED when the init fails on a
+// worker, and is re-created on the other worker when one is killed.
 func TestClusterProvisioned(t *testing.T) {
 	needRuntime(t, "python3.12")
 	c := startXnodeCluster(t)
@@ -538,6 +538,29 @@ func TestClusterProvisioned(t *testing.T) {
 	r := api.invoke(t, name+":1", map[string]any{})
 	if m := r.decode(t); m["init"] != "provisioned-concurrency" || strings.Contains(r.Log, "Init Duration") {
 		t.Errorf("invoke of :1 = %v, log %q; want a provisioned environment, no Init Duration", m, r.Log)
+	}
+
+	// A function whose init fails on the worker: FAILED, with the reason.
+	api.create(t, "pcfail", fn{runtime: "python3.12", handler: "app.handler", zip: zipFiles(map[string]zipFile{"app.py": {data: []byte("raise Exception('boom')\n")}})})
+	if _, err := api.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("pcfail")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("pcfail"), Qualifier: aws.String("1"), ProvisionedConcurrentExecutions: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "pcfail:1 FAILED", func() bool {
+		out, err := api.Client.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("pcfail"), Qualifier: aws.String("1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status == types.ProvisionedConcurrencyStatusEnumFailed && aws.ToString(out.StatusReason) != "FUNCTION_ERROR_INIT_FAILURE" {
+			t.Errorf("StatusReason = %q; want FUNCTION_ERROR_INIT_FAILURE", aws.ToString(out.StatusReason))
+		}
+		return out.Status == types.ProvisionedConcurrencyStatusEnumFailed
+	})
+	if _, err := api.Client.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("pcfail"), Qualifier: aws.String("1")}); err != nil {
+		t.Fatal(err)
 	}
 
 	// A worker killed: its share comes back on the other.
