@@ -2,6 +2,10 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -55,11 +59,13 @@ type ProvisionedWorkers struct {
 	snap    []HostedEnv     // guarded by mu; the last listing, for status
 	failed  []Listed        // guarded by mu; its workers, with their failures
 	snapAt  time.Time       // guarded by mu
+	holds   map[string]hold // guarded by mu; by id (Hold)
+	nc      *nats.Conn      // guarded by mu; set by Run
 }
 
 // NewProvisionedWorkers wraps the local worker wk.
 func NewProvisionedWorkers(wk *worker.Worker, log *slog.Logger) *ProvisionedWorkers {
-	return &ProvisionedWorkers{Worker: wk, reg: placement.New(placement.Config{}), log: log.With("component", "cluster")}
+	return &ProvisionedWorkers{Worker: wk, reg: placement.New(placement.Config{}), log: log.With("component", "cluster"), holds: map[string]hold{}}
 }
 
 // SetNode tells p this node's worker id ("" when it is not a worker) and
@@ -99,7 +105,7 @@ func (p *ProvisionedWorkers) apply(force bool) {
 		return
 	}
 	p.live = live
-	shares := shareOf(p.targets, live, p.self)
+	shares := shareOf(p.wantedLocked(), live, p.self)
 	p.mu.Unlock()
 	p.Worker.SetProvisioned(shares)
 }
@@ -159,15 +165,154 @@ func (p *ProvisionedWorkers) Provisioned(account, name, version string) worker.P
 	return st
 }
 
-// Hold does not hold environments on the workers: moving an alias's
-// provisioned concurrency in a cluster does not wait for the new
-// version's environments (its first invocations may start cold).
-func (p *ProvisionedWorkers) Hold(ctx context.Context, cfg function.Config, n int) (func(), error) {
-	return func() {}, nil
+// holdSubject carries holds (Hold) from api nodes to every node.
+const holdSubject = "hearth.cluster.provision.holds"
+
+// holdTTL is how long a node keeps a hold its holder stopped renewing
+// (the holder renews it every Heartbeat): a lost release, or a holder
+// that died, costs at most this.
+const holdTTL = 5 * time.Second
+
+// holdMsg is a hold, or its release, on holdSubject.
+type holdMsg struct {
+	ID      string          `json:"id"`
+	Config  function.Config `json:"config"`
+	N       int             `json:"n"`
+	Release bool            `json:"release,omitempty"`
 }
 
-// Run follows the workers' announcements on nc, and re-spreads the
-// targets whenever the live workers change, until ctx is done.
+// hold is a hold a node knows of.
+type hold struct {
+	cfg  function.Config
+	n    int
+	seen time.Time
+}
+
+// Hold adds n provisioned environments of cfg's version, spread over the
+// workers like a target, until release is called, and waits until n are
+// ready across the cluster, ctx ends or a worker reports their init
+// failed. The API holds a version while it moves an alias's provisioned
+// concurrency to it. Holds travel on core NATS and are renewed every
+// Heartbeat until released; nodes drop those not renewed for holdTTL.
+func (p *ProvisionedWorkers) Hold(ctx context.Context, cfg function.Config, n int) (release func(), err error) {
+	p.mu.Lock()
+	runner, nc := p.runner, p.nc
+	p.mu.Unlock()
+	if runner == nil || nc == nil {
+		return func() {}, nil // not an api node: it does not move aliases
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	msg := holdMsg{ID: hex.EncodeToString(b[:]), Config: cfg, N: n}
+	publish := func(m holdMsg) {
+		if data, err := json.Marshal(m); err == nil {
+			nc.Publish(holdSubject, data)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // renews the hold until released
+		defer close(done)
+		t := time.NewTicker(Heartbeat)
+		defer t.Stop()
+		for {
+			publish(msg)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			m := msg
+			m.Release = true
+			publish(m)
+		})
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		p.snapAt = time.Time{} // a fresh listing
+		p.mu.Unlock()
+		st := p.Provisioned(cfg.Account, cfg.Name, cfg.Version)
+		switch {
+		case st.Ready >= n:
+			// Placement learns that they are idle from the workers'
+			// next announcements.
+			select {
+			case <-time.After(Heartbeat + 100*time.Millisecond):
+			case <-ctx.Done():
+			}
+			return release, nil
+		case st.Failed != "":
+			return release, errors.New(st.Failed)
+		}
+		select {
+		case <-ctx.Done():
+			return release, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// takeHold applies a hold message.
+func (p *ProvisionedWorkers) takeHold(m holdMsg) {
+	p.mu.Lock()
+	_, known := p.holds[m.ID]
+	if m.Release {
+		delete(p.holds, m.ID)
+	} else {
+		p.holds[m.ID] = hold{cfg: m.Config, n: m.N, seen: time.Now()}
+	}
+	changed := known == m.Release // a new hold, or a release of a known one
+	p.mu.Unlock()
+	if changed {
+		p.apply(true)
+	}
+}
+
+// expireHolds drops holds not renewed for holdTTL and reports whether it
+// dropped any.
+func (p *ProvisionedWorkers) expireHolds() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.holds)
+	for id, h := range p.holds {
+		if time.Since(h.seen) > holdTTL {
+			delete(p.holds, id)
+		}
+	}
+	return len(p.holds) != n
+}
+
+// wantedLocked is the targets with the holds added. mu must be held.
+func (p *ProvisionedWorkers) wantedLocked() []worker.Target {
+	if len(p.holds) == 0 {
+		return p.targets
+	}
+	out := slices.Clone(p.targets)
+	for _, h := range p.holds {
+		i := slices.IndexFunc(out, func(t worker.Target) bool {
+			return t.Config.Account == h.cfg.Account && t.Config.Name == h.cfg.Name && t.Config.Version == h.cfg.Version
+		})
+		if i < 0 {
+			out = append(out, worker.Target{Config: h.cfg})
+			i = len(out) - 1
+		}
+		out[i].N += h.n
+	}
+	return out
+}
+
+// Run follows the workers' announcements and the holds on nc, and
+// re-spreads the targets whenever the live workers or the holds change,
+// until ctx is done.
 func (p *ProvisionedWorkers) Run(ctx context.Context, nc *nats.Conn) error {
 	sub, err := nc.Subscribe(Subject, func(m *nats.Msg) {
 		if a, err := placement.DecodeAnnounce(m.Data); err == nil {
@@ -178,6 +323,20 @@ func (p *ProvisionedWorkers) Run(ctx context.Context, nc *nats.Conn) error {
 		return err
 	}
 	defer sub.Unsubscribe()
+	hsub, err := nc.Subscribe(holdSubject, func(m *nats.Msg) {
+		var h holdMsg
+		if err := json.Unmarshal(m.Data, &h); err != nil || h.ID == "" || h.N < 0 {
+			return
+		}
+		p.takeHold(h)
+	})
+	if err != nil {
+		return err
+	}
+	defer hsub.Unsubscribe()
+	p.mu.Lock()
+	p.nc = nc
+	p.mu.Unlock()
 	t := time.NewTicker(Heartbeat)
 	defer t.Stop()
 	for {
@@ -186,7 +345,7 @@ func (p *ProvisionedWorkers) Run(ctx context.Context, nc *nats.Conn) error {
 			return nil
 		case <-t.C:
 			p.reg.Sweep()
-			p.apply(false)
+			p.apply(p.expireHolds())
 		}
 	}
 }

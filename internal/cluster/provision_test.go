@@ -2,7 +2,11 @@ package cluster
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"hearth/internal/function"
 	"hearth/internal/worker"
@@ -50,5 +54,43 @@ func TestShareOf(t *testing.T) {
 	}
 	if got := shareOf(targets, []string{"a", "b"}, "c"); got != nil {
 		t.Errorf("a worker not (yet) live gets %v", got)
+	}
+}
+
+// Holds add to a version's target (or make one) until released or no
+// longer renewed.
+func TestHolds(t *testing.T) {
+	p := NewProvisionedWorkers(nil, slog.New(slog.DiscardHandler))
+	v1 := function.Config{Account: "000000000000", Name: "f", Version: "1"}
+	v2 := function.Config{Account: "000000000000", Name: "f", Version: "2"}
+	p.targets = []worker.Target{{Config: v1, N: 2}}
+	wanted := func() map[string]int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		out := map[string]int{}
+		for _, tg := range p.wantedLocked() {
+			out[tg.Config.Version] = tg.N
+		}
+		return out
+	}
+	p.mu.Lock()
+	p.holds["a"] = hold{cfg: v2, n: 1, seen: time.Now()}
+	p.holds["b"] = hold{cfg: v1, n: 3, seen: time.Now()}
+	p.mu.Unlock()
+	if diff := cmp.Diff(map[string]int{"1": 5, "2": 1}, wanted()); diff != "" {
+		t.Errorf("targets with holds (-want +got):\n%s", diff)
+	}
+	if p.targets[0].N != 2 {
+		t.Errorf("the holds changed the stored targets: %v", p.targets)
+	}
+	p.mu.Lock()
+	delete(p.holds, "b")
+	p.holds["a"] = hold{cfg: v2, n: 1, seen: time.Now().Add(-holdTTL - time.Second)}
+	p.mu.Unlock()
+	if !p.expireHolds() || p.expireHolds() {
+		t.Errorf("expireHolds: want one expiry, then none")
+	}
+	if diff := cmp.Diff(map[string]int{"1": 2}, wanted()); diff != "" {
+		t.Errorf("targets after the holds ended (-want +got):\n%s", diff)
 	}
 }

@@ -504,7 +504,8 @@ func (c *xnodeCluster) provisionedByWorker(t *testing.T, name string) map[string
 // Provisioned concurrency set through an api node without the worker
 // role is spread over the workers (none on the api node), reported READY,
 // serves invocations warm, is reported FAILED when the init fails on a
-// worker, and is re-created on the other worker when one is killed.
+// worker, moves with an alias without a cold start, and is re-created on
+// the other worker when one is killed.
 func TestClusterProvisioned(t *testing.T) {
 	needRuntime(t, "python3.12")
 	c := startXnodeCluster(t)
@@ -561,6 +562,40 @@ func TestClusterProvisioned(t *testing.T) {
 	})
 	if _, err := api.Client.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("pcfail"), Qualifier: aws.String("1")}); err != nil {
 		t.Fatal(err)
+	}
+
+	// Moving an alias moves its provisioned environment, started on a
+	// worker before the switch: the first invocation through it after is
+	// warm.
+	const mover = "pcmove"
+	api.create(t, mover, provisionedFn())
+	if _, err := api.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(mover)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String(mover), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String(mover), Qualifier: aws.String("live"), ProvisionedConcurrentExecutions: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	api.waitProvisionedReady(t, mover, "live")
+	if _, err := api.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(mover), Description: aws.String("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdated(t, api.Client, mover)
+	v2, err := api.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(mover)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moving := time.Now()
+	if _, err := api.Client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String(mover), Name: aws.String("live"), FunctionVersion: v2.Version}); err != nil {
+		t.Fatalf("UpdateAlias = %v", err)
+	}
+	t.Logf("UpdateAlias with provisioned concurrency took %v", time.Since(moving).Round(time.Millisecond))
+	r = api.invoke(t, mover+":live", map[string]any{})
+	if m := r.decode(t); m["init"] != "provisioned-concurrency" || m["version"] != aws.ToString(v2.Version) || strings.Contains(r.Log, "Init Duration") {
+		t.Errorf("first invoke through the moved alias = %v, log %q; want version 2, provisioned, no Init Duration", m, r.Log)
 	}
 
 	// A worker killed: its share comes back on the other.
