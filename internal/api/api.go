@@ -25,6 +25,7 @@ import (
 
 	"hearth/internal/async"
 	"hearth/internal/auth"
+	"hearth/internal/cluster"
 	"hearth/internal/codezip"
 	"hearth/internal/function"
 	"hearth/internal/invoke"
@@ -116,7 +117,10 @@ type API struct {
 	// clusterWorkers lists the cluster's workers (SetCluster); nil on a
 	// node outside a cluster.
 	clusterWorkers func() []placement.WorkerState
-	console        consoleAuth // the console's logins and sessions (console.go)
+	// clusterEnvs lists the cluster's environments (clusterenv.go); nil
+	// outside a cluster's api nodes.
+	clusterEnvs func(ctx context.Context) ([]cluster.HostedEnv, []cluster.Listed)
+	console     consoleAuth // the console's logins and sessions (console.go)
 }
 
 // SetMetrics has GET /metrics served by h. Call it before serving.
@@ -495,6 +499,10 @@ func jsonObject(body []byte) (map[string]any, error) {
 
 // environments lists the live execution environments.
 func (a *API) environments(w http.ResponseWriter, r *http.Request) {
+	if a.clusterEnvs != nil {
+		a.clusterEnvironments(w, r) // the whole cluster's (clusterenv.go)
+		return
+	}
 	envs := a.workers.Environments()
 	if envs == nil {
 		envs = []worker.EnvInfo{}

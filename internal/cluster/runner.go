@@ -29,15 +29,16 @@ var ErrWorkerLost = errors.New("the worker running the invocation was lost")
 const placeWait = 3 * time.Second
 
 // Runner is the api role's invoke.Runner: it places each invocation on a
-// worker of the cluster and sends it there. Streamed invocations
-// (Request.Stream) run on the local runner: streaming between nodes is not
-// built yet.
+// worker of the cluster and sends it there; streamed ones
+// (Request.Stream) too, chunk by chunk (remote_stream.go).
 type Runner struct {
 	reg    *placement.Registry
 	local  invoke.Runner
 	client *http.Client
 	token  string // presented to workers (SharedToken)
 	log    *slog.Logger
+
+	self listing // this node's own environments (listing.go)
 }
 
 // NewRunner returns a Runner; local runs what cannot go remote, token is
@@ -92,7 +93,7 @@ func (r *Runner) Run(ctx context.Context, nc *nats.Conn) error {
 // Invoke places req on a worker and runs it there.
 func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Result, error) {
 	if req.Stream != nil {
-		return r.local.Invoke(ctx, req)
+		return r.invokeStream(ctx, req)
 	}
 	fn := req.Function
 	key := Key(fn.Account, fn.Name, fn.Version)

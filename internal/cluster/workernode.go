@@ -70,6 +70,8 @@ func (n *WorkerNode) ID() string { return n.id }
 func (n *WorkerNode) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+invokePath, n.serveInvoke)
+	mux.HandleFunc("POST "+streamPath, n.serveStream)            // remote_stream.go
+	mux.HandleFunc("GET "+environmentsPath, n.serveEnvironments) // listing.go
 	return mux
 }
 

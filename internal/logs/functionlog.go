@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,8 @@ type Store struct {
 	groups      map[string]*groupMeta      // guarded by mu; what groupsFile holds, or will
 	groupsDirty bool                       // guarded by mu; groups changed since the last save
 	done        bool                       // guarded by mu
+
+	tee atomic.Pointer[Tee] // SetTee (ship.go)
 }
 
 // releasedGrace is how long Run still writes out the lines of a released
@@ -343,10 +346,17 @@ const flushAt = 64 << 10
 // write appends a line of stream. Times never go backwards within a log,
 // so that the file's order is the events' order (clients that follow a
 // log ask for what is newer than the newest event they saw).
-func (l *FunctionLog) write(stream string, text []byte) {
+func (l *FunctionLog) write(stream string, text []byte) { l.writeAt(time.Now(), stream, text, true) }
+
+// writeAt is write with the event's time given (never before the log's
+// newest) and, when tee is set, the Store's tee (ship.go) told.
+func (l *FunctionLog) writeAt(at time.Time, stream string, text []byte, tee bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := at.UTC().Truncate(time.Millisecond)
+	if tee {
+		l.store.teeLocked(l.name, stream, now, text)
+	}
 	if now.Before(l.last) {
 		now = l.last
 	}

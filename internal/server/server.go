@@ -477,8 +477,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		}
 		defer func() { stopGrants(); <-grantsDone }()
 	}
+	apiWorkers, prov := provisionedWorkers(cfg, wk, log) // xnode.go
 	a := api.New(api.Config{Region: cfg.Region, Account: cfg.AccountID, Concurrency: cfg.AccountConcurrency, OneAccount: oneAccount, UploadDir: uploadDir,
-		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, wk, rts, ls, log)
+		FunctionURL: functionURLs(cfg.Region, urlLn)}, st, inv, apiWorkers, rts, ls, log)
 	aq, err := async.Open(ctx, b.JetStream(), async.Config{
 		RetryBase:       cfg.AsyncRetryBase,
 		Concurrency:     cfg.AsyncConcurrency,
@@ -553,8 +554,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	wsrvDone := make(chan struct{})
 	var announceStop context.CancelFunc = func() {}
 	announceDone := make(chan struct{})
+	var wn *cluster.WorkerNode
 	if wln != nil {
-		wn := cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
+		wn = cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
+	}
+	// Logs and the environments listing across nodes (xnode.go).
+	startXnode(stopCtx, &g, cfg, b.Conn(), remote, a, wn, wk, ls, prov, log)
+	if wln != nil {
 		wsrv = &http.Server{Handler: wn.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: cfg.HTTPIdleTimeout,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		go func() { defer close(wsrvDone); wsrv.Serve(wln) }()
@@ -621,10 +627,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	a.ResumeActivations()
 	// Provisioned environments are started again (IN_PROGRESS until
 	// ready) and kept in line with the stored configurations. In a
-	// cluster the api nodes hold them, on their own worker: placing them
-	// on workers is not built yet.
+	// cluster each worker provisions its share (cluster.ProvisionedWorkers,
+	// xnode.go); api nodes follow the targets for their status.
 	provDone := make(chan struct{})
-	if cfg.hasRole(RoleAPI) {
+	if cfg.hasRole(RoleAPI) || (prov != nil && wn != nil) {
 		go func() { defer close(provDone); a.RunProvisioning(stopCtx) }()
 	} else {
 		close(provDone)

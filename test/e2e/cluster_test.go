@@ -76,10 +76,15 @@ func (s *server) workerID(t *testing.T) string {
 	return m[1]
 }
 
-// count counts the server's environments of function name, by state ("" for any).
+// count counts the server's own environments of function name, by state
+// ("" for any). An api node lists the whole cluster's, those of workers
+// with their "worker": they are not its own.
 func (s *server) count(t *testing.T, name, state string) int {
 	n := 0
 	for _, e := range s.environments(t) {
+		if w, _ := e["worker"].(string); w != "" {
+			continue
+		}
 		if e["function"] == name && (state == "" || e["state"] == state) {
 			n++
 		}
