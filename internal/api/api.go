@@ -117,6 +117,8 @@ type API struct {
 	// node outside a cluster.
 	clusterWorkers func() []placement.WorkerState
 	console        consoleAuth // the console's logins and sessions (console.go)
+	// drainWorker asks a worker of the cluster to drain (SetDrain).
+	drainWorker func(ctx context.Context, id string) (inFlight int, err error)
 }
 
 // SetMetrics has GET /metrics served by h. Call it before serving.
@@ -275,6 +277,7 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /console", consoleRedirect},
 		{"", "GET /console/", a.consoleAssets()},
 		{"", "GET /_hearth/v1/cluster", a.rootOnly(a.cluster)},
+		{"", "POST /_hearth/v1/cluster/workers/{id}/drain", a.rootOnly(a.drain)},
 	}
 }
 

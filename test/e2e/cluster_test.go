@@ -66,14 +66,18 @@ func startNATS(t testing.TB) string {
 
 var workerIDRE = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+)`)
 
-// workerID is the id a worker node announces itself with.
+// workerID is the id a worker node announces itself with. The worker
+// logs it as it starts announcing, which may follow "hearth ready".
 func (s *server) workerID(t *testing.T) string {
 	t.Helper()
-	m := workerIDRE.FindStringSubmatch(s.Log())
-	if m == nil {
-		t.Fatalf("no worker id in the worker's log")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := workerIDRE.FindStringSubmatch(s.Log()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker id in the worker's log")
+		}
 	}
-	return m[1]
 }
 
 // count counts the server's environments of function name, by state ("" for any).
