@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -93,6 +94,24 @@ func killHard(t *testing.T, s *server) {
 			t.Errorf("unmount what the killed server left: %v", err)
 		}
 	})
+}
+
+// lockedBuffer is a bytes.Buffer a command writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer // guarded by mu
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // syncLoad invokes a function from n goroutines in a loop, without
@@ -229,9 +248,15 @@ func TestClusterDrain(t *testing.T) {
 		inflight <- outcome{r, err}
 	}()
 	eventually(t, 10*time.Second, "the sleeping invocation runs on the warm worker", func() bool { return hot.hasEnv(t, "drained", "busy") })
-	out, err := api.cli(t.Context(), "drain", hotID).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "drains") || !strings.Contains(string(out), "1 in flight") {
-		t.Fatalf("hearth drain %s = %v\n%s", hotID, err, out)
+	drain := api.cli(t.Context(), "drain", hotID, "--wait")
+	var out lockedBuffer
+	drain.Stdout, drain.Stderr = &out, &out
+	if err := drain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "hearth drain says the worker drains", func() bool { return strings.Contains(out.String(), "drains") })
+	if !strings.Contains(out.String(), "1 in flight") {
+		t.Errorf("hearth drain %s says %q, want 1 in flight", hotID, out.String())
 	}
 	drainedAt := time.Now()
 	// New invocations go to the other worker, without an error.
@@ -259,6 +284,9 @@ func TestClusterDrain(t *testing.T) {
 	waitExit(t, hot, 20*time.Second)
 	t.Logf("the drained worker exited %v after the drain began", time.Since(drainedAt).Round(time.Millisecond))
 	eventually(t, 5*time.Second, "the api node forgets the drained worker", func() bool { return !api.listed(t, hotID) })
+	if err := drain.Wait(); err != nil || !strings.Contains(out.String(), "has left the cluster") {
+		t.Errorf("hearth drain --wait = %v\n%s", err, out.String())
+	}
 	r, err := api.tryInvoke(t.Context(), api.NoRetry, "drained", map[string]any{"op": "echo"})
 	if err != nil || r.FunctionError != "" {
 		t.Fatalf("invoke after the drained worker left = %+v, %v", r, err)
