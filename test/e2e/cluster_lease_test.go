@@ -67,6 +67,18 @@ func invokedOn(log, id string) int {
 	return len(regexp.MustCompile(`msg="invoked on worker" .*worker=`+regexp.QuoteMeta(id)+` `).FindAllStringIndex(log, -1))
 }
 
+// logs reports whether s logs a line matching re within 5 s (its log
+// reaches the test through a pipe, a moment after it is written).
+func logs(s *server, re string) bool {
+	r := regexp.MustCompile(re)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if r.MatchString(s.Log()) {
+			return true
+		}
+	}
+	return false
+}
+
 // waitExit waits for s to exit by itself and checks that it exited 0 and
 // left no process of its environments behind.
 func waitExit(t *testing.T, s *server, within time.Duration) {
@@ -266,6 +278,8 @@ func TestClusterDrain(t *testing.T) {
 			t.Fatalf("invoke %d during the drain = %+v, %v", i, r, err)
 		}
 	}
+	// (The api node's log reaches the test through a pipe, a moment later.)
+	eventually(t, 5*time.Second, "the api node logs 3 invocations on the other worker", func() bool { return invokedOn(api.Log(), otherID) >= 3 })
 	if n := invokedOn(api.Log(), otherID); n != 3 {
 		t.Errorf("%d invocations ran on the other worker during the drain, want all 3", n)
 	}
@@ -290,6 +304,7 @@ func TestClusterDrain(t *testing.T) {
 	}
 	// The drained worker ran the first invocation and the one in flight,
 	// nothing sent after the drain began.
+	eventually(t, 5*time.Second, "the api node logs the invocation after the drain", func() bool { return invokedOn(api.Log(), otherID) >= 4 })
 	if n := invokedOn(api.Log(), hotID); n != 2 {
 		t.Errorf("%d invocations ran on the drained worker, want 2", n)
 	}
@@ -334,7 +349,7 @@ func TestClusterFullWorkerRefuses(t *testing.T) {
 			t.Errorf("invoke through api node %d = %v", i+1, err)
 		}
 	}
-	if !strings.Contains(small.Log(), `msg="invocation refused; the api node places it elsewhere"`) || !strings.Contains(small.Log(), "why=full") {
+	if !logs(small, `msg="invocation refused; the api node places it elsewhere" .*why=full`) {
 		t.Errorf("the full worker refused nothing")
 	}
 	if n := small.count(t, "full", ""); n != 1 {
@@ -365,7 +380,7 @@ func TestClusterUnreachableWorker(t *testing.T) {
 	if err != nil || r.FunctionError != "" {
 		t.Fatalf("invoke right after kill -9 of the warm worker = %+v, %v; want a success elsewhere", r, err)
 	}
-	if !strings.Contains(api.Log(), `msg="worker unreachable; placing the invocation elsewhere"`) {
+	if !logs(api, `msg="worker unreachable; placing the invocation elsewhere"`) {
 		t.Errorf("the api node did not place the invocation again (the dead worker was out of its view already?)")
 	}
 	if n := live.count(t, "redial", ""); n != 1 {
