@@ -103,6 +103,10 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	w2 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
 	api := startServer(t, "", append([]string{"--roles", "api,poller"}, common...)...)
 	workers := map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}
+	// The api node knows a worker from its first heartbeat (each second).
+	for id := range workers {
+		eventually(t, 5*time.Second, "the api node places on worker "+id, func() bool { return api.serving(t, id, 0) })
+	}
 
 	api.create(t, "clustered", goFn())
 	first := api.invoke(t, "clustered", map[string]any{"op": "echo"})
