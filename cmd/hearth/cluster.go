@@ -33,6 +33,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			BusyEnvs    int       `json:"busy_environments"`
 			IdleEnvs    int       `json:"idle_environments"`
 			Deadline    time.Time `json:"heartbeat_deadline"`
+			LeaseEnd    time.Time `json:"lease_end"`
 		} `json:"workers"`
 	}
 	if err := getJSON(ctx, strings.TrimRight(resolveEndpoint(*endpoint, os.LookupEnv), "/")+"/_hearth/v1/cluster", &out); err != nil {
@@ -43,7 +44,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKER\tADDRESS\tSTATE\tENVS BUSY/IDLE/MAX\tMEMORY BUSY/TOTAL MB")
+	fmt.Fprintln(tw, "WORKER\tADDRESS\tSTATE\tENVS BUSY/IDLE/MAX\tMEMORY BUSY/TOTAL MB\tLEASE ENDS")
 	for _, w := range out.Workers {
 		state := "serving"
 		switch {
@@ -52,7 +53,11 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case !w.InPlacement:
 			state = "lost"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d/%d\t%d/%d\n", w.ID, w.Addr, state, w.BusyEnvs, w.IdleEnvs, w.MaxEnvs, w.BusyMB, w.MemoryMB)
+		lease := "-"
+		if !w.LeaseEnd.IsZero() {
+			lease = w.LeaseEnd.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d/%d\t%d/%d\t%s\n", w.ID, w.Addr, state, w.BusyEnvs, w.IdleEnvs, w.MaxEnvs, w.BusyMB, w.MemoryMB, lease)
 	}
 	return tw.Flush()
 }

@@ -43,6 +43,7 @@ commands:
   logs FUNCTION     print a function's log (--follow to keep streaming)
   async             print the async queue's depth, oldest event age and counters
   cluster           list the workers an api node places invocations on (root key only)
+  drain WORKER      make a worker of the cluster finish its invocations and exit (root key only)
   console           print a one-time login link to the web console (root key only)
   runtimes          list each runtime with the interpreter that serves it, or why none does
   queue receive Q   take messages from a named Hearth queue (async destinations)
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAsync(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, args[1:], stdout, stderr)
+	case "drain":
+		return runDrain(ctx, args[1:], stdout, stderr)
 	case "queue":
 		return runQueue(ctx, args[1:], stdout, stderr)
 	case "console":

@@ -61,6 +61,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.ClusterRoutes, "cluster-routes", "", "with --cluster-name: the other servers' routes, nats-route://host:port, comma-separated")
 	fs.StringVar(&cfg.WorkerAddr, "worker-addr", "", "in a cluster, with the worker role: host:port where api nodes send invocations, announced as is (default 127.0.0.1:0)")
 	fs.IntVar(&cfg.WorkerMemoryMB, "worker-memory", 0, "in a cluster, with the worker role: MB of memory for environments (default: the host's)")
+	fs.DurationVar(&cfg.WorkerLease, "worker-lease", 14*time.Hour, "in a cluster, with the worker role: serve this long, then drain (finish the invocations in flight, take no new ones) and exit 0, for a supervisor to restart; 0: no lease")
+	fs.DurationVar(&cfg.AsyncAckWait, "async-ack-wait", 30*time.Second, "how long an async event a poller took may go without a sign of life (the poller died) before another poller takes it")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err

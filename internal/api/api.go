@@ -121,6 +121,8 @@ type API struct {
 	// outside a cluster's api nodes.
 	clusterEnvs func(ctx context.Context) ([]cluster.HostedEnv, []cluster.Listed)
 	console     consoleAuth // the console's logins and sessions (console.go)
+	// drainWorker asks a worker of the cluster to drain (SetDrain).
+	drainWorker func(ctx context.Context, id string) (inFlight int, err error)
 }
 
 // SetMetrics has GET /metrics served by h. Call it before serving.
@@ -279,6 +281,7 @@ func (a *API) hearthRoutes() []route {
 		{"", "GET /console", consoleRedirect},
 		{"", "GET /console/", a.consoleAssets()},
 		{"", "GET /_hearth/v1/cluster", a.rootOnly(a.cluster)},
+		{"", "POST /_hearth/v1/cluster/workers/{id}/drain", a.rootOnly(a.drain)},
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"hearth/internal/invoke"
+	"hearth/internal/placement"
 	"hearth/internal/worker"
 )
 
@@ -147,6 +149,12 @@ func (n *WorkerNode) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	mem := m.Function.MemorySize
+	if why := n.admit(mem, time.Now().Add(n.cfg.InitTimeout+m.Function.TimeoutDuration()+drainSlack)); why != "" {
+		n.refuse(w, &m, why)
+		return
+	}
+	defer n.finish(mem) // after the answer is written and the environment released
 	n.ran(Key(m.Function.Account, m.Function.Name, m.Function.Version))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
@@ -207,10 +215,6 @@ func (n *WorkerNode) serveStream(w http.ResponseWriter, r *http.Request) {
 func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker.Result, error) {
 	fn := req.Function
 	key := Key(fn.Account, fn.Name, fn.Version)
-	t, err := r.place(ctx, key, fn.MemorySize)
-	if err != nil {
-		return nil, err
-	}
 	var body bytes.Buffer
 	body.Grow(len(req.Payload) + 4096)
 	if err := writeFrame(&body, invokeMeta{
@@ -221,9 +225,33 @@ func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker
 		CognitoIdentity: req.CognitoIdentity,
 		TraceID:         req.TraceID,
 	}, req.Payload); err != nil {
-		r.reg.Done(t, false)
 		return nil, err
 	}
+	deadline := time.Now().Add(placeWait)
+	var except []string
+	for {
+		t, err := r.place(ctx, key, fn.MemorySize, deadline, except)
+		if err != nil {
+			return nil, err
+		}
+		res, err := r.sendStream(ctx, t, req, body.Bytes())
+		var ref *refusal
+		if !errors.As(err, &ref) {
+			return res, err
+		}
+		except = append(except, t.Worker)
+		if len(except) > maxRefusals {
+			return nil, fmt.Errorf("%w: %d workers turned the invocation down, the last: %v", invoke.ErrThrottled, len(except), err)
+		}
+		r.log.Debug("placing the streamed invocation again", "request_id", req.RequestID, "refused_by", t.Worker, "why", ref.why)
+	}
+}
+
+// sendStream runs the streamed invocation framed in body on the worker of
+// t, feeding req.Stream, and settles t. It returns a *refusal when nothing
+// of it ran there.
+func (r *Runner) sendStream(ctx context.Context, t placement.Ticket, req *worker.Request, body []byte) (*worker.Result, error) {
+	fn := req.Function
 	// A client that goes away fails the sink, not the invocation: as on a
 	// single node, the function runs on and its answer is drained, so
 	// that the environment is released as it ends. The worker enforces
@@ -231,7 +259,7 @@ func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker
 	// its connection breaking.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+streamPath, &body)
+	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+streamPath, bytes.NewReader(body))
 	if err != nil {
 		r.reg.Done(t, false)
 		return nil, err
@@ -240,9 +268,18 @@ func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker
 	hreq.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := r.client.Do(hreq)
 	if err != nil {
+		if ctx.Err() == nil && neverSent(err) {
+			r.reg.Done(t, false)
+			r.reg.Refused(t)
+			r.log.Warn("worker unreachable; placing the streamed invocation elsewhere", "request_id", req.RequestID, "worker", t.Worker, "addr", t.Addr, "err", err)
+			return nil, &refusal{worker: t.Worker, why: "unreachable: " + err.Error()}
+		}
 		return nil, r.lost(ctx, t, req.RequestID, err)
 	}
 	defer resp.Body.Close()
+	if ref := r.refusedBy(t, resp); ref != nil {
+		return nil, ref
+	}
 	if resp.StatusCode != http.StatusOK {
 		r.reg.Done(t, false)
 		return nil, fmt.Errorf("worker %s answered %s", t.Worker, resp.Status)

@@ -3,8 +3,10 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -90,17 +92,20 @@ func (r *Runner) Run(ctx context.Context, nc *nats.Conn) error {
 	}
 }
 
-// Invoke places req on a worker and runs it there.
+// maxRefusals bounds how many workers may turn one invocation down (no
+// room, draining, unreachable) before it is throttled.
+const maxRefusals = 4
+
+// Invoke places req on a worker and runs it there. A worker that refuses
+// it (fuller than this node's view, or draining) or cannot be reached
+// has run nothing of it: the invocation is placed again, on another
+// worker, up to maxRefusals times.
 func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Result, error) {
 	if req.Stream != nil {
 		return r.invokeStream(ctx, req)
 	}
 	fn := req.Function
 	key := Key(fn.Account, fn.Name, fn.Version)
-	t, err := r.place(ctx, key, fn.MemorySize)
-	if err != nil {
-		return nil, err
-	}
 	var body bytes.Buffer
 	body.Grow(len(req.Payload) + 4096)
 	if err := writeFrame(&body, invokeMeta{
@@ -111,14 +116,45 @@ func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Resul
 		CognitoIdentity: req.CognitoIdentity,
 		TraceID:         req.TraceID,
 	}, req.Payload); err != nil {
-		r.reg.Done(t, false)
 		return nil, err
 	}
+	deadline := time.Now().Add(placeWait)
+	var except []string
+	for {
+		t, err := r.place(ctx, key, fn.MemorySize, deadline, except)
+		if err != nil {
+			return nil, err
+		}
+		res, err := r.send(ctx, t, req, body.Bytes())
+		var ref *refusal
+		if !errors.As(err, &ref) {
+			return res, err
+		}
+		except = append(except, t.Worker)
+		if len(except) > maxRefusals {
+			return nil, fmt.Errorf("%w: %d workers turned the invocation down, the last: %v", invoke.ErrThrottled, len(except), err)
+		}
+		r.log.Debug("placing the invocation again", "request_id", req.RequestID, "refused_by", t.Worker, "why", ref.why)
+	}
+}
+
+// refusal says that a worker ran nothing of an invocation: it refused it
+// (no room, draining) or could not be reached.
+type refusal struct {
+	worker, why string
+}
+
+func (e *refusal) Error() string { return "worker " + e.worker + " refused the invocation: " + e.why }
+
+// send runs the invocation framed in body on the worker of t, and settles
+// t. It returns a *refusal when nothing of it ran there.
+func (r *Runner) send(ctx context.Context, t placement.Ticket, req *worker.Request, body []byte) (*worker.Result, error) {
+	fn := &req.Function
 	// The worker enforces the function's timeout; this only bounds a
 	// worker that is cut off without its connection breaking.
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+invokePath, &body)
+	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+invokePath, bytes.NewReader(body))
 	if err != nil {
 		r.reg.Done(t, false)
 		return nil, err
@@ -127,9 +163,21 @@ func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Resul
 	hreq.Header.Set("Authorization", "Bearer "+r.token)
 	resp, err := r.client.Do(hreq)
 	if err != nil {
+		if ctx.Err() == nil && neverSent(err) {
+			// Nothing reached the worker: it is gone (or not yet
+			// listening). Full until its next heartbeat, which a dead
+			// worker never sends.
+			r.reg.Done(t, false)
+			r.reg.Refused(t)
+			r.log.Warn("worker unreachable; placing the invocation elsewhere", "request_id", req.RequestID, "worker", t.Worker, "addr", t.Addr, "err", err)
+			return nil, &refusal{worker: t.Worker, why: "unreachable: " + err.Error()}
+		}
 		return nil, r.lost(ctx, t, req.RequestID, err)
 	}
 	defer resp.Body.Close()
+	if ref := r.refusedBy(t, resp); ref != nil {
+		return nil, ref
+	}
 	if resp.StatusCode != http.StatusOK {
 		r.reg.Done(t, false)
 		return nil, fmt.Errorf("worker %s answered %s", t.Worker, resp.Status)
@@ -162,11 +210,40 @@ func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Resul
 	}, nil
 }
 
-// place places key, waiting up to placeWait for room.
-func (r *Runner) place(ctx context.Context, key string, memMB int) (placement.Ticket, error) {
-	deadline := time.Now().Add(placeWait)
+// refusedBy settles t and returns the refusal when the worker's answer
+// resp says it ran nothing (no room, draining); else nil.
+func (r *Runner) refusedBy(t placement.Ticket, resp *http.Response) *refusal {
+	why := resp.Header.Get(refusedHeader)
+	if resp.StatusCode != http.StatusServiceUnavailable || why == "" {
+		return nil
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	r.reg.Done(t, false)
+	if why == refusedDraining {
+		r.reg.Draining(t)
+	} else {
+		r.reg.Refused(t)
+	}
+	return &refusal{worker: t.Worker, why: why}
+}
+
+// neverSent reports whether err says the request never left: the
+// connection to the worker could not be made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// place places key, waiting until deadline for room. The workers in except
+// turned this invocation down already; when nobody else has room, they
+// count again as this node's view has them (Refused marks a full one full
+// until its next heartbeat, Draining takes a draining one out).
+func (r *Runner) place(ctx context.Context, key string, memMB int, deadline time.Time, except []string) (placement.Ticket, error) {
 	for {
-		t, err := r.reg.Place(key, memMB)
+		t, err := r.reg.PlaceExcept(key, memMB, except)
+		if errors.Is(err, placement.ErrNoCapacity) && len(except) > 0 {
+			t, err = r.reg.Place(key, memMB)
+		}
 		if err == nil {
 			return t, nil
 		}
@@ -179,6 +256,43 @@ func (r *Runner) place(ctx context.Context, key string, memMB int) (placement.Ti
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Drain asks the worker id (as this node's registry knows it) to drain:
+// it refuses new invocations, finishes those in flight, tears its
+// environments down and exits. It returns how many invocations the worker
+// had in flight.
+func (r *Runner) Drain(ctx context.Context, id string) (inFlight int, err error) {
+	var addr string
+	for _, w := range r.reg.Workers() {
+		if w.ID == id {
+			addr = w.Addr
+		}
+	}
+	if addr == "" {
+		return 0, fmt.Errorf("%w: %s", placement.ErrUnknownWorker, id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+drainPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := r.client.Do(hreq)
+	if err != nil {
+		return 0, fmt.Errorf("drain worker %s at %s: %w", id, addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return 0, fmt.Errorf("drain worker %s at %s: it answered %s", id, addr, resp.Status)
+	}
+	var a drainAnswer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&a); err != nil {
+		return 0, fmt.Errorf("drain worker %s: %w", id, err)
+	}
+	r.log.Info("worker asked to drain", "worker", id, "addr", addr, "in_flight", a.InFlight, "already", a.Already)
+	return a.InFlight, nil
 }
 
 // lost handles a broken connection to a worker: unless the caller gave

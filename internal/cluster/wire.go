@@ -29,6 +29,9 @@ const Subject = "hearth.cluster.workers"
 // invokePath is the worker's HTTP endpoint for invocations.
 const invokePath = "/_hearth/cluster/v1/invoke"
 
+// drainPath is the worker's HTTP endpoint that makes it drain.
+const drainPath = "/_hearth/cluster/v1/drain"
+
 // Key is the placement key of a function version: its environments are
 // interchangeable.
 func Key(account, name, version string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -38,6 +39,13 @@ type WorkerConfig struct {
 	// Token is the secret api nodes must present (SharedToken);
 	// requests without it are refused.
 	Token string
+	// Lease, when positive, is how long the worker serves: at its end it
+	// drains (Drain) by itself. Zero means no lease.
+	Lease time.Duration
+	// InitTimeout is the worker's bound on an environment's init phase,
+	// which an invocation may take on top of its function's timeout (a
+	// cold start retries init once). Zero means 10 s.
+	InitTimeout time.Duration
 }
 
 // WorkerNode is the worker role of a node: it runs invocations api nodes
@@ -49,9 +57,24 @@ type WorkerNode struct {
 	id  string
 	log *slog.Logger
 
+	leaseEnd time.Time     // zero without a lease
+	drainReq chan struct{} // closed by Drain
+	drained  chan struct{} // closed by Run once a drain has finished
+	settled  chan struct{} // cap 1; an invocation ended while draining
+
 	mu     sync.Mutex
 	seq    uint64   // guarded by mu; of the last Announce sent
 	recent []string // guarded by mu; keys run, most recent first
+	// draining is set by Drain: invocations are refused from then on.
+	draining bool // guarded by mu
+	// busyMB and busyEnvs count the invocations admitted and not yet
+	// answered: the worker's own view of its room, which is what it
+	// refuses by (api nodes see it only a heartbeat later).
+	busyMB   int // guarded by mu
+	busyEnvs int // guarded by mu
+	// latest is the latest deadline of an admitted invocation: a drain
+	// waits for the invocations in flight at most until then.
+	latest time.Time // guarded by mu
 }
 
 // NewWorkerNode returns the worker role around wk, announcing on nc.
@@ -60,8 +83,29 @@ func NewWorkerNode(cfg WorkerConfig, wk *worker.Worker, nc *nats.Conn, log *slog
 	var b [6]byte
 	rand.Read(b[:])
 	id := host + "-" + hex.EncodeToString(b[:])
-	return &WorkerNode{cfg: cfg, wk: wk, nc: nc, id: id, log: log.With("component", "cluster", "worker_id", id)}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = 10 * time.Second
+	}
+	n := &WorkerNode{cfg: cfg, wk: wk, nc: nc, id: id, log: log.With("component", "cluster", "worker_id", id),
+		drainReq: make(chan struct{}), drained: make(chan struct{}), settled: make(chan struct{}, 1)}
+	if cfg.Lease > 0 {
+		n.leaseEnd = time.Now().Add(cfg.Lease)
+	}
+	return n
 }
+
+// refusedHeader carries a worker's refusal of an invocation, with a 503:
+// refusedFull (no room: the api node's view was stale) or refusedDraining.
+// Nothing of the invocation ran, so the api node places it elsewhere.
+const (
+	refusedHeader   = "Hearth-Refused"
+	refusedFull     = "full"
+	refusedDraining = "draining"
+)
+
+// drainSlack is added to the latest deadline of the invocations in flight
+// for a drain to wait: time to write the answers back.
+const drainSlack = 5 * time.Second
 
 // ID is the worker's id in announcements (a new one per process).
 func (n *WorkerNode) ID() string { return n.id }
@@ -72,7 +116,93 @@ func (n *WorkerNode) Handler() http.Handler {
 	mux.HandleFunc("POST "+invokePath, n.serveInvoke)
 	mux.HandleFunc("POST "+streamPath, n.serveStream)            // remote_stream.go
 	mux.HandleFunc("GET "+environmentsPath, n.serveEnvironments) // listing.go
+	mux.HandleFunc("POST "+drainPath, n.serveDrain)
 	return mux
+}
+
+// Drained is closed once the worker has drained: it was asked to (Drain,
+// or its lease ended), and the invocations it had admitted have ended (or
+// outlived their deadlines). The node then stops.
+func (n *WorkerNode) Drained() <-chan struct{} { return n.drained }
+
+// LeaseEnd is when the worker starts draining by itself; zero without a
+// lease.
+func (n *WorkerNode) LeaseEnd() time.Time { return n.leaseEnd }
+
+// Drain makes the worker refuse new invocations (api nodes place them
+// elsewhere), announce that it drains, and close Drained once the
+// invocations in flight have ended. It returns how many are in flight,
+// and false if the worker was draining already.
+func (n *WorkerNode) Drain(why string) (inFlight int, first bool) {
+	n.mu.Lock()
+	first = !n.draining
+	n.draining = true
+	inFlight = n.busyEnvs
+	n.mu.Unlock()
+	if first {
+		n.log.Info("worker drains: refusing new invocations, finishing those in flight", "why", why, "in_flight", inFlight)
+		close(n.drainReq)
+	}
+	return inFlight, first
+}
+
+// drainAnswer is the worker's answer to a drain request.
+type drainAnswer struct {
+	Worker   string `json:"worker"`
+	InFlight int    `json:"inFlight"`
+	Already  bool   `json:"already,omitempty"`
+}
+
+func (n *WorkerNode) serveDrain(w http.ResponseWriter, r *http.Request) {
+	if !authorized(r, n.cfg.Token) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	inFlight, first := n.Drain("requested through an api node (hearth drain)")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(drainAnswer{Worker: n.id, InFlight: inFlight, Already: !first})
+}
+
+// admit takes room for an invocation of memMB that may run until
+// deadline, or says why the worker refuses it.
+func (n *WorkerNode) admit(memMB int, deadline time.Time) (refused string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.draining:
+		return refusedDraining
+	case n.busyMB+memMB > n.cfg.MemoryMB || n.busyEnvs >= n.cfg.MaxEnvs:
+		return refusedFull
+	}
+	n.busyMB += memMB
+	n.busyEnvs++
+	if deadline.After(n.latest) {
+		n.latest = deadline
+	}
+	return ""
+}
+
+// finish gives back what admit took.
+func (n *WorkerNode) finish(memMB int) {
+	n.mu.Lock()
+	n.busyMB -= memMB
+	n.busyEnvs--
+	draining := n.draining
+	n.mu.Unlock()
+	if draining {
+		select {
+		case n.settled <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// refuse answers that nothing of the invocation ran and why.
+func (n *WorkerNode) refuse(w http.ResponseWriter, m *invokeMeta, why string) {
+	n.log.Info("invocation refused; the api node places it elsewhere", "request_id", m.RequestID, "why", why, "memory_mb", m.Function.MemorySize)
+	w.Header().Set(refusedHeader, why)
+	http.Error(w, "refused: "+why, http.StatusServiceUnavailable)
 }
 
 func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +216,12 @@ func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	mem := m.Function.MemorySize
+	if why := n.admit(mem, time.Now().Add(n.cfg.InitTimeout+m.Function.TimeoutDuration()+drainSlack)); why != "" {
+		n.refuse(w, &m, why)
+		return
+	}
+	defer n.finish(mem) // after the answer is written and the environment released
 	n.ran(Key(m.Function.Account, m.Function.Name, m.Function.Version))
 	res, err := n.wk.Invoke(r.Context(), &worker.Request{
 		Function:        m.Function,
@@ -96,6 +232,10 @@ func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		CognitoIdentity: m.CognitoIdentity,
 		TraceID:         m.TraceID,
 	})
+	if errors.Is(err, worker.ErrClosed) {
+		n.refuse(w, &m, refusedDraining) // the worker stops: nothing ran
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if err != nil {
 		n.log.Warn("invocation failed", "request_id", m.RequestID, "err", err)
@@ -134,7 +274,7 @@ func (n *WorkerNode) ran(key string) {
 
 // announce builds the worker's current state.
 func (n *WorkerNode) announce(leaving bool) placement.Announce {
-	a := placement.Announce{Worker: n.id, Addr: n.cfg.Addr, MemoryMB: n.cfg.MemoryMB, MaxEnvs: n.cfg.MaxEnvs, Leaving: leaving}
+	a := placement.Announce{Worker: n.id, Addr: n.cfg.Addr, MemoryMB: n.cfg.MemoryMB, MaxEnvs: n.cfg.MaxEnvs, Leaving: leaving, LeaseEnd: n.leaseEnd}
 	for _, e := range n.wk.Environments() {
 		switch e.State {
 		case "busy":
@@ -151,6 +291,11 @@ func (n *WorkerNode) announce(leaving bool) placement.Announce {
 	n.seq++
 	a.Seq = n.seq
 	a.Cached = slices.Clone(n.recent)
+	a.Draining = n.draining
+	// Admitted invocations count from the moment they are admitted, before
+	// their environment is busy (a cold start); local ones (streamed,
+	// provisioned on a node that is an api node too) only by environment.
+	a.BusyMB, a.BusyEnvs = max(a.BusyMB, n.busyMB), max(a.BusyEnvs, n.busyEnvs)
 	n.mu.Unlock()
 	return a
 }
@@ -164,11 +309,20 @@ func (n *WorkerNode) publish(leaving bool) error {
 }
 
 // Run announces the worker now and every Heartbeat until ctx is done,
-// then announces that it leaves.
+// then announces that it leaves. It starts a drain when the lease ends,
+// and closes Drained when a drain has finished.
 func (n *WorkerNode) Run(ctx context.Context) error {
-	n.log.Info("worker joins the cluster", "addr", n.cfg.Addr, "memory_mb", n.cfg.MemoryMB, "max_envs", n.cfg.MaxEnvs)
+	n.log.Info("worker joins the cluster", "addr", n.cfg.Addr, "memory_mb", n.cfg.MemoryMB, "max_envs", n.cfg.MaxEnvs, "lease_end", n.leaseEnd)
 	t := time.NewTicker(Heartbeat)
 	defer t.Stop()
+	var lease <-chan time.Time
+	if !n.leaseEnd.IsZero() {
+		lt := time.NewTimer(time.Until(n.leaseEnd))
+		defer lt.Stop()
+		lease = lt.C
+	}
+	drainReq := n.drainReq
+	var bound <-chan time.Time // the drain's limit, once draining
 	for {
 		if err := n.publish(false); err != nil {
 			n.log.Warn("announce", "err", err)
@@ -181,6 +335,45 @@ func (n *WorkerNode) Run(ctx context.Context) error {
 			n.nc.Flush()
 			return nil
 		case <-t.C:
+		case <-lease:
+			lease = nil
+			n.Drain("its lease ended")
+		case <-drainReq:
+			drainReq = nil
+			n.mu.Lock()
+			until := time.Until(n.latest)
+			n.mu.Unlock()
+			bt := time.NewTimer(max(until, 0))
+			defer bt.Stop()
+			bound = bt.C
+			n.checkDrained(false)
+		case <-n.settled:
+			n.checkDrained(false)
+		case <-bound:
+			bound = nil
+			n.checkDrained(true)
 		}
 	}
+}
+
+// checkDrained closes drained once a drain has no invocation left in
+// flight, or (late) has waited past the latest deadline of those.
+func (n *WorkerNode) checkDrained(late bool) {
+	select {
+	case <-n.drained:
+		return
+	default:
+	}
+	n.mu.Lock()
+	left := n.busyEnvs
+	n.mu.Unlock()
+	switch {
+	case left == 0:
+		n.log.Info("worker drained: no invocation in flight")
+	case late:
+		n.log.Warn("worker drain: invocations still in flight past their deadlines; stopping anyway", "in_flight", left)
+	default:
+		return
+	}
+	close(n.drained)
 }

@@ -27,6 +27,9 @@ import (
 // ErrNoCapacity means no live worker has room for the environment.
 var ErrNoCapacity = errors.New("placement: no worker has room")
 
+// ErrUnknownWorker means the registry holds no worker of that id.
+var ErrUnknownWorker = errors.New("no worker of that id in the cluster")
+
 // Policy chooses how Place decides. Random and LeastLoaded are the baselines
 // the simulation compares against.
 type Policy int
@@ -238,32 +241,55 @@ func (r *Registry) Sweep() {
 
 // Place chooses a worker for one invocation of key needing memMB.
 func (r *Registry) Place(key string, memMB int) (Ticket, error) {
+	return r.PlaceExcept(key, memMB, nil)
+}
+
+// PlaceExcept is Place among the workers whose ids are not in except: the
+// workers that refused this invocation already (they were fuller than this
+// node's view, or draining). except is short (one entry per refusal); the
+// exact fallback costs O(len(except) log n) more.
+func (r *Registry) PlaceExcept(key string, memMB int, except []string) (Ticket, error) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch r.cfg.Policy {
 	case Random:
 		for range 8 {
-			if w := r.sampleLive(now); w != nil && fits(w, memMB) {
+			if w := r.sampleLive(now); w != nil && fits(w, memMB) && !excluded(w, except) {
 				return r.take(w, key, memMB, false), nil
 			}
 		}
 	case LeastLoaded:
 	default:
-		if w := r.pickWarm(key, memMB, now); w != nil {
+		if w := r.pickWarm(key, memMB, now, except); w != nil {
 			return r.take(w, key, memMB, false), nil
 		}
-		if w := r.pickCached(key, memMB, now); w != nil {
+		if w := r.pickCached(key, memMB, now, except); w != nil {
 			return r.take(w, key, memMB, true), nil
 		}
-		if w := r.pickTwo(memMB, now); w != nil {
+		if w := r.pickTwo(memMB, now, except); w != nil {
 			return r.take(w, key, memMB, false), nil
 		}
 	}
+	// The excluded workers leave the heap while the top is looked at, so
+	// that the top is the best of the others; they go back after.
+	var held []*worker
+	defer func() {
+		for _, w := range held {
+			if w.live {
+				r.room.push(w)
+			}
+		}
+	}()
 	for len(r.room.es) > 0 {
 		w := r.room.top()
 		if !r.usable(w, now) {
 			r.retire(w)
+			continue
+		}
+		if excluded(w, except) {
+			r.room.remove(w)
+			held = append(held, w)
 			continue
 		}
 		if !fits(w, memMB) {
@@ -272,6 +298,15 @@ func (r *Registry) Place(key string, memMB int) (Ticket, error) {
 		return r.take(w, key, memMB, false), nil
 	}
 	return Ticket{}, ErrNoCapacity
+}
+
+func excluded(w *worker, except []string) bool {
+	for _, id := range except {
+		if w.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Done gives back a ticket: the invocation ended. idle says the environment
@@ -313,6 +348,22 @@ func (r *Registry) Refused(t Ticket) {
 		r.busy += int64(d)
 		r.room.fix(w)
 	}
+}
+
+// Draining gives back a ticket the worker turned down because it is
+// draining (its lease ended, or an operator drained it) before its
+// announcement of that reached this node. The worker is out of placement at
+// once, as if that announcement had arrived; a later message of the worker
+// says again what it is.
+func (r *Registry) Draining(t Ticket) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := t.w
+	if w == nil || r.workers[w.id] != w {
+		return
+	}
+	w.draining = true
+	r.retire(w)
 }
 
 // WorkerState is a copy of what the registry holds about one worker.
@@ -366,7 +417,7 @@ func util(w *worker, memMB int) float64 {
 // idle memory together fit), and where the worker has evicted it since its
 // last heartbeat the invocation is a cold start that needs room.
 // Of two such workers it takes the less loaded.
-func (r *Registry) pickWarm(key string, memMB int, now time.Time) *worker {
+func (r *Registry) pickWarm(key string, memMB int, now time.Time, except []string) *worker {
 	var best *worker
 	for tries, got := 0, 0; tries < 4 && got < 2; tries++ {
 		s := r.warm[key]
@@ -378,7 +429,7 @@ func (r *Registry) pickWarm(key string, memMB int, now time.Time) *worker {
 			r.retire(w)
 			continue
 		}
-		if !fits(w, memMB) {
+		if !fits(w, memMB) || excluded(w, except) {
 			continue
 		}
 		got++
@@ -394,7 +445,7 @@ func (r *Registry) pickWarm(key string, memMB int, now time.Time) *worker {
 
 // pickCached returns the less loaded of two workers that ran key recently,
 // among those with room and within the load bound.
-func (r *Registry) pickCached(key string, memMB int, now time.Time) *worker {
+func (r *Registry) pickCached(key string, memMB int, now time.Time, except []string) *worker {
 	var best *worker
 	for range 2 {
 		s := r.cached[key]
@@ -406,7 +457,7 @@ func (r *Registry) pickCached(key string, memMB int, now time.Time) *worker {
 			r.retire(w)
 			continue
 		}
-		if !fits(w, memMB) || !r.withinBound(w, memMB) {
+		if !fits(w, memMB) || !r.withinBound(w, memMB) || excluded(w, except) {
 			continue
 		}
 		if best == nil || util(w, memMB) < util(best, memMB) {
@@ -427,14 +478,14 @@ func (r *Registry) withinBound(w *worker, memMB int) bool {
 }
 
 // pickTwo returns the less loaded of two random live workers with room.
-func (r *Registry) pickTwo(memMB int, now time.Time) *worker {
+func (r *Registry) pickTwo(memMB int, now time.Time, except []string) *worker {
 	var best *worker
 	for tries, got := 0, 0; tries < 6 && got < 2; tries++ {
 		w := r.sampleLive(now)
 		if w == nil {
 			return best
 		}
-		if !fits(w, memMB) {
+		if !fits(w, memMB) || excluded(w, except) {
 			continue
 		}
 		got++

@@ -238,3 +238,78 @@ func TestRefusedGoesElsewhere(t *testing.T) {
 		t.Errorf("%d of 8 placements on %s after its fresh heartbeat; want at least 7", back, tk.Worker)
 	}
 }
+
+// TestPlaceExcept: a worker that refused an invocation is not chosen again
+// for it, whichever step would have chosen it (warm, cached, two choices,
+// or the top of the room heap), while the others are; with every worker
+// excluded there is no capacity.
+func TestPlaceExcept(t *testing.T) {
+	for _, policy := range []Policy{Warm, Random, LeastLoaded} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			r := New(Config{Seed: 1, Policy: policy})
+			a := hb("a", 1)
+			a.MemoryMB = 8192 // the most room: the heap's top
+			a.Idle = map[string]int{"f": 1}
+			a.Cached = []string{"f"}
+			r.Apply(a)
+			r.Apply(hb("b", 1))
+			r.Apply(hb("c", 1))
+			if tk, err := r.Place("f", 128); err != nil || policy != Random && tk.Worker != "a" {
+				t.Fatalf("Place = %+v, %v; want a (warm, most room)", tk, err)
+			} else {
+				r.Done(tk, tk.Worker == "a")
+			}
+			seen := map[string]int{}
+			for range 12 {
+				tk, err := r.PlaceExcept("f", 128, []string{"a"})
+				if err != nil {
+					t.Fatalf("PlaceExcept(a) = %v", err)
+				}
+				seen[tk.Worker]++
+				r.Done(tk, false)
+			}
+			if seen["a"] != 0 || seen["b"]+seen["c"] != 12 {
+				t.Errorf("placements except a = %v; want none on a", seen)
+			}
+			if tk, err := r.PlaceExcept("f", 128, []string{"a", "b", "c"}); !errors.Is(err, ErrNoCapacity) {
+				t.Errorf("PlaceExcept(all) = %+v, %v; want ErrNoCapacity", tk, err)
+			}
+			// The excluded workers are back in the heap afterwards.
+			if tk, err := r.Place("g", 4096); err != nil || tk.Worker != "a" {
+				t.Errorf("Place(4096 MB) after the exclusions = %+v, %v; want a, the only one with room", tk, err)
+			}
+		})
+	}
+}
+
+// TestDrainingTicket: a worker that answers that it is draining is out of
+// placement at once, before its announcement arrives, and only that one.
+func TestDrainingTicket(t *testing.T) {
+	r := New(Config{Seed: 1})
+	a := hb("a", 1)
+	a.Idle = map[string]int{"f": 1}
+	r.Apply(a)
+	r.Apply(hb("b", 1))
+	tk, err := r.Place("f", 128)
+	if err != nil || tk.Worker != "a" {
+		t.Fatalf("Place = %+v, %v; want the warm a", tk, err)
+	}
+	r.Draining(tk)
+	r.Done(tk, false)
+	for range 10 {
+		tk2, err := r.Place("f", 128)
+		if err != nil || tk2.Worker != "b" {
+			t.Fatalf("Place after a said it drains = %+v, %v; want b", tk2, err)
+		}
+		r.Done(tk2, false)
+	}
+	var draining []string
+	for _, w := range r.Workers() {
+		if w.Draining {
+			draining = append(draining, w.ID)
+		}
+	}
+	if len(draining) != 1 || draining[0] != "a" {
+		t.Errorf("draining workers = %v; want [a]", draining)
+	}
+}

@@ -158,6 +158,14 @@ type Config struct {
 	// WorkerMemoryMB is a worker node's memory for environments, as it
 	// announces it. Zero means the host's memory.
 	WorkerMemoryMB int
+	// WorkerLease is how long a worker node of a cluster serves before
+	// it drains and exits 0 (lease.go). Zero means no lease; the flag's
+	// default is 14 h.
+	WorkerLease time.Duration
+	// AsyncAckWait is how long an async event a poller took may go
+	// without a sign of life before the stream gives it to another
+	// poller (the poller died). Zero means 30 s.
+	AsyncAckWait time.Duration
 
 	// apiPort is the API's port, which environments may reach on the
 	// linux driver's host address. Set by Run.
@@ -278,6 +286,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("async-account-max-bytes: must be from 0 (a quarter of async-max-bytes) to async-max-bytes (%d), got %d", c.AsyncMaxBytes, c.AsyncAccountMaxBytes))
 	}
 	errs = append(errs, c.validateCluster()...)
+	errs = append(errs, c.validateLease()...)
 	return errors.Join(errs...)
 }
 
@@ -489,6 +498,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		Region:          cfg.Region,
 		Account:         cfg.AccountID,
 		Recover:         !cfg.clustered(), // the single-node server is the only poller
+		AckWait:         cfg.AsyncAckWait,
 	}, inv, st, log)
 	if err != nil {
 		return err
@@ -548,6 +558,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	}
 	if remote != nil && cfg.hasRole(RoleAPI) {
 		a.SetCluster(remote.Workers)
+		a.SetDrain(remote.Drain)
+	}
+	// Pollers place the events they take as api nodes place invocations.
+	if remote != nil && (cfg.hasRole(RoleAPI) || cfg.hasRole(RolePoller)) {
 		g.Go(func() error { return remote.Run(stopCtx, b.Conn()) })
 	}
 	var wsrv *http.Server
@@ -555,8 +569,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	var announceStop context.CancelFunc = func() {}
 	announceDone := make(chan struct{})
 	var wn *cluster.WorkerNode
+	var drained <-chan struct{} // closed once a worker node has drained (lease.go)
 	if wln != nil {
-		wn = cluster.NewWorkerNode(cluster.WorkerConfig{Addr: wln.Addr().String(), MemoryMB: workerMemoryMB(cfg), MaxEnvs: cfg.Concurrency, Token: workerToken}, wk, b.Conn(), log)
+		wn = cluster.NewWorkerNode(workerConfig(cfg, wln.Addr().String(), workerToken), wk, b.Conn(), log)
+		drained = wn.Drained()
 	}
 	// Logs and the environments listing across nodes (xnode.go).
 	startXnode(stopCtx, &g, cfg, b.Conn(), remote, a, wn, wk, ls, prov, log)
@@ -658,6 +674,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+	case <-drained:
+		log.Info("worker drained; shutting down (exit 0)")
 	case err = <-serveDone:
 		err = fmt.Errorf("serve: %w", err)
 		served = true

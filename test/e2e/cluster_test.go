@@ -66,14 +66,18 @@ func startNATS(t testing.TB) string {
 
 var workerIDRE = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+)`)
 
-// workerID is the id a worker node announces itself with.
+// workerID is the id a worker node announces itself with. The worker
+// logs it as it starts announcing, which may follow "hearth ready".
 func (s *server) workerID(t *testing.T) string {
 	t.Helper()
-	m := workerIDRE.FindStringSubmatch(s.Log())
-	if m == nil {
-		t.Fatalf("no worker id in the worker's log")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := workerIDRE.FindStringSubmatch(s.Log()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker id in the worker's log")
+		}
 	}
-	return m[1]
 }
 
 // count counts the server's own environments of function name, by state
@@ -104,6 +108,10 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	w2 := startServer(t, "", append([]string{"--roles", "worker"}, common...)...)
 	api := startServer(t, "", append([]string{"--roles", "api,poller"}, common...)...)
 	workers := map[string]*server{w1.workerID(t): w1, w2.workerID(t): w2}
+	// The api node knows a worker from its first heartbeat (each second).
+	for id := range workers {
+		eventually(t, 5*time.Second, "the api node places on worker "+id, func() bool { return api.serving(t, id, 0) })
+	}
 
 	api.create(t, "clustered", goFn())
 	first := api.invoke(t, "clustered", map[string]any{"op": "echo"})
