@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -26,7 +25,7 @@ func TestMemoryReturnsAfterLargeCreate(t *testing.T) {
 	time.Sleep(time.Second) // let the server's start settle
 	idle := procStatus(t, pid, "VmRSS")
 
-	resp, err := http.Post(s.URL+"/2015-03-31/functions", "application/json", bytes.NewReader(body))
+	resp, err := s.post(t, "/2015-03-31/functions", "application/json", body)
 	if err != nil {
 		t.Fatal(err)
 	}
