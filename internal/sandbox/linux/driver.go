@@ -177,15 +177,17 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		return nil, err
 	}
 	undo.push(d.uids.close)
-	if d.reaper, err = startReaper(cfg.CgroupParent+"/"+d.tag, d.lock, d.uids.claim); err != nil {
-		return nil, err
-	}
-	undo.push(d.reaper.stop)
 	var initErr error
 	if d.init, initErr = loadInit(); initErr != nil {
 		d.log.Warn("the sandbox init is the server's own binary", "err", initErr)
 	}
 	undo.push(d.init.close)
+	// The init program is the reaper too: it outlives the driver by as
+	// little memory as it can.
+	if d.reaper, err = startReaper(d.init.path, cfg.CgroupParent+"/"+d.tag, d.lock, d.uids.claim); err != nil {
+		return nil, err
+	}
+	undo.push(d.reaper.stop)
 	// Images of a crashed run that it had not unlinked yet are removed
 	// here; the kernel freed the rest with their environments.
 	if !cfg.TmpfsTmp {

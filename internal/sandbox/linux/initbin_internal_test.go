@@ -38,6 +38,7 @@ func TestEmbeddedInitIsCurrent(t *testing.T) {
 // less than 2 MiB of anonymous memory (the whole Hearth binary re-executed
 // kept 3.7 MB, 1.8 MB of it allocated by its packages' initialization).
 // The program's own pages are the memfd's, one copy for all environments.
+// The driver's reaper executes it too.
 func TestInitIsTheSmallProgram(t *testing.T) {
 	requireRoot(t)
 	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
@@ -59,6 +60,12 @@ func TestInitIsTheSmallProgram(t *testing.T) {
 	if want := "/memfd:" + initArg0; !strings.HasPrefix(exe, want) {
 		t.Errorf("the init executes %q; want the embedded program, %q", exe, want)
 	}
+	// So does the driver's reaper, which lives as long as the driver.
+	reaper := strconv.Itoa(d.reaper.cmd.Process.Pid)
+	if exe, err := os.Readlink("/proc/" + reaper + "/exe"); err != nil || !strings.HasPrefix(exe, "/memfd:"+initArg0) {
+		t.Errorf("the reaper executes %q (%v); want the embedded program", exe, err)
+	}
+	t.Logf("the reaper's anonymous memory: %d KiB", anonKiB(t, reaper))
 	const limit = 2 << 10 // KiB
 	var anon int
 	for deadline := time.Now().Add(5 * time.Second); ; {
