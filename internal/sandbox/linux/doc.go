@@ -107,9 +107,11 @@
 // open_tree), mounts them, drops privileges, installs the seccomp filter and
 // starts the bootstrap. The init stays pid 1: it reaps orphans and reports
 // the bootstrap's exit status, then exits, which ends every process left in
-// the namespace. Every binary that creates a Driver must call
-// [RunInitIfRequested] first thing in main (and in TestMain), for that
-// fallback and for the driver's reaper.
+// the namespace. The driver's reaper, the process that removes its
+// environments if the server dies without closing the driver, is the same
+// program. Every binary that creates a Driver must call
+// [RunInitIfRequested] first thing in main (and in TestMain), for the
+// fallback.
 //
 // Preparing a sandbox costs far more than starting a bootstrap, so the driver
 // keeps [Config.PoolSize] sandboxes prepared, refilled by a goroutine it owns.

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// reaperArg0 is the argv[0] with which the driver re-executes its own
-// binary as its reaper.
+// reaperArg0 is the argv[0] with which the driver executes its init
+// program (or its own binary) as its reaper.
 const reaperArg0 = "hearth-sandbox-reaper"
 
 // reaper is a process that outlives the driver to tear its environments
