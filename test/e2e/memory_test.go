@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/rand"
 	"io"
-	"net/http"
 	"testing"
 	"time"
 )

@@ -74,7 +74,7 @@ func (d *Driver) prepare(ctx context.Context, background bool, account string) (
 	undo.push(b.ctl.Close)
 
 	b.cmd = &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       d.init.path,
 		Args:       []string{initArg0},
 		Env:        []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"}, // nothing of the host's environment
 		ExtraFiles: []*os.File{child},                                    // fd 3 = ctlFD

@@ -98,6 +98,7 @@ type Driver struct {
 	poolDone   sync.WaitGroup
 	releaseKey func() error
 	reaper     *reaper
+	init       *initProgram // what every environment's init executes
 	uids       *uidPool
 	tmp        *tmpdisk.Maker // nil when /tmp falls back to a tmpfs
 	codeDisk   *tmpdisk.Maker // nil when code is bind-mounted
@@ -176,7 +177,14 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		return nil, err
 	}
 	undo.push(d.uids.close)
-	if d.reaper, err = startReaper(cfg.CgroupParent+"/"+d.tag, d.lock, d.uids.claim); err != nil {
+	var initErr error
+	if d.init, initErr = loadInit(); initErr != nil {
+		d.log.Warn("the sandbox init is the server's own binary", "err", initErr)
+	}
+	undo.push(d.init.close)
+	// The init program is the reaper too: it outlives the driver by as
+	// little memory as it can.
+	if d.reaper, err = startReaper(d.init.path, cfg.CgroupParent+"/"+d.tag, d.lock, d.uids.claim); err != nil {
 		return nil, err
 	}
 	undo.push(d.reaper.stop)
@@ -314,8 +322,8 @@ const (
 	defaultTmpMB    = 512
 	// defaultPoolMax is Config.PoolMax when neither it nor PoolSize is
 	// given: a burst of 50 on two cores then finds 16 of its sandboxes
-	// prepared, for about 16 × 4 MB of proportional set size
-	// (2 MB private per sandbox init, measured).
+	// prepared, for about 16 × 1.5 MB of anonymous memory in their
+	// inits (measured by BenchmarkEnvMemory in test/e2e).
 	defaultPoolMax = 16
 )
 
@@ -666,6 +674,7 @@ func (d *Driver) close() error {
 	defer cancel()
 	errs = append(errs, d.cgroups.removeAll(ctx))
 	errs = append(errs, d.reaper.stop())
+	errs = append(errs, d.init.close())
 	errs = append(errs, d.uids.close())
 	if d.tmp != nil {
 		errs = append(errs, d.tmp.Close())

@@ -237,11 +237,12 @@ func (n *network) addVeth(pid int, account string) (_ *veth, err error) {
 		}
 		v := &veth{name: fmt.Sprintf("%s%x", vethPrefix, idx), idx: idx}
 		v.host, v.env = slotAddrs(n.subnet, idx)
-		err = netlink.LinkAdd(&netlink.Veth{
+		link := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: v.name},
 			PeerName:      "eth0",
 			PeerNamespace: netlink.NsPid(pid),
-		})
+		}
+		err = netlink.LinkAdd(link)
 		if errors.Is(err, unix.EEXIST) {
 			// Another driver's, or a dead namespace's the kernel has not
 			// removed yet. The search moves on, to another chunk once
@@ -253,7 +254,7 @@ func (n *network) addVeth(pid int, account string) (_ *veth, err error) {
 			n.release(idx)
 			return nil, fmt.Errorf("create veth %s: %w", v.name, err)
 		}
-		if err := n.configureHostSide(v); err != nil {
+		if err := n.configureHostSide(v, link); err != nil {
 			return nil, errors.Join(err, n.removeVeth(v))
 		}
 		return v, nil
@@ -261,10 +262,11 @@ func (n *network) addVeth(pid int, account string) (_ *veth, err error) {
 	return nil, errors.New("create veth: every name tried is taken")
 }
 
-func (n *network) configureHostSide(v *veth) error {
-	link, err := netlink.LinkByName(v.name)
-	if err != nil {
-		return fmt.Errorf("find veth %s: %w", v.name, err)
+// configureHostSide labels and addresses the host's end of v, link as
+// LinkAdd left it: with its index, which LinkAdd looked up.
+func (n *network) configureHostSide(v *veth, link netlink.Link) error {
+	if link.Attrs().Index == 0 {
+		return fmt.Errorf("find veth %s: no index after creation", v.name)
 	}
 	// The kernel ignores an alias given at creation.
 	if err := netlink.LinkSetAlias(link, n.alias); err != nil {

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// reaperArg0 is the argv[0] with which the driver re-executes its own
-// binary as its reaper.
+// reaperArg0 is the argv[0] with which the driver executes its init
+// program (or its own binary) as its reaper.
 const reaperArg0 = "hearth-sandbox-reaper"
 
 // reaper is a process that outlives the driver to tear its environments
@@ -34,15 +34,16 @@ type reaper struct {
 	pipe *os.File // the driver's end; closing it starts the cleanup
 }
 
-// startReaper starts the reaper of the cgroup group (as in newCgroupTree).
-func startReaper(group string, lock, uids *os.File) (*reaper, error) {
+// startReaper starts the reaper of the cgroup group (as in newCgroupTree),
+// executing path (the init program or the driver's own binary).
+func startReaper(path, group string, lock, uids *os.File) (*reaper, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create reaper pipe: %w", err)
 	}
 	defer r.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       path,
 		Args:       []string{reaperArg0, group},
 		Env:        []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"},
 		Dir:        "/",
