@@ -233,4 +233,3 @@ func TestFastPathPipelined(t *testing.T) {
 		t.Errorf("%s", got)
 	}
 }
-
