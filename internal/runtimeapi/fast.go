@@ -74,18 +74,18 @@ const (
 // up to and including the blank line) takes the fast path. It accepts
 // only heads net/http's server would parse to the same request and answer
 // through the same handler: anything else returns routeNone.
-func screenHead(head []byte) (rt route, id string) {
+func screenHead(head []byte) (rt route, id string, close bool) {
 	line, rest, ok := cutLine(head)
 	if !ok {
-		return routeNone, ""
+		return routeNone, "", false
 	}
 	method, line, ok := bytes.Cut(line, []byte{' '})
 	if !ok {
-		return routeNone, ""
+		return routeNone, "", false
 	}
 	target, proto, ok := bytes.Cut(line, []byte{' '})
 	if !ok || string(proto) != "HTTP/1.1" {
-		return routeNone, ""
+		return routeNone, "", false
 	}
 	switch {
 	case string(method) == "GET" && string(target) == pathNext:
@@ -98,41 +98,41 @@ func screenHead(head []byte) (rt route, id string) {
 		case bytes.HasSuffix(t, []byte("/error")):
 			rt, t = routeError, t[:len(t)-len("/error")]
 		default:
-			return routeNone, ""
+			return routeNone, "", false
 		}
 		if len(t) == 0 || len(t) > 128 {
-			return routeNone, ""
+			return routeNone, "", false
 		}
 		for _, c := range t {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return routeNone, ""
+				return routeNone, "", false
 			}
 		}
 		id = string(t)
 	default:
-		return routeNone, ""
+		return routeNone, "", false
 	}
 	var hosts, lengths, encodings int
 	for {
 		line, rest, ok = cutLine(rest)
 		if !ok {
-			return routeNone, ""
+			return routeNone, "", false
 		}
 		if len(line) == 0 {
 			break // the blank line ending the head
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok || len(name) == 0 {
-			return routeNone, ""
+			return routeNone, "", false
 		}
 		for _, c := range name {
 			if !isTokenByte(c) {
-				return routeNone, ""
+				return routeNone, "", false
 			}
 		}
 		for _, c := range value {
 			if (c < ' ' && c != '\t') || c > '~' {
-				return routeNone, ""
+				return routeNone, "", false
 			}
 		}
 		value = bytes.Trim(value, " \t")
@@ -140,43 +140,48 @@ func screenHead(head []byte) (rt route, id string) {
 		case asciiEqualFold(name, "Host"):
 			hosts++
 			if len(value) == 0 {
-				return routeNone, ""
+				return routeNone, "", false
 			}
 			for _, c := range value {
 				if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == ':' || c == '-' || c == '[' || c == ']') {
-					return routeNone, ""
+					return routeNone, "", false
 				}
 			}
 		case asciiEqualFold(name, "Content-Length"):
 			lengths++
 			if len(value) == 0 || len(value) > 15 {
-				return routeNone, ""
+				return routeNone, "", false
 			}
 			for _, c := range value {
 				if c < '0' || c > '9' {
-					return routeNone, ""
+					return routeNone, "", false
 				}
 			}
 		case asciiEqualFold(name, "Transfer-Encoding"):
 			encodings++
 			if !asciiEqualFold(value, "chunked") {
-				return routeNone, ""
+				return routeNone, "", false
 			}
 		case asciiEqualFold(name, "Connection"):
-			if !asciiEqualFold(value, "close") && !asciiEqualFold(value, "keep-alive") {
-				return routeNone, ""
+			switch {
+			case asciiEqualFold(value, "close"):
+				close = true
+			case !asciiEqualFold(value, "keep-alive"):
+				return routeNone, "", false
 			}
 		case asciiEqualFold(name, "Expect"), asciiEqualFold(name, "Upgrade"):
-			return routeNone, ""
+			return routeNone, "", false
 		}
 	}
 	if len(rest) != 0 || hosts != 1 || lengths+encodings > 1 {
-		return routeNone, ""
+		return routeNone, "", false
 	}
-	if rt == routeNext && lengths+encodings != 0 {
-		return routeNone, ""
+	// A GET /next that asks to close is answered by net/http: the event's
+	// answer is written without a Connection header.
+	if rt == routeNext && (lengths+encodings != 0 || close) {
+		return routeNone, "", false
 	}
-	return rt, id
+	return rt, id, close
 }
 
 // cutLine cuts a CRLF-terminated line off b. A bare CR or LF fails.
@@ -254,10 +259,21 @@ func (c *fastConn) serve() {
 			return
 		}
 		c.conn.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
-		rt, id, ok := c.peekHead()
-		if !ok || rt == routeNone {
+		rt, id, closing, n := c.peekHead()
+		if rt == routeNone {
 			c.handOff()
 			return
+		}
+		if rt == routeNext {
+			// Nothing of a GET /next but its route and whether it asks
+			// to close is used: skip parsing it again.
+			c.br.Discard(n)
+			c.conn.SetReadDeadline(time.Time{})
+			if !c.next(closing) {
+				c.close()
+				return
+			}
+			continue
 		}
 		req, err := http.ReadRequest(c.br)
 		if err != nil {
@@ -268,13 +284,6 @@ func (c *fastConn) serve() {
 			return
 		}
 		c.conn.SetReadDeadline(time.Time{})
-		if rt == routeNext {
-			if !c.next(req) {
-				c.close()
-				return
-			}
-			continue
-		}
 		body := &countingBody{r: req.Body}
 		req.Body = body
 		req.SetPathValue("id", id)
@@ -291,21 +300,22 @@ func (c *fastConn) serve() {
 	}
 }
 
-// peekHead buffers the request head without consuming it and screens it.
-// ok is false when the head does not fit in the buffer or the connection
-// failed first: net/http then takes it over and answers as it does.
-func (c *fastConn) peekHead() (rt route, id string, ok bool) {
+// peekHead buffers the request head (n bytes) without consuming it and
+// screens it. rt is routeNone also when the head does not fit in the
+// buffer or the connection failed first: net/http then takes it over and
+// answers as it does.
+func (c *fastConn) peekHead() (rt route, id string, close bool, n int) {
 	for {
 		b, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(b, doubleCRLF); i >= 0 {
-			rt, id = screenHead(b[:i+4])
-			return rt, id, true
+			rt, id, close = screenHead(b[:i+4])
+			return rt, id, close, i + 4
 		}
 		if c.br.Buffered() >= c.br.Size() {
-			return routeNone, "", false
+			return routeNone, "", false, 0
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
-			return routeNone, "", false
+			return routeNone, "", false, 0
 		}
 	}
 }
@@ -313,7 +323,7 @@ func (c *fastConn) peekHead() (rt route, id string, ok bool) {
 // next serves a GET /next: it takes a queued event or registers the
 // connection as waiting for one. It reports false when the connection
 // must close.
-func (c *fastConn) next(req *http.Request) bool {
+func (c *fastConn) next(closing bool) bool {
 	s := c.s
 	s.mu.Lock()
 	s.runtimeReady = true
@@ -324,7 +334,7 @@ func (c *fastConn) next(req *http.Request) bool {
 		w := &fastResponse{c: c, header: make(http.Header, 1), status: http.StatusOK}
 		writeError(w, http.StatusForbidden, "InvalidStateTransition",
 			"State transition from Invoking to Ready failed: the runtime asked for the next event before answering the current one")
-		ok := c.respond(w, req, nil)
+		ok := c.respond(w, &http.Request{Method: "GET", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Close: closing}, nil)
 		c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		return ok
 	}

@@ -31,7 +31,7 @@ func FuzzScreenHead(f *testing.F) {
 			return
 		}
 		head = head[:i+4]
-		rt, id := screenHead(head)
+		rt, id, closing := screenHead(head)
 		if rt == routeNone {
 			return
 		}
@@ -64,6 +64,9 @@ func FuzzScreenHead(f *testing.F) {
 				}
 			}
 		}
+		if closing != req.Close {
+			t.Fatalf("screenHead(%q) says close %v; net/http %v", head, closing, req.Close)
+		}
 		if rt == routeNext && (req.ContentLength != 0 || len(req.TransferEncoding) != 0) {
 			t.Fatalf("screenHead admitted a GET /next with a body: %q", head)
 		}
@@ -94,7 +97,7 @@ func TestScreenHead(t *testing.T) {
 		{"PUT /2022-07-01/telemetry HTTP/1.1\r\nHost: x\r\n\r\n", routeNone, ""},
 	}
 	for _, tt := range tests {
-		rt, id := screenHead([]byte(tt.head))
+		rt, id, _ := screenHead([]byte(tt.head))
 		if rt != tt.wantRt || id != tt.wantID {
 			t.Errorf("screenHead(%q) = %v, %q; want %v, %q", tt.head, rt, id, tt.wantRt, tt.wantID)
 		}

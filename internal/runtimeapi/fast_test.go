@@ -142,6 +142,14 @@ var fastScenarios = []struct {
 		out = append(out, c.exchange(t, "POST /2018-06-01/runtime/invocation/r9/response HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n9"))
 		return append(out, result(<-res))
 	}},
+	{"next asking to close", func(t *testing.T, h *harness, c *rawConn) []string {
+		res := h.invoke(t, &runtimeapi.Invocation{RequestID: "r11", Payload: []byte(`{}`)})
+		out := []string{c.exchange(t, "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")}
+		out = append(out, c.exchange(t, ""))
+		c2 := dial(t, h)
+		out = append(out, c2.exchange(t, "POST /2018-06-01/runtime/invocation/r11/response HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n1"))
+		return append(out, result(<-res))
+	}},
 	{"malformed head", func(t *testing.T, h *harness, c *rawConn) []string {
 		return []string{c.exchange(t, "POST /2018-06-01/runtime/invocation/x/response HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n12")}
 	}},

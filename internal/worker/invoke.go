@@ -271,6 +271,12 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		if free != nil {
 			free()
 		}
+		// Under load a caller is usually waiting already: hand the
+		// environment over here rather than from a goroutine of its own
+		// (putBack's first step, for environments without extensions).
+		if !e.rapi.HasExtensions() && e.pool.handOff(e) {
+			return
+		}
 		w.envs.Go(func() { w.putBack(e) })
 	}
 	return res
