@@ -258,7 +258,6 @@ func (c *fastConn) serve() {
 			c.close()
 			return
 		}
-		c.conn.SetReadDeadline(time.Now().Add(s.cfg.ReadHeaderTimeout))
 		rt, id, closing, n := c.peekHead()
 		if rt == routeNone {
 			c.handOff()
@@ -268,8 +267,7 @@ func (c *fastConn) serve() {
 			// Nothing of a GET /next but its route and whether it asks
 			// to close is used: skip parsing it again.
 			c.br.Discard(n)
-			c.conn.SetReadDeadline(time.Time{})
-			if !c.next(closing) {
+			if !c.next(closing) { // sets the connection's read deadline
 				c.close()
 				return
 			}
@@ -305,6 +303,7 @@ func (c *fastConn) serve() {
 // buffer or the connection failed first: net/http then takes it over and
 // answers as it does.
 func (c *fastConn) peekHead() (rt route, id string, close bool, n int) {
+	deadline := false
 	for {
 		b, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(b, doubleCRLF); i >= 0 {
@@ -313,6 +312,13 @@ func (c *fastConn) peekHead() (rt route, id string, close bool, n int) {
 		}
 		if c.br.Buffered() >= c.br.Size() {
 			return routeNone, "", false, 0
+		}
+		// The head is still arriving: it has ReadHeaderTimeout from its
+		// first byte, as on net/http. (A head that came whole needs no
+		// deadline set.)
+		if !deadline {
+			c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
+			deadline = true
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
 			return routeNone, "", false, 0

@@ -340,17 +340,23 @@ wait:
 		w.destroy(e, "exited after its invocation")
 		return
 	}
+	if p.handOff(e) {
+		return
+	}
+	// Idle, and thawed for linger: a caller arriving meanwhile takes it
+	// from the idle list as it is, with no hand-over between goroutines.
+	// Then, unless it was taken, it is frozen.
+	if !p.unpark(e, time.Now()) {
+		w.destroy(e, "retired")
+		return
+	}
+	if e.fz == nil {
+		return // nothing to freeze
+	}
 	t.Reset(linger)
-	for {
-		if p.handOff(e) {
-			return
-		}
-		select {
-		case <-p.arrivals:
-			continue
-		case <-t.C:
-		}
-		break
+	<-t.C
+	if !p.repark(e) {
+		return // taken, or gone
 	}
 	if !e.freeze() {
 		p.remove(e, true)
