@@ -296,9 +296,11 @@ const linger = time.Millisecond
 // putBack returns a parked environment to its pool. A caller that is
 // waiting, or arrives within linger of the runtime's next GET /next, gets
 // it at once and unfrozen: no time passes between those two invocations,
-// so nothing runs that freezing would have stopped. Otherwise it is frozen
-// once its runtime waits in GET /next (so the next invocation finds the
-// request already there) and goes idle.
+// so nothing runs that freezing would have stopped. Once its runtime
+// waits in GET /next it goes idle, still thawed for linger (a caller then
+// takes it from the idle list without any hand-over), and is frozen after
+// that unless taken (so the next invocation finds the request already
+// there).
 func (w *Worker) putBack(e *env) {
 	p := e.pool
 	if e.rapi.HasExtensions() {
