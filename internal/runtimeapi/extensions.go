@@ -328,6 +328,12 @@ func (s *Server) queueLocked(e *extension, ev []byte) {
 
 // sendInvoke queues an INVOKE event for every extension that asked for it.
 func (s *Server) sendInvoke(inv *Invocation) {
+	s.mu.Lock()
+	none := len(s.exts) == 0
+	s.mu.Unlock()
+	if none {
+		return // the usual case: nothing to build the event for
+	}
 	type tracing struct {
 		Type  string `json:"type"`
 		Value string `json:"value"`

@@ -31,6 +31,10 @@ type Config struct {
 	// for this long. Zero means 16 minutes: a runtime's connection sits
 	// idle while its function runs, for up to Lambda's 15-minute timeout.
 	IdleTimeout time.Duration
+	// NetHTTPOnly serves every request with net/http's server, without
+	// the fast path for a runtime's GET /next and POST /response (see
+	// fast.go). The two answer alike; this is for comparing them.
+	NetHTTPOnly bool
 
 	// Function is what registering extensions are told.
 	Function Function

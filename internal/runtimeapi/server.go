@@ -7,6 +7,7 @@
 package runtimeapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -99,19 +101,22 @@ type Server struct {
 	cfg    Config
 	http   *http.Server
 	log    *slog.Logger
-	next   chan *pending // unbuffered: Invoke hands an event to a waiting GET /next
+	handed chan net.Conn // connections the fast path hands to http
 	init   chan InitResult
 	quit   chan struct{} // closed by Close
 	bodies *budget
 
 	mu           sync.Mutex
-	idle         chan struct{} // guarded by mu; closed while a GET /next waits for an event
-	inited       bool          // guarded by mu; init ended (everyone in next, or an init error)
-	runtimeReady bool          // guarded by mu; the runtime has called GET /next
-	initErrSeen  bool          // guarded by mu; an init error is being read
-	current      *pending      // guarded by mu; the invocation the runtime holds
-	closed       bool          // guarded by mu
-	serveErr     error         // guarded by mu
+	idle         chan struct{}          // guarded by mu; closed while a GET /next waits for an event
+	inited       bool                   // guarded by mu; init ended (everyone in next, or an init error)
+	runtimeReady bool                   // guarded by mu; the runtime has called GET /next
+	initErrSeen  bool                   // guarded by mu; an init error is being read
+	current      *pending               // guarded by mu; the invocation the runtime holds
+	waiters      []nextWaiter           // guarded by mu; GET /next requests waiting for an event, oldest first
+	queue        []*pending             // guarded by mu; events waiting for a GET /next, oldest first
+	conns        map[*fastConn]struct{} // guarded by mu; connections on the fast path
+	closed       bool                   // guarded by mu
+	serveErr     error                  // guarded by mu
 
 	exts     []*extension    // guarded by mu; registered extensions, in order
 	extIdle  chan struct{}   // guarded by mu; closed while every extension waits in event/next
@@ -126,10 +131,11 @@ type Server struct {
 }
 
 type pending struct {
-	inv      *Invocation
-	result   chan *Response // cap 1
-	answered bool           // guarded by Server.mu
-	stream   *stream        // guarded by Server.mu; set while a /response streams to inv.Stream
+	inv       *Invocation
+	result    chan *Response // cap 1
+	delivered bool           // guarded by Server.mu; handed to a GET /next
+	answered  bool           // guarded by Server.mu
+	stream    *stream        // guarded by Server.mu; set while a /response streams to inv.Stream
 }
 
 // NewServer returns a Runtime API server for ln, bounded by cfg. Call
@@ -140,7 +146,8 @@ func NewServer(ln net.Listener, cfg Config, log *slog.Logger) *Server {
 		ln:       ln,
 		cfg:      cfg,
 		log:      log,
-		next:     make(chan *pending),
+		handed:   make(chan net.Conn),
+		conns:    make(map[*fastConn]struct{}),
 		init:     make(chan InitResult, 1),
 		quit:     make(chan struct{}),
 		idle:     make(chan struct{}),
@@ -187,7 +194,54 @@ func (s *Server) Handler() http.Handler {
 
 // Serve serves the Runtime API until Close. It returns nil after Close.
 func (s *Server) Serve() error {
-	err := s.http.Serve(&limitListener{Listener: s.ln, max: s.cfg.MaxConns})
+	ll := &limitListener{Listener: s.ln, max: s.cfg.MaxConns}
+	if s.cfg.NetHTTPOnly {
+		return s.served(s.http.Serve(ll))
+	}
+	hl := &handoffListener{ch: s.handed, addr: s.ln.Addr(), closed: make(chan struct{})}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Serve(hl) }()
+	var delay time.Duration
+	for {
+		conn, err := ll.Accept()
+		if err != nil {
+			if s.isClosed() {
+				<-httpDone
+				return nil
+			}
+			// Retry what net/http's server retries (running out of
+			// descriptors, say), with its back-off.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Debug("runtime api accept", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			s.http.Close()
+			<-httpDone
+			return s.served(err)
+		}
+		delay = 0
+		c := &fastConn{s: s, conn: conn, br: bufio.NewReaderSize(conn, fastReadBuffer), delivered: make(chan struct{}, 1)}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			conn.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) served(err error) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -195,6 +249,69 @@ func (s *Server) Serve() error {
 	s.serveErr = err
 	s.mu.Unlock()
 	return err
+}
+
+// forgetConn stops tracking a fast-path connection, and reports false if
+// the server was closed (and the connection with it) meanwhile.
+func (s *Server) forgetConn(c *fastConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.conns[c]
+	delete(s.conns, c)
+	return ok && !s.closed
+}
+
+// nextWaiter is a GET /next waiting for an event: on net/http, a handler
+// that receives it on ch; on the fast path, a connection the event is
+// written to.
+type nextWaiter struct {
+	ch   chan *pending // cap 1
+	conn *fastConn
+}
+
+// takeWaiterLocked hands p to the oldest waiting GET /next; the caller
+// delivers it with deliverEvent once mu is released.
+func (s *Server) takeWaiterLocked(p *pending) nextWaiter {
+	w := s.waiters[0]
+	s.waiters[0] = nextWaiter{}
+	s.waiters = s.waiters[1:]
+	s.current = p
+	p.delivered = true
+	s.setIdleLocked(false)
+	return w
+}
+
+func (s *Server) deliverEvent(w nextWaiter, p *pending) {
+	if w.ch != nil {
+		w.ch <- p // cap 1, sent once
+	} else {
+		w.conn.writeEvent(p, true)
+	}
+	s.sendInvoke(p.inv)
+}
+
+// popQueuedLocked takes the oldest event waiting for a GET /next, if any,
+// as the current one.
+func (s *Server) popQueuedLocked() *pending {
+	if len(s.queue) == 0 {
+		return nil
+	}
+	p := s.queue[0]
+	s.queue[0] = nil
+	s.queue = s.queue[1:]
+	s.current = p
+	p.delivered = true
+	return p
+}
+
+func (s *Server) removeWaiterLocked(w nextWaiter) bool {
+	for i, x := range s.waiters {
+		if x == w {
+			s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // Close stops the server, closes the listener and every connection, and
@@ -207,8 +324,17 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	close(s.quit)
+	conns := make([]*fastConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	clear(s.conns)
 	s.mu.Unlock()
 	s.http.Close()
+	s.ln.Close()
+	for _, c := range conns {
+		c.conn.Close()
+	}
 	s.tasks.Wait()
 }
 
@@ -230,13 +356,18 @@ func (s *Server) Idle() <-chan struct{} {
 // ctx ended (the caller's timeout) or the server was closed.
 func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error) {
 	p := &pending{inv: inv, result: make(chan *Response, 1)}
-	select {
-	case s.next <- p:
-		s.sendInvoke(inv)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrUndelivered, context.Cause(ctx))
-	case <-s.quit:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: %w", ErrUndelivered, ErrClosed)
+	}
+	if len(s.waiters) > 0 {
+		w := s.takeWaiterLocked(p)
+		s.mu.Unlock()
+		s.deliverEvent(w, p)
+	} else {
+		s.queue = append(s.queue, p)
+		s.mu.Unlock()
 	}
 	select {
 	case r := <-p.result:
@@ -244,6 +375,18 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (*Response, error)
 	case <-ctx.Done():
 	case <-s.quit:
 	}
+	s.mu.Lock()
+	if !p.delivered {
+		if i := slices.Index(s.queue, p); i >= 0 {
+			s.queue = slices.Delete(s.queue, i, i+1)
+		}
+		s.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUndelivered, context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUndelivered, ErrClosed)
+	}
+	s.mu.Unlock()
 	// A runtime that posts its answer and exits (aws-lambda-go after a
 	// panic) is answered before its exit is noticed: the answer is queued
 	// before the 202 that lets it exit. Prefer the answer.
@@ -297,21 +440,42 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 			"State transition from Invoking to Ready failed: the runtime asked for the next event before answering the current one")
 		return
 	}
-	s.setIdle(true)
-	var p *pending
-	select {
-	case p = <-s.next:
-	case <-r.Context().Done():
-		s.setIdle(false)
-		return
-	case <-s.quit:
+	s.mu.Lock()
+	p := s.popQueuedLocked()
+	if p == nil && s.closed {
+		s.mu.Unlock()
 		writeError(w, http.StatusInternalServerError, "Runtime.ContainerError", "the execution environment is shutting down")
 		return
 	}
-	s.mu.Lock()
-	s.current = p
-	s.setIdleLocked(false)
+	var ch chan *pending
+	if p == nil {
+		ch = make(chan *pending, 1)
+		s.waiters = append(s.waiters, nextWaiter{ch: ch})
+		s.setIdleLocked(true)
+	}
 	s.mu.Unlock()
+	if p != nil {
+		s.sendInvoke(p.inv)
+	} else {
+		select {
+		case p = <-ch:
+		case <-r.Context().Done():
+		case <-s.quit:
+		}
+		if p == nil {
+			s.mu.Lock()
+			if s.removeWaiterLocked(nextWaiter{ch: ch}) {
+				s.setIdleLocked(false)
+				s.mu.Unlock()
+				if r.Context().Err() == nil {
+					writeError(w, http.StatusInternalServerError, "Runtime.ContainerError", "the execution environment is shutting down")
+				}
+				return
+			}
+			s.mu.Unlock()
+			p = <-ch // delivered as the wait ended: deliver it
+		}
+	}
 
 	inv := p.inv
 	h := w.Header()
@@ -333,12 +497,6 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write(inv.Payload); err != nil {
 		s.log.Debug("deliver event", "request_id", inv.RequestID, "err", err)
 	}
-}
-
-func (s *Server) setIdle(idle bool) {
-	s.mu.Lock()
-	s.setIdleLocked(idle)
-	s.mu.Unlock()
 }
 
 func (s *Server) setIdleLocked(idle bool) {

@@ -160,6 +160,9 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		MaxConns: 16 + 2*len(extNames),
 		Function: runtimeapi.Function{Name: cfg.Name, Version: cfg.Version, Handler: cfg.Handler, Account: cmp.Or(cfg.Account, w.cfg.Account)},
 		External: extNames,
+		// HEARTH_RUNTIMEAPI_NETHTTP=1 serves the Runtime API with
+		// net/http alone, for comparing the fast path with it.
+		NetHTTPOnly: netHTTPOnly,
 	}
 	if d, ok := sb.(sandbox.Dialer); ok {
 		rcfg.Dial = d.Dial
@@ -484,3 +487,5 @@ func withInitType(env []string, initType string) []string {
 	}
 	return env
 }
+
+var netHTTPOnly = os.Getenv("HEARTH_RUNTIMEAPI_NETHTTP") == "1"

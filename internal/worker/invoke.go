@@ -271,6 +271,12 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		if free != nil {
 			free()
 		}
+		// Under load a caller is usually waiting already: hand the
+		// environment over here rather than from a goroutine of its own
+		// (putBack's first step, for environments without extensions).
+		if !e.rapi.HasExtensions() && e.pool.handOff(e) {
+			return
+		}
 		w.envs.Go(func() { w.putBack(e) })
 	}
 	return res
@@ -290,9 +296,11 @@ const linger = time.Millisecond
 // putBack returns a parked environment to its pool. A caller that is
 // waiting, or arrives within linger of the runtime's next GET /next, gets
 // it at once and unfrozen: no time passes between those two invocations,
-// so nothing runs that freezing would have stopped. Otherwise it is frozen
-// once its runtime waits in GET /next (so the next invocation finds the
-// request already there) and goes idle.
+// so nothing runs that freezing would have stopped. Once its runtime
+// waits in GET /next it goes idle, still thawed for linger (a caller then
+// takes it from the idle list without any hand-over), and is frozen after
+// that unless taken (so the next invocation finds the request already
+// there).
 func (w *Worker) putBack(e *env) {
 	p := e.pool
 	if e.rapi.HasExtensions() {
@@ -334,17 +342,23 @@ wait:
 		w.destroy(e, "exited after its invocation")
 		return
 	}
+	if p.handOff(e) {
+		return
+	}
+	// Idle, and thawed for linger: a caller arriving meanwhile takes it
+	// from the idle list as it is, with no hand-over between goroutines.
+	// Then, unless it was taken, it is frozen.
+	if !p.unpark(e, time.Now()) {
+		w.destroy(e, "retired")
+		return
+	}
+	if e.fz == nil {
+		return // nothing to freeze
+	}
 	t.Reset(linger)
-	for {
-		if p.handOff(e) {
-			return
-		}
-		select {
-		case <-p.arrivals:
-			continue
-		case <-t.C:
-		}
-		break
+	<-t.C
+	if !p.repark(e) {
+		return // taken, or gone
 	}
 	if !e.freeze() {
 		p.remove(e, true)

@@ -178,6 +178,22 @@ func (p *pool) unpark(e *env, now time.Time) bool {
 	return true
 }
 
+// repark takes e back from idle to be frozen, as when it was parked, and
+// reports false if it is no longer idle (a caller took it, or it is
+// gone).
+func (p *pool) repark(e *env) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.idle, e)
+	if i < 0 {
+		return false
+	}
+	p.idle = slices.Delete(p.idle, i, i+1)
+	p.busy[e] = true
+	p.parking++
+	return true
+}
+
 // handOff gives a parked environment to a waiting caller, if there is
 // one, without it going idle.
 func (p *pool) handOff(e *env) bool {
