@@ -80,13 +80,37 @@ func (s *server) workerID(t *testing.T) string {
 	}
 }
 
+var (
+	nodeAddrRE = regexp.MustCompile(`msg="cluster node" .*?worker_addr=(\S+)`)
+	joinsRE    = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+) addr=(\S+)`)
+)
+
+// ownWorkerID is the worker id of the node's own worker, "" if it has
+// none (yet): an api node logs every worker that joins, its own among
+// them, known by its address.
+func (s *server) ownWorkerID() string {
+	log := s.Log()
+	m := nodeAddrRE.FindStringSubmatch(log)
+	if m == nil {
+		return ""
+	}
+	for _, j := range joinsRE.FindAllStringSubmatch(log, -1) {
+		if j[2] == m[1] {
+			return j[1]
+		}
+	}
+	return ""
+}
+
 // count counts the server's own environments of function name, by state
 // ("" for any). An api node lists the whole cluster's, those of workers
-// with their "worker": they are not its own.
+// with their "worker": they are its own only when that is its own worker
+// id (a node with the api and worker roles).
 func (s *server) count(t *testing.T, name, state string) int {
+	own := s.ownWorkerID()
 	n := 0
 	for _, e := range s.environments(t) {
-		if w, _ := e["worker"].(string); w != "" {
+		if w, _ := e["worker"].(string); w != "" && w != own {
 			continue
 		}
 		if e["function"] == name && (state == "" || e["state"] == state) {
