@@ -567,8 +567,11 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	a.workers.Retire(cfg.Account, cfg.Name, "")
 	// The log stays, as a deleted function's log group stays on AWS
-	// (bounded with every other log); its open file does not.
-	a.logs.Release(function.LogName(cfg.Account, a.cfg.Account, cfg.Name))
+	// (bounded with every other log); its open file does not. A group
+	// of the function's choosing may be shared: others write on.
+	if cfg.LogGroup == "" {
+		a.logs.Release(function.LogName(cfg.Account, a.cfg.Account, cfg.Name))
+	}
 	a.noContent(w, r)
 }
 
