@@ -767,8 +767,9 @@ func (a *API) deleteRetentionPolicy(r *http.Request, body []byte) (any, *logsErr
 	return struct{}{}, nil
 }
 
-// deleteLogGroup removes a function's log: its files, and its retention.
-// The function, if it exists, logs on into a new group.
+// deleteLogGroup removes a log group: its files, its retention and the
+// streams made in it. A function that logs there logs on into a new
+// group.
 func (a *API) deleteLogGroup(r *http.Request, body []byte) (any, *logsError) {
 	logName, e := a.namedGroup(r, body)
 	if e != nil {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -155,6 +157,40 @@ func TestLoggingCustomGroup(t *testing.T) {
 	if diff := cmp.Diff([]string{"/moved/b"}, groupNames(t, cw, "")); diff != "" {
 		t.Errorf("log groups after DeleteLogGroup (-want +got):\n%s", diff)
 	}
+
+	// Deleting the last function of a group closes the group's file (a
+	// churn of functions with groups of their own would otherwise keep a
+	// file open for each); the group stays.
+	if open := openLogFiles(t, s); !slices.Contains(open, "~%moved%b.log") {
+		t.Fatalf("open log files %q; want /moved/b's, lg-b being alive", open)
+	}
+	if _, err := s.Client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("lg-b")}); err != nil {
+		t.Fatal(err)
+	}
+	if open := openLogFiles(t, s); slices.Contains(open, "~%moved%b.log") {
+		t.Errorf("open log files %q after deleting the group's last function; want /moved/b's closed", open)
+	}
+	if diff := cmp.Diff([]string{"/moved/b"}, groupNames(t, cw, "")); diff != "" {
+		t.Errorf("log groups after deleting lg-b (-want +got):\n%s", diff)
+	}
+}
+
+// openLogFiles lists the log files the server holds open, by name.
+func openLogFiles(t *testing.T, s *server) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(target, filepath.Join(s.DataDir, "logs")+"/") {
+			out = append(out, filepath.Base(target))
+		}
+	}
+	return out
 }
 
 // TestCWLogsPutLogEvents (issue 14): what tools and agents call to log
