@@ -163,7 +163,8 @@ func (a *API) authBodyLimit(w http.ResponseWriter, r *http.Request, rt route) (i
 	if op == "" {
 		op = r.URL.Path
 	}
-	return maxOtherBody, func(int64) { a.tooLargeBody(w, r, op, maxOtherBody) }
+	limit := logsBodyLimit(r, maxOtherBody)
+	return limit, func(int64) { a.tooLargeBody(w, r, op, limit) }
 }
 
 // finishAuth completes the verification of a code upload once operation

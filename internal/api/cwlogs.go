@@ -18,8 +18,10 @@ import (
 
 // logsTarget starts the X-Amz-Target of CloudWatch Logs' JSON 1.1
 // protocol. Hearth serves the subset log tools use (lambda-api.md C.1) on
-// its own endpoint, over the functions' logs: the group /aws/lambda/NAME
-// is function NAME's log, in the caller's account.
+// its own endpoint, over the log store: the group /aws/lambda/NAME is
+// function NAME's log, in the caller's account, unless its LoggingConfig
+// names another group; tools make groups and streams and put events of
+// their own (CreateLogGroup, CreateLogStream, PutLogEvents).
 const logsTarget = "Logs_20140328."
 
 // logsOps are the CloudWatch Logs operations Hearth serves.
@@ -31,6 +33,9 @@ var logsOps = map[string]func(a *API, r *http.Request, body []byte) (any, *logsE
 	"PutRetentionPolicy":    (*API).putRetentionPolicy,
 	"DeleteRetentionPolicy": (*API).deleteRetentionPolicy,
 	"DeleteLogGroup":        (*API).deleteLogGroup,
+	"CreateLogGroup":        (*API).createLogGroup,
+	"CreateLogStream":       (*API).createLogStream,
+	"PutLogEvents":          (*API).putLogEvents,
 }
 
 // logsError is an error of the JSON 1.1 protocol: the code in __type.
@@ -64,7 +69,7 @@ func (a *API) serveLogs(w http.ResponseWriter, r *http.Request) {
 		a.unknownOperation(w, r)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOtherBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, logsBodyLimit(r, maxOtherBody)))
 	if err != nil {
 		a.logsReply(w, r, nil, &logsError{http.StatusBadRequest, "SerializationException", "Could not read the request body: " + err.Error()})
 		return
@@ -130,9 +135,6 @@ func validLogGroupName(s string) bool {
 
 const logGroupNameConstraint = `Member must satisfy regular expression pattern: [\.\-_/#A-Za-z0-9]+`
 
-// lambdaGroupPrefix starts the name of every log group Hearth has.
-const lambdaGroupPrefix = "/aws/lambda/"
-
 func (a *API) logGroupArn(account, group string) string {
 	return "arn:aws:logs:" + a.cfg.Region + ":" + account + ":log-group:" + group
 }
@@ -171,11 +173,7 @@ func (a *API) resolveGroup(r *http.Request, name, ident *string) (string, string
 			return "", "", validationError(*ident, "logGroupIdentifier", `Member must satisfy regular expression pattern: [\w#+=/:,.@-]*`)
 		}
 	}
-	fn, ok := strings.CutPrefix(group, lambdaGroupPrefix)
-	if !ok || !function.ValidName(fn) {
-		return "", "", errNoLogGroup
-	}
-	logName := function.LogName(account, a.cfg.Account, fn)
+	logName := function.LogKey(account, a.cfg.Account, group)
 	if _, err := a.logs.Group(logName); err != nil {
 		if errors.Is(err, logs.ErrNoGroup) {
 			return "", "", errNoLogGroup
@@ -263,11 +261,15 @@ func (a *API) describeLogGroups(r *http.Request, body []byte) (any, *logsError) 
 	account := a.account(r)
 	var groups []logGroupOut
 	for _, g := range all {
-		acct, fn := function.ParseLogName(g.Name, a.cfg.Account)
+		acct, name, ok := function.ParseLogKey(g.Name, a.cfg.Account)
 		if acct != account {
 			continue // a caller sees its own account's groups only
 		}
-		name := lambdaGroupPrefix + fn
+		if g.Label != "" {
+			name = g.Label
+		} else if !ok {
+			continue // a group known by its hash alone: its name was lost
+		}
 		if p := in.LogGroupNamePrefix; p != nil && !strings.HasPrefix(name, *p) {
 			continue
 		}
@@ -299,12 +301,14 @@ func (a *API) describeLogGroups(r *http.Request, body []byte) (any, *logsError) 
 	return resp, nil
 }
 
+// logStreamOut is a stream as DescribeLogStreams describes it; a stream
+// made by CreateLogStream that has no events yet has no event times.
 type logStreamOut struct {
 	LogStreamName       string `json:"logStreamName"`
 	CreationTime        int64  `json:"creationTime"`
-	FirstEventTimestamp int64  `json:"firstEventTimestamp"`
-	LastEventTimestamp  int64  `json:"lastEventTimestamp"`
-	LastIngestionTime   int64  `json:"lastIngestionTime"`
+	FirstEventTimestamp *int64 `json:"firstEventTimestamp,omitempty"`
+	LastEventTimestamp  *int64 `json:"lastEventTimestamp,omitempty"`
+	LastIngestionTime   *int64 `json:"lastIngestionTime,omitempty"`
 	Arn                 string `json:"arn"`
 	StoredBytes         int64  `json:"storedBytes"`
 }
@@ -347,33 +351,47 @@ func (a *API) describeLogStreams(r *http.Request, body []byte) (any, *logsError)
 	if e != nil {
 		return nil, e
 	}
-	byName := map[string]*logStreamOut{}
+	type times struct{ first, last int64 }
+	byName := map[string]*times{}
 	err := a.logs.Reader(logName).Scan(0, func(rec logs.Record) bool {
 		s := byName[string(rec.Stream)]
 		if s == nil {
 			if in.LogStreamNamePrefix != nil && !strings.HasPrefix(string(rec.Stream), *in.LogStreamNamePrefix) {
 				return true
 			}
-			s = &logStreamOut{LogStreamName: string(rec.Stream), CreationTime: rec.Time, FirstEventTimestamp: rec.Time}
-			byName[s.LogStreamName] = s
+			s = &times{first: rec.Time}
+			byName[string(rec.Stream)] = s
 		}
-		s.LastEventTimestamp, s.LastIngestionTime = rec.Time, rec.Time
+		// Events put with their own times may be older than those
+		// before them.
+		s.first, s.last = min(s.first, rec.Time), max(s.last, rec.Time)
 		return true
 	})
 	if err != nil {
 		return nil, internalLogs(err)
 	}
+	created := a.logs.CreatedStreams(logName)
 	account := a.account(r)
-	streams := make([]logStreamOut, 0, len(byName))
-	for _, s := range byName {
-		s.Arn = a.logGroupArn(account, group) + ":log-stream:" + s.LogStreamName
-		streams = append(streams, *s)
+	streams := make([]logStreamOut, 0, len(byName)+len(created))
+	for name, t := range byName {
+		s := logStreamOut{LogStreamName: name, CreationTime: t.first, FirstEventTimestamp: &t.first,
+			LastEventTimestamp: &t.last, LastIngestionTime: &t.last, Arn: a.logGroupArn(account, group) + ":log-stream:" + name}
+		if c, ok := created[name]; ok {
+			s.CreationTime = c
+		}
+		streams = append(streams, s)
+	}
+	for name, c := range created {
+		if byName[name] != nil || in.LogStreamNamePrefix != nil && !strings.HasPrefix(name, *in.LogStreamNamePrefix) {
+			continue
+		}
+		streams = append(streams, logStreamOut{LogStreamName: name, CreationTime: c, Arn: a.logGroupArn(account, group) + ":log-stream:" + name})
 	}
 	// key orders the streams as asked; a page token is the last key
 	// returned.
 	key := func(s logStreamOut) string {
 		if byTime {
-			return fmt.Sprintf("%020d/%s", s.LastEventTimestamp, s.LogStreamName)
+			return fmt.Sprintf("%020d/%s", deref(s.LastEventTimestamp), s.LogStreamName)
 		}
 		return s.LogStreamName
 	}
@@ -504,7 +522,7 @@ func (a *API) getLogEvents(r *http.Request, body []byte) (any, *logsError) {
 	if err != nil {
 		return nil, internalLogs(err)
 	}
-	if in.NextToken == nil && !seen {
+	if _, made := a.logs.CreatedStreams(logName)[*in.LogStreamName]; in.NextToken == nil && !seen && !made {
 		return nil, errNoLogStream
 	}
 	var resp struct {
@@ -572,6 +590,12 @@ func checkTimes(start, end *int64) *logsError {
 	return nil
 }
 
+// filterScanBytes bounds the stored events one FilterLogEvents call reads
+// (about 26 bytes each besides their stream and text): a poll without a
+// token, which starts at the group's oldest event, costs at most this
+// much before it answers, and pages on with nextToken.
+const filterScanBytes = 1 << 20
+
 type filteredEvent struct {
 	LogStreamName string `json:"logStreamName"`
 	Timestamp     int64  `json:"timestamp"`
@@ -581,7 +605,8 @@ type filteredEvent struct {
 }
 
 // filterLogEvents searches a group's events, all streams interleaved in
-// time order. nextToken comes only while more events match; event ids are
+// the order they were stored. nextToken comes while more events may
+// match (see filterScanBytes); event ids are
 // positions, stable for a given line, which aws logs tail --follow relies
 // on to drop what it printed.
 func (a *API) filterLogEvents(r *http.Request, body []byte) (any, *logsError) {
@@ -645,9 +670,17 @@ func (a *API) filterLogEvents(r *http.Request, body []byte) (any, *logsError) {
 		}
 	}
 	events := []filteredEvent{}
-	size := 0
+	size, scanned := 0, 0
 	next := int64(-1)
 	err := a.logs.Reader(logName).Scan(from, func(rec logs.Record) bool {
+		// Each call reads a bounded part of the group, as the service
+		// searches one: a page may then come back with fewer events
+		// than limit, or none, and a nextToken to go on from.
+		if scanned >= filterScanBytes {
+			next = rec.Pos
+			return false
+		}
+		scanned += eventSize(len(rec.Stream) + len(rec.Message))
 		if names != nil && !names[string(rec.Stream)] ||
 			in.LogStreamNamePrefix != nil && !strings.HasPrefix(string(rec.Stream), *in.LogStreamNamePrefix) ||
 			in.StartTime != nil && rec.Time < *in.StartTime || in.EndTime != nil && rec.Time > *in.EndTime ||
@@ -734,8 +767,9 @@ func (a *API) deleteRetentionPolicy(r *http.Request, body []byte) (any, *logsErr
 	return struct{}{}, nil
 }
 
-// deleteLogGroup removes a function's log: its files, and its retention.
-// The function, if it exists, logs on into a new group.
+// deleteLogGroup removes a log group: its files, its retention and the
+// streams made in it. A function that logs there logs on into a new
+// group.
 func (a *API) deleteLogGroup(r *http.Request, body []byte) (any, *logsError) {
 	logName, e := a.namedGroup(r, body)
 	if e != nil {

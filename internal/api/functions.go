@@ -567,9 +567,23 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	a.workers.Retire(cfg.Account, cfg.Name, "")
 	// The log stays, as a deleted function's log group stays on AWS
-	// (bounded with every other log); its open file does not.
-	a.logs.Release(function.LogName(cfg.Account, a.cfg.Account, cfg.Name))
+	// (bounded with every other log); its open file does not, unless
+	// another function logs into the same group.
+	if key := cfg.LogKey(a.cfg.Account); !a.logGroupInUse(key) {
+		a.logs.Release(key)
+	}
 	a.noContent(w, r)
+}
+
+// logGroupInUse reports whether a stored function version logs into the
+// log group with key.
+func (a *API) logGroupInUse(key string) bool {
+	for _, c := range a.store.AllVersions() {
+		if c.LogKey(a.cfg.Account) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *API) updateFunctionCode(w http.ResponseWriter, r *http.Request) {

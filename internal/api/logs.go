@@ -20,10 +20,16 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, invalid("invalid function name"))
 		return
 	}
-	// A deleted function's log stays readable, as its log group does on
-	// AWS; a name that never had a log is not found.
-	logName := function.LogName(a.account(r), a.cfg.Account, name)
-	if _, err := a.store.Function(a.account(r), name); err != nil && !a.logs.Stored(logName) {
+	// The function's log is its log group (LoggingConfig.LogGroup, which
+	// other functions may share). A deleted function's default group
+	// stays readable, as it does on AWS; a name that never had a log is
+	// not found.
+	logName, label := function.LogName(a.account(r), a.cfg.Account, name), ""
+	cfg, err := a.store.Function(a.account(r), name)
+	switch {
+	case err == nil:
+		logName, label = cfg.LogKey(a.cfg.Account), cfg.LogGroup
+	case !a.logs.Stored(logName):
 		a.fail(w, r, err)
 		return
 	}
@@ -37,7 +43,7 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		tail = n
 	}
-	fl := a.logs.Function(logName)
+	fl := a.logs.Log(logName, label)
 	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
 	var lines <-chan []byte
 	if follow {

@@ -54,7 +54,9 @@ func (a *API) urlAddress(r *http.Request) (id, path, domain string, ok bool) {
 }
 
 // urlError answers as a function URL's front end does: a JSON body with
-// Message, the code in X-Amzn-ErrorType.
+// Message, the code in X-Amzn-ErrorType. ({"Message":"Forbidden"} is
+// what AWS answers a refused request; that its 502s carry
+// {"Message":"Internal Server Error"} is UNCONFIRMED, lambda-api.md §10.)
 func urlError(w http.ResponseWriter, status int, code, msg string) {
 	b, _ := json.Marshal(struct {
 		Message string `json:"Message"`

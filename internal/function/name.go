@@ -1,6 +1,8 @@
 package function
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -174,4 +176,59 @@ func ParseLogName(logName, defaultAccount string) (account, name string) {
 		return account, name
 	}
 	return defaultAccount, logName
+}
+
+// DefaultLogGroupPrefix starts the name of a function's default log group,
+// /aws/lambda/NAME.
+const DefaultLogGroupPrefix = "/aws/lambda/"
+
+// maxLogKey bounds the part of a log key after the account, so that a
+// file named after the key (plus ".log.1") fits in 255 bytes.
+const maxLogKey = 200
+
+// logKeyEscaper maps the two characters of log group names that a log key
+// cannot hold: '/' (a file name's separator) and '.' (LogName's account
+// separator). Neither '%' nor '+' is allowed in a group name, so the
+// mapping is reversible.
+var (
+	logKeyEscaper   = strings.NewReplacer("/", "%", ".", "+")
+	logKeyUnescaper = strings.NewReplacer("%", "/", "+", ".")
+)
+
+// LogKey names the log that holds account's log group group. Lambda's
+// default groups, /aws/lambda/NAME, keep the name they had before log
+// groups could be chosen (LogName); any other group's key is "~" and the
+// group's name with '/' and '.' mapped to '%' and '+', or, when that is
+// too long for a file name, "~=" and a hash of the name (ParseLogKey then
+// cannot recover the name: the log store records it).
+func LogKey(account, defaultAccount, group string) string {
+	if fn, ok := strings.CutPrefix(group, DefaultLogGroupPrefix); ok && ValidName(fn) {
+		return LogName(account, defaultAccount, fn)
+	}
+	k := "~" + logKeyEscaper.Replace(group)
+	if len(k) > maxLogKey {
+		sum := sha256.Sum256([]byte(group))
+		k = "~=" + hex.EncodeToString(sum[:20])
+	}
+	return LogName(account, defaultAccount, k)
+}
+
+// ParseLogKey is the inverse of LogKey: the account and log group of a
+// log's key; ok is false for a key made of a hash.
+func ParseLogKey(key, defaultAccount string) (account, group string, ok bool) {
+	account, name := ParseLogName(key, defaultAccount)
+	rest, custom := strings.CutPrefix(name, "~")
+	switch {
+	case !custom:
+		return account, DefaultLogGroupPrefix + name, true
+	case strings.HasPrefix(rest, "="):
+		return account, "", false
+	}
+	return account, logKeyUnescaper.Replace(rest), true
+}
+
+// LogKey is the key of the log that holds the function's lines: that of
+// its log group (LogGroupName) in its account.
+func (c *Config) LogKey(defaultAccount string) string {
+	return LogKey(c.Account, defaultAccount, c.LogGroupName())
 }

@@ -9,6 +9,13 @@ import (
 	"hearth/internal/function"
 )
 
+// How the answers below treat the corners of a Cors configuration is
+// UNCONFIRMED against Lambda (lambda-api.md §10): "*" with
+// AllowCredentials echoes the request's origin (browsers refuse "*" with
+// credentials), a preflight for an origin or method not allowed gets no
+// Access-Control headers, and the configuration's headers replace those
+// the function set.
+
 // IsPreflight reports whether r is a CORS preflight request: OPTIONS with
 // Origin and Access-Control-Request-Method. A URL with a Cors
 // configuration answers it itself, without invoking the function.

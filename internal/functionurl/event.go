@@ -99,6 +99,12 @@ func NewEvent(r *http.Request, in Request) *Event {
 	for name, values := range r.Header {
 		name = strings.ToLower(name)
 		if name == "cookie" {
+			// Cookies go to cookies, and stay in headers too: Lambda's
+			// function URLs keep the cookie header (unlike API Gateway's
+			// payload 2.0), as the AWS-maintained Rust runtime found
+			// (aws-lambda-rust-runtime#586). Several cookie headers are
+			// joined as HTTP/2 joins them, with "; " (UNCONFIRMED for
+			// Lambda).
 			for _, v := range values {
 				for c := range strings.SplitSeq(v, ";") {
 					if c = strings.TrimSpace(c); c != "" {
@@ -106,6 +112,7 @@ func NewEvent(r *http.Request, in Request) *Event {
 					}
 				}
 			}
+			ev.Headers[name] = strings.Join(values, "; ")
 			continue
 		}
 		ev.Headers[name] = strings.Join(values, ",")

@@ -30,7 +30,7 @@ func TestNewEvent(t *testing.T) {
 	want := map[string]any{
 		"version": "2.0", "routeKey": "$default", "rawPath": "/a%2Fb/c", "rawQueryString": "k=1&k=2&e=%20&flag",
 		"cookies": []any{"a=1", "b=2", "c=3"},
-		"headers": map[string]any{"x-rep": "a,b", "user-agent": "ua", "content-type": "image/png", "host": "id.lambda-url.us-east-1.localhost:9002",
+		"headers": map[string]any{"x-rep": "a,b", "cookie": "a=1; b=2; c=3", "user-agent": "ua", "content-type": "image/png", "host": "id.lambda-url.us-east-1.localhost:9002",
 			"x-forwarded-for": "10.1.2.3", "x-forwarded-proto": "http", "x-forwarded-port": "9002"},
 		"queryStringParameters": map[string]any{"k": "1,2", "e": " ", "flag": ""},
 		"requestContext": map[string]any{"accountId": "anonymous", "apiId": "id", "domainName": "id.lambda-url.us-east-1.localhost", "domainPrefix": "id",

@@ -82,8 +82,17 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 		fns: make(map[string]*FunctionLog), released: make(map[*FunctionLog]time.Time), groups: groups}, nil
 }
 
-// Function returns the log of the named function, opening it on first use.
+// Function returns the log with key name (a function's, or any log
+// group's whose key says its name), opening it on first use.
 func (s *Store) Function(name string) *FunctionLog {
+	return s.Log(name, "")
+}
+
+// Log returns the log with key name, opening it on first use; label is
+// the log group's name, recorded with the group when its first file is
+// made (needed where the key does not say it, see function.LogKey), or
+// "".
+func (s *Store) Log(name, label string) *FunctionLog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f, ok := s.fns[name]; ok {
@@ -91,6 +100,7 @@ func (s *Store) Function(name string) *FunctionLog {
 	}
 	f := &FunctionLog{
 		name:  name,
+		label: label,
 		store: s,
 		path:  filepath.Join(s.cfg.Dir, name+".log"),
 		max:   s.cfg.MaxBytes,
@@ -315,6 +325,7 @@ func (s *Store) Close() {
 // fileMu, then mu.
 type FunctionLog struct {
 	name  string
+	label string // the group's name, if given (Store.Log)
 	path  string
 	max   int64
 	log   *slog.Logger
@@ -380,6 +391,34 @@ func (l *FunctionLog) writeAt(at time.Time, stream string, text []byte, tee bool
 	if int64(len(l.pending)) > l.max {
 		// The disk is slower than the function: keep the newest half,
 		// which is all a flush could keep anyway.
+		l.pending = keepNewest(l.pending, l.max/2)
+	}
+}
+
+// Event is an event given with its own time (PutLogEvents).
+type Event struct {
+	Time    int64 // milliseconds since the epoch
+	Message string
+}
+
+// Put appends events of stream with their own times, in order; a message
+// may hold newlines (it is stored escaped, see record.go). Unlike the
+// lines functions write, their times may be older than those stored
+// before, as PutLogEvents allows; they do not move the time later lines
+// get.
+func (l *FunctionLog) Put(stream string, events []Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range events {
+		l.addLocked(time.UnixMilli(e.Time).UTC(), stream, []byte(e.Message))
+	}
+	if len(l.pending) >= flushAt {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	if int64(len(l.pending)) > l.max {
 		l.pending = keepNewest(l.pending, l.max/2)
 	}
 }
@@ -519,7 +558,7 @@ func (l *FunctionLog) openLocked() error {
 	switch {
 	case size == 0:
 		if l.store != nil {
-			l.store.groupCreated(l.name)
+			l.store.groupCreated(l.name, l.label)
 		}
 		hdr := appendHeader(nil, l.base)
 		n, err := f.Write(hdr)

@@ -21,18 +21,43 @@ const groupsFile = "groups.json"
 type groupMeta struct {
 	Created       int64 `json:"created"` // milliseconds since the epoch
 	RetentionDays int   `json:"retentionInDays,omitempty"`
+	// Name is the log group's name as its writers gave it, for a key
+	// that does not say it (function.LogKey); empty for Lambda's
+	// default groups.
+	Name string `json:"name,omitempty"`
+	// Kept marks a group made by CreateLogGroup: it exists with no
+	// events, and is not forgotten when it has none.
+	Kept bool `json:"kept,omitempty"`
+	// Streams are the streams made by CreateLogStream, by name, with
+	// their creation time: they exist before their first event.
+	Streams map[string]int64 `json:"streams,omitempty"`
 }
 
-// Group describes a stored log group (a function's log).
+// Group describes a stored log group.
 type Group struct {
-	Name          string // the log's name: function.LogName
+	Name          string // the log's key: function.LogKey
+	Label         string // the group's name when its writers gave it, else ""
 	Created       int64  // milliseconds since the epoch
 	RetentionDays int    // 0: events never expire
 	StoredBytes   int64
 }
 
-// ErrNoGroup is returned for a log group that does not exist.
-var ErrNoGroup = errors.New("the specified log group does not exist")
+var (
+	// ErrNoGroup is returned for a log group that does not exist.
+	ErrNoGroup = errors.New("the specified log group does not exist")
+	// ErrGroupExists is returned when creating a log group that exists.
+	ErrGroupExists = errors.New("the specified log group already exists")
+	// ErrStreamExists is returned when creating a log stream that exists.
+	ErrStreamExists = errors.New("the specified log stream already exists")
+	// ErrTooManyStreams is returned when a group has MaxCreatedStreams
+	// streams made by CreateLogStream.
+	ErrTooManyStreams = errors.New("too many log streams created in the log group")
+)
+
+// MaxCreatedStreams bounds the streams CreateLogStream makes in one group,
+// since each is remembered in groupsFile. (CloudWatch Logs has no such
+// limit; streams that functions write are not counted.)
+const MaxCreatedStreams = 10000
 
 // RetentionDays are the retentions CloudWatch Logs accepts, in days.
 var RetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -112,14 +137,125 @@ func writeSynced(path string, b []byte) error {
 }
 
 // groupCreated records that the named log's first file was just created,
-// unless the group is known already. It does no I/O: Run saves.
-func (s *Store) groupCreated(name string) {
+// unless the group is known already; label is the group's name if its
+// writer gave one. It does no I/O: Run saves.
+func (s *Store) groupCreated(name, label string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.groups[name] == nil {
-		s.groups[name] = &groupMeta{Created: time.Now().UnixMilli()}
+		s.groups[name] = &groupMeta{Created: time.Now().UnixMilli(), Name: label}
 		s.groupsDirty = true
 	}
+}
+
+// CreateGroup makes the log group with key name (its name label, or ""
+// when the key says it) with no events, and saves it before returning;
+// ErrGroupExists if it exists.
+func (s *Store) CreateGroup(name, label string) error {
+	if _, err := s.Group(name); err == nil {
+		return ErrGroupExists
+	} else if !errors.Is(err, ErrNoGroup) {
+		return err
+	}
+	s.mu.Lock()
+	if s.groups[name] != nil {
+		s.mu.Unlock()
+		return ErrGroupExists
+	}
+	s.groups[name] = &groupMeta{Created: time.Now().UnixMilli(), Name: label, Kept: true}
+	s.groupsDirty = true
+	s.mu.Unlock()
+	return s.saveGroups()
+}
+
+// CreateStream makes a stream with no events in the named group, and
+// saves it before returning: ErrNoGroup, ErrStreamExists (made before, or
+// written to), or ErrTooManyStreams.
+func (s *Store) CreateStream(name, stream string) error {
+	if _, err := s.Group(name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	g := s.groups[name]
+	made := false
+	if g != nil {
+		_, made = g.Streams[stream]
+	}
+	s.mu.Unlock()
+	if g == nil {
+		return ErrNoGroup
+	}
+	if made {
+		return ErrStreamExists
+	}
+	written, err := s.Reader(name).hasStream(stream)
+	if err != nil {
+		return err
+	}
+	if written {
+		return ErrStreamExists
+	}
+	s.mu.Lock()
+	switch {
+	case s.groups[name] != g: // deleted meanwhile
+		err = ErrNoGroup
+	case g.Streams[stream] != 0:
+		err = ErrStreamExists
+	case len(g.Streams) >= MaxCreatedStreams:
+		err = ErrTooManyStreams
+	default:
+		if g.Streams == nil {
+			g.Streams = make(map[string]int64)
+		}
+		g.Streams[stream] = time.Now().UnixMilli()
+		s.groupsDirty = true
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.saveGroups()
+}
+
+// CreatedStreams returns the streams CreateLogStream made in the named
+// group, with their creation times.
+func (s *Store) CreatedStreams(name string) map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groups[name]
+	if g == nil {
+		return nil
+	}
+	out := make(map[string]int64, len(g.Streams))
+	for k, v := range g.Streams {
+		out[k] = v
+	}
+	return out
+}
+
+// HasStream reports whether the named group has the stream: made by
+// CreateLogStream, or with events.
+func (s *Store) HasStream(name, stream string) (bool, error) {
+	s.mu.Lock()
+	made := false
+	if g := s.groups[name]; g != nil {
+		_, made = g.Streams[stream]
+	}
+	s.mu.Unlock()
+	if made {
+		return true, nil
+	}
+	return s.Reader(name).hasStream(stream)
+}
+
+// hasStream reports whether the log holds an event of stream.
+func (l *FunctionLog) hasStream(stream string) (bool, error) {
+	found := false
+	err := l.Scan(0, func(r Record) bool {
+		found = string(r.Stream) == stream
+		return !found
+	})
+	return found, err
 }
 
 // cutoff is the time (ms since the epoch) before which the named group's
@@ -180,7 +316,7 @@ func (s *Store) Groups() ([]Group, error) {
 	s.mu.Lock()
 	var out []Group
 	for name, g := range s.groups {
-		out = append(out, Group{Name: name, Created: g.Created, RetentionDays: g.RetentionDays, StoredBytes: files[name].StoredBytes})
+		out = append(out, Group{Name: name, Label: g.Name, Created: g.Created, RetentionDays: g.RetentionDays, StoredBytes: files[name].StoredBytes})
 	}
 	for name, f := range files {
 		if s.groups[name] == nil {
@@ -274,7 +410,7 @@ func (s *Store) expire() {
 	}
 	var todo []exp
 	for name, g := range s.groups {
-		if g.RetentionDays == 0 && s.fns[name] == nil && !files[name] && !s.releasedLocked(name) {
+		if g.RetentionDays == 0 && !g.Kept && s.fns[name] == nil && !files[name] && !s.releasedLocked(name) {
 			// Nothing to remember of a group whose files were evicted
 			// and whose function is gone: forget it, so that deleted
 			// functions do not pile up here.
@@ -332,3 +468,7 @@ func (s *Store) releasedLocked(name string) bool {
 	}
 	return false
 }
+
+// Cutoff is the time (ms since the epoch) before which the named group's
+// events have expired by its retention; 0 when they never do.
+func (s *Store) Cutoff(name string) int64 { return s.cutoff(name) }

@@ -3,6 +3,7 @@ package logs
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -22,6 +23,13 @@ import (
 // previous file's base plus its size, so that positions (base + offset of a
 // line) grow for the life of the group and survive rotation. Pagination
 // tokens and event ids are positions.
+//
+// An event whose text holds newlines (PutLogEvents allows them) is stored
+// escaped, with a backslash instead of the first tab:
+//
+//	2026-11-30T19:50:17.123Z\stream<TAB>first line\nsecond \\ line
+//
+// where \n stands for a newline and \\ for a backslash.
 //
 // Lines from before streams ("<time> <message>", a space after the time)
 // are read as events of legacyStream. A line that is neither (the torn end
@@ -59,14 +67,58 @@ func parseHeader(line []byte) (int64, bool) {
 }
 
 // appendRecord appends the stored line of an event, newline included.
-// stream must hold no tab or newline, text no newline.
+// stream must hold no tab or newline; text with newlines is escaped.
 func appendRecord(b []byte, t time.Time, stream string, text []byte) []byte {
 	b = t.UTC().AppendFormat(b, TimeFormat)
-	b = append(b, '\t')
+	escape := bytes.IndexByte(text, '\n') >= 0
+	if escape {
+		b = append(b, '\\')
+	} else {
+		b = append(b, '\t')
+	}
 	b = append(b, stream...)
 	b = append(b, '\t')
-	b = append(b, text...)
+	if !escape {
+		b = append(b, text...)
+		return append(b, '\n')
+	}
+	for _, c := range text {
+		switch c {
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\\':
+			b = append(b, '\\', '\\')
+		default:
+			b = append(b, c)
+		}
+	}
 	return append(b, '\n')
+}
+
+// StoredLen is the length of text as appendRecord stores it.
+func StoredLen(text string) int {
+	if strings.IndexByte(text, '\n') < 0 {
+		return len(text)
+	}
+	return len(text) + strings.Count(text, "\n") + strings.Count(text, "\\")
+}
+
+// unescape undoes appendRecord's escaping in place.
+func unescape(b []byte) []byte {
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\\' && i+1 < len(b) {
+			i++
+			if b[i] == 'n' {
+				c = '\n'
+			} else {
+				c = b[i]
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // parseRecord parses a stored line without its newline. The slices it
@@ -80,10 +132,13 @@ func parseRecord(line []byte) (ms int64, stream, msg []byte, ok bool) {
 		return 0, nil, nil, false
 	}
 	switch line[timeLen] {
-	case '\t':
+	case '\t', '\\':
 		stream, msg, ok = bytes.Cut(line[timeLen+1:], []byte{'\t'})
 		if !ok || len(stream) == 0 {
 			return 0, nil, nil, false
+		}
+		if line[timeLen] == '\\' {
+			msg = unescape(msg)
 		}
 		return ms, stream, msg, true
 	case ' ':

@@ -9,7 +9,9 @@
 // MaxSeries such triples get series of their own; invocations of any
 // other are folded into the series whose three labels are "other", so
 // that a server with thousands of functions (or a function with
-// thousands of published versions) cannot make a scrape unbounded.
+// thousands of published versions) cannot make a scrape unbounded. A
+// deleted function's or version's series are dropped (FollowConfigs), so
+// that functions created and deleted free the places they took.
 package metrics
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hearth/internal/async"
+	"hearth/internal/function"
 	"hearth/internal/worker"
 )
 
@@ -304,4 +307,76 @@ func (c *asyncCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(asyncDropped, prometheus.CounterValue, float64(s.Expired), "expired")
 	ch <- prometheus.MustNewConstMetric(asyncDropped, prometheus.CounterValue, float64(s.Dropped), "deleted")
 	ch <- prometheus.MustNewConstMetric(asyncDelivered, prometheus.CounterValue, float64(s.Delivered))
+}
+
+// Configs are the stored functions whose deletion FollowConfigs follows;
+// *store.Store satisfies it.
+type Configs interface {
+	// Changed returns a channel closed at the next change.
+	Changed() <-chan struct{}
+	// AllVersions returns every stored configuration.
+	AllVersions() []function.Config
+}
+
+// pruneEvery is the least time between two prunes: a burst of changes
+// costs one.
+const pruneEvery = time.Second
+
+// FollowConfigs drops the series of function versions that are no longer
+// stored, at each change of cs, until ctx is done. account names the
+// functions whose configuration names none.
+func (m *Metrics) FollowConfigs(ctx context.Context, cs Configs, account string) {
+	for {
+		changed := cs.Changed()
+		m.mu.RLock()
+		n := len(m.series)
+		m.mu.RUnlock()
+		if n > 0 {
+			live := make(map[key]bool)
+			for _, c := range cs.AllVersions() {
+				a := c.Account
+				if a == "" {
+					a = account
+				}
+				live[key{a, c.Name, c.Version}] = true
+			}
+			m.prune(func(k key) bool { return live[k] })
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pruneEvery):
+		}
+	}
+}
+
+// prune drops the series of every triple keep refuses, and returns how
+// many it dropped. An invocation still running with dropped series counts
+// into series no longer exposed.
+func (m *Metrics) prune(keep func(key) bool) int {
+	m.mu.Lock()
+	var gone []key
+	for k := range m.series {
+		if !keep(k) {
+			gone = append(gone, k)
+			delete(m.series, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, k := range gone {
+		l := []string{k.account, k.function, k.version}
+		m.invocations.DeleteLabelValues(l...)
+		m.errors.DeleteLabelValues(l...)
+		m.throttles.DeleteLabelValues(l...)
+		m.coldStarts.DeleteLabelValues(l...)
+		m.concurrent.DeleteLabelValues(l...)
+		m.duration.DeleteLabelValues(l...)
+		m.initDuration.DeleteLabelValues(l...)
+	}
+	return len(gone)
 }

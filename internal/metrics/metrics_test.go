@@ -55,3 +55,39 @@ func BenchmarkSeriesOf(b *testing.B) {
 		s.duration.Observe(0.001)
 	}
 }
+
+// TestPruneFreesSlots: dropping the series of deleted functions frees
+// their places, so that a churn of functions created, invoked and
+// deleted keeps getting series of its own rather than ending in "other".
+func TestPruneFreesSlots(t *testing.T) {
+	m := New(2)
+	live := map[key]bool{}
+	for i := range 10 {
+		name := "f" + string(rune('a'+i))
+		k := key{"a", name, "$LATEST"}
+		live[k] = true
+		if got := m.labelsOf("a", name, "$LATEST"); got != k {
+			t.Fatalf("function %d of a churn got labels %v; want its own, %v", i, got, k)
+		}
+		m.Throttled("a", name, "$LATEST")
+		delete(live, k) // deleted
+		if n := m.prune(func(k key) bool { return live[k] }); n != 1 {
+			t.Fatalf("prune after deleting %s dropped %d series; want 1", name, n)
+		}
+	}
+	// The dropped series are gone from the scrape too.
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rec.Body.String(), `function="fa"`) {
+		t.Errorf("a pruned function's series are still exposed:\n%s", rec.Body.String())
+	}
+	// A kept triple keeps its series and its counts.
+	m.Throttled("a", "kept", "1")
+	m.prune(func(k key) bool { return k.function == "kept" })
+	m.Throttled("a", "kept", "1")
+	rec = httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `hearth_throttles_total{account="a",function="kept",version="1"} 2`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("scrape lacks %q:\n%s", want, rec.Body.String())
+	}
+}

@@ -547,6 +547,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	var g errgroup.Group
 	g.Go(func() error { return st.Run(stopCtx) })
 	g.Go(func() error { return ls.Run(stopCtx) })
+	if mx != nil {
+		// Deleted functions and versions free their metrics series.
+		g.Go(func() error { mx.FollowConfigs(stopCtx, st, cfg.AccountID); return nil })
+	}
 	g.Go(func() error { aq.ReportEvery(stopCtx, time.Minute); return nil })
 	asyncCtx, stopAsync := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAsync()

@@ -67,7 +67,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		launch.Cmd = []string{sandbox.OptRef + "/" + runtimes.Bootstrap}
 	}
 
-	fnLog := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
+	fnLog := w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup)
 	stream := logStreamName(time.Now(), cfg.Version)
 	capture, out, err := logs.NewCapture(fnLog, stream)
 	if err != nil {
@@ -321,7 +321,7 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 		typ = "Runtime.Unknown"
 	}
 	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true, InitDuration: initDur}
-	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
+	fl := w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup)
 	// With no environment, the lines go to a stream of their own, as
 	// those of an environment that failed at once would on Lambda.
 	stream := logStreamName(time.Now(), cfg.Version)

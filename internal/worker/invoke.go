@@ -446,7 +446,7 @@ func (w *Worker) initTimedOut(req *Request) *Result {
 		pf.End(report),
 		pf.Report(report),
 	}
-	fl := w.logs.Function(function.LogName(cfg.Account, w.cfg.Account, cfg.Name))
+	fl := w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup)
 	stream := logStreamName(time.Now(), cfg.Version)
 	for _, l := range lines {
 		fl.Write(stream, l)

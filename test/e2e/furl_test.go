@@ -357,7 +357,7 @@ func TestFunctionURLEvent(t *testing.T) {
 		RawQueryString: "x=1&x=2&y=%C3%A9&empty=",
 		Cookies:        []string{"c1=v1", "c2=v2"},
 		Headers: map[string]string{
-			"user-agent": "e2e-agent/1.0", "x-multi": "one,two", "content-type": "application/json",
+			"user-agent": "e2e-agent/1.0", "x-multi": "one,two", "content-type": "application/json", "cookie": "c1=v1; c2=v2",
 			"content-length": "17", "accept-encoding": "gzip", "host": host,
 			"x-forwarded-for": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-port": port,
 		},

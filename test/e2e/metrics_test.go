@@ -225,3 +225,49 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("m-ok duration sum %v s; want between 0 and 10", d)
 	}
 }
+
+// TestMetricsSeriesFreed (issue 14): deleting a version, then the
+// function, drops their series from /metrics, so that their places go to
+// functions made later rather than to "other".
+func TestMetricsSeriesFreed(t *testing.T) {
+	s := startServer(t, "")
+	ctx := t.Context()
+	s.create(t, "mf", goFn())
+	if _, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("mf")}); err != nil {
+		t.Fatal(err)
+	}
+	s.invoke(t, "mf", map[string]any{"op": "echo"})
+	if _, err := s.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("mf"), Qualifier: aws.String("1"), Payload: []byte(`{"op":"echo"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	latest := `hearth_invocations_total{account="000000000000",function="mf",version="$LATEST"}`
+	v1 := `hearth_invocations_total{account="000000000000",function="mf",version="1"}`
+	has := func(series string) bool {
+		_, ok := scrape(t, s)[series]
+		return ok
+	}
+	if !has(latest) || !has(v1) {
+		t.Fatalf("/metrics lacks %s or %s", latest, v1)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 15 s, still not %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if _, err := s.Client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("mf"), Qualifier: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("dropped version 1's series", func() bool { return !has(v1) })
+	if !has(latest) {
+		t.Errorf("deleting version 1 dropped $LATEST's series too")
+	}
+	if _, err := s.Client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("mf")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("dropped the deleted function's series", func() bool { return !has(latest) })
+}
