@@ -2,89 +2,393 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// replicated is a JetStream context that creates (or updates) every
-// stream, bucket and object store with n replicas unless the caller asked
-// for a number itself, so that the packages that own them need not know
-// the cluster's size. An update of an existing one to more replicas makes
-// the servers copy it.
+// Replicated assets in a NATS cluster.
+//
+// Every node of a Hearth cluster opens the same streams, buckets and
+// object stores at start, usually at the same moment. nats-server (2.15)
+// answers concurrent creates of one replicated stream with the same
+// configuration correctly (an equal assignment is answered as soon as
+// the stream exists), but not a create and an update: an update applied
+// before the new stream has elected its first leader replaces the
+// create's assignment, marking it answered, and is itself answered only
+// by a stream leader, which does not exist yet. Both callers wait for
+// answers that never come. nats.go's CreateOrUpdate* do an update first,
+// so three nodes opening a bucket together all hung (TestReplicatedRace).
+//
+// So the wrapper creates first and updates only when the stream exists
+// with another configuration, bounds each attempt to attemptTimeout and
+// tries again (opening is idempotent; a lost answer costs one attempt),
+// and never changes the replica count of an existing asset by an update:
+// scaling is the reconciler's (scaleUp) alone.
+//
+// A cluster that has fewer servers than the replicas wanted (two of
+// three started, one gone for good, a single external server) cannot
+// place the asset: it is created with one replica then, and the
+// reconciler scales it up once the cluster has enough servers.
+
+// attemptTimeout bounds one create or update request: a lost answer
+// costs this much before the next attempt.
+const attemptTimeout = 10 * time.Second
+
+// replication is what the wrapper and the reconciler share.
+type replication struct {
+	js   jetstream.JetStream // unwrapped
+	want int
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	below  map[string]bool // guarded by mu; streams opened with fewer replicas than want
+	single bool            // guarded by mu; the server is not clustered: one replica for good
+}
+
+// replicas is how many replicas to create an asset with.
+func (r *replication) replicas() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.single {
+		return 1
+	}
+	return r.want
+}
+
+func (r *replication) note(stream string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n < r.want && !r.single {
+		r.below[stream] = true
+	} else {
+		delete(r.below, stream)
+	}
+}
+
+// pending lists the streams below the wanted replicas.
+func (r *replication) pending() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for s := range r.below {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// apiCode is the JetStream API error code of err, 0 if it has none.
+func apiCode(err error) jetstream.ErrorCode {
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode
+	}
+	return 0
+}
+
+// JetStream API error codes (nats-server's errors.json).
+const (
+	codeNoPeers              jetstream.ErrorCode = 10005 // no suitable peers for placement
+	codeClusterNotAvail      jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
+	codeInsufficient         jetstream.ErrorCode = 10023 // insufficient resources
+	codeReplicasNotSupported jetstream.ErrorCode = 10074 // replicas > 1 not supported in non-clustered mode
+)
+
+// open creates (or with orUpdate, creates or updates) stream through
+// create and update, which do the request with the replica count given.
+func (r *replication) open(ctx context.Context, stream string, orUpdate bool, create, update func(ctx context.Context, replicas int) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		// Placing a replicated stream in a cluster that has just formed
+		// can take longer than JetStream's default 5 s.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+	}
+	n := r.replicas()
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := create(actx, n)
+		if orUpdate && errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// It exists with another configuration: update it, keeping
+			// its replica count.
+			var cur int
+			if cur, err = r.current(actx, stream); err == nil {
+				n = cur
+				err = update(actx, n)
+			}
+		}
+		cancel()
+		code := apiCode(err)
+		switch {
+		case err == nil:
+			r.note(stream, n)
+			return nil
+		case n > 1 && (code == codeNoPeers || code == codeInsufficient || code == codeReplicasNotSupported):
+			if code == codeReplicasNotSupported {
+				r.mu.Lock()
+				r.single = true
+				r.mu.Unlock()
+				r.log.Warn("the NATS server is not clustered: streams and buckets keep one replica", "stream", stream)
+			} else {
+				r.log.Info("the cluster has too few servers for the replicas wanted: one replica until it has them", "stream", stream, "replicas", n, "err", err)
+			}
+			n = 1
+			continue
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) || code == codeClusterNotAvail:
+			// A lost answer (see above) or an election under way.
+			r.log.Info("opening a stream: trying again", "stream", stream, "attempt", attempt, "err", err)
+			select {
+			case <-time.After(time.Duration(50+rand.IntN(200)) * time.Millisecond):
+			case <-ctx.Done():
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// current returns the replica count stream has.
+func (r *replication) current(ctx context.Context, stream string) (int, error) {
+	s, err := r.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	return max(s.CachedInfo().Config.Replicas, 1), nil
+}
+
+// keep is the replica count an update without one keeps: the current.
+func (r *replication) keep(ctx context.Context, stream string) int {
+	if n, err := r.current(ctx, stream); err == nil {
+		return n
+	}
+	return r.replicas()
+}
+
+// scaleUp gives the streams below the wanted replicas that many, once the
+// cluster has the servers (an update that adds peers; the servers copy
+// the data and the stream keeps serving).
+func (r *replication) scaleUp(ctx context.Context, streams []string) {
+	for _, name := range streams {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := r.scaleStream(actx, name)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			r.log.Debug("scaling up a stream failed; trying again later", "stream", name, "replicas", r.want, "err", err)
+		}
+	}
+}
+
+func (r *replication) scaleStream(ctx context.Context, name string) error {
+	s, err := r.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		r.note(name, r.want) // deleted: nothing to scale
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.Replicas >= r.want {
+		r.note(name, cfg.Replicas)
+		return nil
+	}
+	from := cfg.Replicas
+	cfg.Replicas = r.want
+	if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
+		return err
+	}
+	r.note(name, r.want)
+	r.log.Info("stream scaled up", "stream", name, "from", from, "replicas", r.want)
+	return nil
+}
+
+// replicated is a JetStream context that creates every stream, bucket and
+// object store with the replicas wanted unless the caller asked for a
+// number itself, so that the packages that own them need not know the
+// cluster's size (see the comment at the top of this file).
 type replicated struct {
 	jetstream.JetStream
-	n int
+	r *replication
 }
 
-func (r replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+func (w replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return w.stream(ctx, cfg, true)
+}
+
+func (w replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return w.stream(ctx, cfg, false)
+}
+
+func (w replicated) stream(ctx context.Context, cfg jetstream.StreamConfig, orUpdate bool) (jetstream.Stream, error) {
+	if cfg.Replicas != 0 {
+		if orUpdate {
+			return w.JetStream.CreateOrUpdateStream(ctx, cfg)
+		}
+		return w.JetStream.CreateStream(ctx, cfg)
+	}
+	var s jetstream.Stream
+	err := w.r.open(ctx, cfg.Name, orUpdate,
+		func(ctx context.Context, n int) (err error) {
+			cfg.Replicas = n
+			s, err = w.JetStream.CreateStream(ctx, cfg)
+			return err
+		},
+		func(ctx context.Context, n int) (err error) {
+			cfg.Replicas = n
+			s, err = w.JetStream.UpdateStream(ctx, cfg)
+			return err
+		})
+	return s, err
+}
+
+func (w replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	if cfg.Replicas == 0 {
-		cfg.Replicas = r.n
+		cfg.Replicas = w.r.keep(ctx, cfg.Name)
 	}
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return r.JetStream.CreateOrUpdateStream(ctx, cfg)
+	return w.JetStream.UpdateStream(ctx, cfg)
 }
 
-func (r replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+func (w replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return w.keyValue(ctx, cfg, true)
+}
+
+func (w replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	return w.keyValue(ctx, cfg, false)
+}
+
+func (w replicated) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig, orUpdate bool) (jetstream.KeyValue, error) {
+	if cfg.Replicas != 0 {
+		if orUpdate {
+			return w.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+		}
+		return w.JetStream.CreateKeyValue(ctx, cfg)
+	}
+	var kv jetstream.KeyValue
+	err := w.r.open(ctx, "KV_"+cfg.Bucket, orUpdate,
+		func(ctx context.Context, n int) (err error) {
+			cfg.Replicas = n
+			kv, err = w.JetStream.CreateKeyValue(ctx, cfg)
+			return err
+		},
+		func(ctx context.Context, n int) (err error) {
+			cfg.Replicas = n
+			kv, err = w.JetStream.UpdateKeyValue(ctx, cfg)
+			return err
+		})
+	return kv, err
+}
+
+func (w replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	if cfg.Replicas == 0 {
-		cfg.Replicas = r.n
+		cfg.Replicas = w.r.keep(ctx, "KV_"+cfg.Bucket)
 	}
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return r.JetStream.CreateStream(ctx, cfg)
+	return w.JetStream.UpdateKeyValue(ctx, cfg)
 }
 
-func (r replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+func (w replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	return w.objectStore(ctx, cfg, true)
+}
+
+func (w replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	return w.objectStore(ctx, cfg, false)
+}
+
+func (w replicated) objectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig, orUpdate bool) (jetstream.ObjectStore, error) {
+	if cfg.Replicas != 0 {
+		if orUpdate {
+			return w.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+		}
+		return w.JetStream.CreateObjectStore(ctx, cfg)
+	}
+	var os jetstream.ObjectStore
+	err := w.r.open(ctx, "OBJ_"+cfg.Bucket, orUpdate,
+		func(ctx context.Context, n int) (err error) {
+			cfg.Replicas = n
+			os, err = w.JetStream.CreateObjectStore(ctx, cfg)
+			return err
+		},
+		func(ctx context.Context, n int) (err error) {
+			cfg.Replicas = n
+			os, err = w.JetStream.UpdateObjectStore(ctx, cfg)
+			return err
+		})
+	return os, err
+}
+
+func (w replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	if cfg.Replicas == 0 {
-		cfg.Replicas = r.n
+		cfg.Replicas = w.r.keep(ctx, "OBJ_"+cfg.Bucket)
 	}
-	ctx, cancel := r.bound(ctx)
+	return w.JetStream.UpdateObjectStore(ctx, cfg)
+}
+
+// withReplicas wraps js when want > 1; the replication is nil otherwise.
+func withReplicas(js jetstream.JetStream, want int, log *slog.Logger) (jetstream.JetStream, *replication) {
+	if want <= 1 {
+		return js, nil
+	}
+	r := &replication{js: js, want: want, log: log, below: map[string]bool{}}
+	return replicated{JetStream: js, r: r}, r
+}
+
+// reconcile scales streams below the wanted replicas up once the cluster
+// has the servers, until stop is closed. ready says whether this node
+// should try now: on an embedded server, only the meta leader tries (one
+// node acts, and it knows the cluster's JetStream servers), and it
+// scales every stream of the account (the embedded cluster is Hearth's
+// own), so streams created before the cluster had its servers, or by an
+// older Hearth with one replica, are scaled too. With an external cluster
+// each node tries, every 15 s with jitter, for the streams it opened.
+func (r *replication) reconcile(stop <-chan struct{}, ready func() (all bool, ok bool)) {
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	go func() {
+		<-stop
+		cancel()
+	}()
+	for {
+		all, ok := ready()
+		if ok {
+			streams := r.pending()
+			if all {
+				streams = r.allBelow(ctx)
+			}
+			r.scaleUp(ctx, streams)
+		}
+		wait := 2 * time.Second
+		if !all {
+			wait = 10*time.Second + rand.N(10*time.Second)
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
-func (r replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	if cfg.Replicas == 0 {
-		cfg.Replicas = r.n
-	}
-	ctx, cancel := r.bound(ctx)
+// allBelow lists the account's streams with fewer replicas than wanted.
+func (r *replication) allBelow(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	return r.JetStream.CreateKeyValue(ctx, cfg)
-}
-
-func (r replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	if cfg.Replicas == 0 {
-		cfg.Replicas = r.n
+	var out []string
+	l := r.js.ListStreams(ctx)
+	for info := range l.Info() {
+		if info.Config.Replicas < r.want {
+			out = append(out, info.Config.Name)
+		}
 	}
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
-}
-
-func (r replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	if cfg.Replicas == 0 {
-		cfg.Replicas = r.n
+	if err := l.Err(); err != nil && ctx.Err() == nil {
+		r.log.Debug("listing streams to scale up", "err", err)
 	}
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return r.JetStream.CreateObjectStore(ctx, cfg)
-}
-
-// bound gives ctx a long deadline when it has none: placing a replicated
-// stream in a cluster that has just formed can take longer than
-// JetStream's default 5 s.
-func (r replicated) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, time.Minute)
-}
-
-// withReplicas wraps js when n > 1.
-func withReplicas(js jetstream.JetStream, n int) jetstream.JetStream {
-	if n <= 1 {
-		return js
-	}
-	return replicated{JetStream: js, n: n}
+	return out
 }

@@ -151,6 +151,12 @@ type Config struct {
 	ClusterName   string
 	ClusterListen string
 	ClusterRoutes string
+	// Replicas is how many copies a cluster's JetStream keeps of every
+	// stream, bucket and object store. Zero means 3 in a cluster (created
+	// with one while the cluster has fewer than three JetStream servers,
+	// scaled up once it has them; one on an external server that is not
+	// clustered) and 1 on a single node.
+	Replicas int
 	// WorkerAddr is where a worker node in a cluster takes invocations
 	// from api nodes (host:port, announced as is). Zero means
 	// 127.0.0.1:0 (a free loopback port: every node on one host).
