@@ -518,6 +518,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	defer stop()
 	var g errgroup.Group
 	g.Go(func() error { return st.Run(stopCtx) })
+	if keys != nil && cfg.clustered() {
+		// Other api nodes create and delete accounts and keys too.
+		g.Go(func() error { return keys.Run(stopCtx) })
+	}
 	g.Go(func() error { return ls.Run(stopCtx) })
 	g.Go(func() error { aq.ReportEvery(stopCtx, time.Minute); return nil })
 	asyncCtx, stopAsync := context.WithCancel(context.WithoutCancel(ctx))
@@ -735,7 +739,8 @@ func setupAuth(ctx context.Context, cfg Config, b *broker.Broker, log *slog.Logg
 	}
 	root, created, err := keys.Bootstrap(ctx, cfg.AccountID)
 	// Nodes of a cluster that start together race to create the account;
-	// the loser loads the bucket again (Keys has no watch) and finds it.
+	// the loser loads the bucket again (the watch, Keys.Run, starts
+	// later) and finds it.
 	for try := 0; err != nil && cfg.clustered() && try < 20; try++ {
 		log.Info("creating the root key raced with another node; loading the keys again", "err", err)
 		time.Sleep(250 * time.Millisecond)
