@@ -3,9 +3,12 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,7 +105,7 @@ const (
 
 // open creates (or with orUpdate, creates or updates) stream through
 // create and update, which do the request with the replica count given.
-func (r *replication) open(ctx context.Context, stream string, orUpdate bool, create, update func(ctx context.Context, replicas int) error) error {
+func (r *replication) open(ctx context.Context, stream string, orUpdate bool, create, update func(ctx context.Context, replicas int) error) (int, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		// Placing a replicated stream in a cluster that has just formed
 		// can take longer than JetStream's default 5 s.
@@ -128,7 +131,7 @@ func (r *replication) open(ctx context.Context, stream string, orUpdate bool, cr
 		switch {
 		case err == nil:
 			r.note(stream, n)
-			return nil
+			return n, nil
 		case n > 1 && (code == codeNoPeers || code == codeInsufficient || code == codeReplicasNotSupported):
 			if code == codeReplicasNotSupported {
 				r.mu.Lock()
@@ -141,17 +144,71 @@ func (r *replication) open(ctx context.Context, stream string, orUpdate bool, cr
 			n = 1
 			continue
 		case ctx.Err() != nil:
-			return err
+			return 0, err
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) || code == codeClusterNotAvail:
 			// A lost answer (see above) or an election under way.
 			r.log.Info("opening a stream: trying again", "stream", stream, "attempt", attempt, "err", err)
 			select {
 			case <-time.After(time.Duration(50+rand.IntN(200)) * time.Millisecond):
 			case <-ctx.Done():
-				return err
+				return 0, err
 			}
 		default:
-			return err
+			return 0, err
+		}
+	}
+}
+
+// noDirect turns direct gets off on a replicated bucket's stream, so
+// that every read is the leader's. nats.go creates buckets and object
+// stores with AllowDirect, which lets any replica answer a get: the
+// replica of the reader's own server answers first, and it may not have
+// applied a write that the leader has already acknowledged (quorum is
+// two of three). A function whose code was just stored was then "not
+// found" by the node that activated it. A get from the leader costs a
+// hop to another server where a direct one was local; Hearth reads its
+// buckets from memory copies (watches) and fetches code once per worker.
+//
+// Every open sets it again (nats.go's create turns it back on when it
+// finds the stream with it off); it waits for the stream's first leader
+// first, since an update before it is never answered (see the top).
+func (r *replication) noDirect(ctx context.Context, stream string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+	}
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := r.js.Stream(actx, stream)
+		if err == nil {
+			info := s.CachedInfo()
+			switch {
+			case !info.Config.AllowDirect:
+				cancel()
+				return nil
+			case info.Cluster != nil && info.Cluster.Leader != "":
+				cfg := info.Config
+				cfg.AllowDirect = false
+				_, err = r.js.UpdateStream(actx, cfg)
+				if err == nil {
+					cancel()
+					return nil
+				}
+			default:
+				err = errors.New("no leader yet")
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("turn direct gets off on %s: %w", stream, err)
+		}
+		if attempt%10 == 0 {
+			r.log.Info("turning direct gets off: trying again", "stream", stream, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-time.After(time.Duration(50+rand.IntN(100)) * time.Millisecond):
+		case <-ctx.Done():
 		}
 	}
 }
@@ -203,6 +260,9 @@ func (r *replication) scaleStream(ctx context.Context, name string) error {
 	}
 	from := cfg.Replicas
 	cfg.Replicas = r.want
+	if strings.HasPrefix(name, "KV_") || strings.HasPrefix(name, "OBJ_") {
+		cfg.AllowDirect = false // see noDirect; handles bound before keep direct gets until they are opened again
+	}
 	if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
 		return err
 	}
@@ -236,7 +296,7 @@ func (w replicated) stream(ctx context.Context, cfg jetstream.StreamConfig, orUp
 		return w.JetStream.CreateStream(ctx, cfg)
 	}
 	var s jetstream.Stream
-	err := w.r.open(ctx, cfg.Name, orUpdate,
+	_, err := w.r.open(ctx, cfg.Name, orUpdate,
 		func(ctx context.Context, n int) (err error) {
 			cfg.Replicas = n
 			s, err = w.JetStream.CreateStream(ctx, cfg)
@@ -273,7 +333,7 @@ func (w replicated) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig, 
 		return w.JetStream.CreateKeyValue(ctx, cfg)
 	}
 	var kv jetstream.KeyValue
-	err := w.r.open(ctx, "KV_"+cfg.Bucket, orUpdate,
+	n, err := w.r.open(ctx, "KV_"+cfg.Bucket, orUpdate,
 		func(ctx context.Context, n int) (err error) {
 			cfg.Replicas = n
 			kv, err = w.JetStream.CreateKeyValue(ctx, cfg)
@@ -284,7 +344,13 @@ func (w replicated) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig, 
 			kv, err = w.JetStream.UpdateKeyValue(ctx, cfg)
 			return err
 		})
-	return kv, err
+	if err != nil || n <= 1 {
+		return kv, err
+	}
+	if err := w.r.noDirect(ctx, "KV_"+cfg.Bucket); err != nil {
+		return nil, err
+	}
+	return w.JetStream.KeyValue(ctx, cfg.Bucket)
 }
 
 func (w replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
@@ -310,7 +376,7 @@ func (w replicated) objectStore(ctx context.Context, cfg jetstream.ObjectStoreCo
 		return w.JetStream.CreateObjectStore(ctx, cfg)
 	}
 	var os jetstream.ObjectStore
-	err := w.r.open(ctx, "OBJ_"+cfg.Bucket, orUpdate,
+	n, err := w.r.open(ctx, "OBJ_"+cfg.Bucket, orUpdate,
 		func(ctx context.Context, n int) (err error) {
 			cfg.Replicas = n
 			os, err = w.JetStream.CreateObjectStore(ctx, cfg)
@@ -321,7 +387,163 @@ func (w replicated) objectStore(ctx context.Context, cfg jetstream.ObjectStoreCo
 			os, err = w.JetStream.UpdateObjectStore(ctx, cfg)
 			return err
 		})
-	return os, err
+	if err != nil || n <= 1 {
+		return os, err
+	}
+	if err := w.r.noDirect(ctx, "OBJ_"+cfg.Bucket); err != nil {
+		return nil, err
+	}
+	return w.ObjectStore(ctx, cfg.Bucket)
+}
+
+// ObjectStore binds a replicated object store so that writes settle (see
+// settled).
+func (w replicated) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
+	os, err := w.JetStream.ObjectStore(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return settled{ObjectStore: os, r: w.r, stream: "OBJ_" + bucket}, nil
+}
+
+// settled is a replicated object store whose puts return once every
+// replica that is up has applied them. nats.go reads an object through an
+// ordered consumer, which the servers may place on any replica, and ends
+// the object when that consumer has nothing pending: on a replica that
+// lags it ends early ("digests do not match", TestReplicatedRace), as a
+// worker that fetched code stored a moment before through another node
+// would. Puts are rare (a deployment package, a layer); the wait is
+// bounded by settleMax, so a replica that is down but not yet seen as
+// offline costs each put that much.
+type settled struct {
+	jetstream.ObjectStore
+	r      *replication
+	stream string
+}
+
+const settleMax = 2 * time.Second
+
+func (o settled) Put(ctx context.Context, meta jetstream.ObjectMeta, reader io.Reader) (*jetstream.ObjectInfo, error) {
+	info, err := o.ObjectStore.Put(ctx, meta, reader)
+	if err == nil {
+		o.r.settle(ctx, o.stream)
+	}
+	return info, err
+}
+
+func (o settled) PutBytes(ctx context.Context, name string, data []byte) (*jetstream.ObjectInfo, error) {
+	info, err := o.ObjectStore.PutBytes(ctx, name, data)
+	if err == nil {
+		o.r.settle(ctx, o.stream)
+	}
+	return info, err
+}
+
+func (o settled) PutString(ctx context.Context, name string, data string) (*jetstream.ObjectInfo, error) {
+	info, err := o.ObjectStore.PutString(ctx, name, data)
+	if err == nil {
+		o.r.settle(ctx, o.stream)
+	}
+	return info, err
+}
+
+func (o settled) PutFile(ctx context.Context, file string) (*jetstream.ObjectInfo, error) {
+	info, err := o.ObjectStore.PutFile(ctx, file)
+	if err == nil {
+		o.r.settle(ctx, o.stream)
+	}
+	return info, err
+}
+
+// GetBytes reads an object again when a lagging replica ended it early
+// (see settled).
+func (o settled) GetBytes(ctx context.Context, name string, opts ...jetstream.GetObjectOpt) ([]byte, error) {
+	for try := 1; ; try++ {
+		b, err := o.ObjectStore.GetBytes(ctx, name, opts...)
+		if !errors.Is(err, jetstream.ErrDigestMismatch) || try == maxRereads || ctx.Err() != nil {
+			return b, err
+		}
+		time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+	}
+}
+
+// Get returns a reader that, when a lagging replica ends the object
+// early, reads it again from where it was (the object is immutable: its
+// chunks are named by its NUID) instead of failing.
+func (o settled) Get(ctx context.Context, name string, opts ...jetstream.GetObjectOpt) (jetstream.ObjectResult, error) {
+	res, err := o.ObjectStore.Get(ctx, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &rereading{ObjectResult: res, ctx: ctx, o: o, name: name, opts: opts}, nil
+}
+
+const maxRereads = 5
+
+type rereading struct {
+	jetstream.ObjectResult // the current read
+	ctx                    context.Context
+	o                      settled
+	name                   string
+	opts                   []jetstream.GetObjectOpt
+	n                      int64 // bytes delivered
+	tries                  int
+}
+
+func (r *rereading) Read(p []byte) (int, error) {
+	for {
+		k, err := r.ObjectResult.Read(p)
+		r.n += int64(k)
+		if !errors.Is(err, jetstream.ErrDigestMismatch) || r.tries == maxRereads || r.ctx.Err() != nil {
+			return k, err
+		}
+		r.tries++
+		r.o.r.log.Debug("an object read ended early (a lagging replica); reading it again", "object", r.name, "at", r.n, "try", r.tries)
+		r.ObjectResult.Close()
+		time.Sleep(time.Duration(r.tries) * 20 * time.Millisecond)
+		res, gerr := r.o.ObjectStore.Get(r.ctx, r.name, r.opts...)
+		if gerr != nil {
+			return k, err
+		}
+		r.ObjectResult = res
+		// Ended early again before where we were: the next Read returns
+		// the mismatch again and the loop tries once more.
+		if _, serr := io.CopyN(io.Discard, res, r.n); serr != nil && !errors.Is(serr, jetstream.ErrDigestMismatch) {
+			return k, serr
+		}
+		if k > 0 {
+			return k, nil
+		}
+	}
+}
+
+// settle waits, at most settleMax, until every replica of stream that is
+// up is current with no lag.
+func (r *replication) settle(ctx context.Context, stream string) {
+	ctx, cancel := context.WithTimeout(ctx, settleMax)
+	defer cancel()
+	for {
+		s, err := r.js.Stream(ctx, stream)
+		if err == nil {
+			behind := false
+			if c := s.CachedInfo().Cluster; c != nil {
+				for _, p := range c.Replicas {
+					if !p.Offline && (!p.Current || p.Lag > 0) {
+						behind = true
+					}
+				}
+			}
+			if !behind {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			r.log.Debug("a replica has not applied a put yet", "stream", stream, "err", err)
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func (w replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {

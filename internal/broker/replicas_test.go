@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -102,6 +103,60 @@ func TestReplicatedRace(t *testing.T) {
 		if got := replicasOf(t, bs[1].JetStream(), name); got != 3 {
 			t.Errorf("%s has %d replicas, want 3", name, got)
 		}
+	}
+	// Whatever a broker wrote, another reads at once: gets are the
+	// leader's, not those of a replica that may lag.
+	kvs := make([]jetstream.KeyValue, 3)
+	for i, b := range bs {
+		var err error
+		if kvs[i], err = b.JetStream().KeyValue(t.Context(), "kv"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := 0
+	for i := range 300 {
+		k := fmt.Sprintf("k%d", i)
+		if _, err := kvs[i%3].Put(t.Context(), k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			if _, err := kvs[j].Get(t.Context(), k); err != nil {
+				t.Logf("broker %d: Get(%s) just after broker %d put it: %v", j, k, i%3, err)
+				stale++
+			}
+		}
+	}
+	objs := make([]jetstream.ObjectStore, 3)
+	for i, b := range bs {
+		var err error
+		if objs[i], err = b.JetStream().ObjectStore(t.Context(), "obj"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := make([]byte, 256<<10)
+	for i := range 30 {
+		name := fmt.Sprintf("o%d", i)
+		if _, err := objs[i%3].PutBytes(t.Context(), name, big); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			res, err := objs[j].Get(t.Context(), name)
+			if err == nil {
+				var b []byte
+				b, err = io.ReadAll(res)
+				res.Close()
+				if err == nil && len(b) != len(big) {
+					err = fmt.Errorf("read %d bytes, want %d", len(b), len(big))
+				}
+			}
+			if err != nil {
+				t.Logf("broker %d: Get(%s) just after broker %d put it: %v", j, name, i%3, err)
+				stale++
+			}
+		}
+	}
+	if stale > 0 {
+		t.Errorf("%d of 990 reads right after a write did not find it", stale)
 	}
 	// A second open of an existing bucket with another configuration
 	// updates it and keeps its replicas.
