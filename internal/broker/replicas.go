@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -159,56 +158,27 @@ func (r *replication) open(ctx context.Context, stream string, orUpdate bool, cr
 	}
 }
 
-// noDirect turns direct gets off on a replicated bucket's stream, so
-// that every read is the leader's. nats.go creates buckets and object
-// stores with AllowDirect, which lets any replica answer a get: the
-// replica of the reader's own server answers first, and it may not have
-// applied a write that the leader has already acknowledged (quorum is
-// two of three). A function whose code was just stored was then "not
-// found" by the node that activated it. A get from the leader costs a
-// hop to another server where a direct one was local; Hearth reads its
-// buckets from memory copies (watches) and fetches code once per worker.
-//
-// Every open sets it again (nats.go's create turns it back on when it
-// finds the stream with it off); it waits for the stream's first leader
-// first, since an update before it is never answered (see the top).
-func (r *replication) noDirect(ctx context.Context, stream string) error {
+// waitLeader waits until stream has a leader.
+func (r *replication) waitLeader(ctx context.Context, stream string) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
-	for attempt := 1; ; attempt++ {
+	for {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		s, err := r.js.Stream(actx, stream)
-		if err == nil {
-			info := s.CachedInfo()
-			switch {
-			case !info.Config.AllowDirect:
-				cancel()
-				return nil
-			case info.Cluster != nil && info.Cluster.Leader != "":
-				cfg := info.Config
-				cfg.AllowDirect = false
-				_, err = r.js.UpdateStream(actx, cfg)
-				if err == nil {
-					cancel()
-					return nil
-				}
-			default:
-				err = errors.New("no leader yet")
-			}
-		}
 		cancel()
-		if ctx.Err() != nil {
-			return fmt.Errorf("turn direct gets off on %s: %w", stream, err)
-		}
-		if attempt%10 == 0 {
-			r.log.Info("turning direct gets off: trying again", "stream", stream, "attempt", attempt, "err", err)
+		if err == nil {
+			if c := s.CachedInfo().Cluster; c != nil && c.Leader != "" {
+				return nil
+			}
+			err = errors.New("no leader yet")
 		}
 		select {
 		case <-time.After(time.Duration(50+rand.IntN(100)) * time.Millisecond):
 		case <-ctx.Done():
+			return fmt.Errorf("wait for a leader of %s: %w", stream, err)
 		}
 	}
 }
@@ -260,9 +230,6 @@ func (r *replication) scaleStream(ctx context.Context, name string) error {
 	}
 	from := cfg.Replicas
 	cfg.Replicas = r.want
-	if strings.HasPrefix(name, "KV_") || strings.HasPrefix(name, "OBJ_") {
-		cfg.AllowDirect = false // see noDirect; handles bound before keep direct gets until they are opened again
-	}
 	if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
 		return err
 	}
@@ -296,7 +263,7 @@ func (w replicated) stream(ctx context.Context, cfg jetstream.StreamConfig, orUp
 		return w.JetStream.CreateStream(ctx, cfg)
 	}
 	var s jetstream.Stream
-	_, err := w.r.open(ctx, cfg.Name, orUpdate,
+	n, err := w.r.open(ctx, cfg.Name, orUpdate,
 		func(ctx context.Context, n int) (err error) {
 			cfg.Replicas = n
 			s, err = w.JetStream.CreateStream(ctx, cfg)
@@ -307,7 +274,14 @@ func (w replicated) stream(ctx context.Context, cfg jetstream.StreamConfig, orUp
 			s, err = w.JetStream.UpdateStream(ctx, cfg)
 			return err
 		})
-	return s, err
+	if err != nil || n <= 1 {
+		return s, err
+	}
+	// Its callers read it at once (the async queue scans it).
+	if err := w.r.waitLeader(ctx, cfg.Name); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (w replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -347,10 +321,10 @@ func (w replicated) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig, 
 	if err != nil || n <= 1 {
 		return kv, err
 	}
-	if err := w.r.noDirect(ctx, "KV_"+cfg.Bucket); err != nil {
+	if err := w.r.waitLeader(ctx, "KV_"+cfg.Bucket); err != nil {
 		return nil, err
 	}
-	return w.JetStream.KeyValue(ctx, cfg.Bucket)
+	return kv, nil
 }
 
 func (w replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
@@ -390,10 +364,10 @@ func (w replicated) objectStore(ctx context.Context, cfg jetstream.ObjectStoreCo
 	if err != nil || n <= 1 {
 		return os, err
 	}
-	if err := w.r.noDirect(ctx, "OBJ_"+cfg.Bucket); err != nil {
+	if err := w.r.waitLeader(ctx, "OBJ_"+cfg.Bucket); err != nil {
 		return nil, err
 	}
-	return w.ObjectStore(ctx, cfg.Bucket)
+	return settled{ObjectStore: os, r: w.r, stream: "OBJ_" + cfg.Bucket}, nil
 }
 
 // ObjectStore binds a replicated object store so that writes settle (see
@@ -407,14 +381,18 @@ func (w replicated) ObjectStore(ctx context.Context, bucket string) (jetstream.O
 }
 
 // settled is a replicated object store whose puts return once every
-// replica that is up has applied them. nats.go reads an object through an
-// ordered consumer, which the servers may place on any replica, and ends
-// the object when that consumer has nothing pending: on a replica that
-// lags it ends early ("digests do not match", TestReplicatedRace), as a
-// worker that fetched code stored a moment before through another node
-// would. Puts are rare (a deployment package, a layer); the wait is
-// bounded by settleMax, so a replica that is down but not yet seen as
-// offline costs each put that much.
+// replica that is up has applied them, and whose reads of an object that
+// a lagging replica answers for try again. nats.go reads an object's
+// description with a direct get, which any replica answers (the reader's
+// own server first), and its chunks through an ordered consumer, which
+// the servers may place on any replica and which ends the object when it
+// has nothing pending: a replica that has not applied a put yet (a put is
+// acknowledged once two of three have) says "not found", or ends the
+// object early ("digests do not match", TestReplicatedRace), as a worker
+// that fetched code stored a moment before through another node did.
+// Puts are rare (a deployment package, a layer); the wait is bounded by
+// settleMax, so a replica that is down but not yet seen as offline costs
+// each put that much.
 type settled struct {
 	jetstream.ObjectStore
 	r      *replication
@@ -455,15 +433,31 @@ func (o settled) PutFile(ctx context.Context, file string) (*jetstream.ObjectInf
 	return info, err
 }
 
-// GetBytes reads an object again when a lagging replica ended it early
-// (see settled).
+// lagged reports whether err may be a lagging replica's answer.
+func lagged(err error) bool {
+	return errors.Is(err, jetstream.ErrDigestMismatch) || errors.Is(err, jetstream.ErrObjectNotFound)
+}
+
+// GetBytes reads an object again when a lagging replica answered (see
+// settled); an object that does not exist costs the retries (~150 ms).
 func (o settled) GetBytes(ctx context.Context, name string, opts ...jetstream.GetObjectOpt) ([]byte, error) {
 	for try := 1; ; try++ {
 		b, err := o.ObjectStore.GetBytes(ctx, name, opts...)
-		if !errors.Is(err, jetstream.ErrDigestMismatch) || try == maxRereads || ctx.Err() != nil {
+		if !lagged(err) || try == maxRereads || ctx.Err() != nil {
 			return b, err
 		}
-		time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	}
+}
+
+// GetInfo: as GetBytes.
+func (o settled) GetInfo(ctx context.Context, name string, opts ...jetstream.GetObjectInfoOpt) (*jetstream.ObjectInfo, error) {
+	for try := 1; ; try++ {
+		info, err := o.ObjectStore.GetInfo(ctx, name, opts...)
+		if !errors.Is(err, jetstream.ErrObjectNotFound) || try == maxRereads || ctx.Err() != nil {
+			return info, err
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
 	}
 }
 
@@ -471,7 +465,15 @@ func (o settled) GetBytes(ctx context.Context, name string, opts ...jetstream.Ge
 // early, reads it again from where it was (the object is immutable: its
 // chunks are named by its NUID) instead of failing.
 func (o settled) Get(ctx context.Context, name string, opts ...jetstream.GetObjectOpt) (jetstream.ObjectResult, error) {
-	res, err := o.ObjectStore.Get(ctx, name, opts...)
+	var res jetstream.ObjectResult
+	var err error
+	for try := 1; ; try++ {
+		res, err = o.ObjectStore.Get(ctx, name, opts...)
+		if !errors.Is(err, jetstream.ErrObjectNotFound) || try == maxRereads || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, err
 	}
