@@ -30,13 +30,17 @@ import (
 // So the wrapper creates first and updates only when the stream exists
 // with another configuration, bounds each attempt to attemptTimeout and
 // tries again (opening is idempotent; a lost answer costs one attempt),
-// and never changes the replica count of an existing asset by an update:
-// scaling is the reconciler's (scaleUp) alone.
+// never changes the replica count of an existing asset by an update
+// (scaling is the reconciler's, scaleUp, alone), and returns once the
+// asset has a leader (waitLeader). Object stores are wrapped so that
+// reads right after a put see it (settled).
 //
-// A cluster that has fewer servers than the replicas wanted (two of
-// three started, one gone for good, a single external server) cannot
-// place the asset: it is created with one replica then, and the
-// reconciler scales it up once the cluster has enough servers.
+// A cluster that has fewer JetStream servers than the replicas wanted (a
+// cluster of two, a single external server) cannot place the asset: it is
+// created with one replica then, and the reconciler scales it up once the
+// cluster has enough servers. (A fresh cluster whose routes name three
+// servers elects no meta leader with two of them up: nodes wait for the
+// third, see waitJetStream.)
 
 // attemptTimeout bounds one create or update request: a lost answer
 // costs this much before the next attempt.
@@ -433,24 +437,18 @@ func (o settled) PutFile(ctx context.Context, file string) (*jetstream.ObjectInf
 	return info, err
 }
 
-// lagged reports whether err may be a lagging replica's answer.
-func lagged(err error) bool {
-	return errors.Is(err, jetstream.ErrDigestMismatch) || errors.Is(err, jetstream.ErrObjectNotFound)
-}
-
-// GetBytes reads an object again when a lagging replica answered (see
-// settled); an object that does not exist costs the retries (~150 ms).
+// GetBytes reads through Get (see there and settled).
 func (o settled) GetBytes(ctx context.Context, name string, opts ...jetstream.GetObjectOpt) ([]byte, error) {
-	for try := 1; ; try++ {
-		b, err := o.ObjectStore.GetBytes(ctx, name, opts...)
-		if !lagged(err) || try == maxRereads || ctx.Err() != nil {
-			return b, err
-		}
-		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	res, err := o.Get(ctx, name, opts...)
+	if err != nil {
+		return nil, err
 	}
+	defer res.Close()
+	return io.ReadAll(res)
 }
 
-// GetInfo: as GetBytes.
+// GetInfo asks again when a lagging replica says "not found" (see
+// settled); an object that does not exist costs the retries (~100 ms).
 func (o settled) GetInfo(ctx context.Context, name string, opts ...jetstream.GetObjectInfoOpt) (*jetstream.ObjectInfo, error) {
 	for try := 1; ; try++ {
 		info, err := o.ObjectStore.GetInfo(ctx, name, opts...)
@@ -465,10 +463,10 @@ func (o settled) GetInfo(ctx context.Context, name string, opts ...jetstream.Get
 // early, reads it again from where it was (the object is immutable: its
 // chunks are named by its NUID) instead of failing.
 func (o settled) Get(ctx context.Context, name string, opts ...jetstream.GetObjectOpt) (jetstream.ObjectResult, error) {
-	var res jetstream.ObjectResult
+	var res *opened
 	var err error
 	for try := 1; ; try++ {
-		res, err = o.ObjectStore.Get(ctx, name, opts...)
+		res, err = o.open(ctx, name, opts)
 		if !errors.Is(err, jetstream.ErrObjectNotFound) || try == maxRereads || ctx.Err() != nil {
 			break
 		}
@@ -478,6 +476,60 @@ func (o settled) Get(ctx context.Context, name string, opts ...jetstream.GetObje
 		return nil, err
 	}
 	return &rereading{ObjectResult: res, ctx: ctx, o: o, name: name, opts: opts}, nil
+}
+
+// opened is an object being read, with the context its read lives in.
+type opened struct {
+	jetstream.ObjectResult
+	cancel context.CancelFunc
+}
+
+func (r *opened) Close() error {
+	err := r.ObjectResult.Close()
+	r.cancel()
+	return err
+}
+
+// open starts reading an object, bounding the start to attemptTimeout
+// and trying again past it. nats.go creates the read's consumer with a
+// request bound only by ctx, and the read lives in ctx, so a context
+// without a deadline (a function's activation) waited forever when the
+// request was lost while a server failed over, and so did every
+// invocation waiting for the same code (TestClusterR3LoseOneServer, one
+// run in six before). The read itself keeps ctx's own bound.
+func (o settled) open(ctx context.Context, name string, opts []jetstream.GetObjectOpt) (*opened, error) {
+	type result struct {
+		res jetstream.ObjectResult
+		err error
+	}
+	for try := 1; ; try++ {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan result, 1)
+		go func() {
+			res, err := o.ObjectStore.Get(rctx, name, opts...)
+			done <- result{res, err}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				cancel()
+				return nil, r.err
+			}
+			return &opened{ObjectResult: r.res, cancel: cancel}, nil
+		case <-time.After(attemptTimeout):
+			cancel()
+			if r := <-done; r.err == nil {
+				r.res.Close()
+			}
+			if try == maxRereads || ctx.Err() != nil {
+				return nil, fmt.Errorf("get object %s: no answer within %v, %d times", name, attemptTimeout, try)
+			}
+			o.r.log.Info("getting an object: no answer; trying again", "object", name, "try", try)
+		case <-ctx.Done():
+			cancel()
+			return nil, ctx.Err()
+		}
+	}
 }
 
 const maxRereads = 5
@@ -503,7 +555,7 @@ func (r *rereading) Read(p []byte) (int, error) {
 		r.o.r.log.Debug("an object read ended early (a lagging replica); reading it again", "object", r.name, "at", r.n, "try", r.tries)
 		r.ObjectResult.Close()
 		time.Sleep(time.Duration(r.tries) * 20 * time.Millisecond)
-		res, gerr := r.o.ObjectStore.Get(r.ctx, r.name, r.opts...)
+		res, gerr := r.o.open(r.ctx, r.name, r.opts)
 		if gerr != nil {
 			return k, err
 		}

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -55,7 +57,9 @@ func (c *r3Cluster) start(i int, dataDir, roles string) *server {
 	c.nodes[i] = s
 	if dir := os.Getenv("HEARTH_E2E_LOGS"); dir != "" {
 		// The whole log of each node (the harness prints the end of it).
-		c.t.Cleanup(func() { os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%p.log", c.t.Name(), i, s)), []byte(s.Log()), 0o644) })
+		c.t.Cleanup(func() {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%p.log", c.t.Name(), i, s)), []byte(s.Log()), 0o644)
+		})
 	}
 	return s
 }
@@ -436,5 +440,53 @@ func TestClusterR3RestartAll(t *testing.T) {
 		if !seen[id] {
 			t.Errorf("queued event %s did not run after the restart", id)
 		}
+	}
+}
+
+// Two api nodes of one cluster: a key created through one works on the
+// other within a second, and a key deleted through one stops working on
+// the other within a second (each node keeps the keys in memory and
+// follows the bucket through a watch). Keys of the default account: the
+// process driver serves one account; accounts across nodes are
+// TestKeysWatch's (internal/auth).
+func TestClusterKeysAcrossNodes(t *testing.T) {
+	url := startNATS(t)
+	a := startServer(t, "", "--nats-url", url, "--isolation", "process")
+	b := startServer(t, "", "--nats-url", url, "--isolation", "process")
+	const account = "000000000000"
+	identity := func(s *server, key map[string]string) error {
+		c := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider(key["AWS_ACCESS_KEY_ID"], key["AWS_SECRET_ACCESS_KEY"], "")})
+		id, err := c.GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
+		if err == nil && !strings.HasSuffix(aws.ToString(id.Arn), ":user/ci") {
+			err = fmt.Errorf("caller %s", aws.ToString(id.Arn))
+		}
+		return err
+	}
+	newKey := func(s *server) map[string]string {
+		out, err := s.cli(t.Context(), "keys", "create", "--account", account, "--name", "ci").CombinedOutput()
+		if err != nil {
+			t.Fatalf("keys create: %v\n%s", err, out)
+		}
+		return exportsOf(t, string(out))
+	}
+	first := newKey(a)
+	took := retry(t, time.Second, "a key created through one node, on the other", func(context.Context) error { return identity(b, first) })
+	t.Logf("a key created through one node worked on the other after %v", took)
+	second := newKey(b)
+	retry(t, time.Second, "a key created through the second node, on the first", func(context.Context) error { return identity(a, second) })
+
+	if out, err := a.cli(t.Context(), "keys", "delete", "--account", account, second["AWS_ACCESS_KEY_ID"]).CombinedOutput(); err != nil {
+		t.Fatalf("keys delete: %v %s", err, out)
+	}
+	took = retry(t, time.Second, "the deleted key refused on the other node", func(context.Context) error {
+		if err := identity(b, second); errCode(err) != "InvalidClientTokenId" {
+			return fmt.Errorf("GetCallerIdentity = %v, want InvalidClientTokenId", err)
+		}
+		return nil
+	})
+	t.Logf("a key deleted through one node was refused by the other after %v", took)
+	if err := identity(b, first); err != nil {
+		t.Errorf("the key not deleted, on the other node: %v", err)
 	}
 }
