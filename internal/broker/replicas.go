@@ -633,14 +633,17 @@ func (r *replication) reconcile(stop <-chan struct{}, ready func() (all bool, ok
 	}()
 	for {
 		all, ok := ready()
+		wait := 2 * time.Second
 		if ok {
 			streams := r.pending()
 			if all {
 				streams = r.allBelow(ctx)
 			}
 			r.scaleUp(ctx, streams)
+			if len(streams) == 0 {
+				wait = 10 * time.Second // all scaled: look again now and then
+			}
 		}
-		wait := 2 * time.Second
 		if !all {
 			wait = 10*time.Second + rand.N(10*time.Second)
 		}
