@@ -328,7 +328,37 @@ func (w replicated) keyValue(ctx context.Context, cfg jetstream.KeyValueConfig, 
 	if err := w.r.waitLeader(ctx, "KV_"+cfg.Bucket); err != nil {
 		return nil, err
 	}
-	return kv, nil
+	return settledKV{kv}, nil
+}
+
+// KeyValue binds a bucket so that gets see recent writes (settledKV).
+func (w replicated) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	kv, err := w.JetStream.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return settledKV{kv}, nil
+}
+
+// settledKV is a replicated bucket whose Get asks again, a few times
+// over ~35 ms, when it finds no key. nats.go gets with direct gets, which
+// the reader's own server answers from its replica, and a replica may not
+// have applied a write the leader acknowledged: the store's
+// compare-and-set read a function created a moment before through the
+// same node as missing, and its activation was dropped, leaving the
+// function Pending for good (TestClusterR3LoseOneServer, one run in
+// seven). A stale older revision needs nothing: the compare-and-set
+// fails and reads again. A key that does not exist costs the retries.
+type settledKV struct{ jetstream.KeyValue }
+
+func (kv settledKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	for try := 1; ; try++ {
+		e, err := kv.KeyValue.Get(ctx, key)
+		if !errors.Is(err, jetstream.ErrKeyNotFound) || try == 4 || ctx.Err() != nil {
+			return e, err
+		}
+		time.Sleep(time.Duration(5<<(try-1)) * time.Millisecond)
+	}
 }
 
 func (w replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
