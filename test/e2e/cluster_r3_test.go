@@ -173,7 +173,8 @@ func retry(t *testing.T, within time.Duration, what string, f func(ctx context.C
 
 // receiveRetrying is receive that tries again when the node answers with
 // an error (a stream or consumer whose leader was lost is being taken
-// over), until timeout.
+// over, or, after a restart of every node, not elected yet), until
+// timeout.
 func receiveRetrying(t *testing.T, s *server, queue string, want int, timeout time.Duration) []queued {
 	t.Helper()
 	var got []queued
@@ -431,7 +432,7 @@ func TestClusterR3RestartAll(t *testing.T) {
 	if r.FunctionError != "" || envOf(t, env)["STAGE"] != "two" {
 		t.Errorf("version %s after the restart: %s %v", aws.ToString(v2.Version), r.FunctionError, envOf(t, env))
 	}
-	recs := records(t, b.receive(t, "kept", events, 30*time.Second))
+	recs := records(t, receiveRetrying(t, b, "kept", events, 30*time.Second))
 	seen := map[string]bool{}
 	for _, r := range recs {
 		seen[r.RequestContext.RequestID] = true
