@@ -59,6 +59,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.ClusterName, "cluster-name", "", "the embedded NATS server joins the NATS cluster of this name (with --cluster-listen, --cluster-routes); makes the node part of a cluster")
 	fs.StringVar(&cfg.ClusterListen, "cluster-listen", "", "with --cluster-name: host:port where other servers' routes connect")
 	fs.StringVar(&cfg.ClusterRoutes, "cluster-routes", "", "with --cluster-name: the other servers' routes, nats-route://host:port, comma-separated")
+	fs.IntVar(&cfg.Replicas, "replicas", 0, "in a cluster: copies JetStream keeps of every stream, bucket and object store (default 3; created with 1 while the cluster has fewer JetStream servers, scaled up when it has them)")
 	fs.StringVar(&cfg.WorkerAddr, "worker-addr", "", "in a cluster, with the worker role: host:port where api nodes send invocations, announced as is (default 127.0.0.1:0)")
 	fs.IntVar(&cfg.WorkerMemoryMB, "worker-memory", 0, "in a cluster, with the worker role: MB of memory for environments (default: the host's)")
 	fs.DurationVar(&cfg.WorkerLease, "worker-lease", 14*time.Hour, "in a cluster, with the worker role: serve this long, then drain (finish the invocations in flight, take no new ones) and exit 0, for a supervisor to restart; 0: no lease")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -54,8 +55,9 @@ var (
 )
 
 // Keys holds accounts and their access keys in a JetStream key-value
-// bucket, with a copy in memory that every request reads. This server is
-// the bucket's only writer.
+// bucket, with a copy in memory that every request reads. Writes go to
+// the bucket and then to the copy; in a cluster, Run keeps the copy in
+// step with what other nodes write.
 type Keys struct {
 	kv jetstream.KeyValue
 
@@ -63,7 +65,11 @@ type Keys struct {
 	accounts map[string]Account // guarded by mu; by id
 	keys     map[string]Key     // guarded by mu; by access key id
 	roles    map[string]Role    // guarded by mu; by role ARN
-	forget   func(id string)    // called (outside mu) when a key is deleted
+	// revs is the revision of each bucket key the copy reflects (after a
+	// deletion, the revision of the value it deleted), so that a watched
+	// entry older than what this node wrote or saw is ignored. Guarded by mu.
+	revs   map[string]uint64
+	forget func(id string) // called (outside mu) when a key is deleted
 }
 
 // OpenKeys opens (creating if need be) the bucket on js and loads it.
@@ -77,7 +83,7 @@ func OpenKeys(ctx context.Context, js jetstream.JetStream) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open auth bucket: %w", err)
 	}
-	k := &Keys{kv: kv, accounts: map[string]Account{}, keys: map[string]Key{}, roles: map[string]Role{}}
+	k := &Keys{kv: kv, accounts: map[string]Account{}, keys: map[string]Key{}, roles: map[string]Role{}, revs: map[string]uint64{}}
 	lister, err := kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list auth bucket: %w", err)
@@ -91,28 +97,117 @@ func OpenKeys(ctx context.Context, js jetstream.JetStream) (*Keys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", name, err)
 		}
-		switch {
-		case strings.HasPrefix(name, "account."):
-			var a Account
-			if err := json.Unmarshal(e.Value(), &a); err != nil {
-				return nil, fmt.Errorf("load %s: %w", name, err)
-			}
-			k.accounts[a.ID] = a
-		case strings.HasPrefix(name, "key."):
-			var key Key
-			if err := json.Unmarshal(e.Value(), &key); err != nil {
-				return nil, fmt.Errorf("load %s: %w", name, err)
-			}
-			k.keys[key.ID] = key
-		case strings.HasPrefix(name, "role."):
-			var r Role
-			if err := json.Unmarshal(e.Value(), &r); err != nil {
-				return nil, fmt.Errorf("load %s: %w", name, err)
-			}
-			k.roles[r.ARN] = r
+		if err := k.apply(e); err != nil {
+			return nil, fmt.Errorf("load %s: %w", name, err)
 		}
 	}
 	return k, nil
+}
+
+// Run keeps the copy in step with the bucket until ctx is done: an
+// account, key or role created or deleted through another node takes
+// effect here as soon as the bucket's watch delivers it (milliseconds;
+// TestKeysWatch). It starts from the bucket's current values, so nothing
+// written between OpenKeys and Run is missed.
+func (k *Keys) Run(ctx context.Context) error {
+	w, err := k.kv.WatchAll(ctx)
+	if ctx.Err() != nil {
+		if err == nil {
+			w.Stop()
+		}
+		return nil // stopped before it started: not a failure
+	}
+	if err != nil {
+		return fmt.Errorf("watch auth bucket: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if e == nil {
+				continue // the end of the current values
+			}
+			if err := k.apply(e); err != nil {
+				slog.Error("undecodable auth record", "component", "auth", "key", e.Key(), "err", err)
+			}
+		}
+	}
+}
+
+// apply records a bucket entry in the copy unless the copy already
+// reflects that revision of the key or a later one.
+func (k *Keys) apply(e jetstream.KeyValueEntry) error {
+	name, put := e.Key(), e.Operation() == jetstream.KeyValuePut
+	var (
+		a   Account
+		key Key
+		r   Role
+	)
+	if put {
+		var v any
+		switch {
+		case strings.HasPrefix(name, "account."):
+			v = &a
+		case strings.HasPrefix(name, "key."):
+			v = &key
+		case strings.HasPrefix(name, "role."):
+			v = &r
+		default:
+			return nil
+		}
+		if err := json.Unmarshal(e.Value(), v); err != nil {
+			return err
+		}
+	}
+	var forgotten string
+	k.mu.Lock()
+	if e.Revision() <= k.revs[name] {
+		k.mu.Unlock()
+		return nil
+	}
+	k.revs[name] = e.Revision()
+	switch {
+	case strings.HasPrefix(name, "account."):
+		if put {
+			k.accounts[a.ID] = a
+		} else {
+			delete(k.accounts, strings.TrimPrefix(name, "account."))
+		}
+	case strings.HasPrefix(name, "key."):
+		if put {
+			k.keys[key.ID] = key
+		} else if id := strings.TrimPrefix(name, "key."); k.keys[id].ID != "" {
+			delete(k.keys, id)
+			forgotten = id
+		}
+	case strings.HasPrefix(name, "role."):
+		if put {
+			k.roles[r.ARN] = r
+		} else {
+			for arn := range k.roles {
+				if roleKey(arn) == name {
+					delete(k.roles, arn)
+				}
+			}
+		}
+	}
+	forget := k.forget
+	k.mu.Unlock()
+	if forgotten != "" && forget != nil {
+		forget(forgotten)
+	}
+	return nil
+}
+
+// wrote records that this node wrote revision rev of bucket key name.
+// Lock held.
+func (k *Keys) wrote(name string, rev uint64) {
+	k.revs[name] = max(k.revs[name], rev)
 }
 
 // Lookup returns the key with id.
@@ -175,13 +270,15 @@ func (k *Keys) CreateAccount(ctx context.Context, id, name string) (Account, err
 	}
 	a := Account{ID: id, Name: name, Created: time.Now().UTC()}
 	b, _ := json.Marshal(a)
-	if _, err := k.kv.Create(ctx, "account."+id, b); err != nil {
+	rev, err := k.kv.Create(ctx, "account."+id, b)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return Account{}, fmt.Errorf("%w: account %s", ErrExists, id)
 		}
 		return Account{}, fmt.Errorf("store account: %w", err)
 	}
 	k.mu.Lock()
+	k.wrote("account."+id, rev)
 	k.accounts[id] = a
 	k.mu.Unlock()
 	return a, nil
@@ -220,10 +317,12 @@ func (k *Keys) CreateKey(ctx context.Context, account, name string, root bool) (
 		key.Name = "hearth-" + strings.ToLower(key.ID[len(key.ID)-8:])
 	}
 	b, _ := json.Marshal(key)
-	if _, err := k.kv.Create(ctx, "key."+key.ID, b); err != nil {
+	rev, err := k.kv.Create(ctx, "key."+key.ID, b)
+	if err != nil {
 		return Key{}, fmt.Errorf("store key: %w", err)
 	}
 	k.mu.Lock()
+	k.wrote("key."+key.ID, rev)
 	k.keys[key.ID] = key
 	k.mu.Unlock()
 	return key, nil

@@ -58,10 +58,12 @@ func (k *Keys) SetRole(ctx context.Context, r Role) error {
 	}
 	r.Created = time.Now().UTC()
 	b, _ := json.Marshal(r)
-	if _, err := k.kv.Put(ctx, roleKey(r.ARN), b); err != nil {
+	rev, err := k.kv.Put(ctx, roleKey(r.ARN), b)
+	if err != nil {
 		return fmt.Errorf("store role: %w", err)
 	}
 	k.mu.Lock()
+	k.wrote(roleKey(r.ARN), rev)
 	k.roles[r.ARN] = r
 	k.mu.Unlock()
 	return nil

@@ -39,8 +39,10 @@ type Config struct {
 	ClusterRoutes string
 	ServerName    string
 	// Replicas is how many copies of every stream, bucket and object store
-	// JetStream keeps (1, 3 or 5; at most the cluster's servers). Zero
-	// means 1.
+	// created without a count JetStream keeps (3 or 5; zero or 1 means
+	// one). While the cluster has fewer JetStream servers, they are
+	// created with one, and the meta leader's node scales them (and any
+	// older stream with fewer) up once it has them: see replicas.go.
 	Replicas int
 }
 
@@ -56,7 +58,8 @@ type RemoteConfig struct {
 	ClientCert     string
 	ClientKey      string
 	ConnectTimeout time.Duration
-	// Replicas: as Config.Replicas.
+	// Replicas: as Config.Replicas; every node tries to scale up the
+	// streams it opened. A server that is not clustered keeps one.
 	Replicas int
 }
 
@@ -99,8 +102,22 @@ func Connect(cfg RemoteConfig, log *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	l.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
-	b := &Broker{nc: nc, js: withReplicas(js, cfg.Replicas), log: l, stop: make(chan struct{}), watcherDone: make(chan struct{})}
-	close(b.watcherDone)
+	want := cfg.Replicas
+	if want > 1 && nc.ConnectedClusterName() == "" {
+		l.Warn("the NATS server is not clustered: streams and buckets keep one replica", "replicas", want)
+		want = 1
+	}
+	b := &Broker{nc: nc, log: l, stop: make(chan struct{}), watcherDone: make(chan struct{})}
+	var r *replication
+	b.js, r = withReplicas(js, want, l)
+	if r == nil {
+		close(b.watcherDone)
+		return b, nil
+	}
+	go func() {
+		defer close(b.watcherDone)
+		r.reconcile(b.stop, func() (bool, bool) { return false, true })
+	}()
 	return b, nil
 }
 
@@ -114,9 +131,10 @@ type Broker struct {
 	jsConfig server.JetStreamConfig // how to start JetStream again
 	log      *slog.Logger
 
-	stop        chan struct{} // closed by Close: ends watchStorage
-	watcherDone chan struct{} // closed when watchStorage has returned
-	closeOnce   sync.Once
+	stop           chan struct{} // closed by Close: ends watchStorage and the replicas' reconciler
+	watcherDone    chan struct{} // closed when watchStorage (Connect: the reconciler) has returned
+	reconcilerDone chan struct{} // Start: closed when the replicas' reconciler has returned
+	closeOnce      sync.Once
 
 	mu         sync.Mutex
 	storageErr error // guarded by mu; see StorageErr
@@ -217,7 +235,7 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 			return nil, err
 		}
 	}
-	b := &Broker{srv: srv, nc: nc, js: withReplicas(js, cfg.Replicas), dir: cfg.Dir, log: log.With("component", "broker"),
+	b := &Broker{srv: srv, nc: nc, dir: cfg.Dir, log: log.With("component", "broker"),
 		jsConfig: server.JetStreamConfig{
 			StoreDir:   cfg.Dir,
 			MaxStore:   maxStore,
@@ -226,7 +244,19 @@ func Start(cfg Config, log *slog.Logger) (*Broker, error) {
 			Strict:     true,
 			CompressOK: true,
 		},
-		stop: make(chan struct{}), watcherDone: make(chan struct{})}
+		stop: make(chan struct{}), watcherDone: make(chan struct{}), reconcilerDone: make(chan struct{})}
+	var r *replication
+	b.js, r = withReplicas(js, cfg.Replicas, b.log)
+	if r != nil {
+		go func() {
+			defer close(b.reconcilerDone)
+			r.reconcile(b.stop, func() (bool, bool) {
+				return true, srv.JetStreamIsLeader() && len(srv.JetStreamClusterPeers()) >= r.want
+			})
+		}()
+	} else {
+		close(b.reconcilerDone)
+	}
 	go func() { defer close(b.watcherDone); b.watchStorage(b.stop) }()
 	return b, nil
 }
@@ -270,6 +300,9 @@ func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		close(b.stop)
 		<-b.watcherDone
+		if b.reconcilerDone != nil {
+			<-b.reconcilerDone
+		}
 		b.nc.Close()
 		if b.srv == nil {
 			return // an external server

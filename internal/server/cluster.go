@@ -55,6 +55,11 @@ func (c Config) validateCluster() []error {
 	if c.NATSURL == "" && (c.NATSCreds != "" || c.NATSCA != "" || c.NATSCert != "" || c.NATSKey != "") {
 		errs = append(errs, fmt.Errorf("nats-creds, nats-ca, nats-cert, nats-key: need --nats-url"))
 	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas: must be 1 to 5 (0: 3 in a cluster), got %d", c.Replicas))
+	} else if c.Replicas > 1 && !c.clustered() {
+		errs = append(errs, fmt.Errorf("replicas: a single node keeps one copy; more need --nats-url or --cluster-name"))
+	}
 	if c.WorkerMemoryMB < 0 {
 		errs = append(errs, fmt.Errorf("worker-memory: must not be negative, got %d", c.WorkerMemoryMB))
 	}
@@ -70,10 +75,11 @@ func (c Config) validateCluster() []error {
 // startBroker connects to the external NATS of --nats-url, or starts the
 // embedded server, clustered with --cluster-name.
 func startBroker(cfg Config, log *slog.Logger) (*broker.Broker, error) {
+	replicas := cfg.replicas()
 	if cfg.NATSURL != "" {
-		return broker.Connect(broker.RemoteConfig{URL: cfg.NATSURL, Creds: cfg.NATSCreds, RootCAs: cfg.NATSCA, ClientCert: cfg.NATSCert, ClientKey: cfg.NATSKey}, log)
+		return broker.Connect(broker.RemoteConfig{URL: cfg.NATSURL, Creds: cfg.NATSCreds, RootCAs: cfg.NATSCA, ClientCert: cfg.NATSCert, ClientKey: cfg.NATSKey, Replicas: replicas}, log)
 	}
-	bc := broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always"}
+	bc := broker.Config{Dir: filepath.Join(cfg.DataDir, "jetstream"), SyncAlways: cfg.Sync == "always", Replicas: replicas}
 	if cfg.ClusterName != "" {
 		host, _ := os.Hostname()
 		bc.ClusterName, bc.ClusterListen, bc.ClusterRoutes = cfg.ClusterName, cfg.ClusterListen, cfg.ClusterRoutes
@@ -82,6 +88,22 @@ func startBroker(cfg Config, log *slog.Logger) (*broker.Broker, error) {
 		bc.ServerName = "hearth-" + strings.NewReplacer(":", "-", ".", "-", "[", "", "]", "").Replace(host+"-"+cfg.ClusterListen)
 	}
 	return broker.Start(bc, log)
+}
+
+// replicas is --replicas, with 0 meaning 3 in a cluster and 1 on a
+// single node. Three, not "as many as --cluster-routes names": routes
+// may name only a few seeds of a larger cluster, and the broker creates
+// with one replica while the cluster has fewer JetStream servers than
+// wanted and scales up when it has them, so a default of 3 costs a
+// smaller cluster nothing.
+func (c Config) replicas() int {
+	if c.Replicas > 0 {
+		return c.Replicas
+	}
+	if c.clustered() {
+		return 3
+	}
+	return 1
 }
 
 // workerMemoryMB is the memory a worker announces: --worker-memory, else

@@ -23,6 +23,9 @@ func TestValidateCluster(t *testing.T) {
 		{"cluster without listen", func(c *Config) { c.ClusterName = "c" }, "cluster-listen"},
 		{"routes without cluster", func(c *Config) { c.ClusterRoutes = "nats-route://x:1" }, "need --cluster-name"},
 		{"creds without url", func(c *Config) { c.NATSCreds = "f" }, "need --nats-url"},
+		{"replicas on a single node", func(c *Config) { c.Replicas = 3 }, "replicas"},
+		{"replicas out of range", func(c *Config) { c.NATSURL = "nats://x"; c.Replicas = 7 }, "replicas"},
+		{"replicas in a cluster", func(c *Config) { c.NATSURL = "nats://x"; c.Replicas = 5 }, ""},
 		{"unspecified worker addr", func(c *Config) { c.NATSURL = "nats://x"; c.WorkerAddr = "0.0.0.0:7000" }, "worker-addr"},
 	} {
 		c := base
@@ -33,6 +36,22 @@ func TestValidateCluster(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("%s: Validate() = %v, want an error with %q", tt.name, err, tt.want)
+		}
+	}
+	// Three copies in a cluster unless told otherwise; one on a single node.
+	for _, tt := range []struct {
+		mod  func(*Config)
+		want int
+	}{
+		{func(c *Config) {}, 1},
+		{func(c *Config) { c.NATSURL = "nats://x" }, 3},
+		{func(c *Config) { c.ClusterName = "c" }, 3},
+		{func(c *Config) { c.ClusterName = "c"; c.Replicas = 1 }, 1},
+	} {
+		c := base
+		tt.mod(&c)
+		if got := c.replicas(); got != tt.want {
+			t.Errorf("replicas() of %+v = %d, want %d", c.Replicas, got, tt.want)
 		}
 	}
 }

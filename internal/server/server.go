@@ -151,6 +151,12 @@ type Config struct {
 	ClusterName   string
 	ClusterListen string
 	ClusterRoutes string
+	// Replicas is how many copies a cluster's JetStream keeps of every
+	// stream, bucket and object store. Zero means 3 in a cluster (created
+	// with one while the cluster has fewer than three JetStream servers,
+	// scaled up once it has them; one on an external server that is not
+	// clustered) and 1 on a single node.
+	Replicas int
 	// WorkerAddr is where a worker node in a cluster takes invocations
 	// from api nodes (host:port, announced as is). Zero means
 	// 127.0.0.1:0 (a free loopback port: every node on one host).
@@ -546,6 +552,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	defer stop()
 	var g errgroup.Group
 	g.Go(func() error { return st.Run(stopCtx) })
+	if keys != nil && cfg.clustered() {
+		// Other api nodes create and delete accounts and keys too.
+		g.Go(func() error { return keys.Run(stopCtx) })
+	}
 	g.Go(func() error { return ls.Run(stopCtx) })
 	if mx != nil {
 		// Deleted functions and versions free their metrics series.
@@ -780,7 +790,8 @@ func setupAuth(ctx context.Context, cfg Config, b *broker.Broker, log *slog.Logg
 	}
 	root, created, err := keys.Bootstrap(ctx, cfg.AccountID)
 	// Nodes of a cluster that start together race to create the account;
-	// the loser loads the bucket again (Keys has no watch) and finds it.
+	// the loser loads the bucket again (the watch, Keys.Run, starts
+	// later) and finds it.
 	for try := 0; err != nil && cfg.clustered() && try < 20; try++ {
 		log.Info("creating the root key raced with another node; loading the keys again", "err", err)
 		time.Sleep(250 * time.Millisecond)
