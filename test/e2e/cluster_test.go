@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -12,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -354,5 +358,94 @@ func TestClusterEmbeddedNATS(t *testing.T) {
 	}
 	if n := nodes[1].count(t, "embedded", "") + nodes[2].count(t, "embedded", ""); n != 1 {
 		t.Errorf("the workers have %d environments, want 1", n)
+	}
+}
+
+// BenchmarkClusterWorkers measures throughput through one api node with
+// one worker, then with two, at 8 concurrent callers, in the same run.
+// "sleep" is a function that waits 50 ms, on workers that each hold 4
+// environments of it (--worker-memory 512, 128 MB functions): what a
+// second worker adds when the first is full. "echo" answers at once:
+// what a second worker process adds when the two cores are the limit.
+func BenchmarkClusterWorkers(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		event string
+	}{
+		{"sleep", `{"op":"sleep","ms":50}`},
+		{"echo", `{"op":"echo","text":"x"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			url := startNATS(b)
+			api := benchServer(b, "--roles", "api,poller", "--nats-url", url)
+			worker := func() { benchServer(b, "--roles", "worker", "--nats-url", url, "--worker-memory", "512") }
+			inPlacement := func(n int) {
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					got := 0
+					for _, w := range api.clusterView(b).Workers {
+						if w.InPlacement {
+							got++
+						}
+					}
+					if got == n {
+						return
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("the api node has %d workers in placement, want %d", got, n)
+					}
+				}
+			}
+			worker()
+			inPlacement(1)
+			f := goFn()
+			f.memory = 128
+			api.create(b, "spread", f)
+			tr := &http.Transport{MaxIdleConnsPerHost: 16}
+			c := &http.Client{Transport: signing{s: api, base: tr}}
+			target := api.URL + "/2015-03-31/functions/spread/invocations"
+			event := []byte(bc.event)
+			const callers = 8
+			run := func() float64 {
+				var next atomic.Int64
+				var failed atomic.Value
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range callers {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							resp, err := c.Post(target, "application/json", bytes.NewReader(event))
+							if err != nil {
+								failed.Store(err.Error())
+								return
+							}
+							out, _ := io.ReadAll(resp.Body)
+							resp.Body.Close()
+							if resp.StatusCode != 200 {
+								failed.Store(fmt.Sprintf("%d %s", resp.StatusCode, out))
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if f := failed.Load(); f != nil {
+					b.Fatalf("invoke through the api node: %v", f)
+				}
+				return float64(b.N) / time.Since(start).Seconds()
+			}
+			run() // cold starts on the first worker
+			b.ResetTimer()
+			one := run()
+			b.StopTimer()
+			worker()
+			inPlacement(2)
+			run() // cold starts on the second worker
+			b.StartTimer()
+			two := run()
+			b.StopTimer()
+			b.ReportMetric(one, "1-worker-inv/s")
+			b.ReportMetric(two, "2-workers-inv/s")
+			b.ReportMetric(two/one, "2/1")
+		})
 	}
 }
