@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,8 @@ func startNATS(t testing.TB) string {
 	}
 	return url
 }
+
+var workerTLSRE = regexp.MustCompile(`msg="worker joins the cluster" .*?addr=(\S+) scheme=https`)
 
 var workerIDRE = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+)`)
 
@@ -173,6 +176,25 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	}
 	if got := other.count(t, "clustered", ""); got != 0 {
 		t.Errorf("the cold worker has %d environments, want 0", got)
+	}
+
+	// The workers took those invocations over TLS: their listener answers
+	// plain HTTP with Go's refusal, and a client that does not trust the
+	// cluster CA (this one trusts the system's) cannot verify it.
+	m := workerTLSRE.FindStringSubmatch(hot.Log())
+	if m == nil {
+		t.Fatalf("the worker does not log that it serves https:\n%s", hot.Log())
+	}
+	if resp, err := http.Get("http://" + m[1] + "/_hearth/cluster/v1/environments"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTPS") {
+			t.Errorf("plain HTTP to the worker at %s: %s %q; want 400, an HTTP request to an HTTPS server", m[1], resp.Status, body)
+		}
+	}
+	var verr *tls.CertificateVerificationError
+	if _, err := http.Get("https://" + m[1] + "/_hearth/cluster/v1/environments"); !errors.As(err, &verr) {
+		t.Errorf("https to the worker without the cluster CA: %v; want a certificate verification error", err)
 	}
 
 	// hearth cluster lists both workers in placement, the hot one with
