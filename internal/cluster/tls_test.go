@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"hearth/internal/broker"
+	"hearth/internal/placement"
 )
 
 // testCA makes a CA as ClusterCA does, without JetStream.
@@ -168,5 +169,28 @@ func TestClusterCAOnce(t *testing.T) {
 		if !ca.cert.Equal(cas[0].cert) {
 			t.Errorf("node %d has another CA than node 0", i+1)
 		}
+	}
+}
+
+// An api node dials a worker with https unless the worker announced a
+// plain listener, and forgets that once the worker has been silent a
+// minute (its address may be another's by then).
+func TestRunnerFollowsWorkerScheme(t *testing.T) {
+	r := NewRunner(nil, "t", testCA(t), slog.New(slog.DiscardHandler))
+	now := time.Now()
+	r.noteScheme(placement.Announce{Worker: "a", Addr: "10.0.0.1:7000"}, now)
+	r.noteScheme(placement.Announce{Worker: "b", Addr: "10.0.0.2:7000", PlainHTTP: true}, now)
+	for _, tt := range []struct{ addr, want string }{
+		{"10.0.0.1:7000", "https://10.0.0.1:7000" + invokePath},
+		{"10.0.0.2:7000", "http://10.0.0.2:7000" + invokePath},
+		{"10.0.0.3:7000", "https://10.0.0.3:7000" + invokePath}, // never announced
+	} {
+		if got := r.url(tt.addr, invokePath); got != tt.want {
+			t.Errorf("url(%s) = %s, want %s", tt.addr, got, tt.want)
+		}
+	}
+	r.noteScheme(placement.Announce{Worker: "a", Addr: "10.0.0.1:7000"}, now.Add(2*time.Minute))
+	if got, want := r.url("10.0.0.2:7000", invokePath), "https://10.0.0.2:7000"+invokePath; got != want {
+		t.Errorf("after a minute of silence: url = %s, want %s", got, want)
 	}
 }
