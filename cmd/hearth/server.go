@@ -61,6 +61,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.ClusterRoutes, "cluster-routes", "", "with --cluster-name: the other servers' routes, nats-route://host:port, comma-separated")
 	fs.IntVar(&cfg.Replicas, "replicas", 0, "in a cluster: copies JetStream keeps of every stream, bucket and object store (default 3; created with 1 while the cluster has fewer JetStream servers, scaled up when it has them)")
 	fs.StringVar(&cfg.WorkerAddr, "worker-addr", "", "in a cluster, with the worker role: host:port where api nodes send invocations, announced as is (default 127.0.0.1:0)")
+	fs.StringVar(&cfg.ClusterTLS, "cluster-tls", "on", "in a cluster: on serves the worker listener with TLS 1.3 and a certificate of the cluster CA (made once, kept in JetStream); off serves it as plain HTTP, for nodes whose network encrypts already")
 	fs.IntVar(&cfg.WorkerMemoryMB, "worker-memory", 0, "in a cluster, with the worker role: MB of memory for environments (default: the host's)")
 	fs.DurationVar(&cfg.WorkerLease, "worker-lease", 14*time.Hour, "in a cluster, with the worker role: serve this long, then drain (finish the invocations in flight, take no new ones) and exit 0, for a supervisor to restart; 0: no lease")
 	fs.DurationVar(&cfg.AsyncAckWait, "async-ack-wait", 30*time.Second, "how long an async event a poller took may go without a sign of life (the poller died) before another poller takes it")

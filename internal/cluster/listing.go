@@ -122,7 +122,7 @@ func (r *Runner) Environments(ctx context.Context) ([]HostedEnv, []Listed) {
 
 // listWorker asks the worker at addr for its environments.
 func (r *Runner) listWorker(ctx context.Context, addr string) (workerListing, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+environmentsPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url(addr, environmentsPath), nil)
 	if err != nil {
 		return workerListing{}, err
 	}

@@ -259,7 +259,7 @@ func (r *Runner) sendStream(ctx context.Context, t placement.Ticket, req *worker
 	// its connection breaking.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+streamPath, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, r.url(t.Addr, streamPath), bytes.NewReader(body))
 	if err != nil {
 		r.reg.Done(t, false)
 		return nil, err

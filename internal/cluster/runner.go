@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,14 +42,23 @@ type Runner struct {
 	token  string // presented to workers (SharedToken)
 	log    *slog.Logger
 
+	mu sync.Mutex
+	// plain holds the addresses of workers that announced a listener
+	// without TLS (--cluster-tls=off), with when they last did; every
+	// other worker is dialled with https.
+	plain map[string]time.Time // guarded by mu
+
 	self listing // this node's own environments (listing.go)
 }
 
 // NewRunner returns a Runner; local runs what cannot go remote, token is
-// what workers require of it (SharedToken).
-func NewRunner(local invoke.Runner, token string, log *slog.Logger) *Runner {
+// what workers require of it (SharedToken), ca what their certificates
+// are checked against (ClusterCA).
+func NewRunner(local invoke.Runner, token string, ca *CA, log *slog.Logger) *Runner {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		TLSClientConfig:     ca.ClientConfig(),
+		TLSHandshakeTimeout: 5 * time.Second,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
@@ -58,6 +69,36 @@ func NewRunner(local invoke.Runner, token string, log *slog.Logger) *Runner {
 		client: &http.Client{Transport: tr},
 		token:  token,
 		log:    log.With("component", "cluster"),
+		plain:  map[string]time.Time{},
+	}
+}
+
+// url is the URL of path on the worker at addr: https unless the worker
+// announced a plain listener.
+func (r *Runner) url(addr, path string) string {
+	r.mu.Lock()
+	_, plain := r.plain[addr]
+	r.mu.Unlock()
+	if plain {
+		return "http://" + addr + path
+	}
+	return "https://" + addr + path
+}
+
+// noteScheme records how the worker of a reaches its listener.
+func (r *Runner) noteScheme(a placement.Announce, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a.PlainHTTP {
+		r.plain[a.Addr] = now
+	} else {
+		delete(r.plain, a.Addr)
+	}
+	// Forget plain workers silent for long (gone, or a new one since).
+	for addr, seen := range r.plain {
+		if now.Sub(seen) > time.Minute {
+			delete(r.plain, addr)
+		}
 	}
 }
 
@@ -73,6 +114,7 @@ func (r *Runner) Run(ctx context.Context, nc *nats.Conn) error {
 			r.log.Warn("worker announcement refused", "err", err)
 			return
 		}
+		r.noteScheme(a, time.Now())
 		r.reg.Apply(a)
 	})
 	if err != nil {
@@ -154,7 +196,7 @@ func (r *Runner) send(ctx context.Context, t placement.Ticket, req *worker.Reque
 	// worker that is cut off without its connection breaking.
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, "http://"+t.Addr+invokePath, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, r.url(t.Addr, invokePath), bytes.NewReader(body))
 	if err != nil {
 		r.reg.Done(t, false)
 		return nil, err
@@ -231,7 +273,14 @@ func (r *Runner) refusedBy(t placement.Ticket, resp *http.Response) *refusal {
 // connection to the worker could not be made.
 func neverSent(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	// The worker's certificate did not verify, or it does not speak TLS:
+	// the request was not sent.
+	var verr *tls.CertificateVerificationError
+	var rerr tls.RecordHeaderError
+	return errors.As(err, &verr) || errors.As(err, &rerr)
 }
 
 // place places key, waiting until deadline for room. The workers in except
@@ -274,7 +323,7 @@ func (r *Runner) Drain(ctx context.Context, id string) (inFlight int, err error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+drainPath, nil)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url(addr, drainPath), nil)
 	if err != nil {
 		return 0, err
 	}

@@ -39,6 +39,8 @@ type WorkerConfig struct {
 	// Token is the secret api nodes must present (SharedToken);
 	// requests without it are refused.
 	Token string
+	// PlainHTTP says the worker's listener is not TLS (announced so).
+	PlainHTTP bool
 	// Lease, when positive, is how long the worker serves: at its end it
 	// drains (Drain) by itself. Zero means no lease.
 	Lease time.Duration
@@ -274,7 +276,7 @@ func (n *WorkerNode) ran(key string) {
 
 // announce builds the worker's current state.
 func (n *WorkerNode) announce(leaving bool) placement.Announce {
-	a := placement.Announce{Worker: n.id, Addr: n.cfg.Addr, MemoryMB: n.cfg.MemoryMB, MaxEnvs: n.cfg.MaxEnvs, Leaving: leaving, LeaseEnd: n.leaseEnd}
+	a := placement.Announce{Worker: n.id, Addr: n.cfg.Addr, MemoryMB: n.cfg.MemoryMB, MaxEnvs: n.cfg.MaxEnvs, Leaving: leaving, LeaseEnd: n.leaseEnd, PlainHTTP: n.cfg.PlainHTTP}
 	for _, e := range n.wk.Environments() {
 		switch e.State {
 		case "busy":
@@ -312,7 +314,11 @@ func (n *WorkerNode) publish(leaving bool) error {
 // then announces that it leaves. It starts a drain when the lease ends,
 // and closes Drained when a drain has finished.
 func (n *WorkerNode) Run(ctx context.Context) error {
-	n.log.Info("worker joins the cluster", "addr", n.cfg.Addr, "memory_mb", n.cfg.MemoryMB, "max_envs", n.cfg.MaxEnvs, "lease_end", n.leaseEnd)
+	scheme := "https"
+	if n.cfg.PlainHTTP {
+		scheme = "http"
+	}
+	n.log.Info("worker joins the cluster", "addr", n.cfg.Addr, "scheme", scheme, "memory_mb", n.cfg.MemoryMB, "max_envs", n.cfg.MaxEnvs, "lease_end", n.leaseEnd)
 	t := time.NewTicker(Heartbeat)
 	defer t.Stop()
 	var lease <-chan time.Time

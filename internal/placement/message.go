@@ -36,6 +36,9 @@ type Announce struct {
 	LeaseEnd time.Time `json:"leaseEnd,omitzero"`
 	// Leaving is the worker's last message: it is out of placement at once.
 	Leaving bool `json:"leaving,omitempty"`
+	// PlainHTTP says the worker serves Addr without TLS
+	// (--cluster-tls=off); api nodes dial the others with https.
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
 }
 
 // Encode returns the message as JSON, stamped with MessageVersion.

@@ -22,7 +22,9 @@ func workerConfig(cfg Config, addr, token string) cluster.WorkerConfig {
 		MemoryMB: workerMemoryMB(cfg),
 		MaxEnvs:  cfg.Concurrency,
 		Token:    token,
-		Lease:    cfg.WorkerLease,
+		// The listener is TLS unless --cluster-tls=off (clustertls.go).
+		PlainHTTP: cfg.clusterTLSOff(),
+		Lease:     cfg.WorkerLease,
 	}
 }
 

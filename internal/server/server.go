@@ -161,6 +161,9 @@ type Config struct {
 	// from api nodes (host:port, announced as is). Zero means
 	// 127.0.0.1:0 (a free loopback port: every node on one host).
 	WorkerAddr string
+	// ClusterTLS is "off" for a plain HTTP worker listener; "" or "on"
+	// means TLS with a certificate of the cluster CA (clustertls.go).
+	ClusterTLS string
 	// WorkerMemoryMB is a worker node's memory for environments, as it
 	// announces it. Zero means the host's memory.
 	WorkerMemoryMB int
@@ -293,6 +296,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateCluster()...)
 	errs = append(errs, c.validateLease()...)
+	errs = append(errs, c.validateClusterTLS()...)
 	return errors.Join(errs...)
 }
 
@@ -463,11 +467,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	// this node's own worker role included.
 	var remote *cluster.Runner
 	var workerToken string
+	var clusterCA *cluster.CA
 	if cfg.clustered() {
 		if workerToken, err = cluster.SharedToken(ctx, b.JetStream()); err != nil {
 			return err
 		}
-		remote = cluster.NewRunner(wk, workerToken, log)
+		if clusterCA, err = cluster.ClusterCA(ctx, b.JetStream()); err != nil {
+			return err
+		}
+		remote = cluster.NewRunner(wk, workerToken, clusterCA, log)
 		runner = remote
 	}
 	var mx *metrics.Metrics
@@ -585,7 +593,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	var wn *cluster.WorkerNode
 	var drained <-chan struct{} // closed once a worker node has drained (lease.go)
 	if wln != nil {
-		wn = cluster.NewWorkerNode(workerConfig(cfg, wln.Addr().String(), workerToken), wk, b.Conn(), log)
+		wcfg := workerConfig(cfg, wln.Addr().String(), workerToken)
+		if wln, err = workerListener(cfg, clusterCA, wln, wcfg.Addr); err != nil {
+			return err
+		}
+		wn = cluster.NewWorkerNode(wcfg, wk, b.Conn(), log)
 		drained = wn.Drained()
 	}
 	// Logs and the environments listing across nodes (xnode.go).

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,8 @@ func startNATS(t testing.TB) string {
 	}
 	return url
 }
+
+var workerTLSRE = regexp.MustCompile(`msg="worker joins the cluster" .*?addr=(\S+) scheme=https`)
 
 var workerIDRE = regexp.MustCompile(`msg="worker joins the cluster" .*?worker_id=(\S+)`)
 
@@ -175,6 +178,25 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 		t.Errorf("the cold worker has %d environments, want 0", got)
 	}
 
+	// The workers took those invocations over TLS: their listener answers
+	// plain HTTP with Go's refusal, and a client that does not trust the
+	// cluster CA (this one trusts the system's) cannot verify it.
+	m := workerTLSRE.FindStringSubmatch(hot.Log())
+	if m == nil {
+		t.Fatalf("the worker does not log that it serves https:\n%s", hot.Log())
+	}
+	if resp, err := http.Get("http://" + m[1] + "/_hearth/cluster/v1/environments"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTPS") {
+			t.Errorf("plain HTTP to the worker at %s: %s %q; want 400, an HTTP request to an HTTPS server", m[1], resp.Status, body)
+		}
+	}
+	var verr *tls.CertificateVerificationError
+	if _, err := http.Get("https://" + m[1] + "/_hearth/cluster/v1/environments"); !errors.As(err, &verr) {
+		t.Errorf("https to the worker without the cluster CA: %v; want a certificate verification error", err)
+	}
+
 	// hearth cluster lists both workers in placement, the hot one with
 	// its idle environment.
 	out, err := api.cli(t.Context(), "cluster").CombinedOutput()
@@ -264,6 +286,8 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 // event) through an api node and a worker node, two processes on a NATS
 // server of their own, against the single-process server, interleaved
 // in rounds of 50 in the same run; reports both p50s and their ratio.
+// A second api node and worker on another NATS server talk plain HTTP
+// (--cluster-tls=off): tls/plain is what TLS between the nodes costs.
 //
 //	go test -run XXX -bench ClusterWarm -benchtime 1000x ./test/e2e/
 func BenchmarkClusterWarm(b *testing.B) {
@@ -271,6 +295,9 @@ func BenchmarkClusterWarm(b *testing.B) {
 	single := benchServer(b)
 	benchServer(b, "--roles", "worker", "--nats-url", url)
 	api := benchServer(b, "--roles", "api,poller", "--nats-url", url)
+	plainURL := startNATS(b)
+	benchServer(b, "--roles", "worker", "--nats-url", plainURL, "--cluster-tls", "off")
+	plain := benchServer(b, "--roles", "api,poller", "--nats-url", plainURL)
 	event := []byte(`{"op":"echo","text":"` + strings.Repeat("x", 1000) + `"}`)
 	type target struct {
 		c   *http.Client
@@ -278,7 +305,7 @@ func BenchmarkClusterWarm(b *testing.B) {
 		d   []time.Duration
 	}
 	var ts []*target
-	for _, s := range []*server{single, api} {
+	for _, s := range []*server{single, api, plain} {
 		s.create(b, "warm", goFn())
 		tr := &http.Transport{MaxIdleConnsPerHost: 4}
 		t := &target{c: &http.Client{Transport: signing{s: s, base: tr}}, url: s.URL + "/2015-03-31/functions/warm/invocations"}
@@ -297,10 +324,12 @@ func BenchmarkClusterWarm(b *testing.B) {
 	}
 	b.StopTimer()
 	med := func(d []time.Duration) time.Duration { slices.Sort(d); return d[len(d)/2] }
-	one, two := med(ts[0].d), med(ts[1].d)
+	one, two, three := med(ts[0].d), med(ts[1].d), med(ts[2].d)
 	b.ReportMetric(float64(one.Microseconds()), "single-p50-us")
 	b.ReportMetric(float64(two.Microseconds()), "cluster-p50-us")
+	b.ReportMetric(float64(three.Microseconds()), "plain-p50-us")
 	b.ReportMetric(float64(two)/float64(one), "cluster/single")
+	b.ReportMetric(float64(two)/float64(three), "tls/plain")
 }
 
 // freePorts returns n loopback ports free at the time of the call.
