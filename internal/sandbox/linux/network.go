@@ -644,19 +644,19 @@ func restoreForwardingLocked() error {
 // namespace: loopback up and, with a network, eth0 addressed and routed
 // through the host side.
 func configureNetwork(n netMsg) error {
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("find lo: %w", err)
-	}
+	// The kernel gives every namespace's loopback the index 1
+	// (LOOPBACK_IFINDEX), so it needs no lookup.
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
 	if err := netlink.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("bring up lo: %w", err)
 	}
 	if n.Addr == "" {
 		return nil
 	}
-	for _, p := range []string{"all", "default", "eth0"} {
-		os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0)
-	}
+	// "all" sets the namespace's default and every device it has (lo and
+	// eth0) too: one write instead of three, each of which retries for as
+	// long as another holds the RTNL lock (the kernel only trylocks it).
+	os.WriteFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", []byte("1"), 0)
 	addr, err := netip.ParsePrefix(n.Addr)
 	if err != nil {
 		return fmt.Errorf("parse address %q: %w", n.Addr, err)

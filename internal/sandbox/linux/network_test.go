@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
@@ -256,6 +257,21 @@ func TestLinkLocalIsUnreachable(t *testing.T) {
 	open := newDriver(t, linux.Config{LinkLocal: true})
 	if r := probeResults(t, open, target)[target]; !strings.HasPrefix(r, "ok hello ") {
 		t.Errorf("connect to %s with LinkLocal: %q; want it reached", target, r)
+	}
+}
+
+// An environment has IPv6 off on each of its devices and for any device it
+// could get later, so it has no IPv6 path, link-local or other, to the host.
+func TestEnvironmentHasNoIPv6(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	e := start(t, d, envSpec(t, `cd /proc/sys/net/ipv6/conf && for p in *; do echo "v6 $p $(cat $p/disable_ipv6)"; done`, nil))
+	if exit := waitExit(t, e); exit.Code != 0 {
+		t.Fatalf("exit = %+v; output:\n%s", exit, e.Output(t))
+	}
+	got := lines(t, e, "v6 ")
+	want := []string{"all 1", "default 1", "eth0 1", "lo 1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("disable_ipv6 per device (-want +got):\n%s", diff)
 	}
 }
 
