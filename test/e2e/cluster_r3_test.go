@@ -279,7 +279,7 @@ func TestClusterR3LoseOneServer(t *testing.T) {
 		return err
 	})
 	t.Logf("first create through a surviving node succeeded %v after kill -9", took.Round(time.Millisecond))
-	took = retry(t, 30*time.Second, "invoke after the kill", func(ctx context.Context) error {
+	retry(t, 30*time.Second, "invoke after the kill", func(ctx context.Context) error {
 		r, err := other.tryInvoke(ctx, other.NoRetry, "r3-1", map[string]any{"op": "echo"})
 		if err == nil && r.FunctionError != "" {
 			return fmt.Errorf("function error %s: %s", r.FunctionError, r.Payload)
