@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"hearth/internal/invoke"
 	"hearth/internal/placement"
 	"hearth/internal/worker"
 )
@@ -139,23 +138,11 @@ func (s *wireSink) Write(p []byte) (int, error) {
 
 // serveStream runs a streamed invocation for an api node (streamPath).
 func (n *WorkerNode) serveStream(w http.ResponseWriter, r *http.Request) {
-	if !authorized(r, n.cfg.Token) {
-		http.Error(w, "forbidden", http.StatusForbidden)
+	m, payload, ok := n.accept(w, r)
+	if !ok {
 		return
 	}
-	var m invokeMeta
-	payload, err := readFrame(r.Body, &m, maxFrame)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	mem := m.Function.MemorySize
-	if why := n.admit(mem, time.Now().Add(n.cfg.InitTimeout+m.Function.TimeoutDuration()+drainSlack)); why != "" {
-		n.refuse(w, &m, why)
-		return
-	}
-	defer n.finish(mem) // after the answer is written and the environment released
-	n.ran(Key(m.Function.Account, m.Function.Name, m.Function.Version))
+	defer n.finish(m.Function.MemorySize) // after the answer is written and the environment released
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	sink := &wireSink{w: w, rc: http.NewResponseController(w)}
@@ -202,54 +189,17 @@ func (n *WorkerNode) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// invokeStream places a streamed invocation on a worker and feeds
-// req.Stream with the chunks as the worker sends them. A worker lost
-// before the stream began fails the invocation as an unstreamed one does
-// (ErrWorkerLost); once the stream began, the invocation ends with a
+// sendStream runs the streamed invocation framed in body on the worker of
+// t, feeding req.Stream with the chunks as the worker sends them, and
+// settles t. It returns a *refusal when nothing of it ran there. A worker
+// lost before the stream began fails the invocation as an unstreamed one
+// does (ErrWorkerLost); once the stream began, the invocation ends with a
 // function error of type ServiceException after what was streamed, so
 // the client's stream ends with an error instead of hanging. A sink that
 // fails (a client too slow or gone) gets nothing more, and the rest of
 // the answer is read and dropped, as the single node's runtime API does:
 // the invocation returns when the function ends, not when its client
 // goes away.
-func (r *Runner) invokeStream(ctx context.Context, req *worker.Request) (*worker.Result, error) {
-	fn := req.Function
-	key := Key(fn.Account, fn.Name, fn.Version)
-	var body bytes.Buffer
-	body.Grow(len(req.Payload) + 4096)
-	if err := writeFrame(&body, invokeMeta{
-		Function:        fn,
-		RequestID:       req.RequestID,
-		InvokedARN:      req.InvokedARN,
-		ClientContext:   req.ClientContext,
-		CognitoIdentity: req.CognitoIdentity,
-		TraceID:         req.TraceID,
-	}, req.Payload); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(placeWait)
-	var except []string
-	for {
-		t, err := r.place(ctx, key, fn.MemorySize, deadline, except)
-		if err != nil {
-			return nil, err
-		}
-		res, err := r.sendStream(ctx, t, req, body.Bytes())
-		var ref *refusal
-		if !errors.As(err, &ref) {
-			return res, err
-		}
-		except = append(except, t.Worker)
-		if len(except) > maxRefusals {
-			return nil, fmt.Errorf("%w: %d workers turned the invocation down, the last: %v", invoke.ErrThrottled, len(except), err)
-		}
-		r.log.Debug("placing the streamed invocation again", "request_id", req.RequestID, "refused_by", t.Worker, "why", ref.why)
-	}
-}
-
-// sendStream runs the streamed invocation framed in body on the worker of
-// t, feeding req.Stream, and settles t. It returns a *refusal when nothing
-// of it ran there.
 func (r *Runner) sendStream(ctx context.Context, t placement.Ticket, req *worker.Request, body []byte) (*worker.Result, error) {
 	fn := req.Function
 	// A client that goes away fails the sink, not the invocation: as on a
@@ -259,31 +209,11 @@ func (r *Runner) sendStream(ctx context.Context, t placement.Ticket, req *worker
 	// its connection breaking.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, r.url(t.Addr, streamPath), bytes.NewReader(body))
+	resp, err := r.post(ctx, cctx, t, streamPath, req.RequestID, body)
 	if err != nil {
-		r.reg.Done(t, false)
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "application/octet-stream")
-	hreq.Header.Set("Authorization", "Bearer "+r.token)
-	resp, err := r.client.Do(hreq)
-	if err != nil {
-		if ctx.Err() == nil && neverSent(err) {
-			r.reg.Done(t, false)
-			r.reg.Refused(t)
-			r.log.Warn("worker unreachable; placing the streamed invocation elsewhere", "request_id", req.RequestID, "worker", t.Worker, "addr", t.Addr, "err", err)
-			return nil, &refusal{worker: t.Worker, why: "unreachable: " + err.Error()}
-		}
-		return nil, r.lost(ctx, t, req.RequestID, err)
-	}
 	defer resp.Body.Close()
-	if ref := r.refusedBy(t, resp); ref != nil {
-		return nil, ref
-	}
-	if resp.StatusCode != http.StatusOK {
-		r.reg.Done(t, false)
-		return nil, fmt.Errorf("worker %s answered %s", t.Worker, resp.Status)
-	}
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
 	var buf []byte
 	began := false

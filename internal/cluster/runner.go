@@ -141,10 +141,12 @@ const maxRefusals = 4
 // Invoke places req on a worker and runs it there. A worker that refuses
 // it (fuller than this node's view, or draining) or cannot be reached
 // has run nothing of it: the invocation is placed again, on another
-// worker, up to maxRefusals times.
+// worker, up to maxRefusals times. A streamed invocation (req.Stream) is
+// sent to the worker's stream endpoint (sendStream).
 func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Result, error) {
+	send := r.send
 	if req.Stream != nil {
-		return r.invokeStream(ctx, req)
+		send = r.sendStream
 	}
 	fn := req.Function
 	key := Key(fn.Account, fn.Name, fn.Version)
@@ -167,7 +169,7 @@ func (r *Runner) Invoke(ctx context.Context, req *worker.Request) (*worker.Resul
 		if err != nil {
 			return nil, err
 		}
-		res, err := r.send(ctx, t, req, body.Bytes())
+		res, err := send(ctx, t, req, body.Bytes())
 		var ref *refusal
 		if !errors.As(err, &ref) {
 			return res, err
@@ -196,34 +198,11 @@ func (r *Runner) send(ctx context.Context, t placement.Ticket, req *worker.Reque
 	// worker that is cut off without its connection breaking.
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(fn.Timeout)*time.Second+30*time.Second)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, r.url(t.Addr, invokePath), bytes.NewReader(body))
+	resp, err := r.post(ctx, cctx, t, invokePath, req.RequestID, body)
 	if err != nil {
-		r.reg.Done(t, false)
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "application/octet-stream")
-	hreq.Header.Set("Authorization", "Bearer "+r.token)
-	resp, err := r.client.Do(hreq)
-	if err != nil {
-		if ctx.Err() == nil && neverSent(err) {
-			// Nothing reached the worker: it is gone (or not yet
-			// listening). Full until its next heartbeat, which a dead
-			// worker never sends.
-			r.reg.Done(t, false)
-			r.reg.Refused(t)
-			r.log.Warn("worker unreachable; placing the invocation elsewhere", "request_id", req.RequestID, "worker", t.Worker, "addr", t.Addr, "err", err)
-			return nil, &refusal{worker: t.Worker, why: "unreachable: " + err.Error()}
-		}
-		return nil, r.lost(ctx, t, req.RequestID, err)
-	}
 	defer resp.Body.Close()
-	if ref := r.refusedBy(t, resp); ref != nil {
-		return nil, ref
-	}
-	if resp.StatusCode != http.StatusOK {
-		r.reg.Done(t, false)
-		return nil, fmt.Errorf("worker %s answered %s", t.Worker, resp.Status)
-	}
 	var m resultMeta
 	payload, err := readFrame(resp.Body, &m, maxFrame)
 	if err != nil {
@@ -250,6 +229,44 @@ func (r *Runner) send(ctx context.Context, t placement.Ticket, req *worker.Reque
 		InitDuration:    m.InitDuration,
 		ColdStart:       m.ColdStart,
 	}, nil
+}
+
+// post sends an invocation framed in body to path on the worker of t,
+// bounded by cctx (ctx is the caller's). Unless it returns a response
+// with status 200, it has settled t, and the error is a *refusal when
+// nothing reached the worker or the worker ran nothing, ErrWorkerLost
+// when the connection broke.
+func (r *Runner) post(ctx, cctx context.Context, t placement.Ticket, path, requestID string, body []byte) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, r.url(t.Addr, path), bytes.NewReader(body))
+	if err != nil {
+		r.reg.Done(t, false)
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/octet-stream")
+	hreq.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := r.client.Do(hreq)
+	if err != nil {
+		if ctx.Err() == nil && neverSent(err) {
+			// Nothing reached the worker: it is gone (or not yet
+			// listening). Full until its next heartbeat, which a dead
+			// worker never sends.
+			r.reg.Done(t, false)
+			r.reg.Refused(t)
+			r.log.Warn("worker unreachable; placing the invocation elsewhere", "request_id", requestID, "worker", t.Worker, "addr", t.Addr, "err", err)
+			return nil, &refusal{worker: t.Worker, why: "unreachable: " + err.Error()}
+		}
+		return nil, r.lost(ctx, t, requestID, err)
+	}
+	if ref := r.refusedBy(t, resp); ref != nil {
+		resp.Body.Close()
+		return nil, ref
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		r.reg.Done(t, false)
+		return nil, fmt.Errorf("worker %s answered %s", t.Worker, resp.Status)
+	}
+	return resp, nil
 }
 
 // refusedBy settles t and returns the refusal when the worker's answer

@@ -208,23 +208,11 @@ func (n *WorkerNode) refuse(w http.ResponseWriter, m *invokeMeta, why string) {
 }
 
 func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
-	if !authorized(r, n.cfg.Token) {
-		http.Error(w, "forbidden", http.StatusForbidden)
+	m, payload, ok := n.accept(w, r)
+	if !ok {
 		return
 	}
-	var m invokeMeta
-	payload, err := readFrame(r.Body, &m, maxFrame)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	mem := m.Function.MemorySize
-	if why := n.admit(mem, time.Now().Add(n.cfg.InitTimeout+m.Function.TimeoutDuration()+drainSlack)); why != "" {
-		n.refuse(w, &m, why)
-		return
-	}
-	defer n.finish(mem) // after the answer is written and the environment released
-	n.ran(Key(m.Function.Account, m.Function.Name, m.Function.Version))
+	defer n.finish(m.Function.MemorySize) // after the answer is written and the environment released
 	res, err := n.wk.Invoke(r.Context(), &worker.Request{
 		Function:        m.Function,
 		RequestID:       m.RequestID,
@@ -259,6 +247,27 @@ func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
 	}, res.Payload); err != nil {
 		n.log.Debug("response to api node lost", "request_id", m.RequestID, "err", err)
 	}
+}
+
+// accept reads an invocation sent to the worker and admits it; when it
+// returns !ok it has answered (forbidden, malformed, or refused: no room,
+// draining). The caller calls finish once it has answered.
+func (n *WorkerNode) accept(w http.ResponseWriter, r *http.Request) (m invokeMeta, payload []byte, ok bool) {
+	if !authorized(r, n.cfg.Token) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return m, nil, false
+	}
+	payload, err := readFrame(r.Body, &m, maxFrame)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return m, nil, false
+	}
+	if why := n.admit(m.Function.MemorySize, time.Now().Add(n.cfg.InitTimeout+m.Function.TimeoutDuration()+drainSlack)); why != "" {
+		n.refuse(w, &m, why)
+		return m, nil, false
+	}
+	n.ran(Key(m.Function.Account, m.Function.Name, m.Function.Version))
+	return m, payload, true
 }
 
 // ran records that key ran here (its code is cached).
