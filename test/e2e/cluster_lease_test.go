@@ -23,6 +23,7 @@ type clusterView struct {
 	Clustered bool `json:"clustered"`
 	Workers   []struct {
 		ID          string    `json:"id"`
+		Addr        string    `json:"addr"`
 		InPlacement bool      `json:"in_placement"`
 		Draining    bool      `json:"draining"`
 		IdleEnvs    int       `json:"idle_environments"`

@@ -42,6 +42,12 @@ var natsServerBin = sync.OnceValues(func() (string, error) {
 // t.Cleanup stops it after everything started later.
 func startNATS(t testing.TB) string {
 	t.Helper()
+	return startNATSOn(t, "127.0.0.1")
+}
+
+// startNATSOn is startNATS listening on host.
+func startNATSOn(t testing.TB, host string) string {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
@@ -49,7 +55,7 @@ func startNATS(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-dir", t.TempDir())
+	cmd := exec.Command(bin, "-dir", t.TempDir(), "-host", host)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -167,6 +167,14 @@ var (
 // flags. t.Cleanup stops it and checks that it left no process behind.
 func startServer(t testing.TB, dataDir string, flags ...string) *server {
 	t.Helper()
+	return startServerIn(t, "", dataDir, flags...)
+}
+
+// startServerIn is startServer in network namespace netns (under ip netns
+// exec, which execs hearth, so the server's pid is hearth's); "" is the
+// test's own.
+func startServerIn(t testing.TB, netns, dataDir string, flags ...string) *server {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
@@ -184,6 +192,9 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 	}
 	args = append(args, flags...)
 	cmd := exec.Command(hearthBin, args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, hearthBin}, args...)...)
+	}
 	cmd.Env = serverEnv()
 	s := &server{t: t, cmd: cmd, DataDir: dataDir, exited: make(chan struct{})}
 	pr, pw := io.Pipe()

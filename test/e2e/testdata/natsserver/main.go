@@ -17,11 +17,12 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "JetStream store directory")
+	host := flag.String("host", "127.0.0.1", "client listen address")
 	port := flag.Int("port", -1, "client port (-1: a free one)")
 	flag.Parse()
 	opts := &server.Options{
 		ServerName: "e2e-nats",
-		Host:       "127.0.0.1",
+		Host:       *host,
 		Port:       *port,
 		JetStream:  true,
 		StoreDir:   *dir,
