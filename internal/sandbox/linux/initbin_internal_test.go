@@ -4,6 +4,7 @@ package linux
 
 import (
 	"bufio"
+	"bytes"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -28,6 +29,9 @@ func TestEmbeddedInitIsCurrent(t *testing.T) {
 		t.Skip("needs the go command")
 	}
 	out, err := exec.Command("go", "run", "./mkinit", "-check").CombinedOutput()
+	if err != nil && bytes.Contains(out, []byte("cannot be compared")) {
+		t.Skipf("%s", out) // another Go release than the one that built them
+	}
 	if err != nil {
 		t.Fatalf("go run ./mkinit -check: %v\n%s", err, out)
 	}

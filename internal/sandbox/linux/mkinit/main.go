@@ -2,7 +2,10 @@
 // (../initprog) for each architecture the driver embeds it for, and writes
 // it gzip-compressed to ../initbin_<arch>.gz. The build is reproducible:
 // the same sources and Go release give the same bytes, which is what
-// `mkinit -check` (run by TestEmbeddedInitIsCurrent) compares.
+// `mkinit -check` (run by TestEmbeddedInitIsCurrent) compares. The Go
+// release that built them is written to ../initbin.goversion; another
+// release builds other bytes, so -check compares only under the same one
+// and otherwise says their bytes "cannot be compared" (the test skips).
 //
 //	go generate ./internal/sandbox/linux/
 package main
@@ -24,6 +27,22 @@ var archs = []string{"amd64", "arm64"}
 func main() {
 	check := flag.Bool("check", false, "compare with the files instead of writing them; exit 1 if they differ")
 	flag.Parse()
+	v, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkinit: go env GOVERSION:", err)
+		os.Exit(2)
+	}
+	version := string(bytes.TrimSpace(v))
+	const versionFile = "initbin.goversion"
+	if *check {
+		if built, err := os.ReadFile(versionFile); err == nil && string(bytes.TrimSpace(built)) != version {
+			fmt.Fprintf(os.Stderr, "mkinit: the embedded init programs were built with %s, this is %s: their bytes cannot be compared\n", bytes.TrimSpace(built), version)
+			os.Exit(3)
+		}
+	} else if err := os.WriteFile(versionFile, []byte(version+"\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "mkinit:", err)
+		os.Exit(2)
+	}
 	stale := false
 	for _, arch := range archs {
 		gz, err := build(arch)
