@@ -3,12 +3,14 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -26,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // natsServerBin builds testdata/natsserver once: a standalone NATS server
@@ -48,6 +52,14 @@ func startNATS(t testing.TB) string {
 // startNATSOn is startNATS listening on host.
 func startNATSOn(t testing.TB, host string) string {
 	t.Helper()
+	url, _ := runNATS(t, "-dir", t.TempDir(), "-host", host)
+	return url
+}
+
+// runNATS starts testdata/natsserver with args and returns its client URL
+// and process; t.Cleanup stops it after everything started later.
+func runNATS(t testing.TB, args ...string) (string, *os.Process) {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
@@ -55,7 +67,7 @@ func startNATSOn(t testing.TB, host string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-dir", t.TempDir(), "-host", host)
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +84,46 @@ func startNATSOn(t testing.TB, host string) string {
 	if err != nil || !ok {
 		t.Fatalf("natsserver: %q, %v", line, err)
 	}
-	return url
+	return url, cmd.Process
+}
+
+// startNATSCluster starts n NATS servers on loopback that form one
+// JetStream cluster, separate processes as an operator's cluster would
+// be, and waits until JetStream has a meta leader. It returns the
+// servers' client URLs, comma-separated as --nats-url takes them, and
+// their processes (in the URLs' order); t.Cleanup stops them after
+// everything started later.
+func startNATSCluster(t *testing.T, n int) (string, []*os.Process) {
+	t.Helper()
+	ports := freePorts(t, n)
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(p))
+	}
+	var urls []string
+	var procs []*os.Process
+	for i, p := range ports {
+		url, proc := runNATS(t, "-dir", t.TempDir(), "-name", fmt.Sprintf("e2e-nats-%d", i), "-cluster-name", "e2e",
+			"-cluster-port", strconv.Itoa(p), "-routes", strings.Join(routes, ","))
+		urls = append(urls, url)
+		procs = append(procs, proc)
+	}
+	joined := strings.Join(urls, ",")
+	nc, err := nats.Connect(joined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// JetStream answers once the servers have elected a meta leader.
+	retry(t, 60*time.Second, "JetStream of the NATS cluster", func(ctx context.Context) error {
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+	return joined, procs
 }
 
 var workerTLSRE = regexp.MustCompile(`msg="worker joins the cluster" .*?addr=(\S+) scheme=https`)
