@@ -173,6 +173,9 @@ const holdSubject = "hearth.cluster.provision.holds"
 // that died, costs at most this.
 const holdTTL = 5 * time.Second
 
+// holdLinger is how long a hold stays after its release (see Hold).
+const holdLinger = 5 * time.Second
+
 // holdMsg is a hold, or its release, on holdSubject.
 type holdMsg struct {
 	ID      string          `json:"id"`
@@ -210,15 +213,16 @@ func (p *ProvisionedWorkers) Hold(ctx context.Context, cfg function.Config, n in
 		}
 	}
 	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // renews the hold until released
-		defer close(done)
+	go func() { // renews the hold until released, then releases it
 		t := time.NewTicker(Heartbeat)
 		defer t.Stop()
 		for {
 			publish(msg)
 			select {
 			case <-stop:
+				m := msg
+				m.Release = true
+				publish(m)
 				return
 			case <-t.C:
 			}
@@ -226,13 +230,12 @@ func (p *ProvisionedWorkers) Hold(ctx context.Context, cfg function.Config, n in
 	}()
 	var once sync.Once
 	release = func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-			m := msg
-			m.Release = true
-			publish(m)
-		})
+		// The alias has moved in the store; the workers learn it through
+		// their store's watch, maybe after this. Released at once, a worker
+		// that still sees the alias on the old version would drop the new
+		// version's environments and the alias's next invocation would be a
+		// cold start: the hold lingers for holdLinger.
+		once.Do(func() { time.AfterFunc(holdLinger, func() { close(stop) }) })
 	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -244,10 +247,16 @@ func (p *ProvisionedWorkers) Hold(ctx context.Context, cfg function.Config, n in
 		switch {
 		case st.Ready >= n:
 			// Placement learns that they are idle from the workers'
-			// next announcements.
-			select {
-			case <-time.After(Heartbeat + 100*time.Millisecond):
-			case <-ctx.Done():
+			// next announcements: wait until it has (a heartbeat, more on
+			// a loaded machine), so that the alias's next invocation finds
+			// them; at most a few heartbeats.
+			key := Key(cfg.Account, cfg.Name, cfg.Version)
+			for wait := time.Now().Add(5 * Heartbeat); runner.reg.Idle(key) < n && time.Now().Before(wait); {
+				select {
+				case <-time.After(50 * time.Millisecond):
+				case <-ctx.Done():
+					return release, nil
+				}
 			}
 			return release, nil
 		case st.Failed != "":

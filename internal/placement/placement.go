@@ -400,6 +400,22 @@ func (r *Registry) Workers() []WorkerState {
 	return out
 }
 
+// Idle is the number of idle environments of key on the workers in
+// placement, as the registry knows them.
+func (r *Registry) Idle(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now, n := time.Now(), 0
+	if s := r.warm[key]; s != nil {
+		for _, w := range s.ws {
+			if r.usable(w, now) {
+				n += w.idle[key]
+			}
+		}
+	}
+	return n
+}
+
 func (r *Registry) usable(w *worker, now time.Time) bool {
 	return w.live && !w.draining && now.Before(w.deadline)
 }

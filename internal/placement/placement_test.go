@@ -313,3 +313,34 @@ func TestDrainingTicket(t *testing.T) {
 		t.Errorf("draining workers = %v; want [a]", draining)
 	}
 }
+
+// Idle counts a key's idle environments on the workers in placement only:
+// reserved ones and those of a draining worker do not count.
+func TestIdle(t *testing.T) {
+	r := New(Config{Seed: 1})
+	a, b := hb("a", 1), hb("b", 1)
+	a.Idle = map[string]int{"k": 2, "other": 1}
+	b.Idle = map[string]int{"k": 1}
+	r.Apply(a)
+	r.Apply(b)
+	if got := r.Idle("k"); got != 3 {
+		t.Errorf("Idle(k) = %d, want 3", got)
+	}
+	tk, err := r.Place("k", 128)
+	if err != nil || !tk.Warm {
+		t.Fatalf("Place = %+v, %v; want warm", tk, err)
+	}
+	if got := r.Idle("k"); got != 2 {
+		t.Errorf("Idle(k) after a reservation = %d, want 2", got)
+	}
+	d := hb("b", 2)
+	d.Idle = map[string]int{"k": 1}
+	d.Draining = true
+	r.Apply(d)
+	if got, want := r.Idle("k"), map[string]int{"a": 1, "b": 2}[tk.Worker]; got != want {
+		t.Errorf("Idle(k) with b draining = %d, want %d", got, want)
+	}
+	if got := r.Idle("none"); got != 0 {
+		t.Errorf("Idle(none) = %d, want 0", got)
+	}
+}
