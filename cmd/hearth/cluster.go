@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// runCluster prints the workers the api node at the endpoint places
-// invocations on.
+// runCluster prints the cluster's nodes as the api node at the endpoint
+// hears them, then the workers it places invocations on.
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -22,7 +22,14 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var out struct {
 		Clustered bool `json:"clustered"`
-		Workers   []struct {
+		Nodes     []struct {
+			ID      string    `json:"id"`
+			Roles   []string  `json:"roles"`
+			Addr    string    `json:"addr"`
+			Started time.Time `json:"started"`
+			State   string    `json:"state"`
+		} `json:"nodes"`
+		Workers []struct {
 			ID          string    `json:"id"`
 			Addr        string    `json:"addr"`
 			InPlacement bool      `json:"in_placement"`
@@ -44,6 +51,15 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLES\tAPI ADDRESS\tSTATE\tSTARTED")
+	for _, n := range out.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, strings.Join(n.Roles, ","), n.Addr, n.State, n.Started.Local().Format(time.DateTime))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKER\tADDRESS\tSTATE\tENVS BUSY/IDLE/MAX\tMEMORY BUSY/TOTAL MB\tLEASE ENDS")
 	for _, w := range out.Workers {
 		state := "serving"

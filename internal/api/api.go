@@ -117,6 +117,9 @@ type API struct {
 	// clusterWorkers lists the cluster's workers (SetCluster); nil on a
 	// node outside a cluster.
 	clusterWorkers func() []placement.WorkerState
+	// clusterNodes lists the cluster's nodes (SetClusterNodes); nil on a
+	// single node.
+	clusterNodes func() []cluster.NodeState
 	// clusterEnvs lists the cluster's environments (clusterenv.go); nil
 	// outside a cluster's api nodes.
 	clusterEnvs func(ctx context.Context) ([]cluster.HostedEnv, []cluster.Listed)

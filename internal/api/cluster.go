@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"hearth/internal/cluster"
 	"hearth/internal/placement"
 )
 
@@ -13,6 +14,21 @@ import (
 // them, for GET /_hearth/v1/cluster; without it the node is not in a
 // cluster.
 func (a *API) SetCluster(workers func() []placement.WorkerState) { a.clusterWorkers = workers }
+
+// SetClusterNodes gives the API the cluster's nodes, whatever their
+// roles, as their heartbeats tell this api node, for the nodes of GET
+// /_hearth/v1/cluster.
+func (a *API) SetClusterNodes(nodes func() []cluster.NodeState) { a.clusterNodes = nodes }
+
+// clusterNode is one node in GET /_hearth/v1/cluster.
+type clusterNode struct {
+	ID       string    `json:"id"`
+	Roles    []string  `json:"roles"`
+	Addr     string    `json:"addr"`
+	Started  time.Time `json:"started"`
+	State    string    `json:"state"` // alive, lost
+	Deadline time.Time `json:"heartbeat_deadline"`
+}
 
 // clusterWorker is one worker in GET /_hearth/v1/cluster.
 type clusterWorker struct {
@@ -29,12 +45,19 @@ type clusterWorker struct {
 	LeaseEnd        time.Time `json:"lease_end,omitzero"`
 }
 
-// cluster lists the workers this api node places invocations on.
+// cluster lists the cluster's nodes and the workers this api node places
+// invocations on.
 func (a *API) cluster(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Clustered bool            `json:"clustered"`
+		Nodes     []clusterNode   `json:"nodes"`
 		Workers   []clusterWorker `json:"workers"`
-	}{Workers: []clusterWorker{}}
+	}{Nodes: []clusterNode{}, Workers: []clusterWorker{}}
+	if a.clusterNodes != nil {
+		for _, n := range a.clusterNodes() {
+			out.Nodes = append(out.Nodes, clusterNode{ID: n.ID, Roles: n.Roles, Addr: n.Addr, Started: n.Started.UTC(), State: n.State, Deadline: n.Deadline.UTC()})
+		}
+	}
 	if a.clusterWorkers != nil {
 		out.Clustered = true
 		for _, ws := range a.clusterWorkers() {

@@ -2,13 +2,10 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -81,10 +78,7 @@ type WorkerNode struct {
 
 // NewWorkerNode returns the worker role around wk, announcing on nc.
 func NewWorkerNode(cfg WorkerConfig, wk *worker.Worker, nc *nats.Conn, log *slog.Logger) *WorkerNode {
-	host, _ := os.Hostname()
-	var b [6]byte
-	rand.Read(b[:])
-	id := host + "-" + hex.EncodeToString(b[:])
+	id := NewNodeID()
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = 10 * time.Second
 	}

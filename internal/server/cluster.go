@@ -26,6 +26,14 @@ func (c Config) hasRole(role string) bool {
 	return len(c.Roles) == 0 || slices.Contains(c.Roles, role)
 }
 
+// roles returns the node's roles, all three when none are given.
+func (c Config) roles() []string {
+	if len(c.Roles) == 0 {
+		return []string{RoleAPI, RoleWorker, RolePoller}
+	}
+	return c.Roles
+}
+
 // clustered reports whether the node is part of a cluster: its NATS is
 // external or clustered, and invocations go through placement.
 func (c Config) clustered() bool { return c.NATSURL != "" || c.ClusterName != "" }

@@ -613,6 +613,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		close(wsrvDone)
 		close(announceDone)
 	}
+	// Every node of a cluster beats on cluster.NodeSubject; api nodes
+	// list the nodes they hear (hearth cluster). A worker node is known by
+	// its worker's id, so the two lists join.
+	nodeStop := func() {}
+	if cfg.clustered() {
+		beat := cluster.NodeBeat{ID: cluster.NewNodeID(), Roles: cfg.roles(), Addr: ln.Addr().String(), Started: time.Now().UTC()}
+		if wn != nil {
+			beat.ID = wn.ID()
+		}
+		if cfg.hasRole(RoleAPI) {
+			nodes := cluster.NewNodes(nil)
+			a.SetClusterNodes(nodes.List)
+			g.Go(func() error { return nodes.Run(stopCtx, b.Conn()) })
+		}
+		nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		nodeDone := make(chan struct{})
+		go func() { defer close(nodeDone); cluster.RunNodeHeartbeat(nctx, b.Conn(), beat, log) }()
+		nodeStop = func() { cancel(); <-nodeDone }
+	}
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	workerDone := make(chan error, 1)
@@ -681,11 +700,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	go func() { defer close(sweepDone); sweepCode(stopCtx, st, wk, log) }()
 	a.SetReady()
 	if cfg.clustered() {
-		roles := cfg.Roles
-		if len(roles) == 0 {
-			roles = []string{RoleAPI, RoleWorker, RolePoller}
-		}
-		attrs := []any{"roles", strings.Join(roles, ",")}
+		attrs := []any{"roles", strings.Join(cfg.roles(), ",")}
 		if wln != nil {
 			attrs = append(attrs, "worker_addr", wln.Addr().String())
 		}
@@ -733,6 +748,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	// sent it finish.
 	announceStop()
 	<-announceDone
+	nodeStop()
 	if wsrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		if serr := wsrv.Shutdown(sctx); serr != nil {

@@ -21,7 +21,13 @@ import (
 // clusterView is GET /_hearth/v1/cluster as an api node answers it.
 type clusterView struct {
 	Clustered bool `json:"clustered"`
-	Workers   []struct {
+	Nodes     []struct {
+		ID    string   `json:"id"`
+		Roles []string `json:"roles"`
+		Addr  string   `json:"addr"`
+		State string   `json:"state"`
+	} `json:"nodes"`
+	Workers []struct {
 		ID          string    `json:"id"`
 		Addr        string    `json:"addr"`
 		InPlacement bool      `json:"in_placement"`

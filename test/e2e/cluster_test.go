@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -201,6 +202,30 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 		eventually(t, 5*time.Second, "the api node places on worker "+id, func() bool { return api.serving(t, id, 0) })
 	}
 
+	// Every node beats, whatever its roles: the api node lists all three,
+	// the workers by their worker ids.
+	nodes := func() map[string]string { // "roles state" by node id
+		got := map[string]string{}
+		for _, n := range api.clusterView(t).Nodes {
+			got[n.ID] = strings.Join(n.Roles, ",") + " " + n.State
+		}
+		return got
+	}
+	apiID := ""
+	eventually(t, 5*time.Second, "the api node lists the three nodes", func() bool {
+		got := nodes()
+		for id, v := range got {
+			if v == "api,poller alive" {
+				apiID = id
+			}
+		}
+		want := map[string]string{apiID: "api,poller alive"}
+		for id := range workers {
+			want[id] = "worker alive"
+		}
+		return cmp.Equal(got, want)
+	})
+
 	api.create(t, "clustered", goFn())
 	first := api.invoke(t, "clustered", map[string]any{"op": "echo"})
 	if first.FunctionError != "" {
@@ -260,6 +285,11 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("hearth cluster: %v\n%s", err, out)
 	}
+	// The NODES table comes first, the api node in it.
+	if nodesAt, workersAt := strings.Index(string(out), "NODE "), strings.Index(string(out), "WORKER "); nodesAt < 0 || workersAt < nodesAt ||
+		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(apiID)+` +api,poller +\S+ +alive `).Match(out) {
+		t.Errorf("hearth cluster has no NODES table before WORKERS with the api node %s alive:\n%s", apiID, out)
+	}
 	for id, w := range workers {
 		line := ""
 		for _, l := range strings.Split(string(out), "\n") {
@@ -318,6 +348,16 @@ func TestClusterAPIAndWorkers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("invoke on a killed worker still hangs 10 s after the kill")
 	}
+	// The killed worker's heartbeats stop: its node is lost within the
+	// 3 s deadline.
+	hotID := ""
+	for id, w := range workers {
+		if w == hot {
+			hotID = id
+		}
+	}
+	eventually(t, 5*time.Second, "the killed node "+hotID+" is lost", func() bool { return nodes()[hotID] == "worker lost" })
+	t.Logf("node %s lost %v after kill -9", hotID, time.Since(killed).Round(100*time.Millisecond))
 	// The next invocation goes to the live worker.
 	r, err := api.tryInvoke(t.Context(), api.NoRetry, "clustered", map[string]any{"op": "echo"})
 	if err != nil || r.FunctionError != "" {
