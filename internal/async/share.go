@@ -31,7 +31,7 @@ const ledgerSubject = "hearth.async.ledger"
 
 // resyncEvery is how often a sharing node checks its ledger against the
 // stream.
-const resyncEvery = 10 * time.Second
+const resyncEvery = 2 * time.Second
 
 // Notice kinds.
 const (
