@@ -146,16 +146,7 @@ func (n *WorkerNode) serveStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	sink := &wireSink{w: w, rc: http.NewResponseController(w)}
-	res, err := n.wk.Invoke(r.Context(), &worker.Request{
-		Function:        m.Function,
-		RequestID:       m.RequestID,
-		Payload:         payload,
-		InvokedARN:      m.InvokedARN,
-		ClientContext:   m.ClientContext,
-		CognitoIdentity: m.CognitoIdentity,
-		TraceID:         m.TraceID,
-		Stream:          sink,
-	})
+	res, err := n.wk.Invoke(r.Context(), m.request(payload, sink))
 	var out streamResult
 	var body []byte
 	if err != nil {
@@ -252,17 +243,9 @@ func (r *Runner) sendStream(ctx context.Context, t placement.Ticket, req *worker
 			}
 			r.reg.Done(t, !strings.HasPrefix(m.ErrorType, "Sandbox.") && !strings.HasPrefix(m.ErrorType, "Runtime."))
 			r.log.Debug("streamed on worker", "request_id", req.RequestID, "worker", t.Worker, "cold_start", m.ColdStart)
-			return &worker.Result{
-				Payload:         payload,
-				FunctionError:   m.FunctionError,
-				ErrorType:       m.ErrorType,
-				ExecutedVersion: m.ExecutedVersion,
-				Log:             m.Log,
-				Duration:        m.Duration,
-				InitDuration:    m.InitDuration,
-				ColdStart:       m.ColdStart,
-				Streamed:        began,
-			}, nil
+			res := m.result(payload)
+			res.Streamed = began
+			return res, nil
 		default:
 			r.reg.Done(t, false)
 			return nil, fmt.Errorf("worker %s: %w: type %q", t.Worker, errWireRecord, typ)

@@ -219,16 +219,7 @@ func (r *Runner) send(ctx context.Context, t placement.Ticket, req *worker.Reque
 	// it warm.
 	r.reg.Done(t, !strings.HasPrefix(m.ErrorType, "Sandbox.") && !strings.HasPrefix(m.ErrorType, "Runtime."))
 	r.log.Debug("invoked on worker", "request_id", req.RequestID, "worker", t.Worker, "warm", t.Warm, "cached", t.Cached, "cold_start", m.ColdStart)
-	return &worker.Result{
-		Payload:         payload,
-		FunctionError:   m.FunctionError,
-		ErrorType:       m.ErrorType,
-		ExecutedVersion: m.ExecutedVersion,
-		Log:             m.Log,
-		Duration:        m.Duration,
-		InitDuration:    m.InitDuration,
-		ColdStart:       m.ColdStart,
-	}, nil
+	return m.result(payload), nil
 }
 
 // post sends an invocation framed in body to path on the worker of t,

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"hearth/internal/function"
+	"hearth/internal/worker"
 )
 
 // Subject is where workers publish their placement.Announce messages.
@@ -48,6 +49,20 @@ type invokeMeta struct {
 	TraceID         string          `json:"traceId,omitempty"`
 }
 
+// request is the invocation m describes, with payload, for the worker.
+func (m *invokeMeta) request(payload []byte, stream worker.StreamSink) *worker.Request {
+	return &worker.Request{
+		Function:        m.Function,
+		RequestID:       m.RequestID,
+		Payload:         payload,
+		InvokedARN:      m.InvokedARN,
+		ClientContext:   m.ClientContext,
+		CognitoIdentity: m.CognitoIdentity,
+		TraceID:         m.TraceID,
+		Stream:          stream,
+	}
+}
+
 // resultMeta is what travels back with the response payload.
 type resultMeta struct {
 	FunctionError   string        `json:"functionError,omitempty"`
@@ -63,6 +78,20 @@ type resultMeta struct {
 	Closed bool   `json:"closed,omitempty"`
 	// Worker is the id of the worker that ran the invocation.
 	Worker string `json:"worker,omitempty"`
+}
+
+// result is the worker's answer m describes, with payload.
+func (m *resultMeta) result(payload []byte) *worker.Result {
+	return &worker.Result{
+		Payload:         payload,
+		FunctionError:   m.FunctionError,
+		ErrorType:       m.ErrorType,
+		ExecutedVersion: m.ExecutedVersion,
+		Log:             m.Log,
+		Duration:        m.Duration,
+		InitDuration:    m.InitDuration,
+		ColdStart:       m.ColdStart,
+	}
 }
 
 // maxMeta bounds the metadata frame (a function's configuration with its

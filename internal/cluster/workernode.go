@@ -207,15 +207,7 @@ func (n *WorkerNode) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer n.finish(m.Function.MemorySize) // after the answer is written and the environment released
-	res, err := n.wk.Invoke(r.Context(), &worker.Request{
-		Function:        m.Function,
-		RequestID:       m.RequestID,
-		Payload:         payload,
-		InvokedARN:      m.InvokedARN,
-		ClientContext:   m.ClientContext,
-		CognitoIdentity: m.CognitoIdentity,
-		TraceID:         m.TraceID,
-	})
+	res, err := n.wk.Invoke(r.Context(), m.request(payload, nil))
 	if errors.Is(err, worker.ErrClosed) {
 		n.refuse(w, &m, refusedDraining) // the worker stops: nothing ran
 		return
