@@ -132,6 +132,16 @@ type Spec struct {
 	// otherwise executes Cmd.
 	Zygote string
 
+	// Stem names the managed runtime ("python" or "node") whose
+	// interpreter a driver may have started ahead of time, before it knew
+	// the function: a pre-started runtime ("stem") that has loaded the
+	// runtime client and waits for its start message (see [StemMessage]).
+	// Empty means Cmd is always executed at Start. Like Zygote, a driver
+	// uses a stem only when the result is the same as executing Cmd and
+	// otherwise executes Cmd; the worker sets it only when the function
+	// sets no variable an interpreter reads as it starts.
+	Stem string
+
 	// MemoryMB is the function's MemorySize. Isolating drivers enforce it.
 	MemoryMB int
 	// TmpMB is the size of the private scratch space (EphemeralStorage).
@@ -369,4 +379,19 @@ func (e Exit) String() string {
 		return "signal: " + e.Signal.String()
 	}
 	return fmt.Sprintf("exit status %d", e.Code)
+}
+
+// StemFDVar is the variable that tells a pre-started runtime (a stem, see
+// [Spec.Stem]) which of its descriptors carries its start message. Only a
+// stem's start environment has it; the message's environment does not.
+const StemFDVar = "_HEARTH_STEM_FD"
+
+// StemMessage is what a driver writes, as JSON, to a stem's start
+// descriptor (a pipe), then closes it: the stem reads to end of file,
+// replaces its whole environment with Env (KEY=VALUE pairs, expanded as
+// for an executed Cmd), changes to Cwd, closes the descriptor and goes on
+// as an executed bootstrap would, loading the function's code only now.
+type StemMessage struct {
+	Cwd string   `json:"cwd"`
+	Env []string `json:"env"`
 }
