@@ -36,7 +36,7 @@ func TestCgroupV2Freezer(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(mnt, group)
-	c := &cgroup{name: "v2test", v2: mgr, memDir: dir}
+	c := &cgroup{name: "v2test", dirs: []string{dir}, v2: mgr, memDir: dir}
 	t.Cleanup(func() {
 		if _, err := os.Stat(dir); err == nil { // the test failed half-way
 			c.kill()
@@ -119,4 +119,58 @@ func bytesLastIndex(b []byte, c byte) int {
 		}
 	}
 	return -1
+}
+
+// BenchmarkCgroupDelete compares removing an emptied environment cgroup
+// the way delete does (rmdir per hierarchy) with containerd's Delete,
+// which walks every hierarchy's processes first (issue 13, bursts).
+func BenchmarkCgroupDelete(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	if v2, err := cgroupMode(); err != nil {
+		b.Skip(err)
+	} else if v2 {
+		b.Skip("the comparison is for cgroup v1 hosts")
+	}
+	tree, err := newCgroupTree(fmt.Sprintf("/hearth/bench-%d", os.Getpid()))
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tree.removeAll(ctx)
+		tree.removeParent()
+	})
+	for _, mode := range []string{"rmdir", "containerd"} {
+		b.Run(mode, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				b.StopTimer()
+				n++
+				c, err := tree.create(fmt.Sprintf("c%d", n), 64, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if mode == "rmdir" {
+					err = c.delete(b.Context())
+				} else {
+					c.closeFiles()
+					err = c.v1.Delete()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				for _, dir := range c.dirs {
+					if _, err := os.Stat(dir); err == nil {
+						b.Fatalf("%s: %s is still there", mode, dir)
+					}
+				}
+				b.StartTimer()
+			}
+		})
+	}
 }
