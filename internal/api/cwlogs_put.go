@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ func (a *API) createLogGroup(r *http.Request, body []byte) (any, *logsError) {
 	if err := a.logs.CreateGroup(key, a.logLabel(account, key, name)); err != nil {
 		if errors.Is(err, logs.ErrGroupExists) {
 			return nil, &logsError{http.StatusBadRequest, "ResourceAlreadyExistsException", "The specified log group already exists"}
+		}
+		if errors.Is(err, logs.ErrTooManyGroups) {
+			return nil, &logsError{http.StatusBadRequest, "LimitExceededException", "Resource limit exceeded: Hearth keeps at most " + strconv.Itoa(a.logs.MaxCreatedGroups()) + " log groups made by CreateLogGroup in an account."}
 		}
 		return nil, internalLogs(err)
 	}

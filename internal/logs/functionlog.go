@@ -27,6 +27,10 @@ type Config struct {
 	// included: past it, Run removes the logs least recently written
 	// until they fit. Zero means 1 GiB.
 	MaxTotalBytes int64
+	// MaxCreatedGroups bounds the log groups CreateLogGroup makes per
+	// account (each is kept in groupsFile, rewritten on every change).
+	// Zero means DefaultMaxCreatedGroups.
+	MaxCreatedGroups int
 }
 
 // evictEvery is how often Run checks the logs' total size.

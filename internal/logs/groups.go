@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +53,26 @@ var (
 	// ErrTooManyStreams is returned when a group has MaxCreatedStreams
 	// streams made by CreateLogStream.
 	ErrTooManyStreams = errors.New("too many log streams created in the log group")
+	// ErrTooManyGroups is returned when an account has as many log groups
+	// made by CreateLogGroup as Config.MaxCreatedGroups allows.
+	ErrTooManyGroups = errors.New("too many log groups created in the account")
 )
+
+// DefaultMaxCreatedGroups is Config.MaxCreatedGroups' default. (CloudWatch
+// Logs allows 1,000,000 log groups per account and region; Hearth keeps
+// every created group's metadata in one file it rewrites on each change.)
+const DefaultMaxCreatedGroups = 10000
+
+// keyAccount is the account part of a log key ("ACCOUNT.NAME", or NAME for
+// the server's default account: function.LogName), for counting an
+// account's groups.
+func keyAccount(key string) string {
+	account, _, ok := strings.Cut(key, ".")
+	if !ok {
+		return ""
+	}
+	return account
+}
 
 // MaxCreatedStreams bounds the streams CreateLogStream makes in one group,
 // since each is remembered in groupsFile. (CloudWatch Logs has no such
@@ -162,10 +182,25 @@ func (s *Store) CreateGroup(name, label string) error {
 		s.mu.Unlock()
 		return ErrGroupExists
 	}
+	if s.createdGroupsLocked(keyAccount(name)) >= s.MaxCreatedGroups() {
+		s.mu.Unlock()
+		return ErrTooManyGroups
+	}
 	s.groups[name] = &groupMeta{Created: time.Now().UnixMilli(), Name: label, Kept: true}
 	s.groupsDirty = true
 	s.mu.Unlock()
 	return s.saveGroups()
+}
+
+// createdGroupsLocked counts account's groups made by CreateLogGroup.
+func (s *Store) createdGroupsLocked(account string) int {
+	n := 0
+	for key, g := range s.groups {
+		if g.Kept && keyAccount(key) == account {
+			n++
+		}
+	}
+	return n
 }
 
 // CreateStream makes a stream with no events in the named group, and
@@ -472,3 +507,9 @@ func (s *Store) releasedLocked(name string) bool {
 // Cutoff is the time (ms since the epoch) before which the named group's
 // events have expired by its retention; 0 when they never do.
 func (s *Store) Cutoff(name string) int64 { return s.cutoff(name) }
+
+// MaxCreatedGroups is the number of log groups CreateLogGroup may make per
+// account.
+func (s *Store) MaxCreatedGroups() int {
+	return cmp.Or(s.cfg.MaxCreatedGroups, DefaultMaxCreatedGroups)
+}

@@ -110,3 +110,46 @@ func TestCreatedGroupsAndStreams(t *testing.T) {
 		t.Errorf("CreatedStreams after DeleteGroup = %v; want none", got)
 	}
 }
+
+// TestCreatedGroupsAreBounded: CreateLogGroup cannot grow the groups file
+// without bound: past Config.MaxCreatedGroups per account it is refused,
+// other accounts and function groups are not counted, and deleting a
+// group makes room again.
+func TestCreatedGroupsAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(Config{Dir: dir, MaxCreatedGroups: 3}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"~a", "~b", "~c", "111111111111.~a", "111111111111.~b"} {
+		if err := s.CreateGroup(key, ""); err != nil {
+			t.Fatalf("CreateGroup(%q) = %v", key, err)
+		}
+	}
+	// A function's own group (not made by CreateLogGroup) is not counted.
+	s.groupCreated("fn", "")
+	if err := s.CreateGroup("~d", ""); !errors.Is(err, ErrTooManyGroups) {
+		t.Fatalf("CreateGroup past the bound = %v; want ErrTooManyGroups", err)
+	}
+	if err := s.CreateGroup("111111111111.~c", ""); err != nil {
+		t.Fatalf("another account's third group: %v", err)
+	}
+	if err := s.CreateGroup("111111111111.~d", ""); !errors.Is(err, ErrTooManyGroups) {
+		t.Fatalf("another account past the bound = %v; want ErrTooManyGroups", err)
+	}
+	if err := s.DeleteGroup("~b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateGroup("~d", ""); err != nil {
+		t.Fatalf("CreateGroup after a delete: %v", err)
+	}
+	// The bound holds across a restart (the count comes from the file).
+	s, err = NewStore(Config{Dir: dir, MaxCreatedGroups: 3}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateGroup("~e", ""); !errors.Is(err, ErrTooManyGroups) {
+		t.Fatalf("CreateGroup past the bound after a restart = %v; want ErrTooManyGroups", err)
+	}
+
+}

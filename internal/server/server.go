@@ -84,6 +84,9 @@ type Config struct {
 	// LogsMaxBytes bounds the function logs on disk together, those of
 	// deleted functions included. Zero means 1 GiB.
 	LogsMaxBytes int64
+	// LogsMaxGroups bounds the log groups CreateLogGroup makes per
+	// account; zero means logs.DefaultMaxCreatedGroups.
+	LogsMaxGroups int
 	// AsyncMaxBytes bounds the async event queue on disk. Zero means 1 GiB.
 	AsyncMaxBytes int64
 	// AsyncAccountMaxBytes bounds one account's events in the async
@@ -288,8 +291,8 @@ func (c Config) Validate() error {
 	if c.HTTPIdleTimeout < 0 || c.BodyReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("http-idle-timeout, body-read-timeout: must not be negative"))
 	}
-	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 || c.LogsMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes, logs-max-bytes: must not be negative"))
+	if c.AsyncMaxBytes < 0 || c.QueueMaxBytes < 0 || c.LogsMaxBytes < 0 || c.LogsMaxGroups < 0 {
+		errs = append(errs, fmt.Errorf("async-max-bytes, queue-max-bytes, logs-max-bytes, logs-max-groups: must not be negative"))
 	}
 	if c.AsyncAccountMaxBytes < 0 || c.AsyncMaxBytes > 0 && c.AsyncAccountMaxBytes > c.AsyncMaxBytes {
 		errs = append(errs, fmt.Errorf("async-account-max-bytes: must be from 0 (a quarter of async-max-bytes) to async-max-bytes (%d), got %d", c.AsyncMaxBytes, c.AsyncAccountMaxBytes))
@@ -401,7 +404,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 		return err
 	}
 	logRuntimes(log, rts.Statuses(), time.Since(began))
-	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs"), MaxTotalBytes: cfg.LogsMaxBytes}, log)
+	ls, err := logs.NewStore(logs.Config{Dir: filepath.Join(cfg.DataDir, "logs"), MaxTotalBytes: cfg.LogsMaxBytes, MaxCreatedGroups: cfg.LogsMaxGroups}, log)
 	if err != nil {
 		return err
 	}

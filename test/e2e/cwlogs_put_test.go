@@ -427,3 +427,27 @@ func TestCWLogsFilterBounded(t *testing.T) {
 		t.Errorf("FilterLogEvents over the group returned %d events; want 4000", n)
 	}
 }
+
+// TestCWLogsCreateLogGroupBounded: CreateLogGroup cannot make the server
+// hold log groups without bound: past --logs-max-groups per account the
+// SDK gets LimitExceededException, and DeleteLogGroup makes room again.
+func TestCWLogsCreateLogGroupBounded(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--logs-max-groups", "2")
+	ctx := t.Context()
+	cw := logsClient(s, s.creds)
+	for _, g := range []string{"/bound/a", "/bound/b"} {
+		if _, err := cw.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(g)}); err != nil {
+			t.Fatalf("CreateLogGroup(%s): %v", g, err)
+		}
+	}
+	_, err := cw.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("/bound/c")})
+	if errCode(err) != "LimitExceededException" {
+		t.Fatalf("third CreateLogGroup = %v; want LimitExceededException", err)
+	}
+	if _, err := cw.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String("/bound/a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cw.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("/bound/c")}); err != nil {
+		t.Fatalf("CreateLogGroup after DeleteLogGroup: %v", err)
+	}
+}
