@@ -411,7 +411,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	defer ls.Close()
 
 	cfg.apiPort = uint16(ln.Addr().(*net.TCPAddr).Port)
-	drv, err := newDriver(cfg, log)
+	drv, err := nodeDriver(cfg, log)
 	if err != nil {
 		return err
 	}

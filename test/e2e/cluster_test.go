@@ -575,3 +575,31 @@ func BenchmarkClusterWorkers(b *testing.B) {
 		})
 	}
 }
+
+// TestClusterAPINodeRunsNoDriver: a node without the worker role starts no
+// sandbox driver. Under --isolation linux (as root) it would otherwise
+// prepare a pool of sandboxes, cgroups, firewall rules and a reaper for
+// environments placement never gives it. Invocations through it still run,
+// on the worker.
+func TestClusterAPINodeRunsNoDriver(t *testing.T) {
+	url := startNATS(t)
+	iso := "process"
+	if os.Geteuid() == 0 {
+		iso = "linux"
+	}
+	startServer(t, "", "--nats-url", url, "--isolation", "process", "--roles", "worker")
+	api := startServer(t, "", "--nats-url", url, "--isolation", iso, "--roles", "api,poller")
+	api.create(t, "nodriver", goFn())
+	eventually(t, 10*time.Second, "an invocation through the api node runs on the worker", func() bool {
+		r, err := api.tryInvoke(t.Context(), api.Client, "nodriver", map[string]any{"op": "echo"})
+		return err == nil && r.FunctionError == ""
+	})
+	if !strings.Contains(api.Log(), `msg="sandbox driver" driver=none`) {
+		t.Errorf("the api node's log does not say it runs no sandbox driver:\n%s", api.Log())
+	}
+	for _, d := range []string{"linux", "envs"} {
+		if _, err := os.Stat(filepath.Join(api.DataDir, d)); err == nil {
+			t.Errorf("the api node made %s in its data directory: a sandbox driver ran", d)
+		}
+	}
+}
