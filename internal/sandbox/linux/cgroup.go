@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !hearth_noinitbin
 
 package linux
 
@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -448,23 +447,7 @@ func (c *cgroup) oomKills() int64 {
 // removeAll removes the driver's whole group in every hierarchy: debris of
 // an earlier run, or whatever Close finds. Processes still inside are killed.
 func (t *cgroupTree) removeAll(ctx context.Context) error {
-	// Kill and thaw everywhere first: a process frozen in the freezer
-	// hierarchy would keep its memory cgroup busy forever.
-	for _, dir := range t.dirs("") {
-		filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				killCgroupProcs(p)
-			}
-			return nil
-		})
-	}
-	var errs []error
-	for _, dir := range t.dirs("") {
-		if err := removeCgroupDir(ctx, dir); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return removeCgroupDirs(ctx, t.dirs(""))
 }
 
 // removeParent removes the shared parent (e.g. /hearth) if no other driver
@@ -473,53 +456,4 @@ func (t *cgroupTree) removeParent() {
 	for _, dir := range t.dirs("") {
 		os.Remove(filepath.Dir(dir)) // fails while another driver's group is there
 	}
-}
-
-// removeCgroupDir removes dir and its descendants, deepest first, after
-// killing their processes and thawing them.
-func removeCgroupDir(ctx context.Context, dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read cgroup %s: %w", dir, err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeCgroupDir(ctx, filepath.Join(dir, e.Name())); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	delay := 100 * time.Microsecond
-	for {
-		killCgroupProcs(dir)
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("remove cgroup %s: %w", dir, err)
-		case <-time.After(delay):
-			delay = min(2*delay, 20*time.Millisecond)
-		}
-	}
-}
-
-func killCgroupProcs(dir string) {
-	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0) // v1
-	os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)      // v2
 }

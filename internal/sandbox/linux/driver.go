@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !hearth_noinitbin
 
 package linux
 
@@ -184,7 +184,7 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 	undo.push(d.init.close)
 	// The init program is the reaper too: it outlives the driver by as
 	// little memory as it can.
-	if d.reaper, err = startReaper(d.init.path, cfg.CgroupParent+"/"+d.tag, d.lock, d.uids.claim); err != nil {
+	if d.reaper, err = startReaper(d.init.path, d.cgroups.dirs(""), d.lock, d.uids.claim); err != nil {
 		return nil, err
 	}
 	undo.push(d.reaper.stop)

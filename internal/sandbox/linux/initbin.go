@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !hearth_noinitbin
 
 package linux
 
@@ -15,10 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// InitProbeArg, as the init program's only argument, makes it exit at
-// once with status 0: the driver's check that it can execute it.
-const InitProbeArg = "-hearth-init-probe"
 
 // selfExe is the init when no init program is embedded or it cannot be
 // executed: the driver's own binary, which calls RunInitIfRequested.

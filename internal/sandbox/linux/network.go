@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !hearth_noinitbin
 
 package linux
 
@@ -636,47 +636,6 @@ func restoreForwardingLocked() error {
 	}
 	if err := os.Remove(forwardState); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", forwardState, err)
-	}
-	return nil
-}
-
-// configureNetwork runs in the init, inside the environment's network
-// namespace: loopback up and, with a network, eth0 addressed and routed
-// through the host side.
-func configureNetwork(n netMsg) error {
-	// The kernel gives every namespace's loopback the index 1
-	// (LOOPBACK_IFINDEX), so it needs no lookup.
-	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("bring up lo: %w", err)
-	}
-	if n.Addr == "" {
-		return nil
-	}
-	// "all" sets the namespace's default and every device it has (lo and
-	// eth0) too: one write instead of three, each of which retries for as
-	// long as another holds the RTNL lock (the kernel only trylocks it).
-	os.WriteFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", []byte("1"), 0)
-	addr, err := netip.ParsePrefix(n.Addr)
-	if err != nil {
-		return fmt.Errorf("parse address %q: %w", n.Addr, err)
-	}
-	gw, err := netip.ParseAddr(n.Gateway)
-	if err != nil {
-		return fmt.Errorf("parse gateway %q: %w", n.Gateway, err)
-	}
-	eth, err := netlink.LinkByName("eth0")
-	if err != nil {
-		return fmt.Errorf("find eth0: %w", err)
-	}
-	if err := netlink.AddrAdd(eth, &netlink.Addr{IPNet: prefixNet(addr)}); err != nil {
-		return fmt.Errorf("address eth0: %w", err)
-	}
-	if err := netlink.LinkSetUp(eth); err != nil {
-		return fmt.Errorf("bring up eth0: %w", err)
-	}
-	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
-		return fmt.Errorf("add default route: %w", err)
 	}
 	return nil
 }

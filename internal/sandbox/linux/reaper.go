@@ -34,9 +34,10 @@ type reaper struct {
 	pipe *os.File // the driver's end; closing it starts the cleanup
 }
 
-// startReaper starts the reaper of the cgroup group (as in newCgroupTree),
-// executing path (the init program or the driver's own binary).
-func startReaper(path, group string, lock, uids *os.File) (*reaper, error) {
+// startReaper starts the reaper of the driver's cgroup directories dirs
+// (its group in every hierarchy), executing path (the init program or the
+// driver's own binary).
+func startReaper(path string, dirs []string, lock, uids *os.File) (*reaper, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create reaper pipe: %w", err)
@@ -44,7 +45,7 @@ func startReaper(path, group string, lock, uids *os.File) (*reaper, error) {
 	defer r.Close()
 	cmd := &exec.Cmd{
 		Path:       path,
-		Args:       []string{reaperArg0, group},
+		Args:       append([]string{reaperArg0}, dirs...),
 		Env:        []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"},
 		Dir:        "/",
 		ExtraFiles: []*os.File{r, lock, uids}, // fd 3: the pipe, 4: the root lock, 5: the uid claim
@@ -72,7 +73,7 @@ func (r *reaper) stop() error {
 // runReaperIfRequested runs the reaper when the driver started this
 // process as one, and then exits.
 func runReaperIfRequested() {
-	if len(os.Args) != 2 || os.Args[0] != reaperArg0 {
+	if len(os.Args) < 2 || os.Args[0] != reaperArg0 {
 		return
 	}
 	if !isPipe(3) {
@@ -81,13 +82,9 @@ func runReaperIfRequested() {
 	pipe := os.NewFile(3, "reaper-pipe")
 	os.WriteFile("/proc/self/comm", []byte("hearth-reaper"), 0) // best effort
 	io.Copy(io.Discard, pipe)                                   // returns when every writer is gone
-	tree, err := newCgroupTree(os.Args[1])
-	if err != nil {
-		os.Exit(1)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := tree.removeAll(ctx); err != nil {
+	if err := removeCgroupDirs(ctx, os.Args[1:]); err != nil {
 		os.Exit(1)
 	}
 	os.Exit(0)
