@@ -18,7 +18,6 @@ package cluster
 // them), and every api node keeps a copy.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -265,5 +264,5 @@ func ReceiveLogs(ctx context.Context, nc *nats.Conn, self string, ls *logs.Store
 // directory (function.LogName's names can): a batch names files on the
 // api node.
 func safeLogName(name []byte) bool {
-	return len(name) > 0 && len(name) <= 256 && name[0] != '.' && !bytes.ContainsAny(name, "/\\\x00")
+	return logs.ValidKey(string(name))
 }

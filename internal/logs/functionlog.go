@@ -54,7 +54,8 @@ type Store struct {
 	groupsDirty bool                       // guarded by mu; groups changed since the last save
 	done        bool                       // guarded by mu
 
-	tee atomic.Pointer[Tee] // SetTee (ship.go)
+	tee       atomic.Pointer[Tee]       // SetTee (ship.go)
+	changeTee atomic.Pointer[ChangeTee] // SetChangeTee (changes.go)
 }
 
 // releasedGrace is how long Run still writes out the lines of a released
@@ -411,6 +412,11 @@ type Event struct {
 // before, as PutLogEvents allows; they do not move the time later lines
 // get.
 func (l *FunctionLog) Put(stream string, events []Event) {
+	l.put(stream, events)
+	l.store.changed(Change{Kind: ChangePut, Key: l.name, Label: l.label, Stream: stream, Events: events})
+}
+
+func (l *FunctionLog) put(stream string, events []Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range events {

@@ -172,6 +172,14 @@ func (s *Store) groupCreated(name, label string) {
 // when the key says it) with no events, and saves it before returning;
 // ErrGroupExists if it exists.
 func (s *Store) CreateGroup(name, label string) error {
+	err := s.createGroup(name, label)
+	if err == nil {
+		s.changed(Change{Kind: ChangeCreateGroup, Key: name, Label: label})
+	}
+	return err
+}
+
+func (s *Store) createGroup(name, label string) error {
 	if _, err := s.Group(name); err == nil {
 		return ErrGroupExists
 	} else if !errors.Is(err, ErrNoGroup) {
@@ -207,6 +215,14 @@ func (s *Store) createdGroupsLocked(account string) int {
 // saves it before returning: ErrNoGroup, ErrStreamExists (made before, or
 // written to), or ErrTooManyStreams.
 func (s *Store) CreateStream(name, stream string) error {
+	err := s.createStream(name, stream)
+	if err == nil {
+		s.changed(Change{Kind: ChangeCreateStream, Key: name, Stream: stream})
+	}
+	return err
+}
+
+func (s *Store) createStream(name, stream string) error {
 	if _, err := s.Group(name); err != nil {
 		return err
 	}
@@ -381,6 +397,14 @@ func (s *Store) Group(name string) (Group, error) {
 // SetRetention sets the named group's retention in days (0 removes it)
 // and saves it before returning.
 func (s *Store) SetRetention(name string, days int) error {
+	err := s.setRetention(name, days)
+	if err == nil {
+		s.changed(Change{Kind: ChangeRetention, Key: name, Days: days})
+	}
+	return err
+}
+
+func (s *Store) setRetention(name string, days int) error {
 	if _, err := s.Group(name); err != nil {
 		return err
 	}
@@ -399,6 +423,14 @@ func (s *Store) SetRetention(name string, days int) error {
 // DeleteGroup removes the named group: its files, the lines not yet
 // written and its metadata. A function that logs again creates it anew.
 func (s *Store) DeleteGroup(name string) error {
+	err := s.deleteGroup(name)
+	if err == nil {
+		s.changed(Change{Kind: ChangeDeleteGroup, Key: name})
+	}
+	return err
+}
+
+func (s *Store) deleteGroup(name string) error {
 	if _, err := s.Group(name); err != nil {
 		return err
 	}

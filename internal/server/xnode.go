@@ -14,7 +14,9 @@ import (
 )
 
 // startXnode wires, on a node of a cluster, what api nodes see of the
-// workers beyond invocations: a worker node ships its function logs to
+// workers beyond invocations, and the logs every node serves: changes
+// made through one node's CloudWatch Logs API are applied by the others
+// (cluster.ReplicateLogChanges); a worker node ships its function logs to
 // the api nodes (cluster.LogShipper as the logs store's tee); an api node
 // writes those into its own logs store (cluster.ReceiveLogs) and lists
 // every worker's environments (cluster.Runner.Environments); prov spreads
@@ -26,6 +28,13 @@ func startXnode(ctx context.Context, g *errgroup.Group, cfg Config, nc *nats.Con
 	wn *cluster.WorkerNode, wk *worker.Worker, ls *logs.Store, prov *cluster.ProvisionedWorkers, log *slog.Logger) {
 	if !cfg.clustered() {
 		return
+	}
+	// Every node serves the CloudWatch Logs API: what a client changes
+	// through one, the others apply.
+	if changes, err := cluster.ReplicateLogChanges(ctx, nc, ls, log); err != nil {
+		log.Warn("log changes are not replicated to the other nodes", "err", err)
+	} else {
+		g.Go(func() error { <-changes; return nil })
 	}
 	self := ""
 	if wn != nil {
