@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"hearth/internal/logs"
 	"hearth/internal/server"
 )
 
@@ -41,7 +40,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&cfg.AsyncMaxBytes, "async-max-bytes", 1<<30, "bytes the async event queue may hold on disk; new events get 429 past nine-tenths of it")
 	fs.Int64Var(&cfg.AsyncAccountMaxBytes, "async-account-max-bytes", 0, "bytes one account's async events may hold in the queue; past it that account's new events get 429 while others' are taken (0: a quarter of --async-max-bytes)")
 	fs.Int64Var(&cfg.QueueMaxBytes, "queue-max-bytes", 1<<30, "bytes the named queues (destinations, dead-letter queues) may hold on disk together")
-	fs.IntVar(&cfg.LogsMaxGroups, "logs-max-groups", logs.DefaultMaxCreatedGroups, "log groups CreateLogGroup may make per account (each is kept in one metadata file)")
+	fs.IntVar(&cfg.LogsMaxGroups, "logs-max-groups", server.DefaultLogsMaxGroups, "log groups CreateLogGroup may make per account (each is kept in one metadata file)")
 	fs.Int64Var(&cfg.LogsMaxBytes, "logs-max-bytes", 1<<30, "bytes all function logs may hold on disk together (8 MiB each at most); the least recently written go first")
 	fs.StringVar(&cfg.Sync, "sync", "interval", "always: fsync every stored write before acknowledging it; interval: leave it to the OS")
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long a kept-alive HTTP connection may sit idle")

@@ -38,6 +38,10 @@ import (
 	"hearth/internal/worker"
 )
 
+// DefaultLogsMaxGroups is the default of Config.LogsMaxGroups (the
+// --logs-max-groups flag).
+const DefaultLogsMaxGroups = logs.DefaultMaxCreatedGroups
+
 // Config is everything `hearth server` can be told.
 type Config struct {
 	// Addr is the HTTP listen address. Zero means 127.0.0.1:9001.
