@@ -45,7 +45,7 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
 		Account:       owner,
 		FunctionName:  r.PathValue("FunctionName"),
-		Qualifier:     r.URL.Query().Get("Qualifier"),
+		Qualifier:     query(r).Get("Qualifier"),
 		RequestID:     id,
 		Payload:       buf.Bytes(),
 		ClientContext: r.Header.Get(lambdaapi.HeaderClientContext),
@@ -129,7 +129,7 @@ func putPayload(buf *bytes.Buffer) {
 // $LATEST when the caller gave no qualifier (recorded AWS answers).
 // Versions and aliases are the invoke service's to resolve.
 func (a *API) checkInvokeTarget(r *http.Request) (owner string, err error) {
-	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), query(r).Get("Qualifier"))
 	if err != nil {
 		return "", err
 	}
@@ -180,7 +180,7 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, owner, id string, 
 	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
 		Account:      owner,
 		FunctionName: r.PathValue("FunctionName"),
-		Qualifier:    r.URL.Query().Get("Qualifier"),
+		Qualifier:    query(r).Get("Qualifier"),
 		RequestID:    id,
 		Payload:      payload,
 	}, limit)
