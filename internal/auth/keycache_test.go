@@ -190,3 +190,38 @@ func TestRevokedKeyStopsAtOnce(t *testing.T) {
 		t.Error("the revoked session's keys are still cached")
 	}
 }
+
+// TestParseAuthorizationParts checks how the Authorization header's
+// parameters are cut at commas: as strings.Split cuts them, empty parts
+// included.
+func TestParseAuthorizationParts(t *testing.T) {
+	const sig = "Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	const good = "AWS4-HMAC-SHA256 Credential=AKID/20240131/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, " + sig
+	const form = "Authorization header parameters must be of the form name=value."
+	for _, tt := range []struct{ h, want string }{
+		{good, ""},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20240131/us-east-1/lambda/aws4_request,SignedHeaders=host;x-amz-date," + sig, ""},
+		{good + ",", form},
+		{good + ", ", form},
+		{"AWS4-HMAC-SHA256 ," + good[len("AWS4-HMAC-SHA256 "):], form},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20240131/us-east-1/lambda/aws4_request,, SignedHeaders=host;x-amz-date, " + sig, form},
+		{"AWS4-HMAC-SHA256", form},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20240131/us-east-1/lambda/aws4_request", "Authorization header requires 'SignedHeaders' parameter."},
+		{good + ", " + sig, "Authorization header has more than one 'Signature' parameter."},
+	} {
+		s, err := ParseAuthorization(tt.h)
+		got := ""
+		var ae *Error
+		if errors.As(err, &ae) {
+			got = ae.Message
+		} else if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("ParseAuthorization(%q) = %v; want %q", tt.h, err, tt.want)
+		}
+		if err == nil && (s.KeyID != "AKID" || s.Region != "us-east-1" || len(s.SignedHeaders) != 2) {
+			t.Errorf("ParseAuthorization(%q) = %+v", tt.h, s)
+		}
+	}
+}

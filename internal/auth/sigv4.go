@@ -119,7 +119,10 @@ func ParseAuthorization(h string) (*Signature, error) {
 	}
 	s := &Signature{}
 	var haveCred, haveHeaders, haveSig bool
-	for part := range strings.SplitSeq(rest, ",") {
+	// The parts between commas, as strings.Split(rest, ",") gives them.
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return nil, incomplete("Authorization header parameters must be of the form name=value.")
