@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -359,17 +360,15 @@ func (a *API) unknownOperation(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, lambdaapi.ErrUnknownOperation.WithMessage("Unknown operation "+r.Method+" "+r.URL.Path))
 }
 
-type opKey struct{}
-type bodyKey struct{}
-
 // operation runs a Lambda route: it reads a JSON body once, checks the
 // whole request (labels, query, headers, body) against the API model and
 // only then calls the handler, so every operation answers model
 // violations the same way.
 func (a *API) operation(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), opKey{}, rt.op)
-		req := lambdaapi.Request{Label: r.PathValue, Query: r.URL.Query(), Header: r.Header}
+		st, r := stateOf(r)
+		st.op = rt.op
+		req := lambdaapi.Request{Label: r.PathValue, Query: query(r), Header: r.Header}
 		if lambdaapi.HasJSONBody(rt.op) {
 			limit := bodyLimit(rt.op)
 			if r.ContentLength > limit {
@@ -395,9 +394,8 @@ func (a *API) operation(rt route) http.Handler {
 				if r = a.finishAuth(w, r); r == nil {
 					return
 				}
-				ctx = context.WithValue(r.Context(), opKey{}, rt.op)
 				if up != nil {
-					ctx = withUpload(ctx, up)
+					r = r.WithContext(withUpload(r.Context(), up))
 				}
 			} else {
 				var ok bool
@@ -411,9 +409,8 @@ func (a *API) operation(rt route) http.Handler {
 				return
 			}
 			req.Body = m
-			ctx = context.WithValue(ctx, bodyKey{}, body)
+			st.body, st.hasBody = body, true
 		}
-		r = r.WithContext(ctx)
 		if err := lambdaapi.Validate(rt.op, req); err != nil {
 			a.fail(w, r, err)
 			return
@@ -424,8 +421,18 @@ func (a *API) operation(rt route) http.Handler {
 
 // operationName is the Lambda operation r is for, "" outside Lambda routes.
 func operationName(r *http.Request) string {
-	op, _ := r.Context().Value(opKey{}).(string)
-	return op
+	if st := existingState(r); st != nil {
+		return st.op
+	}
+	return ""
+}
+
+// readBodyOf returns the body operation read, if it did.
+func readBodyOf(r *http.Request) ([]byte, bool) {
+	if st := existingState(r); st != nil && st.hasBody {
+		return st.body, true
+	}
+	return nil, false
 }
 
 // jsonKeys returns the keys of the object at path (member names from the
@@ -433,7 +440,7 @@ func operationName(r *http.Request) string {
 // nil when there is none. Go maps forget the order, which some AWS
 // messages quote.
 func jsonKeys(r *http.Request, path ...string) []string {
-	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	body, _ := readBodyOf(r)
 	d := json.NewDecoder(bytes.NewReader(body))
 	var keys []string
 	var walk func(depth int) bool // reads one value; true once the object is found
@@ -560,7 +567,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, op string, limit 
 // and validated, or else r's body. It writes the AWS error and returns
 // false on failure.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, ok := r.Context().Value(bodyKey{}).([]byte)
+	body, ok := readBodyOf(r)
 	if !ok {
 		if body, ok = a.readBody(w, r, r.URL.Path, maxOtherBody); !ok {
 			return false
@@ -622,25 +629,72 @@ func (a *API) noContent(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// reqState is what the API's layers learn about one request: its AWS
+// request id (minted on first use), its caller once authenticated, and
+// the Lambda operation and JSON body operation read. It is one context
+// value, made by WithRequestID (or by the first layer that needs it), so
+// that each layer does not add a context value and a copy of the request
+// of its own.
+type reqState struct {
+	id      string
+	caller  *auth.Caller // nil until authenticated, and under --auth none
+	op      string       // the Lambda operation, "" outside Lambda routes
+	body    []byte       // the JSON body operation read, if hasBody
+	hasBody bool
+}
+
 type ctxKey struct{}
+
+// existingState returns r's state, or nil when no layer made one.
+func existingState(r *http.Request) *reqState {
+	st, _ := r.Context().Value(ctxKey{}).(*reqState)
+	return st
+}
+
+// stateOf returns r's state, making it (and a request that carries it)
+// when no layer did.
+func stateOf(r *http.Request) (*reqState, *http.Request) {
+	if st := existingState(r); st != nil {
+		return st, r
+	}
+	st := &reqState{}
+	return st, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+}
+
+// withCaller returns r with its caller c.
+func withCaller(r *http.Request, c *auth.Caller) *http.Request {
+	st, r := stateOf(r)
+	st.caller = c
+	return r
+}
 
 // requestID returns the request's AWS request id, minting it on first use.
 func requestID(r *http.Request) string {
-	if p, ok := r.Context().Value(ctxKey{}).(*string); ok {
-		if *p == "" {
-			*p = invoke.NewRequestID()
+	if st := existingState(r); st != nil {
+		if st.id == "" {
+			st.id = invoke.NewRequestID()
 		}
-		return *p
+		return st.id
 	}
 	return invoke.NewRequestID()
 }
 
-// WithRequestID gives every request a slot for its AWS request id.
+// WithRequestID gives every request a slot for its AWS request id (and
+// the rest of its reqState).
 func WithRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := ""
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &id)))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &reqState{})))
 	})
+}
+
+// query returns r's query parameters, parsed for each call as
+// r.URL.Query() does; a request without a query string (every SDK's
+// Invoke) gets an empty set without a map being made.
+func query(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
 }
 
 // refuseWhenStorageFails wraps a handler that stores something: while the

@@ -56,7 +56,7 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 		if c, ok := a.consoleCaller(r); ok {
 			// The console's session (console.go); handlers bound and
 			// read the body as they do under --auth none.
-			mux.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
+			mux.ServeHTTP(w, withCaller(r, c))
 			return
 		}
 		target := r.Header.Get("X-Amz-Target")
@@ -86,11 +86,14 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 				a.authFail(w, r, err, sts)
 				return
 			}
-			mux.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
+			mux.ServeHTTP(w, withCaller(r, c))
 			return
 		}
-		_, pattern := mux.Handler(r)
-		rt := routes[pattern]
+		rt, ok := routes[invokePattern]
+		if !ok || !isInvokePath(r) {
+			_, pattern := mux.Handler(r)
+			rt = routes[pattern]
+		}
 		if zipMember(rt.op) != nil {
 			h := sha256.New()
 			pa := &pendingAuth{p: p, body: io.TeeReader(r.Body, h), h: h}
@@ -101,9 +104,10 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 			mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pendingKey{}, pa)))
 			return
 		}
-		limit, tooLarge := a.authBodyLimit(w, r, rt)
+		bl := a.authBodyLimit(r, rt)
+		limit := bl.limit
 		if r.ContentLength > limit {
-			tooLarge(r.ContentLength)
+			a.authTooLarge(w, r, bl, r.ContentLength)
 			return
 		}
 		buf := payloads.Get().(*bytes.Buffer) // back to the pool from the invoke handlers
@@ -117,17 +121,19 @@ func (a *API) authenticate(mux *http.ServeMux, routes map[string]route) http.Han
 			return
 		}
 		if n > limit {
-			tooLarge(n)
+			a.authTooLarge(w, r, bl, n)
 			return
 		}
 		sum := sha256.Sum256(buf.Bytes())
-		c, err := p.Finish(hex.EncodeToString(sum[:]))
+		var hx [2 * sha256.Size]byte
+		hex.Encode(hx[:], sum[:])
+		c, err := p.Finish(string(hx[:]))
 		if err != nil {
 			a.authFail(w, r, err, sts)
 			return
 		}
 		r.Body = readBody{buf}
-		mux.ServeHTTP(w, r.WithContext(auth.WithCaller(r.Context(), c)))
+		mux.ServeHTTP(w, withCaller(r, c))
 	})
 }
 
@@ -145,26 +151,69 @@ func bodyBuffer(r *http.Request) (*bytes.Buffer, bool) {
 	return b.Buffer, ok
 }
 
-// authBodyLimit is the largest body rt takes, and how it answers one
-// larger: the answers the handlers give, so that a signed request finds
-// the same limits with or without authentication.
-func (a *API) authBodyLimit(w http.ResponseWriter, r *http.Request, rt route) (int64, func(n int64)) {
+// authLimit is the largest body an operation takes, and what its answer
+// to a larger one names.
+type authLimit struct {
+	limit int64
+	kind  string // an invocation's type ("RequestResponse", "Event"); "" for other operations
+	op    string // other operations: the operation, or the path outside Lambda's
+}
+
+// authBodyLimit is the largest body rt takes: the limits the handlers
+// apply, so that a signed request finds the same limits with or without
+// authentication.
+func (a *API) authBodyLimit(r *http.Request, rt route) authLimit {
 	switch rt.op {
 	case "Invoke", "InvokeWithResponseStream":
-		limit, kind := int64(invoke.MaxPayload), "RequestResponse"
 		if r.Header.Get(lambdaapi.HeaderInvocationType) == lambdaapi.InvocationEvent {
-			limit, kind = invoke.MaxEventPayload, "Event"
+			return authLimit{limit: invoke.MaxEventPayload, kind: "Event"}
 		}
-		return limit, func(n int64) { a.tooLarge(w, r, n, kind, limit) }
+		return authLimit{limit: invoke.MaxPayload, kind: "RequestResponse"}
 	case "InvokeAsync":
-		return invoke.MaxInvokeAsyncPayload, func(n int64) { a.tooLarge(w, r, n, "Event", invoke.MaxInvokeAsyncPayload) }
+		return authLimit{limit: invoke.MaxInvokeAsyncPayload, kind: "Event"}
 	}
 	op := rt.op
 	if op == "" {
 		op = r.URL.Path
 	}
-	limit := logsBodyLimit(r, maxOtherBody)
-	return limit, func(int64) { a.tooLargeBody(w, r, op, limit) }
+	return authLimit{limit: logsBodyLimit(r, maxOtherBody), op: op}
+}
+
+// authTooLarge answers a body of n bytes over l's limit as the handlers
+// answer it.
+func (a *API) authTooLarge(w http.ResponseWriter, r *http.Request, l authLimit, n int64) {
+	if l.kind != "" {
+		a.tooLarge(w, r, n, l.kind, l.limit)
+		return
+	}
+	a.tooLargeBody(w, r, l.op, l.limit)
+}
+
+// invokePattern is Invoke's route.
+const invokePattern = "POST /2015-03-31/functions/{FunctionName}/invocations"
+
+// isInvokePath reports that the router would serve r by Invoke's route
+// (invokePattern), without asking it (which matches the whole route table
+// once more): a POST to /2015-03-31/functions/NAME/invocations where NAME
+// is a path segment of plain characters, so that the path is clean (the
+// router redirects others) and reads the same escaped or not. Any other
+// request, Invoke or not, is left to the router.
+func isInvokePath(r *http.Request) bool {
+	const prefix, suffix = "/2015-03-31/functions/", "/invocations"
+	p := r.URL.Path
+	if r.Method != http.MethodPost || len(p) <= len(prefix)+len(suffix) || !strings.HasPrefix(p, prefix) || !strings.HasSuffix(p, suffix) {
+		return false
+	}
+	name := p[len(prefix) : len(p)-len(suffix)]
+	if name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == ':' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // finishAuth completes the verification of a code upload once operation
@@ -185,7 +234,7 @@ func (a *API) finishAuth(w http.ResponseWriter, r *http.Request) *http.Request {
 		a.authFail(w, r, err, false)
 		return nil
 	}
-	return r.WithContext(auth.WithCaller(r.Context(), c))
+	return withCaller(r, c)
 }
 
 // authFail answers an authentication failure as the API's clients decode

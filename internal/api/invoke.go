@@ -45,7 +45,7 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 	res, err := a.invoke.Invoke(r.Context(), &invoke.Request{
 		Account:       owner,
 		FunctionName:  r.PathValue("FunctionName"),
-		Qualifier:     r.URL.Query().Get("Qualifier"),
+		Qualifier:     query(r).Get("Qualifier"),
 		RequestID:     id,
 		Payload:       buf.Bytes(),
 		ClientContext: r.Header.Get(lambdaapi.HeaderClientContext),
@@ -61,17 +61,23 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer res.Release()
+	// The headers' values share one array (each slice capped at its own
+	// value), as h.Set would make one slice each.
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set(lambdaapi.HeaderRequestID, id)
-	h.Set(lambdaapi.HeaderExecutedVersion, res.ExecutedVersion)
+	vals := [6]string{"application/json", id, res.ExecutedVersion, strconv.Itoa(len(res.Payload))}
+	vs := vals[:]
+	h["Content-Type"] = vs[0:1:1]
+	h[lambdaapi.HeaderRequestID] = vs[1:2:2]
+	h[lambdaapi.HeaderExecutedVersion] = vs[2:3:3]
 	if res.FunctionError != "" {
-		h.Set(lambdaapi.HeaderFunctionError, res.FunctionError)
+		vs[4] = res.FunctionError
+		h[lambdaapi.HeaderFunctionError] = vs[4:5:5]
 	}
 	if logType == "Tail" {
-		h.Set(lambdaapi.HeaderLogResult, base64.StdEncoding.EncodeToString(res.Log))
+		vs[5] = base64.StdEncoding.EncodeToString(res.Log)
+		h[lambdaapi.HeaderLogResult] = vs[5:6:6]
 	}
-	h.Set("Content-Length", strconv.Itoa(len(res.Payload)))
+	h["Content-Length"] = vs[3:4:4]
 	w.WriteHeader(http.StatusOK)
 	w.Write(res.Payload)
 }
@@ -129,7 +135,7 @@ func putPayload(buf *bytes.Buffer) {
 // $LATEST when the caller gave no qualifier (recorded AWS answers).
 // Versions and aliases are the invoke service's to resolve.
 func (a *API) checkInvokeTarget(r *http.Request) (owner string, err error) {
-	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
+	ref, err := a.functionRef(r, r.PathValue("FunctionName"), query(r).Get("Qualifier"))
 	if err != nil {
 		return "", err
 	}
@@ -180,7 +186,7 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, owner, id string, 
 	_, err := a.invoke.Enqueue(r.Context(), &invoke.Request{
 		Account:      owner,
 		FunctionName: r.PathValue("FunctionName"),
-		Qualifier:    r.URL.Query().Get("Qualifier"),
+		Qualifier:    query(r).Get("Qualifier"),
 		RequestID:    id,
 		Payload:      payload,
 	}, limit)

@@ -224,7 +224,8 @@ func TestUnknownOperationBodies(t *testing.T) {
 func TestJSONKeysKeepOrder(t *testing.T) {
 	body := `{"Code":{"ZipFile":"x"},"Environment":{"Variables":{"SMALL":"ok","LARGE":"x","MID":{"nested":[1,{"a":2}]}}},"Tags":{"z":"1"}}`
 	r := httptest.NewRequest("POST", "/", nil)
-	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, []byte(body)))
+	st, r := stateOf(r)
+	st.body, st.hasBody = []byte(body), true
 	got := strings.Join(jsonKeys(r, "Environment", "Variables"), ",")
 	if want := "SMALL,LARGE,MID"; got != want {
 		t.Errorf("jsonKeys(Environment.Variables) = %s; want %s", got, want)
@@ -280,4 +281,52 @@ func (c repeat) Read(p []byte) (int, error) {
 		p[i] = byte(c)
 	}
 	return len(p), nil
+}
+
+// TestIsInvokePathAgreesWithRouter checks that authentication's shortcut
+// to Invoke's route names it only for requests the router serves by it,
+// and that it takes the common ones.
+func TestIsInvokePathAgreesWithRouter(t *testing.T) {
+	a := testAPI()
+	mux := a.mux(a.operation)
+	taken := 0
+	for _, target := range []string{
+		"/2015-03-31/functions/f/invocations",
+		"/2015-03-31/functions/my-fn_1.x/invocations",
+		"/2015-03-31/functions/f:live/invocations",
+		"/2015-03-31/functions/f%3Alive/invocations",
+		"/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:f/invocations",
+		"/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af/invocations",
+		"/2015-03-31/functions/a%2Fb/invocations",
+		"/2015-03-31/functions/a/b/invocations",
+		"/2015-03-31/functions/./invocations",
+		"/2015-03-31/functions/../invocations",
+		"/2015-03-31/functions/%2E/invocations",
+		"/2015-03-31/functions/.../invocations",
+		"/2015-03-31/functions//invocations",
+		"/2015-03-31/functions/invocations",
+		"/2015-03-31/functions/f/invocations/",
+		"/2015-03-31/functions/f/invocations?Qualifier=1",
+		"/2015-03-31/functions/f%20g/invocations",
+		"/2015-03-31/functions/%C3%A9/invocations",
+		"/2015-03-31//functions/f/invocations",
+		"/2015-03-31/functions/f/./invocations",
+		"/2015-03-31/functions/f/invocations/../invocations",
+		"/2014-11-13/functions/f/invocations",
+		"/2015-03-31/functions/f/response-streaming-invocations",
+	} {
+		for _, method := range []string{"POST", "GET", "PUT"} {
+			r := httptest.NewRequest(method, "http://127.0.0.1:9001"+target, nil)
+			_, pattern := mux.Handler(r)
+			if isInvokePath(r) {
+				taken++
+				if pattern != invokePattern {
+					t.Errorf("%s %s: isInvokePath, but the router serves it by %q", method, target, pattern)
+				}
+			}
+		}
+	}
+	if taken < 6 {
+		t.Errorf("isInvokePath took %d requests; want the plain Invokes (6)", taken)
+	}
 }

@@ -4,12 +4,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -62,28 +65,34 @@ func (v *Verifier) computeFast(r *http.Request, sig *Signature, cred aws.Credent
 		return "", false
 	}
 
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
+	bp := scratch.Get().(*[]byte)
+	b := (*bp)[:0]
+	defer func() {
+		if cap(b) <= 64<<10 {
+			*bp = b[:0]
+			scratch.Put(bp)
+		}
+	}()
+	b = append(b, r.Method...)
+	b = append(b, '\n')
 	path := r.URL.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
-	escape(&b, path, true)
-	b.WriteByte('\n')
+	b = appendEscaped(b, path, true)
+	b = append(b, '\n')
 	if r.URL.RawQuery != "" {
-		writeQuery(&b, r.URL.Query())
+		b = appendQuery(b, r.URL.Query())
 	}
-	b.WriteByte('\n')
+	b = append(b, '\n')
 	for _, h := range sig.SignedHeaders {
-		b.WriteString(h)
-		b.WriteByte(':')
+		b = append(b, h...)
+		b = append(b, ':')
 		switch h {
 		case "host":
-			b.WriteString(stripExcessSpaces(r.Host))
+			b = appendStripped(b, r.Host)
 		case "x-amz-date":
-			b.WriteString(sig.Time.Format(amzDate))
+			b = appendAmzDate(b, sig.Time)
 		case "content-length":
 			n := r.ContentLength
 			if n <= 0 {
@@ -92,79 +101,139 @@ func (v *Verifier) computeFast(r *http.Request, sig *Signature, cred aws.Credent
 			if n <= 0 {
 				return "", false
 			}
-			b.WriteString(strconv.FormatInt(n, 10))
+			b = strconv.AppendInt(b, n, 10)
 		default:
-			vals, ok := r.Header[textproto.CanonicalMIMEHeaderKey(h)]
+			vals, ok := headerValues(r.Header, h)
 			if !ok {
 				return "", true // a signed header that is not there cannot match
 			}
 			for j, val := range vals {
 				if j > 0 {
-					b.WriteByte(',')
+					b = append(b, ',')
 				}
-				b.WriteString(strings.TrimSpace(stripExcessSpaces(val)))
+				b = append(b, strings.TrimSpace(stripExcessSpaces(val))...)
 			}
 		}
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
+	b = append(b, '\n')
 	for i, h := range sig.SignedHeaders {
 		if i > 0 {
-			b.WriteByte(';')
+			b = append(b, ';')
 		}
-		b.WriteString(h)
+		b = append(b, h...)
 	}
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	canonical := sha256.Sum256([]byte(b.String()))
+	b = append(b, '\n')
+	b = append(b, payloadHash...)
+	canonical := sha256.Sum256(b)
 
-	scope := sig.Time.Format("20060102") + "/" + sig.Region + "/" + sig.Service + "/aws4_request"
-	var sts strings.Builder
-	sts.Grow(len(algorithm) + len(amzDate) + len(scope) + 67)
-	sts.WriteString(algorithm)
-	sts.WriteByte('\n')
-	sts.WriteString(sig.Time.Format(amzDate))
-	sts.WriteByte('\n')
-	sts.WriteString(scope)
-	sts.WriteByte('\n')
+	// The string to sign, in the same buffer.
+	b = append(b[:0], algorithm...)
+	b = append(b, '\n')
+	b = appendAmzDate(b, sig.Time)
+	b = append(b, '\n')
+	scope := len(b)
+	b = appendScopeDate(b, sig.Time)
+	date := b[scope:]
+	b = append(b, '/')
+	b = append(b, sig.Region...)
+	b = append(b, '/')
+	b = append(b, sig.Service...)
+	b = append(b, "/aws4_request\n"...)
+	b = hex.AppendEncode(b, canonical[:])
+
 	var hx [64]byte
-	hex.Encode(hx[:], canonical[:])
-	sts.Write(hx[:])
-
-	mac := hmac.New(sha256.New, v.signingKey(cred, scope))
-	mac.Write([]byte(sts.String()))
-	var sum [sha256.Size]byte
-	hex.Encode(hx[:], mac.Sum(sum[:0]))
+	key := v.signingKey(cred, date, sig.Region, sig.Service)
+	m := key.macs.Get().(*keyedMAC)
+	m.h.Reset()
+	m.h.Write(b)
+	hex.Encode(hx[:], m.h.Sum(m.sum[:0]))
+	key.macs.Put(m)
 	return string(hx[:]), true
 }
 
-// signingKey returns the key derived from cred's secret for scope
-// (date/region/service/aws4_request), cached per key id until the day's
-// scope changes or the key is forgotten.
-func (v *Verifier) signingKey(cred aws.Credentials, scope string) []byte {
+// scratch holds the buffers computeFast builds the canonical request and
+// the string to sign in.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// headerValues returns the values of header h (lower-case) in hdr, whose
+// keys net/http has put in canonical form, without allocating the
+// canonical form of h.
+func headerValues(hdr http.Header, h string) ([]string, bool) {
+	var buf [64]byte
+	if len(h) > len(buf) {
+		vals, ok := hdr[textproto.CanonicalMIMEHeaderKey(h)]
+		return vals, ok
+	}
+	k := buf[:len(h)]
+	upper := true
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if upper && c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		k[i] = c
+		upper = c == '-'
+	}
+	vals, ok := hdr[string(k)]
+	return vals, ok
+}
+
+// appendAmzDate appends t as X-Amz-Date (yyyymmddThhmmssZ), as
+// t.Format(amzDate) would.
+func appendAmzDate(b []byte, t time.Time) []byte {
+	b = appendScopeDate(b, t)
+	h, m, s := t.Clock()
+	return append(b, 'T', byte('0'+h/10), byte('0'+h%10), byte('0'+m/10), byte('0'+m%10), byte('0'+s/10), byte('0'+s%10), 'Z')
+}
+
+// appendScopeDate appends t's date as yyyymmdd, as t.Format("20060102")
+// would for years 0 to 9999 (X-Amz-Date has four digits for the year).
+func appendScopeDate(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return append(b, t.Format("20060102")...)
+	}
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), byte('0'+d/10), byte('0'+d%10))
+}
+
+// signingKey returns the key derived from cred's secret for the scope
+// date/region/service/aws4_request, cached per key id until the day's
+// scope changes or the key is forgotten (deleted or its session ended):
+// the four HMACs of the derivation are paid once per key and day, and
+// each request's HMAC is taken from a pool keyed with it.
+func (v *Verifier) signingKey(cred aws.Credentials, date []byte, region, service string) *derivedKey {
 	v.mu.Lock()
 	k, ok := v.derived[cred.AccessKeyID]
 	v.mu.Unlock()
-	if ok && k.scope == scope && k.secret == cred.SecretAccessKey {
-		return k.key
+	if ok && string(date) == k.date && k.region == region && k.service == service && k.secret == cred.SecretAccessKey {
+		return k
 	}
-	date, rest, _ := strings.Cut(scope, "/")
-	region, rest, _ := strings.Cut(rest, "/")
-	service, _, _ := strings.Cut(rest, "/")
-	key := hmacSHA256([]byte("AWS4"+cred.SecretAccessKey), date)
+	key := hmacSHA256([]byte("AWS4"+cred.SecretAccessKey), string(date))
 	key = hmacSHA256(key, region)
 	key = hmacSHA256(key, service)
 	key = hmacSHA256(key, "aws4_request")
+	k = &derivedKey{date: string(date), region: region, service: service, secret: cred.SecretAccessKey, key: key}
+	k.macs.New = func() any { return &keyedMAC{h: hmac.New(sha256.New, key)} }
 	v.mu.Lock()
-	v.derived[cred.AccessKeyID] = derivedKey{scope: scope, secret: cred.SecretAccessKey, key: key}
+	v.derived[cred.AccessKeyID] = k
 	v.mu.Unlock()
-	return key
+	return k
 }
 
 // derivedKey is a signing key and what it was derived from.
 type derivedKey struct {
-	scope, secret string
-	key           []byte
+	date, region, service, secret string
+	key                           []byte
+	macs                          sync.Pool // of *keyedMAC with key
+}
+
+// keyedMAC is an HMAC-SHA256 keyed with a signing key, and room for its
+// sum.
+type keyedMAC struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -173,18 +242,15 @@ func hmacSHA256(key []byte, data string) []byte {
 	return m.Sum(nil)
 }
 
-// writeQuery writes query as the signer's canonical query string: every
-// name and value escaped, the pairs sorted by name, then value.
-func writeQuery(b *strings.Builder, query url.Values) {
+// appendQuery appends query as the signer's canonical query string:
+// every name and value escaped, the pairs sorted by name, then value.
+func appendQuery(b []byte, query url.Values) []byte {
 	type pair struct{ k, v string }
 	var pairs []pair
 	for k, vs := range query {
-		var ek strings.Builder
-		escape(&ek, k, false)
+		ek := string(appendEscaped(nil, k, false))
 		for _, v := range vs {
-			var ev strings.Builder
-			escape(&ev, v, false)
-			pairs = append(pairs, pair{ek.String(), ev.String()})
+			pairs = append(pairs, pair{ek, string(appendEscaped(nil, v, false))})
 		}
 	}
 	slices.SortFunc(pairs, func(a, b pair) int {
@@ -195,30 +261,49 @@ func writeQuery(b *strings.Builder, query url.Values) {
 	})
 	for i, p := range pairs {
 		if i > 0 {
-			b.WriteByte('&')
+			b = append(b, '&')
 		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
+		b = append(b, p.k...)
+		b = append(b, '=')
+		b = append(b, p.v...)
 	}
+	return b
 }
 
-// escape writes s with every byte but unreserved characters (and '/' if
-// slash) percent-encoded in upper-case hex, as the signer escapes the
-// canonical URI (the already escaped path, thus escaped once more) and
-// query names and values.
-func escape(b *strings.Builder, s string, slash bool) {
+// appendEscaped appends s with every byte but unreserved characters (and
+// '/' if slash) percent-encoded in upper-case hex, as the signer escapes
+// the canonical URI (the already escaped path, thus escaped once more)
+// and query names and values.
+func appendEscaped(b []byte, s string, slash bool) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '/' && slash {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
 	}
+	return b
+}
+
+// appendStripped appends s as stripExcessSpaces(s) is, without making
+// that string.
+func appendStripped(b []byte, s string) []byte {
+	s = strings.Trim(s, " ")
+	space := false
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			if !space {
+				b = append(b, ' ')
+			}
+			space = true
+			continue
+		}
+		space = false
+		b = append(b, s[i])
+	}
+	return b
 }
 
 // stripExcessSpaces trims leading and trailing spaces and collapses runs

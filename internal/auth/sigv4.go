@@ -100,7 +100,9 @@ func Parse(r *http.Request) (*Signature, error) {
 }
 
 func (s *Signature) checkDate() error {
-	if d := s.Time.Format("20060102"); d != s.Date {
+	var buf [8]byte
+	if string(appendScopeDate(buf[:0], s.Time)) != s.Date {
+		d := s.Time.Format("20060102")
 		return invalidSignature("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" +
 			s.Date + "' != '" + d + "', from '" + s.Time.Format(amzDate) + "'.")
 	}
@@ -117,7 +119,10 @@ func ParseAuthorization(h string) (*Signature, error) {
 	}
 	s := &Signature{}
 	var haveCred, haveHeaders, haveSig bool
-	for part := range strings.SplitSeq(rest, ",") {
+	// The parts between commas, as strings.Split(rest, ",") gives them.
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return nil, incomplete("Authorization header parameters must be of the form name=value.")
@@ -164,8 +169,16 @@ func ParseAuthorization(h string) (*Signature, error) {
 }
 
 func (s *Signature) setCredential(v string) error {
-	parts := strings.Split(v, "/")
-	if len(parts) != 5 || parts[4] != "aws4_request" {
+	if strings.Count(v, "/") != 4 {
+		return incomplete("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request.")
+	}
+	var parts [5]string
+	rest := v
+	for i := range 4 {
+		parts[i], rest, _ = strings.Cut(rest, "/")
+	}
+	parts[4] = rest
+	if parts[4] != "aws4_request" {
 		return incomplete("Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request.")
 	}
 	for _, p := range parts {
@@ -243,12 +256,12 @@ type Verifier struct {
 	// one HMAC chain per key and day rather than four HMACs each.
 	signers map[string]*v4.Signer // guarded by mu
 	// derived holds computeFast's signing key per access key.
-	derived map[string]derivedKey // guarded by mu
+	derived map[string]*derivedKey // guarded by mu
 }
 
 // NewVerifier returns a verifier for requests to region.
 func NewVerifier(region string, keys *Keys, sessions *Sessions) *Verifier {
-	v := &Verifier{region: region, keys: keys, sessions: sessions, now: time.Now, signers: make(map[string]*v4.Signer), derived: make(map[string]derivedKey)}
+	v := &Verifier{region: region, keys: keys, sessions: sessions, now: time.Now, signers: make(map[string]*v4.Signer), derived: make(map[string]*derivedKey)}
 	if keys != nil {
 		keys.mu.Lock()
 		keys.forget = v.forget
@@ -359,11 +372,25 @@ func (p *Pending) Finish(bodyHash string) (*Caller, error) {
 		if err != nil {
 			return nil, err
 		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(p.sig.Signature)) == 1 {
+		if equalConstantTime(got, p.sig.Signature) {
 			return p.caller, nil
 		}
 	}
 	return nil, errSignature
+}
+
+// equalConstantTime reports whether a and b are equal, in a time that
+// depends on their lengths only, as subtle.ConstantTimeCompare does,
+// without copying them into byte slices.
+func equalConstantTime(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var d byte
+	for i := 0; i < len(a); i++ {
+		d |= a[i] ^ b[i]
+	}
+	return subtle.ConstantTimeByteEq(d, 0) == 1
 }
 
 // signer returns the signer of key id.

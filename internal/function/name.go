@@ -69,7 +69,8 @@ func ParseRef(s string) (Ref, error) {
 	if len(s) == 0 || len(s) > 256 {
 		return Ref{}, fmt.Errorf("%w: length %d", ErrInvalidName, len(s))
 	}
-	parts := strings.Split(s, ":")
+	var buf [9]string
+	parts := splitColons(s, buf[:0])
 	var r Ref
 	switch {
 	case len(parts) >= 7 && parts[0] == "arn":
@@ -108,6 +109,23 @@ func ParseRef(s string) (Ref, error) {
 		}
 	}
 	return r, nil
+}
+
+// splitColons is strings.Split(s, ":") into parts' room when it has
+// enough (a function ARN has at most 8 parts), so that parsing a
+// reference allocates nothing.
+func splitColons(s string, parts []string) []string {
+	if strings.Count(s, ":") >= cap(parts) {
+		return strings.Split(s, ":")
+	}
+	for {
+		part, rest, ok := strings.Cut(s, ":")
+		parts = append(parts, part)
+		if !ok {
+			return parts
+		}
+		s = rest
+	}
 }
 
 // NamePart returns the part of a FunctionName parameter that names the

@@ -50,7 +50,7 @@ func (s *Service) Enqueue(ctx context.Context, req *Request, limit int) (string,
 	if err != nil {
 		return "", err
 	}
-	t, err := s.Resolve(ctx, req.Account, req.FunctionName, req.Qualifier)
+	t, err := s.resolve(ctx, req.Account, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return "", err
 	}

@@ -175,25 +175,36 @@ type Target struct {
 // weight, afresh on every call. Qualified and unqualified invocations take
 // this same path.
 func (s *Service) Resolve(ctx context.Context, account, functionName, qualifier string) (*Target, error) {
+	t, err := s.resolve(ctx, account, functionName, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// resolve is Resolve returning the Target itself, which Invoke and Enqueue
+// keep on their stack: a function's Config is most of what a DryRun or an
+// enqueue would allocate otherwise.
+func (s *Service) resolve(ctx context.Context, account, functionName, qualifier string) (Target, error) {
 	if account == "" {
 		account = s.cfg.Account
 	}
 	ref, err := function.ParseRef(functionName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidParam, err)
+		return Target{}, fmt.Errorf("%w: %w", ErrInvalidParam, err)
 	}
 	if ref.Qualifier != "" && qualifier != "" && ref.Qualifier != qualifier {
-		return nil, fmt.Errorf("%w: The derived qualifier from the function name does not match the specified qualifier.", ErrInvalidParam)
+		return Target{}, fmt.Errorf("%w: The derived qualifier from the function name does not match the specified qualifier.", ErrInvalidParam)
 	}
 	if qualifier == "" {
 		qualifier = ref.Qualifier
 	}
 	if qualifier != "" && !function.ValidQualifier(qualifier) {
-		return nil, fmt.Errorf("%w: invalid qualifier %q", ErrInvalidParam, qualifier)
+		return Target{}, fmt.Errorf("%w: invalid qualifier %q", ErrInvalidParam, qualifier)
 	}
 	arn := function.ARN(s.cfg.Region, account, ref.Name, qualifier)
 	if (ref.Account != "" && ref.Account != account) || (ref.Region != "" && ref.Region != s.cfg.Region) {
-		return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
+		return Target{}, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
 	}
 	var deadline <-chan time.Time
 	for {
@@ -205,19 +216,19 @@ func (s *Service) Resolve(ctx context.Context, account, functionName, qualifier 
 		case version != function.Latest && !function.IsVersionNumber(version):
 			alias, err := s.configs.Alias(account, ref.Name, qualifier)
 			if err != nil {
-				return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
+				return Target{}, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
 			}
 			version = alias.Pick(nil)
 		}
 		cfg, err := s.configs.Version(account, ref.Name, version)
 		if err != nil {
-			return nil, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
+			return Target{}, fmt.Errorf("%w: Function not found: %s", ErrNotFound, arn)
 		}
 		if cfg.Invocable() {
-			return &Target{Config: cfg, InvokedARN: arn, Qualifier: qualifier}, nil
+			return Target{Config: cfg, InvokedARN: arn, Qualifier: qualifier}, nil
 		}
 		if cfg.State == function.StateFailed {
-			return nil, fmt.Errorf("%w: The function %s could not be activated: %s", ErrNotReady, ref.Name, cfg.StateReason)
+			return Target{}, fmt.Errorf("%w: The function %s could not be activated: %s", ErrNotReady, ref.Name, cfg.StateReason)
 		}
 		if deadline == nil {
 			t := time.NewTimer(s.cfg.ReadyWait)
@@ -227,9 +238,9 @@ func (s *Service) Resolve(ctx context.Context, account, functionName, qualifier 
 		select {
 		case <-changed:
 		case <-deadline:
-			return nil, fmt.Errorf("%w: The operation cannot be performed at this time. The function is currently in the following state: %s", ErrNotReady, cfg.State)
+			return Target{}, fmt.Errorf("%w: The operation cannot be performed at this time. The function is currently in the following state: %s", ErrNotReady, cfg.State)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Target{}, ctx.Err()
 		}
 	}
 }
@@ -248,7 +259,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.Resolve(ctx, req.Account, req.FunctionName, req.Qualifier)
+	t, err := s.resolve(ctx, req.Account, req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +278,8 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 		req.RequestID = NewRequestID()
 	}
 	if req.Resolved != nil {
-		req.Resolved(t)
+		resolved := t // a copy for the callback, so that t stays on the stack
+		req.Resolved(&resolved)
 	}
 	return s.runner.Invoke(ctx, &worker.Request{
 		Function:      t.Config,
