@@ -454,3 +454,109 @@ func stripOwn(v any) any {
 	}
 	return out
 }
+
+// BenchmarkStemStart times a bootstrap from Start to its first connection
+// to the Runtime API (the client's GET /next, after loading a hello
+// handler), started from a stem and executed, alternately, against a bare
+// start of the interpreter (python -c pass, node -e 0).
+func BenchmarkStemStart(b *testing.B) {
+	for _, lang := range []string{"python", "node"} {
+		b.Run(lang, func(b *testing.B) {
+			name, client, handler, bare := "python3", "bootstrap.py", "def handler(event, context):\n    return event\n", []string{"-c", "pass"}
+			if lang == "node" {
+				name, client, handler, bare = "node", "bootstrap.mjs", "exports.handler = async (e) => e;\n", []string{"-e", "0"}
+			}
+			interp, err := exec.LookPath(name)
+			if err != nil {
+				b.Skip("no " + name)
+			}
+			if lang == "python" {
+				out, err := exec.Command(interp, "-c", "import sys; print(sys.executable)").Output()
+				if err != nil {
+					b.Fatal(err)
+				}
+				interp = strings.TrimSpace(string(out))
+			}
+			src, err := os.ReadFile("../../runtimes/" + lang + "/" + client)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rtDir, codeDir := b.TempDir(), b.TempDir()
+			os.WriteFile(filepath.Join(rtDir, client), src, 0o644)
+			mod := "probe.py"
+			if lang == "node" {
+				mod = "probe.js"
+			}
+			os.WriteFile(filepath.Join(codeDir, mod), []byte(handler), 0o644)
+			d, err := process.New(process.Config{Root: b.TempDir(), Prestart: true}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			defer devnull.Close()
+			cmd := []string{interp, "$LAMBDA_RUNTIME_DIR/" + client}
+			if lang == "node" {
+				cmd = []string{interp, "--max-http-header-size=81920", "$LAMBDA_RUNTIME_DIR/" + client}
+			}
+			var dStart []time.Duration
+			start := func(stem bool) time.Duration {
+				sp := &sandbox.Spec{
+					ID: sandboxtest.NewID(), Function: "probe", Cmd: cmd,
+					Env:     []string{"TZ=:UTC", "LANG=en_US.UTF-8", "PATH=/usr/bin:/bin", "_HANDLER=probe.handler", "PYTHONPATH=$LAMBDA_RUNTIME_DIR"},
+					CodeDir: codeDir, RuntimeDir: rtDir, MemoryMB: 128, TmpMB: 64, Output: devnull,
+				}
+				if stem {
+					sp.Stem = lang
+				}
+				t0 := time.Now()
+				e, err := d.Start(b.Context(), sp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if stem {
+					dStart = append(dStart, time.Since(t0))
+				}
+				c, err := e.RuntimeListener().Accept()
+				if err == nil {
+					c.Read(make([]byte, 1))
+				}
+				took := time.Since(t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+				e.Destroy(b.Context())
+				return took
+			}
+			for range 3 {
+				start(true) // the stems start
+				time.Sleep(300 * time.Millisecond)
+			}
+			var ds, dp, db []time.Duration
+			for b.Loop() {
+				time.Sleep(300 * time.Millisecond) // the next stem starts
+				ds = append(ds, start(true))
+				dp = append(dp, start(false))
+				t0 := time.Now()
+				c := exec.Command(interp, bare...)
+				c.Env = []string{"PATH=/usr/bin:/bin"}
+				if err := c.Run(); err != nil {
+					b.Fatal(err)
+				}
+				db = append(db, time.Since(t0))
+			}
+			p50 := func(d []time.Duration) float64 {
+				slices.Sort(d)
+				return float64(d[len(d)/2].Microseconds()) / 1000
+			}
+			s, p, bare50 := p50(ds), p50(dp), p50(db)
+			b.ReportMetric(p50(dStart), "stem-Start-p50-ms")
+			b.ReportMetric(s, "stem-p50-ms")
+			b.ReportMetric(p, "exec-p50-ms")
+			b.ReportMetric(bare50, "bare-p50-ms")
+			b.ReportMetric(s/bare50, "stem/bare")
+			b.ReportMetric(p/bare50, "exec/bare")
+		})
+	}
+}
