@@ -214,6 +214,15 @@ func (ss *stems) take(key string, argv, env []string) *stem {
 // fill starts one stem for k.
 func (ss *stems) fill(k *stemKey) {
 	defer ss.wg.Done()
+	ss.mu.Lock()
+	if ss.closed || ss.keys[k.key] != k {
+		// Closing, or the key went idle meanwhile.
+		k.starting--
+		ss.count--
+		ss.mu.Unlock()
+		return
+	}
+	ss.mu.Unlock()
 	s, err := ss.launch(k.argv, k.env)
 	ss.mu.Lock()
 	k.starting--
@@ -308,9 +317,14 @@ func (s *stem) release() {
 	s.out.Close()
 }
 
-// kill kills the stem's whole group and releases it.
+// kill kills the stem's whole group, unless it is reaped already (its
+// pid may be another's then), and releases it.
 func (s *stem) kill() {
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.done:
+	default:
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	}
 	s.release()
 }
 
@@ -338,7 +352,7 @@ func (ss *stems) janitor() {
 			live := k.ready[:0]
 			for _, s := range k.ready {
 				select {
-				case <-s.done:
+				case <-s.done: // died waiting
 					drop = append(drop, s)
 					ss.count--
 				default:
