@@ -120,8 +120,9 @@ func TestStemExitsAndDestroy(t *testing.T) {
 	p.env.WaitEOF(t, 10*time.Second)
 }
 
-// stemProcs lists the stems of this process still alive: children whose
-// initial environment holds _HEARTH_STEM_FD.
+// stemProcs lists the stems of this process still waiting: children
+// whose initial environment holds _HEARTH_STEM_FD, in / (a stem bound to
+// an environment is in its task root).
 func stemProcs(t *testing.T) []int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
@@ -140,6 +141,9 @@ func stemProcs(t *testing.T) []int {
 		}
 		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 		if len(f) < 2 || f[0] == "Z" || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err != nil || cwd != "/" {
 			continue
 		}
 		if env, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil && bytes.Contains(env, []byte(sandbox.StemFDVar+"=")) {
