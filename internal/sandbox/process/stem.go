@@ -48,10 +48,13 @@ import (
 // server sees the post, as it is when the runtime writes to the output
 // itself; and the environment's Done waits for the same drain.
 
+// stemIdle is how long a key keeps its stems without a Start using one
+// (a variable for tests).
+var stemIdle = time.Minute
+
 const (
 	stemsPerKey   = 2
 	maxStems      = 8
-	stemIdle      = time.Minute
 	stemFillDelay = 250 * time.Millisecond
 	// stemMessageTimeout bounds the write of a start message: it fits in
 	// the pipe, so only a wedged system makes it wait.
