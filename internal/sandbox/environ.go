@@ -1,6 +1,9 @@
 package sandbox
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Environ is a process environment under construction: KEY=VALUE pairs in
 // which every name appears once. Setting a name again replaces its value
@@ -73,12 +76,18 @@ func ExtensionEnv(env []string, tmpDir, runtimeAPI string) []string {
 // StartVar reports whether an interpreter (or the dynamic loader) reads
 // the environment variable name when it starts, so that a process that
 // was started without it and given it later does not behave as one
-// started with it: PYTHON*, LD_*, LC_*, MALLOC_*, GLIBC_*, LANG,
-// LANGUAGE, TZ and HOME.
+// started with it: PYTHON*, NODE_* (NODE_OPTIONS, NODE_EXTRA_CA_CERTS,
+// NODE_ICU_DATA...) but NODE_PATH, UV_* (libuv: UV_THREADPOOL_SIZE,
+// UV_USE_IO_URING), OPENSSL_* (Node loads OPENSSL_CONF as it starts),
+// LD_*, LC_*, MALLOC_*, GLIBC_*, LANG, LANGUAGE, TZ and HOME.
+//
+// NODE_PATH is not one: Node reads it once at start into its module search
+// paths, and Hearth's Node client, started ahead of time as a stem, reads
+// it again (Module._initPaths) once it has its environment.
 func StartVar(name string) bool {
-	for _, p := range []string{"PYTHON", "LD_", "LC_", "MALLOC_", "GLIBC_"} {
+	for _, p := range []string{"PYTHON", "NODE_", "UV_", "OPENSSL_", "LD_", "LC_", "MALLOC_", "GLIBC_"} {
 		if strings.HasPrefix(name, p) {
-			return true
+			return name != "NODE_PATH"
 		}
 	}
 	switch name {
@@ -86,4 +95,27 @@ func StartVar(name string) bool {
 		return true
 	}
 	return false
+}
+
+// StemStartEnv is the environment a pre-started runtime (a stem, see
+// [Spec.Stem]) is started with for a Spec whose Env is env: the entries
+// whose name is a start variable ([StartVar]) and PATH, each name once (the
+// last value wins, as in [Environ.Add]), sorted by name. Values are as in
+// env (expand env first for expanded ones). [StemFDVar] is not among them:
+// the driver adds it. Two Specs may share a stem only when their start
+// environments (and their Stem and Cmd) are equal.
+func StemStartEnv(env []string) []string {
+	var e Environ
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); ok && (k == "PATH" || StartVar(k)) {
+			e.Add(kv)
+		}
+	}
+	out := e.List()
+	slices.SortFunc(out, func(a, b string) int {
+		ka, _, _ := strings.Cut(a, "=")
+		kb, _, _ := strings.Cut(b, "=")
+		return strings.Compare(ka, kb)
+	})
+	return out
 }

@@ -25,3 +25,26 @@ func TestBootstrapEnvLayoutWins(t *testing.T) {
 		t.Errorf("BootstrapEnv (-want +got):\n%s", diff)
 	}
 }
+
+func TestStartVar(t *testing.T) {
+	for name, want := range map[string]bool{
+		"PYTHONPATH": true, "NODE_OPTIONS": true, "NODE_EXTRA_CA_CERTS": true, "UV_THREADPOOL_SIZE": true,
+		"OPENSSL_CONF": true, "LD_PRELOAD": true, "LC_ALL": true, "LANG": true, "TZ": true, "HOME": true,
+		"NODE_PATH": false, "PATH": false, "AWS_REGION": false, "NODE": false, "_HANDLER": false,
+	} {
+		if got := sandbox.StartVar(name); got != want {
+			t.Errorf("StartVar(%q) = %v; want %v", name, got, want)
+		}
+	}
+}
+
+func TestStemStartEnv(t *testing.T) {
+	got := sandbox.StemStartEnv([]string{
+		"TZ=:UTC", "PATH=/usr/bin", "_HANDLER=x.y", "NODE_PATH=/opt/nodejs", "UV_THREADPOOL_SIZE=2",
+		"LANG=C", "TZ=:Europe/Paris", "NODE_OPTIONS=--enable-source-maps", "USER_VAR=secret", "broken",
+	})
+	want := []string{"LANG=C", "NODE_OPTIONS=--enable-source-maps", "PATH=/usr/bin", "TZ=:Europe/Paris", "UV_THREADPOOL_SIZE=2"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("StemStartEnv (-want +got):\n%s", diff)
+	}
+}

@@ -75,6 +75,11 @@ type Config struct {
 	// interpreters where that is the same as starting them (the process
 	// driver only, for now), "off" (the default, and empty) not to.
 	Zygote string
+	// Prestart is "on" (the default, and empty) to start Python and Node
+	// interpreters ahead of time, waiting for the function they will run
+	// ("stems"), where that is the same as starting them at a cold start;
+	// "off" not to.
+	Prestart string
 	// NetworkLinkLocal lets environments reach link-local addresses
 	// (169.254.0.0/16: a cloud's instance metadata and credentials).
 	NetworkLinkLocal bool
@@ -246,6 +251,11 @@ func (c Config) Validate() error {
 	case "", "on", "off":
 	default:
 		errs = append(errs, fmt.Errorf("zygote: %q is not one of on, off", c.Zygote))
+	}
+	switch c.Prestart {
+	case "", "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("prestart: %q is not one of on, off", c.Prestart))
 	}
 	switch c.Network {
 	case "nat", "none":
@@ -901,7 +911,11 @@ func newDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 		}
 		return newLinuxDriver(cfg, log)
 	}
-	return process.New(process.Config{Root: filepath.Join(cfg.DataDir, "envs"), Zygote: cfg.Zygote == "on"}, log)
+	return process.New(process.Config{
+		Root:     filepath.Join(cfg.DataDir, "envs"),
+		Zygote:   cfg.Zygote == "on",
+		Prestart: cfg.Prestart != "off",
+	}, log)
 }
 
 // tombstoneAge is how long the store keeps the marker of a deleted

@@ -165,3 +165,18 @@ func TestValidateZygote(t *testing.T) {
 		}
 	}
 }
+
+// --prestart is on, off or left empty (on).
+func TestValidatePrestart(t *testing.T) {
+	for _, c := range []struct {
+		prestart string
+		ok       bool
+	}{{"", true}, {"on", true}, {"off", true}, {"yes", false}, {"OFF", false}} {
+		cfg := server.Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Auth: "none", AccountID: "000000000000", Concurrency: 10,
+			Isolation: "process", Prestart: c.prestart}
+		err := cfg.Validate()
+		if got := err == nil || !strings.Contains(err.Error(), "prestart"); got != c.ok {
+			t.Errorf("Validate() with prestart %q = %v; want ok %v", c.prestart, err, c.ok)
+		}
+	}
+}

@@ -94,6 +94,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		OptDir:    cmp.Or(req.OptDir, optDir),
 		HostPaths: launch.HostPaths,
 		Zygote:    zygoteOf(rt, wrapped, cfg.Environment),
+		Stem:      stemOf(rt, wrapped, cfg.Environment),
 		MemoryMB:  cfg.MemorySize,
 		TmpMB:     cfg.Ephemeral,
 		Output:    out,
@@ -377,6 +378,32 @@ func zygoteOf(rt runtimes.Runtime, wrapped bool, vars map[string]string) string 
 		}
 	}
 	return "python"
+}
+
+// stemOf is the managed runtime whose interpreter a driver may have
+// started ahead of time for a runtime's bootstrap (sandbox.Spec.Stem):
+// Python's or Node's, under the rules of zygoteOf (no exec wrapper, no
+// variable of the function's that the interpreter reads as it starts: no
+// value of a function's ever reaches a stem before its start message).
+func stemOf(rt runtimes.Runtime, wrapped bool, vars map[string]string) string {
+	if wrapped {
+		return ""
+	}
+	var stem string
+	switch rt.Kind {
+	case runtimes.Python:
+		stem = "python"
+	case runtimes.Node:
+		stem = "node"
+	default:
+		return ""
+	}
+	for k := range vars {
+		if sandbox.StartVar(k) {
+			return ""
+		}
+	}
+	return stem
 }
 
 // errorMessage strips the sentinel prefix from err's text.

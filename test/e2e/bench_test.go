@@ -302,8 +302,9 @@ func BenchmarkColdStart(b *testing.B) {
 // ratio-on are cold invoke p50 ÷ bare start p50.
 func BenchmarkColdStartZygote(b *testing.B) {
 	for _, iso := range isolations() {
-		off := benchServer(b, "--isolation", iso, "--zygote", "off")
-		on := benchServer(b, "--isolation", iso, "--zygote", "on")
+		// Without stems, which BenchmarkColdStartPrestart measures.
+		off := benchServer(b, "--isolation", iso, "--zygote", "off", "--prestart", "off")
+		on := benchServer(b, "--isolation", iso, "--zygote", "on", "--prestart", "off")
 		for _, br := range benchRuntimes[1:] {
 			f := br.fn(b)
 			st := hostRuntimes(b)[f.runtime]
@@ -371,6 +372,89 @@ func BenchmarkColdStartZygote(b *testing.B) {
 		off.Stop()
 		on.Stop()
 	}
+}
+
+// BenchmarkColdStartPrestart is BenchmarkColdStartZygote for pre-started
+// runtimes (stems) under the process driver: the cold start of the Python
+// and Node hello functions on a server with --prestart off and one with
+// --prestart on (both --zygote off), against a bare start of the same
+// interpreter, interleaved iteration by iteration: ratio-off and ratio-on
+// are cold invoke p50 ÷ bare start p50. Each cold invoke waits (settle)
+// until the retired environment is gone, which leaves the driver the
+// time to start the next stem, as a server between cold starts has.
+func BenchmarkColdStartPrestart(b *testing.B) {
+	off := benchServer(b, "--isolation", "process", "--zygote", "off", "--prestart", "off")
+	on := benchServer(b, "--isolation", "process", "--zygote", "off", "--prestart", "on")
+	for _, br := range benchRuntimes[1:] {
+		f := br.fn(b)
+		st := hostRuntimes(b)[f.runtime]
+		if !st.Available {
+			continue
+		}
+		bare := []string{st.Interpreter, "-c", "pass"}
+		if br.name == "node" {
+			bare = []string{st.Interpreter, "-e", "0"}
+		}
+		name := "pcold-" + br.name
+		off.create(b, name, f)
+		on.create(b, name, f)
+		i := 0
+		cold := func(s *server) time.Duration {
+			i++
+			_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
+				FunctionName: aws.String(name),
+				Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.settle(b, name)
+			start := time.Now()
+			r, err := s.tryInvoke(b.Context(), s.NoRetry, name, benchPayload)
+			took := time.Since(start)
+			if err != nil || r.FunctionError != "" {
+				b.Fatalf("cold invoke: %v %+v", err, r)
+			}
+			if !initRE.MatchString(r.Log) {
+				b.Fatalf("iteration %d was not a cold start:\n%s", i, r.Log)
+			}
+			return took
+		}
+		// The first cold start has the stems started.
+		for range 3 {
+			cold(on)
+		}
+		b.Run("process/"+br.name, func(b *testing.B) {
+			var doff, don, dbare []time.Duration
+			for b.Loop() {
+				doff = append(doff, cold(off))
+				don = append(don, cold(on))
+				// The driver starts the next stem some time after the
+				// start took one: let it, so that it competes with no
+				// measurement.
+				time.Sleep(500 * time.Millisecond)
+				start := time.Now()
+				cmd := exec.Command(bare[0], bare[1:]...)
+				cmd.Env = []string{"PATH=/usr/bin:/bin"}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v: %v %s", bare, err, out)
+				}
+				dbare = append(dbare, time.Since(start))
+			}
+			p50 := func(d []time.Duration) float64 {
+				slices.Sort(d)
+				return float64(d[len(d)/2].Microseconds()) / 1000
+			}
+			pOff, pOn, pBare := p50(doff), p50(don), p50(dbare)
+			b.ReportMetric(pOff, "off-p50-ms")
+			b.ReportMetric(pOn, "on-p50-ms")
+			b.ReportMetric(pBare, "bare-p50-ms")
+			b.ReportMetric(pOff/pBare, "ratio-off")
+			b.ReportMetric(pOn/pBare, "ratio-on")
+		})
+	}
+	off.Stop()
+	on.Stop()
 }
 
 // BenchmarkAsyncEnqueue measures accepting Event invocations (each answered

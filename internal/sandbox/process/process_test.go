@@ -21,10 +21,10 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for _, zygote := range []bool{false, true} {
-		t.Run(fmt.Sprintf("zygote=%v", zygote), func(t *testing.T) {
+	for _, c := range []struct{ zygote, prestart bool }{{false, false}, {true, false}, {false, true}} {
+		t.Run(fmt.Sprintf("zygote=%v,prestart=%v", c.zygote, c.prestart), func(t *testing.T) {
 			sandboxtest.Run(t, func(t *testing.T) sandbox.Driver {
-				d, err := process.New(process.Config{Root: t.TempDir(), Zygote: zygote}, slog.New(slog.DiscardHandler))
+				d, err := process.New(process.Config{Root: t.TempDir(), Zygote: c.zygote, Prestart: c.prestart}, slog.New(slog.DiscardHandler))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -96,14 +96,8 @@ func (d *Driver) zygoteKey(spec *sandbox.Spec, argv []string) (key string, vars 
 	// directory there. That is the same as the environment's only when
 	// they hold nothing it could load: no layers (checked above), and no
 	// lib directory or shared object at the top of the code.
-	ents, err := os.ReadDir(spec.CodeDir)
-	if err != nil {
+	if !noLibraries(spec.CodeDir) {
 		return "", nil, false
-	}
-	for _, e := range ents {
-		if e.Name() == "lib" || strings.Contains(e.Name(), ".so") {
-			return "", nil, false
-		}
 	}
 	slices.Sort(vars)
 	key = strings.Join(argv, "\x00") + "\x00\x00" + strings.Join(vars, "\x00")

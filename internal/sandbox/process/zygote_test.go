@@ -53,11 +53,14 @@ report = {
     "tmp": open(tmp).read(),
     "mark": getattr(sys, "hearth_probe_mark", None),
 }
+# Started as a stem: its initial environment (which /proc shows) was the start one.
+started_as_stem = b"_HEARTH_STEM_FD=" in open("/proc/self/environ", "rb").read()
 import random
 drawn = [random.random(), os.urandom(8).hex()]
 sys.hearth_probe_mark = os.environ["USER_VAR"]
 print("PROBE " + json.dumps(report, sort_keys=True))
 print("RANDOM %s" % json.dumps(drawn))
+print("STEM %s" % started_as_stem)
 print("PPID %d" % os.getppid(), flush=True)
 act = os.environ.get("PROBE_ACT", "")
 if act.startswith("exit"):
@@ -134,6 +137,7 @@ func (s zygoteSetup) spec(zygote bool, vars ...string) *sandbox.Spec {
 type probed struct {
 	report map[string]any
 	ppid   int
+	stem   bool // started from a stem
 	env    *sandboxtest.Started
 }
 
@@ -148,6 +152,9 @@ func runProbe(t *testing.T, d sandbox.Driver, spec *sandbox.Spec) probed {
 			if err := json.Unmarshal([]byte(rest), &p.report); err != nil {
 				t.Fatalf("probe output %q: %v", rest, err)
 			}
+		}
+		if rest, ok := strings.CutPrefix(line, "STEM "); ok {
+			p.stem = strings.TrimSpace(rest) == "True"
 		}
 		if rest, ok := strings.CutPrefix(line, "PPID "); ok {
 			p.ppid, _ = strconv.Atoi(strings.TrimSpace(rest))
