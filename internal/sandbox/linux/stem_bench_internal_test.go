@@ -1,0 +1,112 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+)
+
+// stemBench is a Runtime API client in the shape of the managed Python
+// runtime's: it imports what a client imports, and (as a stem, once its
+// start message came) connects to the Runtime API for the next event.
+const stemBench = `
+import os, sys, json, socket, http.client, time, traceback, importlib
+fd = os.environ.get("_HEARTH_STEM_FD")
+if fd is not None:
+    with open("/proc/self/environ", "rb") as f:
+        started = {e.partition(b"=")[0].decode() for e in f.read().split(b"\0") if e}
+    with os.fdopen(int(fd), "rb") as f:
+        data = f.read()
+    if not data:
+        sys.exit(0)
+    msg = json.loads(data)
+    added = {k: v for k, v in os.environ.items() if k not in started}
+    os.environ.clear()
+    for kv in msg["env"]:
+        k, _, v = kv.partition("=")
+        os.environ[k] = v
+    os.environ.update(added)
+    os.chdir(msg["cwd"])
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+c = http.client.HTTPConnection(host, int(port))
+c.request("GET", "/2018-06-01/runtime/invocation/next")
+c.getresponse()
+`
+
+// BenchmarkStemStart measures a cold start to the runtime's first Runtime
+// API connection, interleaved in the same run: a pre-started runtime
+// (stem), the same runtime executed at Start, and a bare python3 -c pass
+// on the host. It reports the medians and their ratios to the bare start.
+func BenchmarkStemStart(b *testing.B) {
+	s := newStemSetup(b)
+	d := newStemDriver(b, Config{})
+	ctx := context.Background()
+	bare := func() time.Duration {
+		began := time.Now()
+		if err := exec.Command(s.py, "-c", "pass").Run(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(began)
+	}
+	start := func(stem bool) time.Duration {
+		spec := s.spec(b, "")
+		spec.Cmd = []string{s.py, "$LAMBDA_RUNTIME_DIR/stembench.py"}
+		spec.TmpMB = 0 // the prepared /tmp's size
+		if !stem {
+			spec.Stem = ""
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		go io.Copy(io.Discard, r)
+		spec.Output = w
+		began := time.Now()
+		e, err := d.Start(ctx, spec)
+		w.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Destroy(ctx)
+		ln := e.RuntimeListener()
+		timer := time.AfterFunc(10*time.Second, func() { ln.Close() })
+		defer timer.Stop()
+		c, err := ln.Accept()
+		took := time.Since(began)
+		if err != nil {
+			b.Fatalf("no Runtime API connection: %v", err)
+		}
+		c.Close()
+		if got := e.(*env).Timings().Stem; got != stem {
+			b.Fatalf("started by a stem: %v; want %v", got, stem)
+		}
+		return took
+	}
+	start(true) // the key's first Start
+	var bares, executed, stems []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		bares = append(bares, bare())
+		executed = append(executed, start(false))
+		waitStems(b, d, 1)
+		stems = append(stems, start(true))
+	}
+	b.StopTimer()
+	med := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2]) / float64(time.Millisecond)
+	}
+	mb, me, ms := med(bares), med(executed), med(stems)
+	b.ReportMetric(mb, "bare-ms")
+	b.ReportMetric(me, "executed-ms")
+	b.ReportMetric(ms, "stem-ms")
+	b.ReportMetric(me/mb, "executed/bare")
+	b.ReportMetric(ms/mb, "stem/bare")
+}
