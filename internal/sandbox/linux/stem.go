@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,12 +45,40 @@ var stemStartVar = sandbox.StartVar
 
 // stemKeyOf returns the key of the stems that may start spec (whose
 // expanded command is argv), or false when no stem may: the driver keeps
-// none, spec asks for none, or it has layers or extensions, which the
-// runtime would see at its start.
+// none, spec asks for none, or the stem would not start as an executed
+// bootstrap does. A stem starts before the code and the layers are
+// mounted: so no layers or extensions, no argument and no start variable
+// that refers to the task root or /opt, and (since the dynamic loader reads
+// LD_LIBRARY_PATH once, at the stem's start, when its task-root entries
+// lead to an empty directory) no lib directory or shared object at the top
+// of the code, as for the process driver's zygotes.
 func (d *Driver) stemKeyOf(spec *sandbox.Spec, argv []string) (stemKey, bool) {
 	if d.stems == nil || (spec.Stem != "python" && spec.Stem != "node") ||
 		spec.OptDir != "" || len(spec.Extensions) > 0 || spec.HoldBootstrap {
 		return stemKey{}, false
+	}
+	refersToFunction := func(v string) bool {
+		return strings.Contains(v, "$LAMBDA_TASK_ROOT") || strings.Contains(v, sandbox.OptRef)
+	}
+	for _, a := range spec.Cmd {
+		if refersToFunction(a) {
+			return stemKey{}, false
+		}
+	}
+	for _, kv := range spec.Env {
+		name, val, _ := strings.Cut(kv, "=")
+		if stemStartVar(name) && name != "LD_LIBRARY_PATH" && refersToFunction(val) {
+			return stemKey{}, false
+		}
+	}
+	ents, err := os.ReadDir(spec.CodeDir)
+	if err != nil {
+		return stemKey{}, false
+	}
+	for _, e := range ents {
+		if e.Name() == "lib" || strings.Contains(e.Name(), ".so") {
+			return stemKey{}, false
+		}
 	}
 	k := stemKey{account: spec.Account, kind: spec.Stem, argv: argv, runtimeDir: spec.RuntimeDir,
 		hostPaths: spec.HostPaths}

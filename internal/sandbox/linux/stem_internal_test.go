@@ -308,6 +308,22 @@ func TestStemServesOnlyItsKey(t *testing.T) {
 		"another runtime": func() *sandbox.Spec { sp := s.spec(t, a); sp.Stem = "node"; return sp }(),
 		"no stem":         func() *sandbox.Spec { sp := s.spec(t, a); sp.Stem = ""; return sp }(),
 		"layers":          func() *sandbox.Spec { sp := s.spec(t, a); sp.OptDir = t.TempDir(); return sp }(),
+		"extensions": func() *sandbox.Spec {
+			sp := s.spec(t, a)
+			sp.Extensions = []string{"/bin/true"}
+			return sp
+		}(),
+		"a lib in the code": func() *sandbox.Spec {
+			sp := s.spec(t, a)
+			os.Mkdir(filepath.Join(sp.CodeDir, "lib"), 0o755)
+			return sp
+		}(),
+		"a shared object in the code": func() *sandbox.Spec {
+			sp := s.spec(t, a)
+			os.WriteFile(filepath.Join(sp.CodeDir, "libx.so.1"), nil, 0o644)
+			return sp
+		}(),
+		"PYTHONPATH in the code": s.spec(t, a, "PYTHONPATH=$LAMBDA_TASK_ROOT/vendor"),
 		"another runtime dir": func() *sandbox.Spec {
 			sp := s.spec(t, a)
 			sp.RuntimeDir = t.TempDir()
