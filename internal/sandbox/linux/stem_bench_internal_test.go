@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,6 +121,26 @@ func BenchmarkStemStart(b *testing.B) {
 		stems = append(stems, start(true, true))
 	}
 	b.StopTimer()
+	// What a waiting stem holds: its resident anonymous memory (the
+	// interpreter's file pages are shared with every other python3).
+	settle()
+	var anon, n float64
+	for _, pid := range stemPids(b, s.runtimeDir) {
+		status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(status)) {
+			if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+				kb, _ := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+				anon += kb
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		b.ReportMetric(anon/n/1024, "stem-anon-MB")
+	}
 	med := func(ds []time.Duration) float64 {
 		slices.Sort(ds)
 		return float64(ds[len(ds)/2]) / float64(time.Millisecond)

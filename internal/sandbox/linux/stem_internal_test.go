@@ -372,7 +372,7 @@ func TestDeadStemFallsBack(t *testing.T) {
 
 // stemPids returns the host pids of waiting stems running the probe of
 // runtimeDir.
-func stemPids(t *testing.T, runtimeDir string) []int {
+func stemPids(t testing.TB, runtimeDir string) []int {
 	t.Helper()
 	var pids []int
 	environs, _ := filepath.Glob("/proc/[0-9]*/environ")
@@ -382,7 +382,7 @@ func stemPids(t *testing.T, runtimeDir string) []int {
 			continue
 		}
 		cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
-		if !strings.Contains(string(cmd), "stemprobe.py") {
+		if !strings.Contains(string(cmd), "stemprobe.py") && !strings.Contains(string(cmd), "stembench.py") {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
