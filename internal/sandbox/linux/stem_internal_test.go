@@ -4,6 +4,7 @@ package linux
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -29,6 +30,10 @@ import (
 const stemProbe = `
 import os, sys, json, socket, resource, ctypes, time
 print("early", flush=True)
+if sys.argv[1:] == ["big-early"]:
+    for i in range(2000):
+        print("%099d" % i)
+    sys.stdout.flush()
 fd = os.environ.get("_HEARTH_STEM_FD")
 if fd is not None:
     with open("/proc/self/environ", "rb") as f:
@@ -90,6 +95,10 @@ if act.startswith("exit"):
     sys.exit(int(act[4:]))
 if act == "sleep":
     time.sleep(300)
+if act == "oom":
+    chunks = []
+    while True:
+        chunks.append(bytearray(8 << 20))
 `
 
 // stemSetup is a runtime directory holding stemProbe and the host's
@@ -270,9 +279,35 @@ func TestStemEnvironmentIsOrdinary(t *testing.T) {
 	}
 }
 
+// TestStemOutputBeforeStartIsKept: what a stem writes while it waits,
+// more than its pipe holds, reaches the function's output in full and in
+// order, before what it writes after its start.
+func TestStemOutputBeforeStartIsKept(t *testing.T) {
+	s := newStemSetup(t)
+	d := newStemDriver(t, Config{})
+	mk := func() *sandbox.Spec {
+		sp := s.spec(t, "")
+		sp.Cmd = append(sp.Cmd, "big-early")
+		return sp
+	}
+	runStemProbe(t, d, mk())
+	waitStems(t, d, 1)
+	time.Sleep(300 * time.Millisecond) // the stem writes and blocks on its full pipe
+	p := stemStarted(t, d, mk)
+	var want strings.Builder
+	want.WriteString("early\n")
+	for i := range 2000 {
+		fmt.Fprintf(&want, "%099d\n", i)
+	}
+	want.WriteString("REPORT ")
+	if out := p.e.Output(t); !strings.HasPrefix(out, want.String()) {
+		t.Errorf("output of %d bytes does not start with the %d bytes written before the start, then the report", len(out), want.Len())
+	}
+}
+
 // TestStemExits: a stem-started bootstrap's end is reported as an
-// executed one's, and Terminate reaches it (it is the child of another
-// of the init's threads).
+// executed one's (its status, running out of the function's memory), and
+// Terminate reaches it (it is the child of another of the init's threads).
 func TestStemExits(t *testing.T) {
 	s := newStemSetup(t)
 	d := newStemDriver(t, Config{})
@@ -280,6 +315,19 @@ func TestStemExits(t *testing.T) {
 	p := stemStarted(t, d, func() *sandbox.Spec { return s.spec(t, "", "PROBE_ACT=exit3") })
 	if got, want := sandboxtest.WaitExit(t, p.e.Env, 10*time.Second), (sandbox.Exit{Code: 3}); got != want {
 		t.Errorf("Exit() = %v; want %v", got, want)
+	}
+	// The function's memory limit holds the stem, which was in the
+	// sandbox's cgroup before the limit was set.
+	p = stemStarted(t, d, func() *sandbox.Spec {
+		sp := s.spec(t, "", "PROBE_ACT=oom")
+		sp.MemoryMB = 128
+		return sp
+	})
+	if exit := sandboxtest.WaitExit(t, p.e.Env, 30*time.Second); !exit.OOM || exit.Signal != syscall.SIGKILL {
+		t.Errorf("Exit() = %+v; want OOM and SIGKILL", exit)
+	}
+	if peak := p.e.Env.MaxMemory(); peak < 100<<20 || peak > 130<<20 {
+		t.Errorf("MaxMemory() = %d MB; want about the 128 MB limit", peak>>20)
 	}
 	p = stemStarted(t, d, func() *sandbox.Spec { return s.spec(t, "", "PROBE_ACT=sleep") })
 	if err := p.e.Env.(sandbox.Terminator).Terminate(); err != nil {
