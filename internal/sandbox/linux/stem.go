@@ -46,28 +46,29 @@ var stemStartVar = sandbox.StartVar
 // stemKeyOf returns the key of the stems that may start spec (whose
 // expanded command is argv), or false when no stem may: the driver keeps
 // none, spec asks for none, or the stem would not start as an executed
-// bootstrap does. A stem starts before the code and the layers are
-// mounted: so no layers or extensions, no argument and no start variable
-// that refers to the task root or /opt, and (since the dynamic loader reads
-// LD_LIBRARY_PATH once, at the stem's start, when its task-root entries
-// lead to an empty directory) no lib directory or shared object at the top
-// of the code, as for the process driver's zygotes.
+// bootstrap does. A stem starts before the code is mounted (and without
+// layers /opt is the same empty directory before and after): so no
+// layers or extensions, no argument and no start variable that refers to
+// the task root but for two lists of directories the runtime looks into
+// only when it loads something (NODE_PATH, which Node splits at its start
+// and searches at each require, and LD_LIBRARY_PATH), and, since the
+// dynamic loader searches LD_LIBRARY_PATH as the stem starts and then
+// remembers which of its directories lacked a library, no lib directory or
+// shared object at the top of the code, as for the process driver's
+// zygotes.
 func (d *Driver) stemKeyOf(spec *sandbox.Spec, argv []string) (stemKey, bool) {
 	if d.stems == nil || (spec.Stem != "python" && spec.Stem != "node") ||
 		spec.OptDir != "" || len(spec.Extensions) > 0 || spec.HoldBootstrap {
 		return stemKey{}, false
 	}
-	refersToFunction := func(v string) bool {
-		return strings.Contains(v, "$LAMBDA_TASK_ROOT") || strings.Contains(v, sandbox.OptRef)
-	}
 	for _, a := range spec.Cmd {
-		if refersToFunction(a) {
+		if strings.Contains(a, "$LAMBDA_TASK_ROOT") {
 			return stemKey{}, false
 		}
 	}
 	for _, kv := range spec.Env {
 		name, val, _ := strings.Cut(kv, "=")
-		if stemStartVar(name) && name != "LD_LIBRARY_PATH" && refersToFunction(val) {
+		if stemStartVar(name) && name != "LD_LIBRARY_PATH" && name != "NODE_PATH" && strings.Contains(val, "$LAMBDA_TASK_ROOT") {
 			return stemKey{}, false
 		}
 	}
