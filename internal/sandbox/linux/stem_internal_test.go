@@ -418,6 +418,49 @@ func TestDeadStemFallsBack(t *testing.T) {
 	}
 }
 
+// TestStemDyingAsItIsTakenFallsBack: a stem that died while its init
+// could not notice (stopped here) is found dead only by the init, once
+// the start message came; the init exits without a word and the function
+// starts in another sandbox.
+func TestStemDyingAsItIsTakenFallsBack(t *testing.T) {
+	s := newStemSetup(t)
+	d := newStemDriver(t, Config{})
+	runStemProbe(t, d, s.spec(t, ""))
+	waitStems(t, d, stemsPerKey)
+	var inits []int
+	d.stems.mu.Lock()
+	for _, ks := range d.stems.keys {
+		for _, b := range ks.ready {
+			inits = append(inits, b.cmd.Process.Pid)
+		}
+	}
+	d.stems.mu.Unlock()
+	for _, pid := range inits {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pid := range stemPids(t, s.runtimeDir) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	resume := time.AfterFunc(300*time.Millisecond, func() {
+		for _, pid := range inits {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
+	defer resume.Stop()
+	p := runStemProbe(t, d, s.spec(t, ""))
+	if p.stem {
+		t.Error("started by a dead stem")
+	}
+	if got := p.report["cwd"]; got != sandbox.TaskRoot {
+		t.Errorf("cwd %v; want %s", got, sandbox.TaskRoot)
+	}
+	if !strings.HasPrefix(p.e.Output(t), "early\nREPORT ") {
+		t.Errorf("output %.60q; want only the executed bootstrap's", p.e.Output(t))
+	}
+}
+
 // stemPids returns the host pids of waiting stems running the probe of
 // runtimeDir.
 func stemPids(t testing.TB, runtimeDir string) []int {
