@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,19 +44,65 @@ c.request("GET", "/2018-06-01/runtime/invocation/next")
 c.getresponse()
 `
 
+// nodeStemBench is stemBench for Node: a client that imports node:http
+// as the managed runtime's does.
+const nodeStemBench = `
+import fs from "node:fs";
+import http from "node:http";
+import Module from "node:module";
+const fd = process.env._HEARTH_STEM_FD;
+if (fd !== undefined) {
+  const data = fs.readFileSync(Number(fd));
+  fs.closeSync(Number(fd));
+  if (data.length === 0) process.exit(0);
+  const msg = JSON.parse(data);
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  for (const kv of msg.env) {
+    const i = kv.indexOf("=");
+    process.env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  process.chdir(msg.cwd);
+  Module._initPaths();
+}
+const [host, port] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
+http.get({ host, port, path: "/2018-06-01/runtime/invocation/next" }, (res) => res.resume());
+`
+
 // BenchmarkStemStart measures a cold start to the runtime's first Runtime
 // API connection, interleaved in the same run: a pre-started runtime
-// (stem), the same runtime executed at Start, and a bare python3 -c pass
-// on the host. It reports the medians and their ratios to the bare start,
-// and the median time the stems' Starts took themselves (stem-Start-ms:
-// until the init reported the message sent).
+// (stem), the same runtime executed at Start, and the bare interpreter on
+// the host (python3 -c pass, node -e 0). It reports the medians and their
+// ratios to the bare start, the median time the stems' Starts took
+// themselves (stem-Start-ms: until the init reported the message sent),
+// and a waiting stem's resident anonymous memory.
 func BenchmarkStemStart(b *testing.B) {
 	s := newStemSetup(b)
+	if err := os.WriteFile(s.runtimeDir+"/stembench.mjs", []byte(nodeStemBench), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("python", func(b *testing.B) {
+		benchStem(b, s, "python", []string{s.py, "$LAMBDA_RUNTIME_DIR/stembench.py"}, []string{s.py, "-c", "pass"})
+	})
+	b.Run("node", func(b *testing.B) {
+		node, err := exec.LookPath("node")
+		if err != nil {
+			b.Skip("node is not installed")
+		}
+		if node, err = filepath.EvalSymlinks(node); err != nil {
+			b.Fatal(err)
+		}
+		benchStem(b, s, "node", []string{node, "$LAMBDA_RUNTIME_DIR/stembench.mjs"}, []string{node, "-e", "0"})
+	})
+}
+
+func benchStem(b *testing.B, s *stemSetup, kind string, cmd, bareCmd []string) {
 	d := newStemDriver(b, Config{})
 	ctx := context.Background()
 	bare := func() time.Duration {
 		began := time.Now()
-		if err := exec.Command(s.py, "-c", "pass").Run(); err != nil {
+		cmd := exec.Command(bareCmd[0], bareCmd[1:]...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		if err := cmd.Run(); err != nil {
 			b.Fatal(err)
 		}
 		return time.Since(began)
@@ -64,7 +111,8 @@ func BenchmarkStemStart(b *testing.B) {
 	// One function: its code is the same at every cold start, and the
 	// driver has prepared it (sandbox.CodePreparer) as on activation.
 	fn := s.spec(b, "")
-	fn.Cmd = []string{s.py, "$LAMBDA_RUNTIME_DIR/stembench.py"}
+	fn.Cmd = cmd
+	fn.Stem = kind
 	fn.TmpMB = 0 // the prepared /tmp's size
 	if err := d.PrepareCode(ctx, fn.CodeDir, fn.RuntimeDir); err != nil {
 		b.Fatal(err)

@@ -550,7 +550,7 @@ func stemPids(t testing.TB, runtimeDir string) []int {
 			continue
 		}
 		cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
-		if !strings.Contains(string(cmd), "stemprobe.") && !strings.Contains(string(cmd), "stembench.py") {
+		if !strings.Contains(string(cmd), "stemprobe.") && !strings.Contains(string(cmd), "stembench.") {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
