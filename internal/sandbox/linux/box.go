@@ -32,6 +32,12 @@ type box struct {
 	// tmpMB is the size of the disk-backed /tmp the init has mounted; 0
 	// when it has none.
 	tmpMB int
+	// stem is the key of the pre-started runtime the init holds (see
+	// stem.go); empty when it holds none.
+	stem string
+	// code holds the code mounts the stem's trees came from, released
+	// with the box unless an environment takes them over.
+	code []*codeMount
 
 	prepared time.Duration // how long prepare took
 }
@@ -250,7 +256,10 @@ func (d *Driver) discard(b *box) error {
 	b.cmd.Wait()
 	ctx, cancel := cleanupContext()
 	defer cancel()
-	return errors.Join(kerr, d.release(ctx, b))
+	err := d.release(ctx, b)
+	d.code.release(b.code...)
+	b.code = nil
+	return errors.Join(kerr, err)
 }
 
 // cleanupContext bounds a teardown that no caller's context bounds.

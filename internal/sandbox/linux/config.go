@@ -97,6 +97,22 @@ type Config struct {
 	// package tmpdisk), which falls back to a tmpfs on hosts without loop
 	// devices or mkfs.ext4. For measurements.
 	TmpfsTmp bool
+	// Prestart lets the driver start managed runtimes ahead of their
+	// functions (pre-started runtimes, "stems"; see sandbox.Spec.Stem):
+	// for a Spec with Stem set, no layers and no extensions, whose key
+	// (the runtime, its command, the variables it reads as it starts,
+	// its runtime directory and host paths, and the account) a Start
+	// used within the last minute, the driver keeps up to two prepared
+	// sandboxes whose runtime already runs, as the function's identity,
+	// and waits for the function. A Start then skips the interpreter's
+	// own start. Zero means off; Hearth's server turns it on
+	// (--prestart).
+	Prestart bool
+	// PrestartMax caps the stems waiting at once, for all keys together.
+	// Each costs a prepared sandbox and a waiting interpreter: ≈10 MB
+	// resident for Python, ≈40 MB for Node (≈6–7 MB of either anonymous,
+	// the rest the interpreter's file pages, shared). Zero means 8.
+	PrestartMax int
 }
 
 // Timings splits the cost of one Start. The environments a Driver starts
@@ -106,6 +122,9 @@ type Config struct {
 type Timings struct {
 	// Pooled reports that the sandbox came prepared from the pool.
 	Pooled bool
+	// Stem reports that the sandbox came with its runtime already
+	// running: a pre-started runtime (see Config.Prestart).
+	Stem bool
 	// Prepare is the time spent getting a sandbox: taking it from the pool,
 	// or creating its cgroup, namespaces, root, network and listener.
 	Prepare time.Duration

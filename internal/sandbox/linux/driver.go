@@ -41,6 +41,9 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.PoolMax = max(c.PoolMax, c.PoolSize)
+	if c.PrestartMax <= 0 {
+		c.PrestartMax = defaultPrestartMax
+	}
 	if c.PidsLimit == 0 {
 		c.PidsLimit = 1024
 	}
@@ -94,6 +97,7 @@ type Driver struct {
 	cgroups    *cgroupTree
 	network    *network // nil with NetworkNone
 	pool       *pool    // nil without a pool
+	stems      *stems   // nil without Config.Prestart
 	stopPool   context.CancelFunc
 	poolDone   sync.WaitGroup
 	releaseKey func() error
@@ -226,18 +230,23 @@ func New(cfg Config, log *slog.Logger) (_ *Driver, err error) {
 		}
 		undo.push(d.network.close)
 	}
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	d.stopPool = stopPool
 	if cfg.PoolSize > 0 {
 		d.pool = newPool(cfg.PoolSize, cfg.PoolMax, cfg.PoolAccount)
-		var poolCtx context.Context
-		poolCtx, d.stopPool = context.WithCancel(context.Background())
 		d.poolDone.Go(func() { d.runPool(poolCtx, d.pool) })
+	}
+	if cfg.Prestart {
+		d.stems = newStems(cfg.PrestartMax)
+		d.poolDone.Go(func() { d.runStems(poolCtx, d.stems) })
 	}
 	subnet := "none"
 	if d.network != nil {
 		subnet = d.network.subnet.String()
 	}
 	d.log.Info("linux sandbox ready", "cgroup", cfg.CgroupParent+"/"+d.tag, "subnet", subnet,
-		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize, "pool_max", cfg.PoolMax, "tmp_on_disk", d.tmp != nil)
+		"uids", fmt.Sprintf("%d-%d", d.uids.first, d.uids.first+uidBlockSize-1), "pool", cfg.PoolSize, "pool_max", cfg.PoolMax,
+		"prestart", cfg.Prestart, "tmp_on_disk", d.tmp != nil)
 	return d, nil
 }
 
@@ -375,12 +384,20 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	defer undo.runOnError(&err)
 
 	var b *box
+	var t Timings
 	if usePool {
 		d.pool.started(spec.Account)
-		b = d.takeLive(spec.Account)
+		if k, ok := d.stemKeyOf(spec, argv); ok {
+			d.stems.started(k)
+			b = d.takeStem(k)
+			t.Stem = b != nil
+		}
+		if b == nil {
+			b = d.takeLive(spec.Account)
+		}
 	}
 	defer d.pool.kick()
-	var t Timings
+	defer d.stems.kick() // also after a Start that kept the refill waiting
 	if b != nil {
 		t.Pooled = true
 	} else {
@@ -393,8 +410,11 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 		}
 	}
 	undo.push(func() error { return d.discard(b) })
-	if b.uid, err = d.uids.get(spec.Account); err != nil {
-		return nil, err
+	if !t.Stem {
+		// A stem runs as the uid it was started as already.
+		if b.uid, err = d.uids.get(spec.Account); err != nil {
+			return nil, err
+		}
 	}
 	t.Prepare = time.Since(began)
 
@@ -415,7 +435,11 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	if err := b.cg.setLimits(memoryMB); err != nil {
 		return nil, err
 	}
-	trees, mounts, code, err := d.openTrees(spec)
+	parts := treesAll
+	if t.Stem {
+		parts = treesFunction // the stem has the rest
+	}
+	trees, mounts, code, err := d.openTrees(spec, parts)
 	defer closeAll(trees)
 	if err != nil {
 		return nil, err
@@ -469,7 +493,8 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	e.held = spec.HoldBootstrap
 	e.extExits = make(chan sandbox.ExtensionExit, len(spec.Extensions))
 	e.memoryMB = memoryMB
-	e.code = code
+	e.code = append(code, b.code...)
+	b.code = nil
 	d.mu.Lock()
 	d.live[e] = struct{}{}
 	d.mu.Unlock()
@@ -486,7 +511,7 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 // initGone reports an error talking to an init that has died: its end of
 // the control socket is closed.
 func initGone(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, errPeerClosed)
 }
 
 // makeTmp gets a disk-backed /tmp of mb megabytes in the background (made
@@ -539,8 +564,8 @@ func (d *Driver) untrack(e *env) {
 // o+rx to those two directories (not to what they hold). The code comes
 // from its own filesystem when the driver can make one; the caller
 // releases the returned entry (nil otherwise) when the environment ends.
-func (d *Driver) openTrees(spec *sandbox.Spec) (_ []*os.File, _ []treeMount, uses []*codeMount, err error) {
-	files, mounts, err := d.openTreesCode(spec, &uses)
+func (d *Driver) openTrees(spec *sandbox.Spec, parts treeParts) (_ []*os.File, _ []treeMount, uses []*codeMount, err error) {
+	files, mounts, err := d.openTreesCode(spec, parts, &uses)
 	if err != nil {
 		d.code.release(uses...)
 		return files, nil, nil, err
@@ -548,21 +573,24 @@ func (d *Driver) openTrees(spec *sandbox.Spec) (_ []*os.File, _ []treeMount, use
 	return files, mounts, uses, nil
 }
 
-func (d *Driver) openTreesCode(spec *sandbox.Spec, uses *[]*codeMount) ([]*os.File, []treeMount, error) {
+func (d *Driver) openTreesCode(spec *sandbox.Spec, parts treeParts, uses *[]*codeMount) ([]*os.File, []treeMount, error) {
 	type src struct {
 		host, target string
 		searchable   bool
 	}
-	srcs := []src{{spec.CodeDir, sandbox.TaskRoot, true}}
-	if spec.RuntimeDir != "" {
+	var srcs []src
+	if parts != treesRuntime {
+		srcs = append(srcs, src{spec.CodeDir, sandbox.TaskRoot, true})
+	}
+	if spec.RuntimeDir != "" && parts != treesFunction {
 		srcs = append(srcs, src{spec.RuntimeDir, sandbox.RuntimeDir, true})
 	}
-	if spec.OptDir != "" {
+	if spec.OptDir != "" && parts != treesRuntime {
 		// Without it /opt is the root's empty, read-only directory.
 		srcs = append(srcs, src{spec.OptDir, sandbox.OptDir, true})
 	}
 	for _, p := range spec.HostPaths {
-		if !visibleAlready(p) {
+		if !visibleAlready(p) && parts != treesFunction {
 			srcs = append(srcs, src{host: p, target: p})
 		}
 	}
@@ -613,6 +641,15 @@ func (d *Driver) openTreesCode(spec *sandbox.Spec, uses *[]*codeMount) ([]*os.Fi
 	return files, mounts, nil
 }
 
+// treeParts selects the trees openTrees opens.
+type treeParts int
+
+const (
+	treesAll      treeParts = iota
+	treesRuntime            // the runtime and host paths: what a stem starts with
+	treesFunction           // the code and /opt: what a stem's Start adds
+)
+
 // sendStart sends the start message with the output and the trees. The
 // output's descriptor is borrowed without switching it to blocking mode.
 func (d *Driver) sendStart(ctx context.Context, b *box, m message, out *os.File, trees []*os.File) error {
@@ -646,10 +683,15 @@ func (d *Driver) close() error {
 	d.starting.Wait()
 
 	var errs []error
+	d.stopPool()
+	d.poolDone.Wait()
 	if d.pool != nil {
-		d.stopPool()
-		d.poolDone.Wait()
 		errs = append(errs, d.drain(d.pool))
+	}
+	if d.stems != nil {
+		for _, b := range d.stems.drain() {
+			errs = append(errs, d.discard(b))
+		}
 	}
 	d.mu.Lock()
 	var live []*env

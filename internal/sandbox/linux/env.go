@@ -119,8 +119,8 @@ func (e *env) release(ctx context.Context) error {
 func (e *env) ExtensionExits() <-chan sandbox.ExtensionExit { return e.extExits }
 
 // Terminate implements sandbox.Terminator: it finds the bootstrap among
-// the init's children by its pid in the environment (NSpid) and sends it
-// SIGTERM.
+// the children of the init's threads by its pid in the environment (NSpid)
+// and sends it SIGTERM.
 func (e *env) Terminate() error {
 	select {
 	case <-e.done:
@@ -131,12 +131,22 @@ func (e *env) Terminate() error {
 	if nsPid == 0 {
 		return nil // held, not started
 	}
+	// A pre-started runtime is the child of another thread of the init
+	// than its first.
 	init := strconv.Itoa(e.b.cmd.Process.Pid)
-	children, err := os.ReadFile("/proc/" + init + "/task/" + init + "/children")
+	tasks, err := os.ReadDir("/proc/" + init + "/task")
 	if err != nil {
 		return fmt.Errorf("terminate env %s: %w", e.id, err)
 	}
-	for _, c := range strings.Fields(string(children)) {
+	var children []string
+	for _, task := range tasks {
+		c, err := os.ReadFile("/proc/" + init + "/task/" + task.Name() + "/children")
+		if err != nil {
+			continue // the thread ended
+		}
+		children = append(children, strings.Fields(string(c))...)
+	}
+	for _, c := range children {
 		status, err := os.ReadFile("/proc/" + c + "/status")
 		if err != nil {
 			continue

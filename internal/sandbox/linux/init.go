@@ -52,7 +52,11 @@ func RunInitIfRequested() {
 	runtime.LockOSThread()
 	code := 0
 	if err := runInit(); err != nil {
-		sendFD(ctlFD, errorMessage(err))
+		if !errors.Is(err, errStemGone) {
+			// Without a message the driver sees the init gone, and
+			// starts the function elsewhere.
+			sendFD(ctlFD, errorMessage(err))
+		}
 		code = 1
 	}
 	os.Exit(code)
@@ -77,6 +81,9 @@ func runInit() error {
 	}
 	if err != nil {
 		return err
+	}
+	if m.Kind == msgStem && m.Stem != nil {
+		return runStem(*m.Stem, files, filter)
 	}
 	if m.Kind != msgStart || m.Start == nil || len(files) == 0 {
 		closeAll(files)
@@ -282,13 +289,8 @@ func lockDown(s startMsg, filter *seccompFilter) (spawnFunc, *os.File, error) {
 	if err := dropCapabilities(); err != nil {
 		return nil, nil, err
 	}
-	for _, l := range []struct {
-		res int
-		val uint64
-	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, 1024}} {
-		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.val, Max: l.val}); err != nil {
-			return nil, nil, fmt.Errorf("set rlimit %d: %w", l.res, err)
-		}
+	if err := setRlimits(); err != nil {
+		return nil, nil, err
 	}
 	if err := filter.install(); err != nil {
 		return nil, nil, err
@@ -310,6 +312,20 @@ func lockDown(s startMsg, filter *seccompFilter) (spawnFunc, *os.File, error) {
 		})
 	}
 	return spawn, devnull, nil
+}
+
+// setRlimits sets the resource limits of the function's processes on the
+// init, whose children inherit them.
+func setRlimits() error {
+	for _, l := range []struct {
+		res int
+		val uint64
+	}{{unix.RLIMIT_CORE, 0}, {unix.RLIMIT_NOFILE, 1024}} {
+		if err := unix.Setrlimit(l.res, &unix.Rlimit{Cur: l.val, Max: l.val}); err != nil {
+			return fmt.Errorf("set rlimit %d: %w", l.res, err)
+		}
+	}
+	return nil
 }
 
 // startExtensions starts the extensions of s. It returns their names by

@@ -23,7 +23,7 @@ import (
 	"hearth/internal/sandbox/tmpdisk"
 )
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	err := Available()
 	switch {

@@ -388,11 +388,8 @@ func attachTrees(trees []treeMount, files []*os.File, tmpMB int) (oldTmp *os.Fil
 			}
 			continue
 		}
-		if err := makeMountPoint(t.Target, t.File); err != nil {
+		if err := attachTree(t, files[i]); err != nil {
 			return fail(err)
-		}
-		if err := unix.MoveMount(int(files[i].Fd()), "", unix.AT_FDCWD, t.Target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-			return fail(fmt.Errorf("attach %s: %w", t.Target, err))
 		}
 	}
 	tmp, err := isMount("/tmp")
@@ -409,4 +406,15 @@ func attachTrees(trees []treeMount, files []*os.File, tmpMB int) (oldTmp *os.Fil
 		return fail(fmt.Errorf("make root read-only: %w", err))
 	}
 	return old, nil
+}
+
+// attachTree mounts the detached tree f at t.Target.
+func attachTree(t treeMount, f *os.File) error {
+	if err := makeMountPoint(t.Target, t.File); err != nil {
+		return err
+	}
+	if err := unix.MoveMount(int(f.Fd()), "", unix.AT_FDCWD, t.Target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach %s: %w", t.Target, err)
+	}
+	return nil
 }

@@ -22,8 +22,12 @@ import (
 //	driver → init   setup    mount point (init builds the root)
 //	driver → init   net      addresses, after the veth exists
 //	init → driver   ready    + the Runtime API listener
+//	driver → init   stem     pre-start the runtime (see stem.go):
+//	                         identity, command, start environment, +
+//	                         runtime and host path trees
+//	init → driver   stemmed  the stem runs and waits for its message
 //	driver → init   start    identity, + output, code, runtime and host
-//	                         path trees
+//	                         path trees (a stem's: code and /tmp only)
 //	init → driver   started  the bootstrap runs (held: the extensions run)
 //	driver → init   release  start the held bootstrap
 //	init → driver   running  the held bootstrap runs
@@ -36,6 +40,7 @@ type message struct {
 	Setup *setupMsg `json:"setup,omitempty"`
 	Net   *netMsg   `json:"net,omitempty"`
 	Start *startMsg `json:"start,omitempty"`
+	Stem  *stemMsg  `json:"stem,omitempty"`
 	Exit  *exitMsg  `json:"exit,omitempty"`
 	Pid   int       `json:"pid,omitempty"`
 	Error string    `json:"error,omitempty"`
@@ -49,6 +54,8 @@ const (
 	msgNet     = "net"
 	msgReady   = "ready"
 	msgStart   = "start"
+	msgStem    = "stem"
+	msgStemmed = "stemmed"
 	msgStarted = "started"
 	msgRelease = "release"
 	msgRunning = "running"
@@ -89,6 +96,18 @@ type startMsg struct {
 	// Hold starts the extensions only; the bootstrap waits for a
 	// release message.
 	Hold bool `json:"hold,omitempty"`
+}
+
+// stemMsg asks a prepared init to start a pre-started runtime: Argv with
+// Env (the start environment, which names the start descriptor) as UID and
+// GID, once Trees (the runtime and host paths, one descriptor each) are
+// attached. Everything the function adds comes with the start message.
+type stemMsg struct {
+	Argv  []string    `json:"argv"`
+	Env   []string    `json:"env"`
+	UID   int         `json:"uid"`
+	GID   int         `json:"gid"`
+	Trees []treeMount `json:"trees"`
 }
 
 // treeMount places a detached mount received as a descriptor.

@@ -242,3 +242,24 @@ func (f *seccompFilter) install() error {
 	}
 	return nil
 }
+
+// installThread sets no_new_privs and installs the filter on the calling
+// thread only, which must be locked to its goroutine: a pre-started
+// runtime, forked from that thread, inherits it while the rest of the init
+// keeps the mounts it still needs to make (see stem.go).
+func (f *seccompFilter) installThread() error {
+	prog := unix.SockFprog{Len: uint16(len(f.insts)), Filter: &f.insts[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog))); errno != 0 {
+		return fmt.Errorf("install seccomp filter: %w", errno)
+	}
+	return nil
+}
+
+// allowAll is a filter that allows everything. Installed with TSYNC by
+// the thread that holds the environment's filter (installThread), it
+// gives every other thread of the process that thread's filters: stacked
+// on top, it adds nothing to them.
+var allowAll = &seccompFilter{insts: []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}}
