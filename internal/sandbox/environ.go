@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"os"
 	"slices"
 	"strings"
 )
@@ -118,4 +119,22 @@ func StemStartEnv(env []string) []string {
 		return strings.Compare(ka, kb)
 	})
 	return out
+}
+
+// NoLibraries reports whether the code in dir has nothing at its top that
+// the dynamic loader could load through LD_LIBRARY_PATH: no lib directory
+// and no shared object. A runtime started before its code is there (a
+// zygote, a stem) needs it: the loader searches LD_LIBRARY_PATH as the
+// process starts and remembers which of its directories lacked a library.
+func NoLibraries(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() == "lib" || strings.Contains(e.Name(), ".so") {
+			return false
+		}
+	}
+	return true
 }

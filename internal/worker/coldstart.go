@@ -369,15 +369,10 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 // The driver checks the rest (the command is the runtime's own, no layers
 // or extensions).
 func zygoteOf(rt runtimes.Runtime, wrapped bool, vars map[string]string) string {
-	if rt.Kind != runtimes.Python || wrapped {
-		return ""
+	if stem := stemOf(rt, wrapped, vars); stem == "python" {
+		return stem
 	}
-	for k := range vars {
-		if sandbox.StartVar(k) {
-			return ""
-		}
-	}
-	return "python"
+	return ""
 }
 
 // stemOf is the managed runtime whose interpreter a driver may have

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,11 +37,6 @@ type stemKey struct {
 	id         string // all of the above, for the pool's map
 }
 
-// stemStartVar reports whether a variable belongs to a stem's start
-// environment. PATH comes too: the interpreter may look itself up in it.
-// TODO(lead): sandbox.StemStartVar when rtstem's lands (NODE_*, UV_*).
-var stemStartVar = sandbox.StartVar
-
 // stemKeyOf returns the key of the stems that may start spec (whose
 // expanded command is argv), or false when no stem may: the driver keeps
 // none, spec asks for none, or the stem would not start as an executed
@@ -68,28 +62,16 @@ func (d *Driver) stemKeyOf(spec *sandbox.Spec, argv []string) (stemKey, bool) {
 	}
 	for _, kv := range spec.Env {
 		name, val, _ := strings.Cut(kv, "=")
-		if stemStartVar(name) && name != "LD_LIBRARY_PATH" && name != "NODE_PATH" && strings.Contains(val, "$LAMBDA_TASK_ROOT") {
+		if sandbox.StartVar(name) && name != "LD_LIBRARY_PATH" && name != "NODE_PATH" && strings.Contains(val, "$LAMBDA_TASK_ROOT") {
 			return stemKey{}, false
 		}
 	}
-	ents, err := os.ReadDir(spec.CodeDir)
-	if err != nil {
+	if !sandbox.NoLibraries(spec.CodeDir) {
 		return stemKey{}, false
-	}
-	for _, e := range ents {
-		if e.Name() == "lib" || strings.Contains(e.Name(), ".so") {
-			return stemKey{}, false
-		}
 	}
 	k := stemKey{account: spec.Account, kind: spec.Stem, argv: argv, runtimeDir: spec.RuntimeDir,
 		hostPaths: spec.HostPaths}
-	for _, kv := range bootstrapEnv(spec) {
-		name, _, _ := strings.Cut(kv, "=")
-		if stemStartVar(name) || name == "PATH" {
-			k.env = append(k.env, kv)
-		}
-	}
-	k.env = append(k.env, sandbox.StemFDVar+"="+strconv.Itoa(stemFD))
+	k.env = append(sandbox.StemStartEnv(bootstrapEnv(spec)), sandbox.StemFDVar+"="+strconv.Itoa(stemFD))
 	k.id = strings.Join([]string{k.account, k.kind, strings.Join(k.argv, "\x00"), strings.Join(k.env, "\x00"),
 		k.runtimeDir, strings.Join(k.hostPaths, "\x00")}, "\x01")
 	return k, true

@@ -154,28 +154,12 @@ func (d *Driver) stemKeyOf(spec *sandbox.Spec, argv []string) (key string, env [
 		}
 		env = append(env, name+"="+val)
 	}
-	if taskRef && !noLibraries(spec.CodeDir) {
+	if taskRef && !sandbox.NoLibraries(spec.CodeDir) {
 		return "", nil, false
 	}
 	env = append(env, sandbox.StemFDVar+"=3")
 	key = spec.Stem + "\x00\x00" + strings.Join(argv, "\x00") + "\x00\x00" + strings.Join(env, "\x00")
 	return key, env, true
-}
-
-// noLibraries reports whether the code in dir has nothing at its top that
-// the dynamic loader could load through LD_LIBRARY_PATH: no lib directory
-// and no shared object.
-func noLibraries(dir string) bool {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range ents {
-		if e.Name() == "lib" || strings.Contains(e.Name(), ".so") {
-			return false
-		}
-	}
-	return true
 }
 
 // take returns a ready stem of key, or nil when there is none, and has

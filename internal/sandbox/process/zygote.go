@@ -96,7 +96,7 @@ func (d *Driver) zygoteKey(spec *sandbox.Spec, argv []string) (key string, vars 
 	// directory there. That is the same as the environment's only when
 	// they hold nothing it could load: no layers (checked above), and no
 	// lib directory or shared object at the top of the code.
-	if !noLibraries(spec.CodeDir) {
+	if !sandbox.NoLibraries(spec.CodeDir) {
 		return "", nil, false
 	}
 	slices.Sort(vars)
