@@ -3,9 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -805,13 +803,6 @@ func listItem(c lambdaapi.FunctionConfiguration) lambdaapi.FunctionConfiguration
 	return c
 }
 
-// runtimeVersionARN is the RuntimeVersionArn of a runtime: AWS's form with
-// a digest that stays the same for a runtime on every Hearth server.
-func (a *API) runtimeVersionARN(runtime string) string {
-	sum := sha256.Sum256([]byte("hearth runtime " + runtime))
-	return "arn:aws:lambda:" + a.cfg.Region + "::runtime:" + hex.EncodeToString(sum[:])
-}
-
 // configuration renders a version's configuration in Lambda's shape.
 // AWS qualifies $LATEST's FunctionArn only when the caller asked for
 // Qualifier=$LATEST (qualifyLatest).
@@ -852,7 +843,8 @@ func (a *API) configuration(c *function.Config, qualifyLatest bool) lambdaapi.Fu
 		out.Environment = &lambdaapi.EnvironmentResponse{Variables: c.Environment}
 	}
 	if c.Runtime != "" {
-		out.RuntimeVersionConfig = &lambdaapi.RuntimeVersionConfig{RuntimeVersionArn: a.runtimeVersionARN(c.Runtime)}
+		rt, _ := runtimes.Lookup(c.Runtime) // a runtime since dropped keeps its ARN
+		out.RuntimeVersionConfig = &lambdaapi.RuntimeVersionConfig{RuntimeVersionArn: rt.VersionARN(a.cfg.Region)}
 	}
 	if c.DeadLetterTarget != "" {
 		out.DeadLetterConfig = &lambdaapi.DeadLetterConfig{TargetArn: &c.DeadLetterTarget}

@@ -49,6 +49,7 @@ func (a *API) invokeFunction(w http.ResponseWriter, r *http.Request) {
 		RequestID:     id,
 		Payload:       buf.Bytes(),
 		ClientContext: r.Header.Get(lambdaapi.HeaderClientContext),
+		TraceID:       r.Header.Get(lambdaapi.HeaderTraceID),
 		DryRun:        typ == lambdaapi.InvocationDryRun,
 	})
 	if err != nil {

@@ -45,6 +45,7 @@ func (a *API) invokeWithResponseStream(w http.ResponseWriter, r *http.Request) {
 		RequestID:     id,
 		Payload:       buf.Bytes(),
 		ClientContext: r.Header.Get(lambdaapi.HeaderClientContext),
+		TraceID:       r.Header.Get(lambdaapi.HeaderTraceID),
 		DryRun:        typ == lambdaapi.InvocationDryRun,
 		Stream:        sink,
 		Resolved:      func(t *invoke.Target) { sink.version = t.Config.Version },

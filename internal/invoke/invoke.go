@@ -149,6 +149,9 @@ type Request struct {
 	Payload   []byte
 	// ClientContext is the X-Amz-Client-Context header: base64 JSON.
 	ClientContext string
+	// TraceID is the caller's X-Amzn-Trace-Id header, if any (see
+	// worker.Request.TraceID).
+	TraceID string
 	// DryRun only checks that the invocation would be accepted.
 	DryRun bool
 	// Stream, when set, receives the function's response as it is
@@ -287,6 +290,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*worker.Result, err
 		Payload:       payload,
 		InvokedARN:    t.InvokedARN,
 		ClientContext: clientContext,
+		TraceID:       req.TraceID,
 		Stream:        req.Stream,
 	})
 }

@@ -9,6 +9,9 @@ const (
 	HeaderLogResult       = "X-Amz-Log-Result"
 	HeaderExecutedVersion = "X-Amz-Executed-Version"
 	HeaderRequestID       = "X-Amzn-Requestid"
+	// HeaderTraceID is the caller's X-Ray trace header, which the
+	// invocation continues.
+	HeaderTraceID = "X-Amzn-Trace-Id"
 )
 
 // Invocation types.

@@ -133,15 +133,40 @@ func reportStatus(s string) string {
 	return s
 }
 
-// Start is the START line or platform.start record.
-func (p Platform) Start(requestID, version string) string {
+// Tracing is an invocation's X-Ray context as platform records carry it
+// (the Telemetry API's TraceContext): Value is the trace header the
+// runtime got as Lambda-Runtime-Trace-Id, SpanID the id of the platform's
+// span of the invocation. Records leave out a Tracing without a Value.
+type Tracing struct {
+	SpanID string
+	Value  string
+}
+
+// traceContext is Tracing in JSON, in the order Lambda writes it.
+type traceContext struct {
+	SpanID string `json:"spanId,omitempty"`
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+}
+
+func (t Tracing) context() *traceContext {
+	if t.Value == "" {
+		return nil
+	}
+	return &traceContext{t.SpanID, "X-Amzn-Trace-Id", t.Value}
+}
+
+// Start is the START line or platform.start record, whose tracing is tr
+// (lambda-api.md §7.4); the START line has none.
+func (p Platform) Start(requestID, version string, tr Tracing) string {
 	if !p.json {
 		return StartLine(requestID, version)
 	}
 	return p.record(levelInfo, "platform.start", struct {
-		RequestID string `json:"requestId"`
-		Version   string `json:"version"`
-	}{requestID, version})
+		RequestID string        `json:"requestId"`
+		Version   string        `json:"version"`
+		Tracing   *traceContext `json:"tracing,omitempty"`
+	}{requestID, version, tr.context()})
 }
 
 type runtimeDoneMetrics struct {
@@ -250,21 +275,25 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 	}{name, state, events, errorType})
 }
 
-// InitStart is the platform.initStart record (JSON only: Lambda's
-// INIT_START line names a runtime version Hearth does not have).
-func (p Platform) InitStart() string {
+// InitStart is the platform.initStart record of an init of initType
+// (on-demand or provisioned-concurrency) of a runtime whose version and
+// version ARN are runtimeVersion and runtimeVersionARN, each left out when
+// empty. It is JSON only: Hearth writes no INIT_START line.
+func (p Platform) InitStart(initType, runtimeVersion, runtimeVersionARN string) string {
 	if !p.json {
 		return ""
 	}
 	return p.record(levelInfo, "platform.initStart", struct {
 		InitializationType string `json:"initializationType"`
 		Phase              string `json:"phase"`
-	}{"on-demand", "init"})
+		RuntimeVersion     string `json:"runtimeVersion,omitempty"`
+		RuntimeVersionARN  string `json:"runtimeVersionArn,omitempty"`
+	}{initType, "init", runtimeVersion, runtimeVersionARN})
 }
 
 // InitRuntimeDone is the platform.initRuntimeDone record of a successful
-// init (JSON only).
-func (p Platform) InitRuntimeDone() string {
+// init of initType (JSON only).
+func (p Platform) InitRuntimeDone(initType string) string {
 	if !p.json {
 		return ""
 	}
@@ -272,5 +301,5 @@ func (p Platform) InitRuntimeDone() string {
 		InitializationType string `json:"initializationType"`
 		Phase              string `json:"phase"`
 		Status             string `json:"status"`
-	}{"on-demand", "init", "success"})
+	}{initType, "init", "success"})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,10 +31,13 @@ func decodeRecord(t *testing.T, line string) (typ string, record map[string]any)
 	return rec.Type, rec.Record
 }
 
+// trace is an invocation's tracing as the worker gives it.
+var trace = logs.Tracing{SpanID: "24cd7d670fa455f0", Value: "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}
+
 func TestPlatformText(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
 	r := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
-	got := []string{p.Start("id", "$LATEST"), p.End(r), p.Report(r), p.InitReport(10*time.Second, "timeout", ""), p.InitReport(5*time.Millisecond, "error", "Runtime.ExitError")}
+	got := []string{p.Start("id", "$LATEST", trace), p.End(r), p.Report(r), p.InitReport(10*time.Second, "timeout", ""), p.InitReport(5*time.Millisecond, "error", "Runtime.ExitError")}
 	want := []string{"START RequestId: id Version: $LATEST", "END RequestId: id", r.Line(),
 		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout",
 		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"}
@@ -54,7 +58,13 @@ func TestPlatformJSONRecords(t *testing.T) {
 		typ        string
 		wantRecord map[string]any
 	}{
-		{p.Start("id", "$LATEST"), "platform.start", map[string]any{"requestId": "id", "version": "$LATEST"}},
+		{p.Start("id", "$LATEST", trace), "platform.start", map[string]any{"requestId": "id", "version": "$LATEST", "tracing": map[string]any{
+			"spanId": "24cd7d670fa455f0", "type": "X-Amzn-Trace-Id", "value": "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}},
+		{p.Start("id", "3", logs.Tracing{}), "platform.start", map[string]any{"requestId": "id", "version": "3"}},
+		{p.InitStart("on-demand", "python:3.12.v1", "arn:aws:lambda:us-east-1::runtime:c5bb"), "platform.initStart", map[string]any{
+			"initializationType": "on-demand", "phase": "init", "runtimeVersion": "python:3.12.v1", "runtimeVersionArn": "arn:aws:lambda:us-east-1::runtime:c5bb"}},
+		{p.InitStart("provisioned-concurrency", "", ""), "platform.initStart", map[string]any{"initializationType": "provisioned-concurrency", "phase": "init"}},
+		{p.InitRuntimeDone("on-demand"), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "success"}},
 		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92}}},
 		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
 			"durationMs": 693.92, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}},
@@ -84,7 +94,7 @@ func TestPlatformSystemLogLevel(t *testing.T) {
 	kinds := func(p logs.Platform) []string {
 		var got []string
 		for name, line := range map[string]string{
-			"start": p.Start("id", "1"), "runtimeDone": p.End(ok), "report": p.Report(ok),
+			"start": p.Start("id", "1", logs.Tracing{}), "runtimeDone": p.End(ok), "report": p.Report(ok),
 			"runtimeDone/timeout": p.End(timedOut), "report/timeout": p.Report(timedOut),
 			"initReport/error": p.InitReport(time.Second, "error", "Runtime.ExitError"),
 		} {
@@ -109,5 +119,33 @@ func TestPlatformSystemLogLevel(t *testing.T) {
 		if diff := cmp.Diff(tt.want, kinds(logs.NewPlatform("JSON", tt.level))); diff != "" {
 			t.Errorf("SystemLogLevel %q (-want +got):\n%s", tt.level, diff)
 		}
+	}
+}
+
+// The records' fields come in Lambda's order, so that a line reads as
+// Lambda's does (lambda-api.md §7.4).
+func TestPlatformJSONFieldOrder(t *testing.T) {
+	p := logs.NewPlatform("JSON", "")
+	tests := []struct{ line, want string }{
+		{p.Start("6d68ca91", "$LATEST", trace),
+			`"type":"platform.start","record":{"requestId":"6d68ca91","version":"$LATEST","tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
+		{p.InitStart("on-demand", "nodejs:20.v1", "arn"),
+			`"type":"platform.initStart","record":{"initializationType":"on-demand","phase":"init","runtimeVersion":"nodejs:20.v1","runtimeVersionArn":"arn"}}`},
+	}
+	for _, tt := range tests {
+		if _, rest, _ := strings.Cut(tt.line, ","); rest != tt.want {
+			t.Errorf("record\n got %s\nwant %s", rest, tt.want)
+		}
+	}
+}
+
+// Text lines are unchanged by tracing, and Text has no initStart.
+func TestPlatformTextIgnoresTracing(t *testing.T) {
+	p := logs.NewPlatform("Text", "")
+	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST" {
+		t.Errorf("Start() = %q", got)
+	}
+	if got := p.InitStart("on-demand", "python:3.12.v1", "arn"); got != "" {
+		t.Errorf("InitStart() = %q; want no Text line", got)
 	}
 }

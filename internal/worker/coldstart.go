@@ -252,8 +252,9 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 				}
 			}
 			e.logExtensions()
-			e.platform(func(p logs.Platform) string { return p.InitStart() })
-			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone() })
+			version, arn := rt.Version(), rt.VersionARN(w.cfg.Region)
+			e.platform(func(p logs.Platform) string { return p.InitStart(initType, version, arn) })
+			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone(initType) })
 			log.Debug("env initialised", "dur", initDur)
 		case <-e.ctx.Done():
 			if x := e.crashed(); x != nil {
@@ -344,9 +345,10 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	if e != nil {
 		report.MaxMemoryUsed = e.sb.MaxMemory()
 	}
+	tr := invocationTracing(req)
 	for _, render := range []func(logs.Platform) string{
 		func(p logs.Platform) string { return p.InitReport(initDur, "error", typ) },
-		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version) },
+		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) },
 		func(p logs.Platform) string { return p.End(report) },
 		func(p logs.Platform) string { return p.Report(report) },
 	} {

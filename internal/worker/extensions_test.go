@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"hearth/internal/runtimes"
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/linux"
 )
@@ -215,7 +217,9 @@ func drivers(t testing.TB) map[string]func(t testing.TB) sandbox.Driver {
 // Telemetry API (platform, function and extension records), and on
 // SHUTDOWN prints a summary: one platform.start and platform.report per
 // invocation, the function's output lines, its own line as an extension
-// record, and the reason.
+// record, and the reason. Its platform records are those of a JSON log
+// whatever the function's format: platform.initStart names the runtime's
+// version, platform.start the invocation's trace.
 func TestGoExtensionTelemetry(t *testing.T) {
 	opt := buildGoExt(t)
 	for name, newDriver := range drivers(t) {
@@ -234,8 +238,9 @@ done
 `)
 			follow, stop := tw.logs.Function(cfg.Name).Follow()
 			defer stop()
+			const trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 			for i := range 3 {
-				res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(strconv.Itoa(i)), OptDir: opt})
+				res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(strconv.Itoa(i)), OptDir: opt, TraceID: trace})
 				if res.FunctionError != "" || string(res.Payload) != strconv.Itoa(i) {
 					t.Fatalf("Invoke() = %s %s", res.ErrorType, res.Payload)
 				}
@@ -246,13 +251,31 @@ done
 			// Its own line came back as an extension record, the
 			// function's as function records.
 			want := `goext summary invokes=3 reports=3 starts=3 extension=1 reason=spindown lines="handling 0|handling 1|handling 2"`
+			rt, _ := runtimes.Lookup(cfg.Runtime)
+			wantRecords := map[string]string{
+				"initStart": `{"initializationType":"on-demand","phase":"init","runtimeVersion":"provided:al2023.v1","runtimeVersionArn":"` + rt.VersionARN("us-east-1") + `"}`,
+				"start":     `{"requestId":"REQ","version":"$LATEST","tracing":{"spanId":"SPAN","type":"X-Amzn-Trace-Id","value":"` + trace + `"}}`,
+			}
+			// Request ids and spans vary.
+			reqID, span := regexp.MustCompile(`"requestId":"req-[0-9a-f]{16}"`), regexp.MustCompile(`"spanId":"[0-9a-f]{16}"`)
 			deadline := time.After(10 * time.Second)
 			var log []string
 			for {
 				select {
 				case l := <-follow:
 					log = append(log, string(l))
+					if _, rec, ok := strings.Cut(strings.TrimSpace(string(l)), " goext "); ok && (strings.HasPrefix(rec, "initStart ") || strings.HasPrefix(rec, "start ")) {
+						typ, rec, _ := strings.Cut(rec, " ")
+						rec = span.ReplaceAllString(reqID.ReplaceAllString(rec, `"requestId":"REQ"`), `"spanId":"SPAN"`)
+						if rec != wantRecords[typ] {
+							t.Errorf("telemetry %s record\n got %s\nwant %s", typ, rec, wantRecords[typ])
+						}
+						delete(wantRecords, typ)
+					}
 					if strings.Contains(string(l), "goext summary") {
+						if len(wantRecords) > 0 {
+							t.Errorf("the extension printed no %v records", wantRecords)
+						}
 						_, got, _ := strings.Cut(strings.TrimSpace(string(l)), " ") // after the timestamp
 						if got != want {
 							t.Errorf("summary\n got %s\nwant %s", got, want)

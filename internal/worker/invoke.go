@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"hearth/internal/function"
@@ -25,7 +26,9 @@ type Request struct {
 	InvokedARN      string
 	ClientContext   string // decoded JSON
 	CognitoIdentity string
-	TraceID         string // generated when empty
+	// TraceID is the caller's X-Amzn-Trace-Id, if any; Invoke makes it
+	// the trace header the runtime gets (see traceHeader).
+	TraceID string
 	// OptDir is the host directory the environment shows at /opt (the
 	// function's layers, merged); empty for none. Its extensions
 	// directory holds the external extensions.
@@ -105,9 +108,7 @@ func (s *beganSink) Begin(contentType string) error {
 
 // Invoke runs req in an environment of its function version.
 func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
-	if req.TraceID == "" {
-		req.TraceID = newTraceID()
-	}
+	req.TraceID = traceHeader(req.TraceID)
 	for {
 		p, err := w.pool(&req.Function)
 		if err != nil {
@@ -193,7 +194,8 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 		deadline = start.Add(cfg.TimeoutDuration())
 	}
 	e.deadline = deadline
-	e.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version) })
+	tr := invocationTracing(req)
+	e.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) })
 	ictx, cancel := context.WithDeadlineCause(e.ctx, deadline, errTimedOut)
 	inv := &runtimeapi.Invocation{
 		RequestID:       req.RequestID,
@@ -441,7 +443,7 @@ func (w *Worker) initTimedOut(req *Request) *Result {
 	report := logs.Report{RequestID: req.RequestID, Duration: cfg.TimeoutDuration(), MemoryMB: cfg.MemorySize, Status: "timeout"}
 	pf := platformLog(cfg)
 	lines := []string{
-		pf.Start(req.RequestID, cfg.Version),
+		pf.Start(req.RequestID, cfg.Version, invocationTracing(req)),
 		pf.Timeout(req.RequestID, time.Now(), cfg.TimeoutDuration()),
 		pf.End(report),
 		pf.Report(report),
@@ -470,7 +472,54 @@ func appendLine(log []byte, line string) []byte {
 	return append(append(log, line...), '\n')
 }
 
-func newTraceID() string {
-	now := strconv.FormatInt(time.Now().Unix(), 16)
-	return "Root=1-" + now + "-" + newID("")[:16] + newID("")[:8] + ";Parent=" + newID("")[:16] + ";Sampled=0"
+// traceHeader is the trace header the runtime gets for an invocation
+// whose caller sent X-Amzn-Trace-Id given (empty when it sent none). A
+// header with a valid Root continues the caller's trace: its Root, Parent
+// and Sampled, normalised to "Root=…;Parent=…;Sampled=…" (a missing Parent
+// is made up, a missing or undecided Sampled is 0, other fields such as
+// Self and Lineage are dropped). Lambda would make its own segment the
+// Parent; Hearth records no segments, so the caller's stays the parent of
+// whatever the function records. Otherwise the invocation starts a trace
+// of its own, unsampled.
+func traceHeader(given string) string {
+	var root, parent, sampled string
+	for field := range strings.SplitSeq(given, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(field), "=")
+		switch k {
+		case "Root":
+			root = v
+		case "Parent":
+			parent = v
+		case "Sampled":
+			sampled = v
+		}
+	}
+	if len(root) != 35 || root[:2] != "1-" || root[10] != '-' || !isHex(root[2:10]) || !isHex(root[11:]) {
+		root = "1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + newID("") + newID("")[:8]
+		parent, sampled = "", ""
+	}
+	if len(parent) != 16 || !isHex(parent) {
+		parent = newID("")
+	}
+	if sampled != "1" {
+		sampled = "0"
+	}
+	return "Root=" + root + ";Parent=" + parent + ";Sampled=" + sampled
+}
+
+// isHex reports whether s is lower-case hexadecimal digits, as X-Ray ids
+// are.
+func isHex(s string) bool {
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// invocationTracing is the tracing of req's platform records: its trace
+// header and a new span, the platform's, of the invocation.
+func invocationTracing(req *Request) logs.Tracing {
+	return logs.Tracing{SpanID: newID(""), Value: req.TraceID}
 }

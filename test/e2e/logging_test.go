@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -227,5 +233,137 @@ func TestJSONLogsTimeout(t *testing.T) {
 	}
 	if strings.Contains(r.Log, "Task timed out") {
 		t.Errorf("JSON log has the text timeout line:\n%s", r.Log)
+	}
+}
+
+// withTraceHeader has an Invoke send X-Amzn-Trace-Id: header, as a traced
+// caller (or the SDK inside a function) does.
+func withTraceHeader(header string) func(*lambda.Options) {
+	return func(o *lambda.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Build.Add(middleware.BuildMiddlewareFunc("TraceHeader", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+				if req, ok := in.Request.(*smithyhttp.Request); ok {
+					req.Header.Set("X-Amzn-Trace-Id", header)
+				}
+				return next.HandleBuild(ctx, in)
+			}), middleware.After)
+		})
+	}
+}
+
+// TestJSONLogsPlatformRecordShapes reads, through the CloudWatch Logs API,
+// the platform records a function with JSON logs writes, and checks them
+// byte for byte against Lambda's (lambda-api.md §7.4): platform.initStart
+// names the runtime's version and the RuntimeVersionArn
+// GetFunctionConfiguration reports; platform.start carries the trace header
+// the runtime got, the caller's X-Amzn-Trace-Id when it sent one, with a
+// span of the invocation's own.
+func TestJSONLogsPlatformRecordShapes(t *testing.T) {
+	s := startServer(t, "")
+	cw := logsClient(s, s.creds)
+	cases := []struct {
+		name    string
+		fn      func(testing.TB) fn
+		version string // the runtimeVersion
+	}{
+		{"go", func(testing.TB) fn { return goFn() }, "provided:al2023.v1"},
+		{"python", pythonFn, "python:3.12.v1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := c.fn(t)
+			needRuntime(t, f.runtime)
+			name := "json-shapes-" + c.name
+			s.create(t, name, f)
+			_, err := s.Client.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{
+				FunctionName: aws.String(name), LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := lambda.NewFunctionUpdatedV2Waiter(s.Client)
+			if err := w.Wait(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String(name)}, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			conf, err := s.Client.GetFunctionConfiguration(t.Context(), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			arn := aws.ToString(conf.RuntimeVersionConfig.RuntimeVersionArn)
+
+			// The runtime's trace header, from its environment.
+			invoke := func(optFns ...func(*lambda.Options)) (requestID, trace string) {
+				t.Helper()
+				out, err := s.Client.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{"op":"env"}`)}, optFns...)
+				if err != nil || out.FunctionError != nil {
+					t.Fatalf("Invoke = %v, %s", err, out.Payload)
+				}
+				var reply struct {
+					Env map[string]string `json:"env"`
+				}
+				if err := json.Unmarshal(out.Payload, &reply); err != nil {
+					t.Fatal(err)
+				}
+				return requestIDOf(out.ResultMetadata), reply.Env["_X_AMZN_TRACE_ID"]
+			}
+			given := fmt.Sprintf("Root=1-%08x-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1", time.Now().Unix())
+			traced, runtimeTrace := invoke(withTraceHeader(given))
+			if runtimeTrace != given {
+				t.Errorf("the runtime's _X_AMZN_TRACE_ID = %q; want the caller's %q", runtimeTrace, given)
+			}
+			untraced, ownTrace := invoke()
+			if !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`).MatchString(ownTrace) {
+				t.Errorf("the runtime's _X_AMZN_TRACE_ID without a caller's = %q; want a trace of its own", ownTrace)
+			}
+
+			// The records as CloudWatch Logs has them: the message is the
+			// record, with its time and the span as they come.
+			const timeRE, spanRE = `"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`, `"spanId":"[0-9a-f]{16}"`
+			want := map[string]*regexp.Regexp{
+				"initStart": regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.initStart","record":\{"initializationType":"on-demand","phase":"init","runtimeVersion":"` +
+					regexp.QuoteMeta(c.version) + `","runtimeVersionArn":"` + regexp.QuoteMeta(arn) + `"\}\}$`),
+				"start " + traced: regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + traced + `","version":"\$LATEST",` +
+					`"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(given) + `"\}\}\}$`),
+				"start " + untraced: regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + untraced + `","version":"\$LATEST",` +
+					`"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(ownTrace) + `"\}\}\}$`),
+			}
+			got := map[string]string{}
+			eventually(t, 10*time.Second, "both invocations' records in CloudWatch Logs", func() bool {
+				out, err := cw.FilterLogEvents(t.Context(), &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/" + name)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				clear(got)
+				for _, e := range out.Events {
+					msg := aws.ToString(e.Message)
+					var rec struct {
+						Type   string `json:"type"`
+						Record struct {
+							RequestID string `json:"requestId"`
+						} `json:"record"`
+					}
+					if json.Unmarshal([]byte(msg), &rec) != nil {
+						continue
+					}
+					switch rec.Type {
+					case "platform.initStart":
+						got["initStart"] = msg
+					case "platform.start":
+						got["start "+rec.Record.RequestID] = msg
+					}
+				}
+				return len(got) == len(want)
+			})
+			spans := map[string]bool{}
+			for k, re := range want {
+				if !re.MatchString(got[k]) {
+					t.Errorf("%s record\n got %s\nwant %s", k, got[k], re)
+				}
+				spans[regexp.MustCompile(spanRE).FindString(got[k])] = true
+			}
+			if len(spans) != 3 { // "", and one span each
+				t.Errorf("the invocations' spans are not their own: %v", spans)
+			}
+		})
 	}
 }

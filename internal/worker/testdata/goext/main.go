@@ -1,7 +1,8 @@
 // Command goext is an external Lambda extension written with net/http
 // only, as vendors write them: it registers for INVOKE and SHUTDOWN,
 // subscribes to the Telemetry API, counts what it receives, works a little
-// after each invocation, and prints a summary on SHUTDOWN.
+// after each invocation, and prints on SHUTDOWN the first platform.initStart
+// and platform.start records it got, then a summary.
 package main
 
 import (
@@ -52,6 +53,7 @@ func run() error {
 	var mu sync.Mutex
 	types := map[string]int{}
 	var lines []string
+	records := map[string]string{} // the first record of each platform type
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var batch []struct {
 			Type   string          `json:"type"`
@@ -61,6 +63,9 @@ func run() error {
 		mu.Lock()
 		for _, ev := range batch {
 			types[ev.Type]++
+			if _, seen := records[ev.Type]; !seen && strings.HasPrefix(ev.Type, "platform.") {
+				records[ev.Type] = string(ev.Record)
+			}
 			if ev.Type == "function" {
 				var s string
 				json.Unmarshal(ev.Record, &s)
@@ -105,6 +110,8 @@ func run() error {
 		case "SHUTDOWN":
 			time.Sleep(100 * time.Millisecond) // the last batch
 			mu.Lock()
+			fmt.Printf("goext initStart %s\n", records["platform.initStart"])
+			fmt.Printf("goext start %s\n", records["platform.start"])
 			fmt.Printf("goext summary invokes=%d reports=%d starts=%d extension=%d reason=%s lines=%q\n",
 				invokes, types["platform.report"], types["platform.start"], types["extension"], ev.ShutdownReason, strings.Join(lines, "|"))
 			mu.Unlock()

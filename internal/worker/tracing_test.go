@@ -1,0 +1,123 @@
+package worker
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth/internal/runtimes"
+)
+
+func TestTraceHeader(t *testing.T) {
+	const root = "1-5759e988-bd862e3fe1be46a994272793"
+	tests := []struct {
+		given string
+		want  string // a regexp
+	}{
+		// The caller's trace continues, as its fields say.
+		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1", "^Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1$"},
+		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=0", "^Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=0$"},
+		{"Sampled=1; Root=" + root + "; Parent=53995c3f42cd8ad8", "^Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1$"},
+		{"Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1;Self=1-67891234-12456789abcdef012345678;Lineage=a87bd80c:1",
+			"^Root=" + root + ";Parent=53995c3f42cd8ad8;Sampled=1$"},
+		// Missing or undecided parts are made up.
+		{"Root=" + root, "^Root=" + root + ";Parent=[0-9a-f]{16};Sampled=0$"},
+		{"Root=" + root + ";Sampled=?", "^Root=" + root + ";Parent=[0-9a-f]{16};Sampled=0$"},
+		{"Root=" + root + ";Parent=xyz;Sampled=1", "^Root=" + root + ";Parent=[0-9a-f]{16};Sampled=1$"},
+		// No trace, or none to continue: a new one, unsampled.
+		{"", "^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$"},
+		{"Root=1-5759E988-BD862E3FE1BE46A994272793;Parent=53995c3f42cd8ad8;Sampled=1", "^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$"},
+		{"Root=" + root + "\r\nX-Evil: 1;Sampled=1", "^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$"},
+		{"garbage", "^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$"},
+	}
+	for _, tt := range tests {
+		got := traceHeader(tt.given)
+		if !regexp.MustCompile(tt.want).MatchString(got) {
+			t.Errorf("traceHeader(%q) = %q; want %s", tt.given, got, tt.want)
+		}
+		if again := traceHeader(got); again != got {
+			t.Errorf("traceHeader(%q) = %q; want it unchanged", got, again)
+		}
+	}
+	if a, b := traceHeader(""), traceHeader(""); a[:46] == b[:46] {
+		t.Errorf("two new traces have one root: %s, %s", a, b)
+	}
+}
+
+// A function with JSON logs: its platform.initStart names the runtime's
+// version and the ARN GetFunctionConfiguration reports, and its
+// platform.start the trace header its runtime got, continuing the caller's
+// trace, with a span of its own (lambda-api.md §7.4).
+func TestJSONPlatformRecords(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour, Region: "eu-west-1"})
+	cfg := tw.function(t, `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+	h=$(mktemp)
+	curl -sS -D "$h" "$api/next" >/dev/null || exit 1
+	id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+	trace=$(grep -i '^Lambda-Runtime-Trace-Id:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+	curl -sS -X POST --data-binary "\"$trace\"" "$api/$id/response" >/dev/null
+done
+`)
+	cfg.LogFormat = "JSON"
+	const given = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	records := func(res *Result) map[string]map[string]any {
+		got := map[string]map[string]any{}
+		for line := range strings.SplitSeq(strings.TrimSpace(string(res.Log)), "\n") {
+			var m struct {
+				Type   string         `json:"type"`
+				Record map[string]any `json:"record"`
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q is not JSON: %v", line, err)
+			}
+			got[m.Type] = m.Record
+		}
+		return got
+	}
+	var spans []string
+	for i, traceID := range []string{given, ""} {
+		req := &Request{Function: cfg, RequestID: newID("req-"), Payload: []byte(`{}`), TraceID: traceID}
+		res, err := tw.Invoke(t.Context(), req)
+		if err != nil || res.FunctionError != "" {
+			t.Fatalf("Invoke() = %v, %s %s", err, res.ErrorType, res.Payload)
+		}
+		var runtimeGot string
+		if err := json.Unmarshal(res.Payload, &runtimeGot); err != nil {
+			t.Fatal(err)
+		}
+		if traceID != "" && runtimeGot != given {
+			t.Errorf("the runtime got trace %q; want the caller's %q", runtimeGot, given)
+		}
+		recs := records(res)
+		res.Release()
+		start := recs["platform.start"]
+		tracing, _ := start["tracing"].(map[string]any)
+		span, _ := tracing["spanId"].(string)
+		if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(span) {
+			t.Errorf("platform.start spanId = %q; want 16 hex digits", span)
+		}
+		spans = append(spans, span)
+		want := map[string]any{"requestId": req.RequestID, "version": "$LATEST",
+			"tracing": map[string]any{"spanId": span, "type": "X-Amzn-Trace-Id", "value": runtimeGot}}
+		if diff := cmp.Diff(want, start); diff != "" {
+			t.Errorf("invocation %d: platform.start (-want +got):\n%s", i, diff)
+		}
+		if i == 0 {
+			rt, _ := runtimes.Lookup("provided.al2023")
+			want := map[string]any{"initializationType": "on-demand", "phase": "init",
+				"runtimeVersion": "provided:al2023.v1", "runtimeVersionArn": rt.VersionARN("eu-west-1")}
+			if diff := cmp.Diff(want, recs["platform.initStart"]); diff != "" {
+				t.Errorf("platform.initStart (-want +got):\n%s", diff)
+			}
+		}
+	}
+	if spans[0] == spans[1] {
+		t.Errorf("two invocations have one span %s", spans[0])
+	}
+}
