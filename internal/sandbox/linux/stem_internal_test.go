@@ -3,7 +3,6 @@
 package linux
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,14 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"hearth/internal/logs"
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/sandboxtest"
 )
@@ -409,31 +406,11 @@ func TestStemOutputAttributed(t *testing.T) {
 	runStemProbe(t, d, s.spec(t, "")) // registers the key
 	waitStems(t, d, 1)
 
-	capture, w, err := logs.NewCapture(nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer capture.Close()
-	var mu sync.Mutex
-	var lines []string
-	capture.OnLine(func(l []byte) {
-		mu.Lock()
-		lines = append(lines, string(l))
-		mu.Unlock()
-	})
-	last := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(lines) == 0 {
-			return ""
-		}
-		return lines[len(lines)-1]
-	}
-	go capture.Run()
+	c := sandboxtest.NewLineCapture(t)
 	spec := s.spec(t, "", "PROBE_ACT=lines")
-	spec.Output = w
+	spec.Output = c.W
 	e, err := d.Start(t.Context(), spec)
-	w.Close()
+	c.W.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,32 +418,13 @@ func TestStemOutputAttributed(t *testing.T) {
 	if !e.(*env).Timings().Stem {
 		t.Fatal("the environment was not started from the stem")
 	}
-	c, err := e.RuntimeListener().Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
-	for n := range 200 {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("line %d: %v", n, err)
-		}
-		capture.Flush()
-		if got, want := last(), "LINE "+strings.TrimSpace(line); got != want {
-			t.Fatalf("last line of the output when the server read %q: %q; want %q", line, got, want)
-		}
-		c.Write([]byte{'k'})
-	}
+	sandboxtest.CheckSendsAttributed(t, e, c, 200)
 	sandboxtest.WaitExit(t, e, 10*time.Second)
-	capture.Flush()
-	if got := last(); got != "LAST" {
+	c.Flush()
+	if got := c.Last(); got != "LAST" {
 		t.Errorf("last line of the output once Done was closed: %q; want LAST", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lines) < 3 || lines[0] != "early" || !strings.HasPrefix(lines[1], "REPORT ") {
+	if lines := c.Lines(); len(lines) < 3 || lines[0] != "early" || !strings.HasPrefix(lines[1], "REPORT ") {
 		t.Errorf("output starts %q; want early, then the report", lines[:min(2, len(lines))])
 	}
 }
