@@ -30,7 +30,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.AccountID, "account-id", "000000000000", "account id in ARNs")
 	runtimeFlag(fs, &cfg)
 	fs.StringVar(&cfg.Network, "network", "nat", "linux isolation network: nat or none")
-	fs.StringVar(&cfg.Prestart, "prestart", "on", "on: start Python and Node interpreters ahead of time, waiting for the function a cold start binds them to (process isolation, for now); off: start each one at its cold start")
+	fs.StringVar(&cfg.Prestart, "prestart", "on", "on: start Python and Node interpreters ahead of time, waiting for the function a cold start binds them to; off: start each one at its cold start")
 	fs.StringVar(&cfg.Zygote, "zygote", "off", "on: fork Python bootstraps from pre-initialized interpreters (process isolation only, for now); off: start each one")
 	fs.BoolVar(&cfg.NetworkLinkLocal, "network-link-local", false, "linux isolation: let environments reach link-local addresses (169.254.0.0/16, where clouds serve instance metadata and credentials)")
 	listFlag(fs, "network-deny", "linux isolation: further IPv4 nets environments may not reach, comma-separated (such as 10.0.0.0/8,192.168.0.0/16)", &cfg.NetworkDeny)

@@ -29,6 +29,7 @@ func newLinuxDriver(cfg Config, log *slog.Logger) (sandbox.Driver, error) {
 		// Most environments are the default account's: prepare for it
 		// before the first Start says otherwise.
 		PoolAccount: cfg.AccountID,
+		Prestart:    cfg.Prestart != "off",
 	}, log)
 }
 

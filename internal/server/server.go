@@ -78,8 +78,8 @@ type Config struct {
 	// Prestart is "on" (the default, and empty) to start Python and Node
 	// interpreters ahead of time, waiting for the function they will run
 	// ("stems"), where that is the same as starting them at a cold start;
-	// "off" not to. The process driver only, for now (see
-	// docs/architecture.md, "Pre-started runtimes").
+	// "off" not to. Both drivers (see docs/architecture.md, "Pre-started
+	// runtimes").
 	Prestart string
 	// NetworkLinkLocal lets environments reach link-local addresses
 	// (169.254.0.0/16: a cloud's instance metadata and credentials).

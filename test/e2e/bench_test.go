@@ -375,7 +375,8 @@ func BenchmarkColdStartZygote(b *testing.B) {
 }
 
 // BenchmarkColdStartPrestart is BenchmarkColdStartZygote for pre-started
-// runtimes (stems) under the process driver: the cold start of the Python
+// runtimes (stems), under the process driver and (as root) the linux
+// driver: the cold start of the Python
 // and Node hello functions on a server with --prestart off and one with
 // --prestart on (both --zygote off), against a bare start of the same
 // interpreter, interleaved iteration by iteration: ratio-off and ratio-on
@@ -383,8 +384,18 @@ func BenchmarkColdStartZygote(b *testing.B) {
 // until the retired environment is gone, which leaves the driver the
 // time to start the next stem, as a server between cold starts has.
 func BenchmarkColdStartPrestart(b *testing.B) {
-	off := benchServer(b, "--isolation", "process", "--zygote", "off", "--prestart", "off")
-	on := benchServer(b, "--isolation", "process", "--zygote", "off", "--prestart", "on")
+	isolations := []string{"process"}
+	if os.Geteuid() == 0 {
+		isolations = append(isolations, "linux")
+	}
+	for _, iso := range isolations {
+		benchColdStartPrestart(b, iso)
+	}
+}
+
+func benchColdStartPrestart(b *testing.B, isolation string) {
+	off := benchServer(b, "--isolation", isolation, "--zygote", "off", "--prestart", "off")
+	on := benchServer(b, "--isolation", isolation, "--zygote", "off", "--prestart", "on")
 	for _, br := range benchRuntimes[1:] {
 		f := br.fn(b)
 		st := hostRuntimes(b)[f.runtime]
@@ -424,7 +435,7 @@ func BenchmarkColdStartPrestart(b *testing.B) {
 		for range 3 {
 			cold(on)
 		}
-		b.Run("process/"+br.name, func(b *testing.B) {
+		b.Run(isolation+"/"+br.name, func(b *testing.B) {
 			var doff, don, dbare []time.Duration
 			for b.Loop() {
 				doff = append(doff, cold(off))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"maps"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,14 +40,24 @@ func coldStemEnv(t *testing.T, s *server, function, initLine string, vars map[st
 	return env, strings.Count(s.Log(), stemLine) > before
 }
 
-// TestPrestart: with --prestart on (the default) and the process driver,
+// TestPrestart: with --prestart on (the default), under either driver,
 // the hello Python and Node functions' cold starts come from stems once
 // they have started (the first is ordinary), their handlers see the same
 // variables as in an ordinary start, a second function served by the
 // same key's stems sees none of the first's, and a function that sets a
 // start variable (NODE_OPTIONS, PYTHONPATH...) starts the ordinary way.
 func TestPrestart(t *testing.T) {
-	s := startServer(t, "", "--isolation", "process", "--prestart", "on")
+	isolations := []string{"process"}
+	if os.Geteuid() == 0 {
+		isolations = append(isolations, "linux")
+	}
+	for _, iso := range isolations {
+		t.Run(iso, func(t *testing.T) { testPrestart(t, iso) })
+	}
+}
+
+func testPrestart(t *testing.T, isolation string) {
+	s := startServer(t, "", "--isolation", isolation, "--prestart", "on")
 	for _, tc := range []struct {
 		name          string
 		f             fn

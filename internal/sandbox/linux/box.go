@@ -35,6 +35,10 @@ type box struct {
 	// stem is the key of the pre-started runtime the init holds (see
 	// stem.go); empty when it holds none.
 	stem string
+	// stemOut is the read end of the stem's stdout and stderr, which the
+	// init handed over: an environment started from the stem relays it
+	// (package relay); nil when the init holds no stem.
+	stemOut *os.File
 	// code holds the code mounts the stem's trees came from, released
 	// with the box unless an environment takes them over.
 	code []*codeMount
@@ -223,6 +227,10 @@ func (b *box) kill() error {
 func (d *Driver) release(ctx context.Context, b *box) error {
 	b.ln.Close()
 	b.ctl.Close()
+	if b.stemOut != nil {
+		b.stemOut.Close()
+		b.stemOut = nil
+	}
 	if b.veth != nil {
 		// The init is gone, so its network namespace is being dismantled
 		// and the kernel deletes both ends of the veth with it (deleting

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/relay"
 	"hearth/internal/sandbox/tmpdisk"
 )
 
@@ -489,6 +490,18 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	t.Total = time.Since(began)
 
 	e := newEnv(d, b, spec.ID, t)
+	if t.Stem {
+		// What the stem writes, from before its start on, goes to the
+		// output as the Runtime API connections receive bytes.
+		r, err := relay.New(b.stemOut, spec.Output)
+		b.stemOut = nil // the relay's, closed on error too
+		if err != nil {
+			return nil, err
+		}
+		e.relay = r
+		e.ln = relay.Listener(b.ln, r)
+		d.waiters.Go(r.Run) // ends once every process of the environment has exited
+	}
 	e.nsPid.Store(int64(m.Pid))
 	e.held = spec.HoldBootstrap
 	e.extExits = make(chan sandbox.ExtensionExit, len(spec.Extensions))
@@ -500,6 +513,9 @@ func (d *Driver) start(ctx context.Context, spec *sandbox.Spec, usePool bool, po
 	d.mu.Unlock()
 	d.waiters.Go(e.wait) // ends when the init exits, which Destroy forces
 	e.log.Debug("sandbox ready", "dur", t.Prepare)
+	if t.Stem {
+		e.log.Debug("bootstrap started from a stem", "pid", m.Pid)
+	}
 	if e.held {
 		e.log.Debug("extensions started, bootstrap held", "dur", t.Start)
 	} else {

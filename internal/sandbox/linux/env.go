@@ -20,13 +20,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/relay"
 )
 
 // env is one running environment.
 type env struct {
-	id      string
-	d       *Driver
-	b       *box
+	id string
+	d  *Driver
+	b  *box
+	ln net.Listener // the Runtime API's: b.ln, or relay's wrapping of it
+	// relay copies the output of a bootstrap started from a stem; nil
+	// otherwise.
+	relay   *relay.Relay
 	log     *slog.Logger
 	timings Timings
 	done    chan struct{} // closed by wait when the bootstrap has exited
@@ -70,6 +75,7 @@ func newEnv(d *Driver, b *box, id string, t Timings) *env {
 		id:      id,
 		d:       d,
 		b:       b,
+		ln:      b.ln,
 		log:     d.log.With("env", id),
 		timings: t,
 		done:    make(chan struct{}),
@@ -208,7 +214,7 @@ func (e *env) Dial(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 func (e *env) ID() string                    { return e.id }
-func (e *env) RuntimeListener() net.Listener { return e.b.ln }
+func (e *env) RuntimeListener() net.Listener { return e.ln }
 func (e *env) Done() <-chan struct{}         { return e.done }
 
 // Timings reports how long the environment took to start.
@@ -280,6 +286,11 @@ func (e *env) wait() {
 func (e *env) setExit(exit sandbox.Exit) {
 	exit.OOM = e.b.cg.oomKills() > 0
 	e.storePeak(e.b.cg.peakMemory())
+	if e.relay != nil {
+		// Everything the bootstrap wrote is in the pipe: into the output
+		// before Done, as an executed bootstrap's would be.
+		e.relay.Drain()
+	}
 	e.exit = exit
 	close(e.done)
 }

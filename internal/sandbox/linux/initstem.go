@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,7 +52,7 @@ type heldStem struct {
 	pidfd    int // -1 when the kernel has no pidfds
 	uid, gid int
 	msg      *os.File        // the start pipe's write end
-	out      *os.File        // the read end of the stem's stdout and stderr, pollable
+	out      int             // the read end of the stem's stdout and stderr, for the driver
 	lock     chan chan error // asks the stem's thread to lock the init down
 }
 
@@ -65,7 +64,11 @@ func runStem(s stemMsg, trees []*os.File, filter *seccompFilter) error {
 	if err != nil {
 		return err
 	}
-	if err := sendFD(ctlFD, message{Kind: msgStemmed, Pid: st.pid}); err != nil {
+	// The driver relays the stem's output from now on (see
+	// relay.Listener): the init keeps no end of it.
+	err = sendFD(ctlFD, message{Kind: msgStemmed, Pid: st.pid}, st.out)
+	unix.Close(st.out)
+	if err != nil {
 		return err
 	}
 	m, files, err := st.awaitStart()
@@ -79,7 +82,8 @@ func runStem(s stemMsg, trees []*os.File, filter *seccompFilter) error {
 		closeAll(files)
 		return fmt.Errorf("expected %s message with output, got %q", msgStart, m.Kind)
 	}
-	return st.run(*m.Start, files[0], files[1:])
+	files[0].Close() // the stem's output goes to the driver, which relays it
+	return st.run(*m.Start, files[1:])
 }
 
 // startStem attaches the stem's trees, writes /etc for its identity and
@@ -112,7 +116,7 @@ func startStem(s stemMsg, trees []*os.File, filter *seccompFilter) (*heldStem, e
 	}
 	defer devnull.Close()
 	// The stem's ends stay blocking, as a bootstrap's stdio is; the
-	// init's end of the output is pollable, for relay.
+	// read end of the output, which the driver polls, is not.
 	var start, out [2]int
 	if err := unix.Pipe2(start[:], unix.O_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("stem start pipe: %w", err)
@@ -124,7 +128,7 @@ func startStem(s stemMsg, trees []*os.File, filter *seccompFilter) (*heldStem, e
 	}
 	unix.SetNonblock(out[0], true)
 	st := &heldStem{pidfd: -1, uid: s.UID, gid: s.GID,
-		msg: os.NewFile(uintptr(start[1]), "stem-start"), out: os.NewFile(uintptr(out[0]), "stem-output"),
+		msg: os.NewFile(uintptr(start[1]), "stem-start"), out: out[0],
 		lock: make(chan chan error)}
 
 	type forked struct {
@@ -150,7 +154,7 @@ func startStem(s stemMsg, trees []*os.File, filter *seccompFilter) (*heldStem, e
 	unix.Close(out[1])
 	if f.err != nil {
 		st.msg.Close()
-		st.out.Close()
+		unix.Close(st.out)
 		return nil, f.err
 	}
 	st.pid = f.pid
@@ -220,10 +224,10 @@ func (st *heldStem) alive() bool {
 }
 
 // run binds the stem to the function of start: it mounts the function's
-// trees, sets the hostname, locks the init down, relays the stem's output
-// to out, sends the stem its message, reports it started, and reaps and
-// reports it as runBootstrap does a bootstrap.
-func (st *heldStem) run(start startMsg, out *os.File, trees []*os.File) error {
+// trees, sets the hostname, locks the init down, sends the stem its
+// message, reports it started, and reaps and reports it as runBootstrap
+// does a bootstrap.
+func (st *heldStem) run(start startMsg, trees []*os.File) error {
 	defer st.msg.Close()
 	if start.UID != st.uid || start.GID != st.gid {
 		closeAll(trees)
@@ -258,9 +262,6 @@ func (st *heldStem) run(start startMsg, out *os.File, trees []*os.File) error {
 	if err := <-reply; err != nil {
 		return err
 	}
-	// The relay runs while the init waits in wait4.
-	runtime.GOMAXPROCS(2)
-	stopRelay := relay(st.out, out)
 	b, err := json.Marshal(sandbox.StemMessage{Cwd: sandbox.TaskRoot, Env: start.Env})
 	if err == nil {
 		_, err = st.msg.Write(b)
@@ -269,14 +270,12 @@ func (st *heldStem) run(start startMsg, out *os.File, trees []*os.File) error {
 		err = cerr
 	}
 	if err != nil {
-		stopRelay()
 		if errors.Is(err, unix.EPIPE) {
 			return errStemGone
 		}
 		return fmt.Errorf("send the stem its start: %w", err)
 	}
 	if err := sendFD(ctlFD, message{Kind: msgStarted, Pid: st.pid}); err != nil {
-		stopRelay()
 		return err
 	}
 	if oldTmp != nil {
@@ -284,55 +283,8 @@ func (st *heldStem) run(start startMsg, out *os.File, trees []*os.File) error {
 		oldTmp = nil
 	}
 	exit, err := reap(st.pid, map[int]string{})
-	stopRelay()
-	out.Close()
 	if err != nil {
 		return err
 	}
 	return sendFD(ctlFD, message{Kind: msgExit, Exit: &exit})
-}
-
-// relay copies what r (the stem's output pipe) yields to w (the
-// environment's Output) until stop is called; stop then copies what the
-// pipe still holds and closes r. What the stem wrote before its start is
-// copied first. Once w fails, the rest is read and dropped, so that the
-// stem never blocks on a full pipe.
-func relay(r, w *os.File) (stop func()) {
-	done := make(chan struct{})
-	buf := make([]byte, 64<<10)
-	failed := false
-	write := func(p []byte) {
-		if !failed {
-			_, err := w.Write(p)
-			failed = err != nil
-		}
-	}
-	go func() {
-		defer close(done)
-		for {
-			n, err := r.Read(buf)
-			write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return func() {
-		r.SetReadDeadline(time.Now()) // wakes the Read above
-		<-done
-		if rc, err := r.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) {
-				// Bounded: a process the stem left behind may still
-				// hold the pipe and write on.
-				for range 64 {
-					n, err := unix.Read(int(fd), buf)
-					if n <= 0 || err != nil {
-						return
-					}
-					write(buf[:n])
-				}
-			})
-		}
-		r.Close()
-	}
 }

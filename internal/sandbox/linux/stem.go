@@ -337,13 +337,14 @@ func (d *Driver) makeStem(ctx context.Context, k stemKey) (_ *box, err error) {
 		return nil, err
 	}
 	m, rfiles, err := b.recv(sctx)
-	closeAll(rfiles)
 	if err != nil {
 		return nil, err
 	}
-	if m.Kind != msgStemmed {
-		return nil, fmt.Errorf("sandbox init: expected %s, got %q", msgStemmed, m.Kind)
+	if m.Kind != msgStemmed || len(rfiles) != 1 {
+		closeAll(rfiles)
+		return nil, fmt.Errorf("sandbox init: expected %s with the stem's output, got %q with %d descriptors", msgStemmed, m.Kind, len(rfiles))
 	}
+	b.stemOut = rfiles[0]
 	b.stem = k.id
 	d.log.Debug("runtime pre-started", "runtime", k.kind, "dur", time.Since(began))
 	return b, nil

@@ -3,6 +3,7 @@
 package linux
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,16 @@ if act.startswith("exit"):
     sys.exit(int(act[4:]))
 if act == "sleep":
     time.sleep(300)
+if act == "lines":
+    # For each number it sends the Runtime API, first a line with it.
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+    s = socket.create_connection((host, int(port)))
+    for i in range(200):
+        sys.stdout.write("LINE %d\n" % i)
+        sys.stdout.flush()
+        s.sendall(b"%d\n" % i)
+        s.recv(1)
+    print("LAST", flush=True)
 if act == "oom":
     chunks = []
     while True:
@@ -379,6 +390,42 @@ func TestStemOutputBeforeStartIsKept(t *testing.T) {
 	want.WriteString("REPORT ")
 	if out := p.e.Output(t); !strings.HasPrefix(out, want.String()) {
 		t.Errorf("output of %d bytes does not start with the %d bytes written before the start, then the report", len(out), want.Len())
+	}
+}
+
+// TestStemOutputAttributed: each line a stem-started runtime wrote before
+// it sent bytes to the Runtime API is in the environment's output by the
+// time the server reads them (as Capture.Flush expects of a runtime that
+// writes to the output itself), and what it wrote last is in the output
+// by the time Done is closed. The init once relayed the stem's output
+// from a goroutine of its own, and the first check failed within a few
+// lines.
+func TestStemOutputAttributed(t *testing.T) {
+	s := newStemSetup(t)
+	d := newStemDriver(t, Config{})
+	runStemProbe(t, d, s.spec(t, "")) // registers the key
+	waitStems(t, d, 1)
+
+	c := sandboxtest.NewLineCapture(t)
+	spec := s.spec(t, "", "PROBE_ACT=lines")
+	spec.Output = c.W
+	e, err := d.Start(t.Context(), spec)
+	c.W.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Destroy(context.Background())
+	if !e.(*env).Timings().Stem {
+		t.Fatal("the environment was not started from the stem")
+	}
+	sandboxtest.CheckSendsAttributed(t, e, c, 200)
+	sandboxtest.WaitExit(t, e, 10*time.Second)
+	c.Flush()
+	if got := c.Last(); got != "LAST" {
+		t.Errorf("last line of the output once Done was closed: %q; want LAST", got)
+	}
+	if lines := c.Lines(); len(lines) < 3 || lines[0] != "early" || !strings.HasPrefix(lines[1], "REPORT ") {
+		t.Errorf("output starts %q; want early, then the report", lines[:min(2, len(lines))])
 	}
 }
 

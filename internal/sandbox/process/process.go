@@ -52,6 +52,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/relay"
 	"hearth/internal/sandbox/tmpdisk"
 )
 
@@ -333,7 +334,7 @@ func (d *Driver) Start(ctx context.Context, spec *sandbox.Spec) (_ sandbox.Env, 
 	}
 	e.ln = onlyGroup(ln, e.groups, d.log.With("env", spec.ID))
 	if e.relay != nil {
-		e.ln = &relayListener{Listener: e.ln, r: e.relay}
+		e.ln = relay.Listener(e.ln, e.relay)
 	}
 	return e, nil
 }
@@ -559,7 +560,7 @@ type env struct {
 
 	// relay copies the output of a bootstrap started from a stem; nil
 	// for others.
-	relay *relay
+	relay *relay.Relay
 
 	held    bool        // Spec.HoldBootstrap: Start did not start the bootstrap
 	heldOut *os.File    // a held bootstrap's output until it starts

@@ -2,10 +2,8 @@ package process
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"hearth/internal/sandbox"
+	"hearth/internal/sandbox/relay"
 )
 
 // Stems: a stem is a managed runtime's interpreter (python3 or node) that
@@ -383,19 +382,7 @@ func (e *env) startFromStem(s *stem, out *os.File) error {
 		s.kill()
 		return err
 	}
-	// The caller may close out once Start returns: the relay writes to a
-	// copy.
-	var fd int
-	syscall.ForkLock.RLock() // no fork may inherit it before it is close-on-exec
-	if fd, err = syscall.Dup(int(out.Fd())); err == nil {
-		syscall.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		s.kill()
-		return fmt.Errorf("duplicate output: %w", err)
-	}
-	r, err := newRelay(s.out, os.NewFile(uintptr(fd), "output"))
+	r, err := relay.New(s.out, out) // takes s.out over, closed on error
 	if err != nil {
 		s.kill()
 		return err
@@ -408,11 +395,10 @@ func (e *env) startFromStem(s *stem, out *os.File) error {
 	if err != nil {
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
-		r.dst.Close()
-		s.out.Close()
+		r.Close()
 		return fmt.Errorf("stem start message: %w", err)
 	}
-	go r.run()
+	go r.Run()
 	e.cmd = s.cmd
 	e.pid = s.cmd.Process.Pid
 	e.relay = r
@@ -420,121 +406,9 @@ func (e *env) startFromStem(s *stem, out *os.File) error {
 		<-s.done
 		// Everything the bootstrap wrote is in the pipe: into the
 		// output before Done, as an executed bootstrap's would be.
-		r.drain()
+		r.Drain()
 		e.exit = s.exit
 		close(e.done)
 	}()
 	return nil
-}
-
-// relay copies a stem's output to an environment's.
-type relay struct {
-	src *os.File
-	rc  syscall.RawConn
-	fd  int // src's descriptor, non-blocking; read directly by drain
-	dst *os.File
-
-	// mu serialises the two readers (run and drain), so that the output
-	// keeps its order; the copy is done under it.
-	mu  sync.Mutex
-	buf []byte // guarded by mu
-	eof bool   // guarded by mu: src is at its end, or closed
-}
-
-func newRelay(src, dst *os.File) (*relay, error) {
-	rc, err := src.SyscallConn()
-	if err != nil {
-		dst.Close()
-		return nil, fmt.Errorf("stem output: %w", err)
-	}
-	r := &relay{src: src, rc: rc, dst: dst, buf: make([]byte, 64<<10)}
-	rc.Control(func(fd uintptr) { r.fd = int(fd) })
-	return r, nil
-}
-
-// run copies until every writer of src has closed it, then closes both.
-func (r *relay) run() {
-	for {
-		var eof bool
-		err := r.rc.Read(func(fd uintptr) bool {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			n, err := r.copyLocked(int(fd))
-			if errors.Is(err, syscall.EAGAIN) {
-				return false
-			}
-			eof = n == 0 || err != nil
-			return true
-		})
-		if err != nil || eof {
-			break
-		}
-	}
-	r.mu.Lock()
-	r.eof = true
-	r.mu.Unlock()
-	r.src.Close()
-	r.dst.Close()
-}
-
-// drain copies what src holds now, without waiting for more.
-func (r *relay) drain() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.eof {
-		return
-	}
-	for {
-		if n, err := r.copyLocked(r.fd); n == 0 || err != nil {
-			return // drained (EAGAIN), or the end, which run sees
-		}
-	}
-}
-
-func (r *relay) copyLocked(fd int) (int, error) {
-	n, err := syscall.Read(fd, r.buf)
-	if n <= 0 {
-		return 0, err
-	}
-	r.dst.Write(r.buf[:n]) // as a bootstrap's own write to a closed output, lost
-	return n, nil
-}
-
-// relayListener is the Runtime API listener of an environment started from
-// a stem: see relayConn.
-type relayListener struct {
-	net.Listener
-	r *relay
-}
-
-func (l *relayListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &relayConn{Conn: c, r: l.r}, nil
-}
-
-// relayConn drains the stem's output into the environment's each time it
-// receives bytes: what the runtime wrote before sending them is then in
-// the output before the server reads them.
-type relayConn struct {
-	net.Conn
-	r *relay
-}
-
-func (c *relayConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.r.drain()
-	}
-	return n, err
-}
-
-// CloseWrite is the connection's own (the Runtime API half-closes).
-func (c *relayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.New("close write: not supported")
 }

@@ -1,7 +1,6 @@
 package process_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,14 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"hearth/internal/logs"
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/process"
 	"hearth/internal/sandbox/sandboxtest"
@@ -318,61 +315,22 @@ func TestStemOutputRelayed(t *testing.T) {
 // the fake client sends, that the capture holds the line it wrote first.
 func run(t *testing.T, d sandbox.Driver, spec *sandbox.Spec, i int) (stem bool) {
 	t.Helper()
-	capture, w, err := logs.NewCapture(nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer capture.Close()
-	var mu sync.Mutex
-	var lines []string
-	capture.OnLine(func(l []byte) {
-		mu.Lock()
-		lines = append(lines, string(l))
-		mu.Unlock()
-	})
-	last := func() (string, []string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(lines) == 0 {
-			return "", nil
-		}
-		return lines[len(lines)-1], slices.Clone(lines)
-	}
-	go capture.Run()
-	spec.Output = w
+	c := sandboxtest.NewLineCapture(t)
+	spec.Output = c.W
 	e, err := d.Start(t.Context(), spec)
-	w.Close()
+	c.W.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Destroy(context.Background())
-	c, err := e.RuntimeListener().Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
-	for n := range 200 {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("line %d: %v", n, err)
-		}
-		capture.Flush()
-		if got, want := mustLast(last()), "LINE "+strings.TrimSpace(line); got != want {
-			t.Fatalf("last line of the output when the server read %q: %q; want %q", line, got, want)
-		}
-		c.Write([]byte{'k'})
-	}
-	_, all := last()
+	sandboxtest.CheckSendsAttributed(t, e, c, 200)
+	all := c.Lines()
 	stem = slices.Contains(all, "AFTER stem=True USER_VAR=v"+strconv.Itoa(i))
 	if stem && (len(all) < 2 || all[0] != "BEFORE") {
 		t.Errorf("output of an environment started from a stem starts %q; want BEFORE, then AFTER with its own USER_VAR", all[:min(2, len(all))])
 	}
 	return stem
 }
-
-func mustLast(l string, _ []string) string { return l }
 
 // TestNodeStem: a Node bootstrap started from a stem sees the same
 // variables, working directory, command line and module search paths as

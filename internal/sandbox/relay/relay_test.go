@@ -1,0 +1,77 @@
+package relay_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+
+	"hearth/internal/sandbox/relay"
+)
+
+// TestDrainThenRun: Drain copies what the pipe holds at once, in order
+// with what Run copies later; Run ends when the writer closes, closing
+// the relay's duplicate of the output, so the output's reader sees its end
+// once the caller's own copy is closed too.
+func TestDrainThenRun(t *testing.T) {
+	src, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, out, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	r, err := relay.New(src, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Close() // the relay writes to its own copy
+
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB: a full pipe
+	w.Write(big[:60000])
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(outR)
+		got <- b
+	}()
+	r.Drain()
+	done := make(chan struct{})
+	go func() { r.Run(); close(done) }()
+	w.Write(big[60000:])
+	w.Close()
+	<-done
+	if b := <-got; !bytes.Equal(b, big) {
+		t.Errorf("relayed %d bytes; want the %d written, in order", len(b), len(big))
+	}
+}
+
+// TestCloseWithoutRun: Close releases both ends; a Drain after it copies
+// nothing.
+func TestCloseWithoutRun(t *testing.T) {
+	src, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	outR, out, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	r, err := relay.New(src, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	w.Write([]byte("lost\n"))
+	r.Close()
+	r.Drain()
+	if b, _ := io.ReadAll(outR); len(b) != 0 {
+		t.Errorf("output after Close: %q; want nothing", b)
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("the pipe's read end is still open after Close")
+	}
+}
