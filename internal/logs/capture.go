@@ -150,12 +150,15 @@ func (c *Capture) Flush() {
 	}
 	// Run may be parked in the poller holding the descriptor's read lock,
 	// so read the non-blocking descriptor directly; mu serialises the two
-	// readers and eof keeps Flush off a closed descriptor.
-	for {
+	// readers and eof keeps Flush off a closed descriptor. Bounded: what
+	// was written before Flush began is at most the pipe's capacity, and a
+	// process writing on meanwhile must not keep it reading.
+	for total := 0; total < 2*pipeSize; {
 		n, err := c.readLocked(c.fd)
 		if n == 0 || err != nil {
 			break // drained (EAGAIN), or EOF that Run will see
 		}
+		total += n
 	}
 	// Output that does not end in a newline still belongs to this
 	// invocation.

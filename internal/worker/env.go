@@ -127,6 +127,15 @@ func (w *Worker) destroy(e *env, reason string) {
 			if e.revoke != nil {
 				e.revoke()
 			}
+			// Every process is gone: what they wrote last (a runtime's
+			// SIGTERM handler, an extension's SHUTDOWN work) is still in
+			// the pipes, which Run reads only every batchDelay. Log it
+			// before closing them, the extensions' first, whose lines go
+			// through the environment's capture.
+			if e.extLog != nil {
+				e.extLog.Flush()
+			}
+			e.capture.Flush()
 			e.capture.Close()
 			if e.extLog != nil {
 				e.extLog.Close()

@@ -409,3 +409,37 @@ func TestExtensionCrashAfterResponse(t *testing.T) {
 		t.Errorf("second Invoke() = %q %s cold=%v; want a success in a new environment", res.ErrorType, res.Payload, res.ColdStart)
 	}
 }
+
+// TestShutdownOutputKept: what an extension writes as it shuts down, just
+// before it exits, is in the function's log in full once the environment
+// is gone: the teardown reads the output pipes to their end before it
+// closes them (they were closed with up to a pipe's worth unread).
+func TestShutdownOutputKept(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	cfg := tw.function(t, runtimeScript("0"))
+	const n = 3000
+	opt := optWith(t, map[string]string{"loud": `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2020-01-01/extension"
+h=$(mktemp)
+curl -sS -D "$h" -X POST -H "Lambda-Extension-Name: loud" -d '{"events":["SHUTDOWN"]}' "$api/register" >/dev/null || exit 1
+id=$(grep -i '^Lambda-Extension-Identifier:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+curl -sS -H "Lambda-Extension-Identifier: $id" "$api/event/next" >/dev/null
+pad=$(printf '%080d' 0)
+for i in $(seq 1 ` + strconv.Itoa(n) + `); do echo "shutdown-line $i $pad"; done
+`})
+	res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`"x"`), OptDir: opt})
+	if res.FunctionError != "" {
+		t.Fatalf("Invoke() = %s %s", res.ErrorType, res.Payload)
+	}
+	res.Release()
+	tw.Retire(cfg.Account, cfg.Name, "")
+	tw.waitEnvs(t, "none after Retire", func(envs []EnvInfo) bool { return len(envs) == 0 })
+	var log strings.Builder
+	if err := tw.logs.Function(cfg.Name).WriteTail(&log, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Count(log.String(), "shutdown-line ")
+	if got != n || !strings.Contains(log.String(), "shutdown-line "+strconv.Itoa(n)+" ") {
+		t.Errorf("the log has %d of the %d lines the extension wrote as it shut down", got, n)
+	}
+}
