@@ -37,6 +37,12 @@ import (
 //     echoing processes' CPU per request, the counterparts of the two
 //     above.
 //
+// The rows named raw/c=<n> run the same with a minimal custom runtime
+// (testdata/rawrt: the Runtime API in hand-framed HTTP/1.1 on one
+// connection, the event echoed, no output) in place of aws-lambda-go: what
+// a warm invocation costs with next to nothing spent in the function, so
+// Hearth's own share against the floor's.
+//
 // CPU is read from /proc (clock ticks), so use enough invocations:
 //
 //	go test -run XXX -bench WarmLoad -benchtime 2000x ./test/e2e/
@@ -53,17 +59,23 @@ func BenchmarkWarmLoad(b *testing.B) {
 		f := goFn()
 		f.memory = oneVCPU
 		s.create(b, "load", f)
-		url := s.URL + "/2015-03-31/functions/load/invocations"
+		raw := fn{runtime: "provided.al2023", handler: "bootstrap", memory: oneVCPU, zip: rawRuntimeZip(b)}
+		s.create(b, "load-raw", raw)
 		echo, echoPid := startHopPid(b, "echo")
 		floor, floorPid := startHopPid(b, "proxy", echo)
-		for _, conc := range []int{1, 8, 32} {
+		for _, row := range []struct {
+			name, function string
+			conc           int
+		}{{"", "load", 1}, {"", "load", 8}, {"", "load", 32}, {"raw/", "load-raw", 1}, {"raw/", "load-raw", 8}, {"raw/", "load-raw", 32}} {
+			conc := row.conc
+			url := s.URL + "/2015-03-31/functions/" + row.function + "/invocations"
 			// Start the environments outside the timing.
 			load(conc, conc*4, func() { post(b, c, url, benchPayload) })
-			b.Run(fmt.Sprintf("%s/c=%d", iso, conc), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%sc=%d", iso, row.name, conc), func(b *testing.B) {
 				var h, fl loadStats
 				round := max(100, 25*conc)
 				if profDir != "" {
-					stop := profile(b, filepath.Join(profDir, fmt.Sprintf("%s-c%d.pprof", iso, conc)))
+					stop := profile(b, filepath.Join(profDir, fmt.Sprintf("%s-%sc%d.pprof", iso, strings.TrimSuffix(row.name, "/"), conc)))
 					defer stop()
 				}
 				b.ResetTimer()
@@ -97,6 +109,22 @@ func BenchmarkWarmLoad(b *testing.B) {
 		}
 		s.Stop()
 	}
+}
+
+// rawRuntimeZip builds testdata/rawrt and zips it as a bootstrap.
+func rawRuntimeZip(b *testing.B) []byte {
+	b.Helper()
+	boot := filepath.Join(b.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-o", boot, "./testdata/rawrt")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build the raw runtime: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(boot)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return zipFiles(map[string]zipFile{"bootstrap": {data: data, mode: 0o755}})
 }
 
 // profDir, when HEARTH_BENCH_PROFILE names a directory, makes
