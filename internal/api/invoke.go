@@ -190,6 +190,7 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request, owner, id string, 
 		Qualifier:    query(r).Get("Qualifier"),
 		RequestID:    id,
 		Payload:      payload,
+		TraceID:      r.Header.Get(lambdaapi.HeaderTraceID),
 	}, limit)
 	if err != nil {
 		a.fail(w, r, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,12 +31,13 @@ type scripted struct {
 type call struct {
 	at        time.Time
 	requestID string
+	traceID   string
 }
 
 func (s *scripted) Invoke(ctx context.Context, req *invoke.Request) (*worker.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = append(s.calls, call{time.Now(), req.RequestID})
+	s.calls = append(s.calls, call{time.Now(), req.RequestID, req.TraceID})
 	if len(s.outcomes) == 0 {
 		return &worker.Result{Payload: []byte(`"ok"`), ExecutedVersion: "$LATEST"}, nil
 	}
@@ -185,6 +187,30 @@ func TestRetryBackoffAndSameRequestID(t *testing.T) {
 	}
 	if d := calls[2].at.Sub(calls[1].at); d < 190*time.Millisecond {
 		t.Errorf("third attempt %v after the second; want >= 200ms", d)
+	}
+}
+
+// An event's trace header reaches every attempt; an event without one
+// (as every event queued before Hearth kept it) runs without.
+func TestEventTraceID(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure, failure}}
+	q := setup(t, inv, configs{"f": fn(2, qOK, qFail)}, nil)
+	const trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+	if err := q.Enqueue(t.Context(), &invoke.Event{RequestID: "req-traced", Function: "f", Payload: []byte(`{}`), Enqueued: time.Now(), TraceID: trace}); err != nil {
+		t.Fatal(err)
+	}
+	if r := receiveOne(t, q, "ok"); r.RequestContext.ApproximateInvokeCount != 3 {
+		t.Fatalf("record = %+v; want Success on the third attempt", r)
+	}
+	enqueue(t, q, "req-untraced", time.Now())
+	receiveOne(t, q, "ok")
+	var got []string
+	for _, c := range inv.callsSoFar() {
+		got = append(got, c.requestID+" "+c.traceID)
+	}
+	want := []string{"req-traced " + trace, "req-traced " + trace, "req-traced " + trace, "req-untraced "}
+	if !slices.Equal(got, want) {
+		t.Errorf("invocations (request id, trace) = %q; want %q", got, want)
 	}
 }
 

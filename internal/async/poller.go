@@ -174,6 +174,7 @@ func (q *Queue) handle(m jetstream.Msg) {
 		Qualifier:    ev.Qualifier,
 		RequestID:    ev.RequestID,
 		Payload:      ev.Payload,
+		TraceID:      ev.TraceID,
 	})
 	stop()
 	switch {

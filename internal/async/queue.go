@@ -52,6 +52,7 @@ const (
 	hdrEnqueued  = "Hearth-Enqueued"   // unix milliseconds
 	hdrAttempt   = "Hearth-Attempt"    // invocations made so far
 	hdrNotBefore = "Hearth-Not-Before" // unix milliseconds
+	hdrTraceID   = "Hearth-Trace-Id"   // absent when the caller sent none, and in events queued before it was kept
 )
 
 // Config configures a Queue. Zero fields take the defaults in comments.
@@ -251,8 +252,8 @@ func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
 	// One backing array for the header values, and the message id set
 	// here rather than by a publish option: an enqueue allocates little
 	// besides what the NATS client and server need.
-	vals := [8]string{ev.RequestID, ev.Account, ev.Function, strconv.FormatInt(ev.Enqueued.UnixMilli(), 10), strconv.Itoa(ev.Attempt), msgID}
-	h := make(nats.Header, 8)
+	vals := [9]string{ev.RequestID, ev.Account, ev.Function, strconv.FormatInt(ev.Enqueued.UnixMilli(), 10), strconv.Itoa(ev.Attempt), msgID}
+	h := make(nats.Header, 9)
 	h[hdrRequestID] = vals[0:1:1]
 	h[hdrAccount] = vals[1:2:2]
 	h[hdrFunction] = vals[2:3:3]
@@ -266,6 +267,10 @@ func (q *Queue) publish(ctx context.Context, ev *event, msgID string) error {
 	if !ev.NotBefore.IsZero() {
 		vals[7] = strconv.FormatInt(ev.NotBefore.UnixMilli(), 10)
 		h[hdrNotBefore] = vals[7:8:8]
+	}
+	if ev.TraceID != "" {
+		vals[8] = ev.TraceID
+		h[hdrTraceID] = vals[8:9:9]
 	}
 	acct := q.accountToken(ev.Account)
 	msg := &nats.Msg{Subject: eventSubject + acct + "." + ev.Function, Header: h, Data: ev.Payload}
@@ -316,6 +321,7 @@ func (q *Queue) decode(m jetstream.Msg) (*event, error) {
 		Account:   h.Get(hdrAccount),
 		Function:  h.Get(hdrFunction),
 		Qualifier: h.Get(hdrQualifier),
+		TraceID:   h.Get(hdrTraceID),
 		Payload:   m.Data(),
 	}}
 	enq, err1 := strconv.ParseInt(h.Get(hdrEnqueued), 10, 64)

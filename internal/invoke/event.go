@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"hearth/internal/worker"
 )
 
 // Payload limits of asynchronous invocations, in bytes.
@@ -24,6 +26,11 @@ type Event struct {
 	// Enqueued is when the caller's event was accepted; the event's age
 	// counts from it across retries.
 	Enqueued time.Time
+	// TraceID is the trace header the function gets (every attempt the
+	// same): the caller's X-Amzn-Trace-Id as worker.TraceHeader continues
+	// it, empty when the caller sent none (each attempt then starts a
+	// trace of its own).
+	TraceID string
 }
 
 // Queue stores events durably. *async.Queue satisfies it.
@@ -64,6 +71,9 @@ func (s *Service) Enqueue(ctx context.Context, req *Request, limit int) (string,
 		Qualifier: t.Qualifier,
 		Payload:   payload,
 		Enqueued:  time.Now(),
+	}
+	if req.TraceID != "" {
+		ev.TraceID = worker.TraceHeader(req.TraceID)
 	}
 	if err := s.queue.Enqueue(ctx, ev); err != nil {
 		return "", err

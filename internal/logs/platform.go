@@ -228,8 +228,10 @@ func (p Platform) Timeout(requestID string, at time.Time, timeout time.Duration)
 }
 
 // InitReport is the INIT_REPORT line or platform.initReport record of a
-// failed init: status is "error" (with errorType) or "timeout".
-func (p Platform) InitReport(d time.Duration, status, errorType string) string {
+// failed init of initType (on-demand or provisioned-concurrency): status
+// is "error" (with errorType) or "timeout". The line, like INIT_START's,
+// ends without a tab.
+func (p Platform) InitReport(initType string, d time.Duration, status, errorType string) string {
 	if !p.json {
 		s := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s", millis(d), status)
 		if errorType != "" {
@@ -243,7 +245,7 @@ func (p Platform) InitReport(d time.Duration, status, errorType string) string {
 		Status             string             `json:"status"`
 		ErrorType          string             `json:"errorType,omitempty"`
 		Metrics            runtimeDoneMetrics `json:"metrics"`
-	}{"on-demand", "init", status, errorType, runtimeDoneMetrics{round2(millis(d))}})
+	}{initType, "init", status, errorType, runtimeDoneMetrics{round2(millis(d))}})
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
@@ -275,13 +277,26 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 	}{name, state, events, errorType})
 }
 
-// InitStart is the platform.initStart record of an init of initType
-// (on-demand or provisioned-concurrency) of a runtime whose version and
-// version ARN are runtimeVersion and runtimeVersionARN, each left out when
-// empty. It is JSON only: Hearth writes no INIT_START line.
+// InitStart is the INIT_START line or platform.initStart record that
+// begins an init of initType (on-demand or provisioned-concurrency) of a
+// runtime whose version and version ARN are runtimeVersion and
+// runtimeVersionARN, each left out when empty. The line is Lambda's
+// "INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN:
+// arn:aws:lambda:…::runtime:…": tab-separated and, unlike REPORT, without
+// a tab at its end, as CloudWatch Logs shows it.
 func (p Platform) InitStart(initType, runtimeVersion, runtimeVersionARN string) string {
 	if !p.json {
-		return ""
+		var fields []string
+		if runtimeVersion != "" {
+			fields = append(fields, "Runtime Version: "+runtimeVersion)
+		}
+		if runtimeVersionARN != "" {
+			fields = append(fields, "Runtime Version ARN: "+runtimeVersionARN)
+		}
+		if len(fields) == 0 {
+			return "INIT_START"
+		}
+		return "INIT_START " + strings.Join(fields, "\t")
 	}
 	return p.record(levelInfo, "platform.initStart", struct {
 		InitializationType string `json:"initializationType"`

@@ -37,10 +37,16 @@ var trace = logs.Tracing{SpanID: "24cd7d670fa455f0", Value: "Root=1-6352a70e-1e2
 func TestPlatformText(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
 	r := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
-	got := []string{p.Start("id", "$LATEST", trace), p.End(r), p.Report(r), p.InitReport(10*time.Second, "timeout", ""), p.InitReport(5*time.Millisecond, "error", "Runtime.ExitError")}
+	got := []string{p.Start("id", "$LATEST", trace), p.End(r), p.Report(r), p.InitReport("on-demand", 10*time.Second, "timeout", ""), p.InitReport("provisioned-concurrency", 5*time.Millisecond, "error", "Runtime.ExitError"),
+		p.InitStart("on-demand", "python:3.12.v18", "arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0"),
+		p.InitStart("provisioned-concurrency", "nodejs:20.v1", "")}
 	want := []string{"START RequestId: id Version: $LATEST", "END RequestId: id", r.Line(),
 		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout",
-		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"}
+		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError",
+		// Tab-separated, with no tab at the end (as CloudWatch Logs has
+		// Lambda's lines; REPORT's ends with one).
+		"INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0",
+		"INIT_START Runtime Version: nodejs:20.v1"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Text lines (-want +got):\n%s", diff)
 	}
@@ -71,7 +77,9 @@ func TestPlatformJSONRecords(t *testing.T) {
 		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0}}},
 		{p.Report(failed), "platform.report", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{
 			"durationMs": 3000.0, "billedDurationMs": 3000.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 1.0}}},
-		{p.InitReport(10*time.Second, "timeout", ""), "platform.initReport", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "timeout", "metrics": map[string]any{"durationMs": 10000.0}}},
+		{p.InitReport("on-demand", 10*time.Second, "timeout", ""), "platform.initReport", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "timeout", "metrics": map[string]any{"durationMs": 10000.0}}},
+		{p.InitReport("provisioned-concurrency", 1500*time.Millisecond, "error", "Runtime.ExitError"), "platform.initReport", map[string]any{
+			"initializationType": "provisioned-concurrency", "phase": "init", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 1500.0}}},
 	}
 	for _, tt := range tests {
 		typ, rec := decodeRecord(t, tt.line)
@@ -96,7 +104,7 @@ func TestPlatformSystemLogLevel(t *testing.T) {
 		for name, line := range map[string]string{
 			"start": p.Start("id", "1", logs.Tracing{}), "runtimeDone": p.End(ok), "report": p.Report(ok),
 			"runtimeDone/timeout": p.End(timedOut), "report/timeout": p.Report(timedOut),
-			"initReport/error": p.InitReport(time.Second, "error", "Runtime.ExitError"),
+			"initReport/error": p.InitReport("on-demand", time.Second, "error", "Runtime.ExitError"),
 		} {
 			if line != "" {
 				got = append(got, name)
@@ -139,13 +147,13 @@ func TestPlatformJSONFieldOrder(t *testing.T) {
 	}
 }
 
-// Text lines are unchanged by tracing, and Text has no initStart.
+// Text lines are unchanged by tracing and by the init's type.
 func TestPlatformTextIgnoresTracing(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
 	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST" {
 		t.Errorf("Start() = %q", got)
 	}
-	if got := p.InitStart("on-demand", "python:3.12.v1", "arn"); got != "" {
-		t.Errorf("InitStart() = %q; want no Text line", got)
+	if a, b := p.InitStart("on-demand", "python:3.12.v1", "arn"), p.InitStart("provisioned-concurrency", "python:3.12.v1", "arn"); a != b {
+		t.Errorf("InitStart() = %q on demand, %q provisioned; want one line", a, b)
 	}
 }

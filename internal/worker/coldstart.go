@@ -38,6 +38,20 @@ const (
 	initProvisioned = "provisioned-concurrency"
 )
 
+// initAttempt is one init of an environment: its type (initOnDemand or
+// initProvisioned) and its runtime, which its INIT_START line names.
+type initAttempt struct {
+	typ string
+	rt  runtimes.Runtime
+}
+
+// initStart renders the INIT_START line or platform.initStart record of
+// in: the runtime's version and the RuntimeVersionArn that
+// GetFunctionConfiguration reports.
+func (w *Worker) initStart(p logs.Platform, in initAttempt) string {
+	return p.InitStart(in.typ, in.rt.Version(), in.rt.VersionARN(w.cfg.Region))
+}
+
 // startEnvironment is coldStart for an environment of initType.
 func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Duration, initType string) (_ *env, _ *Result, err error) {
 	cfg := &req.Function
@@ -45,6 +59,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	if !found {
 		return nil, nil, fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
 	}
+	in := initAttempt{initType, rt}
 	launch, err := w.rts.Launch(rt)
 	if err != nil {
 		return nil, nil, err
@@ -61,7 +76,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	}
 	if err := runtimes.CheckCode(rt, codeDir); err != nil {
 		if optDir == "" || runtimes.CheckCode(rt, optDir) != nil {
-			return nil, w.initFailed(req, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
+			return nil, w.initFailed(req, in, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
 		}
 		// A custom runtime delivered as a layer: /opt/bootstrap.
 		launch.Cmd = []string{sandbox.OptRef + "/" + runtimes.Bootstrap}
@@ -143,7 +158,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		var xe *sandbox.ExecError
 		if errors.As(err, &xe) {
 			log.Debug("bootstrap not executable", "err", err)
-			return nil, w.notExecutable(req, time.Since(began), xe, launch.Cmd, wrapped, nil), nil
+			return nil, w.notExecutable(req, in, time.Since(began), xe, launch.Cmd, wrapped, nil), nil
 		}
 		return nil, nil, fmt.Errorf("start environment: %w", err)
 	}
@@ -184,6 +199,10 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		revoke:   revoke,
 	}
 	revoke = nil // e's now: destroy revokes
+	// INIT_START (platform.initStart in JSON) begins the init's log, as on
+	// Lambda: nothing reads what the environment writes before startEnv
+	// starts the capture, so its first line comes after this one.
+	capture.Platform(w.initStart(e.pf, in))
 	// A held bootstrap starts once the extensions have registered.
 	var registered <-chan struct{}
 	bs, _ := sb.(sandbox.BootstrapStarter)
@@ -212,7 +231,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 			var xe *sandbox.ExecError
 			if errors.As(err, &xe) {
 				log.Debug("bootstrap not executable", "err", err)
-				r := w.notExecutable(req, time.Since(t0), xe, launch.Cmd, wrapped, e)
+				r := w.notExecutable(req, in, time.Since(t0), xe, launch.Cmd, wrapped, e)
 				w.destroy(e, "bootstrap not executable")
 				return nil, r, nil
 			}
@@ -232,14 +251,14 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 						events = info.Events
 					}
 				}
-				r := w.initFailed(req, initDur, typ, errorDocument(typ, msg), e, e.pf.Extension(x.Name, "InitError", events, x.Type))
+				r := w.initFailed(req, in, initDur, typ, errorDocument(typ, msg), e, e.pf.Extension(x.Name, "InitError", events, x.Type))
 				w.destroy(e, "extension init error")
 				return nil, r, nil
 			}
 			if res.Err != nil {
 				// The runtime reported the failure and exits; Lambda returns
 				// its document and retries init on the next invocation.
-				r := w.initFailed(req, initDur, res.Err.ErrorType, append([]byte(nil), res.Err.Body...), e)
+				r := w.initFailed(req, in, initDur, res.Err.ErrorType, append([]byte(nil), res.Err.Body...), e)
 				res.Err.Release()
 				w.destroy(e, "init error")
 				return nil, r, nil
@@ -251,9 +270,13 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 					return nil, nil, fmt.Errorf("end init boost: %w", err)
 				}
 			}
+			// What the init wrote comes before the EXTENSION lines and
+			// the first START.
+			e.capture.Flush()
 			e.logExtensions()
-			version, arn := rt.Version(), rt.VersionARN(w.cfg.Region)
-			e.platform(func(p logs.Platform) string { return p.InitStart(initType, version, arn) })
+			// The log has had INIT_START since the environment started;
+			// subscribers, now that they are there, get its record.
+			e.toSubscribers(func(p logs.Platform) string { return w.initStart(p, in) })
 			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone(initType) })
 			log.Debug("env initialised", "dur", initDur)
 		case <-e.ctx.Done():
@@ -261,19 +284,19 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 				// An extension exited before init completed.
 				e.capture.Flush()
 				typ, msg, line := e.extensionFailure(req.RequestID, x)
-				r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e, line, msg)
+				r := w.initFailed(req, in, time.Since(t0), typ, errorDocument(typ, msg), e, line, msg)
 				w.destroy(e, "extension crashed during init")
 				return nil, r, nil
 			}
-			return nil, w.exitedDuringInit(e, req, t0), nil
+			return nil, w.exitedDuringInit(e, req, in, t0), nil
 		case <-e.sb.Done():
-			return nil, w.exitedDuringInit(e, req, t0), nil
+			return nil, w.exitedDuringInit(e, req, in, t0), nil
 		case <-timer.C:
 			if missing := e.rapi.Unregistered(); len(missing) > 0 {
 				log.Debug("init timed out before every extension registered", "unregistered", missing)
 			}
 			e.capture.Flush()
-			e.capture.Platform(platformLog(cfg).InitReport(initTimeout, "timeout", ""))
+			e.capture.Platform(platformLog(cfg).InitReport(initType, initTimeout, "timeout", ""))
 			w.destroy(e, "init timeout")
 			return nil, nil, errInitTimeout
 		case <-w.quit:
@@ -287,37 +310,38 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 // notExecutable is the result of a bootstrap the kernel refused to
 // execute: the function's fault. e is the environment it was released in,
 // nil when Start refused it.
-func (w *Worker) notExecutable(req *Request, dur time.Duration, xe *sandbox.ExecError, cmd []string, wrapped bool, e *env) *Result {
+func (w *Worker) notExecutable(req *Request, in initAttempt, dur time.Duration, xe *sandbox.ExecError, cmd []string, wrapped bool, e *env) *Result {
 	if wrapped {
 		// Lambda runs the wrapper through a shell: one that does not
 		// exist ends the runtime with status 127.
 		typ, msg := exitError(req.RequestID, sandbox.Exit{Code: 127})
-		return w.initFailed(req, dur, typ, errorDocument(typ, msg), e, msg, typ)
+		return w.initFailed(req, in, dur, typ, errorDocument(typ, msg), e, msg, typ)
 	}
 	// Lambda reports it as Runtime.InvalidEntrypoint, naming the path as
 	// the function sees it.
 	path := sandbox.ExpandOpt(sandbox.Expand(cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir)[0]
 	msg := "RequestId: " + req.RequestID + " Error: " + (&sandbox.ExecError{Path: path, Err: xe.Err}).Error()
 	const typ = "Runtime.InvalidEntrypoint"
-	return w.initFailed(req, dur, typ, errorDocument(typ, msg), e, msg, typ)
+	return w.initFailed(req, in, dur, typ, errorDocument(typ, msg), e, msg, typ)
 }
 
 // exitedDuringInit reports a runtime that exited before init completed.
-func (w *Worker) exitedDuringInit(e *env, req *Request, t0 time.Time) *Result {
+func (w *Worker) exitedDuringInit(e *env, req *Request, in initAttempt, t0 time.Time) *Result {
 	<-e.sb.Done()
 	e.capture.Flush()
 	typ, msg := exitError(req.RequestID, e.sb.Exit())
 	e.capture.Platform(msg)
 	e.capture.Platform(typ)
-	r := w.initFailed(req, time.Since(t0), typ, errorDocument(typ, msg), e)
+	r := w.initFailed(req, in, time.Since(t0), typ, errorDocument(typ, msg), e)
 	w.destroy(e, "exited during init")
 	return r
 }
 
 // initFailed logs a failed init the way Lambda does and returns the
-// invocation's result. e is nil when no environment was started; detail
-// lines, if any, come first.
-func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, body []byte, e *env, detail ...string) *Result {
+// invocation's result. e is nil when no environment was started: the log
+// then begins with the init's INIT_START, which an environment's has had
+// since it started. Detail lines, if any, come next.
+func (w *Worker) initFailed(req *Request, in initAttempt, initDur time.Duration, typ string, body []byte, e *env, detail ...string) *Result {
 	cfg := &req.Function
 	if typ == "" {
 		typ = "Runtime.Unknown"
@@ -337,6 +361,8 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	if e != nil {
 		e.capture.Flush()
 		platform = e.capture.Platform
+	} else {
+		platform(w.initStart(platformLog(cfg), in))
 	}
 	for _, l := range detail {
 		platform(l)
@@ -347,7 +373,7 @@ func (w *Worker) initFailed(req *Request, initDur time.Duration, typ string, bod
 	}
 	tr := invocationTracing(req)
 	for _, render := range []func(logs.Platform) string{
-		func(p logs.Platform) string { return p.InitReport(initDur, "error", typ) },
+		func(p logs.Platform) string { return p.InitReport(in.typ, initDur, "error", typ) },
 		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) },
 		func(p logs.Platform) string { return p.End(report) },
 		func(p logs.Platform) string { return p.Report(report) },

@@ -79,6 +79,11 @@ func extensionEnviron(env []string) []string {
 // in the Telemetry API's, to subscribed extensions.
 func (e *env) platform(render func(logs.Platform) string) {
 	e.capture.Platform(render(e.pf))
+	e.toSubscribers(render)
+}
+
+// toSubscribers hands a platform record to subscribed extensions only.
+func (e *env) toSubscribers(render func(logs.Platform) string) {
 	if e.rapi.Subscribed() {
 		e.rapi.Telemetry(runtimeapi.StreamPlatform, []byte(render(telemetry)))
 	}

@@ -27,7 +27,7 @@ type Request struct {
 	ClientContext   string // decoded JSON
 	CognitoIdentity string
 	// TraceID is the caller's X-Amzn-Trace-Id, if any; Invoke makes it
-	// the trace header the runtime gets (see traceHeader).
+	// the trace header the runtime gets (see TraceHeader).
 	TraceID string
 	// OptDir is the host directory the environment shows at /opt (the
 	// function's layers, merged); empty for none. Its extensions
@@ -108,7 +108,7 @@ func (s *beganSink) Begin(contentType string) error {
 
 // Invoke runs req in an environment of its function version.
 func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
-	req.TraceID = traceHeader(req.TraceID)
+	req.TraceID = TraceHeader(req.TraceID)
 	for {
 		p, err := w.pool(&req.Function)
 		if err != nil {
@@ -472,7 +472,7 @@ func appendLine(log []byte, line string) []byte {
 	return append(append(log, line...), '\n')
 }
 
-// traceHeader is the trace header the runtime gets for an invocation
+// TraceHeader is the trace header the runtime gets for an invocation
 // whose caller sent X-Amzn-Trace-Id given (empty when it sent none). A
 // header with a valid Root continues the caller's trace: its Root, Parent
 // and Sampled, normalised to "Root=…;Parent=…;Sampled=…" (a missing Parent
@@ -481,7 +481,7 @@ func appendLine(log []byte, line string) []byte {
 // Parent; Hearth records no segments, so the caller's stays the parent of
 // whatever the function records. Otherwise the invocation starts a trace
 // of its own, unsampled.
-func traceHeader(given string) string {
+func TraceHeader(given string) string {
 	var root, parent, sampled string
 	for field := range strings.SplitSeq(given, ";") {
 		k, v, _ := strings.Cut(strings.TrimSpace(field), "=")

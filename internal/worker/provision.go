@@ -269,8 +269,11 @@ func (w *Worker) startOne(pr *provisioner, p *pool, cfg function.Config) {
 		w.provMu.Unlock()
 		return
 	}
-	// Init is done ahead of traffic: no invocation reports it.
+	// Init is done ahead of traffic: no invocation reports it, and its
+	// log (INIT_START and what the init wrote) is the log stream's alone,
+	// not the first invocation's tail, as on Lambda.
 	e.initDuration = 0
+	e.capture.Tail()
 	if !e.freeze() {
 		p.provisionFailed()
 		w.destroy(e, "freeze failed")

@@ -35,15 +35,15 @@ func TestTraceHeader(t *testing.T) {
 		{"garbage", "^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$"},
 	}
 	for _, tt := range tests {
-		got := traceHeader(tt.given)
+		got := TraceHeader(tt.given)
 		if !regexp.MustCompile(tt.want).MatchString(got) {
-			t.Errorf("traceHeader(%q) = %q; want %s", tt.given, got, tt.want)
+			t.Errorf("TraceHeader(%q) = %q; want %s", tt.given, got, tt.want)
 		}
-		if again := traceHeader(got); again != got {
-			t.Errorf("traceHeader(%q) = %q; want it unchanged", got, again)
+		if again := TraceHeader(got); again != got {
+			t.Errorf("TraceHeader(%q) = %q; want it unchanged", got, again)
 		}
 	}
-	if a, b := traceHeader(""), traceHeader(""); a[:46] == b[:46] {
+	if a, b := TraceHeader(""), TraceHeader(""); a[:46] == b[:46] {
 		t.Errorf("two new traces have one root: %s, %s", a, b)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,47 @@ func TestAsyncDestinationsAndRetries(t *testing.T) {
 			t.Fatalf("records = %+v; want one failure after 1 invocation", recs)
 		}
 	})
+}
+
+// TestAsyncTraceHeader checks that an Event invocation's X-Amzn-Trace-Id
+// reaches the function as a synchronous one's does, as _X_AMZN_TRACE_ID,
+// and that an event sent without one gets a trace of its own.
+func TestAsyncTraceHeader(t *testing.T) {
+	f := pythonFn(t)
+	needRuntime(t, f.runtime)
+	s := startServer(t, "")
+	s.create(t, "traced", f)
+	s.putEventConfig(t, "traced", 0, queueARN("traced-ok"), "")
+	given := fmt.Sprintf("Root=1-%08x-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1", time.Now().Unix())
+	send := func(optFns ...func(*lambda.Options)) string {
+		out, err := s.Client.Invoke(t.Context(), &lambda.InvokeInput{
+			FunctionName: aws.String("traced"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"op":"env"}`),
+		}, optFns...)
+		if err != nil || out.StatusCode != 202 {
+			t.Fatalf("Invoke(Event) = %v, %v", out, err)
+		}
+		return requestIDOf(out.ResultMetadata)
+	}
+	traced, untraced := send(withTraceHeader(given)), send()
+	got := map[string]string{}
+	for _, r := range records(t, s.receive(t, "traced-ok", 2, 30*time.Second)) {
+		var resp struct {
+			Env map[string]string `json:"env"`
+		}
+		if err := json.Unmarshal(r.ResponsePayload, &resp); err != nil {
+			t.Fatalf("responsePayload %s: %v", r.ResponsePayload, err)
+		}
+		got[r.RequestContext.RequestID] = resp.Env["_X_AMZN_TRACE_ID"]
+	}
+	if len(got) != 2 {
+		t.Fatalf("success records for %v; want the 2 events", got)
+	}
+	if got[traced] != given {
+		t.Errorf("the traced event's function saw _X_AMZN_TRACE_ID %q; want the caller's %q", got[traced], given)
+	}
+	if own := got[untraced]; !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`).MatchString(own) || strings.Contains(own, given[5:40]) {
+		t.Errorf("the untraced event's function saw _X_AMZN_TRACE_ID %q; want a trace of its own", own)
+	}
 }
 
 func TestAsyncDeadLetterAndFunctionDestination(t *testing.T) {

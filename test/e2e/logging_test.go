@@ -367,3 +367,58 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestInitStartLine checks Lambda's INIT_START line in a Text log
+// (lambda-api.md §7.1): "INIT_START Runtime Version: python:3.12.v1\tRuntime
+// Version ARN: <the RuntimeVersionArn GetFunctionConfiguration reports>",
+// with no tab at its end. It begins the cold invocation's log tail, before
+// what the init printed, is not in the warm invocation's, and is the first
+// event of the environment's log stream, once.
+func TestInitStartLine(t *testing.T) {
+	f := pythonFn(t)
+	needRuntime(t, f.runtime)
+	s := startServer(t, "")
+	const name = "init-start"
+	s.create(t, name, f)
+	conf, err := s.Client.GetFunctionConfiguration(t.Context(), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(conf.RuntimeVersionConfig.RuntimeVersionArn)
+	if !regexp.MustCompile(`^arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}$`).MatchString(arn) {
+		t.Fatalf("RuntimeVersionArn = %q", arn)
+	}
+	want := "INIT_START Runtime Version: python:3.12.v1\tRuntime Version ARN: " + arn
+
+	cold := s.invoke(t, name, map[string]any{"op": "echo"})
+	lines := strings.Split(cold.Log, "\n")
+	if cold.FunctionError != "" || len(lines) < 3 || lines[0] != want || !strings.HasPrefix(lines[1], "python init ") || !strings.HasPrefix(lines[2], "START RequestId: ") {
+		t.Errorf("cold invocation's LogResult:\n%q\nwant it to begin with\n%q\nthen the init's line and START", cold.Log, want)
+	}
+	stream := str(t, cold.decode(t), "env_id")
+	warm := s.invoke(t, name, map[string]any{"op": "echo"})
+	if warm.FunctionError != "" || strings.Contains(warm.Log, "INIT_START") || !strings.HasPrefix(warm.Log, "START RequestId: ") {
+		t.Errorf("warm invocation's LogResult:\n%q\nwant START first and no INIT_START", warm.Log)
+	}
+	if got := str(t, warm.decode(t), "env_id"); got != stream {
+		t.Fatalf("the warm invocation ran in stream %s; the cold one in %s", got, stream)
+	}
+
+	cw := logsClient(s, s.creds)
+	var msgs []string
+	eventually(t, 10*time.Second, "both invocations' REPORT lines in the log stream", func() bool {
+		out, err := cw.GetLogEvents(t.Context(), &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String("/aws/lambda/" + name),
+			LogStreamName: aws.String(stream), StartFromHead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = msgs[:0]
+		for _, e := range out.Events {
+			msgs = append(msgs, aws.ToString(e.Message))
+		}
+		return countPrefix(msgs, "REPORT RequestId: ") == 2
+	})
+	if len(msgs) == 0 || msgs[0] != want || countPrefix(msgs, "INIT_START") != 1 {
+		t.Errorf("log stream %s:\n%q\nwant one INIT_START, its first event:\n%q", stream, msgs, want)
+	}
+}

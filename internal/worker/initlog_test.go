@@ -1,0 +1,162 @@
+package worker
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"hearth/internal/logs"
+	"hearth/internal/runtimes"
+)
+
+// initPrintScript is runtimeScript that prints a line as it initialises.
+const initPrintScript = "#!/bin/bash\necho \"bash init $AWS_LAMBDA_INITIALIZATION_TYPE\"\n" + `api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+	h=$(mktemp)
+	body=$(curl -sS -D "$h" "$api/next") || exit 1
+	id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+	curl -sS -X POST --data-binary "$body" "$api/$id/response" >/dev/null
+done
+`
+
+// streamLines lists the messages the log store holds for stream of fn.
+func (tw *testWorker) streamLines(t testing.TB, fn, stream string) []string {
+	t.Helper()
+	var got []string
+	err := tw.logs.Function(fn).Scan(0, func(r logs.Record) bool {
+		if string(r.Stream) == stream {
+			got = append(got, string(r.Message))
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// The INIT_START line begins an init's log, before what the init wrote:
+// in the environment's log stream, once, and in the tail of the
+// invocation that cold-started it, not in the next one's. A provisioned
+// environment's init is in its stream only. An init that fails at once
+// starts with it too.
+func TestInitStartLine(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour, Region: "eu-west-1"})
+	cfg := tw.function(t, initPrintScript)
+	rt, _ := runtimes.Lookup(cfg.Runtime)
+	// The ARN is the one GetFunctionConfiguration reports.
+	wantLine := "INIT_START Runtime Version: provided:al2023.v1\tRuntime Version ARN: " + rt.VersionARN("eu-west-1")
+
+	cold := tw.invoke(t, cfg, `{}`)
+	lines := strings.Split(string(cold.Log), "\n")
+	if !cold.ColdStart || len(lines) < 3 || lines[0] != wantLine || lines[1] != "bash init on-demand" || !strings.HasPrefix(lines[2], "START RequestId: ") {
+		t.Errorf("cold invocation's log tail:\n%s\nwant %q, the init's line, then START", cold.Log, wantLine)
+	}
+	cold.Release() // the environment is busy until then
+	warm := tw.invoke(t, cfg, `{}`)
+	if warm.ColdStart || strings.Contains(string(warm.Log), "INIT_START") || !strings.HasPrefix(string(warm.Log), "START RequestId: ") {
+		t.Errorf("warm invocation's log tail:\n%s\nwant no INIT_START", warm.Log)
+	}
+	warm.Release()
+	envs := tw.Environments()
+	if len(envs) != 1 {
+		t.Fatalf("Environments() = %+v; want 1", envs)
+	}
+	stream := tw.streamLines(t, cfg.Name, envs[0].Stream)
+	if len(stream) < 2 || stream[0] != wantLine || stream[1] != "bash init on-demand" || strings.Count(strings.Join(stream, "\n"), "INIT_START") != 1 {
+		t.Errorf("log stream %s:\n%s\nwant one INIT_START, first", envs[0].Stream, strings.Join(stream, "\n"))
+	}
+
+	// JSON: the platform.initStart record comes first.
+	js := cfg
+	js.Name, js.LogFormat = "json", "JSON"
+	cold = tw.invoke(t, js, `{}`)
+	first, _, _ := strings.Cut(string(cold.Log), "\n")
+	var rec struct {
+		Type   string         `json:"type"`
+		Record map[string]any `json:"record"`
+	}
+	if err := json.Unmarshal([]byte(first), &rec); err != nil || rec.Type != "platform.initStart" || rec.Record["runtimeVersionArn"] != rt.VersionARN("eu-west-1") {
+		t.Errorf("JSON cold invocation's log tail:\n%s\nwant platform.initStart first", cold.Log)
+	}
+
+	// Provisioned: the init's lines are the stream's, not the first
+	// invocation's.
+	pc := cfg
+	pc.Name, pc.Version = "pc", "1"
+	tw.SetProvisioned([]Target{{Config: pc, N: 1}})
+	tw.waitProvisioned(t, pc, 1)
+	res := tw.invoke(t, pc, `{}`)
+	if res.ColdStart || strings.Contains(string(res.Log), "INIT_START") || strings.Contains(string(res.Log), "bash init") || !strings.HasPrefix(string(res.Log), "START RequestId: ") {
+		t.Errorf("first invocation of a provisioned environment, log tail:\n%s\nwant neither INIT_START nor the init's output", res.Log)
+	}
+	var pcStream string
+	for _, e := range tw.Environments() {
+		if e.Function == "pc" {
+			pcStream = e.Stream
+		}
+	}
+	stream = tw.streamLines(t, pc.Name, pcStream)
+	if len(stream) < 2 || stream[0] != wantLine || stream[1] != "bash init provisioned-concurrency" {
+		t.Errorf("provisioned environment's log stream %s:\n%s\nwant INIT_START, then the init's line", pcStream, strings.Join(stream, "\n"))
+	}
+	tw.SetProvisioned(nil)
+
+	// A bootstrap that cannot be executed: INIT_START, then the failure.
+	bad := tw.function(t, "#!/nonexistent/interp\n")
+	bad.Name = "bad"
+	res = tw.invoke(t, bad, `{}`)
+	lines = strings.Split(string(res.Log), "\n")
+	if res.ErrorType != "Runtime.InvalidEntrypoint" || len(lines) < 2 || lines[0] != wantLine || !strings.HasPrefix(lines[1], "RequestId: ") {
+		t.Errorf("log tail of an init that failed at once:\n%s\nwant INIT_START first", res.Log)
+	}
+}
+
+// An on-demand cold start that fails names its init on-demand in
+// platform.initReport, a provisioned one provisioned-concurrency.
+func TestInitReportType(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	cfg := tw.function(t, "#!/bin/bash\necho failing init\nexit 3\n")
+	cfg.LogFormat = "JSON"
+	initReports := func(name string) []string {
+		var got []string
+		err := tw.logs.Function(name).Scan(0, func(r logs.Record) bool {
+			var rec struct {
+				Type   string `json:"type"`
+				Record struct {
+					InitializationType string `json:"initializationType"`
+					Status             string `json:"status"`
+					ErrorType          string `json:"errorType"`
+				} `json:"record"`
+			}
+			if json.Unmarshal(r.Message, &rec) == nil && rec.Type == "platform.initReport" {
+				got = append(got, rec.Record.InitializationType+" "+rec.Record.Status+" "+rec.Record.ErrorType)
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	res := tw.invoke(t, cfg, `{}`)
+	if res.ErrorType != "Runtime.ExitError" {
+		t.Fatalf("Invoke() = %s %s; want Runtime.ExitError", res.ErrorType, res.Payload)
+	}
+	if got := initReports(cfg.Name); len(got) != 1 || got[0] != "on-demand error Runtime.ExitError" {
+		t.Errorf("on-demand initReport records = %q; want one, on-demand", got)
+	}
+
+	pc := cfg
+	pc.Name, pc.Version = "pc", "1"
+	tw.SetProvisioned([]Target{{Config: pc, N: 1}})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(initReports(pc.Name)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	tw.SetProvisioned(nil)
+	if got := initReports(pc.Name); len(got) == 0 || got[0] != "provisioned-concurrency error Runtime.ExitError" {
+		t.Errorf("provisioned initReport records = %q; want provisioned-concurrency", got)
+	}
+}
