@@ -305,97 +305,38 @@ func BenchmarkColdStartZygote(b *testing.B) {
 		// Without stems, which BenchmarkColdStartPrestart measures.
 		off := benchServer(b, "--isolation", iso, "--zygote", "off", "--prestart", "off")
 		on := benchServer(b, "--isolation", iso, "--zygote", "on", "--prestart", "off")
-		for _, br := range benchRuntimes[1:] {
-			f := br.fn(b)
-			st := hostRuntimes(b)[f.runtime]
-			if !st.Available {
-				continue
-			}
-			bare := []string{st.Interpreter, "-c", "pass"}
-			if br.name == "node" {
-				bare = []string{st.Interpreter, "-e", "0"}
-			}
-			name := "zcold-" + br.name
-			off.create(b, name, f)
-			on.create(b, name, f)
-			i := 0
-			cold := func(s *server) time.Duration {
-				i++
-				_, err := s.Client.UpdateFunctionConfiguration(b.Context(), &lambda.UpdateFunctionConfigurationInput{
-					FunctionName: aws.String(name),
-					Environment:  &types.Environment{Variables: map[string]string{"ITER": strconv.Itoa(i)}},
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				s.settle(b, name)
-				start := time.Now()
-				r, err := s.tryInvoke(b.Context(), s.NoRetry, name, benchPayload)
-				took := time.Since(start)
-				if err != nil || r.FunctionError != "" {
-					b.Fatalf("cold invoke: %v %+v", err, r)
-				}
-				if !initRE.MatchString(r.Log) {
-					b.Fatalf("iteration %d was not a cold start:\n%s", i, r.Log)
-				}
-				return took
-			}
-			// The first cold starts start the zygote.
-			for range 3 {
-				cold(on)
-			}
-			b.Run(iso+"/"+br.name, func(b *testing.B) {
-				var doff, don, dbare []time.Duration
-				for b.Loop() {
-					doff = append(doff, cold(off))
-					don = append(don, cold(on))
-					start := time.Now()
-					cmd := exec.Command(bare[0], bare[1:]...)
-					cmd.Env = []string{"PATH=/usr/bin:/bin"}
-					if out, err := cmd.CombinedOutput(); err != nil {
-						b.Fatalf("%v: %v %s", bare, err, out)
-					}
-					dbare = append(dbare, time.Since(start))
-				}
-				p50 := func(d []time.Duration) float64 {
-					slices.Sort(d)
-					return float64(d[len(d)/2].Microseconds()) / 1000
-				}
-				pOff, pOn, pBare := p50(doff), p50(don), p50(dbare)
-				b.ReportMetric(pOff, "off-p50-ms")
-				b.ReportMetric(pOn, "on-p50-ms")
-				b.ReportMetric(pBare, "bare-p50-ms")
-				b.ReportMetric(pOff/pBare, "ratio-off")
-				b.ReportMetric(pOn/pBare, "ratio-on")
-			})
-		}
+		benchColdOffOn(b, iso, "zcold-", off, on, 0)
 		off.Stop()
 		on.Stop()
 	}
 }
 
 // BenchmarkColdStartPrestart is BenchmarkColdStartZygote for pre-started
-// runtimes (stems), under the process driver and (as root) the linux
-// driver: the cold start of the Python
-// and Node hello functions on a server with --prestart off and one with
+// runtimes (stems), under each driver: the cold start of the Python and
+// Node hello functions on a server with --prestart off and one with
 // --prestart on (both --zygote off), against a bare start of the same
-// interpreter, interleaved iteration by iteration: ratio-off and ratio-on
-// are cold invoke p50 ÷ bare start p50. Each cold invoke waits (settle)
-// until the retired environment is gone, which leaves the driver the
-// time to start the next stem, as a server between cold starts has.
+// interpreter. Each cold invoke waits (settle) until the retired
+// environment is gone, and each on the server with stems is followed by
+// a pause in which the driver starts the next stem, as a server between
+// cold starts has the time to.
 func BenchmarkColdStartPrestart(b *testing.B) {
-	isolations := []string{"process"}
-	if os.Geteuid() == 0 {
-		isolations = append(isolations, "linux")
-	}
-	for _, iso := range isolations {
-		benchColdStartPrestart(b, iso)
+	for _, iso := range isolations() {
+		off := benchServer(b, "--isolation", iso, "--zygote", "off", "--prestart", "off")
+		on := benchServer(b, "--isolation", iso, "--zygote", "off", "--prestart", "on")
+		benchColdOffOn(b, iso, "pcold-", off, on, 500*time.Millisecond)
+		off.Stop()
+		on.Stop()
 	}
 }
 
-func benchColdStartPrestart(b *testing.B, isolation string) {
-	off := benchServer(b, "--isolation", isolation, "--zygote", "off", "--prestart", "off")
-	on := benchServer(b, "--isolation", isolation, "--zygote", "off", "--prestart", "on")
+// benchColdOffOn runs, for the Python and Node hello functions (named
+// prefix+runtime), cold invocations on off and on interleaved with a bare
+// start of the interpreter, each after a configuration change retired the
+// previous environment, and reports their p50s and ratio-off and ratio-on
+// (cold invoke p50 ÷ bare start p50). The first cold starts on on are not
+// measured (they start its zygote or stems); pause follows each measured
+// one, so that what on starts next competes with no measurement.
+func benchColdOffOn(b *testing.B, iso, prefix string, off, on *server, pause time.Duration) {
 	for _, br := range benchRuntimes[1:] {
 		f := br.fn(b)
 		st := hostRuntimes(b)[f.runtime]
@@ -406,7 +347,7 @@ func benchColdStartPrestart(b *testing.B, isolation string) {
 		if br.name == "node" {
 			bare = []string{st.Interpreter, "-e", "0"}
 		}
-		name := "pcold-" + br.name
+		name := prefix + br.name
 		off.create(b, name, f)
 		on.create(b, name, f)
 		i := 0
@@ -431,19 +372,15 @@ func benchColdStartPrestart(b *testing.B, isolation string) {
 			}
 			return took
 		}
-		// The first cold start has the stems started.
 		for range 3 {
 			cold(on)
 		}
-		b.Run(isolation+"/"+br.name, func(b *testing.B) {
+		b.Run(iso+"/"+br.name, func(b *testing.B) {
 			var doff, don, dbare []time.Duration
 			for b.Loop() {
 				doff = append(doff, cold(off))
 				don = append(don, cold(on))
-				// The driver starts the next stem some time after the
-				// start took one: let it, so that it competes with no
-				// measurement.
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(pause)
 				start := time.Now()
 				cmd := exec.Command(bare[0], bare[1:]...)
 				cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -464,8 +401,6 @@ func benchColdStartPrestart(b *testing.B, isolation string) {
 			b.ReportMetric(pOn/pBare, "ratio-on")
 		})
 	}
-	off.Stop()
-	on.Stop()
 }
 
 // BenchmarkAsyncEnqueue measures accepting Event invocations (each answered

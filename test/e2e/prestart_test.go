@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"maps"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,11 +46,7 @@ func coldStemEnv(t *testing.T, s *server, function, initLine string, vars map[st
 // same key's stems sees none of the first's, and a function that sets a
 // start variable (NODE_OPTIONS, PYTHONPATH...) starts the ordinary way.
 func TestPrestart(t *testing.T) {
-	isolations := []string{"process"}
-	if os.Geteuid() == 0 {
-		isolations = append(isolations, "linux")
-	}
-	for _, iso := range isolations {
+	for _, iso := range isolations() {
 		t.Run(iso, func(t *testing.T) { testPrestart(t, iso) })
 	}
 }
