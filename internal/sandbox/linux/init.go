@@ -161,6 +161,16 @@ func runBootstrap(start startMsg, out *os.File, trees []*os.File, filter *seccom
 		extOut = trees[len(trees)-1]
 		trees = trees[:len(trees)-1]
 	}
+	// The driver's end of an output may be non-blocking (Go makes its
+	// pipes so), and the mode belongs to the open file, which the
+	// processes share: a runtime expects a blocking stdout, as on Lambda
+	// (Python's print raises BlockingIOError on a full non-blocking pipe).
+	for _, f := range []*os.File{out, extOut} {
+		if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
+			closeAll(trees)
+			return fmt.Errorf("output: %w", err)
+		}
+	}
 	// The identity is known only now; the root is still writable.
 	if err := writeEtc("/", start.UID, start.GID); err != nil {
 		closeAll(trees)

@@ -18,6 +18,7 @@ import (
 
 	"hearth/internal/sandbox"
 	"hearth/internal/sandbox/linux"
+	"hearth/internal/sandbox/sandboxtest"
 )
 
 func TestForkBombIsContained(t *testing.T) {
@@ -344,5 +345,32 @@ func TestStartSurvivesPooledInitDyingUnderIt(t *testing.T) {
 		e := start(t, d, envSpec(t, `echo alive`, nil))
 		e.WaitFor(t, "alive\n")
 		t.Logf("round %d: started", round)
+	}
+}
+
+// TestOutputIsBlocking: a bootstrap's stdout and stderr are blocking, as on
+// Lambda, even when the driver's end of the output is non-blocking (as Go
+// makes its pipes, the worker's included) and the mode is the open file's,
+// shared with the bootstrap. A non-blocking stdout made Python's print
+// fail with BlockingIOError, and lose output, once a slow reader let the
+// pipe fill.
+func TestOutputIsBlocking(t *testing.T) {
+	d := newDriver(t, linux.Config{})
+	e := sandboxtest.Start(t, d, `for fd in 1 2; do echo "fd$fd $(grep '^flags' /proc/$$/fdinfo/$fd)"; done; sleep 100`)
+	e.WaitFor(t, "fd2 ")
+	for _, fd := range []string{"fd1", "fd2"} {
+		var flags string
+		for l := range strings.Lines(e.Output(t)) {
+			if rest, ok := strings.CutPrefix(l, fd+" flags:"); ok {
+				flags = strings.TrimSpace(rest)
+			}
+		}
+		v, err := strconv.ParseUint(flags, 8, 64)
+		if err != nil {
+			t.Fatalf("%s flags %q: %v\n%s", fd, flags, err, e.Output(t))
+		}
+		if v&unix.O_NONBLOCK != 0 {
+			t.Errorf("the bootstrap's %s is non-blocking (flags %s)", fd, flags)
+		}
 	}
 }
