@@ -338,6 +338,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if n := closeInheritedOnExec(); n > 0 {
+		log.Debug("inherited descriptors marked close-on-exec: no sandbox gets them", "count", n)
+	}
 	if err := privateDataDir(cfg.DataDir, log); err != nil {
 		return err
 	}
