@@ -14,20 +14,7 @@ import (
 // the relay's duplicate of the output, so the output's reader sees its end
 // once the caller's own copy is closed too.
 func TestDrainThenRun(t *testing.T) {
-	src, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, out, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
-	r, err := relay.New(src, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out.Close() // the relay writes to its own copy
+	r, w, outR := newRelay(t)
 
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB: a full pipe
 	w.Write(big[:60000])
@@ -50,21 +37,8 @@ func TestDrainThenRun(t *testing.T) {
 // TestCloseWithoutRun: Close releases both ends; a Drain after it copies
 // nothing.
 func TestCloseWithoutRun(t *testing.T) {
-	src, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w, outR := newRelay(t)
 	defer w.Close()
-	outR, out, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
-	r, err := relay.New(src, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
 	w.Write([]byte("lost\n"))
 	r.Close()
 	r.Drain()
@@ -74,4 +48,27 @@ func TestCloseWithoutRun(t *testing.T) {
 	if _, err := w.Write([]byte("x")); err == nil {
 		t.Error("the pipe's read end is still open after Close")
 	}
+}
+
+// newRelay returns a relay between two pipes of its own, the write end of
+// the source and the read end of the output; the output's is closed at
+// the end of t. The caller's copy of the output's write end is closed at
+// once: the relay writes to its own.
+func newRelay(t *testing.T) (r *relay.Relay, w, outR *os.File) {
+	t.Helper()
+	src, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, out, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outR.Close() })
+	r, err = relay.New(src, out)
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, w, outR
 }
