@@ -362,7 +362,9 @@ wait:
 	if !p.repark(e) {
 		return // taken, or gone
 	}
-	if !e.freeze() {
+	frozen := e.freeze()
+	p.unlag()
+	if !frozen {
 		p.remove(e, true)
 		w.destroy(e, "freeze failed")
 		return

@@ -20,8 +20,8 @@ type pool struct {
 	busy     map[*env]bool // guarded by mu
 	dying    map[*env]bool // guarded by mu; being destroyed, until remove
 	starting int           // guarded by mu; cold starts under way
-	parking  int           // guarded by mu; busy envs being frozen on their way back to idle
-	lagging  int           // guarded by mu; parking envs waiting for their extensions, not to be waited for
+	parking  int           // guarded by mu; busy envs on their way back to idle
+	lagging  int           // guarded by mu; parking envs waiting for their extensions or being frozen, not to be waited for while others are idle
 	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
 	retired  bool          // guarded by mu
 
@@ -180,7 +180,11 @@ func (p *pool) unpark(e *env, now time.Time) bool {
 
 // repark takes e back from idle to be frozen, as when it was parked, and
 // reports false if it is no longer idle (a caller took it, or it is
-// gone).
+// gone). Until frozen calls unlag, e lags: the cgroup freezer returns only
+// once every thread of e has stopped, which on a loaded machine can take
+// as long as the threads wait for a CPU (tens of milliseconds), so a caller
+// takes a frozen idle environment (a thaw of ~0.1 ms) rather than wait for
+// it.
 func (p *pool) repark(e *env) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -191,6 +195,7 @@ func (p *pool) repark(e *env) bool {
 	p.idle = slices.Delete(p.idle, i, i+1)
 	p.busy[e] = true
 	p.parking++
+	p.lagging++
 	return true
 }
 

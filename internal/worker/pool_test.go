@@ -276,3 +276,52 @@ func TestPoolPrefersParkingEnv(t *testing.T) {
 		t.Fatalf("acquire() beside a lagging env = %v, %v, %v; want the idle env", e, cold, err)
 	}
 }
+
+// An environment on its way to being frozen is not waited for while
+// another is idle: the cgroup freezer returns only once every thread has
+// stopped, which under load takes as long as they wait for a CPU, while
+// the idle one thaws in a fraction of a millisecond.
+func TestPoolSkipsFreezingEnv(t *testing.T) {
+	p := testPool()
+	frozen, freezing := &env{id: "frozen"}, &env{id: "freezing"}
+	for _, e := range []*env{frozen, freezing} {
+		p.acquire(t.Context())
+		p.started(e)
+	}
+	for _, e := range []*env{frozen, freezing} {
+		p.park(e)
+		p.unpark(e, time.Now())
+	}
+	if !p.repark(freezing) {
+		t.Fatal("repark() = false for an idle env")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	e, cold, err := p.acquire(ctx)
+	if e != frozen || cold || err != nil {
+		t.Fatalf("acquire() beside a freezing env = %v, %v, %v; want the idle env", e, cold, err)
+	}
+
+	// With none idle, the next caller waits for it rather than cold-start,
+	// and gets it once frozen.
+	got := make(chan *env, 1)
+	go func() {
+		e, cold, err := p.acquire(context.Background())
+		if cold || err != nil {
+			t.Errorf("acquire() = cold %v, err %v; want to wait for the freezing env", cold, err)
+		}
+		got <- e
+	}()
+	select {
+	case <-p.arrivals:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller did not wait for the freezing env")
+	}
+	p.unlag()
+	if !p.unpark(freezing, time.Now()) {
+		t.Fatal("unpark() = false")
+	}
+	if e := <-got; e != freezing {
+		t.Fatalf("waiter got %v; want the frozen env", e.id)
+	}
+}

@@ -110,6 +110,17 @@ func (d *Driver) prepare(ctx context.Context, background bool, account string) (
 
 	ctx, cancel := withDefaultTimeout(ctx, prepareTimeout)
 	defer cancel()
+	// On v1 the init starts in the server's cgroup and is moved into its
+	// own after. A refill in the background moves it before the init
+	// builds anything: otherwise that work runs at the root's CPU weight,
+	// beside the functions serving invocations meanwhile, not at the
+	// smallest weight its cgroup gives it.
+	moveFirst := background && b.cg.cgroupFD() < 0
+	if moveFirst {
+		if err := b.cg.addProc(b.cmd.Process.Pid); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.send(ctx, message{Kind: msgSetup, Setup: &setupMsg{
 		MountPoint: d.mountPoint,
 	}}); err != nil {
@@ -123,7 +134,9 @@ func (d *Driver) prepare(ctx context.Context, background bool, account string) (
 	var wg sync.WaitGroup
 	var addErr, tmpErr error
 	var tmp *os.File
-	wg.Go(func() { addErr = b.cg.addProc(b.cmd.Process.Pid) })
+	if !moveFirst {
+		wg.Go(func() { addErr = b.cg.addProc(b.cmd.Process.Pid) })
+	}
 	if d.tmp != nil {
 		wg.Go(func() { tmp, tmpErr = d.tmp.Make(defaultTmpMB) })
 	}
