@@ -154,7 +154,10 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
 		return
 	}
-	req := &invoke.Request{Account: u.Account, FunctionName: u.Function, Qualifier: u.Qualifier, RequestID: rid, Payload: ev}
+	// The caller's X-Amzn-Trace-Id continues into the invocation, as an
+	// Invoke's does (the function gets it as Lambda-Runtime-Trace-Id).
+	req := &invoke.Request{Account: u.Account, FunctionName: u.Function, Qualifier: u.Qualifier, RequestID: rid, Payload: ev,
+		TraceID: r.Header.Get(lambdaapi.HeaderTraceID)}
 	// A RESPONSE_STREAM URL sends the function's bytes as it writes
 	// them; a function that answers buffered is mapped as in BUFFERED
 	// mode.

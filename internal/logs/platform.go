@@ -29,7 +29,45 @@ type Report struct {
 	// ErrorType) as the newer service prints.
 	Status    string
 	ErrorType string
+
+	// Tracing is the invocation's, as its platform.start has it; the JSON
+	// platform.runtimeDone and platform.report records carry it too.
+	Tracing Tracing
+	// Start, Posted and Read time the runtime's response, for
+	// platform.runtimeDone's spans: when the invocation started, when the
+	// runtime's POST /response arrived and when its body had been read.
+	// Posted is zero when the runtime posted no response (it posted to
+	// /error, crashed or timed out first): the record then has no spans.
+	Start, Posted, Read time.Time
+	// ProducedBytes is the size of the response the runtime posted
+	// (platform.runtimeDone's metrics.producedBytes): 0 without one.
+	ProducedBytes int64
 }
+
+// span is the Telemetry API's Span, in the order Lambda writes it.
+type span struct {
+	Name       string  `json:"name"`
+	Start      string  `json:"start"`
+	DurationMs float64 `json:"durationMs"`
+}
+
+// spans are Lambda's two spans of the response the runtime posted:
+// responseLatency, from the invocation's start until the runtime began its
+// POST /response, and responseDuration, from then until the body had been
+// read; none when it posted none. Like Lambda's, a start is to the
+// millisecond and a duration to the microsecond.
+func (r Report) spans() []span {
+	if r.Posted.IsZero() {
+		return nil
+	}
+	return []span{
+		{"responseLatency", r.Start.UTC().Format(isoMillis), micros(r.Posted.Sub(r.Start))},
+		{"responseDuration", r.Posted.UTC().Format(isoMillis), micros(r.Read.Sub(r.Posted))},
+	}
+}
+
+// micros is d in milliseconds, to the microsecond.
+func micros(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // BilledMillis is Duration rounded up to the next millisecond, at least 1.
 func (r Report) BilledMillis() int64 {
@@ -103,6 +141,9 @@ func NewPlatform(format, systemLevel string) Platform {
 // JSON reports whether records are JSON.
 func (p Platform) JSON() bool { return p.json }
 
+// isoMillis is the time format of the records and their spans.
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
 // record renders one JSON record at level, or "" when filtered out.
 func (p Platform) record(level int, typ string, rec any) string {
 	if level < p.level {
@@ -112,7 +153,7 @@ func (p Platform) record(level int, typ string, rec any) string {
 		Time   string `json:"time"`
 		Type   string `json:"type"`
 		Record any    `json:"record"`
-	}{time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), typ, rec})
+	}{time.Now().UTC().Format(isoMillis), typ, rec})
 	if err != nil { // the records are plain structs; this cannot happen
 		return ""
 	}
@@ -169,11 +210,20 @@ func (p Platform) Start(requestID, version string, tr Tracing) string {
 	}{requestID, version, tr.context()})
 }
 
-type runtimeDoneMetrics struct {
+type initReportMetrics struct {
 	DurationMs float64 `json:"durationMs"`
 }
 
-// End is the END line or platform.runtimeDone record for r.
+type runtimeDoneMetrics struct {
+	DurationMs    float64 `json:"durationMs"`
+	ProducedBytes int64   `json:"producedBytes"`
+}
+
+// End is the END line or platform.runtimeDone record for r. The record
+// carries the invocation's tracing, the spans of its response and the
+// response's size (producedBytes, 0 without a response, as Lambda's
+// runtime interface emulator has it), in the order Lambda writes them:
+// requestId, status, tracing, spans, metrics.
 func (p Platform) End(r Report) string {
 	if !p.json {
 		return EndLine(r.RequestID)
@@ -183,11 +233,14 @@ func (p Platform) End(r Report) string {
 		RequestID string             `json:"requestId"`
 		Status    string             `json:"status"`
 		ErrorType string             `json:"errorType,omitempty"`
+		Tracing   *traceContext      `json:"tracing,omitempty"`
+		Spans     []span             `json:"spans,omitempty"`
 		Metrics   runtimeDoneMetrics `json:"metrics"`
-	}{r.RequestID, status, r.ErrorType, runtimeDoneMetrics{round2(millis(r.Duration))}})
+	}{r.RequestID, status, r.ErrorType, r.Tracing.context(), r.spans(), runtimeDoneMetrics{round2(millis(r.Duration)), r.ProducedBytes}})
 }
 
-// Report is the REPORT line or platform.report record for r.
+// Report is the REPORT line or platform.report record for r. The record
+// carries the invocation's tracing after its metrics, as Lambda's does.
 func (p Platform) Report(r Report) string {
 	if !p.json {
 		return r.Line()
@@ -211,11 +264,12 @@ func (p Platform) Report(r Report) string {
 		m.InitDurationMs = &d
 	}
 	return p.record(statusLevel(status, levelInfo), "platform.report", struct {
-		RequestID string  `json:"requestId"`
-		Status    string  `json:"status"`
-		ErrorType string  `json:"errorType,omitempty"`
-		Metrics   metrics `json:"metrics"`
-	}{r.RequestID, status, r.ErrorType, m})
+		RequestID string        `json:"requestId"`
+		Status    string        `json:"status"`
+		ErrorType string        `json:"errorType,omitempty"`
+		Metrics   metrics       `json:"metrics"`
+		Tracing   *traceContext `json:"tracing,omitempty"`
+	}{r.RequestID, status, r.ErrorType, m, r.Tracing.context()})
 }
 
 // Timeout is the "Task timed out" line; in JSON the runtimeDone record's
@@ -240,12 +294,12 @@ func (p Platform) InitReport(initType string, d time.Duration, status, errorType
 		return s
 	}
 	return p.record(statusLevel(status, levelInfo), "platform.initReport", struct {
-		InitializationType string             `json:"initializationType"`
-		Phase              string             `json:"phase"`
-		Status             string             `json:"status"`
-		ErrorType          string             `json:"errorType,omitempty"`
-		Metrics            runtimeDoneMetrics `json:"metrics"`
-	}{initType, "init", status, errorType, runtimeDoneMetrics{round2(millis(d))}})
+		InitializationType string            `json:"initializationType"`
+		Phase              string            `json:"phase"`
+		Status             string            `json:"status"`
+		ErrorType          string            `json:"errorType,omitempty"`
+		Metrics            initReportMetrics `json:"metrics"`
+	}{initType, "init", status, errorType, initReportMetrics{round2(millis(d))}})
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }

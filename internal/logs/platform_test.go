@@ -59,6 +59,16 @@ func TestPlatformJSONRecords(t *testing.T) {
 	p := logs.NewPlatform("JSON", "DEBUG")
 	ok := logs.Report{RequestID: "id", Duration: 693921 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 84 << 20, InitDuration: 397681 * time.Microsecond}
 	failed := logs.Report{RequestID: "id", Duration: 3 * time.Second, MemoryMB: 128, MaxMemoryUsed: 1, Status: "error", ErrorType: "Runtime.ExitError"}
+	// An invocation with its tracing and a response of 8 bytes, posted
+	// 2598.0416 ms into it (its start in another time zone) and read in
+	// 0.2071 ms.
+	start := time.Date(2022, 10, 21, 16, 5, 3, 165_400_000, time.FixedZone("CEST", 2*3600))
+	traced := logs.Report{RequestID: "id", Duration: 2599 * time.Millisecond, MemoryMB: 128, MaxMemoryUsed: 94 << 20, Tracing: trace,
+		Start: start, Posted: start.Add(2598041600 * time.Nanosecond), Read: start.Add(2598248700 * time.Nanosecond), ProducedBytes: 8}
+	// The runtime posted to /error: tracing, but no response to time.
+	tracedError := logs.Report{RequestID: "id", Duration: time.Second, MemoryMB: 128, MaxMemoryUsed: 1 << 20, Status: "error", ErrorType: "Function.Error",
+		Tracing: trace, Start: start}
+	tracing := map[string]any{"spanId": "24cd7d670fa455f0", "type": "X-Amzn-Trace-Id", "value": "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}
 	tests := []struct {
 		line       string
 		typ        string
@@ -71,10 +81,25 @@ func TestPlatformJSONRecords(t *testing.T) {
 			"initializationType": "on-demand", "phase": "init", "runtimeVersion": "python:3.12.v1", "runtimeVersionArn": "arn:aws:lambda:us-east-1::runtime:c5bb"}},
 		{p.InitStart("provisioned-concurrency", "", ""), "platform.initStart", map[string]any{"initializationType": "provisioned-concurrency", "phase": "init"}},
 		{p.InitRuntimeDone("on-demand"), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "success"}},
-		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92}}},
+		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92, "producedBytes": 0.0}}},
 		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
 			"durationMs": 693.92, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}},
-		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0}}},
+		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0, "producedBytes": 0.0}}},
+		// The invocation's tracing, as its platform.start has it, in
+		// runtimeDone and report; the response's spans and size in
+		// runtimeDone (lambda-api.md §5).
+		{p.End(traced), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "tracing": tracing,
+			"spans": []any{
+				map[string]any{"name": "responseLatency", "start": "2022-10-21T14:05:03.165Z", "durationMs": 2598.041},
+				map[string]any{"name": "responseDuration", "start": "2022-10-21T14:05:05.763Z", "durationMs": 0.207},
+			},
+			"metrics": map[string]any{"durationMs": 2599.0, "producedBytes": 8.0}}},
+		{p.Report(traced), "platform.report", map[string]any{"requestId": "id", "status": "success", "tracing": tracing, "metrics": map[string]any{
+			"durationMs": 2599.0, "billedDurationMs": 2599.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 94.0}}},
+		{p.End(tracedError), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Function.Error", "tracing": tracing,
+			"metrics": map[string]any{"durationMs": 1000.0, "producedBytes": 0.0}}},
+		{p.Report(tracedError), "platform.report", map[string]any{"requestId": "id", "status": "error", "errorType": "Function.Error", "tracing": tracing,
+			"metrics": map[string]any{"durationMs": 1000.0, "billedDurationMs": 1000.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 1.0}}},
 		{p.Report(failed), "platform.report", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{
 			"durationMs": 3000.0, "billedDurationMs": 3000.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 1.0}}},
 		{p.InitReport("on-demand", 10*time.Second, "timeout", ""), "platform.initReport", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "timeout", "metrics": map[string]any{"durationMs": 10000.0}}},
@@ -131,10 +156,20 @@ func TestPlatformSystemLogLevel(t *testing.T) {
 }
 
 // The records' fields come in Lambda's order, so that a line reads as
-// Lambda's does (lambda-api.md §7.4).
+// Lambda's does (lambda-api.md §7.4): runtimeDone's and report's as in
+// records Lambda sent an extension's Telemetry API listener.
 func TestPlatformJSONFieldOrder(t *testing.T) {
-	p := logs.NewPlatform("JSON", "")
+	p := logs.NewPlatform("JSON", "DEBUG")
+	start := time.Date(2022, 10, 21, 14, 5, 3, 165e6, time.UTC)
+	r := logs.Report{RequestID: "459921b5", Duration: 2599400 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 94 << 20, InitDuration: 549040 * time.Microsecond,
+		Tracing: trace, Start: start, Posted: start.Add(2598 * time.Millisecond), Read: start.Add(2598 * time.Millisecond), ProducedBytes: 8}
 	tests := []struct{ line, want string }{
+		{p.End(r),
+			`"type":"platform.runtimeDone","record":{"requestId":"459921b5","status":"success","tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"},` +
+				`"spans":[{"name":"responseLatency","start":"2022-10-21T14:05:03.165Z","durationMs":2598},{"name":"responseDuration","start":"2022-10-21T14:05:05.763Z","durationMs":0}],"metrics":{"durationMs":2599.4,"producedBytes":8}}}`},
+		{p.Report(r),
+			`"type":"platform.report","record":{"requestId":"459921b5","status":"success","metrics":{"durationMs":2599.4,"billedDurationMs":2600,"memorySizeMB":128,"maxMemoryUsedMB":94,"initDurationMs":549.04},` +
+				`"tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
 		{p.Start("6d68ca91", "$LATEST", trace),
 			`"type":"platform.start","record":{"requestId":"6d68ca91","version":"$LATEST","tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
 		{p.InitStart("on-demand", "nodejs:20.v1", "arn"),
@@ -147,11 +182,22 @@ func TestPlatformJSONFieldOrder(t *testing.T) {
 	}
 }
 
-// Text lines are unchanged by tracing and by the init's type.
+// Text lines are unchanged by tracing, the response's timing and size,
+// and by the init's type.
 func TestPlatformTextIgnoresTracing(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
 	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST" {
 		t.Errorf("Start() = %q", got)
+	}
+	now := time.Now()
+	plain := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
+	traced := plain
+	traced.Tracing, traced.Start, traced.Posted, traced.Read, traced.ProducedBytes = trace, now, now.Add(time.Millisecond), now.Add(2*time.Millisecond), 16
+	if got := p.End(traced); got != "END RequestId: id" {
+		t.Errorf("End() = %q", got)
+	}
+	if got, want := p.Report(traced), "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t"; got != want || got != p.Report(plain) {
+		t.Errorf("Report() = %q; want %q", got, want)
 	}
 	if a, b := p.InitStart("on-demand", "python:3.12.v1", "arn"), p.InitStart("provisioned-concurrency", "python:3.12.v1", "arn"); a != b {
 		t.Errorf("InitStart() = %q on demand, %q provisioned; want one line", a, b)

@@ -66,6 +66,13 @@ type Response struct {
 	// Streamed reports that the body went to the invocation's Stream; Body
 	// then holds only an error document, when Error is set.
 	Streamed bool
+	// Posted and Read time a response the runtime posted to /response:
+	// when its POST arrived and when its body had been read to its end.
+	// Produced is the size of that body in bytes (what was streamed, for
+	// a streamed one). They are zero when the runtime posted to /error or
+	// the answer is the Runtime API's own (a body too large or cut short).
+	Posted, Read time.Time
+	Produced     int64
 
 	buf *bytes.Buffer
 }
@@ -540,6 +547,7 @@ func (s *Server) finish(p *pending, res *Response) {
 }
 
 func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	posted := time.Now()
 	p := s.claim(w, r.PathValue("id"), true)
 	if p == nil {
 		return
@@ -557,7 +565,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		// or not the runtime declared streaming: aws-lambda-go streams an
 		// io.Reader's bytes with the same chunked POST, without the
 		// header, and Lambda passes them on as they come.
-		s.streamResponse(w, r, p, p.stream)
+		s.streamResponse(w, r, p, p.stream, posted)
 		return
 	}
 	buf, tooLarge, err := s.readBody(w, r, MaxResponse, p.inv.Deadline)
@@ -576,6 +584,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := &Response{Body: buf.Bytes(), buf: buf}
+	read, produced := time.Now(), int64(buf.Len())
 	// A chunked body may end with an error trailer (aws-lambda-go and the
 	// Node client use it when producing the body fails midway).
 	if typ := r.Trailer.Get("Lambda-Runtime-Function-Error-Type"); typ != "" {
@@ -583,6 +592,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		body, _ := base64.StdEncoding.DecodeString(r.Trailer.Get("Lambda-Runtime-Function-Error-Body"))
 		res = errorResponse(typ, body)
 	}
+	res.Posted, res.Read, res.Produced = posted, read, produced
 	s.finish(p, res)
 	writeAccepted(w)
 }

@@ -105,13 +105,19 @@ func TestInvocationRoundTrip(t *testing.T) {
 	if body != `{"k":"v"}` {
 		t.Errorf("GET /next body = %q", body)
 	}
+	before := time.Now()
 	resp, body = h.do(t, "POST", "/invocation/req-1/response", strings.NewReader(`"ok"`), nil)
+	after := time.Now()
 	if resp.StatusCode != http.StatusAccepted || !strings.Contains(body, `"status":"OK"`) {
 		t.Errorf("POST /response = %d %q; want 202 {\"status\":\"OK\"}", resp.StatusCode, body)
 	}
 	r := <-res
 	if r == nil || r.Error || string(r.Body) != `"ok"` {
 		t.Fatalf("Invoke() = %+v; want body \"ok\"", r)
+	}
+	// The response is timed and measured, for platform.runtimeDone.
+	if r.Posted.Before(before) || r.Read.Before(r.Posted) || r.Read.After(after) || r.Produced != 4 {
+		t.Errorf("response posted %v, read %v, %d bytes; want within the POST (%v to %v), 4 bytes", r.Posted, r.Read, r.Produced, before, after)
 	}
 	r.Release()
 	// A second answer for the same request is refused.
@@ -147,6 +153,11 @@ func TestErrors(t *testing.T) {
 			}
 			if tt.wantBody != "" && string(r.Body) != tt.wantBody {
 				t.Errorf("error body = %s; want %s", r.Body, tt.wantBody)
+			}
+			// No response to time: the runtime posted to /error, or the
+			// answer is the Runtime API's own.
+			if !r.Posted.IsZero() || !r.Read.IsZero() || r.Produced != 0 {
+				t.Errorf("error posted %v, read %v, %d bytes; want no response timed", r.Posted, r.Read, r.Produced)
 			}
 		})
 	}

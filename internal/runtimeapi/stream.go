@@ -73,8 +73,9 @@ func (st *stream) end() {
 
 // streamResponse passes the body of a POST /response to the invocation's
 // Sink chunk by chunk as it arrives. A chunked body's error trailer ends
-// the invocation with that error after whatever was streamed.
-func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pending, st *stream) {
+// the invocation with that error after whatever was streamed. posted is
+// when the POST arrived.
+func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pending, st *stream, posted time.Time) {
 	defer st.end()
 	sink := p.inv.Stream
 	ct := r.Header.Get("Content-Type")
@@ -131,6 +132,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, p *pendi
 		body, _ := base64.StdEncoding.DecodeString(r.Trailer.Get("Lambda-Runtime-Function-Error-Body"))
 		res = streamed(errorResponse(typ, body))
 	}
+	res.Posted, res.Read, res.Produced = posted, time.Now(), total
 	s.finish(p, res)
 	writeAccepted(w)
 }

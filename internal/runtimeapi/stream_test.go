@@ -132,6 +132,9 @@ func TestStreamedResponseReachesSinkAsWritten(t *testing.T) {
 	if got, want := string(sk.body()), "one two three"; got != want {
 		t.Errorf("sink got %q; want %q", got, want)
 	}
+	if r.Posted.IsZero() || r.Read.Before(r.Posted) || r.Produced != 13 {
+		t.Errorf("streamed response posted %v, read %v, %d bytes; want it timed, 13 bytes", r.Posted, r.Read, r.Produced)
+	}
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
 	if sk.begins != 1 || sk.contentType != "text/event-stream" {

@@ -367,11 +367,11 @@ func (w *Worker) initFailed(req *Request, in initAttempt, initDur time.Duration,
 	for _, l := range detail {
 		platform(l)
 	}
-	report := logs.Report{RequestID: req.RequestID, MemoryMB: cfg.MemorySize, Status: "error", ErrorType: typ}
+	tr := invocationTracing(req)
+	report := logs.Report{RequestID: req.RequestID, MemoryMB: cfg.MemorySize, Status: "error", ErrorType: typ, Tracing: tr}
 	if e != nil {
 		report.MaxMemoryUsed = e.sb.MaxMemory()
 	}
-	tr := invocationTracing(req)
 	for _, render := range []func(logs.Platform) string{
 		func(p logs.Platform) string { return p.InitReport(in.typ, initDur, "error", typ) },
 		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) },

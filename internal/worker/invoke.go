@@ -225,13 +225,14 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	if sink != nil {
 		res.Streamed = sink.began // also when the stream was cut by a timeout or a crash
 	}
-	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration}
+	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration, Tracing: tr}
 	e.initDuration = 0
 	healthy := false
 	switch {
 	case err == nil:
 		res.Payload = resp.Body
 		res.release = resp.Release
+		report.Start, report.Posted, report.Read, report.ProducedBytes = start, resp.Posted, resp.Read, resp.Produced
 		if resp.Error {
 			res.FunctionError, res.ErrorType = "Unhandled", resp.ErrorType
 			report.Status, report.ErrorType = "error", resp.ErrorType
@@ -442,10 +443,11 @@ func (w *Worker) initTimedOut(req *Request) *Result {
 	cfg := &req.Function
 	res := &Result{ExecutedVersion: cfg.Version, ColdStart: true, Duration: cfg.TimeoutDuration()}
 	setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
-	report := logs.Report{RequestID: req.RequestID, Duration: cfg.TimeoutDuration(), MemoryMB: cfg.MemorySize, Status: "timeout"}
+	tr := invocationTracing(req)
+	report := logs.Report{RequestID: req.RequestID, Duration: cfg.TimeoutDuration(), MemoryMB: cfg.MemorySize, Status: "timeout", Tracing: tr}
 	pf := platformLog(cfg)
 	lines := []string{
-		pf.Start(req.RequestID, cfg.Version, invocationTracing(req)),
+		pf.Start(req.RequestID, cfg.Version, tr),
 		pf.Timeout(req.RequestID, time.Now(), cfg.TimeoutDuration()),
 		pf.End(report),
 		pf.Report(report),

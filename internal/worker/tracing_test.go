@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,7 +52,9 @@ func TestTraceHeader(t *testing.T) {
 // A function with JSON logs: its platform.initStart names the runtime's
 // version and the ARN GetFunctionConfiguration reports, and its
 // platform.start the trace header its runtime got, continuing the caller's
-// trace, with a span of its own (lambda-api.md §7.4).
+// trace, with a span of its own (lambda-api.md §7.4). Its
+// platform.runtimeDone and platform.report carry that same tracing, and
+// runtimeDone the spans and size of the response.
 func TestJSONPlatformRecords(t *testing.T) {
 	tw := newTestWorker(t, Config{IdleTimeout: time.Hour, Region: "eu-west-1"})
 	cfg := tw.function(t, `#!/bin/bash
@@ -64,7 +67,7 @@ while true; do
 	curl -sS -X POST --data-binary "\"$trace\"" "$api/$id/response" >/dev/null
 done
 `)
-	cfg.LogFormat = "JSON"
+	cfg.LogFormat, cfg.SystemLogLevel = "JSON", "DEBUG"
 	const given = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 	records := func(res *Result) map[string]map[string]any {
 		got := map[string]map[string]any{}
@@ -107,6 +110,30 @@ done
 			"tracing": map[string]any{"spanId": span, "type": "X-Amzn-Trace-Id", "value": runtimeGot}}
 		if diff := cmp.Diff(want, start); diff != "" {
 			t.Errorf("invocation %d: platform.start (-want +got):\n%s", i, diff)
+		}
+		done, report := recs["platform.runtimeDone"], recs["platform.report"]
+		if diff := cmp.Diff(want["tracing"], done["tracing"]); diff != "" {
+			t.Errorf("invocation %d: platform.runtimeDone tracing (-want +got):\n%s", i, diff)
+		}
+		if diff := cmp.Diff(want["tracing"], report["tracing"]); diff != "" {
+			t.Errorf("invocation %d: platform.report tracing (-want +got):\n%s", i, diff)
+		}
+		var names []string
+		spanList, _ := done["spans"].([]any)
+		for _, s := range spanList {
+			s, _ := s.(map[string]any)
+			d, ok := s["durationMs"].(float64)
+			if _, err := time.Parse("2006-01-02T15:04:05.000Z", fmt.Sprint(s["start"])); err != nil || !ok || d < 0 {
+				t.Errorf("invocation %d: span %v; want a start to the millisecond and a duration", i, s)
+			}
+			names = append(names, fmt.Sprint(s["name"]))
+		}
+		if want := []string{"responseLatency", "responseDuration"}; !cmp.Equal(names, want) {
+			t.Errorf("invocation %d: platform.runtimeDone spans %v; want %v", i, names, want)
+		}
+		metrics, _ := done["metrics"].(map[string]any)
+		if got, want := metrics["producedBytes"], float64(len(runtimeGot)+2); got != want {
+			t.Errorf("invocation %d: platform.runtimeDone producedBytes = %v; want %v, the response's size", i, got, want)
 		}
 		if i == 0 {
 			rt, _ := runtimes.Lookup("provided.al2023")

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -506,6 +507,55 @@ func TestFunctionURLResponses(t *testing.T) {
 	}
 	if _, ok := ev["requestContext"].(map[string]any)["timeEpoch"].(float64); !ok {
 		t.Errorf("timeEpoch = %#v; want a JSON number", ev["requestContext"].(map[string]any)["timeEpoch"])
+	}
+}
+
+// TestFunctionURLTraceHeader checks that a function URL request's
+// X-Amzn-Trace-Id continues into the invocation as an Invoke's does: the
+// function gets the caller's trace (aws-lambda-go's _X_AMZN_TRACE_ID and
+// context, from Lambda-Runtime-Trace-Id), by Host name and by the path
+// form, in BUFFERED and RESPONSE_STREAM mode; a request without one gets a
+// trace of its own.
+func TestFunctionURLTraceHeader(t *testing.T) {
+	s := startURLServer(t)
+	s.create(t, "tracedurl", fn{runtime: "provided.al2023", handler: "bootstrap", zip: buildGoFunction(t, "gourl"), timeout: 5})
+	s.allowPublic(t, "tracedurl", "")
+	own := regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`)
+	for _, mode := range []types.InvokeMode{types.InvokeModeBuffered, types.InvokeModeResponseStream} {
+		cfg, err := s.Client.CreateFunctionUrlConfig(t.Context(), &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("tracedurl"),
+			AuthType: types.FunctionUrlAuthTypeNone, InvokeMode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		furl := aws.ToString(cfg.FunctionUrl)
+		trace := func(header http.Header, pathForm bool) (env, ctx string) {
+			t.Helper()
+			r := s.urlCall(t, furl, "GET", "/trace", header, nil, pathForm, nil)
+			// In RESPONSE_STREAM mode the body is the function's response
+			// as it wrote it, the reply in its "body".
+			var got struct{ Env, Ctx, Body string }
+			err := json.Unmarshal(r.Body, &got)
+			if err == nil && got.Body != "" {
+				err = json.Unmarshal([]byte(got.Body), &got)
+			}
+			if r.Status != 200 || err != nil {
+				t.Fatalf("%s: GET /trace = %d %s", mode, r.Status, r.Body)
+			}
+			return got.Env, got.Ctx
+		}
+		for _, pathForm := range []bool{false, true} {
+			given := fmt.Sprintf("Root=1-%08x-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1", time.Now().Unix())
+			if env, ctx := trace(http.Header{"X-Amzn-Trace-Id": {given}}, pathForm); env != given || ctx != given {
+				t.Errorf("%s (path form %v): the function saw trace %q (env), %q (context); want the caller's %q", mode, pathForm, env, ctx, given)
+			}
+			env, ctx := trace(nil, pathForm)
+			if !own.MatchString(env) || ctx != env || strings.Contains(env, given[5:40]) {
+				t.Errorf("%s (path form %v): without a caller's trace the function saw %q (env), %q (context); want a trace of its own", mode, pathForm, env, ctx)
+			}
+		}
+		if _, err := s.Client.DeleteFunctionUrlConfig(t.Context(), &lambda.DeleteFunctionUrlConfigInput{FunctionName: aws.String("tracedurl")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

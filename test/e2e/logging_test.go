@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -257,7 +258,10 @@ func withTraceHeader(header string) func(*lambda.Options) {
 // names the runtime's version and the RuntimeVersionArn
 // GetFunctionConfiguration reports; platform.start carries the trace header
 // the runtime got, the caller's X-Amzn-Trace-Id when it sent one, with a
-// span of the invocation's own.
+// span of the invocation's own; platform.runtimeDone and platform.report
+// carry that same tracing, and runtimeDone the responseLatency and
+// responseDuration spans and the response's size (producedBytes), as the
+// records Lambda sends a Telemetry API listener do.
 func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 	s := startServer(t, "")
 	cw := logsClient(s, s.creds)
@@ -276,7 +280,7 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 			name := "json-shapes-" + c.name
 			s.create(t, name, f)
 			_, err := s.Client.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{
-				FunctionName: aws.String(name), LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson},
+				FunctionName: aws.String(name), LoggingConfig: &types.LoggingConfig{LogFormat: types.LogFormatJson, SystemLogLevel: types.SystemLogLevelDebug},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -291,8 +295,9 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 			}
 			arn := aws.ToString(conf.RuntimeVersionConfig.RuntimeVersionArn)
 
-			// The runtime's trace header, from its environment.
-			invoke := func(optFns ...func(*lambda.Options)) (requestID, trace string) {
+			// The runtime's trace header, from its environment, and the
+			// size of the response it posted.
+			invoke := func(optFns ...func(*lambda.Options)) (requestID, trace string, size int) {
 				t.Helper()
 				out, err := s.Client.Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{"op":"env"}`)}, optFns...)
 				if err != nil || out.FunctionError != nil {
@@ -304,28 +309,45 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 				if err := json.Unmarshal(out.Payload, &reply); err != nil {
 					t.Fatal(err)
 				}
-				return requestIDOf(out.ResultMetadata), reply.Env["_X_AMZN_TRACE_ID"]
+				return requestIDOf(out.ResultMetadata), reply.Env["_X_AMZN_TRACE_ID"], len(out.Payload)
 			}
 			given := fmt.Sprintf("Root=1-%08x-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1", time.Now().Unix())
-			traced, runtimeTrace := invoke(withTraceHeader(given))
+			traced, runtimeTrace, tracedSize := invoke(withTraceHeader(given))
 			if runtimeTrace != given {
 				t.Errorf("the runtime's _X_AMZN_TRACE_ID = %q; want the caller's %q", runtimeTrace, given)
 			}
-			untraced, ownTrace := invoke()
+			untraced, ownTrace, untracedSize := invoke()
 			if !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$`).MatchString(ownTrace) {
 				t.Errorf("the runtime's _X_AMZN_TRACE_ID without a caller's = %q; want a trace of its own", ownTrace)
 			}
 
 			// The records as CloudWatch Logs has them: the message is the
-			// record, with its time and the span as they come.
-			const timeRE, spanRE = `"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`, `"spanId":"[0-9a-f]{16}"`
+			// record, with its time, the span and the figures as they come.
+			const timeRE, spanRE, msRE = `"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`, `"spanId":"[0-9a-f]{16}"`, `\d+(\.\d+)?`
+			const spanTimeRE = `"start":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`
+			tracing := func(trace string) string {
+				return `"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(trace) + `"\}`
+			}
+			runtimeDone := func(id, trace string, size int) *regexp.Regexp {
+				return regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.runtimeDone","record":\{"requestId":"` + id + `","status":"success",` + tracing(trace) +
+					`,"spans":\[\{"name":"responseLatency",` + spanTimeRE + `,"durationMs":` + msRE + `\},\{"name":"responseDuration",` + spanTimeRE + `,"durationMs":` + msRE + `\}\],` +
+					`"metrics":\{"durationMs":` + msRE + `,"producedBytes":` + strconv.Itoa(size) + `\}\}\}$`)
+			}
+			report := func(id, trace string) *regexp.Regexp {
+				return regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.report","record":\{"requestId":"` + id + `","status":"success",` +
+					`"metrics":\{"durationMs":` + msRE + `,"billedDurationMs":\d+,"memorySizeMB":128,"maxMemoryUsedMB":\d+(,"initDurationMs":` + msRE + `)?\},` + tracing(trace) + `\}\}$`)
+			}
 			want := map[string]*regexp.Regexp{
 				"initStart": regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.initStart","record":\{"initializationType":"on-demand","phase":"init","runtimeVersion":"` +
 					regexp.QuoteMeta(c.version) + `","runtimeVersionArn":"` + regexp.QuoteMeta(arn) + `"\}\}$`),
 				"start " + traced: regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + traced + `","version":"\$LATEST",` +
-					`"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(given) + `"\}\}\}$`),
+					tracing(given) + `\}\}$`),
 				"start " + untraced: regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + untraced + `","version":"\$LATEST",` +
-					`"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(ownTrace) + `"\}\}\}$`),
+					tracing(ownTrace) + `\}\}$`),
+				"runtimeDone " + traced:   runtimeDone(traced, given, tracedSize),
+				"runtimeDone " + untraced: runtimeDone(untraced, ownTrace, untracedSize),
+				"report " + traced:        report(traced, given),
+				"report " + untraced:      report(untraced, ownTrace),
 			}
 			got := map[string]string{}
 			eventually(t, 10*time.Second, "both invocations' records in CloudWatch Logs", func() bool {
@@ -348,21 +370,27 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 					switch rec.Type {
 					case "platform.initStart":
 						got["initStart"] = msg
-					case "platform.start":
-						got["start "+rec.Record.RequestID] = msg
+					case "platform.start", "platform.runtimeDone", "platform.report":
+						got[strings.TrimPrefix(rec.Type, "platform.")+" "+rec.Record.RequestID] = msg
 					}
 				}
 				return len(got) == len(want)
 			})
-			spans := map[string]bool{}
 			for k, re := range want {
 				if !re.MatchString(got[k]) {
 					t.Errorf("%s record\n got %s\nwant %s", k, got[k], re)
 				}
-				spans[regexp.MustCompile(spanRE).FindString(got[k])] = true
 			}
-			if len(spans) != 3 { // "", and one span each
-				t.Errorf("the invocations' spans are not their own: %v", spans)
+			// Each invocation has a span of its own, which its three
+			// records share.
+			spanOf := func(k string) string { return regexp.MustCompile(spanRE).FindString(got[k]) }
+			for _, id := range []string{traced, untraced} {
+				if a, b, c := spanOf("start "+id), spanOf("runtimeDone "+id), spanOf("report "+id); a == "" || b != a || c != a {
+					t.Errorf("invocation %s: spans %s (start), %s (runtimeDone), %s (report); want one", id, a, b, c)
+				}
+			}
+			if spanOf("start "+traced) == spanOf("start "+untraced) {
+				t.Errorf("the invocations share the span %s", spanOf("start "+traced))
 			}
 		})
 	}

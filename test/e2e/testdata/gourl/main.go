@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -33,6 +34,12 @@ func handle(ctx context.Context, req events.LambdaFunctionURLRequest) (events.La
 		return events.LambdaFunctionURLResponse{}, errors.New("boom")
 	case "/sleep":
 		time.Sleep(5 * time.Second)
+	case "/trace":
+		// The trace header the invocation got, as aws-lambda-go hands it
+		// on: in the environment and in the context.
+		ctxTrace, _ := ctx.Value("x-amzn-trace-id").(string)
+		b, _ := json.Marshal(map[string]string{"env": os.Getenv("_X_AMZN_TRACE_ID"), "ctx": ctxTrace})
+		return events.LambdaFunctionURLResponse{StatusCode: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(b)}, nil
 	}
 	b, err := json.Marshal(req)
 	if err != nil {
