@@ -523,7 +523,13 @@ func isHex(s string) bool {
 }
 
 // invocationTracing is the tracing of req's platform records: its trace
-// header and a new span, the platform's, of the invocation.
+// header and a new span, the platform's, of the invocation. As on Lambda,
+// only a sampled invocation's records carry tracing (captured CloudWatch
+// JSON logs of unsampled invocations have none in platform.start,
+// runtimeDone or report): for the others it is empty.
 func invocationTracing(req *Request) logs.Tracing {
+	if !strings.HasSuffix(req.TraceID, ";Sampled=1") { // TraceHeader normalised it
+		return logs.Tracing{}
+	}
 	return logs.Tracing{SpanID: newID(""), Value: req.TraceID}
 }

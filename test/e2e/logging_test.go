@@ -325,25 +325,29 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 			// record, with its time, the span and the figures as they come.
 			const timeRE, spanRE, msRE = `"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`, `"spanId":"[0-9a-f]{16}"`, `\d+(\.\d+)?`
 			const spanTimeRE = `"start":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`
-			tracing := func(trace string) string {
-				return `"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(trace) + `"\}`
+			// Only a sampled invocation's records carry tracing, as on
+			// Lambda; the runtime's own trace is unsampled.
+			tracing := func(trace, sep string) string {
+				if !strings.HasSuffix(trace, ";Sampled=1") {
+					return ""
+				}
+				return `"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(trace) + `"\}` + sep
 			}
 			runtimeDone := func(id, trace string, size int) *regexp.Regexp {
-				return regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.runtimeDone","record":\{"requestId":"` + id + `","status":"success",` + tracing(trace) +
-					`,"spans":\[\{"name":"responseLatency",` + spanTimeRE + `,"durationMs":` + msRE + `\},\{"name":"responseDuration",` + spanTimeRE + `,"durationMs":` + msRE + `\}\],` +
+				return regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.runtimeDone","record":\{"requestId":"` + id + `","status":"success",` + tracing(trace, ",") +
+					`"spans":\[\{"name":"responseLatency",` + spanTimeRE + `,"durationMs":` + msRE + `\},\{"name":"responseDuration",` + spanTimeRE + `,"durationMs":` + msRE + `\}\],` +
 					`"metrics":\{"durationMs":` + msRE + `,"producedBytes":` + strconv.Itoa(size) + `\}\}\}$`)
 			}
 			report := func(id, trace string) *regexp.Regexp {
 				return regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.report","record":\{"requestId":"` + id + `","status":"success",` +
-					`"metrics":\{"durationMs":` + msRE + `,"billedDurationMs":\d+,"memorySizeMB":128,"maxMemoryUsedMB":\d+(,"initDurationMs":` + msRE + `)?\},` + tracing(trace) + `\}\}$`)
+					`"metrics":\{"durationMs":` + msRE + `,"billedDurationMs":\d+,"memorySizeMB":128,"maxMemoryUsedMB":\d+(,"initDurationMs":` + msRE + `)?\}` + strings.TrimSuffix(","+tracing(trace, ""), ",") + `\}\}$`)
 			}
 			want := map[string]*regexp.Regexp{
 				"initStart": regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.initStart","record":\{"initializationType":"on-demand","phase":"init","runtimeVersion":"` +
 					regexp.QuoteMeta(c.version) + `","runtimeVersionArn":"` + regexp.QuoteMeta(arn) + `"\}\}$`),
 				"start " + traced: regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + traced + `","version":"\$LATEST",` +
-					tracing(given) + `\}\}$`),
-				"start " + untraced: regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + untraced + `","version":"\$LATEST",` +
-					tracing(ownTrace) + `\}\}$`),
+					tracing(given, "") + `\}\}$`),
+				"start " + untraced:       regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.start","record":\{"requestId":"` + untraced + `","version":"\$LATEST"\}\}$`),
 				"runtimeDone " + traced:   runtimeDone(traced, given, tracedSize),
 				"runtimeDone " + untraced: runtimeDone(untraced, ownTrace, untracedSize),
 				"report " + traced:        report(traced, given),
@@ -381,16 +385,11 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 					t.Errorf("%s record\n got %s\nwant %s", k, got[k], re)
 				}
 			}
-			// Each invocation has a span of its own, which its three
-			// records share.
+			// The sampled invocation has a span of its own, which its
+			// three records share.
 			spanOf := func(k string) string { return regexp.MustCompile(spanRE).FindString(got[k]) }
-			for _, id := range []string{traced, untraced} {
-				if a, b, c := spanOf("start "+id), spanOf("runtimeDone "+id), spanOf("report "+id); a == "" || b != a || c != a {
-					t.Errorf("invocation %s: spans %s (start), %s (runtimeDone), %s (report); want one", id, a, b, c)
-				}
-			}
-			if spanOf("start "+traced) == spanOf("start "+untraced) {
-				t.Errorf("the invocations share the span %s", spanOf("start "+traced))
+			if a, b, c := spanOf("start "+traced), spanOf("runtimeDone "+traced), spanOf("report "+traced); a == "" || b != a || c != a {
+				t.Errorf("invocation %s: spans %s (start), %s (runtimeDone), %s (report); want one", traced, a, b, c)
 			}
 		})
 	}
