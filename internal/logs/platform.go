@@ -108,12 +108,12 @@ func TimeoutLine(requestID string, at time.Time, timeout time.Duration) string {
 //
 // Levels of the JSON records, from AWS's "event mapping for system log
 // levels" as we read it (the exact table is UNCONFIRMED): platform.start,
-// platform.report and platform.initReport are INFO, platform.runtimeDone is
-// DEBUG, and a runtimeDone, report or initReport whose status is not
-// success is WARN, so that WARN keeps exactly the failures. The default
-// level, INFO, thus logs start and report, as AWS documents. In JSON the END
-// line becomes platform.runtimeDone and a timeout is that record's status
-// "timeout" rather than a line of its own.
+// platform.report, platform.initStart and platform.initReport are INFO,
+// platform.runtimeDone and platform.initRuntimeDone are DEBUG, and a
+// record whose status is not success is WARN, so that WARN keeps exactly
+// the failures. The default level, INFO, thus logs start and report, as
+// AWS documents. In JSON the END line becomes platform.runtimeDone and a
+// timeout is that record's status "timeout" rather than a line of its own.
 type Platform struct {
 	json  bool
 	level int // the lowest level written (JSON only)
@@ -281,13 +281,21 @@ func (p Platform) Timeout(requestID string, at time.Time, timeout time.Duration)
 	return TimeoutLine(requestID, at, timeout)
 }
 
+// Init names an init in the init records: its initialization type
+// (on-demand or provisioned-concurrency) and its phase: "init", or
+// "invoke" for the init Lambda retries as part of the first invocation
+// after the init phase's failed.
+type Init struct {
+	Type  string
+	Phase string
+}
+
 // InitReport is the INIT_REPORT line or platform.initReport record of a
-// failed init of initType (on-demand or provisioned-concurrency): status
-// is "error" (with errorType) or "timeout". The line, like INIT_START's,
-// ends without a tab.
-func (p Platform) InitReport(initType string, d time.Duration, status, errorType string) string {
+// failed init in: status is "error" (with errorType) or "timeout". The
+// line, like INIT_START's, ends without a tab.
+func (p Platform) InitReport(in Init, d time.Duration, status, errorType string) string {
 	if !p.json {
-		s := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s", millis(d), status)
+		s := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: %s\tStatus: %s", millis(d), in.Phase, status)
 		if errorType != "" {
 			s += "\tError Type: " + errorType
 		}
@@ -299,7 +307,7 @@ func (p Platform) InitReport(initType string, d time.Duration, status, errorType
 		Status             string            `json:"status"`
 		ErrorType          string            `json:"errorType,omitempty"`
 		Metrics            initReportMetrics `json:"metrics"`
-	}{initType, "init", status, errorType, initReportMetrics{round2(millis(d))}})
+	}{in.Type, in.Phase, status, errorType, initReportMetrics{round2(millis(d))}})
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
@@ -332,14 +340,18 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 }
 
 // InitStart is the INIT_START line or platform.initStart record that
-// begins an init of initType (on-demand or provisioned-concurrency) of a
-// runtime whose version and version ARN are runtimeVersion and
-// runtimeVersionARN, each left out when empty. The line is Lambda's
-// "INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN:
-// arn:aws:lambda:…::runtime:…": tab-separated and, unlike REPORT, without
-// a tab at its end, as CloudWatch Logs shows it.
-func (p Platform) InitStart(initType, runtimeVersion, runtimeVersionARN string) string {
+// begins init in of a runtime whose version and version ARN are
+// runtimeVersion and runtimeVersionARN, each left out when empty. The line
+// is Lambda's "INIT_START Runtime Version: python:3.12.v18\tRuntime Version
+// ARN: arn:aws:lambda:…::runtime:…": tab-separated and, unlike REPORT,
+// without a tab at its end, as CloudWatch Logs shows it. An init retried in
+// the invoke phase has no line (Lambda's log shows one INIT_START however
+// many times the init ran), only its record.
+func (p Platform) InitStart(in Init, runtimeVersion, runtimeVersionARN string) string {
 	if !p.json {
+		if in.Phase != "init" {
+			return ""
+		}
 		var fields []string
 		if runtimeVersion != "" {
 			fields = append(fields, "Runtime Version: "+runtimeVersion)
@@ -357,18 +369,20 @@ func (p Platform) InitStart(initType, runtimeVersion, runtimeVersionARN string) 
 		Phase              string `json:"phase"`
 		RuntimeVersion     string `json:"runtimeVersion,omitempty"`
 		RuntimeVersionARN  string `json:"runtimeVersionArn,omitempty"`
-	}{initType, "init", runtimeVersion, runtimeVersionARN})
+	}{in.Type, in.Phase, runtimeVersion, runtimeVersionARN})
 }
 
-// InitRuntimeDone is the platform.initRuntimeDone record of a successful
-// init of initType (JSON only).
-func (p Platform) InitRuntimeDone(initType string) string {
+// InitRuntimeDone is the platform.initRuntimeDone record (JSON only) of
+// init in once its runtime has started: status is "success", "error"
+// (with errorType) or "timeout".
+func (p Platform) InitRuntimeDone(in Init, status, errorType string) string {
 	if !p.json {
 		return ""
 	}
-	return p.record(levelDebug, "platform.initRuntimeDone", struct {
+	return p.record(statusLevel(status, levelDebug), "platform.initRuntimeDone", struct {
 		InitializationType string `json:"initializationType"`
 		Phase              string `json:"phase"`
 		Status             string `json:"status"`
-	}{initType, "init", "success"})
+		ErrorType          string `json:"errorType,omitempty"`
+	}{in.Type, in.Phase, status, errorType})
 }

@@ -31,22 +31,38 @@ func decodeRecord(t *testing.T, line string) (typ string, record map[string]any)
 	return rec.Type, rec.Record
 }
 
+// The inits the records name: an on-demand environment's, a provisioned
+// one's, and the on-demand init Lambda retries as part of the first
+// invocation after the init phase's failed.
+var (
+	onDemand    = logs.Init{Type: "on-demand", Phase: "init"}
+	provisioned = logs.Init{Type: "provisioned-concurrency", Phase: "init"}
+	retried     = logs.Init{Type: "on-demand", Phase: "invoke"}
+)
+
 // trace is an invocation's tracing as the worker gives it.
 var trace = logs.Tracing{SpanID: "24cd7d670fa455f0", Value: "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}
 
 func TestPlatformText(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
 	r := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
-	got := []string{p.Start("id", "$LATEST", trace), p.End(r), p.Report(r), p.InitReport("on-demand", 10*time.Second, "timeout", ""), p.InitReport("provisioned-concurrency", 5*time.Millisecond, "error", "Runtime.ExitError"),
-		p.InitStart("on-demand", "python:3.12.v18", "arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0"),
-		p.InitStart("provisioned-concurrency", "nodejs:20.v1", "")}
+	got := []string{p.Start("id", "$LATEST", trace), p.End(r), p.Report(r), p.InitReport(onDemand, 10*time.Second, "timeout", ""), p.InitReport(provisioned, 5*time.Millisecond, "error", "Runtime.ExitError"),
+		p.InitReport(retried, 1329486*time.Microsecond, "error", "Runtime.UserCodeSyntaxError"),
+		p.InitStart(onDemand, "python:3.12.v18", "arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0"),
+		p.InitStart(provisioned, "nodejs:20.v1", ""), p.InitStart(retried, "nodejs:20.v1", ""), p.InitRuntimeDone(onDemand, "error", "Runtime.ExitError")}
 	want := []string{"START RequestId: id Version: $LATEST", "END RequestId: id", r.Line(),
 		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout",
 		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError",
+		// The init Lambda retries within the first invocation (as logged
+		// by a Node function whose init failed).
+		"INIT_REPORT Init Duration: 1329.49 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.UserCodeSyntaxError",
 		// Tab-separated, with no tab at the end (as CloudWatch Logs has
 		// Lambda's lines; REPORT's ends with one).
 		"INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0",
-		"INIT_START Runtime Version: nodejs:20.v1"}
+		"INIT_START Runtime Version: nodejs:20.v1",
+		// The retried init has no INIT_START of its own, and Text has no
+		// initRuntimeDone.
+		"", ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Text lines (-want +got):\n%s", diff)
 	}
@@ -77,10 +93,14 @@ func TestPlatformJSONRecords(t *testing.T) {
 		{p.Start("id", "$LATEST", trace), "platform.start", map[string]any{"requestId": "id", "version": "$LATEST", "tracing": map[string]any{
 			"spanId": "24cd7d670fa455f0", "type": "X-Amzn-Trace-Id", "value": "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}},
 		{p.Start("id", "3", logs.Tracing{}), "platform.start", map[string]any{"requestId": "id", "version": "3"}},
-		{p.InitStart("on-demand", "python:3.12.v1", "arn:aws:lambda:us-east-1::runtime:c5bb"), "platform.initStart", map[string]any{
+		{p.InitStart(onDemand, "python:3.12.v1", "arn:aws:lambda:us-east-1::runtime:c5bb"), "platform.initStart", map[string]any{
 			"initializationType": "on-demand", "phase": "init", "runtimeVersion": "python:3.12.v1", "runtimeVersionArn": "arn:aws:lambda:us-east-1::runtime:c5bb"}},
-		{p.InitStart("provisioned-concurrency", "", ""), "platform.initStart", map[string]any{"initializationType": "provisioned-concurrency", "phase": "init"}},
-		{p.InitRuntimeDone("on-demand"), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "success"}},
+		{p.InitStart(provisioned, "", ""), "platform.initStart", map[string]any{"initializationType": "provisioned-concurrency", "phase": "init"}},
+		{p.InitStart(retried, "", ""), "platform.initStart", map[string]any{"initializationType": "on-demand", "phase": "invoke"}},
+		{p.InitRuntimeDone(onDemand, "success", ""), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "success"}},
+		{p.InitRuntimeDone(provisioned, "error", "Runtime.ExitError"), "platform.initRuntimeDone", map[string]any{
+			"initializationType": "provisioned-concurrency", "phase": "init", "status": "error", "errorType": "Runtime.ExitError"}},
+		{p.InitRuntimeDone(retried, "timeout", ""), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "invoke", "status": "timeout"}},
 		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92, "producedBytes": 0.0}}},
 		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
 			"durationMs": 693.92, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}},
@@ -102,9 +122,11 @@ func TestPlatformJSONRecords(t *testing.T) {
 			"metrics": map[string]any{"durationMs": 1000.0, "billedDurationMs": 1000.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 1.0}}},
 		{p.Report(failed), "platform.report", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{
 			"durationMs": 3000.0, "billedDurationMs": 3000.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 1.0}}},
-		{p.InitReport("on-demand", 10*time.Second, "timeout", ""), "platform.initReport", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "timeout", "metrics": map[string]any{"durationMs": 10000.0}}},
-		{p.InitReport("provisioned-concurrency", 1500*time.Millisecond, "error", "Runtime.ExitError"), "platform.initReport", map[string]any{
+		{p.InitReport(onDemand, 10*time.Second, "timeout", ""), "platform.initReport", map[string]any{"initializationType": "on-demand", "phase": "init", "status": "timeout", "metrics": map[string]any{"durationMs": 10000.0}}},
+		{p.InitReport(provisioned, 1500*time.Millisecond, "error", "Runtime.ExitError"), "platform.initReport", map[string]any{
 			"initializationType": "provisioned-concurrency", "phase": "init", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 1500.0}}},
+		{p.InitReport(retried, 4870*time.Microsecond, "error", "Runtime.ExitError"), "platform.initReport", map[string]any{
+			"initializationType": "on-demand", "phase": "invoke", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 4.87}}},
 	}
 	for _, tt := range tests {
 		typ, rec := decodeRecord(t, tt.line)
@@ -129,7 +151,9 @@ func TestPlatformSystemLogLevel(t *testing.T) {
 		for name, line := range map[string]string{
 			"start": p.Start("id", "1", logs.Tracing{}), "runtimeDone": p.End(ok), "report": p.Report(ok),
 			"runtimeDone/timeout": p.End(timedOut), "report/timeout": p.Report(timedOut),
-			"initReport/error": p.InitReport("on-demand", time.Second, "error", "Runtime.ExitError"),
+			"initReport/error":      p.InitReport(onDemand, time.Second, "error", "Runtime.ExitError"),
+			"initRuntimeDone":       p.InitRuntimeDone(onDemand, "success", ""),
+			"initRuntimeDone/error": p.InitRuntimeDone(onDemand, "error", "Runtime.ExitError"),
 		} {
 			if line != "" {
 				got = append(got, name)
@@ -142,10 +166,10 @@ func TestPlatformSystemLogLevel(t *testing.T) {
 		level string
 		want  []string
 	}{
-		{"DEBUG", []string{"start", "runtimeDone", "report", "runtimeDone/timeout", "report/timeout", "initReport/error"}},
-		{"", []string{"start", "report", "runtimeDone/timeout", "report/timeout", "initReport/error"}},
-		{"INFO", []string{"start", "report", "runtimeDone/timeout", "report/timeout", "initReport/error"}},
-		{"WARN", []string{"runtimeDone/timeout", "report/timeout", "initReport/error"}},
+		{"DEBUG", []string{"start", "runtimeDone", "report", "runtimeDone/timeout", "report/timeout", "initReport/error", "initRuntimeDone", "initRuntimeDone/error"}},
+		{"", []string{"start", "report", "runtimeDone/timeout", "report/timeout", "initReport/error", "initRuntimeDone/error"}},
+		{"INFO", []string{"start", "report", "runtimeDone/timeout", "report/timeout", "initReport/error", "initRuntimeDone/error"}},
+		{"WARN", []string{"runtimeDone/timeout", "report/timeout", "initReport/error", "initRuntimeDone/error"}},
 	}
 	for _, tt := range tests {
 		slices.Sort(tt.want)
@@ -172,7 +196,7 @@ func TestPlatformJSONFieldOrder(t *testing.T) {
 				`"tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
 		{p.Start("6d68ca91", "$LATEST", trace),
 			`"type":"platform.start","record":{"requestId":"6d68ca91","version":"$LATEST","tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
-		{p.InitStart("on-demand", "nodejs:20.v1", "arn"),
+		{p.InitStart(onDemand, "nodejs:20.v1", "arn"),
 			`"type":"platform.initStart","record":{"initializationType":"on-demand","phase":"init","runtimeVersion":"nodejs:20.v1","runtimeVersionArn":"arn"}}`},
 	}
 	for _, tt := range tests {
@@ -199,7 +223,7 @@ func TestPlatformTextIgnoresTracing(t *testing.T) {
 	if got, want := p.Report(traced), "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t"; got != want || got != p.Report(plain) {
 		t.Errorf("Report() = %q; want %q", got, want)
 	}
-	if a, b := p.InitStart("on-demand", "python:3.12.v1", "arn"), p.InitStart("provisioned-concurrency", "python:3.12.v1", "arn"); a != b {
+	if a, b := p.InitStart(onDemand, "python:3.12.v1", "arn"), p.InitStart(provisioned, "python:3.12.v1", "arn"); a != b {
 		t.Errorf("InitStart() = %q on demand, %q provisioned; want one line", a, b)
 	}
 }

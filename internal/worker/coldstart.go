@@ -19,47 +19,166 @@ import (
 	"hearth/internal/sandbox"
 )
 
-var errInitTimeout = errors.New("init timed out")
-
-// coldStart starts an environment for req's version in p and waits for its
-// init. It returns the environment ready, for the caller to record in p
-// with p.started, or a Result when init failed as the function's fault
-// (init error, crash, a bootstrap that is missing or cannot be executed),
-// or an error when the platform failed (errInitTimeout when init overran;
-// the environment is gone then). It leaves p's count of cold starts to
-// the caller.
-func (w *Worker) coldStart(p *pool, req *Request, initTimeout time.Duration) (_ *env, _ *Result, err error) {
-	return w.startEnvironment(p, req, initTimeout, initOnDemand)
-}
-
 // Values of AWS_LAMBDA_INITIALIZATION_TYPE.
 const (
 	initOnDemand    = "on-demand"
 	initProvisioned = "provisioned-concurrency"
 )
 
-// initAttempt is one init of an environment: its type (initOnDemand or
-// initProvisioned) and its runtime, which its INIT_START line names.
+// Phases of an init, as its records name them.
+const (
+	// phaseInit is an environment's init: ahead of traffic when
+	// provisioned, as an on-demand cold start begins otherwise.
+	phaseInit = "init"
+	// phaseInvoke is the on-demand init that Lambda retries as part of
+	// the first invocation, within its timeout, after the one of the init
+	// phase failed or timed out.
+	phaseInvoke = "invoke"
+)
+
+// initAttempt is one init of an environment: its type and phase, the log
+// stream its lines go to, and its runtime, which its INIT_START names.
 type initAttempt struct {
-	typ string
-	rt  runtimes.Runtime
+	logs.Init
+	stream string
+	rt     runtimes.Runtime // set by startEnvironment
 }
 
 // initStart renders the INIT_START line or platform.initStart record of
 // in: the runtime's version and the RuntimeVersionArn that
 // GetFunctionConfiguration reports.
 func (w *Worker) initStart(p logs.Platform, in initAttempt) string {
-	return p.InitStart(in.typ, in.rt.Version(), in.rt.VersionARN(w.cfg.Region))
+	return p.InitStart(in.Init, in.rt.Version(), in.rt.VersionARN(w.cfg.Region))
 }
 
-// startEnvironment is coldStart for an environment of initType.
-func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Duration, initType string) (_ *env, _ *Result, err error) {
+// initFailure is an init that failed as the function's fault (an init
+// error, a crash, a bootstrap that is missing or cannot be executed) or
+// overran its time. Its lines, up to its INIT_REPORT, are logged; an
+// invocation that reports it adds its own (see failedInit). Whoever gets
+// one ends it with discardInit.
+type initFailure struct {
+	errorType string // "" when it timed out
+	timedOut  bool
+	// body is the error document an invocation that reports the failure
+	// answers.
+	body []byte
+	// detail are the lines such an invocation logs after its START: the
+	// runtime's exit and the error type, say.
+	detail    []string
+	dur       time.Duration
+	maxMemory int64
+	log       *initLog
+	reason    string // why its environment goes
+}
+
+// initLog is where an init's lines go: its environment's output capture
+// (and, for platform records, its telemetry subscribers) or, when no
+// environment started, the log stream itself.
+type initLog struct {
+	e      *env // nil when no environment started
+	fl     *logs.FunctionLog
+	stream string
+	pf     logs.Platform
+	tail   []byte // without an environment, the lines logged
+}
+
+// platform logs a platform record.
+func (l *initLog) platform(render func(logs.Platform) string) {
+	if l.e != nil {
+		l.e.platform(render)
+		return
+	}
+	l.line(render(l.pf))
+}
+
+// line logs a line that is no platform record, such as the error of a
+// runtime that exited. An empty line (a record the system log level
+// filtered out) is ignored.
+func (l *initLog) line(s string) {
+	switch {
+	case l.e != nil:
+		l.e.capture.Platform(s)
+	case s != "":
+		l.fl.Write(l.stream, s)
+		l.tail = appendLine(l.tail, s)
+	}
+}
+
+// takeTail returns what was logged since the last takeTail, for an
+// invocation's tail.
+func (l *initLog) takeTail() []byte {
+	if l.e != nil {
+		return l.e.capture.Tail()
+	}
+	t := l.tail
+	l.tail = nil
+	return t
+}
+
+// discardInit ends a failed init: its environment, if one started, is
+// destroyed. It returns what the init logged since the last takeTail.
+func (w *Worker) discardInit(f *initFailure) []byte {
+	tail := f.log.takeTail()
+	if f.log.e != nil {
+		w.destroy(f.log.e, f.reason)
+	}
+	return tail
+}
+
+// failInit logs the end of init in, which failed as f says: what the init
+// wrote, then lines (an extension's EXTENSION line, say), the
+// platform.initRuntimeDone record if the runtime had started, and
+// INIT_REPORT. The environment, if any, stays for the caller to discard,
+// so that its telemetry subscribers get the invocation's records too.
+func (w *Worker) failInit(in initAttempt, l *initLog, f *initFailure, runtimeStarted bool, lines ...string) *initFailure {
+	f.log = l
+	if l.e != nil {
+		l.e.capture.Flush()
+		f.maxMemory = l.e.sb.MaxMemory()
+	}
+	for _, s := range lines {
+		l.line(s)
+	}
+	status, typ := "error", cmp.Or(f.errorType, "Runtime.Unknown")
+	switch {
+	case f.timedOut && in.Phase == phaseInvoke:
+		// The retry ran into the function's timeout: Lambda reports an
+		// error of no known type (the invocation then times out).
+		f.errorType = ""
+	case f.timedOut:
+		status, typ = "timeout", ""
+	default:
+		f.errorType = typ
+	}
+	if runtimeStarted {
+		l.platform(func(p logs.Platform) string { return p.InitRuntimeDone(in.Init, status, typ) })
+	}
+	l.platform(func(p logs.Platform) string { return p.InitReport(in.Init, f.dur, status, typ) })
+	return f
+}
+
+// noEnvLog is the log of an init that failed before an environment
+// started: it begins with the init's INIT_START, which an environment's
+// log has had since it started.
+func (w *Worker) noEnvLog(cfg *function.Config, in initAttempt) *initLog {
+	l := &initLog{fl: w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup), stream: in.stream, pf: platformLog(cfg)}
+	l.platform(func(p logs.Platform) string { return w.initStart(p, in) })
+	return l
+}
+
+// startEnvironment starts an environment for req's version in p and waits
+// at most initTimeout for its init, in. It returns the environment ready,
+// for the caller to record in p (p.started, p.addProvisioned); or the
+// init's failure, logged up to its INIT_REPORT, for the caller to end with
+// discardInit; or an error when the platform failed. It leaves p's count
+// of starts to the caller.
+func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Duration, in initAttempt) (_ *env, _ *initFailure, err error) {
 	cfg := &req.Function
 	rt, found := runtimes.Lookup(cfg.Runtime)
 	if !found {
 		return nil, nil, fmt.Errorf("%w: %s", runtimes.ErrUnavailable, cfg.Runtime)
 	}
-	in := initAttempt{initType, rt}
+	in.rt = rt
 	launch, err := w.rts.Launch(rt)
 	if err != nil {
 		return nil, nil, err
@@ -76,15 +195,17 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	}
 	if err := runtimes.CheckCode(rt, codeDir); err != nil {
 		if optDir == "" || runtimes.CheckCode(rt, optDir) != nil {
-			return nil, w.initFailed(req, in, 0, "Runtime.InvalidEntrypoint", errorDocument("Runtime.InvalidEntrypoint", errorMessage(err)), nil), nil
+			const typ = "Runtime.InvalidEntrypoint"
+			msg := "RequestId: " + req.RequestID + " Error: " + errorMessage(err)
+			f := &initFailure{errorType: typ, body: errorDocument(typ, msg), detail: []string{msg, typ}}
+			return nil, w.failInit(in, w.noEnvLog(cfg, in), f, false), nil
 		}
 		// A custom runtime delivered as a layer: /opt/bootstrap.
 		launch.Cmd = []string{sandbox.OptRef + "/" + runtimes.Bootstrap}
 	}
 
 	fnLog := w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup)
-	stream := logStreamName(time.Now(), cfg.Version)
-	capture, out, err := logs.NewCapture(fnLog, stream)
+	capture, out, err := logs.NewCapture(fnLog, in.stream)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,7 +223,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		Function:   cfg.Name,
 		Account:    cfg.Account,
 		Cmd:        cmd,
-		Env:        append(withInitType(environ(cfg, rt, launch, stream, w.cfg.Region), initType), vars...),
+		Env:        append(withInitType(environ(cfg, rt, launch, in.stream, w.cfg.Region), in.Type), vars...),
 		CodeDir:    codeDir,
 		RuntimeDir: launch.RuntimeDir,
 		// The layers' merge, or a directory a test hands in.
@@ -158,7 +279,9 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		var xe *sandbox.ExecError
 		if errors.As(err, &xe) {
 			log.Debug("bootstrap not executable", "err", err)
-			return nil, w.notExecutable(req, in, time.Since(began), xe, launch.Cmd, wrapped, nil), nil
+			f := w.notExecutable(req, xe, launch.Cmd, wrapped)
+			f.dur = time.Since(began)
+			return nil, w.failInit(in, w.noEnvLog(cfg, in), f, true), nil
 		}
 		return nil, nil, fmt.Errorf("start environment: %w", err)
 	}
@@ -186,7 +309,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	e := &env{
 		created:  time.Now(),
 		id:       id,
-		stream:   stream,
+		stream:   in.stream,
 		pool:     p,
 		sb:       sb,
 		fz:       fz,
@@ -199,6 +322,7 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 		revoke:   revoke,
 	}
 	revoke = nil // e's now: destroy revokes
+	el := &initLog{e: e}
 	// INIT_START (platform.initStart in JSON) begins the init's log, as on
 	// Lambda: nothing reads what the environment writes before startEnv
 	// starts the capture, so its first line comes after this one.
@@ -231,9 +355,9 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 			var xe *sandbox.ExecError
 			if errors.As(err, &xe) {
 				log.Debug("bootstrap not executable", "err", err)
-				r := w.notExecutable(req, in, time.Since(t0), xe, launch.Cmd, wrapped, e)
-				w.destroy(e, "bootstrap not executable")
-				return nil, r, nil
+				f := w.notExecutable(req, xe, launch.Cmd, wrapped)
+				f.dur, f.reason = time.Since(t0), "bootstrap not executable"
+				return nil, w.failInit(in, el, f, true), nil
 			}
 			// The environment ended as the bootstrap was released (an
 			// extension crashed, or the sandbox died), or the release
@@ -251,19 +375,19 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 						events = info.Events
 					}
 				}
-				r := w.initFailed(req, in, initDur, typ, errorDocument(typ, msg), e, e.pf.Extension(x.Name, "InitError", events, x.Type))
-				w.destroy(e, "extension init error")
-				return nil, r, nil
+				f := &initFailure{errorType: typ, body: errorDocument(typ, msg), dur: initDur, reason: "extension init error"}
+				return nil, w.failInit(in, el, f, !e.held.Load(), e.pf.Extension(x.Name, "InitError", events, x.Type)), nil
 			}
 			if res.Err != nil {
-				// The runtime reported the failure and exits; Lambda returns
-				// its document and retries init on the next invocation.
-				r := w.initFailed(req, in, initDur, res.Err.ErrorType, append([]byte(nil), res.Err.Body...), e)
+				// The runtime reported the failure and exits.
+				f := &initFailure{errorType: res.Err.ErrorType, body: append([]byte(nil), res.Err.Body...), dur: initDur, reason: "init error"}
 				res.Err.Release()
-				w.destroy(e, "init error")
-				return nil, r, nil
+				return nil, w.failInit(in, el, f, true), nil
 			}
 			e.initDuration = initDur
+			// On Lambda the first invocation's REPORT has the Init Duration
+			// of an init phase that went well, not of a retry within it.
+			e.reportInit = in.Phase == phaseInit
 			if b, ok := sb.(sandbox.InitBooster); ok {
 				if err := b.EndInit(ctx); err != nil {
 					w.destroy(e, "end init")
@@ -277,16 +401,15 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 			// The log has had INIT_START since the environment started;
 			// subscribers, now that they are there, get its record.
 			e.toSubscribers(func(p logs.Platform) string { return w.initStart(p, in) })
-			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone(initType) })
+			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone(in.Init, "success", "") })
 			log.Debug("env initialised", "dur", initDur)
 		case <-e.ctx.Done():
 			if x := e.crashed(); x != nil {
 				// An extension exited before init completed.
 				e.capture.Flush()
 				typ, msg, line := e.extensionFailure(req.RequestID, x)
-				r := w.initFailed(req, in, time.Since(t0), typ, errorDocument(typ, msg), e, line, msg)
-				w.destroy(e, "extension crashed during init")
-				return nil, r, nil
+				f := &initFailure{errorType: typ, body: errorDocument(typ, msg), detail: []string{msg}, dur: time.Since(t0), reason: "extension crashed during init"}
+				return nil, w.failInit(in, el, f, !e.held.Load(), line), nil
 			}
 			return nil, w.exitedDuringInit(e, req, in, t0), nil
 		case <-e.sb.Done():
@@ -295,10 +418,8 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 			if missing := e.rapi.Unregistered(); len(missing) > 0 {
 				log.Debug("init timed out before every extension registered", "unregistered", missing)
 			}
-			e.capture.Flush()
-			e.capture.Platform(platformLog(cfg).InitReport(initType, initTimeout, "timeout", ""))
-			w.destroy(e, "init timeout")
-			return nil, nil, errInitTimeout
+			f := &initFailure{timedOut: true, dur: initTimeout, reason: "init timeout"}
+			return nil, w.failInit(in, el, f, !e.held.Load()), nil
 		case <-w.quit:
 			w.destroy(e, "shutdown")
 			return nil, nil, ErrClosed
@@ -307,87 +428,30 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 	return e, nil, nil
 }
 
-// notExecutable is the result of a bootstrap the kernel refused to
-// execute: the function's fault. e is the environment it was released in,
-// nil when Start refused it.
-func (w *Worker) notExecutable(req *Request, in initAttempt, dur time.Duration, xe *sandbox.ExecError, cmd []string, wrapped bool, e *env) *Result {
+// notExecutable is the failure of a bootstrap the kernel refused to
+// execute: the function's fault.
+func (w *Worker) notExecutable(req *Request, xe *sandbox.ExecError, cmd []string, wrapped bool) *initFailure {
 	if wrapped {
 		// Lambda runs the wrapper through a shell: one that does not
 		// exist ends the runtime with status 127.
 		typ, msg := exitError(req.RequestID, sandbox.Exit{Code: 127})
-		return w.initFailed(req, in, dur, typ, errorDocument(typ, msg), e, msg, typ)
+		return &initFailure{errorType: typ, body: errorDocument(typ, msg), detail: []string{msg, typ}}
 	}
 	// Lambda reports it as Runtime.InvalidEntrypoint, naming the path as
 	// the function sees it.
 	path := sandbox.ExpandOpt(sandbox.Expand(cmd[:1], sandbox.TaskRoot, sandbox.RuntimeDir), sandbox.OptDir)[0]
 	msg := "RequestId: " + req.RequestID + " Error: " + (&sandbox.ExecError{Path: path, Err: xe.Err}).Error()
 	const typ = "Runtime.InvalidEntrypoint"
-	return w.initFailed(req, in, dur, typ, errorDocument(typ, msg), e, msg, typ)
+	return &initFailure{errorType: typ, body: errorDocument(typ, msg), detail: []string{msg, typ}}
 }
 
-// exitedDuringInit reports a runtime that exited before init completed.
-func (w *Worker) exitedDuringInit(e *env, req *Request, in initAttempt, t0 time.Time) *Result {
+// exitedDuringInit is the failure of a runtime that exited before init
+// completed.
+func (w *Worker) exitedDuringInit(e *env, req *Request, in initAttempt, t0 time.Time) *initFailure {
 	<-e.sb.Done()
-	e.capture.Flush()
 	typ, msg := exitError(req.RequestID, e.sb.Exit())
-	e.capture.Platform(msg)
-	e.capture.Platform(typ)
-	r := w.initFailed(req, in, time.Since(t0), typ, errorDocument(typ, msg), e)
-	w.destroy(e, "exited during init")
-	return r
-}
-
-// initFailed logs a failed init the way Lambda does and returns the
-// invocation's result. e is nil when no environment was started: the log
-// then begins with the init's INIT_START, which an environment's has had
-// since it started. Detail lines, if any, come next.
-func (w *Worker) initFailed(req *Request, in initAttempt, initDur time.Duration, typ string, body []byte, e *env, detail ...string) *Result {
-	cfg := &req.Function
-	if typ == "" {
-		typ = "Runtime.Unknown"
-	}
-	res := &Result{ExecutedVersion: cfg.Version, FunctionError: "Unhandled", ErrorType: typ, Payload: body, ColdStart: true, InitDuration: initDur}
-	fl := w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup)
-	// With no environment, the lines go to a stream of their own, as
-	// those of an environment that failed at once would on Lambda.
-	stream := logStreamName(time.Now(), cfg.Version)
-	platform := func(line string) {
-		if line == "" {
-			return // a record the system log level filters out
-		}
-		fl.Write(stream, line)
-		res.Log = append(append(res.Log, line...), '\n')
-	}
-	if e != nil {
-		e.capture.Flush()
-		platform = e.capture.Platform
-	} else {
-		platform(w.initStart(platformLog(cfg), in))
-	}
-	for _, l := range detail {
-		platform(l)
-	}
-	tr := invocationTracing(req)
-	report := logs.Report{RequestID: req.RequestID, MemoryMB: cfg.MemorySize, Status: "error", ErrorType: typ, Tracing: tr}
-	if e != nil {
-		report.MaxMemoryUsed = e.sb.MaxMemory()
-	}
-	for _, render := range []func(logs.Platform) string{
-		func(p logs.Platform) string { return p.InitReport(in.typ, initDur, "error", typ) },
-		func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) },
-		func(p logs.Platform) string { return p.End(report) },
-		func(p logs.Platform) string { return p.Report(report) },
-	} {
-		if e != nil {
-			e.platform(render) // to telemetry subscribers too, before their SHUTDOWN
-		} else {
-			platform(render(platformLog(cfg)))
-		}
-	}
-	if e != nil {
-		res.Log = e.capture.Tail()
-	}
-	return res
+	f := &initFailure{errorType: typ, body: errorDocument(typ, msg), detail: []string{msg, typ}, dur: time.Since(t0), reason: "exited during init"}
+	return w.failInit(in, &initLog{e: e}, f, !e.held.Load())
 }
 
 // zygoteOf is the zygote that may start a runtime's bootstrap: Python's,

@@ -37,8 +37,13 @@ type env struct {
 	tasks  sync.WaitGroup // Serve, capture and exit watcher
 
 	// Owned by whoever holds the env busy.
-	frozen       bool
-	initDuration time.Duration // reported once, on the first invocation
+	frozen bool
+	// initDuration is the init's, for the first invocation's Result (a
+	// provisioned environment's first invocation is no cold start: 0).
+	initDuration time.Duration
+	// reportInit: that invocation's REPORT shows it as Init Duration (not
+	// after an init retried as part of the invocation).
+	reportInit bool
 
 	lastUsed time.Time // guarded by pool.mu
 	// provisioned marks an environment of the version's provisioned

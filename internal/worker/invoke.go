@@ -150,30 +150,81 @@ func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
 }
 
 // coldInvoke starts an environment in p and runs req in it. Like Lambda,
-// when init exceeds its 10 s it retries init once as part of the
-// invocation, bounded by the function's timeout. p counts the cold start
-// (acquire did) until coldInvoke records its outcome, across the retry, so
-// p stays the live pool of the version meanwhile.
+// when the init phase fails or overruns its 10 s, it retries init once as
+// part of the invocation, in the same log stream, within the function's
+// timeout, which then bounds the retried init and the invocation together
+// (its REPORT's Duration counts both, and has no Init Duration). p counts
+// the cold start (acquire did) until coldInvoke records its outcome,
+// across the retry, so p stays the live pool of the version meanwhile.
 func (w *Worker) coldInvoke(p *pool, req *Request) (*Result, error) {
-	var deadline time.Time // zero: the function's timeout from the start of run
-	e, fail, err := w.coldStart(p, req, w.cfg.InitTimeout)
-	if errors.Is(err, errInitTimeout) {
-		deadline = time.Now().Add(req.Function.TimeoutDuration())
-		e, fail, err = w.coldStart(p, req, req.Function.TimeoutDuration())
-		if errors.Is(err, errInitTimeout) {
-			w.startFailed(p)
-			return w.initTimedOut(req), nil
-		}
+	in := initAttempt{Init: logs.Init{Type: initOnDemand, Phase: phaseInit}, stream: logStreamName(time.Now(), req.Function.Version)}
+	e, fail, err := w.startEnvironment(p, req, w.cfg.InitTimeout, in)
+	var since time.Time // zero: the invocation's time begins in run
+	var prior []byte    // the failed init's log, for the invocation's tail
+	if fail != nil {
+		prior = w.discardInit(fail)
+		since = time.Now()
+		in.Phase = phaseInvoke
+		e, fail, err = w.startEnvironment(p, req, req.Function.TimeoutDuration(), in)
 	}
-	if err != nil || fail != nil {
+	if err != nil {
 		w.startFailed(p)
-		return fail, err
+		return nil, err
+	}
+	if fail != nil {
+		w.startFailed(p)
+		return w.failedInit(req, fail, since, prior), nil
 	}
 	if !p.started(e) {
 		w.destroy(e, "retired")
 		return nil, errRetired
 	}
-	return w.run(e, req, deadline), nil
+	res := w.run(e, req, since)
+	if res != nil && prior != nil {
+		res.Log = joinTail(prior, res.Log)
+	}
+	return res, nil
+}
+
+// failedInit is the result of an invocation whose init failed twice, in
+// the init phase and once more as part of the invocation (since is when
+// the retry began; prior is the first init's log). As on Lambda, its lines
+// follow the retry's INIT_REPORT: START, the failure's detail (or the
+// timeout's line), END and REPORT, whose Duration runs from the retry's
+// start. The caller gets the retry's error: its document, or a timeout
+// when the retry ran into the function's timeout.
+func (w *Worker) failedInit(req *Request, f *initFailure, since time.Time, prior []byte) *Result {
+	cfg := &req.Function
+	res := &Result{ExecutedVersion: cfg.Version, ColdStart: true, InitDuration: f.dur, Duration: time.Since(since)}
+	tr := invocationTracing(req)
+	report := logs.Report{RequestID: req.RequestID, Duration: res.Duration, MemoryMB: cfg.MemorySize, MaxMemoryUsed: f.maxMemory, Tracing: tr}
+	f.log.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) })
+	if f.timedOut {
+		now := time.Now()
+		f.log.platform(func(p logs.Platform) string { return p.Timeout(req.RequestID, now, cfg.TimeoutDuration()) })
+		setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
+		report.Status = "timeout"
+	} else {
+		for _, l := range f.detail {
+			f.log.line(l)
+		}
+		res.FunctionError, res.ErrorType, res.Payload = "Unhandled", f.errorType, f.body
+		report.Status, report.ErrorType = "error", f.errorType
+	}
+	f.log.platform(func(p logs.Platform) string { return p.End(report) })
+	f.log.platform(func(p logs.Platform) string { return p.Report(report) })
+	res.Log = joinTail(prior, w.discardInit(f))
+	return res
+}
+
+// joinTail is the tail of an invocation's log whose first part is a and
+// the rest b: their last logs.TailSize bytes.
+func joinTail(a, b []byte) []byte {
+	t := append(a[:len(a):len(a)], b...)
+	if len(t) > logs.TailSize {
+		t = t[len(t)-logs.TailSize:]
+	}
+	return t
 }
 
 // startFailed records in p a cold start that produced no environment.
@@ -182,17 +233,20 @@ func (w *Worker) startFailed(p *pool) {
 	w.dropIfEmpty(p)
 }
 
-// run invokes req in the busy environment e. A zero deadline means the
-// function's timeout from now. It returns nil when the runtime exited
-// before it took the event (it ended after its previous invocation, and
-// that went unnoticed until now): e is destroyed and the caller runs req
-// elsewhere, since nothing of it ran.
-func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
+// run invokes req in the busy environment e. The invocation's time began
+// at since (an init retried as part of it started then), or now when since
+// is zero: its deadline is the function's timeout from then, and its
+// Duration counts from then. It returns nil when the runtime exited before
+// it took the event (it ended after its previous invocation, and that went
+// unnoticed until now): e is destroyed and the caller runs req elsewhere,
+// since nothing of it ran.
+func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 	cfg := &req.Function
-	start := time.Now()
-	if deadline.IsZero() {
-		deadline = start.Add(cfg.TimeoutDuration())
+	start := since
+	if start.IsZero() {
+		start = time.Now()
 	}
+	deadline := start.Add(cfg.TimeoutDuration())
 	e.deadline = deadline
 	tr := invocationTracing(req)
 	e.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) })
@@ -225,8 +279,11 @@ func (w *Worker) run(e *env, req *Request, deadline time.Time) *Result {
 	if sink != nil {
 		res.Streamed = sink.began // also when the stream was cut by a timeout or a crash
 	}
-	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, InitDuration: e.initDuration, Tracing: tr}
-	e.initDuration = 0
+	report := logs.Report{RequestID: req.RequestID, Duration: dur, MemoryMB: cfg.MemorySize, Tracing: tr}
+	if e.reportInit {
+		report.InitDuration = e.initDuration
+	}
+	e.initDuration, e.reportInit = 0, false
 	healthy := false
 	switch {
 	case err == nil:
@@ -435,30 +492,6 @@ func errorDocument(typ, msg string) []byte {
 		ErrorMessage string `json:"errorMessage"`
 	}{typ, msg})
 	return b
-}
-
-// initTimedOut is the result when init overran twice: once in the init
-// phase and once more within the invocation's timeout.
-func (w *Worker) initTimedOut(req *Request) *Result {
-	cfg := &req.Function
-	res := &Result{ExecutedVersion: cfg.Version, ColdStart: true, Duration: cfg.TimeoutDuration()}
-	setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
-	tr := invocationTracing(req)
-	report := logs.Report{RequestID: req.RequestID, Duration: cfg.TimeoutDuration(), MemoryMB: cfg.MemorySize, Status: "timeout", Tracing: tr}
-	pf := platformLog(cfg)
-	lines := []string{
-		pf.Start(req.RequestID, cfg.Version, tr),
-		pf.Timeout(req.RequestID, time.Now(), cfg.TimeoutDuration()),
-		pf.End(report),
-		pf.Report(report),
-	}
-	fl := w.logs.Log(cfg.LogKey(w.cfg.Account), cfg.LogGroup)
-	stream := logStreamName(time.Now(), cfg.Version)
-	for _, l := range lines {
-		fl.Write(stream, l)
-		res.Log = appendLine(res.Log, l)
-	}
-	return res
 }
 
 // platformLog renders platform lines in cfg's log format and system level.

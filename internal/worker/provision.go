@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"hearth/internal/function"
+	"hearth/internal/logs"
 )
 
 // Provisioned concurrency: environments of a published version started and
@@ -249,21 +250,30 @@ func (w *Worker) othersReady(pr *provisioner) bool {
 }
 
 // startOne starts one provisioned environment in p (counted by
-// p.startProvisioned) and leaves it idle, initialised and frozen.
+// p.startProvisioned) and leaves it idle, initialised and frozen. An init
+// that fails leaves what Lambda's does in the log stream, and no more: its
+// INIT_START, what it wrote and its INIT_REPORT (no invocation ran).
 func (w *Worker) startOne(pr *provisioner, p *pool, cfg function.Config) {
+	// No invocation runs in it yet: the request is only the init's.
 	req := &Request{Function: cfg, RequestID: newID("provision-")}
-	e, fail, err := w.startEnvironment(p, req, max(provisionInitTimeout, cfg.TimeoutDuration()), initProvisioned)
+	in := initAttempt{Init: logs.Init{Type: initProvisioned, Phase: phaseInit}, stream: logStreamName(time.Now(), cfg.Version)}
+	e, fail, err := w.startEnvironment(p, req, max(provisionInitTimeout, cfg.TimeoutDuration()), in)
 	if err != nil || fail != nil {
 		p.provisionFailed()
+		var typ string
+		if fail != nil {
+			typ = fail.errorType
+			w.discardInit(fail)
+		}
 		w.dropIfEmpty(p)
 		if errors.Is(err, ErrClosed) {
 			return
 		}
 		reason := "FUNCTION_ERROR_INIT_FAILURE"
-		if err != nil && !errors.Is(err, errInitTimeout) {
+		if err != nil {
 			reason = "Provisioned concurrency could not start an environment: " + err.Error()
 		}
-		w.log.Warn("provisioned environment failed to start", "function", cfg.Name, "version", cfg.Version, "err", err, "error_type", errorType(fail))
+		w.log.Warn("provisioned environment failed to start", "function", cfg.Name, "version", cfg.Version, "err", err, "error_type", typ)
 		w.provMu.Lock()
 		pr.failed = reason
 		w.provMu.Unlock()
@@ -289,13 +299,6 @@ func (w *Worker) startOne(pr *provisioner, p *pool, cfg function.Config) {
 	case pr.kick <- struct{}{}:
 	default:
 	}
-}
-
-func errorType(r *Result) string {
-	if r == nil {
-		return ""
-	}
-	return r.ErrorType
 }
 
 // provState is the worker's part for provisioned concurrency.

@@ -102,9 +102,17 @@ func TestUnexecutableBootstrap(t *testing.T) {
 				if typ != "Runtime.InvalidEntrypoint" || !strings.HasPrefix(msg, "RequestId: ") || !strings.HasSuffix(msg, wantMsg) {
 					t.Errorf("attempt %d: error = %s %q; want Runtime.InvalidEntrypoint \"RequestId: <id>%s\"", attempt, typ, msg, wantMsg)
 				}
-				if !strings.Contains(r.Log, "Phase: init\tStatus: error\tError Type: Runtime.InvalidEntrypoint") ||
-					!strings.Contains(r.Log, wantMsg) || !strings.Contains(r.Log, "REPORT RequestId:") {
-					t.Errorf("attempt %d: log tail lacks the INIT_REPORT, the exec error or the REPORT:\n%s", attempt, r.Log)
+				// As on Lambda: the init phase's failure, its retry's within
+				// the invocation, then the invocation's lines.
+				order := []string{"Phase: init\tStatus: error\tError Type: Runtime.InvalidEntrypoint",
+					"Phase: invoke\tStatus: error\tError Type: Runtime.InvalidEntrypoint", "START RequestId:", wantMsg, "REPORT RequestId:"}
+				for i, at := 0, 0; i < len(order); i++ {
+					j := strings.Index(r.Log[at:], order[i])
+					if j < 0 {
+						t.Errorf("attempt %d: log tail lacks %q after %q:\n%s", attempt, order[i], order[max(i-1, 0)], r.Log)
+						break
+					}
+					at += j + len(order[i])
 				}
 			}
 			if envs := s.environments(t); len(envs) != 0 {

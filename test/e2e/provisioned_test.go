@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -240,6 +242,36 @@ func TestProvisionedConcurrency(t *testing.T) {
 		}
 		return out.Status == types.ProvisionedConcurrencyStatusEnumFailed
 	})
+	// Its log is what Lambda's init leaves, in one log stream: INIT_START,
+	// what the init wrote and INIT_REPORT, and no START, END or REPORT,
+	// since no invocation ran.
+	var initLog []string
+	eventually(t, 30*time.Second, "pcfail's INIT_REPORT logged", func() bool {
+		out, err := logsClient(s, s.creds).FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/pcfail")})
+		if err != nil {
+			t.Fatalf("FilterLogEvents(/aws/lambda/pcfail) = %v", err)
+		}
+		streams := map[string]bool{}
+		initLog = initLog[:0]
+		for _, e := range out.Events {
+			streams[aws.ToString(e.LogStreamName)] = true
+			initLog = append(initLog, aws.ToString(e.Message))
+		}
+		if len(streams) > 1 {
+			t.Fatalf("pcfail's log has %d streams; want the one of its environment:\n%s", len(streams), strings.Join(initLog, "\n"))
+		}
+		return slices.ContainsFunc(initLog, func(l string) bool { return strings.HasPrefix(l, "INIT_REPORT") })
+	})
+	last := initLog[len(initLog)-1]
+	if !strings.HasPrefix(initLog[0], "INIT_START Runtime Version: python:3.12.") || !slices.ContainsFunc(initLog, func(l string) bool { return strings.Contains(l, "boom") }) ||
+		!regexp.MustCompile(`^INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: init\tStatus: error\tError Type: \S+$`).MatchString(last) {
+		t.Errorf("pcfail's log:\n%s\nwant INIT_START, the init's error, and INIT_REPORT last", strings.Join(initLog, "\n"))
+	}
+	for _, l := range initLog {
+		if strings.HasPrefix(l, "START ") || strings.HasPrefix(l, "END ") || strings.HasPrefix(l, "REPORT ") || strings.HasPrefix(l, "RequestId: ") {
+			t.Errorf("pcfail's log has %q; want no invocation's lines", l)
+		}
+	}
 
 	// A restart brings the provisioned environment back.
 	s.Stop()

@@ -1,0 +1,314 @@
+package worker
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth/internal/function"
+	"hearth/internal/logs"
+	"hearth/internal/runtimes"
+)
+
+// initErrorScript prints a line as it initialises and reports an init
+// error, as a runtime whose function fails to load does; it is killed
+// with its environment.
+const initErrorScript = `#!/bin/bash
+echo "init attempt $AWS_LAMBDA_INITIALIZATION_TYPE"
+curl -sS -X POST -H "Lambda-Runtime-Function-Error-Type: Runtime.ImportModuleError" \
+	--data-binary '{"errorMessage":"Unable to import module","errorType":"Runtime.ImportModuleError"}' \
+	"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error" >/dev/null
+sleep 60
+`
+
+// slowInitScript is runtimeScript(initSleep) printing a line as it starts.
+func slowInitScript(initSleep string) string {
+	return strings.Replace(runtimeScript(initSleep), "#!/bin/bash\n", "#!/bin/bash\necho init attempt\n", 1)
+}
+
+// logLines splits a log tail into its lines.
+func logLines(tail []byte) []string {
+	return strings.Split(strings.TrimSuffix(string(tail), "\n"), "\n")
+}
+
+var figure = regexp.MustCompile(`\d+(\.\d+)? (ms|MB)`)
+
+// maskFigures replaces the figures of platform lines (durations, memory)
+// with N, and a timeout line's time with T.
+func maskFigures(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		l = figure.ReplaceAllString(l, "N $2")
+		if strings.Contains(l, " Task timed out after ") && !strings.HasPrefix(l, "RequestId:") {
+			_, l, _ = strings.Cut(l, " ")
+			l = "T " + l
+		}
+		out[i] = l
+	}
+	return out
+}
+
+// figureOf is the number before " ms" that follows key in line.
+func figureOf(t *testing.T, line, key string) float64 {
+	t.Helper()
+	_, rest, ok := strings.Cut(line, key+": ")
+	v, _, _ := strings.Cut(rest, " ms")
+	f, err := strconv.ParseFloat(v, 64)
+	if !ok || err != nil {
+		t.Fatalf("no %s in %q", key, line)
+	}
+	return f
+}
+
+// describe renders a JSON log line for comparison: a platform record as
+// its type and the fields that say what it is about, anything else as it
+// is.
+func describe(line string) string {
+	var rec struct {
+		Type   string `json:"type"`
+		Record struct {
+			InitializationType string `json:"initializationType"`
+			Phase              string `json:"phase"`
+			RequestID          string `json:"requestId"`
+			Status             string `json:"status"`
+			ErrorType          string `json:"errorType"`
+		} `json:"record"`
+	}
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Type == "" {
+		return line
+	}
+	r := rec.Record
+	fields := []string{rec.Type}
+	for _, f := range []string{r.InitializationType, r.Phase, r.RequestID, r.Status, r.ErrorType} {
+		if f != "" {
+			fields = append(fields, f)
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// logStreams lists the lines the log store holds for fn by log stream.
+func (tw *testWorker) logStreams(t testing.TB, fn string) map[string][]string {
+	t.Helper()
+	got := map[string][]string{}
+	err := tw.logs.Function(fn).Scan(0, func(r logs.Record) bool {
+		got[string(r.Stream)] = append(got[string(r.Stream)], string(r.Message))
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// onlyStream returns the lines of fn's one log stream.
+func (tw *testWorker) onlyStream(t testing.TB, fn string) []string {
+	t.Helper()
+	streams := tw.logStreams(t, fn)
+	if len(streams) != 1 {
+		t.Fatalf("log streams of %s = %q; want one", fn, streams)
+	}
+	for _, lines := range streams {
+		return lines
+	}
+	return nil
+}
+
+// initStartLine is the INIT_START line of cfg's runtime.
+func (tw *testWorker) initStartLine(t testing.TB, cfg function.Config) string {
+	t.Helper()
+	rt, ok := runtimes.Lookup(cfg.Runtime)
+	if !ok {
+		t.Fatalf("no runtime %s", cfg.Runtime)
+	}
+	return logs.NewPlatform("Text", "").InitStart(logs.Init{Type: initOnDemand, Phase: phaseInit}, rt.Version(), rt.VersionARN(tw.cfg.Region))
+}
+
+// invokeID invokes cfg and returns the result and the request id.
+func (tw *testWorker) invokeID(t *testing.T, cfg function.Config) (*Result, string) {
+	t.Helper()
+	req := &Request{Function: cfg, RequestID: newID("req-"), Payload: []byte(`{}`)}
+	res, err := tw.Invoke(t.Context(), req)
+	if err != nil {
+		t.Fatalf("Invoke() = %v", err)
+	}
+	t.Cleanup(res.Release)
+	return res, req.RequestID
+}
+
+// An on-demand init that fails is retried once as part of the invocation,
+// as on Lambda: in the same log stream, with no second INIT_START, each
+// attempt reported by an INIT_REPORT (Phase: init, then Phase: invoke)
+// before the invocation's START. Its REPORT counts the retry in its
+// Duration and has no Init Duration, and the caller gets the retry's
+// error document.
+func TestInitErrorRetriedInInvoke(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	cfg := tw.function(t, initErrorScript)
+	res, id := tw.invokeID(t, cfg)
+	if res.FunctionError != "Unhandled" || res.ErrorType != "Runtime.ImportModuleError" ||
+		string(res.Payload) != `{"errorMessage":"Unable to import module","errorType":"Runtime.ImportModuleError"}` || !res.ColdStart {
+		t.Errorf("Invoke() = %q %q %s cold=%v; want the runtime's init error", res.FunctionError, res.ErrorType, res.Payload, res.ColdStart)
+	}
+	want := []string{
+		tw.initStartLine(t, cfg),
+		"init attempt on-demand",
+		"INIT_REPORT Init Duration: N ms\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError",
+		"init attempt on-demand",
+		"INIT_REPORT Init Duration: N ms\tPhase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError",
+		"START RequestId: " + id + " Version: $LATEST",
+		"END RequestId: " + id,
+		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\tStatus: error\tError Type: Runtime.ImportModuleError\t",
+	}
+	tail := logLines(res.Log)
+	if diff := cmp.Diff(want, maskFigures(tail)); diff != "" {
+		t.Fatalf("log tail (-want +got):\n%s", diff)
+	}
+	if retry, dur := figureOf(t, tail[4], "Init Duration"), figureOf(t, tail[7], "\tDuration"); dur < retry {
+		t.Errorf("REPORT Duration %.2f ms < the retried init's %.2f ms; want it counted", dur, retry)
+	}
+	if diff := cmp.Diff(want, maskFigures(tw.onlyStream(t, cfg.Name))); diff != "" {
+		t.Errorf("log stream (-want +got):\n%s", diff)
+	}
+
+	// In JSON: each init's records, the retry's in the invoke phase.
+	js := cfg
+	js.Name, js.LogFormat = "json", "JSON"
+	res, id = tw.invokeID(t, js)
+	var got []string
+	for _, l := range tw.onlyStream(t, js.Name) {
+		got = append(got, describe(l))
+	}
+	want = []string{
+		"platform.initStart on-demand init",
+		"init attempt on-demand",
+		"platform.initRuntimeDone on-demand init error Runtime.ImportModuleError",
+		"platform.initReport on-demand init error Runtime.ImportModuleError",
+		"platform.initStart on-demand invoke",
+		"init attempt on-demand",
+		"platform.initRuntimeDone on-demand invoke error Runtime.ImportModuleError",
+		"platform.initReport on-demand invoke error Runtime.ImportModuleError",
+		"platform.start " + id,
+		"platform.runtimeDone " + id + " error Runtime.ImportModuleError",
+		"platform.report " + id + " error Runtime.ImportModuleError",
+	}
+	if diff := cmp.Diff(want, got); diff != "" || res.ErrorType != "Runtime.ImportModuleError" {
+		t.Errorf("Invoke() = %s; JSON log stream (-want +got):\n%s", res.ErrorType, diff)
+	}
+}
+
+// An on-demand init that overruns the init phase is retried as part of the
+// invocation, within the function's timeout, as on Lambda: no second
+// INIT_START, and a REPORT whose Duration counts the retried init and that
+// has no Init Duration. A retry that overruns the function's timeout too
+// is reported as an error of unknown type in the invoke phase, and the
+// invocation times out.
+func TestInitTimeoutRetriedInInvoke(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour, InitTimeout: 300 * time.Millisecond})
+
+	cfg := tw.function(t, slowInitScript("0.6"))
+	res, id := tw.invokeID(t, cfg)
+	if res.FunctionError != "" || string(res.Payload) != `{}` || !res.ColdStart {
+		t.Errorf("Invoke() = %q %s cold=%v; want the echo from a cold start", res.FunctionError, res.Payload, res.ColdStart)
+	}
+	want := []string{
+		tw.initStartLine(t, cfg),
+		"init attempt",
+		"INIT_REPORT Init Duration: N ms\tPhase: init\tStatus: timeout",
+		"init attempt",
+		"START RequestId: " + id + " Version: $LATEST",
+		"END RequestId: " + id,
+		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\t",
+	}
+	tail := logLines(res.Log)
+	if diff := cmp.Diff(want, maskFigures(tail)); diff != "" {
+		t.Fatalf("log tail (-want +got):\n%s", diff)
+	}
+	if dur := figureOf(t, tail[6], "\tDuration"); dur < 600 {
+		t.Errorf("REPORT Duration %.2f ms; want the retried init's 0.6 s in it", dur)
+	}
+	if got := tw.onlyStream(t, cfg.Name); len(got) < 4 || !strings.HasPrefix(got[3], "init attempt") {
+		t.Errorf("log stream:\n%s\nwant both inits in it", strings.Join(got, "\n"))
+	}
+
+	hung := tw.function(t, slowInitScript("5"))
+	hung.Name, hung.Timeout = "hung", 1
+	res, id = tw.invokeID(t, hung)
+	wantMsg := "RequestId: " + id + " Error: Task timed out after 1.00 seconds"
+	if res.FunctionError != "Unhandled" || res.ErrorType != "Sandbox.Timedout" || string(res.Payload) != `{"errorType":"Sandbox.Timedout","errorMessage":"`+wantMsg+`"}` {
+		t.Errorf("Invoke() = %q %q %s; want Sandbox.Timedout", res.FunctionError, res.ErrorType, res.Payload)
+	}
+	want = []string{
+		tw.initStartLine(t, hung),
+		"init attempt",
+		"INIT_REPORT Init Duration: N ms\tPhase: init\tStatus: timeout",
+		"init attempt",
+		"INIT_REPORT Init Duration: N ms\tPhase: invoke\tStatus: error\tError Type: Runtime.Unknown",
+		"START RequestId: " + id + " Version: $LATEST",
+		"T " + id + " Task timed out after 1.00 seconds",
+		"END RequestId: " + id,
+		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\tStatus: timeout\t",
+	}
+	if diff := cmp.Diff(want, maskFigures(logLines(res.Log))); diff != "" {
+		t.Errorf("log tail (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, maskFigures(tw.onlyStream(t, hung.Name))); diff != "" {
+		t.Errorf("log stream (-want +got):\n%s", diff)
+	}
+}
+
+// A provisioned environment whose init fails leaves what Lambda's does in
+// its log stream: INIT_START, what the init wrote and INIT_REPORT (in
+// JSON the platform.initStart, initRuntimeDone and initReport records of a
+// provisioned-concurrency init), and no START, END or REPORT, since no
+// invocation ran.
+func TestProvisionedInitFailureLog(t *testing.T) {
+	tw := newTestWorker(t, Config{})
+	for _, tt := range []struct {
+		format string
+		want   []string
+	}{
+		{"Text", []string{
+			"INIT_START",
+			"init attempt provisioned-concurrency",
+			"INIT_REPORT Init Duration: N ms\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError",
+		}},
+		{"JSON", []string{
+			"platform.initStart provisioned-concurrency init",
+			"init attempt provisioned-concurrency",
+			"platform.initRuntimeDone provisioned-concurrency init error Runtime.ImportModuleError",
+			"platform.initReport provisioned-concurrency init error Runtime.ImportModuleError",
+		}},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			cfg := tw.function(t, initErrorScript)
+			cfg.Name, cfg.Version, cfg.LogFormat = "pc-"+tt.format, "1", tt.format
+			tw.SetProvisioned([]Target{{Config: cfg, N: 1}})
+			defer tw.SetProvisioned(nil)
+			deadline := time.Now().Add(10 * time.Second)
+			for tw.Provisioned("", cfg.Name, "1").Failed == "" {
+				if time.Now().After(deadline) {
+					t.Fatalf("Provisioned() = %+v; want failed", tw.Provisioned("", cfg.Name, "1"))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			var got []string
+			for _, l := range maskFigures(tw.onlyStream(t, cfg.Name)) {
+				if tt.format == "JSON" {
+					l = describe(l)
+				} else if strings.HasPrefix(l, "INIT_START ") {
+					l = "INIT_START"
+				}
+				got = append(got, l)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("log stream (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
