@@ -213,26 +213,69 @@ func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 
 // listEventInvokeConfigs lists the configs of $LATEST, the versions and
 // the aliases, in that order.
+// listEventInvokeConfigs lists the configs of $LATEST, the versions
+// (ascending) and the aliases (by name), a page at a time; the marker is
+// the qualifier of the page's last config.
 func (a *API) listEventInvokeConfigs(w http.ResponseWriter, r *http.Request) {
+	p, err := pageOf(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := lambdaapi.ListFunctionEventInvokeConfigsOutput{FunctionEventInvokeConfigs: []lambdaapi.FunctionEventInvokeConfig{}}
-	add := func(qualifier string, eic *function.EventInvokeConfig) {
-		if eic != nil {
-			out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, a.eventInvokeConfig(r, cfg.Name, qualifier, eic))
-		}
+	if p.after != "" && !function.IsVersionNumber(p.after) && p.after != function.Latest && !function.ValidAliasName(p.after) {
+		a.fail(w, r, invalid("Invalid Marker"))
+		return
 	}
-	add(function.Latest, cfg.EventInvoke)
+	out := lambdaapi.ListFunctionEventInvokeConfigsOutput{FunctionEventInvokeConfigs: []lambdaapi.FunctionEventInvokeConfig{}}
+	var last string
+	add := func(qualifier string, eic *function.EventInvokeConfig) bool {
+		if eic == nil || (p.after != "" && !qualifierAfter(qualifier, p.after)) {
+			return true
+		}
+		if len(out.FunctionEventInvokeConfigs) == p.limit {
+			out.NextMarker = marker(last)
+			return false
+		}
+		out.FunctionEventInvokeConfigs = append(out.FunctionEventInvokeConfigs, a.eventInvokeConfig(r, cfg.Name, qualifier, eic))
+		last = qualifier
+		return true
+	}
+	more := add(function.Latest, cfg.EventInvoke)
 	for _, v := range a.store.Versions(cfg.Account, cfg.Name) {
-		add(v.Version, v.EventInvoke)
+		more = more && add(v.Version, v.EventInvoke)
 	}
 	for _, al := range a.store.Aliases(cfg.Account, cfg.Name) {
-		add(al.Name, al.EventInvoke)
+		more = more && add(al.Name, al.EventInvoke)
 	}
 	a.reply(w, r, http.StatusOK, out)
+}
+
+// qualifierAfter reports whether qualifier q comes after marker in the
+// order of listEventInvokeConfigs: $LATEST, versions ascending, aliases by
+// name. The marker's own item may be gone since.
+func qualifierAfter(q, marker string) bool {
+	rank := func(s string) int {
+		switch {
+		case s == function.Latest:
+			return 0
+		case function.IsVersionNumber(s):
+			return 1
+		}
+		return 2
+	}
+	rq, rm := rank(q), rank(marker)
+	switch {
+	case rq != rm:
+		return rq > rm
+	case rq == 1:
+		return function.VersionNumber(q) > function.VersionNumber(marker)
+	}
+	return q > marker
 }
 
 func (a *API) eventInvokeConfig(r *http.Request, name, qualifier string, c *function.EventInvokeConfig) lambdaapi.FunctionEventInvokeConfig {

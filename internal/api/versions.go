@@ -28,7 +28,7 @@ func (a *API) publish(ctx context.Context, account, name string, codeSha, revisi
 			return nil, nil, lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 		}
 		if codeSha != nil && *codeSha != latest.CodeSha256 {
-			return nil, nil, invalid(fmt.Sprintf("CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with the CodeSHA256 in $LATEST.", *codeSha, latest.CodeSha256)) // wording UNCONFIRMED
+			return nil, nil, invalid(fmt.Sprintf("CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with the CodeSHA256 in $LATEST.", *codeSha, latest.CodeSha256)) // AWS's words (quoted in justinram11/serverless-aws-batch#22)
 		}
 		if latest.State == function.StateFailed {
 			return nil, nil, lambdaapi.ErrConflict.WithMessage("The operation cannot be performed at this time. The function is currently in the following state: Failed") // wording UNCONFIRMED

@@ -82,12 +82,36 @@ OVERRIDES = {
     # Likewise 32768 MB applies to capacity providers only; the model before
     # them had 10240, Hearth's limit.
     "MemorySize": {"max": 10240},
+    # The published model leaves tag keys and values unconstrained, but
+    # AWS refuses a tag outside Lambda's rules as a validation error (see
+    # TagMapValue). UntagResource's keys keep the model's TagKey, so that
+    # a tag stored before the check can still be removed.
+    "Tags": {"key": {"shape": "TagMapKey"}, "value": {"shape": "TagMapValue"}},
     # (?<!\.): not ending with a dot.
     # Not all digits is checked by the alias handlers (RE2 has no lookahead).
     "Alias": {"re2": r"[a-zA-Z0-9-_]+"},
     # Not all digits, without a lookahead: some non-digit, anywhere.
     "FunctionUrlQualifier": {"re2": r"[0-9]*[a-zA-Z_-][0-9a-zA-Z_-]*"},
     "S3Bucket": {"re2": r"(?:[0-9A-Za-z\.\-_]*[0-9A-Za-z\-_])?"},
+}
+
+
+# Shapes the service checks that the published model does not have.
+EXTRA_SHAPES = {
+    # Recorded from AWS: "Value '{Creator=X-XXX123,...}' at 'tags' failed
+    # to satisfy constraint: Map value must satisfy constraint: [Member must
+    # have length less than or equal to 256, Member must have length greater
+    # than or equal to 0, Member must satisfy regular expression pattern:
+    # ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$]", without "Member must not be null".
+    # Keys follow the same rule with Lambda's 1 to 128 characters.
+    "TagMapKey": {"type": "string", "min": 1, "max": 128, "pattern": r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"},
+    "TagMapValue": {
+        "type": "string",
+        "min": 0,
+        "max": 256,
+        "pattern": r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$",
+        "quietNull": True,
+    },
 }
 
 
@@ -127,13 +151,15 @@ def main():
     path = find_model()
     model = load(path)
     shapes = model["shapes"]
+    shapes.update(EXTRA_SHAPES)
     used = []
 
     def walk(name):
         if name in used:
             return
         used.append(name)
-        s = shapes[name]
+        s = dict(shapes[name])
+        s.update(OVERRIDES.get(name, {}))
         for k in ("member", "key", "value"):
             if k in s:
                 walk(s[k]["shape"])
@@ -194,6 +220,8 @@ def main():
             fields.append("enum: []string{%s}" % ", ".join(go_str(e) for e in s["enum"]))
         if s.get("sensitive"):
             fields.append("sensitive: true")
+        if s.get("quietNull"):
+            fields.append("quietNull: true")
         if "member" in s:
             fields.append("elem: %s" % go_str(s["member"]["shape"]))
         if "key" in s:

@@ -52,10 +52,13 @@ type shape struct {
 	re2            string // a Go equivalent of pattern, when it differs
 	enum           []string
 	sensitive      bool
-	elem           string // list member shape
-	key, value     string // map key and value shapes
-	payload        string // the member that is the whole HTTP body
-	members        []member
+	// quietNull leaves "Member must not be null" out when the shape's
+	// constraints are quoted for a map value, as AWS does for tag values.
+	quietNull  bool
+	elem       string // list member shape
+	key, value string // map key and value shapes
+	payload    string // the member that is the whole HTTP body
+	members    []member
 }
 
 type member struct {
@@ -375,7 +378,7 @@ func (s *shape) failures(val any) []string {
 			out = append(out, "Map keys must satisfy constraint: ["+strings.Join(ks.constraints(false), ", ")+"]")
 		}
 		if badValue {
-			out = append(out, "Map value must satisfy constraint: ["+strings.Join(vs.constraints(true), ", ")+"]")
+			out = append(out, "Map value must satisfy constraint: ["+strings.Join(vs.constraints(!vs.quietNull), ", ")+"]")
 		}
 	}
 	return out

@@ -552,3 +552,52 @@ func TestPublishOnCodeUpdateAndAliasPages(t *testing.T) {
 		t.Errorf("ListAliases in %d pages (-want +got):\n%s", pages, diff)
 	}
 }
+
+// TestEventInvokeConfigPages: ListFunctionEventInvokeConfigs pages by
+// Marker and MaxItems like every other list (lambda-api.md 1.1), so the
+// SDK's paginator sees each config once: $LATEST's, the versions', then
+// the aliases'.
+func TestEventInvokeConfigPages(t *testing.T) {
+	s := startServer(t, "")
+	ctx := t.Context()
+	s.create(t, "ep", goFn())
+	v, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("ep")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitVersion(t, "ep", aws.ToString(v.Version))
+	for _, name := range []string{"a1", "a2"} {
+		if _, err := s.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("ep"), Name: aws.String(name), FunctionVersion: v.Version}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for _, q := range []string{"$LATEST", "1", "a1", "a2"} {
+		put, err := s.Client.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("ep"), Qualifier: aws.String(q),
+			MaximumRetryAttempts: aws.Int32(1)})
+		if err != nil {
+			t.Fatalf("PutFunctionEventInvokeConfig(%s) = %v", q, err)
+		}
+		want = append(want, aws.ToString(put.FunctionArn))
+	}
+	var got []string
+	pages := 0
+	pg := lambda.NewListFunctionEventInvokeConfigsPaginator(s.Client, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("ep"), MaxItems: aws.Int32(3)})
+	for pg.HasMorePages() && pages < 10 {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, c := range page.FunctionEventInvokeConfigs {
+			got = append(got, aws.ToString(c.FunctionArn))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" || pages != 2 {
+		t.Errorf("ListFunctionEventInvokeConfigs in %d pages (-want +got):\n%s", pages, diff)
+	}
+	_, err = s.Client.ListFunctionEventInvokeConfigs(ctx, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("ep"), Marker: aws.String("!!")})
+	if code := errCode(err); code != "InvalidParameterValueException" {
+		t.Errorf("ListFunctionEventInvokeConfigs(Marker !!) = %v; want InvalidParameterValueException", err)
+	}
+}
