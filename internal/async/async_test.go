@@ -398,3 +398,31 @@ func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
 		return q.Enqueue(t.Context(), &invoke.Event{RequestID: "after", Function: "f", Payload: payload, Enqueued: time.Now()}) == nil
 	})
 }
+
+// TestDeadLetterAttributes checks the attributes of a failed event's
+// dead-letter message: ErrorMessage is the function's errorMessage, not
+// its whole error document, as an AWS recording shows (localstack's
+// test_lambda_destinations snapshot, TestLambdaDLQ: ErrorCode 200,
+// ErrorMessage "Test exception (this is intentional)").
+func TestDeadLetterAttributes(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure}}
+	f := fn(0, "", "")
+	f.DeadLetterTarget = "arn:aws:sqs:us-east-1:000000000000:dlq"
+	q := setup(t, inv, configs{"f": f}, nil)
+	enqueue(t, q, "req-dl", time.Now())
+	var msgs []async.Message
+	waitFor(t, "the dead-letter message", func() bool {
+		var err error
+		msgs, err = q.Receive(t.Context(), "", "dlq", 1, 100*time.Millisecond)
+		return err == nil && len(msgs) == 1
+	})
+	want := map[string]string{"RequestID": "req-dl", "ErrorCode": "200", "ErrorMessage": "boom"}
+	for k, v := range want {
+		if got := msgs[0].Attributes[k]; got != v {
+			t.Errorf("dead-letter attribute %s = %q; want %q", k, got, v)
+		}
+	}
+	if string(msgs[0].Body) != `{"k":1}` {
+		t.Errorf("dead-letter body = %s; want the original event", msgs[0].Body)
+	}
+}

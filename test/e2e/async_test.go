@@ -237,7 +237,7 @@ func TestAsyncDeadLetterAndFunctionDestination(t *testing.T) {
 	if len(msgs) != 1 || string(msgs[0].Body) != `{"op":"error","text":"to the dlq"}` {
 		t.Fatalf("dead-letter messages = %+v; want the original event", msgs)
 	}
-	if a := msgs[0].Attributes; a["RequestID"] == "" || a["ErrorCode"] != "200" || !strings.Contains(a["ErrorMessage"], "to the dlq") {
+	if a := msgs[0].Attributes; a["RequestID"] == "" || a["ErrorCode"] != "200" || a["ErrorMessage"] != "boom: to the dlq" {
 		t.Errorf("dead-letter attributes = %v", a)
 	}
 
