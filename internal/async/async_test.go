@@ -426,3 +426,76 @@ func TestDeadLetterAttributes(t *testing.T) {
 		t.Errorf("dead-letter body = %s; want the original event", msgs[0].Body)
 	}
 }
+
+// TestEventAgeExceededBeforeRetry checks that a failed event whose next
+// attempt would come after its maximum age ends at once, as on Lambda:
+// with MaximumEventAgeInSeconds 90 and 2 retries, AWS ran it twice (the
+// third attempt would be 3 minutes in) and sent an EventAgeExceeded
+// record with approximateInvokeCount 2 and the last attempt's response
+// (localstack's test_maxeventage, recorded against AWS). Here the
+// schedule is scaled down: retries 700 ms and 1.4 s apart, a 1 s age.
+func TestEventAgeExceededBeforeRetry(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure, failure, failure}}
+	age := 1
+	f := fn(2, qOK, qFail)
+	f.EventInvoke.MaximumEventAgeInSeconds = &age
+	f.DeadLetterTarget = "arn:aws:sqs:us-east-1:000000000000:dlq"
+	q := setupConfig(t, async.Config{RetryBase: 700 * time.Millisecond, Region: "us-east-1", Account: "000000000000", Recover: true}, inv, configs{"f": f})
+	start := time.Now()
+	enqueue(t, q, "req-age", start)
+	msgs := receiveRaw(t, q, "fail")
+	took := time.Since(start)
+	var r struct {
+		RequestContext struct {
+			Condition              string `json:"condition"`
+			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+		} `json:"requestContext"`
+		ResponseContext *struct {
+			StatusCode      int    `json:"statusCode"`
+			ExecutedVersion string `json:"executedVersion"`
+			FunctionError   string `json:"functionError"`
+		} `json:"responseContext"`
+		ResponsePayload json.RawMessage `json:"responsePayload"`
+	}
+	if err := json.Unmarshal(msgs, &r); err != nil {
+		t.Fatalf("record %s: %v", msgs, err)
+	}
+	if r.RequestContext.Condition != "EventAgeExceeded" || r.RequestContext.ApproximateInvokeCount != 2 {
+		t.Errorf("record = %s; want EventAgeExceeded after 2 invocations", msgs)
+	}
+	if rc := r.ResponseContext; rc == nil || rc.StatusCode != 200 || rc.ExecutedVersion != "$LATEST" || rc.FunctionError != "Unhandled" {
+		t.Errorf("record = %s; want the last attempt's responseContext", msgs)
+	}
+	if string(r.ResponsePayload) != `{"errorType":"x","errorMessage":"boom"}` {
+		t.Errorf("responsePayload = %s; want the last attempt's error", r.ResponsePayload)
+	}
+	if n := len(inv.callsSoFar()); n != 2 {
+		t.Errorf("%d invocations; want 2", n)
+	}
+	// Settled when the second attempt failed, not when a third came due.
+	if took > 1900*time.Millisecond {
+		t.Errorf("the record came %v after the event; want it after the second attempt (~700ms)", took)
+	}
+	dl, err := q.Receive(t.Context(), "", "dlq", 1, 2*time.Second)
+	if err != nil || len(dl) != 1 || dl[0].Attributes["ErrorCode"] != "200" || dl[0].Attributes["ErrorMessage"] != "boom" {
+		t.Errorf("dead-letter queue got %+v, %v; want the event with the function's error", dl, err)
+	}
+}
+
+// receiveRaw returns the body of the first message of queue, failing the
+// test after 10 s.
+func receiveRaw(t *testing.T, q *async.Queue, queue string) json.RawMessage {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs, err := q.Receive(t.Context(), "", queue, 1, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 1 {
+			return msgs[0].Body
+		}
+	}
+	t.Fatalf("nothing arrived in queue %s", queue)
+	return nil
+}

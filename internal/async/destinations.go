@@ -104,8 +104,8 @@ func (q *Queue) settleFailure(ctx context.Context, ev *event, fn *function.Confi
 		if res != nil {
 			msg = errorMessageOf(res.Payload)
 		}
-		if condition == conditionEventAgeExceeded {
-			code = "0"
+		if res == nil && condition == conditionEventAgeExceeded {
+			code = "0" // never run: no HTTP status to give
 		}
 		if len(msg) > 1024 {
 			msg = strings.ToValidUTF8(msg[:1024], "")

@@ -199,10 +199,22 @@ func (q *Queue) handle(m jetstream.Msg) {
 		q.ack(m)
 	default:
 		attempt := ev.Attempt + 1
+		due := q.cfg.Now().Add(time.Duration(attempt) * q.cfg.RetryBase)
+		if attempt <= eic.Retries() && due.Sub(ev.Enqueued) > eic.MaxAge() {
+			// The retry would come too late: Lambda ends the event now,
+			// with this attempt's response in the record.
+			ev.Attempt = attempt
+			log.Info("event failed; its next attempt would exceed its maximum age", "attempts", attempt, "error_type", res.ErrorType)
+			q.stats.expired.Add(1)
+			q.settleFailure(ctx, ev, &fn, conditionEventAgeExceeded, res)
+			res.Release()
+			q.ack(m)
+			return
+		}
 		if attempt <= eic.Retries() {
 			next := *ev
 			next.Attempt = attempt
-			next.NotBefore = q.cfg.Now().Add(time.Duration(attempt) * q.cfg.RetryBase)
+			next.NotBefore = due
 			next.Payload = append([]byte(nil), ev.Payload...)
 			res.Release()
 			if err := q.publish(ctx, &next, ev.RequestID+"#"+strconv.Itoa(attempt)); err != nil {
