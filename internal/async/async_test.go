@@ -499,3 +499,43 @@ func receiveRaw(t *testing.T, q *async.Queue, queue string) json.RawMessage {
 	t.Fatalf("nothing arrived in queue %s", queue)
 	return nil
 }
+
+// TestZeroReservedConcurrency checks that an event of a function whose
+// reserved concurrency is 0 goes to the failure destination at once, not
+// back to the queue as a throttled one: AWS sent a record with condition
+// ZeroReservedConcurrency, approximateInvokeCount 0 and no response
+// (localstack's test_reserved_concurrency, recorded against AWS).
+func TestZeroReservedConcurrency(t *testing.T) {
+	reservedThrottled := func() (*worker.Result, error) { return nil, invoke.ErrReservedThrottled }
+	inv := &scripted{outcomes: []func() (*worker.Result, error){reservedThrottled, reservedThrottled}}
+	zero := 0
+	f := fn(2, qOK, qFail)
+	f.ReservedConcurrency = &zero
+	q := setup(t, inv, configs{"f": f}, nil)
+	enqueue(t, q, "req-zero", time.Now())
+	body := receiveRaw(t, q, "fail")
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("record %s: %v", body, err)
+	}
+	var rc struct {
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount *int   `json:"approximateInvokeCount"`
+	}
+	json.Unmarshal(r["requestContext"], &rc)
+	if rc.Condition != "ZeroReservedConcurrency" || rc.ApproximateInvokeCount == nil || *rc.ApproximateInvokeCount != 0 {
+		t.Errorf("record = %s; want condition ZeroReservedConcurrency, approximateInvokeCount 0", body)
+	}
+	if _, ok := r["responseContext"]; ok {
+		t.Errorf("record = %s; want no responseContext (the function never ran)", body)
+	}
+	if _, ok := r["responsePayload"]; ok {
+		t.Errorf("record = %s; want no responsePayload", body)
+	}
+	if string(r["requestPayload"]) != `{"k":1}` {
+		t.Errorf("requestPayload = %s", r["requestPayload"])
+	}
+	if n := len(inv.callsSoFar()); n != 1 {
+		t.Errorf("%d invocation attempts; want 1 (no retries)", n)
+	}
+}

@@ -18,6 +18,9 @@ const (
 	conditionSuccess          = "Success"
 	conditionRetriesExhausted = "RetriesExhausted"
 	conditionEventAgeExceeded = "EventAgeExceeded"
+	// conditionZeroReservedConcurrency ends an event of a function whose
+	// reserved concurrency is 0; it was never run.
+	conditionZeroReservedConcurrency = "ZeroReservedConcurrency"
 )
 
 // record is Lambda's invocation record, sent to destinations.
@@ -104,8 +107,12 @@ func (q *Queue) settleFailure(ctx context.Context, ev *event, fn *function.Confi
 		if res != nil {
 			msg = errorMessageOf(res.Payload)
 		}
-		if res == nil && condition == conditionEventAgeExceeded {
+		switch {
+		case res != nil:
+		case condition == conditionEventAgeExceeded:
 			code = "0" // never run: no HTTP status to give
+		case condition == conditionZeroReservedConcurrency:
+			code = "429" // refused as throttled
 		}
 		if len(msg) > 1024 {
 			msg = strings.ToValidUTF8(msg[:1024], "")

@@ -182,6 +182,13 @@ func (q *Queue) handle(m jetstream.Msg) {
 		log.Warn("dropping event: function no longer exists")
 		q.stats.dropped.Add(1)
 		q.ack(m)
+	case errors.Is(err, invoke.ErrReservedThrottled) && fn.ReservedConcurrency != nil && *fn.ReservedConcurrency == 0:
+		// Switched off: Lambda does not keep such events, it fails them
+		// at once (no retries, no wait for the maximum age).
+		log.Info("event failed: the function's reserved concurrency is 0", "attempts", ev.Attempt)
+		q.stats.failed.Add(1)
+		q.settleFailure(ctx, ev, &fn, conditionZeroReservedConcurrency, nil)
+		q.ack(m)
 	case err != nil:
 		// Throttled, or the platform could not run it (shutting down, no
 		// capacity): back to the queue with growing delays, 1 s to 5 min,
