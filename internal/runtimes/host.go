@@ -451,7 +451,7 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 			Cmd:        append([]string{in.path}, pythonArgs...),
 			RuntimeDir: dir,
 			HostPaths:  in.paths,
-			Env:        []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", "PYTHONUNBUFFERED=1", shellLevel},
+			Env:        []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", shellLevel},
 		}, nil
 	case Node:
 		in := h.managed[rt.ID].in

@@ -50,12 +50,11 @@ func withCommon(m map[string]string) map[string]string {
 // hearthEnviron is what Hearth adds on purpose, by name: the endpoint its
 // SDKs reach it at, TMPDIR (the process driver's /tmp is elsewhere),
 // AWS_ACCESS_KEY (lambda-api.md §6.3 lists it; AWS gave it only to java8.al2
-// and java11 in the recording), PWD for every runtime (Appendix E), and
-// Python's PYTHONUNBUFFERED (the client's output is unbuffered, as AWS's
-// is); LC_CTYPE is Python's own (locale coercion, PEP 538) where the
-// host's sandbox lacks en_US.UTF-8, as AWS's images do.
+// and java11 in the recording) and PWD for every runtime (Appendix E);
+// LC_CTYPE is Python's own (locale coercion, PEP 538) where the host's
+// sandbox lacks en_US.UTF-8, as AWS's images do.
 var hearthEnviron = []string{"AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_LOGS",
-	"TMPDIR", "AWS_ACCESS_KEY", "PWD", "PYTHONUNBUFFERED", "LC_CTYPE"}
+	"TMPDIR", "AWS_ACCESS_KEY", "PWD", "LC_CTYPE"}
 
 // TestRuntimeEnvironmentAsAWS compares the whole environment a function
 // sees with the one AWS gave the same runtime: every variable AWS sets is
