@@ -398,3 +398,138 @@ func TestQueueFullRefusesAndLosesNothing(t *testing.T) {
 		return q.Enqueue(t.Context(), &invoke.Event{RequestID: "after", Function: "f", Payload: payload, Enqueued: time.Now()}) == nil
 	})
 }
+
+// TestDeadLetterAttributes checks the attributes of a failed event's
+// dead-letter message: ErrorMessage is the function's errorMessage, not
+// its whole error document, as an AWS recording shows (localstack's
+// test_lambda_destinations snapshot, TestLambdaDLQ: ErrorCode 200,
+// ErrorMessage "Test exception (this is intentional)").
+func TestDeadLetterAttributes(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure}}
+	f := fn(0, "", "")
+	f.DeadLetterTarget = "arn:aws:sqs:us-east-1:000000000000:dlq"
+	q := setup(t, inv, configs{"f": f}, nil)
+	enqueue(t, q, "req-dl", time.Now())
+	var msgs []async.Message
+	waitFor(t, "the dead-letter message", func() bool {
+		var err error
+		msgs, err = q.Receive(t.Context(), "", "dlq", 1, 100*time.Millisecond)
+		return err == nil && len(msgs) == 1
+	})
+	want := map[string]string{"RequestID": "req-dl", "ErrorCode": "200", "ErrorMessage": "boom"}
+	for k, v := range want {
+		if got := msgs[0].Attributes[k]; got != v {
+			t.Errorf("dead-letter attribute %s = %q; want %q", k, got, v)
+		}
+	}
+	if string(msgs[0].Body) != `{"k":1}` {
+		t.Errorf("dead-letter body = %s; want the original event", msgs[0].Body)
+	}
+}
+
+// TestEventAgeExceededBeforeRetry checks that a failed event whose next
+// attempt would come after its maximum age ends at once, as on Lambda:
+// with MaximumEventAgeInSeconds 90 and 2 retries, AWS ran it twice (the
+// third attempt would be 3 minutes in) and sent an EventAgeExceeded
+// record with approximateInvokeCount 2 and the last attempt's response
+// (localstack's test_maxeventage, recorded against AWS). Here the
+// schedule is scaled down: retries 700 ms and 1.4 s apart, a 1 s age.
+func TestEventAgeExceededBeforeRetry(t *testing.T) {
+	inv := &scripted{outcomes: []func() (*worker.Result, error){failure, failure, failure}}
+	age := 1
+	f := fn(2, qOK, qFail)
+	f.EventInvoke.MaximumEventAgeInSeconds = &age
+	f.DeadLetterTarget = "arn:aws:sqs:us-east-1:000000000000:dlq"
+	q := setupConfig(t, async.Config{RetryBase: 700 * time.Millisecond, Region: "us-east-1", Account: "000000000000", Recover: true}, inv, configs{"f": f})
+	enqueue(t, q, "req-age", time.Now())
+	msgs := receiveRaw(t, q, "fail")
+	var r struct {
+		RequestContext struct {
+			Condition              string `json:"condition"`
+			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+		} `json:"requestContext"`
+		ResponseContext *struct {
+			StatusCode      int    `json:"statusCode"`
+			ExecutedVersion string `json:"executedVersion"`
+			FunctionError   string `json:"functionError"`
+		} `json:"responseContext"`
+		ResponsePayload json.RawMessage `json:"responsePayload"`
+	}
+	if err := json.Unmarshal(msgs, &r); err != nil {
+		t.Fatalf("record %s: %v", msgs, err)
+	}
+	if r.RequestContext.Condition != "EventAgeExceeded" || r.RequestContext.ApproximateInvokeCount != 2 {
+		t.Errorf("record = %s; want EventAgeExceeded after 2 invocations", msgs)
+	}
+	if rc := r.ResponseContext; rc == nil || rc.StatusCode != 200 || rc.ExecutedVersion != "$LATEST" || rc.FunctionError != "Unhandled" {
+		t.Errorf("record = %s; want the last attempt's responseContext", msgs)
+	}
+	if string(r.ResponsePayload) != `{"errorType":"x","errorMessage":"boom"}` {
+		t.Errorf("responsePayload = %s; want the last attempt's error", r.ResponsePayload)
+	}
+	if n := len(inv.callsSoFar()); n != 2 {
+		t.Errorf("%d invocations; want 2", n)
+	}
+	dl, err := q.Receive(t.Context(), "", "dlq", 1, 2*time.Second)
+	if err != nil || len(dl) != 1 || dl[0].Attributes["ErrorCode"] != "200" || dl[0].Attributes["ErrorMessage"] != "boom" {
+		t.Errorf("dead-letter queue got %+v, %v; want the event with the function's error", dl, err)
+	}
+}
+
+// receiveRaw returns the body of the first message of queue, failing the
+// test after 10 s.
+func receiveRaw(t *testing.T, q *async.Queue, queue string) json.RawMessage {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs, err := q.Receive(t.Context(), "", queue, 1, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 1 {
+			return msgs[0].Body
+		}
+	}
+	t.Fatalf("nothing arrived in queue %s", queue)
+	return nil
+}
+
+// TestZeroReservedConcurrency checks that an event of a function whose
+// reserved concurrency is 0 goes to the failure destination at once, not
+// back to the queue as a throttled one: AWS sent a record with condition
+// ZeroReservedConcurrency, approximateInvokeCount 0 and no response
+// (localstack's test_reserved_concurrency, recorded against AWS).
+func TestZeroReservedConcurrency(t *testing.T) {
+	reservedThrottled := func() (*worker.Result, error) { return nil, invoke.ErrReservedThrottled }
+	inv := &scripted{outcomes: []func() (*worker.Result, error){reservedThrottled, reservedThrottled}}
+	zero := 0
+	f := fn(2, qOK, qFail)
+	f.ReservedConcurrency = &zero
+	q := setup(t, inv, configs{"f": f}, nil)
+	enqueue(t, q, "req-zero", time.Now())
+	body := receiveRaw(t, q, "fail")
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("record %s: %v", body, err)
+	}
+	var rc struct {
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount *int   `json:"approximateInvokeCount"`
+	}
+	json.Unmarshal(r["requestContext"], &rc)
+	if rc.Condition != "ZeroReservedConcurrency" || rc.ApproximateInvokeCount == nil || *rc.ApproximateInvokeCount != 0 {
+		t.Errorf("record = %s; want condition ZeroReservedConcurrency, approximateInvokeCount 0", body)
+	}
+	if _, ok := r["responseContext"]; ok {
+		t.Errorf("record = %s; want no responseContext (the function never ran)", body)
+	}
+	if _, ok := r["responsePayload"]; ok {
+		t.Errorf("record = %s; want no responsePayload", body)
+	}
+	if string(r["requestPayload"]) != `{"k":1}` {
+		t.Errorf("requestPayload = %s", r["requestPayload"])
+	}
+	if n := len(inv.callsSoFar()); n != 1 {
+		t.Errorf("%d invocation attempts; want 1 (no retries)", n)
+	}
+}

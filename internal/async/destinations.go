@@ -3,6 +3,7 @@ package async
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +18,9 @@ const (
 	conditionSuccess          = "Success"
 	conditionRetriesExhausted = "RetriesExhausted"
 	conditionEventAgeExceeded = "EventAgeExceeded"
+	// conditionZeroReservedConcurrency ends an event of a function whose
+	// reserved concurrency is 0; it was never run.
+	conditionZeroReservedConcurrency = "ZeroReservedConcurrency"
 )
 
 // record is Lambda's invocation record, sent to destinations.
@@ -101,13 +105,17 @@ func (q *Queue) settleFailure(ctx context.Context, ev *event, fn *function.Confi
 	if fn.DeadLetterTarget != "" {
 		code, msg := "200", condition
 		if res != nil {
-			msg = string(res.Payload)
+			msg = errorMessageOf(res.Payload)
 		}
-		if condition == conditionEventAgeExceeded {
-			code = "0"
+		switch {
+		case res != nil:
+		case condition == conditionEventAgeExceeded:
+			code = "0" // never run: no HTTP status to give
+		case condition == conditionZeroReservedConcurrency:
+			code = "429" // refused as throttled
 		}
 		if len(msg) > 1024 {
-			msg = msg[:1024]
+			msg = strings.ToValidUTF8(msg[:1024], "")
 		}
 		h := nats.Header{}
 		h.Set("RequestID", ev.RequestID)
@@ -115,6 +123,19 @@ func (q *Queue) settleFailure(ctx context.Context, ev *event, fn *function.Confi
 		h.Set("ErrorMessage", msg)
 		q.deliver(ctx, ev, fn.DeadLetterTarget, ev.Payload, h)
 	}
+}
+
+// errorMessageOf is the message of a function's error document: its
+// errorMessage, as Lambda gives a dead-letter message's ErrorMessage, or
+// the whole payload when it has none.
+func errorMessageOf(payload []byte) string {
+	var doc struct {
+		ErrorMessage *string `json:"errorMessage"`
+	}
+	if json.Unmarshal(payload, &doc) == nil && doc.ErrorMessage != nil {
+		return *doc.ErrorMessage
+	}
+	return string(payload)
 }
 
 // deliver sends body to a destination ARN. Delivery failures are logged;

@@ -182,6 +182,13 @@ func (q *Queue) handle(m jetstream.Msg) {
 		log.Warn("dropping event: function no longer exists")
 		q.stats.dropped.Add(1)
 		q.ack(m)
+	case errors.Is(err, invoke.ErrReservedThrottled) && fn.ReservedConcurrency != nil && *fn.ReservedConcurrency == 0:
+		// Switched off: Lambda does not keep such events, it fails them
+		// at once (no retries, no wait for the maximum age).
+		log.Info("event failed: the function's reserved concurrency is 0", "attempts", ev.Attempt)
+		q.stats.failed.Add(1)
+		q.settleFailure(ctx, ev, &fn, conditionZeroReservedConcurrency, nil)
+		q.ack(m)
 	case err != nil:
 		// Throttled, or the platform could not run it (shutting down, no
 		// capacity): back to the queue with growing delays, 1 s to 5 min,
@@ -199,10 +206,22 @@ func (q *Queue) handle(m jetstream.Msg) {
 		q.ack(m)
 	default:
 		attempt := ev.Attempt + 1
+		due := q.cfg.Now().Add(time.Duration(attempt) * q.cfg.RetryBase)
+		if attempt <= eic.Retries() && due.Sub(ev.Enqueued) > eic.MaxAge() {
+			// The retry would come too late: Lambda ends the event now,
+			// with this attempt's response in the record.
+			ev.Attempt = attempt
+			log.Info("event failed; its next attempt would exceed its maximum age", "attempts", attempt, "error_type", res.ErrorType)
+			q.stats.expired.Add(1)
+			q.settleFailure(ctx, ev, &fn, conditionEventAgeExceeded, res)
+			res.Release()
+			q.ack(m)
+			return
+		}
 		if attempt <= eic.Retries() {
 			next := *ev
 			next.Attempt = attempt
-			next.NotBefore = q.cfg.Now().Add(time.Duration(attempt) * q.cfg.RetryBase)
+			next.NotBefore = due
 			next.Payload = append([]byte(nil), ev.Payload...)
 			res.Release()
 			if err := q.publish(ctx, &next, ev.RequestID+"#"+strconv.Itoa(attempt)); err != nil {

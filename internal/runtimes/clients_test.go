@@ -1608,3 +1608,23 @@ func cpuTime(pid int) time.Duration {
 	const ticksPerSecond = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
+
+// TestPythonOutputUnbuffered checks that what a handler writes reaches the
+// output at once, newline or not, as with Lambda's client (which wraps
+// stdout and stderr to flush at every write), even when the process then
+// dies without flushing. The server starts the client without
+// PYTHONUNBUFFERED, which Lambda does not set either.
+func TestPythonOutputUnbuffered(t *testing.T) {
+	t.Parallel()
+	api, rt := startRuntime(t, "python", "app.partial_then_exit")
+	api.queue <- invocation{ID: newRequestID(), Body: []byte(`{}`)}
+	if code := rt.waitExit(t); code != 7 {
+		t.Fatalf("exit code = %d; want 7 (os._exit in the handler)\nstderr:\n%s", code, rt.stderr())
+	}
+	if out := rt.stdout(); !strings.Contains(out, "out-without-newline") || !strings.Contains(out, "print-without-newline") {
+		t.Errorf("stdout = %q; want the handler's unterminated writes", out)
+	}
+	if errOut := rt.stderr(); !strings.Contains(errOut, "err-without-newline") {
+		t.Errorf("stderr = %q; want the handler's unterminated write", errOut)
+	}
+}

@@ -451,7 +451,7 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 			Cmd:        append([]string{in.path}, pythonArgs...),
 			RuntimeDir: dir,
 			HostPaths:  in.paths,
-			Env:        []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", "PYTHONUNBUFFERED=1"},
+			Env:        []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", shellLevel},
 		}, nil
 	case Node:
 		in := h.managed[rt.ID].in
@@ -461,7 +461,7 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 			HostPaths:  in.paths,
 			// $HEARTH_OPT is sandbox.OptRef: /opt in the environment.
 			Env: []string{"NODE_PATH=$HEARTH_OPT/nodejs/" + nodeDir(rt.ID) + "/node_modules:$HEARTH_OPT/nodejs/node_modules:" +
-				"$LAMBDA_RUNTIME_DIR/node_modules:$LAMBDA_RUNTIME_DIR:$LAMBDA_TASK_ROOT"},
+				"$LAMBDA_RUNTIME_DIR/node_modules:$LAMBDA_RUNTIME_DIR:$LAMBDA_TASK_ROOT", shellLevel},
 		}, nil
 	default: // Provided
 		return Launch{
@@ -470,6 +470,12 @@ func (h *Host) Launch(rt Runtime) (Launch, error) {
 		}, nil
 	}
 }
+
+// shellLevel is in a managed runtime's environment on Lambda, whose
+// bootstrap is a shell script that execs the interpreter (bash counts the
+// exec down to 0). Custom runtimes have none (an AWS recording of January
+// 2026: python3.x and nodejs*.x have SHLVL=0, provided.al2023 no SHLVL).
+const shellLevel = "SHLVL=0"
 
 // nodeDir is the version directory of a Node runtime's layer packages, as
 // Lambda puts it on NODE_PATH: node22 for nodejs22.x.

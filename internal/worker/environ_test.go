@@ -25,7 +25,7 @@ func TestEnvironPrecedence(t *testing.T) {
 		},
 	}
 	rt, _ := runtimes.Lookup("python3.12")
-	launch := runtimes.Launch{Env: []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", "PYTHONUNBUFFERED=1"}}
+	launch := runtimes.Launch{Env: []string{"PYTHONPATH=$LAMBDA_RUNTIME_DIR", "SHLVL=0"}}
 	list := environ(cfg, rt, launch, "stream", "us-east-1")
 
 	got := map[string][]string{}
@@ -36,7 +36,7 @@ func TestEnvironPrecedence(t *testing.T) {
 	want := map[string][]string{
 		"PATH":                  {"/var/task/bin:/usr/bin:/bin"},
 		"PYTHONPATH":            {"/var/task/vendor"},
-		"PYTHONUNBUFFERED":      {"1"},
+		"SHLVL":                 {"0"},
 		"TZ":                    {"Europe/Paris"},
 		"MY_VAR":                {"mine"},
 		"AWS_REGION":            {"us-east-1"},

@@ -237,7 +237,7 @@ func TestAsyncDeadLetterAndFunctionDestination(t *testing.T) {
 	if len(msgs) != 1 || string(msgs[0].Body) != `{"op":"error","text":"to the dlq"}` {
 		t.Fatalf("dead-letter messages = %+v; want the original event", msgs)
 	}
-	if a := msgs[0].Attributes; a["RequestID"] == "" || a["ErrorCode"] != "200" || !strings.Contains(a["ErrorMessage"], "to the dlq") {
+	if a := msgs[0].Attributes; a["RequestID"] == "" || a["ErrorCode"] != "200" || a["ErrorMessage"] != "boom: to the dlq" {
 		t.Errorf("dead-letter attributes = %v", a)
 	}
 
@@ -255,6 +255,44 @@ func TestAsyncDeadLetterAndFunctionDestination(t *testing.T) {
 	if err := json.Unmarshal(recs[0].RequestPayload, &inner); err != nil || inner.RequestContext.Condition != "Success" ||
 		!strings.HasSuffix(inner.RequestContext.FunctionArn, ":function:first:$LATEST") {
 		t.Errorf("second function's event = %s; want first's success record", recs[0].RequestPayload)
+	}
+}
+
+// TestAsyncZeroReservedConcurrency checks that an Event invocation of a
+// function switched off with reserved concurrency 0 is failed at once,
+// as on Lambda (lambda-api.md §8): its record, condition
+// ZeroReservedConcurrency with no attempt and no response, reaches the
+// failure destination without the throttle retries (1 s, 2 s, ... for
+// up to 6 hours) that a busy function's events get.
+func TestAsyncZeroReservedConcurrency(t *testing.T) {
+	s := startServer(t, "")
+	s.create(t, "off", goFn())
+	s.putEventConfig(t, "off", 2, queueARN("off-ok"), queueARN("off-failed"))
+	if _, err := s.Client.PutFunctionConcurrency(t.Context(), &lambda.PutFunctionConcurrencyInput{
+		FunctionName: aws.String("off"), ReservedConcurrentExecutions: aws.Int32(0),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := s.event(t, "off", `{"op":"echo"}`)
+	msgs := s.receive(t, "off-failed", 1, 5*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("%d failure records within 5 s; want 1", len(msgs))
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(msgs[0].Body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	r := records(t, msgs)[0]
+	if r.RequestContext.Condition != "ZeroReservedConcurrency" || r.RequestContext.ApproximateInvokeCount != 0 ||
+		(id != "" && r.RequestContext.RequestID != id) || string(r.RequestPayload) != `{"op":"echo"}` ||
+		r.RequestContext.FunctionArn != "arn:aws:lambda:us-east-1:000000000000:function:off:$LATEST" {
+		t.Errorf("failure record = %s", msgs[0].Body)
+	}
+	if _, ok := raw["responseContext"]; ok {
+		t.Errorf("failure record = %s; want no responseContext", msgs[0].Body)
+	}
+	if strings.Contains(s.functionLog(t, "off"), "START RequestId") {
+		t.Errorf("the switched-off function ran")
 	}
 }
 

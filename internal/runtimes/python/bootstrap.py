@@ -9,8 +9,9 @@
 #   -S/-I  no: -S drops site-packages (boto3 and friends installed on the host) and .pth
 #          processing; -I and -E also ignore PYTHONPATH, which Lambda users set.
 #   -s     no: saves nothing measurable and hides per-user site-packages.
-#   -u     not needed: stdout is switched to line buffering and both streams are flushed
-#          before every POST, so output is in the pipe before the result is posted.
+#   -u     not needed: main() makes stdout and stderr flush at every write, as Lambda's
+#          client does, and both are flushed before every POST, so output is in the pipe
+#          before the result is posted.
 #   -B     not used: when LAMBDA_TASK_ROOT is writable, Python caches the user's bytecode in
 #          __pycache__ there, which makes later cold starts faster. Mount the task root
 #          read-only (as Lambda does) if it must stay pristine; Python then skips the write.
@@ -884,11 +885,33 @@ def _invoke(client, handler, headers, body):
         client.post_result(request_id, payload, content_type)
 
 
+class _Unbuffered:
+    """Flushes its stream at every write, as Lambda's client wraps stdout and stderr:
+    output reaches the pipe at once, newline or not, and survives an os._exit or a
+    crash. (The interpreter is not started unbuffered: Lambda does not set
+    PYTHONUNBUFFERED, and Python processes the function starts are buffered there.)"""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data):
+        n = self._stream.write(data)
+        self._stream.flush()
+        return n
+
+    def writelines(self, lines):
+        self._stream.writelines(lines)
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main():
-    try:
-        sys.stdout.reconfigure(line_buffering=True)
-    except Exception:
-        pass
+    if sys.stdout is not None:
+        sys.stdout = _Unbuffered(sys.stdout)
+    if sys.stderr is not None:
+        sys.stderr = _Unbuffered(sys.stderr)
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     _setup_sys_path(task_root)
 

@@ -111,3 +111,11 @@ def json_logs(event, context):
     except KeyError:
         log.exception("caught")
     return "logged"
+
+
+def partial_then_exit(event, context):
+    # Output without a newline, then an exit that flushes nothing.
+    sys.stdout.write("out-without-newline")
+    sys.stderr.write("err-without-newline")
+    print("print-without-newline", end="")
+    os._exit(7)
