@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -602,7 +603,7 @@ func (s *Server) handleInvocationError(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	res := s.readError(w, r, MaxResponse, p.inv.Deadline)
+	res := s.readError(w, r, MaxResponse, p.inv.Deadline, true)
 	s.finish(p, res)
 	writeAccepted(w)
 }
@@ -617,7 +618,7 @@ func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
 		return
 	}
-	if !s.endInit(InitResult{Err: s.readError(w, r, MaxInitError, time.Time{})}) {
+	if !s.endInit(InitResult{Err: s.readError(w, r, MaxInitError, time.Time{}, false)}) {
 		writeError(w, http.StatusForbidden, "InvalidStateTransition", "State transition from Ready to InitError failed: init has already completed")
 		return
 	}
@@ -625,7 +626,9 @@ func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
 }
 
 // readError reads an error document posted to /error or /init/error.
-func (s *Server) readError(w http.ResponseWriter, r *http.Request, limit int64, until time.Time) *Response {
+// With splitCause (an invocation's /error), a document posted as
+// errorWithCause loses its X-Ray cause.
+func (s *Server) readError(w http.ResponseWriter, r *http.Request, limit int64, until time.Time, splitCause bool) *Response {
 	buf, tooLarge, err := s.readBody(w, r, limit, until)
 	typ := r.Header.Get("Lambda-Runtime-Function-Error-Type")
 	if tooLarge || err != nil {
@@ -643,6 +646,11 @@ func (s *Server) readError(w http.ResponseWriter, r *http.Request, limit int64, 
 		}
 		return synthetic(typ, "")
 	}
+	if mime, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); splitCause && strings.EqualFold(strings.TrimSpace(mime), errorWithCause) {
+		body := withoutCause(res.Body)
+		res.Release()
+		res = &Response{Body: body, Error: true, ErrorType: typ}
+	}
 	if res.ErrorType == "" {
 		var doc struct {
 			ErrorType string `json:"errorType"`
@@ -652,6 +660,28 @@ func (s *Server) readError(w http.ResponseWriter, r *http.Request, limit int64, 
 		}
 	}
 	return res
+}
+
+// errorWithCause is the Content-Type of an error document that carries,
+// beside the error, its X-Ray cause in errorCause.
+const errorWithCause = "application/vnd.aws.lambda.error.cause+json"
+
+// withoutCause is what the caller gets of an error document posted as
+// errorWithCause: its error alone, re-encoded as Lambda's ErrorResponse
+// (the cause goes to X-Ray, which Hearth has not), or the JSON string
+// "Invalid error body" when the document does not have that shape. This is
+// what Lambda's Runtime API does (RIE rapi/handler/invocationerror.go).
+func withoutCause(body []byte) []byte {
+	var doc struct {
+		ErrorMessage string   `json:"errorMessage"`
+		ErrorType    string   `json:"errorType"`
+		StackTrace   []string `json:"stackTrace,omitempty"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return []byte(`"Invalid error body"`)
+	}
+	b, _ := json.Marshal(doc)
+	return b
 }
 
 // errorResponse builds an error Response from a trailer's type and body.

@@ -140,6 +140,19 @@ func TestErrors(t *testing.T) {
 		{"error header wins", "/invocation/r/error", `{"errorMessage":"boom","errorType":"x"}`, map[string]string{"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"}, "Runtime.Custom", `{"errorMessage":"boom","errorType":"x"}`},
 		{"error without body", "/invocation/r/error", ``, map[string]string{"Lambda-Runtime-Function-Error-Type": "Runtime.Custom"}, "Runtime.Custom", `{"errorMessage":"","errorType":"Runtime.Custom"}`},
 		{"bad response mode", "/invocation/r/response", `x`, map[string]string{"Lambda-Runtime-Function-Response-Mode": "weird"}, "Runtime.InvalidResponseModeHeader", ""},
+		// A body of type application/vnd.aws.lambda.error.cause+json holds
+		// the error and its X-Ray cause: the caller gets the error alone,
+		// re-encoded as Lambda's ErrorResponse (RIE
+		// rapi/handler/mime_type_error_cause_json.go).
+		{"error with cause", "/invocation/r/error",
+			`{"errorCause":{"paths":[],"working_directory":"/var/task","exceptions":[]},"stackTrace":["at a","at b"],"errorType":"E","errorMessage":"boom","extra":1}`,
+			map[string]string{"Content-Type": "application/vnd.aws.lambda.error.cause+json"}, "E",
+			`{"errorMessage":"boom","errorType":"E","stackTrace":["at a","at b"]}`},
+		{"error with cause, no trace", "/invocation/r/error", `{"errorMessage":"boom","errorType":"E","errorCause":{}}`,
+			map[string]string{"Content-Type": "application/vnd.aws.lambda.error.cause+json", "Lambda-Runtime-Function-Error-Type": "Function.Boom"}, "Function.Boom",
+			`{"errorMessage":"boom","errorType":"E"}`},
+		{"error with cause, unparsable", "/invocation/r/error", `{"errorMessage":"boom","stackTrace":"not a list"}`,
+			map[string]string{"Content-Type": "application/vnd.aws.lambda.error.cause+json"}, "", `"Invalid error body"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
