@@ -54,8 +54,7 @@ func (a *API) urlAddress(r *http.Request) (id, path, domain string, ok bool) {
 }
 
 // urlError answers as a function URL's front end does: a JSON body with
-// Message, the code in X-Amzn-ErrorType. ({"Message":"Forbidden"} is
-// what AWS answers a refused request; that its 502s carry
+// Message, the code in X-Amzn-ErrorType. (That its 502s carry
 // {"Message":"Internal Server Error"} is UNCONFIRMED, lambda-api.md §10.)
 func urlError(w http.ResponseWriter, status int, code, msg string) {
 	b, _ := json.Marshal(struct {
@@ -69,8 +68,31 @@ func urlError(w http.ResponseWriter, status int, code, msg string) {
 	w.Write(b)
 }
 
+// forbiddenMessage is what Lambda answers a request its resource policy
+// refuses (recorded from AWS by localstack's validated
+// test_lambda_permission_url_invocation, and in users' reports).
+const forbiddenMessage = "Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+
 func forbidden(w http.ResponseWriter) {
 	urlError(w, http.StatusForbidden, "AccessDeniedException", "Forbidden")
+}
+
+// refused answers a request the URL's resource policy does not allow.
+func refused(w http.ResponseWriter) {
+	urlError(w, http.StatusForbidden, "AccessDeniedException", forbiddenMessage)
+}
+
+// unknownURL answers a request for a URL id no function has: AWS's front
+// end answers 403 with a null Message (localstack's validated
+// test_lambda_url_non_existing_url).
+func unknownURL(w http.ResponseWriter) {
+	const b = `{"Message":null}`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Errortype", "AccessDeniedException")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusForbidden)
+	w.Write([]byte(b))
 }
 
 func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +107,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		// AWS's front end answers a URL it does not know as one the
 		// caller may not invoke.
 		a.log.Debug("function URL not found", "request_id", rid, "host", r.Host, "path", r.URL.Path)
-		forbidden(w)
+		unknownURL(w)
 		return
 	}
 	if u.Cors != nil && functionurl.IsPreflight(r) {
@@ -130,7 +152,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		}
 		if c.Account != u.Account && !a.urlPolicyAllows(&u, c.Account) {
 			a.log.Debug("function URL refused", "request_id", rid, "url", id, "caller", c.ARN)
-			forbidden(w)
+			refused(w)
 			return
 		}
 		accountID = u.Account
@@ -139,7 +161,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 	default:
 		if !a.urlPolicyAllows(&u, "") {
 			a.log.Debug("function URL refused: no policy statement allows lambda:InvokeFunctionUrl to everyone", "request_id", rid, "url", id)
-			forbidden(w)
+			refused(w)
 			return
 		}
 	}

@@ -311,9 +311,12 @@ func TestFunctionURLEvent(t *testing.T) {
 	id := functionURLRE.FindStringSubmatch(furl)[1]
 	host := strings.TrimSuffix(strings.TrimPrefix(furl, "http://"), "/")
 
-	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != `{"Message":"Forbidden"}` ||
+	// The body is the one AWS answers (localstack's validated
+	// test_lambda_permission_url_invocation).
+	const refusedBody = `{"Message":"Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}`
+	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != refusedBody ||
 		r.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" {
-		t.Errorf("NONE URL without a policy = %d %s %v; want 403 {\"Message\":\"Forbidden\"} AccessDeniedException", r.Status, r.Body, r.Header)
+		t.Errorf("NONE URL without a policy = %d %s %v; want 403 %s AccessDeniedException", r.Status, r.Body, r.Header, refusedBody)
 	}
 	// A statement for another auth type does not open a NONE URL.
 	if _, err := s.Client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("gourl"), StatementId: aws.String("iam-only"),
@@ -446,8 +449,9 @@ func TestFunctionURLEvent(t *testing.T) {
 	if r = s.urlCall(t, furl, "POST", "/", http.Header{"Content-Type": {"application/octet-stream"}}, big[:5*1024*1024], false, nil); r.Status != 413 {
 		t.Errorf("a 5 MB binary body = %d %s; want 413 (its event is over 6 MB)", r.Status, r.Body)
 	}
-	if r = s.urlCall(t, "http://"+strings.Repeat("z", 32)+".lambda-url.us-east-1.localhost:"+port+"/", "GET", "/", nil, nil, false, nil); r.Status != 403 {
-		t.Errorf("an unknown URL id = %d %s; want 403", r.Status, r.Body)
+	if r = s.urlCall(t, "http://"+strings.Repeat("z", 32)+".lambda-url.us-east-1.localhost:"+port+"/", "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != `{"Message":null}` ||
+		r.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("an unknown URL id = %d %s %v; want 403 {\"Message\":null} AccessDeniedException (as AWS answers)", r.Status, r.Body, r.Header)
 	}
 
 	// Reserved concurrency 0: throttled.
