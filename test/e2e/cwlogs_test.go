@@ -661,6 +661,8 @@ func TestCloudWatchLogsWire(t *testing.T) {
 	}{
 		{"Logs_20140328.DescribeLogStreams", `{"logGroupName":"/aws/lambda/f","logGroupIdentifier":"/aws/lambda/f"}`,
 			"ValidationException", "LogGroup name and LogGroup ARN are mutually exclusive parameters."},
+		{"Logs_20140328.CreateLogGroup", `{"logGroupName":"` + strings.Repeat("a", 513) + `"}`,
+			"InvalidParameterException", "Invalid LogGroup or LogStream, both must have length less than or equal to 512."},
 	} {
 		status, _, body := send("logs", tt.target, tt.body)
 		if status != 400 || body["__type"] != tt.code || body["message"] != tt.message {
