@@ -194,8 +194,9 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 	req := &invoke.Request{Account: u.Account, FunctionName: u.Function, Qualifier: u.Qualifier, RequestID: rid, Payload: ev,
 		TraceID: r.Header.Get(lambdaapi.HeaderTraceID)}
 	// A RESPONSE_STREAM URL sends the function's bytes as it writes
-	// them; a function that answers buffered is mapped as in BUFFERED
-	// mode.
+	// them. A function that answers buffered streams too (the runtime
+	// API passes any response to the sink), so its result is the body as
+	// it is, unmapped, as on Lambda.
 	var sink *urlSink
 	if u.InvokeMode == function.InvokeStream {
 		sink = &urlSink{w: w, rc: http.NewResponseController(w), r: r, cors: u.Cors, rid: rid}

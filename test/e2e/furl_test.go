@@ -512,6 +512,24 @@ func TestFunctionURLResponses(t *testing.T) {
 	if _, ok := ev["requestContext"].(map[string]any)["timeEpoch"].(float64); !ok {
 		t.Errorf("timeEpoch = %#v; want a JSON number", ev["requestContext"].(map[string]any)["timeEpoch"])
 	}
+
+	// In RESPONSE_STREAM mode a function that answers buffered has its
+	// result streamed as it is, not mapped (AWS's answer, which
+	// localstack's test_lambda_url_echo_invoke[RESPONSE_STREAM] reads);
+	// a function error is still 502.
+	if _, err := s.Client.UpdateFunctionUrlConfig(t.Context(), &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("pyurl"),
+		InvokeMode: types.InvokeModeResponseStream}); err != nil {
+		t.Fatal(err)
+	}
+	r = s.urlCall(t, furl, "GET", "/structured", nil, nil, false, nil)
+	var res map[string]any
+	if err := json.Unmarshal(r.Body, &res); err != nil || r.Status != 200 || res["statusCode"] != float64(202) || res["body"] != "<p>hi</p>" ||
+		len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("RESPONSE_STREAM /structured = %d %q Set-Cookie %q; want 200 and the result's JSON as the body", r.Status, r.Body, r.Header.Values("Set-Cookie"))
+	}
+	if r = s.urlCall(t, furl, "GET", "/error", nil, nil, false, nil); r.Status != 502 {
+		t.Errorf("RESPONSE_STREAM /error = %d %q; want 502", r.Status, r.Body)
+	}
 }
 
 // TestFunctionURLTraceHeader checks that a function URL request's
