@@ -17,6 +17,7 @@ import (
 	"hearth/internal/functionurl"
 	"hearth/internal/invoke"
 	"hearth/internal/lambdaapi"
+	"hearth/internal/worker"
 )
 
 // URLPathPrefix is the path form of function URLs, for clients that
@@ -179,6 +180,15 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	// Lambda's front end gives every request a trace: the event's
+	// headers carry x-amzn-trace-id whether or not the caller sent one
+	// (localstack's validated test_lambda_url_echo_http_fixture_default
+	// records it for a client that sent none), and the invocation
+	// continues it.
+	if r.Header.Get(lambdaapi.HeaderTraceID) == "" {
+		root, _, _ := strings.Cut(worker.TraceHeader(""), ";")
+		r.Header.Set(lambdaapi.HeaderTraceID, root)
+	}
 	ev, err := functionurl.NewEvent(r, functionurl.Request{URLID: id, DomainName: domain, Path: path, AccountID: accountID,
 		RequestID: rid, Time: time.Now(), Authorizer: authorizer, Body: body}).Marshal()
 	if err != nil {

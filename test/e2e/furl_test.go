@@ -345,6 +345,13 @@ func TestFunctionURLEvent(t *testing.T) {
 		t.Fatalf("the function's echo %s: %v", r.Body, err)
 	}
 	rc := ev.RequestContext
+	// Lambda gives a request without a trace one of its own, in the
+	// event's headers too (localstack's validated
+	// test_lambda_url_echo_http_fixture_default records it).
+	if tr := ev.Headers["x-amzn-trace-id"]; !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$`).MatchString(tr) {
+		t.Errorf("x-amzn-trace-id = %q; want a trace of the request's own, Root=1-<8 hex>-<24 hex>", tr)
+	}
+	delete(ev.Headers, "x-amzn-trace-id")
 	if rc.TimeEpoch < before.UnixMilli() || rc.TimeEpoch > after.UnixMilli() {
 		t.Errorf("timeEpoch %d not within the request (%d..%d)", rc.TimeEpoch, before.UnixMilli(), after.UnixMilli())
 	}
