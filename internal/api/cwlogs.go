@@ -145,7 +145,9 @@ func (a *API) logGroupArn(account, group string) string {
 func (a *API) resolveGroup(r *http.Request, name, ident *string) (string, string, *logsError) {
 	switch {
 	case name != nil && ident != nil:
-		return "", "", invalidLogsParam("LogGroupName and LogGroupIdentifier are mutually exclusive parameters.")
+		// AWS's code and text (localstack's validated
+		// test_describe_log_streams_with_log_group_identifier).
+		return "", "", &logsError{http.StatusBadRequest, "ValidationException", "LogGroup name and LogGroup ARN are mutually exclusive parameters."}
 	case name == nil && ident == nil:
 		return "", "", invalidLogsParam("Either LogGroupName or LogGroupIdentifier must be specified.")
 	}

@@ -64,6 +64,11 @@ func (a *API) createLogGroup(r *http.Request, body []byte) (any, *logsError) {
 		return nil, validationError("null", "logGroupName", "Member must not be null")
 	}
 	name := *in.LogGroupName
+	if len(name) > 512 {
+		// AWS's answer to a name over 512 characters (localstack's
+		// validated test_create_log_group_invalid_name_length).
+		return nil, invalidLogsParam("Invalid LogGroup or LogStream, both must have length less than or equal to 512.")
+	}
 	if !validLogGroupName(name) {
 		return nil, validationError(name, "logGroupName", logGroupNameConstraint)
 	}

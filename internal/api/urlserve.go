@@ -17,6 +17,7 @@ import (
 	"hearth/internal/functionurl"
 	"hearth/internal/invoke"
 	"hearth/internal/lambdaapi"
+	"hearth/internal/worker"
 )
 
 // URLPathPrefix is the path form of function URLs, for clients that
@@ -54,9 +55,7 @@ func (a *API) urlAddress(r *http.Request) (id, path, domain string, ok bool) {
 }
 
 // urlError answers as a function URL's front end does: a JSON body with
-// Message, the code in X-Amzn-ErrorType. ({"Message":"Forbidden"} is
-// what AWS answers a refused request; that its 502s carry
-// {"Message":"Internal Server Error"} is UNCONFIRMED, lambda-api.md §10.)
+// Message, the code in X-Amzn-ErrorType.
 func urlError(w http.ResponseWriter, status int, code, msg string) {
 	b, _ := json.Marshal(struct {
 		Message string `json:"Message"`
@@ -69,8 +68,45 @@ func urlError(w http.ResponseWriter, status int, code, msg string) {
 	w.Write(b)
 }
 
+// forbiddenMessage is what Lambda answers a request its resource policy
+// refuses (recorded from AWS by localstack's validated
+// test_lambda_permission_url_invocation, and in users' reports).
+const forbiddenMessage = "Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+
 func forbidden(w http.ResponseWriter) {
 	urlError(w, http.StatusForbidden, "AccessDeniedException", "Forbidden")
+}
+
+// refused answers a request the URL's resource policy does not allow.
+func refused(w http.ResponseWriter) {
+	urlError(w, http.StatusForbidden, "AccessDeniedException", forbiddenMessage)
+}
+
+// badGateway answers a function that failed or whose result maps to no
+// response. AWS's body is the bare text Internal Server Error, not JSON
+// (localstack's validated test_lambda_url_invocation_exception); its
+// headers are UNCONFIRMED and kept as urlError's.
+func badGateway(w http.ResponseWriter) {
+	const b = "Internal Server Error"
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Errortype", "ServiceException")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusBadGateway)
+	w.Write([]byte(b))
+}
+
+// unknownURL answers a request for a URL id no function has: AWS's front
+// end answers 403 with a null Message (localstack's validated
+// test_lambda_url_non_existing_url).
+func unknownURL(w http.ResponseWriter) {
+	const b = `{"Message":null}`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Errortype", "AccessDeniedException")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusForbidden)
+	w.Write([]byte(b))
 }
 
 func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +121,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		// AWS's front end answers a URL it does not know as one the
 		// caller may not invoke.
 		a.log.Debug("function URL not found", "request_id", rid, "host", r.Host, "path", r.URL.Path)
-		forbidden(w)
+		unknownURL(w)
 		return
 	}
 	if u.Cors != nil && functionurl.IsPreflight(r) {
@@ -130,7 +166,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 		}
 		if c.Account != u.Account && !a.urlPolicyAllows(&u, c.Account) {
 			a.log.Debug("function URL refused", "request_id", rid, "url", id, "caller", c.ARN)
-			forbidden(w)
+			refused(w)
 			return
 		}
 		accountID = u.Account
@@ -139,11 +175,20 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 	default:
 		if !a.urlPolicyAllows(&u, "") {
 			a.log.Debug("function URL refused: no policy statement allows lambda:InvokeFunctionUrl to everyone", "request_id", rid, "url", id)
-			forbidden(w)
+			refused(w)
 			return
 		}
 	}
 
+	// Lambda's front end gives every request a trace: the event's
+	// headers carry x-amzn-trace-id whether or not the caller sent one
+	// (localstack's validated test_lambda_url_echo_http_fixture_default
+	// records it for a client that sent none), and the invocation
+	// continues it.
+	if r.Header.Get(lambdaapi.HeaderTraceID) == "" {
+		root, _, _ := strings.Cut(worker.TraceHeader(""), ";")
+		r.Header.Set(lambdaapi.HeaderTraceID, root)
+	}
 	ev, err := functionurl.NewEvent(r, functionurl.Request{URLID: id, DomainName: domain, Path: path, AccountID: accountID,
 		RequestID: rid, Time: time.Now(), Authorizer: authorizer, Body: body}).Marshal()
 	if err != nil {
@@ -159,8 +204,9 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 	req := &invoke.Request{Account: u.Account, FunctionName: u.Function, Qualifier: u.Qualifier, RequestID: rid, Payload: ev,
 		TraceID: r.Header.Get(lambdaapi.HeaderTraceID)}
 	// A RESPONSE_STREAM URL sends the function's bytes as it writes
-	// them; a function that answers buffered is mapped as in BUFFERED
-	// mode.
+	// them. A function that answers buffered streams too (the runtime
+	// API passes any response to the sink), so its result is the body as
+	// it is, unmapped, as on Lambda.
 	var sink *urlSink
 	if u.InvokeMode == function.InvokeStream {
 		sink = &urlSink{w: w, rc: http.NewResponseController(w), r: r, cors: u.Cors, rid: rid}
@@ -181,13 +227,13 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 			urlError(w, http.StatusGatewayTimeout, "ServiceException", "Endpoint request timed out")
 			return
 		}
-		urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+		badGateway(w)
 		return
 	}
 	out, err := functionurl.ParseResponse(res.Payload)
 	if err != nil {
 		a.log.Info("function URL response malformed", "request_id", rid, "function", u.Function, "err", err)
-		urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+		badGateway(w)
 		return
 	}
 	h := w.Header()
@@ -238,6 +284,6 @@ func (a *API) urlInvokeFailed(w http.ResponseWriter, rid string, err error) {
 		urlError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request Entity Too Large")
 	default:
 		a.log.Info("function URL invocation failed", "request_id", rid, "err", err)
-		urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+		badGateway(w)
 	}
 }

@@ -126,5 +126,5 @@ func (s *urlSink) finish(w http.ResponseWriter, functionError, errorType string)
 		urlError(w, http.StatusGatewayTimeout, "ServiceException", "Endpoint request timed out")
 		return
 	}
-	urlError(w, http.StatusBadGateway, "ServiceException", "Internal Server Error")
+	badGateway(w)
 }

@@ -20,8 +20,12 @@ const (
 	algorithm = "AWS4-HMAC-SHA256"
 	amzDate   = "20060102T150405Z"
 	// MaxSkew is how far a header-signed request's X-Amz-Date may be from
-	// the server's clock, as on AWS.
+	// the server's clock, as on AWS's Lambda endpoint.
 	MaxSkew = 5 * time.Minute
+	// stsSkew is STS's window, wider than Lambda's: AWS answers
+	// GetCallerIdentity "Signature expired: … (… - 15 min.)" (users'
+	// recorded CLI output).
+	stsSkew = 15 * time.Minute
 	// maxExpires is the longest a presigned URL may be valid (7 days).
 	maxExpires = 7 * 24 * time.Hour
 	// EmptyHash is the payload hash of an empty body.
@@ -304,27 +308,31 @@ func (v *Verifier) Begin(r *http.Request, service string) (*Pending, error) {
 		return nil, invalidSignature("Credential should be scoped to correct service: '" + service + "'. ")
 	}
 	now := v.now().UTC()
+	skew, skewText := MaxSkew, "5 min."
+	if sig.Service == "sts" {
+		skew, skewText = stsSkew, "15 min."
+	}
 	if sig.Presigned {
-		if now.Before(sig.Time.Add(-MaxSkew)) {
+		if now.Before(sig.Time.Add(-skew)) {
 			return nil, invalidSignature("Signature not yet current: " + sig.Time.Format(amzDate) + " is still later than " +
-				now.Add(MaxSkew).Format(amzDate) + " (" + now.Format(amzDate) + " + 5 min.)")
+				now.Add(skew).Format(amzDate) + " (" + now.Format(amzDate) + " + " + skewText + ")")
 		}
 		exp := sig.Expires
 		if exp == 0 {
-			exp = MaxSkew
+			exp = skew
 		}
 		if now.After(sig.Time.Add(exp)) {
 			return nil, invalidSignature("Signature expired: " + sig.Time.Format(amzDate) + " is now earlier than " +
 				now.Add(-exp).Format(amzDate) + " (" + now.Format(amzDate) + " - " + exp.String() + ")")
 		}
 	} else {
-		if sig.Time.Before(now.Add(-MaxSkew)) {
+		if sig.Time.Before(now.Add(-skew)) {
 			return nil, invalidSignature("Signature expired: " + sig.Time.Format(amzDate) + " is now earlier than " +
-				now.Add(-MaxSkew).Format(amzDate) + " (" + now.Format(amzDate) + " - 5 min.)")
+				now.Add(-skew).Format(amzDate) + " (" + now.Format(amzDate) + " - " + skewText + ")")
 		}
-		if sig.Time.After(now.Add(MaxSkew)) {
+		if sig.Time.After(now.Add(skew)) {
 			return nil, invalidSignature("Signature not yet current: " + sig.Time.Format(amzDate) + " is still later than " +
-				now.Add(MaxSkew).Format(amzDate) + " (" + now.Format(amzDate) + " + 5 min.)")
+				now.Add(skew).Format(amzDate) + " (" + now.Format(amzDate) + " + " + skewText + ")")
 		}
 	}
 	return &Pending{v: v, r: r, sig: sig, cred: cred, caller: caller}, nil

@@ -298,3 +298,38 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestSTSClockWindow checks the STS window: AWS accepts a GetCallerIdentity
+// signed up to 15 minutes off and says so when refusing ("… - 15 min."),
+// while Lambda's stays 5 minutes.
+func TestSTSClockWindow(t *testing.T) {
+	keys, root := testKeys(t)
+	v := NewVerifier("us-east-1", keys, NewSessions())
+	now := time.Now()
+	begin := func(service string, at time.Time) error {
+		t.Helper()
+		req := httptest.NewRequest("POST", "http://127.0.0.1:9001/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		sum := sha256.Sum256([]byte("Action=GetCallerIdentity&Version=2011-06-15"))
+		cred := aws.Credentials{AccessKeyID: root.ID, SecretAccessKey: root.Secret}
+		if err := v4.NewSigner().SignHTTP(context.Background(), cred, req, hex.EncodeToString(sum[:]), service, "us-east-1", at); err != nil {
+			t.Fatal(err)
+		}
+		_, err := v.Begin(req, service)
+		return err
+	}
+	if err := begin("sts", now.Add(-10*time.Minute)); err != nil {
+		t.Errorf("sts signed 10 minutes ago: %v; want accepted", err)
+	}
+	if err := begin("sts", now.Add(10*time.Minute)); err != nil {
+		t.Errorf("sts signed 10 minutes ahead: %v; want accepted", err)
+	}
+	var ae *Error
+	if err := begin("sts", now.Add(-16*time.Minute)); !errors.As(err, &ae) || ae.STSCode != "SignatureDoesNotMatch" ||
+		!strings.HasPrefix(ae.Message, "Signature expired: ") || !strings.HasSuffix(ae.Message, " - 15 min.)") {
+		t.Errorf("sts signed 16 minutes ago: %v; want SignatureDoesNotMatch \"Signature expired: … - 15 min.)\"", err)
+	}
+	if err := begin("lambda", now.Add(-10*time.Minute)); !errors.As(err, &ae) || !strings.HasSuffix(ae.Message, " - 5 min.)") {
+		t.Errorf("lambda signed 10 minutes ago: %v; want \"Signature expired: … - 5 min.)\"", err)
+	}
+}

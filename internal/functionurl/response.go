@@ -28,7 +28,8 @@ var ErrMalformed = errors.New("malformed function URL response")
 // ParseResponse maps a function's result to an HTTP response:
 //
 //   - a JSON object with statusCode is a structured response: statusCode
-//     (200-599; informational ones cannot end a response),
+//     (200-599, a number or a string of digits; informational ones cannot
+//     end a response),
 //     headers (strings; numbers and booleans as their JSON text), cookies,
 //     body (a string) and isBase64Encoded;
 //   - any other JSON value is the body of a 200 response of type
@@ -104,6 +105,15 @@ func ParsePrelude(prelude []byte) (*Response, error) {
 // cookies.
 func parseMeta(obj map[string]json.RawMessage, rawStatus json.RawMessage) (*Response, error) {
 	out := &Response{}
+	// A string of digits counts as the number: AWS answers 418 for
+	// {"statusCode":"418"} (localstack's test_lambda_url_headers_and_status,
+	// validated against AWS).
+	if s := ""; json.Unmarshal(rawStatus, &s) == nil {
+		rawStatus = json.RawMessage(s)
+		if _, err := strconv.ParseUint(s, 10, 16); err != nil {
+			rawStatus = nil
+		}
+	}
 	var status float64
 	if err := json.Unmarshal(rawStatus, &status); err != nil || status != math.Trunc(status) || status < 200 || status > 599 {
 		return nil, fmt.Errorf("%w: statusCode %s is not an HTTP status", ErrMalformed, rawStatus)

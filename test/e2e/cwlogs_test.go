@@ -654,4 +654,19 @@ func TestCloudWatchLogsWire(t *testing.T) {
 			t.Errorf("%s answered with Content-Type %q; want application/x-amz-json-1.1", tt.target, ctype)
 		}
 	}
+	// Codes and messages as AWS answers them (recorded by localstack's
+	// validated tests).
+	for _, tt := range []struct {
+		target, body, code, message string
+	}{
+		{"Logs_20140328.DescribeLogStreams", `{"logGroupName":"/aws/lambda/f","logGroupIdentifier":"/aws/lambda/f"}`,
+			"ValidationException", "LogGroup name and LogGroup ARN are mutually exclusive parameters."},
+		{"Logs_20140328.CreateLogGroup", `{"logGroupName":"` + strings.Repeat("a", 513) + `"}`,
+			"InvalidParameterException", "Invalid LogGroup or LogStream, both must have length less than or equal to 512."},
+	} {
+		status, _, body := send("logs", tt.target, tt.body)
+		if status != 400 || body["__type"] != tt.code || body["message"] != tt.message {
+			t.Errorf("%s with %s = %d %v; want 400 %s %q", tt.target, tt.body, status, body, tt.code, tt.message)
+		}
+	}
 }

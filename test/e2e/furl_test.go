@@ -311,9 +311,12 @@ func TestFunctionURLEvent(t *testing.T) {
 	id := functionURLRE.FindStringSubmatch(furl)[1]
 	host := strings.TrimSuffix(strings.TrimPrefix(furl, "http://"), "/")
 
-	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != `{"Message":"Forbidden"}` ||
+	// The body is the one AWS answers (localstack's validated
+	// test_lambda_permission_url_invocation).
+	const refusedBody = `{"Message":"Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}`
+	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != refusedBody ||
 		r.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" {
-		t.Errorf("NONE URL without a policy = %d %s %v; want 403 {\"Message\":\"Forbidden\"} AccessDeniedException", r.Status, r.Body, r.Header)
+		t.Errorf("NONE URL without a policy = %d %s %v; want 403 %s AccessDeniedException", r.Status, r.Body, r.Header, refusedBody)
 	}
 	// A statement for another auth type does not open a NONE URL.
 	if _, err := s.Client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("gourl"), StatementId: aws.String("iam-only"),
@@ -342,6 +345,13 @@ func TestFunctionURLEvent(t *testing.T) {
 		t.Fatalf("the function's echo %s: %v", r.Body, err)
 	}
 	rc := ev.RequestContext
+	// Lambda gives a request without a trace one of its own, in the
+	// event's headers too (localstack's validated
+	// test_lambda_url_echo_http_fixture_default records it).
+	if tr := ev.Headers["x-amzn-trace-id"]; !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$`).MatchString(tr) {
+		t.Errorf("x-amzn-trace-id = %q; want a trace of the request's own, Root=1-<8 hex>-<24 hex>", tr)
+	}
+	delete(ev.Headers, "x-amzn-trace-id")
 	if rc.TimeEpoch < before.UnixMilli() || rc.TimeEpoch > after.UnixMilli() {
 		t.Errorf("timeEpoch %d not within the request (%d..%d)", rc.TimeEpoch, before.UnixMilli(), after.UnixMilli())
 	}
@@ -432,7 +442,7 @@ func TestFunctionURLEvent(t *testing.T) {
 	}
 
 	// Errors.
-	if r = s.urlCall(t, furl, "GET", "/error", nil, nil, false, nil); r.Status != 502 || string(r.Body) != `{"Message":"Internal Server Error"}` {
+	if r = s.urlCall(t, furl, "GET", "/error", nil, nil, false, nil); r.Status != 502 || string(r.Body) != "Internal Server Error" {
 		t.Errorf("function error = %d %s; want 502 Internal Server Error", r.Status, r.Body)
 	}
 	if r = s.urlCall(t, furl, "GET", "/sleep", nil, nil, false, nil); r.Status != 504 {
@@ -446,8 +456,9 @@ func TestFunctionURLEvent(t *testing.T) {
 	if r = s.urlCall(t, furl, "POST", "/", http.Header{"Content-Type": {"application/octet-stream"}}, big[:5*1024*1024], false, nil); r.Status != 413 {
 		t.Errorf("a 5 MB binary body = %d %s; want 413 (its event is over 6 MB)", r.Status, r.Body)
 	}
-	if r = s.urlCall(t, "http://"+strings.Repeat("z", 32)+".lambda-url.us-east-1.localhost:"+port+"/", "GET", "/", nil, nil, false, nil); r.Status != 403 {
-		t.Errorf("an unknown URL id = %d %s; want 403", r.Status, r.Body)
+	if r = s.urlCall(t, "http://"+strings.Repeat("z", 32)+".lambda-url.us-east-1.localhost:"+port+"/", "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != `{"Message":null}` ||
+		r.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("an unknown URL id = %d %s %v; want 403 {\"Message\":null} AccessDeniedException (as AWS answers)", r.Status, r.Body, r.Header)
 	}
 
 	// Reserved concurrency 0: throttled.
@@ -483,8 +494,8 @@ func TestFunctionURLResponses(t *testing.T) {
 		{"/json", 200, "application/json", `{"message": "Hello, world!"}`, nil},
 		{"/number", 200, "application/json", `42`, nil},
 		{"/structured", 202, "text/html", `<p>hi</p>`, []string{"c=3; HttpOnly"}},
-		{"/malformed", 502, "application/json", `{"Message":"Internal Server Error"}`, nil},
-		{"/error", 502, "application/json", `{"Message":"Internal Server Error"}`, nil},
+		{"/malformed", 502, "application/json", "Internal Server Error", nil},
+		{"/error", 502, "application/json", "Internal Server Error", nil},
 	} {
 		r := s.urlCall(t, furl, "GET", tc.path, nil, nil, false, nil)
 		if r.Status != tc.status || r.Header.Get("Content-Type") != tc.contentType || string(r.Body) != tc.body ||
@@ -507,6 +518,24 @@ func TestFunctionURLResponses(t *testing.T) {
 	}
 	if _, ok := ev["requestContext"].(map[string]any)["timeEpoch"].(float64); !ok {
 		t.Errorf("timeEpoch = %#v; want a JSON number", ev["requestContext"].(map[string]any)["timeEpoch"])
+	}
+
+	// In RESPONSE_STREAM mode a function that answers buffered has its
+	// result streamed as it is, not mapped (AWS's answer, which
+	// localstack's test_lambda_url_echo_invoke[RESPONSE_STREAM] reads);
+	// a function error is still 502.
+	if _, err := s.Client.UpdateFunctionUrlConfig(t.Context(), &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("pyurl"),
+		InvokeMode: types.InvokeModeResponseStream}); err != nil {
+		t.Fatal(err)
+	}
+	r = s.urlCall(t, furl, "GET", "/structured", nil, nil, false, nil)
+	var res map[string]any
+	if err := json.Unmarshal(r.Body, &res); err != nil || r.Status != 200 || res["statusCode"] != float64(202) || res["body"] != "<p>hi</p>" ||
+		len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("RESPONSE_STREAM /structured = %d %q Set-Cookie %q; want 200 and the result's JSON as the body", r.Status, r.Body, r.Header.Values("Set-Cookie"))
+	}
+	if r = s.urlCall(t, furl, "GET", "/error", nil, nil, false, nil); r.Status != 502 {
+		t.Errorf("RESPONSE_STREAM /error = %d %q; want 502", r.Status, r.Body)
 	}
 }
 
