@@ -122,6 +122,9 @@ func TestCloudWatchLogs(t *testing.T) {
 	if want := "arn:aws:logs:us-east-1:" + account + ":log-group:/aws/lambda/talker"; aws.ToString(g.LogGroupArn) != want || aws.ToString(g.Arn) != want+":*" {
 		t.Errorf("group ARNs = %s, %s; want %s and %[3]s:*", aws.ToString(g.LogGroupArn), aws.ToString(g.Arn), want)
 	}
+	if g.DeletionProtectionEnabled == nil || *g.DeletionProtectionEnabled || g.LogGroupClass != cwtypes.LogGroupClassStandard {
+		t.Errorf("group = deletion protection %v, class %q; want false, as AWS lists it, and STANDARD", g.DeletionProtectionEnabled, g.LogGroupClass)
+	}
 	if aws.ToInt64(g.StoredBytes) == 0 || aws.ToInt64(g.CreationTime) == 0 || g.RetentionInDays != nil {
 		t.Errorf("group = stored %d, created %d, retention %v; want bytes, a creation time and no retention",
 			aws.ToInt64(g.StoredBytes), aws.ToInt64(g.CreationTime), g.RetentionInDays)
