@@ -95,12 +95,12 @@ func ParsePattern(s string) (*Pattern, error) {
 }
 
 func patternError(msg string) error {
-	return &patternErr{msg}
+	return &patternErr{"Invalid filter pattern: " + msg}
 }
 
 type patternErr struct{ msg string }
 
-func (e *patternErr) Error() string { return "Invalid filter pattern: " + e.msg }
+func (e *patternErr) Error() string { return e.msg }
 func (e *patternErr) Unwrap() error { return ErrPattern }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -215,6 +215,10 @@ type jsonParser struct {
 
 // parseJSONPattern parses s, which starts with "{" after leading spaces.
 func parseJSONPattern(s string) (jsonNode, error) {
+	if !strings.HasSuffix(strings.TrimRight(s, " \t\n\r"), "}") {
+		// The service's own words for this one.
+		return nil, &patternErr{"If a filter pattern starts with '{' it must end with '}'"}
+	}
 	p := &jsonParser{s: s}
 	p.skip()
 	p.i++ // {

@@ -132,8 +132,17 @@ func TestJSONPatternErrors(t *testing.T) {
 		"{ " + strings.Repeat("$.a = 1 && ", 64) + "$.a = 1 }",
 		"{ $" + strings.Repeat(".a", 33) + " = 1 }",
 	} {
-		if _, err := logs.ParsePattern(s); !errors.Is(err, logs.ErrPattern) || !strings.HasPrefix(err.Error(), "Invalid filter pattern") {
+		_, err := logs.ParsePattern(s)
+		if !errors.Is(err, logs.ErrPattern) || !strings.HasPrefix(err.Error(), "Invalid filter pattern: ") &&
+			!strings.HasPrefix(err.Error(), "If a filter pattern starts with '{' it must end with '}'") {
 			t.Errorf("ParsePattern(%.80q) = %v; want ErrPattern", s, err)
+		}
+	}
+	// AWS's message for a missing closing brace (InvalidParameterException,
+	// as reported in jorgebastida/awslogs#210).
+	for _, s := range []string{`{`, `{ $.level = "ERROR"`, `{ $.a = 1 } x`, `  { $.a = 1 `} {
+		if _, err := logs.ParsePattern(s); err == nil || err.Error() != "If a filter pattern starts with '{' it must end with '}'" {
+			t.Errorf("ParsePattern(%q) = %v; want AWS's message for an unclosed {", s, err)
 		}
 	}
 	// The bounds leave room for real patterns.

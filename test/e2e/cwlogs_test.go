@@ -718,10 +718,15 @@ func TestCloudWatchLogsJSONFilter(t *testing.T) {
 	if recs, _ := filter(`{ $.nothing NOT EXISTS }`); len(recs) != len(all) {
 		t.Errorf("{ $.nothing NOT EXISTS } = %d records; want all %d JSON records", len(recs), len(all))
 	}
-	for _, bad := range []string{`{ $.type = }`, `{ $.type = "platform.start"`, `{ $.latency > fast }`, `{ ((($.a = 1) }`} {
-		_, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/jsonlog"), FilterPattern: aws.String(bad)})
-		if errCode(err) != "InvalidParameterException" || !strings.Contains(err.Error(), "Invalid filter pattern") {
-			t.Errorf("FilterLogEvents(%q) = %v; want InvalidParameterException: Invalid filter pattern", bad, err)
+	for _, tt := range []struct{ pattern, message string }{
+		{`{ $.type = }`, "Invalid filter pattern"},
+		{`{ $.latency > fast }`, "Invalid filter pattern"},
+		{`{ ((($.a = 1) }`, "Invalid filter pattern"},
+		{`{ $.type = "platform.start"`, "If a filter pattern starts with '{' it must end with '}'"},
+	} {
+		_, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/jsonlog"), FilterPattern: aws.String(tt.pattern)})
+		if errCode(err) != "InvalidParameterException" || !strings.Contains(err.Error(), "InvalidParameterException: "+tt.message) {
+			t.Errorf("FilterLogEvents(%q) = %v; want InvalidParameterException: %s", tt.pattern, err, tt.message)
 		}
 	}
 }
