@@ -227,6 +227,10 @@ type logGroupOut struct {
 	StoredBytes       int64  `json:"storedBytes"`
 	LogGroupClass     string `json:"logGroupClass"`
 	LogGroupArn       string `json:"logGroupArn"`
+	// DeletionProtectionEnabled is always false: Hearth has no deletion
+	// protection, and AWS has listed the field (false by default) since
+	// late 2025.
+	DeletionProtectionEnabled bool `json:"deletionProtectionEnabled"`
 }
 
 func (a *API) describeLogGroups(r *http.Request, body []byte) (any, *logsError) {

@@ -6,22 +6,30 @@ import (
 	"strings"
 )
 
-// Pattern is a CloudWatch Logs filter pattern of plain terms: an event
-// matches when it contains every term, at least one of the ?terms (if
-// there are any) and none of the -terms. Terms match case-sensitively,
-// anywhere in the message; "quoted phrases" are one term with their
-// spaces.
+// Pattern is a CloudWatch Logs filter pattern, of plain terms or a JSON
+// pattern (see jsonfilter.go). With terms, an event matches when it
+// contains every term, at least one of the ?terms (if there are any) and
+// none of the -terms. Terms match case-sensitively, anywhere in the
+// message; "quoted phrases" are one term with their spaces.
 type Pattern struct {
 	all, any, none [][]byte
+	json           jsonNode // a JSON pattern, { $.level = "ERROR" }
 }
 
 // ErrPattern is wrapped by ParsePattern's errors.
 var ErrPattern = errors.New("invalid filter pattern")
 
 // ParsePattern parses a filter pattern. The empty pattern matches every
-// event. JSON ({ $.x = … }), space-delimited ([a, b]) and regular
-// expression (%…%) patterns are refused.
+// event. Space-delimited ([a, b]) and regular expression (%…%) patterns
+// are refused.
 func ParsePattern(s string) (*Pattern, error) {
+	if t := strings.TrimLeft(s, " \t\n\r"); strings.HasPrefix(t, "{") {
+		n, err := parseJSONPattern(s)
+		if err != nil {
+			return nil, err
+		}
+		return &Pattern{json: n}, nil
+	}
 	p := &Pattern{}
 	for i := 0; ; {
 		for i < len(s) && isSpace(s[i]) {
@@ -31,8 +39,10 @@ func ParsePattern(s string) (*Pattern, error) {
 			return p, nil
 		}
 		switch s[i] {
-		case '{', '[', '%':
-			return nil, patternError("JSON, space-delimited and regular-expression patterns are not supported; use terms, \"phrases\", ?any and -excluded terms")
+		case '{':
+			return nil, patternError("a JSON pattern { … } must be the whole pattern")
+		case '[', '%':
+			return nil, patternError("space-delimited and regular-expression patterns are not supported; use terms, \"phrases\", ?any and -excluded terms, or a JSON pattern { $.field = value }")
 		}
 		list := &p.all
 		switch s[i] {
@@ -85,12 +95,12 @@ func ParsePattern(s string) (*Pattern, error) {
 }
 
 func patternError(msg string) error {
-	return &patternErr{msg}
+	return &patternErr{"Invalid filter pattern: " + msg}
 }
 
 type patternErr struct{ msg string }
 
-func (e *patternErr) Error() string { return "Invalid filter pattern: " + e.msg }
+func (e *patternErr) Error() string { return e.msg }
 func (e *patternErr) Unwrap() error { return ErrPattern }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -100,6 +110,9 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 func (p *Pattern) Match(msg []byte) bool {
 	if p == nil {
 		return true
+	}
+	if p.json != nil {
+		return matchJSON(p.json, msg)
 	}
 	for _, t := range p.all {
 		if !bytes.Contains(msg, t) {
@@ -126,6 +139,12 @@ func (p *Pattern) Match(msg []byte) bool {
 // same pattern.
 func (p *Pattern) String() string {
 	var b strings.Builder
+	if p.json != nil {
+		b.WriteString("{ ")
+		p.json.render(&b)
+		b.WriteString(" }")
+		return b.String()
+	}
 	write := func(prefix string, terms [][]byte) {
 		for _, t := range terms {
 			if b.Len() > 0 {

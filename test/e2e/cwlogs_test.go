@@ -122,6 +122,9 @@ func TestCloudWatchLogs(t *testing.T) {
 	if want := "arn:aws:logs:us-east-1:" + account + ":log-group:/aws/lambda/talker"; aws.ToString(g.LogGroupArn) != want || aws.ToString(g.Arn) != want+":*" {
 		t.Errorf("group ARNs = %s, %s; want %s and %[3]s:*", aws.ToString(g.LogGroupArn), aws.ToString(g.Arn), want)
 	}
+	if g.DeletionProtectionEnabled == nil || *g.DeletionProtectionEnabled || g.LogGroupClass != cwtypes.LogGroupClassStandard {
+		t.Errorf("group = deletion protection %v, class %q; want false, as AWS lists it, and STANDARD", g.DeletionProtectionEnabled, g.LogGroupClass)
+	}
 	if aws.ToInt64(g.StoredBytes) == 0 || aws.ToInt64(g.CreationTime) == 0 || g.RetentionInDays != nil {
 		t.Errorf("group = stored %d, created %d, retention %v; want bytes, a creation time and no retention",
 			aws.ToInt64(g.StoredBytes), aws.ToInt64(g.CreationTime), g.RetentionInDays)
@@ -327,8 +330,13 @@ func TestCloudWatchLogs(t *testing.T) {
 	if got := messages(filter(cloudwatchlogs.FilterLogEventsInput{LogStreamNamePrefix: aws.String(v1.EnvID[:len("2026/01/01/[1]")]), FilterPattern: aws.String("from")})); !slices.Equal(got, []string{"from-version 0"}) {
 		t.Errorf("FilterLogEvents(prefix of the version's stream) = %q; want from-version 0", got)
 	}
-	if _, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: group, FilterPattern: aws.String(`{ $.level = "ERROR" }`)}); errCode(err) != "InvalidParameterException" {
-		t.Errorf("FilterLogEvents(JSON pattern) = %v; want InvalidParameterException", err)
+	// A Text-format function's lines are not JSON: a JSON pattern
+	// matches none of them. Space-delimited patterns are refused.
+	if got := messages(filter(cloudwatchlogs.FilterLogEventsInput{FilterPattern: aws.String(`{ $.level = * || $.level NOT EXISTS }`)})); got != nil {
+		t.Errorf("FilterLogEvents(JSON pattern) on text lines = %q; want none", got)
+	}
+	if _, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: group, FilterPattern: aws.String(`[ip, user]`)}); errCode(err) != "InvalidParameterException" {
+		t.Errorf("FilterLogEvents(space-delimited pattern) = %v; want InvalidParameterException", err)
 	}
 
 	// hearth logs reads the same log as before: "<time> <text>" lines.
@@ -600,6 +608,126 @@ func TestCLILogs(t *testing.T) {
 	}
 	if err != nil || !strings.Contains(out, "needle 0\n") || !strings.Contains(out, "needle 1\n") || !strings.Contains(out, "REPORT RequestId: ") {
 		t.Errorf("aws logs tail = %v:\n%s\nwant the function's lines", err, out)
+	}
+}
+
+// TestCloudWatchLogsJSONFilter filters the records of a function with
+// LogFormat JSON by JSON filter patterns, through aws-sdk-go-v2's client:
+// its platform records are JSON ({"type":"platform.start","record":…})
+// and match selectors on them, while its plain stdout lines are not JSON
+// and match no JSON pattern.
+func TestCloudWatchLogsJSONFilter(t *testing.T) {
+	s := startServer(t, "")
+	ctx := t.Context()
+	s.create(t, "jsonlog", goFn())
+	if _, err := s.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		FunctionName:  aws.String("jsonlog"),
+		LoggingConfig: &ltypes.LoggingConfig{LogFormat: ltypes.LogFormatJson},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lambda.NewFunctionUpdatedV2Waiter(s.Client).Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("jsonlog")}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		r := s.invoke(t, "jsonlog", map[string]any{"op": "print", "text": fmt.Sprint("plain-", i)})
+		ids = append(ids, str(t, r.decode(t), "request_id"))
+	}
+	cw := logsClient(s, s.creds)
+	filter := func(pattern string) ([]map[string]any, []string) {
+		t.Helper()
+		in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/jsonlog"), FilterPattern: aws.String(pattern)}
+		var recs []map[string]any
+		var plain []string
+		for p := cloudwatchlogs.NewFilterLogEventsPaginator(cw, in); p.HasMorePages(); {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatalf("FilterLogEvents(%q): %v", pattern, err)
+			}
+			for _, e := range page.Events {
+				var m map[string]any
+				if json.Unmarshal([]byte(aws.ToString(e.Message)), &m) != nil {
+					plain = append(plain, aws.ToString(e.Message))
+					continue
+				}
+				recs = append(recs, m)
+			}
+		}
+		return recs, plain
+	}
+	all, plain := filter("")
+	if len(all) < 6 || !slices.Contains(plain, "plain-0 0") || !slices.Contains(plain, "plain-2 0") {
+		t.Fatalf("unfiltered: %d JSON records and plain lines %q; want platform records and the printed lines", len(all), plain)
+	}
+	requestIDs := func(recs []map[string]any) []string {
+		var out []string
+		for _, m := range recs {
+			rec, _ := m["record"].(map[string]any)
+			id, _ := rec["requestId"].(string)
+			out = append(out, id)
+		}
+		return out
+	}
+	types := func(recs []map[string]any) map[string]int {
+		out := map[string]int{}
+		for _, m := range recs {
+			typ, _ := m["type"].(string)
+			out[typ]++
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		pattern string
+		types   map[string]int // the records' types, nil for none
+		ids     []string       // their request ids, when checked
+	}{
+		{`{ $.type = "platform.start" }`, map[string]int{"platform.start": 3}, ids},
+		{`{ $.type = "platform.start" && $.record.requestId = "` + ids[1] + `" }`, map[string]int{"platform.start": 1}, ids[1:2]},
+		{`{ $.type = platform.report && $.record.metrics.memorySizeMB = 128 && $.record.metrics.durationMs >= 0 }`, map[string]int{"platform.report": 3}, ids},
+		{`{ $.record.metrics.memorySizeMB > 128 }`, nil, nil},
+		{`{ ($.type = "platform.start" || $.type = "platform.report") && $.record.requestId != "` + ids[0] + `" }`,
+			map[string]int{"platform.start": 2, "platform.report": 2}, nil},
+		{`{ $.type = "*.start" }`, map[string]int{"platform.start": 3}, nil},
+		{`{ $.type = "nothing*" }`, nil, nil},
+		{`{ $.record.nothing NOT EXISTS && $.type = platform.start }`, map[string]int{"platform.start": 3}, nil},
+		{`{ $.record IS NULL }`, nil, nil},
+	} {
+		recs, plain := filter(tt.pattern)
+		if len(plain) != 0 {
+			t.Errorf("FilterLogEvents(%q) returned plain lines %q; a JSON pattern matches only JSON", tt.pattern, plain)
+		}
+		got := types(recs)
+		if len(got) == 0 {
+			got = nil
+		}
+		if diff := cmp.Diff(tt.types, got); diff != "" {
+			t.Errorf("FilterLogEvents(%q) record types (-want +got):\n%s", tt.pattern, diff)
+		}
+		if tt.ids != nil {
+			if diff := cmp.Diff(tt.ids, requestIDs(recs)); diff != "" {
+				t.Errorf("FilterLogEvents(%q) request ids (-want +got):\n%s", tt.pattern, diff)
+			}
+		}
+	}
+	// Every record that is JSON has a type: NOT EXISTS on it finds none,
+	// and NOT EXISTS on a field none has finds exactly the JSON records.
+	if recs, _ := filter(`{ $.type NOT EXISTS }`); len(recs) != 0 {
+		t.Errorf("{ $.type NOT EXISTS } = %v; want none", recs)
+	}
+	if recs, _ := filter(`{ $.nothing NOT EXISTS }`); len(recs) != len(all) {
+		t.Errorf("{ $.nothing NOT EXISTS } = %d records; want all %d JSON records", len(recs), len(all))
+	}
+	for _, tt := range []struct{ pattern, message string }{
+		{`{ $.type = }`, "Invalid filter pattern"},
+		{`{ $.latency > fast }`, "Invalid filter pattern"},
+		{`{ ((($.a = 1) }`, "Invalid filter pattern"},
+		{`{ $.type = "platform.start"`, "If a filter pattern starts with '{' it must end with '}'"},
+	} {
+		_, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/jsonlog"), FilterPattern: aws.String(tt.pattern)})
+		if errCode(err) != "InvalidParameterException" || !strings.Contains(err.Error(), "InvalidParameterException: "+tt.message) {
+			t.Errorf("FilterLogEvents(%q) = %v; want InvalidParameterException: %s", tt.pattern, err, tt.message)
+		}
 	}
 }
 
