@@ -99,7 +99,10 @@ func TestReservedConcurrency(t *testing.T) {
 		}
 	}
 
-	// Reserved 0 switches the function off; its events wait.
+	// Reserved 0 switches the function off: its events go to the
+	// failure destination at once, unrun and without retries
+	// (lambda-api.md §8; TestAsyncZeroReservedConcurrency checks the
+	// record). Once the reservation is gone, events run again.
 	if _, err := s.Client.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("capped"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
 		t.Fatalf("PutFunctionConcurrency(0) = %v", err)
 	}
@@ -108,17 +111,21 @@ func TestReservedConcurrency(t *testing.T) {
 	}
 	s.putEventConfig(t, "capped", 0, queueARN("capped-ok"), queueARN("capped-failed"))
 	s.event(t, "capped", `{"op":"echo"}`)
-	if early := s.receive(t, "capped-ok", 1, 1500*time.Millisecond); len(early) != 0 {
+	if failed := s.receive(t, "capped-failed", 1, 30*time.Second); len(failed) != 1 {
+		t.Errorf("the event at reserved 0 did not reach the failure destination")
+	}
+	if ran := s.receive(t, "capped-ok", 1, 100*time.Millisecond); len(ran) != 0 {
 		t.Errorf("an event ran at reserved 0")
 	}
 	if _, err := s.Client.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("capped")}); err != nil {
 		t.Fatalf("DeleteFunctionConcurrency = %v", err)
 	}
+	s.event(t, "capped", `{"op":"echo"}`)
 	if recs := s.receive(t, "capped-ok", 1, 30*time.Second); len(recs) != 1 {
-		t.Errorf("the waiting event did not run once the reservation was deleted")
+		t.Errorf("an event did not run once the reservation was deleted")
 	}
 	if left := s.receive(t, "capped-failed", 1, 100*time.Millisecond); len(left) != 0 {
-		t.Errorf("the throttled event reached the failure destination")
+		t.Errorf("an event after the reservation was deleted reached the failure destination")
 	}
 	got, err = s.Client.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String("capped")})
 	if err != nil || got.ReservedConcurrentExecutions != nil {
