@@ -60,12 +60,17 @@ func urlError(w http.ResponseWriter, status int, code, msg string) {
 	b, _ := json.Marshal(struct {
 		Message string `json:"Message"`
 	}{msg})
+	urlErrorBody(w, status, code, b)
+}
+
+// urlErrorBody answers an error with body as it is.
+func urlErrorBody(w http.ResponseWriter, status int, code string, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Amzn-Errortype", code)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(b)
+	w.Write(body)
 }
 
 // forbiddenMessage is what Lambda answers a request its resource policy
@@ -87,26 +92,14 @@ func refused(w http.ResponseWriter) {
 // (localstack's validated test_lambda_url_invocation_exception); its
 // headers are UNCONFIRMED and kept as urlError's.
 func badGateway(w http.ResponseWriter) {
-	const b = "Internal Server Error"
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Amzn-Errortype", "ServiceException")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusBadGateway)
-	w.Write([]byte(b))
+	urlErrorBody(w, http.StatusBadGateway, "ServiceException", []byte("Internal Server Error"))
 }
 
 // unknownURL answers a request for a URL id no function has: AWS's front
 // end answers 403 with a null Message (localstack's validated
 // test_lambda_url_non_existing_url).
 func unknownURL(w http.ResponseWriter) {
-	const b = `{"Message":null}`
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Amzn-Errortype", "AccessDeniedException")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusForbidden)
-	w.Write([]byte(b))
+	urlErrorBody(w, http.StatusForbidden, "AccessDeniedException", []byte(`{"Message":null}`))
 }
 
 func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
