@@ -47,7 +47,8 @@ func (a *API) addPermission(w http.ResponseWriter, r *http.Request) {
 	}
 	perm := function.Permission{Sid: in.StatementId, Action: in.Action, Principal: in.Principal,
 		SourceArn: deref(in.SourceArn), SourceAccount: deref(in.SourceAccount), EventSourceToken: deref(in.EventSourceToken),
-		PrincipalOrgID: deref(in.PrincipalOrgID), FunctionUrlAuthType: deref(in.FunctionUrlAuthType)}
+		PrincipalOrgID: deref(in.PrincipalOrgID), FunctionUrlAuthType: deref(in.FunctionUrlAuthType),
+		InvokedViaFunctionUrl: in.InvokedViaFunctionUrl != nil && *in.InvokedViaFunctionUrl}
 	st, err := perm.Statement(resource)
 	if err != nil {
 		a.fail(w, r, invalid(strings.TrimPrefix(err.Error(), function.ErrInvalidPermission.Error()+": ")))

@@ -95,7 +95,8 @@ func (a *API) createFunctionURLConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	u := function.URLConfig{Account: cfg.Account, Function: cfg.Name, Qualifier: alias, ID: function.NewURLID(),
-		AuthType: deref(in.AuthType), InvokeMode: function.InvokeBuffered, Cors: corsOf(in.Cors), Created: now, Modified: now}
+		AuthType: deref(in.AuthType), InvokeMode: function.InvokeBuffered, Cors: corsOf(in.Cors), Created: now, Modified: now,
+		RequiresInvoke: true}
 	if in.InvokeMode != nil {
 		u.InvokeMode = *in.InvokeMode
 	}

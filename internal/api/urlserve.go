@@ -167,7 +167,7 @@ func (a *API) serveURL(w http.ResponseWriter, r *http.Request) {
 			CallerID: c.UserID, UserARN: c.ARN, UserID: c.UserID}}
 	default:
 		if !a.urlPolicyAllows(&u, "") {
-			a.log.Debug("function URL refused: no policy statement allows lambda:InvokeFunctionUrl to everyone", "request_id", rid, "url", id)
+			a.log.Debug("function URL refused: the policy does not allow everyone lambda:InvokeFunctionUrl and lambda:InvokeFunction", "request_id", rid, "url", id)
 			refused(w)
 			return
 		}
@@ -261,10 +261,12 @@ func (a *API) urlCaller(r *http.Request, body []byte) (*auth.Caller, error) {
 }
 
 // urlPolicyAllows reports whether the resource policy of u's function
-// (or alias) lets account ("" for anyone) invoke it through its URL.
+// (or alias) lets account ("" for anyone) invoke it through its URL:
+// lambda:InvokeFunctionUrl and, for a URL created under Lambda's model of
+// October 2025, lambda:InvokeFunction.
 func (a *API) urlPolicyAllows(u *function.URLConfig, account string) bool {
 	p, err := a.store.Policy(u.Account, u.Function, u.Qualifier)
-	return err == nil && p.AllowsURL(account, u.AuthType)
+	return err == nil && p.AllowsURL(account, u.AuthType, !u.RequiresInvoke)
 }
 
 // urlInvokeFailed answers an invocation the invoke service refused.

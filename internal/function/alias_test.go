@@ -87,8 +87,21 @@ func TestPermissionStatement(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("statement = %s\nwant %s", got, want)
 	}
+	// What the Lambda console and AWS's docs add for a public URL.
+	via := function.Permission{Sid: "FunctionURLAllowInvokeAction", Action: "lambda:InvokeFunction", Principal: "*", InvokedViaFunctionUrl: true}
+	st, err = via.Statement("arn:aws:lambda:us-east-1:000000000000:function:f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = json.Marshal(st)
+	want = `{"Sid":"FunctionURLAllowInvokeAction","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:000000000000:function:f","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":"true"}}}`
+	if string(got) != want {
+		t.Errorf("statement = %s\nwant %s", got, want)
+	}
 	for _, bad := range []function.Permission{
 		{Sid: "x", Action: "s3:GetObject", Principal: "*"},
+		{Sid: "x", Action: "lambda:InvokeFunction", Principal: "*", FunctionUrlAuthType: "NONE"},
+		{Sid: "x", Action: "lambda:*", Principal: "*", FunctionUrlAuthType: "AWS_IAM"},
 		{Sid: "x", Action: "lambda:InvokeFunction", Principal: ""},
 		{Sid: "x", Action: "lambda:InvokeFunction", Principal: "nobody"},
 	} {
@@ -102,12 +115,12 @@ func TestPermissionStatement(t *testing.T) {
 // back, from the document GetPolicy shows, as itself; every document
 // ParsePolicy accepts prints back to one it accepts again.
 func FuzzPolicyStatement(f *testing.F) {
-	f.Add("s1", "lambda:InvokeFunction", "s3.amazonaws.com", "arn:aws:s3:::b", "000000000000", "", "")
-	f.Add("s2", "lambda:*", "123456789012", "", "", "o-x", "AWS_IAM")
-	f.Add("s3", "lambda:GetFunction", "*", "", "", "", "NONE")
-	f.Fuzz(func(t *testing.T, sid, action, principal, sourceArn, sourceAccount, org, urlAuth string) {
+	f.Add("s1", "lambda:InvokeFunction", "s3.amazonaws.com", "arn:aws:s3:::b", "000000000000", "", "", false)
+	f.Add("s2", "lambda:InvokeFunctionUrl", "123456789012", "", "", "o-x", "AWS_IAM", false)
+	f.Add("s3", "lambda:InvokeFunction", "*", "", "", "", "", true)
+	f.Fuzz(func(t *testing.T, sid, action, principal, sourceArn, sourceAccount, org, urlAuth string, viaURL bool) {
 		p := function.Permission{Sid: sid, Action: action, Principal: principal, SourceArn: sourceArn,
-			SourceAccount: sourceAccount, PrincipalOrgID: org, FunctionUrlAuthType: urlAuth}
+			SourceAccount: sourceAccount, PrincipalOrgID: org, FunctionUrlAuthType: urlAuth, InvokedViaFunctionUrl: viaURL}
 		st, err := p.Statement("arn:aws:lambda:us-east-1:000000000000:function:f")
 		if err != nil || sid == "" {
 			return

@@ -41,7 +41,21 @@ type Permission struct {
 	EventSourceToken    string
 	PrincipalOrgID      string
 	FunctionUrlAuthType string
+	// InvokedViaFunctionUrl limits the statement to requests that come
+	// through a function URL: Lambda stores it as the condition
+	// {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}.
+	InvokedViaFunctionUrl bool
 }
+
+// Actions and condition keys of function URLs. Since October 2025 a
+// function URL's caller needs both actions (see AllowsURL); the condition
+// key is true only for a request that comes through a function URL.
+const (
+	ActionInvoke     = "lambda:InvokeFunction"
+	ActionInvokeURL  = "lambda:InvokeFunctionUrl"
+	KeyURLAuthType   = "lambda:FunctionUrlAuthType"
+	KeyInvokedViaURL = "lambda:InvokedViaFunctionUrl"
+)
 
 // ErrInvalidPermission reports a permission Lambda would refuse.
 var ErrInvalidPermission = errors.New("invalid permission")
@@ -58,6 +72,11 @@ func (p *Permission) Statement(resource string) (Statement, error) {
 	p = &q
 	if !strings.HasPrefix(p.Action, "lambda:") || len(p.Action) == len("lambda:") {
 		return Statement{}, fmt.Errorf("%w: 1 validation error detected: Value '%s' at 'action' failed to satisfy constraint: Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])", ErrInvalidPermission, p.Action)
+	}
+	// Lambda's words (reported by users since 2025 and noted in
+	// localstack's validated test_add_lambda_permission_fields).
+	if p.FunctionUrlAuthType != "" && p.Action != ActionInvokeURL {
+		return Statement{}, fmt.Errorf("%w: FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action", ErrInvalidPermission)
 	}
 	if p.Principal == "" {
 		return Statement{}, fmt.Errorf("%w: The provided principal was invalid. Please check the principal and try again.", ErrInvalidPermission)
@@ -91,7 +110,10 @@ func (p *Permission) Statement(resource string) (Statement, error) {
 	cond("StringEquals", "AWS:SourceAccount", p.SourceAccount)
 	cond("StringEquals", "lambda:EventSourceToken", p.EventSourceToken)
 	cond("StringEquals", "aws:PrincipalOrgID", p.PrincipalOrgID)
-	cond("StringEquals", "lambda:FunctionUrlAuthType", p.FunctionUrlAuthType)
+	cond("StringEquals", KeyURLAuthType, p.FunctionUrlAuthType)
+	if p.InvokedViaFunctionUrl {
+		cond("Bool", KeyInvokedViaURL, "true")
+	}
 	return st, nil
 }
 
@@ -149,10 +171,12 @@ func (p *Policy) Find(sid string) int {
 }
 
 // Allows reports whether the policy lets account (its root, or anyone:
-// "*") perform action. A Deny that matches wins over any Allow. Statements
-// with conditions never match: Hearth has no organizations, and source
-// ARN and account conditions are for service principals, which are not
-// callers of Hearth's API.
+// "*") perform action through Lambda's API. A Deny that matches wins over
+// any Allow. Statements with conditions never match: Hearth has no
+// organizations, source ARN and account conditions are for service
+// principals, which are not callers of Hearth's API, and
+// lambda:InvokedViaFunctionUrl is false for an API request, so a
+// statement limited to function URLs never grants the Invoke API.
 func (p *Policy) Allows(account, action string) bool {
 	allowed := false
 	for _, st := range p.Statements {
@@ -169,20 +193,29 @@ func (p *Policy) Allows(account, action string) bool {
 	return allowed
 }
 
-// ActionInvokeURL is the action a function URL's callers need.
-const ActionInvokeURL = "lambda:InvokeFunctionUrl"
-
 // AllowsURL reports whether the policy lets a caller invoke a function URL
 // whose auth type is authType: account is the signer's account under
 // AWS_IAM, and "" for an anonymous caller (NONE), whom only a "*"
-// principal matches. A statement's conditions must all hold in the
-// request's context, which has lambda:FunctionUrlAuthType and nothing
-// else; a statement with any other condition does not match. A Deny that
-// matches wins.
-func (p *Policy) AllowsURL(account, authType string) bool {
+// principal matches. Since October 2025 Lambda evaluates two actions for
+// such a request, lambda:InvokeFunctionUrl and lambda:InvokeFunction, and
+// both must be allowed; a URL created before (legacy) needs only the
+// first, as AWS let existing URLs keep working. A statement's conditions
+// must all hold in the request's context, which has
+// lambda:FunctionUrlAuthType and lambda:InvokedViaFunctionUrl (true) and
+// nothing else; a statement with any other condition does not match. A
+// Deny that matches wins.
+func (p *Policy) AllowsURL(account, authType string, legacy bool) bool {
+	if !p.allowsURLAction(account, authType, ActionInvokeURL) {
+		return false
+	}
+	return legacy || p.allowsURLAction(account, authType, ActionInvoke)
+}
+
+// allowsURLAction evaluates one action of a function URL request.
+func (p *Policy) allowsURLAction(account, authType, action string) bool {
 	allowed := false
 	for _, st := range p.Statements {
-		if !actionMatches(st.Action, ActionInvokeURL) || !urlConditionsHold(st.Condition, authType) {
+		if !actionMatches(st.Action, action) || !urlConditionsHold(st.Condition, authType) {
 			continue
 		}
 		if account == "" && !anyone(st.Principal) || account != "" && !principalMatches(st.Principal, account) {
@@ -198,10 +231,16 @@ func (p *Policy) AllowsURL(account, authType string) bool {
 	return allowed
 }
 
+// urlConditionsHold reports whether cond holds for a request through a
+// function URL of authType. Condition keys are case-insensitive, as in
+// IAM; Bool values are "true" or "false" in any case.
 func urlConditionsHold(cond map[string]map[string]string, authType string) bool {
 	for op, kv := range cond {
 		for k, v := range kv {
-			if op != "StringEquals" || !strings.EqualFold(k, "lambda:FunctionUrlAuthType") || v != authType {
+			switch {
+			case op == "StringEquals" && strings.EqualFold(k, KeyURLAuthType) && v == authType:
+			case op == "Bool" && strings.EqualFold(k, KeyInvokedViaURL) && strings.EqualFold(v, "true"):
+			default:
 				return false
 			}
 		}

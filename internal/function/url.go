@@ -27,6 +27,13 @@ type URLConfig struct {
 	Cors       *Cors     `json:"cors,omitempty"`
 	Created    time.Time `json:"created"`
 	Modified   time.Time `json:"modified"`
+	// RequiresInvoke is set on every URL created since Hearth follows
+	// Lambda's authorization model of October 2025: its callers need
+	// lambda:InvokeFunction as well as lambda:InvokeFunctionUrl. A URL
+	// stored before has it unset and keeps needing only the latter, as AWS
+	// let the URLs that existed then keep working (see AllowsURL). It is
+	// not part of the API's answers, and an update keeps it.
+	RequiresInvoke bool `json:"requires_invoke,omitempty"`
 }
 
 // Cors is a function URL's cross-origin configuration, as given (nil

@@ -61,6 +61,9 @@ type AddPermissionInput struct {
 	RevisionId          *string `json:"RevisionId,omitempty"`
 	PrincipalOrgID      *string `json:"PrincipalOrgID,omitempty"`
 	FunctionUrlAuthType *string `json:"FunctionUrlAuthType,omitempty"`
+	// InvokedViaFunctionUrl limits the statement to invocations through a
+	// function URL (AWS API change of 2025-10-10).
+	InvokedViaFunctionUrl *bool `json:"InvokedViaFunctionUrl,omitempty"`
 }
 
 // AddPermissionOutput is AddPermission's answer: the statement added, as

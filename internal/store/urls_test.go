@@ -10,7 +10,9 @@ import (
 
 // TestURLConfigs checks that a function URL is found by its id from
 // memory, after a restart too, and that it goes with its alias and its
-// function.
+// function; and that whether it was created under Lambda's authorization
+// model of October 2025 survives the restart (a URL stored before reads as
+// one that was not).
 func TestURLConfigs(t *testing.T) {
 	dir := t.TempDir()
 	s, b := open(t, dir)
@@ -22,7 +24,7 @@ func TestURLConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	latest := function.URLConfig{Account: acct, Function: "f", ID: function.NewURLID(), AuthType: function.URLAuthNone}
-	alias := function.URLConfig{Account: acct, Function: "f", Qualifier: "live", ID: function.NewURLID(), AuthType: function.URLAuthIAM}
+	alias := function.URLConfig{Account: acct, Function: "f", Qualifier: "live", ID: function.NewURLID(), AuthType: function.URLAuthIAM, RequiresInvoke: true}
 	for _, u := range []function.URLConfig{latest, alias} {
 		if err := s.CreateURLConfig(ctx, u); err != nil {
 			t.Fatal(err)
@@ -35,8 +37,11 @@ func TestURLConfigs(t *testing.T) {
 
 	s, b = open(t, dir)
 	defer b.Close()
-	if got, ok := s.URLByID(alias.ID); !ok || got.Qualifier != "live" || got.AuthType != function.URLAuthIAM {
+	if got, ok := s.URLByID(alias.ID); !ok || got.Qualifier != "live" || got.AuthType != function.URLAuthIAM || !got.RequiresInvoke {
 		t.Fatalf("URLByID(alias's) after restart = %+v, %v", got, ok)
+	}
+	if got, ok := s.URLByID(latest.ID); !ok || got.RequiresInvoke {
+		t.Fatalf("URLByID($LATEST's, stored without RequiresInvoke) after restart = %+v, %v; want RequiresInvoke false", got, ok)
 	}
 	if got := s.URLConfigs(acct, "f"); len(got) != 2 || got[0].Qualifier != "" || got[1].Qualifier != "live" {
 		t.Errorf("URLConfigs = %+v; want $LATEST's then live's", got)

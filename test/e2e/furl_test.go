@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,8 +20,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -94,18 +97,31 @@ func (s *server) urlCall(t testing.TB, furl, method, path string, header http.He
 	return urlReply{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
-// allowPublic adds the statement AWS requires of a NONE URL.
+// allowPublic adds the two statements AWS requires of a NONE URL since
+// October 2025 (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html):
+// lambda:InvokeFunctionUrl for a NONE URL, and lambda:InvokeFunction
+// through a function URL only.
 func (s *server) allowPublic(t testing.TB, name, qualifier string) {
 	t.Helper()
-	in := &lambda.AddPermissionInput{FunctionName: aws.String(name), StatementId: aws.String("public-url"),
-		Action: aws.String("lambda:InvokeFunctionUrl"), Principal: aws.String("*"), FunctionUrlAuthType: types.FunctionUrlAuthTypeNone}
-	if qualifier != "" {
-		in.Qualifier = aws.String(qualifier)
-	}
-	if _, err := s.Client.AddPermission(t.Context(), in); err != nil {
-		t.Fatal(err)
+	for _, in := range []*lambda.AddPermissionInput{
+		{FunctionName: aws.String(name), StatementId: aws.String("public-url"),
+			Action: aws.String("lambda:InvokeFunctionUrl"), Principal: aws.String("*"), FunctionUrlAuthType: types.FunctionUrlAuthTypeNone},
+		{FunctionName: aws.String(name), StatementId: aws.String("public-invoke"),
+			Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("*"), InvokedViaFunctionUrl: aws.Bool(true)},
+	} {
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		if _, err := s.Client.AddPermission(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
+
+// urlRefusedBody is what a function URL answers a request its resource
+// policy refuses (localstack's validated
+// test_lambda_permission_url_invocation).
+const urlRefusedBody = `{"Message":"Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}`
 
 var lambdaTimeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$`)
 
@@ -311,12 +327,9 @@ func TestFunctionURLEvent(t *testing.T) {
 	id := functionURLRE.FindStringSubmatch(furl)[1]
 	host := strings.TrimSuffix(strings.TrimPrefix(furl, "http://"), "/")
 
-	// The body is the one AWS answers (localstack's validated
-	// test_lambda_permission_url_invocation).
-	const refusedBody = `{"Message":"Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"}`
-	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != refusedBody ||
+	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, nil); r.Status != 403 || string(r.Body) != urlRefusedBody ||
 		r.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" {
-		t.Errorf("NONE URL without a policy = %d %s %v; want 403 %s AccessDeniedException", r.Status, r.Body, r.Header, refusedBody)
+		t.Errorf("NONE URL without a policy = %d %s %v; want 403 %s AccessDeniedException", r.Status, r.Body, r.Header, urlRefusedBody)
 	}
 	// A statement for another auth type does not open a NONE URL.
 	if _, err := s.Client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("gourl"), StatementId: aws.String("iam-only"),
@@ -663,11 +676,118 @@ func TestFunctionURLIAM(t *testing.T) {
 		Action: aws.String("lambda:InvokeFunctionUrl"), Principal: aws.String("444444444444"), FunctionUrlAuthType: types.FunctionUrlAuthTypeAwsIam}); err != nil {
 		t.Fatal(err)
 	}
+	// Since October 2025 the account needs lambda:InvokeFunction too
+	// (allowPublic granted it to everyone, through a URL, above).
+	if _, err := s.Client.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("iamurl"), StatementId: aws.String("public-invoke")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.urlCall(t, furl, "GET", "/", nil, nil, false, &other); r.Status != 403 || string(r.Body) != urlRefusedBody {
+		t.Errorf("another account with lambda:InvokeFunctionUrl only = %d %s; want 403 %s", r.Status, r.Body, urlRefusedBody)
+	}
+	if _, err := s.Client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("iamurl"), StatementId: aws.String("other-invoke"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("444444444444"), InvokedViaFunctionUrl: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
 	r := s.urlCall(t, furl, "GET", "/", nil, nil, false, &other)
 	var ev events.LambdaFunctionURLRequest
 	json.Unmarshal(r.Body, &ev)
 	if r.Status != 200 || ev.RequestContext.Authorizer == nil || ev.RequestContext.Authorizer.IAM.AccountID != "444444444444" {
 		t.Errorf("another account with permission = %d %s; want 200, authorizer.iam.accountId 444444444444", r.Status, r.Body)
+	}
+}
+
+// TestFunctionURLInvokePermission checks Lambda's authorization model of
+// October 2025 (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html):
+// AddPermission's InvokedViaFunctionUrl stores the condition
+// {"Bool":{"lambda:InvokedViaFunctionUrl":"true"}} and GetPolicy shows it;
+// a NONE URL answers only when the policy allows everyone both
+// lambda:InvokeFunctionUrl and lambda:InvokeFunction, and AWS's 403 with
+// either alone; FunctionUrlAuthType on another action is refused with
+// Lambda's message; and the statement limited to function URLs lets no
+// other account use the Invoke API.
+func TestFunctionURLInvokePermission(t *testing.T) {
+	s := startURLServer(t)
+	ctx := t.Context()
+	s.create(t, "pub", fn{runtime: "provided.al2023", handler: "bootstrap", zip: buildGoFunction(t, "gourl")})
+	cfg, err := s.Client.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("pub"), AuthType: types.FunctionUrlAuthTypeNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	furl := aws.ToString(cfg.FunctionUrl)
+	get := func() urlReply { return s.urlCall(t, furl, "GET", "/", nil, nil, false, nil) }
+	const arn = "arn:aws:lambda:us-east-1:000000000000:function:pub"
+
+	// FunctionUrlAuthType goes with lambda:InvokeFunctionUrl only.
+	_, err = s.NoRetry.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("pub"), StatementId: aws.String("wrong"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("*"), FunctionUrlAuthType: types.FunctionUrlAuthTypeNone})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValueException" ||
+		ae.ErrorMessage() != "FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action" {
+		t.Errorf("AddPermission(InvokeFunction, FunctionUrlAuthType NONE) = %v; want InvalidParameterValueException: FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action", err)
+	}
+	if _, err := s.NoRetry.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("pub")}); errCode(err) != "ResourceNotFoundException" {
+		t.Errorf("GetPolicy after a refused AddPermission = %v; want ResourceNotFoundException", err)
+	}
+
+	// lambda:InvokeFunctionUrl alone no longer opens a new URL.
+	urlOut, err := s.Client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("pub"), StatementId: aws.String("FunctionURLAllowPublicAccess"),
+		Action: aws.String("lambda:InvokeFunctionUrl"), Principal: aws.String("*"), FunctionUrlAuthType: types.FunctionUrlAuthTypeNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := get(); r.Status != 403 || string(r.Body) != urlRefusedBody || r.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" {
+		t.Errorf("NONE URL with lambda:InvokeFunctionUrl only = %d %s; want 403 %s", r.Status, r.Body, urlRefusedBody)
+	}
+
+	// The second statement of AWS's docs: InvokeFunction through a URL.
+	viaOut, err := s.Client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("pub"), StatementId: aws.String("FunctionURLAllowInvokeAction"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("*"), InvokedViaFunctionUrl: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wantURL = `{"Sid":"FunctionURLAllowPublicAccess","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunctionUrl","Resource":"` + arn +
+		`","Condition":{"StringEquals":{"lambda:FunctionUrlAuthType":"NONE"}}}`
+	const wantVia = `{"Sid":"FunctionURLAllowInvokeAction","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"` + arn +
+		`","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":"true"}}}`
+	if got := aws.ToString(urlOut.Statement); got != wantURL {
+		t.Errorf("AddPermission(InvokeFunctionUrl) statement = %s; want %s", got, wantURL)
+	}
+	if got := aws.ToString(viaOut.Statement); got != wantVia {
+		t.Errorf("AddPermission(InvokedViaFunctionUrl) statement = %s; want %s", got, wantVia)
+	}
+	pol, err := s.Client.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("pub")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"Version":"2012-10-17","Id":"default","Statement":[` + wantURL + `,` + wantVia + `]}`; aws.ToString(pol.Policy) != want {
+		t.Errorf("GetPolicy = %s; want %s", aws.ToString(pol.Policy), want)
+	}
+	if r := get(); r.Status != 200 {
+		t.Errorf("NONE URL with both statements = %d %s; want 200", r.Status, r.Body)
+	}
+
+	// lambda:InvokeFunction alone does not open it either.
+	if _, err := s.Client.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("pub"), StatementId: aws.String("FunctionURLAllowPublicAccess")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(); r.Status != 403 || string(r.Body) != urlRefusedBody {
+		t.Errorf("NONE URL with lambda:InvokeFunction only = %d %s; want 403 %s", r.Status, r.Body, urlRefusedBody)
+	}
+
+	// The statement that lets everyone invoke through the URL lets nobody
+	// use the Invoke API.
+	if defaultIsolation() != "linux" {
+		return // another account needs the linux driver
+	}
+	out, err := s.cli(ctx, "accounts", "create", "--id", "444444444444").Output()
+	if err != nil {
+		t.Fatalf("accounts create: %v", err)
+	}
+	kb := exportsOf(t, string(out))
+	b := lambda.New(lambda.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(kb["AWS_ACCESS_KEY_ID"], kb["AWS_SECRET_ACCESS_KEY"], "")})
+	if _, err := s.tryInvoke(ctx, b, arn, map[string]any{}); errCode(err) != "AccessDeniedException" {
+		t.Errorf("another account invokes with only the statement limited to function URLs = %v; want AccessDeniedException", err)
 	}
 }
 
