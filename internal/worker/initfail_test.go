@@ -254,11 +254,44 @@ func TestInitTimeoutRetriedInInvoke(t *testing.T) {
 		"END RequestId: " + id,
 		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\tStatus: timeout\t",
 	}
-	if diff := cmp.Diff(want, maskFigures(logLines(res.Log))); diff != "" {
-		t.Errorf("log tail (-want +got):\n%s", diff)
+	tail = logLines(res.Log)
+	if diff := cmp.Diff(want, maskFigures(tail)); diff != "" {
+		t.Fatalf("log tail (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(want, maskFigures(tw.onlyStream(t, hung.Name))); diff != "" {
 		t.Errorf("log stream (-want +got):\n%s", diff)
+	}
+	// As on Lambda, the timeout is the REPORT's Duration and Billed
+	// Duration, however long the retry's sandbox took to start.
+	if !strings.Contains(tail[8], "\tDuration: 1000.00 ms\tBilled Duration: 1000 ms\t") || res.Duration != time.Second {
+		t.Errorf("REPORT = %q, Result.Duration = %v; want Duration 1000.00 ms, Billed Duration 1000 ms", tail[8], res.Duration)
+	}
+}
+
+// An invocation that runs into its timeout reports the timeout as its
+// Duration and Billed Duration, as Lambda's REPORT does ("Duration:
+// 3000.00 ms\tBilled Duration: 3000 ms\t…\tStatus: timeout"), not the
+// time the platform took to stop it; in JSON too.
+func TestTimeoutDuration(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	for _, format := range []string{"Text", "JSON"} {
+		t.Run(format, func(t *testing.T) {
+			cfg := tw.function(t, strings.Replace(runtimeScript("0"), "sleep 1;;", "sleep 5;;", 1))
+			cfg.Name, cfg.Timeout, cfg.LogFormat = "timeout-"+format, 1, format
+			res := tw.invoke(t, cfg, `"slow"`)
+			if res.ErrorType != "Sandbox.Timedout" || res.Duration != time.Second {
+				t.Fatalf("Invoke() = %q after %v; want Sandbox.Timedout after 1s", res.ErrorType, res.Duration)
+			}
+			lines := logLines(res.Log)
+			report := lines[len(lines)-1]
+			want := "\tDuration: 1000.00 ms\tBilled Duration: 1000 ms\t"
+			if format == "JSON" {
+				want = `"metrics":{"durationMs":1000,"billedDurationMs":1000,`
+			}
+			if !strings.Contains(report, want) {
+				t.Errorf("report = %q; want %q in it", report, want)
+			}
+		})
 	}
 }
 
