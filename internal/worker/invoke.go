@@ -162,7 +162,9 @@ func (w *Worker) coldInvoke(p *pool, req *Request) (*Result, error) {
 	var since time.Time // zero: the invocation's time begins in run
 	var prior []byte    // the failed init's log, for the invocation's tail
 	if fail != nil {
-		prior = w.discardInit(fail)
+		// The retry's lines follow all of the first init's, as on Lambda,
+		// which resets the environment before it inits again.
+		prior = w.drainInit(fail)
 		since = time.Now()
 		in.Phase = phaseInvoke
 		e, fail, err = w.startEnvironment(p, req, req.Function.TimeoutDuration(), in)
