@@ -305,7 +305,7 @@ func TestTimeoutDuration(t *testing.T) {
 func TestInitRetryFollowsTeardown(t *testing.T) {
 	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
 	cfg := tw.function(t, `#!/bin/bash
-tok="attempt-$$-$RANDOM"
+tok="attempt-$(date +%s%N)"
 echo "$tok" > "${TMPDIR:-/tmp}/tok"
 trap 'echo "$tok bye"; exit 0' TERM
 echo "$tok init"
