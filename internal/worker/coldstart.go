@@ -125,6 +125,20 @@ func (w *Worker) discardInit(f *initFailure) []byte {
 	return tail
 }
 
+// drainInit ends a failed init whose log stream another init continues:
+// its environment, if one started, is destroyed, and drainInit waits until
+// everything the environment wrote on its way out (a runtime's SIGTERM
+// handler, an extension's SHUTDOWN work) is logged, so that none of it
+// lands among the next init's lines. It returns what the init logged since
+// the last takeTail, those lines included.
+func (w *Worker) drainInit(f *initFailure) []byte {
+	if e := f.log.e; e != nil {
+		w.destroy(e, f.reason)
+		<-e.destroyed // the capture is flushed and closed
+	}
+	return f.log.takeTail()
+}
+
 // failInit logs the end of init in, which failed as f says: what the init
 // wrote, then lines (an extension's EXTENSION line, say), the
 // platform.initRuntimeDone record if the runtime had started, and

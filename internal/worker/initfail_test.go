@@ -3,6 +3,7 @@ package worker
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,12 +255,115 @@ func TestInitTimeoutRetriedInInvoke(t *testing.T) {
 		"END RequestId: " + id,
 		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\tStatus: timeout\t",
 	}
-	if diff := cmp.Diff(want, maskFigures(logLines(res.Log))); diff != "" {
-		t.Errorf("log tail (-want +got):\n%s", diff)
+	tail = logLines(res.Log)
+	if diff := cmp.Diff(want, maskFigures(tail)); diff != "" {
+		t.Fatalf("log tail (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(want, maskFigures(tw.onlyStream(t, hung.Name))); diff != "" {
 		t.Errorf("log stream (-want +got):\n%s", diff)
 	}
+	// As on Lambda, the timeout is the REPORT's Duration and Billed
+	// Duration, however long the retry's sandbox took to start.
+	if !strings.Contains(tail[8], "\tDuration: 1000.00 ms\tBilled Duration: 1000 ms\t") || res.Duration != time.Second {
+		t.Errorf("REPORT = %q, Result.Duration = %v; want Duration 1000.00 ms, Billed Duration 1000 ms", tail[8], res.Duration)
+	}
+}
+
+// An invocation that runs into its timeout reports the timeout as its
+// Duration and Billed Duration, as Lambda's REPORT does ("Duration:
+// 3000.00 ms\tBilled Duration: 3000 ms\t…\tStatus: timeout"), not the
+// time the platform took to stop it; in JSON too.
+func TestTimeoutDuration(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	for _, format := range []string{"Text", "JSON"} {
+		t.Run(format, func(t *testing.T) {
+			cfg := tw.function(t, strings.Replace(runtimeScript("0"), "sleep 1;;", "sleep 5;;", 1))
+			cfg.Name, cfg.Timeout, cfg.LogFormat = "timeout-"+format, 1, format
+			res := tw.invoke(t, cfg, `"slow"`)
+			if res.ErrorType != "Sandbox.Timedout" || res.Duration != time.Second {
+				t.Fatalf("Invoke() = %q after %v; want Sandbox.Timedout after 1s", res.ErrorType, res.Duration)
+			}
+			lines := logLines(res.Log)
+			report := lines[len(lines)-1]
+			want := "\tDuration: 1000.00 ms\tBilled Duration: 1000 ms\t"
+			if format == "JSON" {
+				want = `"metrics":{"durationMs":1000,"billedDurationMs":1000,`
+			}
+			if !strings.Contains(report, want) {
+				t.Errorf("report = %q; want %q in it", report, want)
+			}
+		})
+	}
+}
+
+// The first init's environment is torn down before the init is retried:
+// what it writes on its way out (a runtime's SIGTERM handler, an
+// extension's work after SHUTDOWN, which lasts half a second) is all
+// logged before the retry's first line, in the log stream and in the
+// invocation's tail, as on Lambda, which resets the environment before it
+// inits again.
+func TestInitRetryFollowsTeardown(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	cfg := tw.function(t, `#!/bin/bash
+tok="attempt-$(date +%s%N)"
+echo "$tok" > "${TMPDIR:-/tmp}/tok"
+trap 'echo "$tok bye"; exit 0' TERM
+echo "$tok init"
+curl -sS -X POST -H "Lambda-Runtime-Function-Error-Type: Runtime.ImportModuleError" \
+	--data-binary '{"errorMessage":"Unable to import module","errorType":"Runtime.ImportModuleError"}' \
+	"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/init/error" >/dev/null
+sleep 60 &
+wait
+`)
+	opt := optWith(t, map[string]string{"slowbye": `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2020-01-01/extension"
+h=$(mktemp)
+curl -sS -D "$h" -X POST -H "Lambda-Extension-Name: slowbye" -d '{"events":["SHUTDOWN"]}' "$api/register" >/dev/null || exit 1
+id=$(grep -i '^Lambda-Extension-Identifier:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+curl -sS -H "Lambda-Extension-Identifier: $id" "$api/event/next" >/dev/null
+tok=$(cat "${TMPDIR:-/tmp}/tok")
+for i in 1 2 3 4 5; do echo "$tok ext-bye $i"; sleep 0.1; done
+`})
+	res := tw.invokeOpt(t, &Request{Function: cfg, Payload: []byte(`{}`), OptDir: opt})
+	defer res.Release()
+	if res.ErrorType != "Runtime.ImportModuleError" {
+		t.Fatalf("Invoke() = %q %s; want the init error", res.ErrorType, res.Payload)
+	}
+	// checkOrder: the first init's lines, its INIT_REPORT and all it wrote
+	// on its way out come before anything of the retry.
+	checkOrder := func(what string, lines []string) {
+		t.Helper()
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasSuffix(l, " init") })
+		if i < 0 {
+			t.Fatalf("%s has no init line:\n%s", what, strings.Join(lines, "\n"))
+		}
+		first, _, _ := strings.Cut(lines[i], " ")
+		var got []string
+		for _, l := range lines {
+			switch {
+			case strings.HasPrefix(l, first+" "):
+				got = append(got, "first "+strings.TrimPrefix(l, first+" "))
+			case strings.HasPrefix(l, "attempt-"):
+				_, rest, _ := strings.Cut(l, " ")
+				got = append(got, "retry "+rest)
+			case strings.HasPrefix(l, "INIT_REPORT "):
+				_, phase, _ := strings.Cut(l, "Phase: ")
+				phase, _, _ = strings.Cut(phase, "\t")
+				got = append(got, "INIT_REPORT "+phase)
+			}
+		}
+		// The runtime's and the extension's last lines may interleave.
+		want := []string{"first init", "INIT_REPORT init", "first bye", "first ext-bye 1", "first ext-bye 2", "first ext-bye 3", "first ext-bye 4", "first ext-bye 5", "retry init", "INIT_REPORT invoke"}
+		if len(got) >= len(want) {
+			got = got[:len(want)] // the retry's own last lines follow
+			slices.Sort(got[2:8])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s\n%s", what, diff, strings.Join(lines, "\n"))
+		}
+	}
+	checkOrder("log tail", logLines(res.Log))
+	checkOrder("log stream", tw.onlyStream(t, cfg.Name))
 }
 
 // A provisioned environment whose init fails leaves what Lambda's does in

@@ -162,7 +162,9 @@ func (w *Worker) coldInvoke(p *pool, req *Request) (*Result, error) {
 	var since time.Time // zero: the invocation's time begins in run
 	var prior []byte    // the failed init's log, for the invocation's tail
 	if fail != nil {
-		prior = w.discardInit(fail)
+		// The retry's lines follow all of the first init's, as on Lambda,
+		// which resets the environment before it inits again.
+		prior = w.drainInit(fail)
 		since = time.Now()
 		in.Phase = phaseInvoke
 		e, fail, err = w.startEnvironment(p, req, req.Function.TimeoutDuration(), in)
@@ -200,10 +202,7 @@ func (w *Worker) failedInit(req *Request, f *initFailure, since time.Time, prior
 	report := logs.Report{RequestID: req.RequestID, Duration: res.Duration, MemoryMB: cfg.MemorySize, MaxMemoryUsed: f.maxMemory, Tracing: tr}
 	f.log.platform(func(p logs.Platform) string { return p.Start(req.RequestID, cfg.Version, tr) })
 	if f.timedOut {
-		now := time.Now()
-		f.log.platform(func(p logs.Platform) string { return p.Timeout(req.RequestID, now, cfg.TimeoutDuration()) })
-		setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
-		report.Status = "timeout"
+		timedOut(f.log.platform, req, res, &report)
 	} else {
 		for _, l := range f.detail {
 			f.log.line(l)
@@ -302,10 +301,7 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 		setError(res, typ, msg)
 		report.Status, report.ErrorType = "error", typ
 	case errors.Is(err, errTimedOut):
-		now := time.Now()
-		e.platform(func(p logs.Platform) string { return p.Timeout(req.RequestID, now, cfg.TimeoutDuration()) })
-		setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, cfg.TimeoutDuration().Seconds()))
-		report.Status = "timeout"
+		timedOut(e.platform, req, res, &report)
 	default: // the runtime exited, or the environment was destroyed under it
 		w.exited(e, req.RequestID, res, &report)
 	}
@@ -451,6 +447,22 @@ func (e *env) waitExtensions() bool {
 	case <-t.C:
 		return false
 	}
+}
+
+// timedOut fills res and report for invocation req, which ran into its
+// function's timeout, and logs the timeout's line through platform. As on
+// Lambda, its Duration and Billed Duration are the timeout, however long
+// past it the platform took to stop it: captured logs of the service read
+// "Duration: 3000.00 ms\tBilled Duration: 3000 ms\t…\tStatus: timeout",
+// for an invocation that overran a 3 s timeout and for an init retried in
+// the invoke phase that did.
+func timedOut(platform func(func(logs.Platform) string), req *Request, res *Result, report *logs.Report) {
+	timeout := req.Function.TimeoutDuration()
+	now := time.Now()
+	platform(func(p logs.Platform) string { return p.Timeout(req.RequestID, now, timeout) })
+	setError(res, "Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, timeout.Seconds()))
+	report.Status = "timeout"
+	res.Duration, report.Duration = timeout, timeout
 }
 
 // exited fills res for an environment whose runtime died during an

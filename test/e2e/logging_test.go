@@ -194,7 +194,8 @@ func TestJSONLogs(t *testing.T) {
 
 // TestJSONLogsTimeout checks the platform records of a timed-out invocation
 // with JSON logs: the timeout is the status of platform.runtimeDone and
-// platform.report (WARN level), with no text line.
+// platform.report (WARN level), with no text line, and the report's
+// durationMs and billedDurationMs.
 func TestJSONLogsTimeout(t *testing.T) {
 	s := startServer(t, "")
 	f := pythonFn(t)
@@ -234,6 +235,11 @@ func TestJSONLogsTimeout(t *testing.T) {
 	}
 	if strings.Contains(r.Log, "Task timed out") {
 		t.Errorf("JSON log has the text timeout line:\n%s", r.Log)
+	}
+	// As on Lambda, the timeout is the report's duration and billed
+	// duration, however long the platform took to stop the function.
+	if want := `"metrics":{"durationMs":1000,"billedDurationMs":1000,`; !strings.Contains(r.Log, want) {
+		t.Errorf("JSON log has no %s:\n%s", want, r.Log)
 	}
 }
 
