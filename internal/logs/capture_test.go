@@ -132,7 +132,9 @@ func TestFunctionLogIsBoundedAndFollowable(t *testing.T) {
 func TestReportLine(t *testing.T) {
 	r := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128,
 		MaxMemoryUsed: 56 << 20, InitDuration: 130490 * time.Microsecond}
-	want := "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t"
+	// lambda-api.md §7.1's example, billed as Lambda does since August
+	// 2025: the init with the invocation (15.74 + 130.49 ms, rounded up).
+	want := "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 147 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t"
 	if got := r.Line(); got != want {
 		t.Errorf("Line() = %q; want %q", got, want)
 	}

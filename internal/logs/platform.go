@@ -69,9 +69,15 @@ func (r Report) spans() []span {
 // micros is d in milliseconds, to the microsecond.
 func micros(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// BilledMillis is Duration rounded up to the next millisecond, at least 1.
+// BilledMillis is Duration plus InitDuration rounded up to the next
+// millisecond, at least 1. Since 1 August 2025 Lambda bills the init phase
+// of every on-demand environment with its first invocation (lambda-api.md
+// §7.2; a captured cold timeout of 2025 reads "Duration: 3000.00 ms\t
+// Billed Duration: 3068 ms\t…\tInit Duration: 67.49 ms"). InitDuration is
+// only set on that first invocation's report, never for provisioned
+// concurrency, whose init is not billed with an invocation.
 func (r Report) BilledMillis() int64 {
-	ms := int64(math.Ceil(float64(r.Duration) / float64(time.Millisecond)))
+	ms := int64(math.Ceil(float64(r.Duration+r.InitDuration) / float64(time.Millisecond)))
 	return max(ms, 1)
 }
 

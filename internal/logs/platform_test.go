@@ -103,7 +103,7 @@ func TestPlatformJSONRecords(t *testing.T) {
 		{p.InitRuntimeDone(retried, "timeout", ""), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "invoke", "status": "timeout"}},
 		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92, "producedBytes": 0.0}}},
 		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
-			"durationMs": 693.92, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}},
+			"durationMs": 693.92, "billedDurationMs": 1092.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}}, // init billed too
 		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0, "producedBytes": 0.0}}},
 		// The invocation's tracing, as its platform.start has it, in
 		// runtimeDone and report; the response's spans and size in
@@ -192,7 +192,7 @@ func TestPlatformJSONFieldOrder(t *testing.T) {
 			`"type":"platform.runtimeDone","record":{"requestId":"459921b5","status":"success","tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"},` +
 				`"spans":[{"name":"responseLatency","start":"2022-10-21T14:05:03.165Z","durationMs":2598},{"name":"responseDuration","start":"2022-10-21T14:05:05.763Z","durationMs":0}],"metrics":{"durationMs":2599.4,"producedBytes":8}}}`},
 		{p.Report(r),
-			`"type":"platform.report","record":{"requestId":"459921b5","status":"success","metrics":{"durationMs":2599.4,"billedDurationMs":2600,"memorySizeMB":128,"maxMemoryUsedMB":94,"initDurationMs":549.04},` +
+			`"type":"platform.report","record":{"requestId":"459921b5","status":"success","metrics":{"durationMs":2599.4,"billedDurationMs":3149,"memorySizeMB":128,"maxMemoryUsedMB":94,"initDurationMs":549.04},` +
 				`"tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
 		{p.Start("6d68ca91", "$LATEST", trace),
 			`"type":"platform.start","record":{"requestId":"6d68ca91","version":"$LATEST","tracing":{"spanId":"24cd7d670fa455f0","type":"X-Amzn-Trace-Id","value":"Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}}}`},
