@@ -8,14 +8,28 @@ import (
 	"time"
 )
 
+// Text platform lines are stored as Lambda stores them in CloudWatch
+// Logs: each ends in a newline (the REPORT line after its last tab), as
+// GetLogEvents shows them (lambda-api.md §7.1). JSON records end in none.
+
+// TextLine is s as a Text line of Lambda's own that is no record (such as
+// the error of a runtime that exited): with its newline. An empty s stays
+// empty.
+func TextLine(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s + "\n"
+}
+
 // StartLine is Lambda's START line.
 func StartLine(requestID, version string) string {
-	return "START RequestId: " + requestID + " Version: " + version
+	return "START RequestId: " + requestID + " Version: " + version + "\n"
 }
 
 // EndLine is Lambda's END line.
 func EndLine(requestID string) string {
-	return "END RequestId: " + requestID
+	return "END RequestId: " + requestID + "\n"
 }
 
 // Report holds the figures of a REPORT line.
@@ -75,7 +89,9 @@ func (r Report) BilledMillis() int64 {
 	return max(ms, 1)
 }
 
-// Line renders the REPORT line: tab-separated, ending with a tab.
+// Line renders the REPORT line: tab-separated, ending with a tab and a
+// newline; with a Status, the newer service's line ends after the status
+// (or its Error Type) without a tab.
 func (r Report) Line() string {
 	used := (r.MaxMemoryUsed + (1<<20 - 1)) >> 20
 	s := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
@@ -84,19 +100,20 @@ func (r Report) Line() string {
 		s += fmt.Sprintf("Init Duration: %.2f ms\t", millis(r.InitDuration))
 	}
 	if r.Status != "" {
-		s += "Status: " + r.Status + "\t"
+		s += "Status: " + r.Status
 		if r.ErrorType != "" {
-			s += "Error Type: " + r.ErrorType + "\t"
+			s += "\tError Type: " + r.ErrorType
 		}
 	}
-	return s
+	return s + "\n"
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// TimeoutLine is Lambda's line for a timed-out invocation.
+// TimeoutLine is Lambda's line for a timed-out invocation. Lambda stores
+// it with two newlines at its end.
 func TimeoutLine(requestID string, at time.Time, timeout time.Duration) string {
-	return fmt.Sprintf("%s %s Task timed out after %.2f seconds", at.UTC().Format("2006-01-02T15:04:05.000Z"), requestID, timeout.Seconds())
+	return fmt.Sprintf("%s %s Task timed out after %.2f seconds\n\n", at.UTC().Format("2006-01-02T15:04:05.000Z"), requestID, timeout.Seconds())
 }
 
 // Platform renders the platform's records in a function's log format
@@ -292,14 +309,14 @@ type Init struct {
 
 // InitReport is the INIT_REPORT line or platform.initReport record of a
 // failed init in: status is "error" (with errorType) or "timeout". The
-// line, like INIT_START's, ends without a tab.
+// line, like INIT_START's, ends without a tab (but with its newline).
 func (p Platform) InitReport(in Init, d time.Duration, status, errorType string) string {
 	if !p.json {
 		s := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: %s\tStatus: %s", millis(d), in.Phase, status)
 		if errorType != "" {
 			s += "\tError Type: " + errorType
 		}
-		return s
+		return s + "\n"
 	}
 	return p.record(statusLevel(status, levelInfo), "platform.initReport", struct {
 		InitializationType string            `json:"initializationType"`
@@ -325,7 +342,7 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 		if errorType != "" {
 			s += "\tError Type: " + errorType
 		}
-		return s
+		return s + "\n"
 	}
 	level := levelInfo
 	if errorType != "" {
@@ -343,7 +360,7 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 // begins init in of a runtime whose version and version ARN are
 // runtimeVersion and runtimeVersionARN, each left out when empty. The line
 // is Lambda's "INIT_START Runtime Version: python:3.12.v18\tRuntime Version
-// ARN: arn:aws:lambda:…::runtime:…": tab-separated and, unlike REPORT,
+// ARN: arn:aws:lambda:…::runtime:…\n": tab-separated and, unlike REPORT,
 // without a tab at its end, as CloudWatch Logs shows it. An init retried in
 // the invoke phase has no line (Lambda's log shows one INIT_START however
 // many times the init ran), only its record.
@@ -360,9 +377,9 @@ func (p Platform) InitStart(in Init, runtimeVersion, runtimeVersionARN string) s
 			fields = append(fields, "Runtime Version ARN: "+runtimeVersionARN)
 		}
 		if len(fields) == 0 {
-			return "INIT_START"
+			return "INIT_START\n"
 		}
-		return "INIT_START " + strings.Join(fields, "\t")
+		return "INIT_START " + strings.Join(fields, "\t") + "\n"
 	}
 	return p.record(levelInfo, "platform.initStart", struct {
 		InitializationType string `json:"initializationType"`

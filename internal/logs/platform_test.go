@@ -50,23 +50,24 @@ func TestPlatformText(t *testing.T) {
 		p.InitReport(retried, 1329486*time.Microsecond, "error", "Runtime.UserCodeSyntaxError"),
 		p.InitStart(onDemand, "python:3.12.v18", "arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0"),
 		p.InitStart(provisioned, "nodejs:20.v1", ""), p.InitStart(retried, "nodejs:20.v1", ""), p.InitRuntimeDone(onDemand, "error", "Runtime.ExitError")}
-	want := []string{"START RequestId: id Version: $LATEST", "END RequestId: id", r.Line(),
-		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout",
-		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError",
+	// Each line ends in a newline, as GetLogEvents shows Lambda's lines.
+	want := []string{"START RequestId: id Version: $LATEST\n", "END RequestId: id\n", r.Line(),
+		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout\n",
+		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError\n",
 		// The init Lambda retries within the first invocation (as logged
 		// by a Node function whose init failed).
-		"INIT_REPORT Init Duration: 1329.49 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.UserCodeSyntaxError",
+		"INIT_REPORT Init Duration: 1329.49 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.UserCodeSyntaxError\n",
 		// Tab-separated, with no tab at the end (as CloudWatch Logs has
 		// Lambda's lines; REPORT's ends with one).
-		"INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0",
-		"INIT_START Runtime Version: nodejs:20.v1",
+		"INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0\n",
+		"INIT_START Runtime Version: nodejs:20.v1\n",
 		// The retried init has no INIT_START of its own, and Text has no
 		// initRuntimeDone.
 		"", ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Text lines (-want +got):\n%s", diff)
 	}
-	if got := p.Timeout("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds" {
+	if got := p.Timeout("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds\n\n" {
 		t.Errorf("Timeout() = %q", got)
 	}
 }
@@ -210,17 +211,17 @@ func TestPlatformJSONFieldOrder(t *testing.T) {
 // and by the init's type.
 func TestPlatformTextIgnoresTracing(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
-	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST" {
+	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST\n" {
 		t.Errorf("Start() = %q", got)
 	}
 	now := time.Now()
 	plain := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
 	traced := plain
 	traced.Tracing, traced.Start, traced.Posted, traced.Read, traced.ProducedBytes = trace, now, now.Add(time.Millisecond), now.Add(2*time.Millisecond), 16
-	if got := p.End(traced); got != "END RequestId: id" {
+	if got := p.End(traced); got != "END RequestId: id\n" {
 		t.Errorf("End() = %q", got)
 	}
-	if got, want := p.Report(traced), "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t"; got != want || got != p.Report(plain) {
+	if got, want := p.Report(traced), "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t\n"; got != want || got != p.Report(plain) {
 		t.Errorf("Report() = %q; want %q", got, want)
 	}
 	if a, b := p.InitStart(onDemand, "python:3.12.v1", "arn"), p.InitStart(provisioned, "python:3.12.v1", "arn"); a != b {

@@ -206,7 +206,7 @@ func (w *Worker) failedInit(req *Request, f *initFailure, since time.Time, prior
 		report.Status = "timeout"
 	} else {
 		for _, l := range f.detail {
-			f.log.line(l)
+			f.log.line(logs.TextLine(l))
 		}
 		res.FunctionError, res.ErrorType, res.Payload = "Unhandled", f.errorType, f.body
 		report.Status, report.ErrorType = "error", f.errorType
@@ -298,7 +298,7 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 	case errors.Is(err, errExtensionCrash) && e.crashed() != nil:
 		typ, msg, line := e.extensionFailure(req.RequestID, e.crashed())
 		e.capture.Platform(line)
-		e.capture.Platform(msg)
+		e.capture.Platform(logs.TextLine(msg))
 		setError(res, typ, msg)
 		report.Status, report.ErrorType = "error", typ
 	case errors.Is(err, errTimedOut):
@@ -464,8 +464,8 @@ func (w *Worker) exited(e *env, requestID string, res *Result, report *logs.Repo
 		// Destroyed under a live invocation (shutdown): report a kill.
 	}
 	typ, msg := exitError(requestID, exit)
-	e.capture.Platform(msg)
-	e.capture.Platform(typ)
+	e.capture.Platform(logs.TextLine(msg))
+	e.capture.Platform(logs.TextLine(typ))
 	setError(res, typ, msg)
 	report.Status, report.ErrorType = "error", typ
 }
@@ -500,13 +500,14 @@ func platformLog(cfg *function.Config) logs.Platform {
 	return logs.NewPlatform(cfg.LogFormat, system)
 }
 
-// appendLine appends line and a newline to log, unless line is empty (a
-// record the system log level filtered out).
+// appendLine appends line, without the newlines it ends in, and one
+// newline to log (a tail), unless line is empty (a record the system log
+// level filtered out).
 func appendLine(log []byte, line string) []byte {
 	if line == "" {
 		return log
 	}
-	return append(append(log, line...), '\n')
+	return append(append(log, strings.TrimRight(line, "\n")...), '\n')
 }
 
 // TraceHeader is the trace header the runtime gets for an invocation
