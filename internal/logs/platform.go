@@ -52,7 +52,10 @@ type Report struct {
 	// runtime's POST /response arrived and when its body had been read.
 	// Posted is zero when the runtime posted no response (it posted to
 	// /error, crashed or timed out first): the record then has no spans.
-	Start, Posted, Read time.Time
+	// Next is when the runtime, having posted its response, asked for its
+	// next event: zero if it had not when the record was written (it
+	// crashed, or was frozen still busy).
+	Start, Posted, Read, Next time.Time
 	// ProducedBytes is the size of the response the runtime posted
 	// (platform.runtimeDone's metrics.producedBytes): 0 without one.
 	ProducedBytes int64
@@ -65,19 +68,35 @@ type span struct {
 	DurationMs float64 `json:"durationMs"`
 }
 
-// spans are Lambda's two spans of the response the runtime posted:
+// spans are Lambda's spans of the response the runtime posted:
 // responseLatency, from the invocation's start until the runtime began its
-// POST /response, and responseDuration, from then until the body had been
-// read; none when it posted none. Like Lambda's, a start is to the
-// millisecond and a duration to the microsecond.
+// POST /response, responseDuration, from then until the body had been
+// read, and runtimeOverhead, from then until the runtime asked for its
+// next event (only if it has); none when it posted none. Like Lambda's, a
+// start is to the millisecond and a duration to the microsecond.
 func (r Report) spans() []span {
 	if r.Posted.IsZero() {
 		return nil
 	}
-	return []span{
+	s := []span{
 		{"responseLatency", r.Start.UTC().Format(isoMillis), micros(r.Posted.Sub(r.Start))},
 		{"responseDuration", r.Posted.UTC().Format(isoMillis), micros(r.Read.Sub(r.Posted))},
 	}
+	if !r.Next.IsZero() {
+		s = append(s, span{"runtimeOverhead", r.Read.UTC().Format(isoMillis), micros(r.Next.Sub(r.Read))})
+	}
+	return s
+}
+
+// runtimeDuration is platform.runtimeDone's durationMs: from the
+// invocation's start until the runtime asked for its next event after its
+// response, or, if it has not, the invocation's Duration; to the
+// microsecond, as Lambda's records have it.
+func (r Report) runtimeDuration() float64 {
+	if !r.Posted.IsZero() && !r.Next.IsZero() {
+		return micros(r.Next.Sub(r.Start))
+	}
+	return micros(r.Duration)
 }
 
 // micros is d in milliseconds, to the microsecond.
@@ -240,7 +259,8 @@ type runtimeDoneMetrics struct {
 // carries the invocation's tracing, the spans of its response and the
 // response's size (producedBytes, 0 without a response, as Lambda's
 // runtime interface emulator has it), in the order Lambda writes them:
-// requestId, status, tracing, spans, metrics.
+// requestId, status, tracing, spans, metrics. Its durationMs runs until
+// the runtime asked for its next event, if it has (r.Next).
 func (p Platform) End(r Report) string {
 	if !p.json {
 		return EndLine(r.RequestID)
@@ -253,7 +273,14 @@ func (p Platform) End(r Report) string {
 		Tracing   *traceContext      `json:"tracing,omitempty"`
 		Spans     []span             `json:"spans,omitempty"`
 		Metrics   runtimeDoneMetrics `json:"metrics"`
-	}{r.RequestID, status, r.ErrorType, r.Tracing.context(), r.spans(), runtimeDoneMetrics{round2(millis(r.Duration)), r.ProducedBytes}})
+	}{r.RequestID, status, r.ErrorType, r.Tracing.context(), r.spans(), runtimeDoneMetrics{r.runtimeDuration(), r.ProducedBytes}})
+}
+
+// WritesRuntimeDone reports whether End writes a platform.runtimeDone
+// record for an invocation whose status is status ("" for success): in
+// JSON, at a level the SystemLogLevel lets through.
+func (p Platform) WritesRuntimeDone(status string) bool {
+	return p.json && statusLevel(reportStatus(status), levelDebug) >= p.level
 }
 
 // Report is the REPORT line or platform.report record for r. The record
@@ -271,13 +298,13 @@ func (p Platform) Report(r Report) string {
 		InitDurationMs   *float64 `json:"initDurationMs,omitempty"`
 	}
 	m := metrics{
-		DurationMs:       round2(millis(r.Duration)),
+		DurationMs:       micros(r.Duration),
 		BilledDurationMs: r.BilledMillis(),
 		MemorySizeMB:     r.MemoryMB,
 		MaxMemoryUsedMB:  (r.MaxMemoryUsed + (1<<20 - 1)) >> 20,
 	}
 	if r.InitDuration > 0 {
-		d := round2(millis(r.InitDuration))
+		d := micros(r.InitDuration)
 		m.InitDurationMs = &d
 	}
 	return p.record(statusLevel(status, levelInfo), "platform.report", struct {
@@ -324,10 +351,8 @@ func (p Platform) InitReport(in Init, d time.Duration, status, errorType string)
 		Status             string            `json:"status"`
 		ErrorType          string            `json:"errorType,omitempty"`
 		Metrics            initReportMetrics `json:"metrics"`
-	}{in.Type, in.Phase, status, errorType, initReportMetrics{round2(millis(d))}})
+	}{in.Type, in.Phase, status, errorType, initReportMetrics{micros(d)}})
 }
-
-func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // Extension is Lambda's EXTENSION line or platform.extension record for an
 // extension: its state (Ready, or Crashed, LaunchError, InitError when it

@@ -82,6 +82,10 @@ func TestPlatformJSONRecords(t *testing.T) {
 	start := time.Date(2022, 10, 21, 16, 5, 3, 165_400_000, time.FixedZone("CEST", 2*3600))
 	traced := logs.Report{RequestID: "id", Duration: 2599 * time.Millisecond, MemoryMB: 128, MaxMemoryUsed: 94 << 20, Tracing: trace,
 		Start: start, Posted: start.Add(2598041600 * time.Nanosecond), Read: start.Add(2598248700 * time.Nanosecond), ProducedBytes: 8}
+	// The runtime then asked for its next event 1.234567 ms after the
+	// response had been read.
+	tracedNext := traced
+	tracedNext.Next = traced.Read.Add(1234567 * time.Nanosecond)
 	// The runtime posted to /error: tracing, but no response to time.
 	tracedError := logs.Report{RequestID: "id", Duration: time.Second, MemoryMB: 128, MaxMemoryUsed: 1 << 20, Status: "error", ErrorType: "Function.Error",
 		Tracing: trace, Start: start}
@@ -102,9 +106,10 @@ func TestPlatformJSONRecords(t *testing.T) {
 		{p.InitRuntimeDone(provisioned, "error", "Runtime.ExitError"), "platform.initRuntimeDone", map[string]any{
 			"initializationType": "provisioned-concurrency", "phase": "init", "status": "error", "errorType": "Runtime.ExitError"}},
 		{p.InitRuntimeDone(retried, "timeout", ""), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "invoke", "status": "timeout"}},
-		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92, "producedBytes": 0.0}}},
+		// Durations to the microsecond, as Lambda's records have them.
+		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.921, "producedBytes": 0.0}}},
 		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
-			"durationMs": 693.92, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}},
+			"durationMs": 693.921, "billedDurationMs": 694.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.681}}},
 		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0, "producedBytes": 0.0}}},
 		// The invocation's tracing, as its platform.start has it, in
 		// runtimeDone and report; the response's spans and size in
@@ -115,6 +120,16 @@ func TestPlatformJSONRecords(t *testing.T) {
 				map[string]any{"name": "responseDuration", "start": "2022-10-21T14:05:05.763Z", "durationMs": 0.207},
 			},
 			"metrics": map[string]any{"durationMs": 2599.0, "producedBytes": 8.0}}},
+		// Once the runtime has asked for its next event: Lambda's third
+		// span, runtimeOverhead, from the response's end until then, and
+		// durationMs until then too.
+		{p.End(tracedNext), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "tracing": tracing,
+			"spans": []any{
+				map[string]any{"name": "responseLatency", "start": "2022-10-21T14:05:03.165Z", "durationMs": 2598.041},
+				map[string]any{"name": "responseDuration", "start": "2022-10-21T14:05:05.763Z", "durationMs": 0.207},
+				map[string]any{"name": "runtimeOverhead", "start": "2022-10-21T14:05:05.763Z", "durationMs": 1.234},
+			},
+			"metrics": map[string]any{"durationMs": 2599.483, "producedBytes": 8.0}}},
 		{p.Report(traced), "platform.report", map[string]any{"requestId": "id", "status": "success", "tracing": tracing, "metrics": map[string]any{
 			"durationMs": 2599.0, "billedDurationMs": 2599.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 94.0}}},
 		{p.End(tracedError), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Function.Error", "tracing": tracing,
@@ -226,5 +241,24 @@ func TestPlatformTextIgnoresTracing(t *testing.T) {
 	}
 	if a, b := p.InitStart(onDemand, "python:3.12.v1", "arn"), p.InitStart(provisioned, "python:3.12.v1", "arn"); a != b {
 		t.Errorf("InitStart() = %q on demand, %q provisioned; want one line", a, b)
+	}
+}
+
+// WritesRuntimeDone says whether End writes a record: in JSON, at DEBUG
+// for a success and at WARN and below for a failure.
+func TestWritesRuntimeDone(t *testing.T) {
+	for _, tt := range []struct {
+		format, level, status string
+		want                  bool
+	}{
+		{"Text", "DEBUG", "", false},
+		{"JSON", "DEBUG", "", true},
+		{"JSON", "INFO", "", false},
+		{"JSON", "INFO", "error", true},
+		{"JSON", "WARN", "timeout", true},
+	} {
+		if got := logs.NewPlatform(tt.format, tt.level).WritesRuntimeDone(tt.status); got != tt.want {
+			t.Errorf("NewPlatform(%q, %q).WritesRuntimeDone(%q) = %v; want %v", tt.format, tt.level, tt.status, got, tt.want)
+		}
 	}
 }

@@ -309,6 +309,9 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 	default: // the runtime exited, or the environment was destroyed under it
 		w.exited(e, req.RequestID, res, &report)
 	}
+	if healthy && !report.Posted.IsZero() && (e.pf.WritesRuntimeDone(report.Status) || e.rapi.Subscribed()) {
+		report.Next = e.awaitNext()
+	}
 	report.MaxMemoryUsed = e.sb.MaxMemory()
 	if res.ErrorType == "Runtime.OutOfMemory" {
 		report.MaxMemoryUsed = int64(cfg.MemorySize) << 20
@@ -340,6 +343,36 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 		w.envs.Go(func() { w.putBack(e) })
 	}
 	return res
+}
+
+// awaitNext waits until the runtime, having posted its response, asks for
+// its next event, and returns when it did, for platform.runtimeDone (whose
+// durationMs and runtimeOverhead span run until then, as Lambda's do). As
+// on Lambda, the invocation is not over before then; but it returns the
+// zero time if the runtime has not asked by the invocation's deadline (it
+// is busy after its response and will be frozen so) or the environment
+// ended (it crashed): the record is then written without them, so that it
+// and platform.report always follow the invocation.
+func (e *env) awaitNext() time.Time {
+	idle := e.rapi.Idle()
+	select {
+	case <-idle:
+		return e.rapi.IdleSince()
+	default:
+	}
+	wait := time.Until(e.deadline)
+	if wait <= 0 {
+		return time.Time{}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return e.rapi.IdleSince()
+	case <-e.ctx.Done():
+	case <-t.C:
+	}
+	return time.Time{}
 }
 
 // idleWait bounds how long a parked environment may take to ask for its

@@ -86,7 +86,7 @@ func TestLoggingCustomGroup(t *testing.T) {
 		t.Errorf("log groups with prefix /shared/ (-want +got):\n%s", diff)
 	}
 	msgs := eventMessages(filterOf(t, cw, shared))
-	for _, want := range []string{"from-a 0", "from-b 0"} {
+	for _, want := range []string{"from-a 0\n", "from-b 0\n"} {
 		if !slices.Contains(msgs, want) {
 			t.Errorf("FilterLogEvents(%s) lacks %q: %q", shared, want, msgs)
 		}
@@ -113,7 +113,7 @@ func TestLoggingCustomGroup(t *testing.T) {
 			inStreams = append(inStreams, aws.ToString(e.Message))
 		}
 	}
-	if !slices.Contains(inStreams, "from-a 0") || !slices.Contains(inStreams, "from-b 0") {
+	if !slices.Contains(inStreams, "from-a 0\n") || !slices.Contains(inStreams, "from-b 0\n") {
 		t.Errorf("GetLogEvents over the streams of %s: %q; want both functions' lines", shared, inStreams)
 	}
 	if _, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/lg-a")}); errCode(err) != "ResourceNotFoundException" {
