@@ -132,7 +132,7 @@ func TestLoggingCustomGroup(t *testing.T) {
 	}
 	s.invoke(t, "lg-b", map[string]any{"op": "print", "text": "after-delete"})
 	msgs = eventMessages(filterOf(t, cw, shared))
-	if !slices.Contains(msgs, "from-a 0") || !slices.Contains(msgs, "after-delete 0") {
+	if !slices.Contains(msgs, "from-a 0\n") || !slices.Contains(msgs, "after-delete 0\n") {
 		t.Errorf("after deleting lg-a, %s holds %q; want lg-a's lines kept and lg-b's new one", shared, msgs)
 	}
 
@@ -143,10 +143,10 @@ func TestLoggingCustomGroup(t *testing.T) {
 	}
 	waitUpdated(t, s.Client, "lg-b")
 	s.invoke(t, "lg-b", map[string]any{"op": "print", "text": "moved"})
-	if msgs := eventMessages(filterOf(t, cw, "/moved/b")); !slices.Contains(msgs, "moved 0") || slices.Contains(msgs, "after-delete 0") {
+	if msgs := eventMessages(filterOf(t, cw, "/moved/b")); !slices.Contains(msgs, "moved 0\n") || slices.Contains(msgs, "after-delete 0\n") {
 		t.Errorf("/moved/b holds %q; want the line written after the move only", msgs)
 	}
-	if msgs := eventMessages(filterOf(t, cw, shared)); slices.Contains(msgs, "moved 0") {
+	if msgs := eventMessages(filterOf(t, cw, shared)); slices.Contains(msgs, "moved 0\n") {
 		t.Errorf("%s holds a line written after lg-b moved: %q", shared, msgs)
 	}
 
