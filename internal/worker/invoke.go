@@ -310,7 +310,12 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 		w.exited(e, req.RequestID, res, &report)
 	}
 	if healthy && !report.Posted.IsZero() && (e.pf.WritesRuntimeDone(report.Status) || e.rapi.Subscribed()) {
-		report.Next = e.awaitNext()
+		// The invocation runs until the runtime asks for its next event:
+		// Lambda's report counts that time too (its durationMs is never
+		// below runtimeDone's).
+		if report.Next = e.awaitNext(); !report.Next.IsZero() {
+			report.Duration = report.Next.Sub(start)
+		}
 	}
 	report.MaxMemoryUsed = e.sb.MaxMemory()
 	if res.ErrorType == "Runtime.OutOfMemory" {

@@ -146,6 +146,11 @@ done
 		if d, _ := metrics["durationMs"].(float64); math.Abs(d-sum) > 0.005 {
 			t.Errorf("invocation %d: platform.runtimeDone durationMs = %v; want the spans' sum %v", i, d, sum)
 		}
+		// The report counts the invocation until then too, as Lambda's
+		// does: its durationMs is never below runtimeDone's.
+		if rm, _ := report["metrics"].(map[string]any); rm["durationMs"].(float64) < metrics["durationMs"].(float64) {
+			t.Errorf("invocation %d: platform.report durationMs %v < platform.runtimeDone's %v", i, rm["durationMs"], metrics["durationMs"])
+		}
 		if got, want := metrics["producedBytes"], float64(len(runtimeGot)+2); got != want {
 			t.Errorf("invocation %d: platform.runtimeDone producedBytes = %v; want %v, the response's size", i, got, want)
 		}
