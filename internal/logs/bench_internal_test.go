@@ -15,9 +15,17 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	defer s.Close()
 	fl := s.Function("f")
-	line := bytes.Repeat([]byte("x"), 80)
-	b.ReportAllocs()
-	for b.Loop() {
-		fl.write(testStream, line)
+	// A line as a function prints it (with its newline, as Lambda keeps
+	// it) and one flushed before its newline.
+	for _, tt := range []struct {
+		name string
+		line []byte
+	}{{"newline", append(bytes.Repeat([]byte("x"), 80), '\n')}, {"bare", bytes.Repeat([]byte("x"), 80)}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				fl.write(testStream, tt.line)
+			}
+		})
 	}
 }

@@ -49,7 +49,9 @@ type Capture struct {
 }
 
 // OnLine makes Capture call f with each line of the environment's own
-// output (not platform lines), as it is read. f is called with Capture's
+// output (not platform lines), as it is read, with the newline that ended
+// it (as Lambda's log events and Telemetry API records keep it), if one
+// did. f is called with Capture's
 // lock held: it must not block or do I/O, and must copy the line to keep
 // it. Call OnLine before Run.
 func (c *Capture) OnLine(f func(line []byte)) {
@@ -175,7 +177,7 @@ func (c *Capture) processLocked(b []byte) {
 			}
 			return
 		}
-		line := b[:i]
+		line := b[:i+1] // with its newline, which Lambda keeps
 		if len(c.partial) > 0 {
 			line = append(c.partial, line...)
 			c.partial = c.partial[:0]
@@ -192,6 +194,8 @@ func (c *Capture) flushPartialLocked() {
 	}
 }
 
+// lineLocked handles one line of output: with the newline that ended it,
+// if one did (output flushed before its newline is a line without).
 func (c *Capture) lineLocked(line []byte) {
 	c.appendTailLocked(line)
 	if c.dest != nil {
@@ -202,8 +206,11 @@ func (c *Capture) lineLocked(line []byte) {
 	}
 }
 
+// appendTailLocked adds a line to the tail: without the newlines it ends
+// in, then one newline, so that Invoke's tail has one line per event as
+// Lambda's has.
 func (c *Capture) appendTailLocked(line []byte) {
-	c.tail = append(c.tail, line...)
+	c.tail = append(c.tail, bytes.TrimRight(line, "\n")...)
 	c.tail = append(c.tail, '\n')
 	if len(c.tail) > 4*TailSize {
 		c.tail = append(c.tail[:0], c.tail[len(c.tail)-TailSize:]...)
@@ -211,8 +218,9 @@ func (c *Capture) appendTailLocked(line []byte) {
 }
 
 // Platform records a platform line (START, END, REPORT, ...) in order with
-// the environment's own output. An empty line (a record the system log
-// level filtered out) is ignored.
+// the environment's own output. line is the event as Lambda stores it: a
+// Text line ends in its newline, a JSON record in none (see Platform). An
+// empty line (a record the system log level filtered out) is ignored.
 func (c *Capture) Platform(line string) {
 	if line == "" {
 		return

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"hearth/internal/logs"
 )
 
@@ -81,6 +83,69 @@ func TestCaptureFromChildProcess(t *testing.T) {
 	}
 }
 
+// Events keep the newline the function's line ended in, and Text
+// platform lines theirs, as GetLogEvents shows Lambda's (output flushed
+// before its newline has none); JSON records and events put by
+// PutLogEvents are stored as given. Invoke's tail, WriteTail and
+// followers still show one line per event.
+func TestEventsKeepTheirNewlines(t *testing.T) {
+	s := newStore(t, 0)
+	fl := s.Function("n")
+	c, w, err := logs.NewCapture(fl, testStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go c.Run()
+	defer c.Close()
+	defer w.Close()
+	ch, stop := fl.Follow()
+	defer stop()
+	text, js := logs.NewPlatform("Text", ""), logs.NewPlatform("JSON", "")
+	c.Platform(text.Start("id", "$LATEST", logs.Tracing{}))
+	w.Write([]byte("printed\n{\"level\":\"INFO\",\"message\":\"hi\"}\nno newline"))
+	c.Flush()
+	c.Platform(text.Timeout("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second))
+	c.Platform(text.Extension("ext", "Ready", []string{"INVOKE"}, ""))
+	c.Platform(js.Start("id", "$LATEST", logs.Tracing{}))
+	fl.Put(testStream, []logs.Event{{Time: time.Now().UnixMilli(), Message: "put\n"}, {Time: time.Now().UnixMilli(), Message: "verbatim"}})
+	var got []string
+	if err := fl.Scan(0, func(r logs.Record) bool { got = append(got, string(r.Message)); return true }); err != nil {
+		t.Fatal(err)
+	}
+	jsonStart := got[len(got)-3]
+	want := []string{"START RequestId: id Version: $LATEST\n", "printed\n", "{\"level\":\"INFO\",\"message\":\"hi\"}\n", "no newline",
+		"2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds\n\n", "EXTENSION\tName: ext\tState: Ready\tEvents: [INVOKE]\n",
+		jsonStart, "put\n", "verbatim"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored messages (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(jsonStart, `{"time":`) || !strings.HasSuffix(jsonStart, "}") {
+		t.Errorf("JSON record stored as %q; want it without a newline", jsonStart)
+	}
+	wantTail := "START RequestId: id Version: $LATEST\nprinted\n{\"level\":\"INFO\",\"message\":\"hi\"}\nno newline\n" +
+		"2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds\nEXTENSION\tName: ext\tState: Ready\tEvents: [INVOKE]\n" + jsonStart + "\n"
+	if tail := string(c.Tail()); tail != wantTail {
+		t.Errorf("Tail() = %q; want %q", tail, wantTail)
+	}
+	var buf bytes.Buffer
+	if err := fl.WriteTail(&buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), "\n"); n != len(want) || strings.Contains(buf.String(), "\n\n") {
+		t.Errorf("WriteTail() = %q; want %d lines, none empty", buf.String(), len(want))
+	}
+	for range want {
+		select {
+		case line := <-ch:
+			if strings.Count(string(line), "\n") != 1 {
+				t.Errorf("followed line %q; want one line", line)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("follower got too little")
+		}
+	}
+}
+
 func TestTailIsBounded(t *testing.T) {
 	s := newStore(t, 0)
 	c, w, _ := logs.NewCapture(s.Function("h"), testStream)
@@ -134,15 +199,20 @@ func TestReportLine(t *testing.T) {
 		MaxMemoryUsed: 56 << 20, InitDuration: 130490 * time.Microsecond}
 	// lambda-api.md §7.1's example, billed as Lambda does since August
 	// 2025: the init with the invocation (15.74 + 130.49 ms, rounded up).
-	want := "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 147 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t"
+	want := "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 147 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t\n"
 	if got := r.Line(); got != want {
 		t.Errorf("Line() = %q; want %q", got, want)
 	}
+	// The newer service's line with a Status ends after it, without a tab.
 	r = logs.Report{RequestID: "id", Duration: 3 * time.Second, MemoryMB: 128, MaxMemoryUsed: 1, Status: "timeout"}
-	if got := r.Line(); !strings.HasSuffix(got, "Max Memory Used: 1 MB\tStatus: timeout\t") || !strings.Contains(got, "Billed Duration: 3000 ms") {
+	if got := r.Line(); !strings.HasSuffix(got, "Max Memory Used: 1 MB\tStatus: timeout\n") || !strings.Contains(got, "Billed Duration: 3000 ms") {
 		t.Errorf("Line() = %q", got)
 	}
-	if got := logs.TimeoutLine("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds" {
+	r = logs.Report{RequestID: "id", Duration: 3 * time.Second, MemoryMB: 128, MaxMemoryUsed: 1, Status: "error", ErrorType: "Runtime.ExitError"}
+	if got := r.Line(); !strings.HasSuffix(got, "Max Memory Used: 1 MB\tStatus: error\tError Type: Runtime.ExitError\n") {
+		t.Errorf("Line() = %q", got)
+	}
+	if got := logs.TimeoutLine("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds\n\n" {
 		t.Errorf("TimeoutLine() = %q", got)
 	}
 }

@@ -30,6 +30,10 @@ func TestPatternMatch(t *testing.T) {
 		{`REPORT ?ms ?MB`, "REPORT Duration: 1 ms", true},
 		{`REPORT ?ms ?MB`, "START x", false},
 		{`"say \"hi\""`, `they say "hi" here`, true},
+		// Lambda's lines as stored, with their newlines.
+		{`"END RequestId"`, "END RequestId: 1\n", true},
+		{`"timed out after 3.00 seconds"`, "x Task timed out after 3.00 seconds\n\n", true},
+		{`REPORT -Status`, "REPORT RequestId: 1\tDuration: 1.00 ms\t\n", true},
 	}
 	for _, tt := range tests {
 		p, err := logs.ParsePattern(tt.pattern)

@@ -377,16 +377,9 @@ func (l *FunctionLog) writeAt(at time.Time, stream string, text []byte, tee bool
 		now = l.last
 	}
 	l.last = now
-	for {
-		// One event per line, as the capture splits output; a platform
-		// line with a newline in it becomes several.
-		line, rest, more := bytes.Cut(text, []byte{'\n'})
-		l.addLocked(now, stream, line)
-		if !more {
-			break
-		}
-		text = rest
-	}
+	// One event, text as Lambda stores it: a line the capture read keeps
+	// the newline it ended in, and so does a Text platform line.
+	l.addLocked(now, stream, text)
 	if len(l.pending) >= flushAt {
 		select {
 		case l.kick <- struct{}{}:
@@ -442,6 +435,7 @@ func (l *FunctionLog) addLocked(now time.Time, stream string, text []byte) {
 		return
 	}
 	rec := l.pending[start:]
+	text = bytes.TrimRight(text, "\n") // one line each, as WriteTail writes them
 	line := make([]byte, 0, timeLen+1+len(text)+1)
 	line = append(append(append(line, rec[:timeLen]...), ' '), text...)
 	line = append(line, '\n')
@@ -672,7 +666,8 @@ func (l *FunctionLog) Follow() (<-chan []byte, func()) {
 }
 
 // WriteTail writes the last n stored lines (all when n <= 0) to w, each
-// as "<time> <text>\n", whatever its stream. It holds no lock while it
+// as "<time> <text>\n" (the text without the newlines it ends in),
+// whatever its stream. It holds no lock while it
 // writes to w, so a client that stops reading stalls only itself.
 func (l *FunctionLog) WriteTail(w io.Writer, n int) error {
 	lines, err := l.tail(n)
@@ -694,7 +689,7 @@ func (l *FunctionLog) tail(n int) ([][]byte, error) {
 	err := l.Scan(0, func(r Record) bool {
 		line := make([]byte, 0, timeLen+len(r.Message)+2)
 		line = time.UnixMilli(r.Time).UTC().AppendFormat(line, TimeFormat)
-		line = append(append(append(line, ' '), r.Message...), '\n')
+		line = append(append(append(line, ' '), bytes.TrimRight(r.Message, "\n")...), '\n')
 		lines = append(lines, line)
 		// Keep at most 2n lines; written so that a huge n cannot
 		// overflow.

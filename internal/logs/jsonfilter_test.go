@@ -22,6 +22,7 @@ func TestJSONPatternMatch(t *testing.T) {
 	}{
 		// = and != on strings, quoted and unquoted.
 		{`{ $.level = "ERROR" }`, jsonEvent, true},
+		{`{ $.level = "ERROR" }`, jsonEvent + "\n", true}, // as a function's line is stored
 		{`{ $.level = "WARN" }`, jsonEvent, false},
 		{`{ $.level = ERROR }`, jsonEvent, true},
 		{`{$.level="ERROR"}`, jsonEvent, true},

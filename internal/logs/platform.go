@@ -8,14 +8,28 @@ import (
 	"time"
 )
 
+// Text platform lines are stored as Lambda stores them in CloudWatch
+// Logs: each ends in a newline (the REPORT line after its last tab), as
+// GetLogEvents shows them (lambda-api.md §7.1). JSON records end in none.
+
+// TextLine is s as a Text line of Lambda's own that is no record (such as
+// the error of a runtime that exited): with its newline. An empty s stays
+// empty.
+func TextLine(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s + "\n"
+}
+
 // StartLine is Lambda's START line.
 func StartLine(requestID, version string) string {
-	return "START RequestId: " + requestID + " Version: " + version
+	return "START RequestId: " + requestID + " Version: " + version + "\n"
 }
 
 // EndLine is Lambda's END line.
 func EndLine(requestID string) string {
-	return "END RequestId: " + requestID
+	return "END RequestId: " + requestID + "\n"
 }
 
 // Report holds the figures of a REPORT line.
@@ -38,7 +52,10 @@ type Report struct {
 	// runtime's POST /response arrived and when its body had been read.
 	// Posted is zero when the runtime posted no response (it posted to
 	// /error, crashed or timed out first): the record then has no spans.
-	Start, Posted, Read time.Time
+	// Next is when the runtime, having posted its response, asked for its
+	// next event: zero if it had not when the record was written (it
+	// crashed, or was frozen still busy).
+	Start, Posted, Read, Next time.Time
 	// ProducedBytes is the size of the response the runtime posted
 	// (platform.runtimeDone's metrics.producedBytes): 0 without one.
 	ProducedBytes int64
@@ -51,19 +68,35 @@ type span struct {
 	DurationMs float64 `json:"durationMs"`
 }
 
-// spans are Lambda's two spans of the response the runtime posted:
+// spans are Lambda's spans of the response the runtime posted:
 // responseLatency, from the invocation's start until the runtime began its
-// POST /response, and responseDuration, from then until the body had been
-// read; none when it posted none. Like Lambda's, a start is to the
-// millisecond and a duration to the microsecond.
+// POST /response, responseDuration, from then until the body had been
+// read, and runtimeOverhead, from then until the runtime asked for its
+// next event (only if it has); none when it posted none. Like Lambda's, a
+// start is to the millisecond and a duration to the microsecond.
 func (r Report) spans() []span {
 	if r.Posted.IsZero() {
 		return nil
 	}
-	return []span{
+	s := []span{
 		{"responseLatency", r.Start.UTC().Format(isoMillis), micros(r.Posted.Sub(r.Start))},
 		{"responseDuration", r.Posted.UTC().Format(isoMillis), micros(r.Read.Sub(r.Posted))},
 	}
+	if !r.Next.IsZero() {
+		s = append(s, span{"runtimeOverhead", r.Read.UTC().Format(isoMillis), micros(r.Next.Sub(r.Read))})
+	}
+	return s
+}
+
+// runtimeDuration is platform.runtimeDone's durationMs: from the
+// invocation's start until the runtime asked for its next event after its
+// response, or, if it has not, the invocation's Duration; to the
+// microsecond, as Lambda's records have it.
+func (r Report) runtimeDuration() float64 {
+	if !r.Posted.IsZero() && !r.Next.IsZero() {
+		return micros(r.Next.Sub(r.Start))
+	}
+	return micros(r.Duration)
 }
 
 // micros is d in milliseconds, to the microsecond.
@@ -81,7 +114,9 @@ func (r Report) BilledMillis() int64 {
 	return max(ms, 1)
 }
 
-// Line renders the REPORT line: tab-separated, ending with a tab.
+// Line renders the REPORT line: tab-separated, ending with a tab and a
+// newline; with a Status, the newer service's line ends after the status
+// (or its Error Type) without a tab.
 func (r Report) Line() string {
 	used := (r.MaxMemoryUsed + (1<<20 - 1)) >> 20
 	s := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
@@ -90,19 +125,20 @@ func (r Report) Line() string {
 		s += fmt.Sprintf("Init Duration: %.2f ms\t", millis(r.InitDuration))
 	}
 	if r.Status != "" {
-		s += "Status: " + r.Status + "\t"
+		s += "Status: " + r.Status
 		if r.ErrorType != "" {
-			s += "Error Type: " + r.ErrorType + "\t"
+			s += "\tError Type: " + r.ErrorType
 		}
 	}
-	return s
+	return s + "\n"
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// TimeoutLine is Lambda's line for a timed-out invocation.
+// TimeoutLine is Lambda's line for a timed-out invocation. Lambda stores
+// it with two newlines at its end.
 func TimeoutLine(requestID string, at time.Time, timeout time.Duration) string {
-	return fmt.Sprintf("%s %s Task timed out after %.2f seconds", at.UTC().Format("2006-01-02T15:04:05.000Z"), requestID, timeout.Seconds())
+	return fmt.Sprintf("%s %s Task timed out after %.2f seconds\n\n", at.UTC().Format("2006-01-02T15:04:05.000Z"), requestID, timeout.Seconds())
 }
 
 // Platform renders the platform's records in a function's log format
@@ -229,7 +265,8 @@ type runtimeDoneMetrics struct {
 // carries the invocation's tracing, the spans of its response and the
 // response's size (producedBytes, 0 without a response, as Lambda's
 // runtime interface emulator has it), in the order Lambda writes them:
-// requestId, status, tracing, spans, metrics.
+// requestId, status, tracing, spans, metrics. Its durationMs runs until
+// the runtime asked for its next event, if it has (r.Next).
 func (p Platform) End(r Report) string {
 	if !p.json {
 		return EndLine(r.RequestID)
@@ -242,7 +279,14 @@ func (p Platform) End(r Report) string {
 		Tracing   *traceContext      `json:"tracing,omitempty"`
 		Spans     []span             `json:"spans,omitempty"`
 		Metrics   runtimeDoneMetrics `json:"metrics"`
-	}{r.RequestID, status, r.ErrorType, r.Tracing.context(), r.spans(), runtimeDoneMetrics{round2(millis(r.Duration)), r.ProducedBytes}})
+	}{r.RequestID, status, r.ErrorType, r.Tracing.context(), r.spans(), runtimeDoneMetrics{r.runtimeDuration(), r.ProducedBytes}})
+}
+
+// WritesRuntimeDone reports whether End writes a platform.runtimeDone
+// record for an invocation whose status is status ("" for success): in
+// JSON, at a level the SystemLogLevel lets through.
+func (p Platform) WritesRuntimeDone(status string) bool {
+	return p.json && statusLevel(reportStatus(status), levelDebug) >= p.level
 }
 
 // Report is the REPORT line or platform.report record for r. The record
@@ -260,13 +304,13 @@ func (p Platform) Report(r Report) string {
 		InitDurationMs   *float64 `json:"initDurationMs,omitempty"`
 	}
 	m := metrics{
-		DurationMs:       round2(millis(r.Duration)),
+		DurationMs:       micros(r.Duration),
 		BilledDurationMs: r.BilledMillis(),
 		MemorySizeMB:     r.MemoryMB,
 		MaxMemoryUsedMB:  (r.MaxMemoryUsed + (1<<20 - 1)) >> 20,
 	}
 	if r.InitDuration > 0 {
-		d := round2(millis(r.InitDuration))
+		d := micros(r.InitDuration)
 		m.InitDurationMs = &d
 	}
 	return p.record(statusLevel(status, levelInfo), "platform.report", struct {
@@ -298,14 +342,14 @@ type Init struct {
 
 // InitReport is the INIT_REPORT line or platform.initReport record of a
 // failed init in: status is "error" (with errorType) or "timeout". The
-// line, like INIT_START's, ends without a tab.
+// line, like INIT_START's, ends without a tab (but with its newline).
 func (p Platform) InitReport(in Init, d time.Duration, status, errorType string) string {
 	if !p.json {
 		s := fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: %s\tStatus: %s", millis(d), in.Phase, status)
 		if errorType != "" {
 			s += "\tError Type: " + errorType
 		}
-		return s
+		return s + "\n"
 	}
 	return p.record(statusLevel(status, levelInfo), "platform.initReport", struct {
 		InitializationType string            `json:"initializationType"`
@@ -313,10 +357,8 @@ func (p Platform) InitReport(in Init, d time.Duration, status, errorType string)
 		Status             string            `json:"status"`
 		ErrorType          string            `json:"errorType,omitempty"`
 		Metrics            initReportMetrics `json:"metrics"`
-	}{in.Type, in.Phase, status, errorType, initReportMetrics{round2(millis(d))}})
+	}{in.Type, in.Phase, status, errorType, initReportMetrics{micros(d)}})
 }
-
-func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // Extension is Lambda's EXTENSION line or platform.extension record for an
 // extension: its state (Ready, or Crashed, LaunchError, InitError when it
@@ -331,7 +373,7 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 		if errorType != "" {
 			s += "\tError Type: " + errorType
 		}
-		return s
+		return s + "\n"
 	}
 	level := levelInfo
 	if errorType != "" {
@@ -349,7 +391,7 @@ func (p Platform) Extension(name, state string, events []string, errorType strin
 // begins init in of a runtime whose version and version ARN are
 // runtimeVersion and runtimeVersionARN, each left out when empty. The line
 // is Lambda's "INIT_START Runtime Version: python:3.12.v18\tRuntime Version
-// ARN: arn:aws:lambda:…::runtime:…": tab-separated and, unlike REPORT,
+// ARN: arn:aws:lambda:…::runtime:…\n": tab-separated and, unlike REPORT,
 // without a tab at its end, as CloudWatch Logs shows it. An init retried in
 // the invoke phase has no line (Lambda's log shows one INIT_START however
 // many times the init ran), only its record.
@@ -366,9 +408,9 @@ func (p Platform) InitStart(in Init, runtimeVersion, runtimeVersionARN string) s
 			fields = append(fields, "Runtime Version ARN: "+runtimeVersionARN)
 		}
 		if len(fields) == 0 {
-			return "INIT_START"
+			return "INIT_START\n"
 		}
-		return "INIT_START " + strings.Join(fields, "\t")
+		return "INIT_START " + strings.Join(fields, "\t") + "\n"
 	}
 	return p.record(levelInfo, "platform.initStart", struct {
 		InitializationType string `json:"initializationType"`

@@ -50,23 +50,24 @@ func TestPlatformText(t *testing.T) {
 		p.InitReport(retried, 1329486*time.Microsecond, "error", "Runtime.UserCodeSyntaxError"),
 		p.InitStart(onDemand, "python:3.12.v18", "arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0"),
 		p.InitStart(provisioned, "nodejs:20.v1", ""), p.InitStart(retried, "nodejs:20.v1", ""), p.InitRuntimeDone(onDemand, "error", "Runtime.ExitError")}
-	want := []string{"START RequestId: id Version: $LATEST", "END RequestId: id", r.Line(),
-		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout",
-		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError",
+	// Each line ends in a newline, as GetLogEvents shows Lambda's lines.
+	want := []string{"START RequestId: id Version: $LATEST\n", "END RequestId: id\n", r.Line(),
+		"INIT_REPORT Init Duration: 10000.00 ms\tPhase: init\tStatus: timeout\n",
+		"INIT_REPORT Init Duration: 5.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError\n",
 		// The init Lambda retries within the first invocation (as logged
 		// by a Node function whose init failed).
-		"INIT_REPORT Init Duration: 1329.49 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.UserCodeSyntaxError",
+		"INIT_REPORT Init Duration: 1329.49 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.UserCodeSyntaxError\n",
 		// Tab-separated, with no tab at the end (as CloudWatch Logs has
 		// Lambda's lines; REPORT's ends with one).
-		"INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0",
-		"INIT_START Runtime Version: nodejs:20.v1",
+		"INIT_START Runtime Version: python:3.12.v18\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:edb5a058bfa782cb9cedc6d534ac8b8c193bc28e9a9879d9f5ebaaf619cd0fc0\n",
+		"INIT_START Runtime Version: nodejs:20.v1\n",
 		// The retried init has no INIT_START of its own, and Text has no
 		// initRuntimeDone.
 		"", ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Text lines (-want +got):\n%s", diff)
 	}
-	if got := p.Timeout("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds" {
+	if got := p.Timeout("id", time.Date(2019, 12, 10, 19, 17, 21, 789e6, time.UTC), 3*time.Second); got != "2019-12-10T19:17:21.789Z id Task timed out after 3.00 seconds\n\n" {
 		t.Errorf("Timeout() = %q", got)
 	}
 }
@@ -81,6 +82,10 @@ func TestPlatformJSONRecords(t *testing.T) {
 	start := time.Date(2022, 10, 21, 16, 5, 3, 165_400_000, time.FixedZone("CEST", 2*3600))
 	traced := logs.Report{RequestID: "id", Duration: 2599 * time.Millisecond, MemoryMB: 128, MaxMemoryUsed: 94 << 20, Tracing: trace,
 		Start: start, Posted: start.Add(2598041600 * time.Nanosecond), Read: start.Add(2598248700 * time.Nanosecond), ProducedBytes: 8}
+	// The runtime then asked for its next event 1.234567 ms after the
+	// response had been read.
+	tracedNext := traced
+	tracedNext.Next = traced.Read.Add(1234567 * time.Nanosecond)
 	// The runtime posted to /error: tracing, but no response to time.
 	tracedError := logs.Report{RequestID: "id", Duration: time.Second, MemoryMB: 128, MaxMemoryUsed: 1 << 20, Status: "error", ErrorType: "Function.Error",
 		Tracing: trace, Start: start}
@@ -101,9 +106,10 @@ func TestPlatformJSONRecords(t *testing.T) {
 		{p.InitRuntimeDone(provisioned, "error", "Runtime.ExitError"), "platform.initRuntimeDone", map[string]any{
 			"initializationType": "provisioned-concurrency", "phase": "init", "status": "error", "errorType": "Runtime.ExitError"}},
 		{p.InitRuntimeDone(retried, "timeout", ""), "platform.initRuntimeDone", map[string]any{"initializationType": "on-demand", "phase": "invoke", "status": "timeout"}},
-		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.92, "producedBytes": 0.0}}},
+		// Durations to the microsecond, as Lambda's records have them.
+		{p.End(ok), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{"durationMs": 693.921, "producedBytes": 0.0}}},
 		{p.Report(ok), "platform.report", map[string]any{"requestId": "id", "status": "success", "metrics": map[string]any{
-			"durationMs": 693.92, "billedDurationMs": 1092.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.68}}}, // init billed too
+			"durationMs": 693.921, "billedDurationMs": 1092.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 84.0, "initDurationMs": 397.681}}}, // init billed too
 		{p.End(failed), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Runtime.ExitError", "metrics": map[string]any{"durationMs": 3000.0, "producedBytes": 0.0}}},
 		// The invocation's tracing, as its platform.start has it, in
 		// runtimeDone and report; the response's spans and size in
@@ -114,6 +120,16 @@ func TestPlatformJSONRecords(t *testing.T) {
 				map[string]any{"name": "responseDuration", "start": "2022-10-21T14:05:05.763Z", "durationMs": 0.207},
 			},
 			"metrics": map[string]any{"durationMs": 2599.0, "producedBytes": 8.0}}},
+		// Once the runtime has asked for its next event: Lambda's third
+		// span, runtimeOverhead, from the response's end until then, and
+		// durationMs until then too.
+		{p.End(tracedNext), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "success", "tracing": tracing,
+			"spans": []any{
+				map[string]any{"name": "responseLatency", "start": "2022-10-21T14:05:03.165Z", "durationMs": 2598.041},
+				map[string]any{"name": "responseDuration", "start": "2022-10-21T14:05:05.763Z", "durationMs": 0.207},
+				map[string]any{"name": "runtimeOverhead", "start": "2022-10-21T14:05:05.763Z", "durationMs": 1.234},
+			},
+			"metrics": map[string]any{"durationMs": 2599.483, "producedBytes": 8.0}}},
 		{p.Report(traced), "platform.report", map[string]any{"requestId": "id", "status": "success", "tracing": tracing, "metrics": map[string]any{
 			"durationMs": 2599.0, "billedDurationMs": 2599.0, "memorySizeMB": 128.0, "maxMemoryUsedMB": 94.0}}},
 		{p.End(tracedError), "platform.runtimeDone", map[string]any{"requestId": "id", "status": "error", "errorType": "Function.Error", "tracing": tracing,
@@ -210,20 +226,39 @@ func TestPlatformJSONFieldOrder(t *testing.T) {
 // and by the init's type.
 func TestPlatformTextIgnoresTracing(t *testing.T) {
 	p := logs.NewPlatform("Text", "")
-	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST" {
+	if got := p.Start("id", "$LATEST", trace); got != "START RequestId: id Version: $LATEST\n" {
 		t.Errorf("Start() = %q", got)
 	}
 	now := time.Now()
 	plain := logs.Report{RequestID: "id", Duration: 15740 * time.Microsecond, MemoryMB: 128, MaxMemoryUsed: 56 << 20}
 	traced := plain
 	traced.Tracing, traced.Start, traced.Posted, traced.Read, traced.ProducedBytes = trace, now, now.Add(time.Millisecond), now.Add(2*time.Millisecond), 16
-	if got := p.End(traced); got != "END RequestId: id" {
+	if got := p.End(traced); got != "END RequestId: id\n" {
 		t.Errorf("End() = %q", got)
 	}
-	if got, want := p.Report(traced), "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t"; got != want || got != p.Report(plain) {
+	if got, want := p.Report(traced), "REPORT RequestId: id\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t\n"; got != want || got != p.Report(plain) {
 		t.Errorf("Report() = %q; want %q", got, want)
 	}
 	if a, b := p.InitStart(onDemand, "python:3.12.v1", "arn"), p.InitStart(provisioned, "python:3.12.v1", "arn"); a != b {
 		t.Errorf("InitStart() = %q on demand, %q provisioned; want one line", a, b)
+	}
+}
+
+// WritesRuntimeDone says whether End writes a record: in JSON, at DEBUG
+// for a success and at WARN and below for a failure.
+func TestWritesRuntimeDone(t *testing.T) {
+	for _, tt := range []struct {
+		format, level, status string
+		want                  bool
+	}{
+		{"Text", "DEBUG", "", false},
+		{"JSON", "DEBUG", "", true},
+		{"JSON", "INFO", "", false},
+		{"JSON", "INFO", "error", true},
+		{"JSON", "WARN", "timeout", true},
+	} {
+		if got := logs.NewPlatform(tt.format, tt.level).WritesRuntimeDone(tt.status); got != tt.want {
+			t.Errorf("NewPlatform(%q, %q).WritesRuntimeDone(%q) = %v; want %v", tt.format, tt.level, tt.status, got, tt.want)
+		}
 	}
 }

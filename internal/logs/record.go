@@ -24,8 +24,15 @@ import (
 // line) grow for the life of the group and survive rotation. Pagination
 // tokens and event ids are positions.
 //
-// An event whose text holds newlines (PutLogEvents allows them) is stored
-// escaped, with a backslash instead of the first tab:
+// Most events Lambda writes end in a newline (a line a function printed,
+// a Text platform line, see platform.go) and hold no other: such an event
+// is stored without its newline, with a bar instead of the first tab,
+//
+//	2026-11-30T19:50:17.123Z|stream<TAB>START RequestId: … Version: $LATEST
+//
+// and read back with the newline the stored line ends in. Any other event
+// whose text holds newlines (PutLogEvents allows them) is stored escaped,
+// with a backslash instead of the first tab:
 //
 //	2026-11-30T19:50:17.123Z\stream<TAB>first line\nsecond \\ line
 //
@@ -67,20 +74,27 @@ func parseHeader(line []byte) (int64, bool) {
 }
 
 // appendRecord appends the stored line of an event, newline included.
-// stream must hold no tab or newline; text with newlines is escaped.
+// stream must hold no tab or newline; text is stored as the record format
+// above says.
 func appendRecord(b []byte, t time.Time, stream string, text []byte) []byte {
 	b = t.UTC().AppendFormat(b, TimeFormat)
-	escape := bytes.IndexByte(text, '\n') >= 0
-	if escape {
-		b = append(b, '\\')
-	} else {
+	nl := bytes.IndexByte(text, '\n')
+	switch {
+	case nl < 0:
 		b = append(b, '\t')
+	case nl == len(text)-1:
+		b = append(b, '|')
+	default:
+		b = append(b, '\\')
 	}
 	b = append(b, stream...)
 	b = append(b, '\t')
-	if !escape {
-		b = append(b, text...)
-		return append(b, '\n')
+	if nl < 0 || nl == len(text)-1 {
+		b = append(b, text...) // its newline, if any, ends the stored line
+		if nl < 0 {
+			b = append(b, '\n')
+		}
+		return b
 	}
 	for _, c := range text {
 		switch c {
@@ -97,7 +111,8 @@ func appendRecord(b []byte, t time.Time, stream string, text []byte) []byte {
 
 // StoredLen is the length of text as appendRecord stores it.
 func StoredLen(text string) int {
-	if strings.IndexByte(text, '\n') < 0 {
+	nl := strings.IndexByte(text, '\n')
+	if nl < 0 || nl == len(text)-1 {
 		return len(text)
 	}
 	return len(text) + strings.Count(text, "\n") + strings.Count(text, "\\")
@@ -121,28 +136,32 @@ func unescape(b []byte) []byte {
 	return out
 }
 
-// parseRecord parses a stored line without its newline. The slices it
-// returns alias line.
+// parseRecord parses a stored line, which ends in its newline. The slices
+// it returns alias line.
 func parseRecord(line []byte) (ms int64, stream, msg []byte, ok bool) {
-	if len(line) < timeLen+1 {
+	if len(line) < timeLen+2 || line[len(line)-1] != '\n' {
 		return 0, nil, nil, false
 	}
 	ms, ok = parseTime(line[:timeLen])
 	if !ok {
 		return 0, nil, nil, false
 	}
+	body := line[timeLen+1 : len(line)-1]
 	switch line[timeLen] {
-	case '\t', '\\':
-		stream, msg, ok = bytes.Cut(line[timeLen+1:], []byte{'\t'})
+	case '\t', '\\', '|':
+		stream, msg, ok = bytes.Cut(body, []byte{'\t'})
 		if !ok || len(stream) == 0 {
 			return 0, nil, nil, false
 		}
-		if line[timeLen] == '\\' {
+		switch line[timeLen] {
+		case '\\':
 			msg = unescape(msg)
+		case '|':
+			msg = msg[:len(msg)+1] // the line's own newline ends the message
 		}
 		return ms, stream, msg, true
 	case ' ':
-		return ms, []byte(legacyStream), line[timeLen+1:], true
+		return ms, []byte(legacyStream), body, true
 	}
 	return 0, nil, nil, false
 }

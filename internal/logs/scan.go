@@ -195,7 +195,7 @@ func (l *FunctionLog) Scan(from int64, fn func(Record) bool) error {
 			}
 			pos := s.base + off
 			off += int64(len(line))
-			ms, stream, msg, ok := parseRecord(line[:len(line)-1])
+			ms, stream, msg, ok := parseRecord(line)
 			if !ok || ms < cutoff {
 				continue
 			}

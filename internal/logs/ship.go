@@ -28,7 +28,7 @@ func (s *Store) teeLocked(name, stream string, t time.Time, text []byte) {
 	}
 }
 
-// WriteAt appends text (one event per line) to stream with the time t,
+// WriteAt appends the event text to stream with the time t,
 // or the time of the log's newest event if t is earlier: times never go
 // backwards within a log. The tee is not told: these are lines written
 // elsewhere (shipped from a worker node of a cluster).

@@ -31,7 +31,8 @@ func TestTeeAndWriteAt(t *testing.T) {
 	before := time.Now().Truncate(time.Millisecond)
 	fl.Write("s1", "local line")
 	old := time.Date(2020, 1, 2, 3, 4, 5, 6e6, time.UTC)
-	fl.WriteAt(old, "s2", []byte("shipped a\nshipped b"))
+	fl.WriteAt(old, "s2", []byte("shipped a\n"))
+	fl.WriteAt(old, "s2", []byte("shipped b\nwith a second line"))
 	future := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 	s.Function("g").WriteAt(future, "s3", []byte("from the future"))
 	s.SetTee(nil)
@@ -51,7 +52,7 @@ func TestTeeAndWriteAt(t *testing.T) {
 			t.Errorf("event %d at %d, before its predecessor at %d", i, r.Time, recs[i-1].Time)
 		}
 	}
-	if diff := cmp.Diff([]string{"local line", "shipped a", "shipped b", "after the tee"}, msgs); diff != "" {
+	if diff := cmp.Diff([]string{"local line", "shipped a\n", "shipped b\nwith a second line", "after the tee"}, msgs); diff != "" {
 		t.Errorf("f's events (-want +got):\n%s", diff)
 	}
 	if recs[1].Time != got[0].T.UnixMilli() {

@@ -462,3 +462,19 @@ func TestTelemetryDrops(t *testing.T) {
 		t.Errorf("delivered (-want +got):\n%s", d)
 	}
 }
+
+// A function's line reaches telemetry subscribers as Lambda sends it: a
+// text line as a string with the newline it ended in, a JSON log line as
+// the record itself.
+func TestFunctionRecord(t *testing.T) {
+	for _, tt := range []struct{ line, want string }{
+		{"2022-06-23T18:14:44.993Z\tb5051b53\tINFO\tInside handler\n",
+			`{"time":"1970-01-01T00:00:00.000Z","type":"function","record":"2022-06-23T18:14:44.993Z\tb5051b53\tINFO\tInside handler\n"}`},
+		{"no newline", `{"time":"1970-01-01T00:00:00.000Z","type":"function","record":"no newline"}`},
+		{`{"level":"INFO","message":"hi"}` + "\n", `{"time":"1970-01-01T00:00:00.000Z","type":"function","record":{"level":"INFO","message":"hi"}}`},
+	} {
+		if got := string(runtimeapi.FunctionRecord(runtimeapi.StreamFunction, time.Unix(0, 0), []byte(tt.line))); got != tt.want {
+			t.Errorf("FunctionRecord(%q) = %s; want %s", tt.line, got, tt.want)
+		}
+	}
+}

@@ -116,6 +116,7 @@ type Server struct {
 
 	mu           sync.Mutex
 	idle         chan struct{}          // guarded by mu; closed while a GET /next waits for an event
+	idleSince    time.Time              // guarded by mu; when idle was last closed
 	inited       bool                   // guarded by mu; init ended (everyone in next, or an init error)
 	runtimeReady bool                   // guarded by mu; the runtime has called GET /next
 	initErrSeen  bool                   // guarded by mu; an init error is being read
@@ -359,6 +360,15 @@ func (s *Server) Idle() <-chan struct{} {
 	return s.idle
 }
 
+// IdleSince returns when the runtime's GET /next that made it idle
+// arrived: it ends the previous invocation's platform.runtimeDone. It is
+// meaningful once Idle's channel is closed.
+func (s *Server) IdleSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idleSince
+}
+
 // Invoke hands inv to the runtime and waits for its response. It returns an
 // error only when the event could not be handed over or no answer came:
 // ctx ended (the caller's timeout) or the server was closed.
@@ -515,6 +525,7 @@ func (s *Server) setIdleLocked(idle bool) {
 		}
 	default:
 		if idle {
+			s.idleSince = time.Now()
 			close(s.idle)
 		}
 	}

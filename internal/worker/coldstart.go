@@ -91,9 +91,10 @@ func (l *initLog) platform(render func(logs.Platform) string) {
 	l.line(render(l.pf))
 }
 
-// line logs a line that is no platform record, such as the error of a
-// runtime that exited. An empty line (a record the system log level
-// filtered out) is ignored.
+// line logs a line as it is stored: a rendered record (verbatim), or a
+// line that is no platform record, such as the error of a runtime that
+// exited, given as logs.TextLine makes it. An empty line (a record the
+// system log level filtered out) is ignored.
 func (l *initLog) line(s string) {
 	switch {
 	case l.e != nil:

@@ -252,8 +252,9 @@ done
 			tw.Retire(cfg.Account, cfg.Name, "")
 			tw.waitEnvs(t, "none after Retire", func(envs []EnvInfo) bool { return len(envs) == 0 })
 			// Its own line came back as an extension record, the
-			// function's as function records.
-			want := `goext summary invokes=3 reports=3 starts=3 extension=1 reason=spindown lines="handling 0|handling 1|handling 2"`
+			// function's as function records, each with the newline it
+			// ended in, as Lambda's records keep it.
+			want := `goext summary invokes=3 reports=3 starts=3 extension=1 reason=spindown lines="handling 0\n|handling 1\n|handling 2\n"`
 			rt, _ := runtimes.Lookup(cfg.Runtime)
 			wantRecords := map[string]string{
 				"initStart": `{"initializationType":"on-demand","phase":"init","runtimeVersion":"provided:al2023.v1","runtimeVersionArn":"` + rt.VersionARN("us-east-1") + `"}`,

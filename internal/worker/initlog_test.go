@@ -66,7 +66,7 @@ func TestInitStartLine(t *testing.T) {
 		t.Fatalf("Environments() = %+v; want 1", envs)
 	}
 	stream := tw.streamLines(t, cfg.Name, envs[0].Stream)
-	if len(stream) < 2 || stream[0] != wantLine || stream[1] != "bash init on-demand" || strings.Count(strings.Join(stream, "\n"), "INIT_START") != 1 {
+	if len(stream) < 2 || stream[0] != wantLine+"\n" || stream[1] != "bash init on-demand\n" || strings.Count(strings.Join(stream, "\n"), "INIT_START") != 1 {
 		t.Errorf("log stream %s:\n%s\nwant one INIT_START, first", envs[0].Stream, strings.Join(stream, "\n"))
 	}
 
@@ -100,7 +100,7 @@ func TestInitStartLine(t *testing.T) {
 		}
 	}
 	stream = tw.streamLines(t, pc.Name, pcStream)
-	if len(stream) < 2 || stream[0] != wantLine || stream[1] != "bash init provisioned-concurrency" {
+	if len(stream) < 2 || stream[0] != wantLine+"\n" || stream[1] != "bash init provisioned-concurrency\n" {
 		t.Errorf("provisioned environment's log stream %s:\n%s\nwant INIT_START, then the init's line", pcStream, strings.Join(stream, "\n"))
 	}
 	tw.SetProvisioned(nil)
@@ -125,7 +125,7 @@ func TestInitStartLine(t *testing.T) {
 		msg,
 		"Runtime.InvalidEntrypoint",
 		"END RequestId: " + id,
-		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\tStatus: error\tError Type: Runtime.InvalidEntrypoint\t",
+		"REPORT RequestId: " + id + "\tDuration: N ms\tBilled Duration: N ms\tMemory Size: N MB\tMax Memory Used: N MB\tStatus: error\tError Type: Runtime.InvalidEntrypoint",
 	}
 	if diff := cmp.Diff(want, maskFigures(logLines(res.Log))); diff != "" || string(res.Payload) != `{"errorType":"Runtime.InvalidEntrypoint","errorMessage":"`+msg+`"}` {
 		t.Errorf("Invoke() = %s, log tail (-want +got):\n%s", res.Payload, diff)

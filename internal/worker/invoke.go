@@ -205,7 +205,7 @@ func (w *Worker) failedInit(req *Request, f *initFailure, since time.Time, prior
 		timedOut(f.log.platform, req, res, &report)
 	} else {
 		for _, l := range f.detail {
-			f.log.line(l)
+			f.log.line(logs.TextLine(l))
 		}
 		res.FunctionError, res.ErrorType, res.Payload = "Unhandled", f.errorType, f.body
 		report.Status, report.ErrorType = "error", f.errorType
@@ -297,13 +297,21 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 	case errors.Is(err, errExtensionCrash) && e.crashed() != nil:
 		typ, msg, line := e.extensionFailure(req.RequestID, e.crashed())
 		e.capture.Platform(line)
-		e.capture.Platform(msg)
+		e.capture.Platform(logs.TextLine(msg))
 		setError(res, typ, msg)
 		report.Status, report.ErrorType = "error", typ
 	case errors.Is(err, errTimedOut):
 		timedOut(e.platform, req, res, &report)
 	default: // the runtime exited, or the environment was destroyed under it
 		w.exited(e, req.RequestID, res, &report)
+	}
+	if healthy && !report.Posted.IsZero() && (e.pf.WritesRuntimeDone(report.Status) || e.rapi.Subscribed()) {
+		// The invocation runs until the runtime asks for its next event:
+		// Lambda's report counts that time too (its durationMs is never
+		// below runtimeDone's).
+		if report.Next = e.awaitNext(); !report.Next.IsZero() {
+			report.Duration = report.Next.Sub(start)
+		}
 	}
 	report.MaxMemoryUsed = e.sb.MaxMemory()
 	if res.ErrorType == "Runtime.OutOfMemory" {
@@ -336,6 +344,36 @@ func (w *Worker) run(e *env, req *Request, since time.Time) *Result {
 		w.envs.Go(func() { w.putBack(e) })
 	}
 	return res
+}
+
+// awaitNext waits until the runtime, having posted its response, asks for
+// its next event, and returns when it did, for platform.runtimeDone (whose
+// durationMs and runtimeOverhead span run until then, as Lambda's do). As
+// on Lambda, the invocation is not over before then; but it returns the
+// zero time if the runtime has not asked by the invocation's deadline (it
+// is busy after its response and will be frozen so) or the environment
+// ended (it crashed): the record is then written without them, so that it
+// and platform.report always follow the invocation.
+func (e *env) awaitNext() time.Time {
+	idle := e.rapi.Idle()
+	select {
+	case <-idle:
+		return e.rapi.IdleSince()
+	default:
+	}
+	wait := time.Until(e.deadline)
+	if wait <= 0 {
+		return time.Time{}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return e.rapi.IdleSince()
+	case <-e.ctx.Done():
+	case <-t.C:
+	}
+	return time.Time{}
 }
 
 // idleWait bounds how long a parked environment may take to ask for its
@@ -476,8 +514,8 @@ func (w *Worker) exited(e *env, requestID string, res *Result, report *logs.Repo
 		// Destroyed under a live invocation (shutdown): report a kill.
 	}
 	typ, msg := exitError(requestID, exit)
-	e.capture.Platform(msg)
-	e.capture.Platform(typ)
+	e.capture.Platform(logs.TextLine(msg))
+	e.capture.Platform(logs.TextLine(typ))
 	setError(res, typ, msg)
 	report.Status, report.ErrorType = "error", typ
 }
@@ -512,13 +550,14 @@ func platformLog(cfg *function.Config) logs.Platform {
 	return logs.NewPlatform(cfg.LogFormat, system)
 }
 
-// appendLine appends line and a newline to log, unless line is empty (a
-// record the system log level filtered out).
+// appendLine appends line, without the newlines it ends in, and one
+// newline to log (a tail), unless line is empty (a record the system log
+// level filtered out).
 func appendLine(log []byte, line string) []byte {
 	if line == "" {
 		return log
 	}
-	return append(append(log, line...), '\n')
+	return append(append(log, strings.TrimRight(line, "\n")...), '\n')
 }
 
 // TraceHeader is the trace header the runtime gets for an invocation

@@ -3,7 +3,9 @@ package worker
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,10 +131,26 @@ done
 			}
 			names = append(names, fmt.Sprint(s["name"]))
 		}
-		if want := []string{"responseLatency", "responseDuration"}; !cmp.Equal(names, want) {
+		// The runtime asks for its next event after its response: the
+		// record then has Lambda's third span, runtimeOverhead, and its
+		// durationMs runs until then, the spans end to end.
+		if want := []string{"responseLatency", "responseDuration", "runtimeOverhead"}; !cmp.Equal(names, want) {
 			t.Errorf("invocation %d: platform.runtimeDone spans %v; want %v", i, names, want)
 		}
 		metrics, _ := done["metrics"].(map[string]any)
+		var sum float64
+		for _, s := range spanList {
+			d, _ := s.(map[string]any)["durationMs"].(float64)
+			sum += d
+		}
+		if d, _ := metrics["durationMs"].(float64); math.Abs(d-sum) > 0.005 {
+			t.Errorf("invocation %d: platform.runtimeDone durationMs = %v; want the spans' sum %v", i, d, sum)
+		}
+		// The report counts the invocation until then too, as Lambda's
+		// does: its durationMs is never below runtimeDone's.
+		if rm, _ := report["metrics"].(map[string]any); rm["durationMs"].(float64) < metrics["durationMs"].(float64) {
+			t.Errorf("invocation %d: platform.report durationMs %v < platform.runtimeDone's %v", i, rm["durationMs"], metrics["durationMs"])
+		}
 		if got, want := metrics["producedBytes"], float64(len(runtimeGot)+2); got != want {
 			t.Errorf("invocation %d: platform.runtimeDone producedBytes = %v; want %v, the response's size", i, got, want)
 		}
@@ -144,5 +162,52 @@ done
 				t.Errorf("platform.initStart (-want +got):\n%s", diff)
 			}
 		}
+	}
+}
+
+// A runtime that exits after its response never asks for its next event:
+// platform.runtimeDone is still written, at once, without a
+// runtimeOverhead span, and platform.report follows it.
+func TestRuntimeDoneWithoutNext(t *testing.T) {
+	tw := newTestWorker(t, Config{IdleTimeout: time.Hour})
+	cfg := tw.function(t, `#!/bin/bash
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+h=$(mktemp)
+curl -sS -D "$h" "$api/next" >/dev/null || exit 1
+id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$h" | cut -d: -f2 | tr -d '[:space:]')
+curl -sS -X POST --data-binary '"bye"' "$api/$id/response" >/dev/null
+exit 0
+`)
+	cfg.LogFormat, cfg.SystemLogLevel, cfg.Timeout = "JSON", "DEBUG", 30
+	begin := time.Now()
+	res, _ := tw.invokeID(t, cfg)
+	defer res.Release()
+	if took := time.Since(begin); res.FunctionError != "" || took > 15*time.Second {
+		t.Fatalf("Invoke() = %s %s after %v; want the response, well before the timeout", res.ErrorType, res.Payload, took)
+	}
+	var types []string
+	var done map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(string(res.Log)), "\n") {
+		var m struct {
+			Type   string         `json:"type"`
+			Record map[string]any `json:"record"`
+		}
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		types = append(types, m.Type)
+		if m.Type == "platform.runtimeDone" {
+			done = m.Record
+		}
+	}
+	if i := slices.Index(types, "platform.runtimeDone"); i < 0 || i+1 >= len(types) || types[i+1] != "platform.report" {
+		t.Fatalf("records %v; want platform.runtimeDone, then platform.report", types)
+	}
+	var names []string
+	for _, s := range done["spans"].([]any) {
+		names = append(names, fmt.Sprint(s.(map[string]any)["name"]))
+	}
+	if want := []string{"responseLatency", "responseDuration"}; !cmp.Equal(names, want) {
+		t.Errorf("platform.runtimeDone spans %v; want %v", names, want)
 	}
 }

@@ -86,7 +86,7 @@ func TestLoggingCustomGroup(t *testing.T) {
 		t.Errorf("log groups with prefix /shared/ (-want +got):\n%s", diff)
 	}
 	msgs := eventMessages(filterOf(t, cw, shared))
-	for _, want := range []string{"from-a 0", "from-b 0"} {
+	for _, want := range []string{"from-a 0\n", "from-b 0\n"} {
 		if !slices.Contains(msgs, want) {
 			t.Errorf("FilterLogEvents(%s) lacks %q: %q", shared, want, msgs)
 		}
@@ -113,7 +113,7 @@ func TestLoggingCustomGroup(t *testing.T) {
 			inStreams = append(inStreams, aws.ToString(e.Message))
 		}
 	}
-	if !slices.Contains(inStreams, "from-a 0") || !slices.Contains(inStreams, "from-b 0") {
+	if !slices.Contains(inStreams, "from-a 0\n") || !slices.Contains(inStreams, "from-b 0\n") {
 		t.Errorf("GetLogEvents over the streams of %s: %q; want both functions' lines", shared, inStreams)
 	}
 	if _, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/lg-a")}); errCode(err) != "ResourceNotFoundException" {
@@ -132,7 +132,7 @@ func TestLoggingCustomGroup(t *testing.T) {
 	}
 	s.invoke(t, "lg-b", map[string]any{"op": "print", "text": "after-delete"})
 	msgs = eventMessages(filterOf(t, cw, shared))
-	if !slices.Contains(msgs, "from-a 0") || !slices.Contains(msgs, "after-delete 0") {
+	if !slices.Contains(msgs, "from-a 0\n") || !slices.Contains(msgs, "after-delete 0\n") {
 		t.Errorf("after deleting lg-a, %s holds %q; want lg-a's lines kept and lg-b's new one", shared, msgs)
 	}
 
@@ -143,10 +143,10 @@ func TestLoggingCustomGroup(t *testing.T) {
 	}
 	waitUpdated(t, s.Client, "lg-b")
 	s.invoke(t, "lg-b", map[string]any{"op": "print", "text": "moved"})
-	if msgs := eventMessages(filterOf(t, cw, "/moved/b")); !slices.Contains(msgs, "moved 0") || slices.Contains(msgs, "after-delete 0") {
+	if msgs := eventMessages(filterOf(t, cw, "/moved/b")); !slices.Contains(msgs, "moved 0\n") || slices.Contains(msgs, "after-delete 0\n") {
 		t.Errorf("/moved/b holds %q; want the line written after the move only", msgs)
 	}
-	if msgs := eventMessages(filterOf(t, cw, shared)); slices.Contains(msgs, "moved 0") {
+	if msgs := eventMessages(filterOf(t, cw, shared)); slices.Contains(msgs, "moved 0\n") {
 		t.Errorf("%s holds a line written after lg-b moved: %q", shared, msgs)
 	}
 

@@ -195,7 +195,9 @@ func TestCloudWatchLogs(t *testing.T) {
 	for _, e := range all.Events {
 		want = append(want, aws.ToString(e.Message))
 	}
-	for _, line := range []string{"hello-0 0", "hello-0 1", "hello-1 0", "hello-2 1"} {
+	// Each as the function printed it, with its newline, as Lambda stores
+	// a line.
+	for _, line := range []string{"hello-0 0\n", "hello-0 1\n", "hello-1 0\n", "hello-2 1\n"} {
 		if !slices.Contains(want, line) {
 			t.Errorf("stream %s lacks %q: %q", latest, line, want)
 		}
@@ -291,10 +293,10 @@ func TestCloudWatchLogs(t *testing.T) {
 		pattern string
 		want    []string
 	}{
-		{"hello-1", []string{"hello-1 0", "hello-1 1"}},
-		{`"hello-1 1"`, []string{"hello-1 1"}},
-		{`hello -"-1 " -"-2 "`, []string{"hello-0 0", "hello-0 1"}},
-		{`?from-version ?"hello-2 1"`, []string{"hello-2 1", "from-version 0"}},
+		{"hello-1", []string{"hello-1 0\n", "hello-1 1\n"}},
+		{`"hello-1 1"`, []string{"hello-1 1\n"}},
+		{`hello -"-1 " -"-2 "`, []string{"hello-0 0\n", "hello-0 1\n"}},
+		{`?from-version ?"hello-2 1"`, []string{"hello-2 1\n", "from-version 0\n"}},
 		{"nothing-like-this", nil},
 	} {
 		if diff := cmp.Diff(tt.want, messages(filter(cloudwatchlogs.FilterLogEventsInput{FilterPattern: aws.String(tt.pattern)}))); diff != "" {
@@ -321,13 +323,13 @@ func TestCloudWatchLogs(t *testing.T) {
 	}
 	// A time range that starts at hello-1's first line and ends at the
 	// last line of $LATEST.
-	i1 := slices.IndexFunc(everything, func(e cwtypes.FilteredLogEvent) bool { return aws.ToString(e.Message) == "hello-1 0" })
-	iv := slices.IndexFunc(everything, func(e cwtypes.FilteredLogEvent) bool { return aws.ToString(e.Message) == "from-version 0" })
+	i1 := slices.IndexFunc(everything, func(e cwtypes.FilteredLogEvent) bool { return aws.ToString(e.Message) == "hello-1 0\n" })
+	iv := slices.IndexFunc(everything, func(e cwtypes.FilteredLogEvent) bool { return aws.ToString(e.Message) == "from-version 0\n" })
 	ranged := messages(filter(cloudwatchlogs.FilterLogEventsInput{StartTime: everything[i1].Timestamp, EndTime: everything[iv].Timestamp, FilterPattern: aws.String("hello")}))
-	if slices.Contains(ranged, "hello-0 1") || !slices.Contains(ranged, "hello-1 0") || !slices.Contains(ranged, "hello-2 1") {
+	if slices.Contains(ranged, "hello-0 1\n") || !slices.Contains(ranged, "hello-1 0\n") || !slices.Contains(ranged, "hello-2 1\n") {
 		t.Errorf("FilterLogEvents(from hello-1 0 to from-version 0) = %q; want hello-1 and hello-2 only", ranged)
 	}
-	if got := messages(filter(cloudwatchlogs.FilterLogEventsInput{LogStreamNamePrefix: aws.String(v1.EnvID[:len("2026/01/01/[1]")]), FilterPattern: aws.String("from")})); !slices.Equal(got, []string{"from-version 0"}) {
+	if got := messages(filter(cloudwatchlogs.FilterLogEventsInput{LogStreamNamePrefix: aws.String(v1.EnvID[:len("2026/01/01/[1]")]), FilterPattern: aws.String("from")})); !slices.Equal(got, []string{"from-version 0\n"}) {
 		t.Errorf("FilterLogEvents(prefix of the version's stream) = %q; want from-version 0", got)
 	}
 	// A Text-format function's lines are not JSON: a JSON pattern
@@ -420,7 +422,7 @@ func TestCloudWatchLogs(t *testing.T) {
 	}
 	// The function logs on, into a new group.
 	s.invoke(t, "other", map[string]any{"op": "print", "text": "reborn"})
-	if got := messages(filterOf(t, cw, "/aws/lambda/other")); !slices.Contains(got, "reborn 0") || slices.Contains(got, "other 0") {
+	if got := messages(filterOf(t, cw, "/aws/lambda/other")); !slices.Contains(got, "reborn 0\n") || slices.Contains(got, "other 0\n") {
 		t.Errorf("the recreated group holds %q; want the new lines only", got)
 	}
 }
@@ -504,12 +506,12 @@ func TestCloudWatchLogsAccounts(t *testing.T) {
 	for _, e := range got {
 		msgs = append(msgs, aws.ToString(e.Message))
 	}
-	if !slices.Contains(msgs, "b-line 0") || slices.Contains(msgs, "root-secret 0") {
+	if !slices.Contains(msgs, "b-line 0\n") || slices.Contains(msgs, "root-secret 0\n") {
 		t.Errorf("B's group holds %q; want B's lines only", msgs)
 	}
 	rootMsgs := filterOf(t, logsClient(s, s.creds), "/aws/lambda/shared")
 	for _, e := range rootMsgs {
-		if aws.ToString(e.Message) == "b-line 0" {
+		if aws.ToString(e.Message) == "b-line 0\n" {
 			t.Errorf("the default account's group holds B's line")
 		}
 	}
@@ -657,7 +659,7 @@ func TestCloudWatchLogsJSONFilter(t *testing.T) {
 		return recs, plain
 	}
 	all, plain := filter("")
-	if len(all) < 6 || !slices.Contains(plain, "plain-0 0") || !slices.Contains(plain, "plain-2 0") {
+	if len(all) < 6 || !slices.Contains(plain, "plain-0 0\n") || !slices.Contains(plain, "plain-2 0\n") {
 		t.Fatalf("unfiltered: %d JSON records and plain lines %q; want platform records and the printed lines", len(all), plain)
 	}
 	requestIDs := func(recs []map[string]any) []string {
@@ -797,4 +799,79 @@ func TestCloudWatchLogsWire(t *testing.T) {
 			t.Errorf("%s with %s = %d %v; want 400 %s %q", tt.target, tt.body, status, body, tt.code, tt.message)
 		}
 	}
+}
+
+// TestLogEventsKeepNewlines checks the messages of a Text-format
+// function's events as CloudWatch Logs has Lambda's (lambda-api.md §7.1):
+// each line the function printed, through each runtime's own client, and
+// each of Lambda's lines keeps the newline it ended in ("START RequestId:
+// … Version: $LATEST\n", "REPORT RequestId: …\tMax Memory Used: 38 MB\t\n"),
+// and the invocation's LogResult is those events end to end, one newline
+// between lines, as the environment wrote them.
+func TestLogEventsKeepNewlines(t *testing.T) {
+	s := startServer(t, "")
+	cw := logsClient(s, s.creds)
+	for _, c := range []struct {
+		name    string
+		fn      func(testing.TB) fn
+		event   map[string]any
+		printed []string // regexps of lines the function wrote, newline included
+	}{
+		{"go", func(testing.TB) fn { return goFn() }, map[string]any{"op": "print", "text": "printed", "n": 2},
+			[]string{`^printed 0\n$`, `^printed 1\n$`}},
+		{"python", pythonFn, map[string]any{"op": "log"},
+			[]string{`^handling log count 1\n$`, `^\[WARNING\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t[0-9a-f-]{36}\twarning via logging\n$`}},
+		{"node", nodeFn, map[string]any{"op": "log"},
+			[]string{`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t[0-9a-f-]{36}\tINFO\thandling log count 1\n$`,
+				`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t[0-9a-f-]{36}\tWARN\twarning via console\n$`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := c.fn(t)
+			needRuntime(t, f.runtime)
+			name := "newlines-" + c.name
+			s.create(t, name, f)
+			r := s.invoke(t, name, c.event)
+			if r.FunctionError != "" {
+				t.Fatalf("invoke: %s %s", r.FunctionError, r.Payload)
+			}
+			var msgs []string
+			for _, e := range filterOf(t, cw, "/aws/lambda/"+name) {
+				msgs = append(msgs, aws.ToString(e.Message))
+			}
+			for _, p := range c.printed {
+				if !slices.ContainsFunc(msgs, regexp.MustCompile(p).MatchString) {
+					t.Errorf("events %q; want one matching %q", msgs, p)
+				}
+			}
+			for _, want := range []*regexp.Regexp{
+				regexp.MustCompile(`^INIT_START Runtime Version: \S+\tRuntime Version ARN: \S+\n$`),
+				regexp.MustCompile(`^START RequestId: [0-9a-f-]{36} Version: \$LATEST\n$`),
+				regexp.MustCompile(`^END RequestId: [0-9a-f-]{36}\n$`),
+				regexp.MustCompile(`^REPORT RequestId: [0-9a-f-]{36}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms\t\n$`),
+			} {
+				if !slices.ContainsFunc(msgs, want.MatchString) {
+					t.Errorf("events %q; want one matching %q", msgs, want)
+				}
+			}
+			// One invocation of one environment: its LogResult is the
+			// whole stream.
+			if joined := strings.Join(msgs, ""); r.Log != joined || strings.Contains(r.Log, "\n\n") {
+				t.Errorf("LogResult\n%q\nwant the events end to end\n%q", r.Log, joined)
+			}
+			// Patterns match as before: a term, and a phrase at a line's end.
+			if got := eventMessages(filter(t, cw, "/aws/lambda/"+name, `"END RequestId"`)); len(got) != 1 || !strings.HasSuffix(got[0], "\n") {
+				t.Errorf("FilterLogEvents(END RequestId) = %q; want the END line", got)
+			}
+		})
+	}
+}
+
+// filter returns the events of a group that match pattern.
+func filter(t *testing.T, cw *cloudwatchlogs.Client, group, pattern string) []cwtypes.FilteredLogEvent {
+	t.Helper()
+	out, err := cw.FilterLogEvents(t.Context(), &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group), FilterPattern: aws.String(pattern)})
+	if err != nil {
+		t.Fatalf("FilterLogEvents(%s, %q) = %v", group, pattern, err)
+	}
+	return out.Events
 }

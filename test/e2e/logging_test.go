@@ -349,8 +349,9 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 			}
 
 			// The records as CloudWatch Logs has them: the message is the
-			// record, with its time, the span and the figures as they come.
-			const timeRE, spanRE, msRE = `"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`, `"spanId":"[0-9a-f]{16}"`, `\d+(\.\d+)?`
+			// record (with no newline after it), with its time, the span
+			// and the figures as they come, durations to the microsecond.
+			const timeRE, spanRE, msRE = `"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`, `"spanId":"[0-9a-f]{16}"`, `\d+(\.\d{1,3})?`
 			const spanTimeRE = `"start":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`
 			// Only a sampled invocation's records carry tracing, as on
 			// Lambda; the runtime's own trace is unsampled.
@@ -360,9 +361,12 @@ func TestJSONLogsPlatformRecordShapes(t *testing.T) {
 				}
 				return `"tracing":\{` + spanRE + `,"type":"X-Amzn-Trace-Id","value":"` + regexp.QuoteMeta(trace) + `"\}` + sep
 			}
+			// The runtime asks for its next event after its response:
+			// runtimeDone has Lambda's three spans.
 			runtimeDone := func(id, trace string, size int) *regexp.Regexp {
 				return regexp.MustCompile(`^\{` + timeRE + `,"type":"platform\.runtimeDone","record":\{"requestId":"` + id + `","status":"success",` + tracing(trace, ",") +
-					`"spans":\[\{"name":"responseLatency",` + spanTimeRE + `,"durationMs":` + msRE + `\},\{"name":"responseDuration",` + spanTimeRE + `,"durationMs":` + msRE + `\}\],` +
+					`"spans":\[\{"name":"responseLatency",` + spanTimeRE + `,"durationMs":` + msRE + `\},\{"name":"responseDuration",` + spanTimeRE + `,"durationMs":` + msRE + `\},` +
+					`\{"name":"runtimeOverhead",` + spanTimeRE + `,"durationMs":` + msRE + `\}\],` +
 					`"metrics":\{"durationMs":` + msRE + `,"producedBytes":` + strconv.Itoa(size) + `\}\}\}$`)
 			}
 			report := func(id, trace string) *regexp.Regexp {
@@ -472,7 +476,8 @@ func TestInitStartLine(t *testing.T) {
 		}
 		return countPrefix(msgs, "REPORT RequestId: ") == 2
 	})
-	if len(msgs) == 0 || msgs[0] != want || countPrefix(msgs, "INIT_START") != 1 {
+	// Stored, as Lambda stores its lines, with a newline at its end.
+	if len(msgs) == 0 || msgs[0] != want+"\n" || countPrefix(msgs, "INIT_START") != 1 {
 		t.Errorf("log stream %s:\n%q\nwant one INIT_START, its first event:\n%q", stream, msgs, want)
 	}
 }

@@ -264,7 +264,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 	})
 	last := initLog[len(initLog)-1]
 	if !strings.HasPrefix(initLog[0], "INIT_START Runtime Version: python:3.12.") || !slices.ContainsFunc(initLog, func(l string) bool { return strings.Contains(l, "boom") }) ||
-		!regexp.MustCompile(`^INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: init\tStatus: error\tError Type: \S+$`).MatchString(last) {
+		!regexp.MustCompile(`^INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: init\tStatus: error\tError Type: \S+\n$`).MatchString(last) {
 		t.Errorf("pcfail's log:\n%s\nwant INIT_START, the init's error, and INIT_REPORT last", strings.Join(initLog, "\n"))
 	}
 	for _, l := range initLog {

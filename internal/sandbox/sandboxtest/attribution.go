@@ -21,7 +21,7 @@ type LineCapture struct {
 	W *os.File
 
 	mu    sync.Mutex
-	lines []string // guarded by mu
+	lines []string // guarded by mu; without the newlines they ended in
 }
 
 // NewLineCapture returns a running LineCapture, closed at the end of t.
@@ -34,7 +34,7 @@ func NewLineCapture(t testing.TB) *LineCapture {
 	c := &LineCapture{Capture: capture, W: w}
 	capture.OnLine(func(l []byte) {
 		c.mu.Lock()
-		c.lines = append(c.lines, string(l))
+		c.lines = append(c.lines, strings.TrimSuffix(string(l), "\n"))
 		c.mu.Unlock()
 	})
 	go capture.Run()
