@@ -4,6 +4,7 @@ package linux
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,29 @@ func TestAddressRangesPerAccount(t *testing.T) {
 	}
 	if _, ok := al.reserve(a); !ok {
 		t.Error("reserve(a) with free slots in a's ranges found none")
+	}
+}
+
+// Veth names follow the address, not the index in the subnet: the same
+// slot of two drivers' subnets gets two names, one address one name, and
+// every name fits the kernel's 15 characters.
+func TestVethName(t *testing.T) {
+	a, b := netip.MustParsePrefix("10.208.0.0/20"), netip.MustParsePrefix("10.208.16.0/20")
+	seen := map[string]netip.Addr{}
+	for _, subnet := range []netip.Prefix{a, b, netip.MustParsePrefix("10.223.240.0/20")} {
+		for _, idx := range []int{0, 1, 7, 1023} {
+			host, _ := slotAddrs(subnet, idx)
+			name := vethName(host.Addr())
+			if len(name) > 15 || !strings.HasPrefix(name, vethPrefix) {
+				t.Errorf("vethName(%s) = %q; want %s and at most 15 characters", host.Addr(), name, vethPrefix)
+			}
+			if prev, ok := seen[name]; ok {
+				t.Errorf("vethName(%s) = vethName(%s) = %q", host.Addr(), prev, name)
+			}
+			seen[name] = host.Addr()
+			if again := vethName(host.Addr()); again != name {
+				t.Errorf("vethName(%s) = %q, then %q", host.Addr(), name, again)
+			}
+		}
 	}
 }

@@ -190,6 +190,18 @@ func waitLinksGone(alias string, patience time.Duration) error {
 
 func (n *network) size() int { return 1 << (32 - n.subnet.Bits() - 2) }
 
+// vethName names the host side of the veth whose host address is host:
+// vethPrefix and the /30's number in hex, from the address's low 22 bits
+// (at most 8 characters, below the kernel's 15). Named by the index in
+// the subnet instead, as before, the veths of two drivers on one host
+// (such as test packages running side by side) took each other's names,
+// and under churn, with dead namespaces' veths not yet removed by the
+// kernel, a driver could run out of names to try.
+func vethName(host netip.Addr) string {
+	a := host.As4()
+	return fmt.Sprintf("%s%x", vethPrefix, binary.BigEndian.Uint32(a[:])&(1<<22-1)>>2)
+}
+
 // slotAddrs returns the host and environment addresses of the /30 at idx
 // of subnet.
 func slotAddrs(subnet netip.Prefix, idx int) (host, env netip.Prefix) {
@@ -220,9 +232,10 @@ func (n *network) release(idx int) {
 
 // addVeth creates a veth pair whose inner end is eth0 in the network
 // namespace of pid, addressed in account's range. The name is derived from
-// the address index, so the kernel's refusal of a duplicate name keeps two
-// drivers on one host (other processes, same subnet) from taking the same
-// addresses.
+// the address (vethName), so the kernel's refusal of a duplicate name keeps
+// two drivers on one host (other processes, same subnet) from taking the
+// same addresses, while drivers of different subnets do not refuse each
+// other's names.
 func (n *network) addVeth(pid int, account string) (_ *veth, err error) {
 	var taken []int // names the kernel still has: kept reserved meanwhile
 	defer func() {
@@ -235,8 +248,9 @@ func (n *network) addVeth(pid int, account string) (_ *veth, err error) {
 		if err != nil {
 			return nil, err
 		}
-		v := &veth{name: fmt.Sprintf("%s%x", vethPrefix, idx), idx: idx}
+		v := &veth{idx: idx}
 		v.host, v.env = slotAddrs(n.subnet, idx)
+		v.name = vethName(v.host.Addr())
 		link := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: v.name},
 			PeerName:      "eth0",
