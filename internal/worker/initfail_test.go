@@ -356,6 +356,10 @@ for i in 1 2 3 4 5; do echo "$tok ext-bye $i"; sleep 0.1; done
 	// on its way out come before anything of the retry.
 	checkOrder := func(what string, lines []string) {
 		t.Helper()
+		lines = slices.Clone(lines)
+		for i, l := range lines {
+			lines[i] = strings.TrimRight(l, "\n") // stored events end in theirs
+		}
 		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasSuffix(l, " init") })
 		if i < 0 {
 			t.Fatalf("%s has no init line:\n%s", what, strings.Join(lines, "\n"))
