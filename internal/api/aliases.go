@@ -91,6 +91,14 @@ func (a *API) createAlias(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	// A missing function is reported as the version the alias was to
+	// point at: "Function not found: arn:...:function:f:1" (recorded).
+	if ref, err := a.functionRef(r, r.PathValue("FunctionName"), ""); err == nil && ref.Qualifier == "" {
+		if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
+			a.fail(w, r, a.notFound(r, ref.Name, in.FunctionVersion))
+			return
+		}
+	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)

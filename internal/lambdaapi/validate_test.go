@@ -137,6 +137,12 @@ func TestValidate(t *testing.T) {
 		{name: "untag a key stored before tags were checked", op: "UntagResource", label: fn, query: url.Values{"tagKeys": {"a#b"}}},
 		{"tag resource pattern", "ListTags", "", labels(map[string]string{"Resource": "arn:aws:something"}), nil, nil, "ValidationException",
 			`1 validation error detected: Value 'arn:aws:something' at 'resource' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)`},
+		{"routing weight 2 (recorded)", "CreateAlias", `{"Name":"a","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":2}}}`, fn, nil, nil, "ValidationException",
+			"1 validation error detected: Value '{2=2.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"},
+		{"routing weight -1 (recorded)", "UpdateAlias", `{"RoutingConfig":{"AdditionalVersionWeights":{"2":-1}}}`, labels(map[string]string{"FunctionName": "f", "Name": "a"}), nil, nil, "ValidationException",
+			"1 validation error detected: Value '{2=-1.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"},
+		{"routing weight 2e7 (Java's Double.toString)", "CreateAlias", `{"Name":"a","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":20000000}}}`, fn, nil, nil, "ValidationException",
+			"1 validation error detected: Value '{2=2.0E7}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"},
 		{"s3 bucket ending in a dot", "UpdateFunctionCode", `{"S3Bucket":"bucket."}`, fn, nil, nil, "ValidationException",
 			`1 validation error detected: Value 'bucket.' at 's3Bucket' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9A-Za-z\.\-_]*(?<!\.)`},
 	}
