@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+)
+
+// TestRecordedManagementErrors replays management calls whose answers
+// localstack recorded against AWS (tests/aws/services/lambda_/
+// test_lambda_api.snapshot.json; the snapshot key is in each case's
+// name) and checks Hearth answers with the same code and message.
+func TestRecordedManagementErrors(t *testing.T) {
+	s := startServer(t, "")
+	ctx := t.Context()
+	s.create(t, "rec", goFn())
+	for i := range 2 {
+		if _, err := s.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String("rec"), Description: aws.String(fmt.Sprint("version ", i+1))}); err != nil {
+			t.Fatal(err)
+		}
+		s.waitUpdated(t, "rec")
+		if _, err := s.Client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("rec")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("eventinvokealias"),
+		FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	const arn = "arn:aws:lambda:us-east-1:000000000000:function:rec"
+	weights := func(w map[string]float64) *types.AliasRoutingConfiguration {
+		return &types.AliasRoutingConfiguration{AdditionalVersionWeights: w}
+	}
+	s3 := func(fn, qualifier string) *lambda.AddPermissionInput {
+		in := &lambda.AddPermissionInput{FunctionName: aws.String(fn), Action: aws.String("lambda:InvokeFunction"), StatementId: aws.String("s3"),
+			Principal: aws.String("s3.amazonaws.com"), SourceArn: aws.String("arn:aws:s3:::test-bucket")}
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		return in
+	}
+	c := s.NoRetry
+	tests := []struct {
+		name     string
+		call     func(context.Context) error
+		code     string
+		message  string
+		recorded bool // false: Hearth's own, where AWS's answer is not recorded
+	}{
+		// TestLambdaAlias::test_notfound_and_invalid_routingconfigs
+		{"routing_config_exc_toomany", func(ctx context.Context) error {
+			_, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("custom"), FunctionVersion: aws.String("1"),
+				RoutingConfig: weights(map[string]float64{"1": 0.8, "2": 0.2})})
+			return err
+		}, "InvalidParameterValueException", "Number of items in AdditionalVersionWeights cannot be greater than 1", true},
+		{"routing_config_exc_toohigh", func(ctx context.Context) error {
+			_, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("custom"), FunctionVersion: aws.String("1"),
+				RoutingConfig: weights(map[string]float64{"2": 2})})
+			return err
+		}, "ValidationException", "1 validation error detected: Value '{2=2.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]", true},
+		{"routing_config_exc_subzero", func(ctx context.Context) error {
+			_, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("custom"), FunctionVersion: aws.String("1"),
+				RoutingConfig: weights(map[string]float64{"2": -1})})
+			return err
+		}, "ValidationException", "1 validation error detected: Value '{2=-1.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]", true},
+		{"target_version_exc_version_latest", func(ctx context.Context) error {
+			_, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("custom"), FunctionVersion: aws.String("$LATEST"),
+				RoutingConfig: weights(map[string]float64{"1": 0.5})})
+			return err
+		}, "InvalidParameterValueException", "$LATEST is not supported for an alias pointing to more than 1 version", true},
+		{"routing_config_exc_fn_doesnotexist", func(ctx context.Context) error {
+			_, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("rec-unknown"), Name: aws.String("custom"), FunctionVersion: aws.String("1"),
+				RoutingConfig: weights(map[string]float64{"2": 0.5})})
+			return err
+		}, "ResourceNotFoundException", "Function not found: " + arn + "-unknown:1", true},
+		{"UpdateAlias with two weights", func(ctx context.Context) error {
+			_, err := c.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("eventinvokealias"),
+				RoutingConfig: weights(map[string]float64{"1": 0.8, "2": 0.2})})
+			return err
+		}, "InvalidParameterValueException", "Number of items in AdditionalVersionWeights cannot be greater than 1", false},
+
+		// TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_exceptions
+		{"list_function_doesnotexist", func(ctx context.Context) error {
+			_, err := c.ListFunctionEventInvokeConfigs(ctx, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("doesnotexist")})
+			return err
+		}, "ResourceNotFoundException", "The function doesn't exist.", true},
+		{"update_eventinvokeconfig_config_doesnotexist_with_qualifier", func(ctx context.Context) error {
+			_, err := c.UpdateFunctionEventInvokeConfig(ctx, &lambda.UpdateFunctionEventInvokeConfigInput{FunctionName: aws.String(arn + ":eventinvokealias"),
+				MaximumRetryAttempts: aws.Int32(0)})
+			return err
+		}, "ResourceNotFoundException", "The function " + arn + ":eventinvokealias doesn't have an EventInvokeConfig", true},
+		{"update_eventinvokeconfig_config_doesnotexist_without_qualifier", func(ctx context.Context) error {
+			_, err := c.UpdateFunctionEventInvokeConfig(ctx, &lambda.UpdateFunctionEventInvokeConfigInput{FunctionName: aws.String(arn),
+				MaximumRetryAttempts: aws.Int32(0)})
+			return err
+		}, "ResourceNotFoundException", "The function " + arn + ":$LATEST doesn't have an EventInvokeConfig", true},
+
+		// TestLambdaPermissions::test_permission_exceptions
+		{"add_permission_fn_qualifier_latest", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, s3("rec:$LATEST", "$LATEST"))
+			return err
+		}, "InvalidParameterValueException", "We currently do not support adding policies for $LATEST.", true},
+		{"add_permission_principal_invalid", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("rec"), Action: aws.String("lambda:InvokeFunction"),
+				StatementId: aws.String("lambda"), Principal: aws.String("invalid.nonaws.com"), SourceAccount: aws.String("000000000000")})
+			return err
+		}, "InvalidParameterValueException", "The provided principal was invalid. Please check the principal and try again.", true},
+		{"get_policy_fn_doesnotexist", func(ctx context.Context) error {
+			_, err := c.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("doesnotexist")})
+			return err
+		}, "ResourceNotFoundException", "The resource you requested does not exist.", true},
+		{"get_policy_fn_version_doesnotexist", func(ctx context.Context) error {
+			_, err := c.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("rec"), Qualifier: aws.String("77")})
+			return err
+		}, "ResourceNotFoundException", "The resource you requested does not exist.", true},
+		{"remove_permission_policy_doesnotexist", func(ctx context.Context) error {
+			_, err := c.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("rec"), StatementId: aws.String("s3")})
+			return err
+		}, "ResourceNotFoundException", "No policy is associated with the given resource.", true},
+		{"add_permission_fn_alias_doesnotexist", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, s3("rec:alias-doesnotexist", ""))
+			return err
+		}, "ResourceNotFoundException", "Cannot find alias arn: " + arn + ":alias-doesnotexist", true},
+		{"add_permission_fn_version_doesnotexist", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, s3("rec", "42"))
+			return err
+		}, "ResourceNotFoundException", "Function not found: " + arn + ":42", true},
+		{"add_permission_fn_qualifier_valid_doesnotexist", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, s3("rec", "valid-with-$-but-doesnotexist"))
+			return err
+		}, "ResourceNotFoundException", "Function not found: " + arn + ":valid-with-$-but-doesnotexist", true},
+		{"add_permission", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, s3("rec", ""))
+			return err
+		}, "", "", true},
+		{"add_permission_conflicting_statement_id", func(ctx context.Context) error {
+			_, err := c.AddPermission(ctx, s3("rec", ""))
+			return err
+		}, "ResourceConflictException", "The statement id (s3) provided already exists. Please provide a new statement id, or remove the existing statement.", true},
+		{"remove_permission_fn_doesnotexist", func(ctx context.Context) error {
+			_, err := c.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("doesnotexist"), StatementId: aws.String("s3")})
+			return err
+		}, "ResourceNotFoundException", "No policy found for: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist", true},
+		{"remove_permission_fn_alias_doesnotexist", func(ctx context.Context) error {
+			_, err := c.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("rec:alias-doesnotexist"), StatementId: aws.String("s3")})
+			return err
+		}, "ResourceNotFoundException", "Cannot find alias arn: " + arn + ":alias-doesnotexist", true},
+	}
+	for _, tt := range tests {
+		var code, msg string
+		err := tt.call(ctx)
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			code, msg = ae.ErrorCode(), ae.ErrorMessage()
+		} else if err != nil {
+			t.Errorf("%s: %v; want an API error", tt.name, err)
+			continue
+		}
+		if code != tt.code || msg != tt.message {
+			source := "AWS's recorded answer"
+			if !tt.recorded {
+				source = "as for CreateAlias"
+			}
+			t.Errorf("%s: got %s %q\nwant %s %q (%s)", tt.name, code, msg, tt.code, tt.message, source)
+		}
+	}
+}
