@@ -18,6 +18,19 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
+	// AWS's own answers (recorded: TestLambdaReservedConcurrency::
+	// test_function_concurrency_exceptions): a qualified name is refused,
+	// and a missing function is named as its $LATEST.
+	if ref, err := a.functionRef(r, r.PathValue("FunctionName"), ""); err == nil {
+		if ref.Qualifier != "" {
+			a.fail(w, r, invalid("This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN."))
+			return
+		}
+		if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
+			a.fail(w, r, a.notFound(r, ref.Name, function.Latest))
+			return
+		}
+	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)
