@@ -86,6 +86,81 @@ func TestRecordedManagementErrors(t *testing.T) {
 			return err
 		}, "InvalidParameterValueException", "Number of items in AdditionalVersionWeights cannot be greater than 1", false},
 
+		// TestLambdaAlias::test_non_existent_alias_update, test_non_existent_alias_deletion
+		{"update_alias_response", func(ctx context.Context) error {
+			_, err := c.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String("rec"), Name: aws.String("non-existent")})
+			return err
+		}, "ResourceNotFoundException", "Alias not found: " + arn + ":non-existent", true},
+		{"delete_alias_response", func(ctx context.Context) error {
+			_, err := c.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: aws.String("rec"), Name: aws.String("non-existent")})
+			return err
+		}, "", "", true},
+
+		// TestLambdaReservedConcurrency::test_function_concurrency_exceptions
+		{"put_function_concurrency_with_function_name_doesnotexist", func(ctx context.Context) error {
+			_, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("doesnotexist"), ReservedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist:$LATEST", true},
+		{"put_function_concurrency_with_qualified_arn", func(ctx context.Context) error {
+			_, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(arn + ":$LATEST"), ReservedConcurrentExecutions: aws.Int32(0)})
+			return err
+		}, "InvalidParameterValueException", "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.", true},
+
+		// TestLambdaProvisionedConcurrency::test_provisioned_concurrency_exceptions
+		{"get_provisioned_functionname_doesnotexist", func(ctx context.Context) error {
+			_, err := c.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("doesnotexist"), Qualifier: aws.String("noalias")})
+			return err
+		}, "ResourceNotFoundException", "Cannot find alias arn: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist:noalias", true},
+		{"get_provisioned_qualifier_doesnotexist", func(ctx context.Context) error {
+			_, err := c.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("noalias")})
+			return err
+		}, "ResourceNotFoundException", "Cannot find alias arn: " + arn + ":noalias", true},
+		{"get_provisioned_latest", func(ctx context.Context) error {
+			_, err := c.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("$LATEST")})
+			return err
+		}, "InvalidParameterValueException", "The function resource provided must be an alias or a published version.", true},
+		{"delete_provisioned_functionname_doesnotexist", func(ctx context.Context) error {
+			_, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("doesnotexist"), Qualifier: aws.String("1")})
+			return err
+		}, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist:1", true},
+		{"delete_provisioned_latest", func(ctx context.Context) error {
+			_, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("$LATEST")})
+			return err
+		}, "InvalidParameterValueException", "The function resource provided must be an alias or a published version.", true},
+		{"put_provisioned_functionname_doesnotexist_alias", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("doesnotexist"), Qualifier: aws.String("noalias"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "ResourceNotFoundException", "Cannot find alias arn: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist:noalias", true},
+		{"put_provisioned_functionname_doesnotexist_version", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("doesnotexist"), Qualifier: aws.String("1"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist:1", true},
+		{"put_provisioned_latest", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("$LATEST"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "InvalidParameterValueException", "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", true},
+
+		// TestLambdaUrl::test_url_config_exceptions
+		{"create_function_url_config_name_doesnotexist", func(ctx context.Context) error {
+			_, err := c.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("doesnotexist"), AuthType: types.FunctionUrlAuthTypeNone})
+			return err
+		}, "ResourceNotFoundException", "Function does not exist", true},
+		{"update_function_url_config_qualifier_alias_doesnotexist", func(ctx context.Context) error {
+			_, err := c.UpdateFunctionUrlConfig(ctx, &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("nope"), AuthType: types.FunctionUrlAuthTypeNone})
+			return err
+		}, "ResourceNotFoundException", "Function does not exist", true},
+		{"get_function_url_config_name_doesnotexist", func(ctx context.Context) error {
+			_, err := c.GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String("doesnotexist")})
+			return err
+		}, "ResourceNotFoundException", "The resource you requested does not exist.", true},
+		{"delete_function_url_config_qualifier_alias_doesnotexist", func(ctx context.Context) error {
+			_, err := c.DeleteFunctionUrlConfig(ctx, &lambda.DeleteFunctionUrlConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("nope")})
+			return err
+		}, "ResourceNotFoundException", "The resource you requested does not exist.", true},
+
 		// TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_exceptions
 		{"list_function_doesnotexist", func(ctx context.Context) error {
 			_, err := c.ListFunctionEventInvokeConfigs(ctx, &lambda.ListFunctionEventInvokeConfigsInput{FunctionName: aws.String("doesnotexist")})
