@@ -157,8 +157,15 @@ func (a *API) deleteVersion(w http.ResponseWriter, r *http.Request, ref function
 		a.fail(w, r, invalid("Deletion of aliases through DeleteFunction is not supported; use DeleteAlias.")) // wording UNCONFIRMED
 		return
 	}
+	// As AWS answers (recorded: TestLambdaFunction::
+	// test_delete_on_nonexisting_version): a missing function is named
+	// unqualified, and a missing version of a function is already deleted.
+	if _, err := a.store.Function(account, ref.Name); err != nil {
+		a.fail(w, r, a.notFound(r, ref.Name, ""))
+		return
+	}
 	if _, err := a.store.Version(account, ref.Name, ref.Qualifier); err != nil {
-		a.fail(w, r, a.notFound(r, ref.Name, ref.Qualifier))
+		a.noContent(w, r)
 		return
 	}
 	var using []string
@@ -171,10 +178,7 @@ func (a *API) deleteVersion(w http.ResponseWriter, r *http.Request, ref function
 		a.fail(w, r, lambdaapi.ErrConflict.WithMessage(fmt.Sprintf("Unable to delete version because the following aliases reference it: [%s]", strings.Join(using, ", ")))) // wording UNCONFIRMED
 		return
 	}
-	if err := a.store.DeleteVersion(r.Context(), account, ref.Name, ref.Qualifier); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = a.notFound(r, ref.Name, ref.Qualifier)
-		}
+	if err := a.store.DeleteVersion(r.Context(), account, ref.Name, ref.Qualifier); err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.fail(w, r, err)
 		return
 	}
