@@ -19,6 +19,7 @@ import (
 func TestRecordedManagementErrors(t *testing.T) {
 	s := startServer(t, "")
 	ctx := t.Context()
+	c := s.NoRetry
 	s.create(t, "rec", goFn())
 	for i := range 2 {
 		if _, err := s.Client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
@@ -35,6 +36,24 @@ func TestRecordedManagementErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	const arn = "arn:aws:lambda:us-east-1:000000000000:function:rec"
+	const layer = "arn:aws:lambda:us-east-1:000000000000:layer:reclayer"
+	layerZip := zipFiles(map[string]zipFile{"python/m.py": {data: []byte("x = 1\n")}})
+	for range 2 {
+		if _, err := s.Client.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("reclayer"),
+			Content: &types.LayerVersionContentInput{ZipFile: layerZip}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Client.AddLayerVersionPermission(ctx, &lambda.AddLayerVersionPermissionInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(1),
+		StatementId: aws.String("s1"), Action: aws.String("lambda:GetLayerVersion"), Principal: aws.String("*")}); err != nil {
+		t.Fatal(err)
+	}
+	withLayers := func(layers ...string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("rec"), Layers: layers})
+			return err
+		}
+	}
 	weights := func(w map[string]float64) *types.AliasRoutingConfiguration {
 		return &types.AliasRoutingConfiguration{AdditionalVersionWeights: w}
 	}
@@ -46,7 +65,6 @@ func TestRecordedManagementErrors(t *testing.T) {
 		}
 		return in
 	}
-	c := s.NoRetry
 	tests := []struct {
 		name     string
 		call     func(context.Context) error
@@ -160,6 +178,49 @@ func TestRecordedManagementErrors(t *testing.T) {
 			_, err := c.DeleteFunctionUrlConfig(ctx, &lambda.DeleteFunctionUrlConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("nope")})
 			return err
 		}, "ResourceNotFoundException", "The resource you requested does not exist.", true},
+
+		// TestLambdaFunction::test_delete_on_nonexisting_version
+		{"delete a version that does not exist", func(ctx context.Context) error {
+			_, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("rec"), Qualifier: aws.String("1233")})
+			return err
+		}, "", "", true},
+		{"delete_function_response_non_existent_with_qualifier", func(ctx context.Context) error {
+			_, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("doesnotexist"), Qualifier: aws.String("1233")})
+			return err
+		}, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist", true},
+
+		// TestLambdaLayer::test_layer_exceptions, test_layer_policy_exceptions, test_layer_function_exceptions
+		{"get_layer_version_exc_layer_version_doesnotexist_zero", func(ctx context.Context) error {
+			_, err := c.GetLayerVersion(ctx, &lambda.GetLayerVersionInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(0)})
+			return err
+		}, "InvalidParameterValueException", "Layer Version Cannot be less than 1", true},
+		{"delete_layer_version_exc_layerversion_invalid_version", func(ctx context.Context) error {
+			_, err := c.DeleteLayerVersion(ctx, &lambda.DeleteLayerVersionInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(-1)})
+			return err
+		}, "InvalidParameterValueException", "Layer Version Cannot be less than 1", true},
+		{"layer_permission_wrong_revision", func(ctx context.Context) error {
+			_, err := c.AddLayerVersionPermission(ctx, &lambda.AddLayerVersionPermissionInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(1),
+				StatementId: aws.String("s2"), Action: aws.String("lambda:GetLayerVersion"), Principal: aws.String("*"), RevisionId: aws.String("wrong")})
+			return err
+		}, "PreconditionFailedException", "The Revision Id provided does not match the latest Revision Id. Call the GetLayerPolicy API to retrieve the latest Revision Id", true},
+		{"layer_permission_layername_doesnotexist_add", func(ctx context.Context) error {
+			_, err := c.AddLayerVersionPermission(ctx, &lambda.AddLayerVersionPermissionInput{LayerName: aws.String("reclayer-doesnotexist"), VersionNumber: aws.Int64(1),
+				StatementId: aws.String("s2"), Action: aws.String("lambda:GetLayerVersion"), Principal: aws.String("*")})
+			return err
+		}, "ResourceNotFoundException", "Layer version " + layer + "-doesnotexist:1 does not exist.", true},
+		{"layer_permission_layerversion_doesnotexist_get", func(ctx context.Context) error {
+			_, err := c.GetLayerVersionPolicy(ctx, &lambda.GetLayerVersionPolicyInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(3)})
+			return err
+		}, "ResourceNotFoundException", "Layer version " + layer + ":3 does not exist.", true},
+		{"layer_permission_layerversion_doesnotexist_remove", func(ctx context.Context) error {
+			_, err := c.RemoveLayerVersionPermission(ctx, &lambda.RemoveLayerVersionPermissionInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(3),
+				StatementId: aws.String("s1")})
+			return err
+		}, "ResourceNotFoundException", "Layer version " + layer + ":3 does not exist.", true},
+		{"two_layer_versions_single_function_exc", withLayers(layer+":1", layer+":2"), "InvalidParameterValueException",
+			"Two different versions of the same layer are not allowed to be referenced in the same function. " + layer + ":1 and " + layer + ":2 are versions of the same layer.", true},
+		{"create_function_with_layer_in_different_region", withLayers("arn:aws:lambda:eu-west-1:000000000000:layer:reclayer:1"), "InvalidParameterValueException",
+			"Layers are not in the same region as the function. Layers are expected to be in region us-east-1.", true},
 
 		// TestLambdaEventInvokeConfig::test_lambda_eventinvokeconfig_exceptions
 		{"list_function_doesnotexist", func(ctx context.Context) error {
