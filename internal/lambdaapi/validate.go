@@ -308,7 +308,13 @@ func (v *validator) check(path, name string, val any, required bool) {
 		return
 	}
 	if name == "Runtime" {
-		return // an InvalidParameterValueException, see CheckRuntime
+		// The filter of ListLayers and ListLayerVersions is checked
+		// against the service's own, longer set (recorded); a function's
+		// Runtime is an InvalidParameterValueException, see CheckRuntime.
+		if str, _ := val.(string); path == "compatibleRuntime" && !contains(layerRuntimeFilter, str) {
+			v.errs = append(v.errs, fmt.Sprintf("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", str, path, strings.Join(layerRuntimeFilter, ", ")))
+		}
+		return
 	}
 	for _, c := range s.failures(val) {
 		v.errs = append(v.errs, fmt.Sprintf("Value %sat '%s' failed to satisfy constraint: %s", quoteValue(s, val), path, c))
@@ -358,6 +364,18 @@ func (s *shape) failures(val any) []string {
 	case kindList:
 		l, _ := val.([]any)
 		out = append(out, s.lengthFailures(len(l))...)
+		if s.elem == "Runtime" {
+			// CompatibleRuntimes: AWS quotes its own runtime set, not
+			// wrapped as other lists' element constraints are (recorded:
+			// TestLambdaLayer::test_layer_exceptions).
+			for _, e := range l {
+				if str, _ := e.(string); !contains(RuntimeEnum(), str) {
+					out = append(out, "Member must satisfy enum value set: ["+strings.Join(runtimeEnum, ", ")+"]")
+					break
+				}
+			}
+			break
+		}
 		if es := modelShapes[s.elem]; es != nil && es.kind != kindStructure {
 			for _, e := range l {
 				if e == nil || len(es.failures(e)) > 0 {
