@@ -189,6 +189,13 @@ func TestRecordedManagementErrors(t *testing.T) {
 			return err
 		}, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:doesnotexist", true},
 
+		// test_function_name_and_qualifier_validation[lowercase_latest_qualifier-delete_function]
+		{"lowercase_latest_qualifier-delete_function", func(ctx context.Context) error {
+			_, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:000000000000:function:my-function"),
+				Qualifier: aws.String("$latest")})
+			return err
+		}, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:my-function", true},
+
 		// TestLambdaLayer::test_layer_exceptions, test_layer_policy_exceptions, test_layer_function_exceptions
 		{"get_layer_version_exc_layer_version_doesnotexist_zero", func(ctx context.Context) error {
 			_, err := c.GetLayerVersion(ctx, &lambda.GetLayerVersionInput{LayerName: aws.String("reclayer"), VersionNumber: aws.Int64(0)})
