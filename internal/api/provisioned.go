@@ -128,7 +128,16 @@ func (a *API) putProvisioned(w http.ResponseWriter, r *http.Request) {
 	for _, pc := range a.provisionedConfigs(account, name) {
 		if pc.version == version && pc.qualifier != qualifier {
 			// One configuration per version, directly or through one alias.
-			a.fail(w, r, lambdaapi.ErrConflict.WithMessage(fmt.Sprintf("Provisioned Concurrency Config already exists for version %s through qualifier %s.", version, pc.qualifier))) // wording UNCONFIRMED
+			// AWS's sentences where recorded (TestLambdaProvisionedConcurrency::
+			// test_lambda_provisioned_lifecycle); two aliases are Hearth's.
+			msg := fmt.Sprintf("Provisioned Concurrency Config already exists for version %s through qualifier %s.", version, pc.qualifier) // wording UNCONFIRMED
+			switch {
+			case qualifier == version:
+				msg = "Version is pointed by a Provisioned Concurrency alias"
+			case pc.qualifier == version:
+				msg = "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
+			}
+			a.fail(w, r, lambdaapi.ErrConflict.WithMessage(msg))
 			return
 		}
 	}

@@ -144,7 +144,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = put("live", 1)
-	wantAPIError(t, "Put(live) while version 1 has one", err, "ResourceConflictException", "already exists")
+	wantAPIError(t, "Put(live) while version 1 has one", err, "ResourceConflictException", "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
 	if _, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: aws.String("1")}); err != nil {
 		t.Fatalf("Delete = %v", err)
 	}

@@ -161,6 +161,36 @@ func TestRecordedManagementErrors(t *testing.T) {
 			return err
 		}, "InvalidParameterValueException", "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", true},
 
+		// TestLambdaProvisionedConcurrency::test_lambda_provisioned_lifecycle
+		{"put_provisioned_on_version", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("1"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "", "", true},
+		{"put_provisioned_on_alias_versionconflict", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("eventinvokealias"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "ResourceConflictException", "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version", true},
+		{"delete_provisioned_version", func(ctx context.Context) error {
+			_, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("1")})
+			return err
+		}, "", "", true},
+		{"put_provisioned_on_alias", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("eventinvokealias"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "", "", true},
+		{"put_provisioned_on_version_conflict", func(ctx context.Context) error {
+			_, err := c.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("1"),
+				ProvisionedConcurrentExecutions: aws.Int32(1)})
+			return err
+		}, "ResourceConflictException", "Version is pointed by a Provisioned Concurrency alias", true},
+		{"delete the alias's provisioned concurrency", func(ctx context.Context) error {
+			_, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("eventinvokealias")})
+			return err
+		}, "", "", true},
+
 		// TestLambdaUrl::test_url_config_exceptions
 		{"create_function_url_config_name_doesnotexist", func(ctx context.Context) error {
 			_, err := c.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("doesnotexist"), AuthType: types.FunctionUrlAuthTypeNone})
