@@ -188,6 +188,10 @@ func (a *API) deleteFunctionURLConfig(w http.ResponseWriter, r *http.Request) {
 func (a *API) listFunctionURLConfigs(w http.ResponseWriter, r *http.Request) {
 	cfg, err := a.lookup(r, "")
 	if err != nil {
+		var e *lambdaapi.Error
+		if errors.As(err, &e) && e.Code == lambdaapi.ErrNotFound.Code {
+			err = lambdaapi.ErrNotFound.WithMessage("Function does not exist") // recorded: TestLambdaUrl::test_url_config_list_paging
+		}
 		a.fail(w, r, err)
 		return
 	}

@@ -200,6 +200,10 @@ func TestRecordedManagementErrors(t *testing.T) {
 			_, err := c.UpdateFunctionUrlConfig(ctx, &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("rec"), Qualifier: aws.String("nope"), AuthType: types.FunctionUrlAuthTypeNone})
 			return err
 		}, "ResourceNotFoundException", "Function does not exist", true},
+		{"list_function_notfound", func(ctx context.Context) error {
+			_, err := c.ListFunctionUrlConfigs(ctx, &lambda.ListFunctionUrlConfigsInput{FunctionName: aws.String("doesnotexist")})
+			return err
+		}, "ResourceNotFoundException", "Function does not exist", true},
 		{"get_function_url_config_name_doesnotexist", func(ctx context.Context) error {
 			_, err := c.GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String("doesnotexist")})
 			return err
