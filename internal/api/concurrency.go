@@ -48,7 +48,9 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 	}
 	// Provisioned concurrency counts against the reservation.
 	if p := a.provisionedSum([]function.Config{cfg}, false, "", ""); n < p {
-		a.fail(w, r, invalid(fmt.Sprintf("ReservedConcurrentExecutions %d should not be lower than function's total provisioned concurrency %d.", n, p))) // wording UNCONFIRMED
+		// AWS's text, spaces included (recorded: test_lambda.snapshot.json,
+		// TestLambdaConcurrency::test_reserved_provisioned_overlap).
+		a.fail(w, r, invalid(fmt.Sprintf(" ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", n, p)))
 		return
 	}
 	_, err = a.store.Update(r.Context(), cfg.Account, cfg.Name, func(c *function.Config) error {
