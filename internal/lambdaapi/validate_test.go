@@ -153,6 +153,8 @@ func TestValidate(t *testing.T) {
 			"1 validation error detected: Value 'runtimedoesnotexist' at 'compatibleRuntime' failed to satisfy constraint: Member must satisfy enum value set: [ruby3.5, ruby2.6, dotnetcore1.0, python3.7, nodejs8.10, nasa, ruby2.7, python2.7-greengrass, dotnetcore2.0, python3.8, java21, dotnet6, dotnetcore2.1, python3.9, java11, nodejs6.10, provided, dotnetcore3.1, dotnet8, java25, java17, nodejs, nodejs4.3, java8.al2, go1.x, dotnet10, nodejs20.x, go1.9, byol, nodejs10.x, provided.al2023, nodejs22.x, python3.10, java8, nodejs12.x, python3.11, nodejs24.x, nodejs8.x, python3.12, nodejs14.x, nodejs8.9, nodejs26.x, python3.13, python3.14, nodejs16.x, python3.15, provided.al2, nodejs4.3-edge, nodejs18.x, ruby3.2, python3.4, ruby3.3, ruby3.4, ruby2.5, python3.6, python2.7]"},
 		{name: "list layers by a runtime the service knows", op: "ListLayers", query: url.Values{"CompatibleRuntime": {"python3.15"}}},
 		{name: "layer runtimes valid", op: "PublishLayerVersion", body: `{"Content":{"ZipFile":"UEs="},"CompatibleRuntimes":["python3.12","nodejs20.x"]}`, label: labels(map[string]string{"LayerName": "l"})},
+		{"url invoke mode (recorded)", "CreateFunctionUrlConfig", `{"AuthType":"NONE","InvokeMode":"UNKNOWN"}`, fn, nil, nil, "ValidationException",
+			"1 validation error detected: Value 'UNKNOWN' at 'invokeMode' failed to satisfy constraint: Member must satisfy enum value set: [RESPONSE_STREAM, BUFFERED]"},
 		{"s3 bucket ending in a dot", "UpdateFunctionCode", `{"S3Bucket":"bucket."}`, fn, nil, nil, "ValidationException",
 			`1 validation error detected: Value 'bucket.' at 's3Bucket' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9A-Za-z\.\-_]*(?<!\.)`},
 	}
