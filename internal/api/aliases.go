@@ -34,6 +34,12 @@ func (a *API) aliasNotFound(r *http.Request, name, alias string) error {
 	return lambdaapi.ErrNotFound.WithMessage("Cannot find alias arn: " + function.ARN(a.cfg.Region, a.account(r), name, alias))
 }
 
+// updatedAliasNotFound is UpdateAlias's own sentence for a missing alias
+// (recorded: TestLambdaAlias::test_non_existent_alias_update).
+func (a *API) updatedAliasNotFound(r *http.Request, name, alias string) error {
+	return lambdaapi.ErrNotFound.WithMessage("Alias not found: " + function.ARN(a.cfg.Region, a.account(r), name, alias))
+}
+
 // checkAliasName refuses a name of digits only, which the model's
 // pattern refuses.
 func checkAliasName(name string) error {
@@ -90,6 +96,14 @@ func (a *API) createAlias(w http.ResponseWriter, r *http.Request) {
 	if err := checkAliasName(in.Name); err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	// A missing function is reported as the version the alias was to
+	// point at: "Function not found: arn:...:function:f:1" (recorded).
+	if ref, err := a.functionRef(r, r.PathValue("FunctionName"), ""); err == nil && ref.Qualifier == "" {
+		if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
+			a.fail(w, r, a.notFound(r, ref.Name, in.FunctionVersion))
+			return
+		}
 	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
@@ -152,7 +166,7 @@ func (a *API) updateAlias(w http.ResponseWriter, r *http.Request) {
 	}
 	cur, err := a.store.Alias(cfg.Account, cfg.Name, name)
 	if err != nil {
-		a.fail(w, r, a.aliasNotFound(r, cfg.Name, name))
+		a.fail(w, r, a.updatedAliasNotFound(r, cfg.Name, name))
 		return
 	}
 	if in.RevisionId != nil && *in.RevisionId != cur.RevisionID {
@@ -188,7 +202,7 @@ func (a *API) updateAlias(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		err = a.aliasNotFound(r, cfg.Name, name)
+		err = a.updatedAliasNotFound(r, cfg.Name, name)
 	case errors.Is(err, errStale):
 		err = lambdaapi.ErrConflict.WithMessage("The alias was changed by another request meanwhile; try again.")
 	}
@@ -220,10 +234,9 @@ func (a *API) deleteAlias(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.store.DeleteAlias(r.Context(), cfg.Account, cfg.Name, name); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = a.aliasNotFound(r, cfg.Name, name)
-		}
+	// Deleting an alias that does not exist succeeds, as on AWS
+	// (recorded: TestLambdaAlias::test_non_existent_alias_deletion).
+	if err := a.store.DeleteAlias(r.Context(), cfg.Account, cfg.Name, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.fail(w, r, err)
 		return
 	}

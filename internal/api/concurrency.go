@@ -18,6 +18,19 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
+	// AWS's own answers (recorded: TestLambdaReservedConcurrency::
+	// test_function_concurrency_exceptions): a qualified name is refused,
+	// and a missing function is named as its $LATEST.
+	if ref, err := a.functionRef(r, r.PathValue("FunctionName"), ""); err == nil {
+		if ref.Qualifier != "" {
+			a.fail(w, r, invalid("This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN."))
+			return
+		}
+		if _, err := a.store.Function(a.account(r), ref.Name); err != nil {
+			a.fail(w, r, a.notFound(r, ref.Name, function.Latest))
+			return
+		}
+	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
 		a.fail(w, r, err)
@@ -35,7 +48,9 @@ func (a *API) putFunctionConcurrency(w http.ResponseWriter, r *http.Request) {
 	}
 	// Provisioned concurrency counts against the reservation.
 	if p := a.provisionedSum([]function.Config{cfg}, false, "", ""); n < p {
-		a.fail(w, r, invalid(fmt.Sprintf("ReservedConcurrentExecutions %d should not be lower than function's total provisioned concurrency %d.", n, p))) // wording UNCONFIRMED
+		// AWS's text, spaces included (recorded: test_lambda.snapshot.json,
+		// TestLambdaConcurrency::test_reserved_provisioned_overlap).
+		a.fail(w, r, invalid(fmt.Sprintf(" ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", n, p)))
 		return
 	}
 	_, err = a.store.Update(r.Context(), cfg.Account, cfg.Name, func(c *function.Config) error {

@@ -138,7 +138,11 @@ func (a *API) changeEventInvokeConfig(w http.ResponseWriter, r *http.Request, re
 	var out function.EventInvokeConfig
 	err = a.store.UpdateEventInvoke(r.Context(), cfg.Account, cfg.Name, qualifier, func(cur **function.EventInvokeConfig) error {
 		next := function.EventInvokeConfig{}
-		if !replace && *cur != nil {
+		if !replace {
+			// Update changes a config; it does not make one (recorded).
+			if *cur == nil {
+				return a.noEventInvokeConfig(r, cfg.Name, qualifier)
+			}
 			next = **cur
 		}
 		if in.MaximumRetryAttempts != nil {
@@ -211,8 +215,6 @@ func (a *API) deleteEventInvokeConfig(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r)
 }
 
-// listEventInvokeConfigs lists the configs of $LATEST, the versions and
-// the aliases, in that order.
 // listEventInvokeConfigs lists the configs of $LATEST, the versions
 // (ascending) and the aliases (by name), a page at a time; the marker is
 // the qualifier of the page's last config.
@@ -224,6 +226,10 @@ func (a *API) listEventInvokeConfigs(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
+		var e *lambdaapi.Error
+		if errors.As(err, &e) && e.Code == lambdaapi.ErrNotFound.Code {
+			err = lambdaapi.ErrNotFound.WithMessage("The function doesn't exist.") // recorded
+		}
 		a.fail(w, r, err)
 		return
 	}

@@ -39,7 +39,11 @@ func (a *API) layerRef(r *http.Request) (account, name string, version int64, er
 		account, name = p[3], p[5]
 	}
 	if v := r.PathValue("VersionNumber"); v != "" {
-		if version, err = strconv.ParseInt(v, 10, 64); err != nil || version < 1 {
+		version, err = strconv.ParseInt(v, 10, 64)
+		if op := operationName(r); err == nil && version < 1 && (op == "GetLayerVersion" || op == "DeleteLayerVersion") {
+			return "", "", 0, invalid("Layer Version Cannot be less than 1") // recorded
+		}
+		if err != nil || version < 1 {
 			return "", "", 0, errLayerNotFound
 		}
 	}
@@ -309,10 +313,17 @@ func (a *API) ownLayerVersion(r *http.Request) (account, name string, version in
 	return account, name, version, err
 }
 
+// noLayerVersion is the policy operations' answer for a layer or layer
+// version that does not exist (recorded: TestLambdaLayer::
+// test_layer_policy_exceptions).
+func (a *API) noLayerVersion(account, name string, version int64) error {
+	return lambdaapi.ErrNotFound.WithMessage("Layer version " + function.LayerARN(a.cfg.Region, account, name, version) + " does not exist.")
+}
+
 // checkPolicyRevision enforces a RevisionId precondition on a policy.
 func checkPolicyRevision(r *http.Request, lv *store.LayerVersion) error {
 	if want := r.URL.Query().Get("RevisionId"); want != "" && want != lv.PolicyRevision {
-		return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest Revision Id")
+		return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetLayerPolicy API to retrieve the latest Revision Id") // recorded
 	}
 	return nil
 }
@@ -346,7 +357,7 @@ func (a *API) addLayerVersionPermission(w http.ResponseWriter, r *http.Request) 
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		err = errLayerNotFound
+		err = a.noLayerVersion(account, name, version)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -386,7 +397,7 @@ func (a *API) getLayerVersionPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	lv, err := a.store.LayerVersion(r.Context(), account, name, version)
 	if errors.Is(err, store.ErrNotFound) {
-		err = errLayerNotFound
+		err = a.noLayerVersion(account, name, version)
 	}
 	if err == nil && len(lv.Policy) == 0 {
 		err = lambdaapi.ErrNotFound.WithMessage("No policy is associated with the given resource.")
@@ -423,7 +434,7 @@ func (a *API) removeLayerVersionPermission(w http.ResponseWriter, r *http.Reques
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		err = errLayerNotFound
+		err = a.noLayerVersion(account, name, version)
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -450,7 +461,7 @@ func (a *API) resolveLayers(ctx context.Context, caller string, arns []string, c
 		}
 		layer := function.LayerARN(ref.Region, ref.Account, ref.Name, 0)
 		if prev, ok := names[layer]; ok {
-			return nil, invalid("Two different versions of the same layer are not allowed to be referenced in the same function. " + prev + " and " + arn + ".")
+			return nil, invalid("Two different versions of the same layer are not allowed to be referenced in the same function. " + prev + " and " + arn + " are versions of the same layer.") // recorded
 		}
 		names[layer] = arn
 		if i := slices.IndexFunc(current, func(l function.LayerRef) bool { return l.Arn == arn }); i >= 0 {
@@ -458,7 +469,7 @@ func (a *API) resolveLayers(ctx context.Context, caller string, arns []string, c
 			continue
 		}
 		if ref.Region != a.cfg.Region {
-			return nil, invalid("Layer version " + arn + " does not exist.")
+			return nil, invalid("Layers are not in the same region as the function. Layers are expected to be in region " + a.cfg.Region + ".") // recorded
 		}
 		lv, err := a.layerVersion(ctx, caller, ref.Account, ref.Name, ref.Version)
 		if errors.Is(err, errLayerNotFound) {

@@ -22,7 +22,12 @@ var errNoPolicy = lambdaapi.ErrNotFound.WithMessage("The resource you requested 
 // policyTarget resolves {FunctionName} and Qualifier of the policy
 // operations: the function, $LATEST, a version or an alias, which must
 // exist. It returns the function's configuration, the qualifier ("" for
-// the function) and the ARN statements name as their Resource.
+// the function) and the ARN statements name as their Resource. What is
+// missing is worded as each operation words it (recorded answers):
+// GetPolicy says "The resource you requested does not exist." for a
+// function or version, RemovePermission "No policy found for: ARN" for a
+// function, and AddPermission and RemovePermission "Cannot find alias
+// arn: ARN" for an alias.
 func (a *API) policyTarget(r *http.Request) (function.Config, string, string, error) {
 	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
 	if err != nil {
@@ -30,6 +35,17 @@ func (a *API) policyTarget(r *http.Request) (function.Config, string, string, er
 	}
 	cfg, err := a.resolve(r, a.account(r), ref.Name, ref.Qualifier)
 	if err != nil {
+		op := operationName(r)
+		_, ferr := a.store.Function(a.account(r), ref.Name)
+		alias := ref.Qualifier != "" && ref.Qualifier != function.Latest && !function.IsVersionNumber(ref.Qualifier) && function.ValidAliasName(ref.Qualifier)
+		switch {
+		case ferr != nil && op == "RemovePermission":
+			err = lambdaapi.ErrNotFound.WithMessage("No policy found for: " + function.ARN(a.cfg.Region, a.account(r), ref.Name, ref.Qualifier))
+		case ferr != nil && op == "GetPolicy", ferr == nil && !alias && op == "GetPolicy":
+			err = errNoPolicy
+		case ferr == nil && alias && op != "GetPolicy":
+			err = a.aliasNotFound(r, ref.Name, ref.Qualifier)
+		}
 		return function.Config{}, "", "", err
 	}
 	return cfg, ref.Qualifier, function.ARN(a.cfg.Region, cfg.Account, cfg.Name, ref.Qualifier), nil
@@ -43,6 +59,10 @@ func (a *API) addPermission(w http.ResponseWriter, r *http.Request) {
 	cfg, qualifier, resource, err := a.policyTarget(r)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if qualifier == function.Latest {
+		a.fail(w, r, invalid("We currently do not support adding policies for $LATEST.")) // recorded
 		return
 	}
 	perm := function.Permission{Sid: in.StatementId, Action: in.Action, Principal: in.Principal,
@@ -59,7 +79,7 @@ func (a *API) addPermission(w http.ResponseWriter, r *http.Request) {
 			return lambdaapi.ErrPreconditionFailed.WithMessage("The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest Revision Id")
 		}
 		if p.Find(st.Sid) >= 0 {
-			return lambdaapi.ErrConflict.WithMessage("The statement id (" + st.Sid + ") provided already exists. Please choose a new statement id, or remove the existing statement.")
+			return lambdaapi.ErrConflict.WithMessage("The statement id (" + st.Sid + ") provided already exists. Please provide a new statement id, or remove the existing statement.")
 		}
 		p.Statements = append(p.Statements, st)
 		if n := len(p.Document()); n > function.MaxPolicySize {
@@ -85,7 +105,7 @@ func (a *API) removePermission(w http.ResponseWriter, r *http.Request) {
 	sid := r.PathValue("StatementId")
 	revision := r.URL.Query().Get("RevisionId")
 	if _, err := a.store.Policy(cfg.Account, cfg.Name, qualifier); err != nil {
-		a.fail(w, r, errNoPolicy)
+		a.fail(w, r, lambdaapi.ErrNotFound.WithMessage("No policy is associated with the given resource.")) // recorded
 		return
 	}
 	_, err = a.store.UpdatePolicy(r.Context(), cfg.Account, cfg.Name, qualifier, func(p *function.Policy) error {

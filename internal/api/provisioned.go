@@ -22,27 +22,33 @@ import (
 
 // provisionedTarget resolves {FunctionName} and Qualifier of the
 // provisioned concurrency operations: a published version or an alias,
-// never $LATEST.
+// never $LATEST. A missing version or alias is named with the function
+// (missing or not) as AWS names it: "Function not found: ARN:N" and
+// "Cannot find alias arn: ARN:ALIAS" (recorded:
+// TestLambdaProvisionedConcurrency::test_provisioned_concurrency_exceptions).
 func (a *API) provisionedTarget(r *http.Request) (latest function.Config, qualifier string, err error) {
 	ref, err := a.functionRef(r, r.PathValue("FunctionName"), r.URL.Query().Get("Qualifier"))
 	if err != nil {
 		return function.Config{}, "", err
 	}
 	account := a.account(r)
-	latest, err = a.store.Function(account, ref.Name)
-	if err != nil {
-		return function.Config{}, "", a.notFound(r, ref.Name, "")
-	}
+	latest, ferr := a.store.Function(account, ref.Name)
 	switch q := ref.Qualifier; {
 	case q == "" || q == function.Latest:
-		return function.Config{}, "", invalid("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+		if ferr != nil {
+			return function.Config{}, "", a.notFound(r, ref.Name, "")
+		}
+		if operationName(r) == "PutProvisionedConcurrencyConfig" {
+			return function.Config{}, "", invalid("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+		}
+		return function.Config{}, "", invalid("The function resource provided must be an alias or a published version.")
 	case function.IsVersionNumber(q):
-		if _, err := a.store.Version(account, ref.Name, q); err != nil {
+		if _, err := a.store.Version(account, ref.Name, q); ferr != nil || err != nil {
 			return function.Config{}, "", a.notFound(r, ref.Name, q)
 		}
 	default:
-		if _, err := a.store.Alias(account, ref.Name, q); err != nil {
-			return function.Config{}, "", a.notFound(r, ref.Name, q)
+		if _, err := a.store.Alias(account, ref.Name, q); ferr != nil || err != nil {
+			return function.Config{}, "", a.aliasNotFound(r, ref.Name, q)
 		}
 	}
 	return latest, ref.Qualifier, nil
@@ -106,7 +112,7 @@ func (a *API) putProvisioned(w http.ResponseWriter, r *http.Request) {
 	if !function.IsVersionNumber(qualifier) {
 		al, err := a.store.Alias(account, name, qualifier)
 		if err != nil {
-			a.fail(w, r, a.notFound(r, name, qualifier))
+			a.fail(w, r, a.aliasNotFound(r, name, qualifier))
 			return
 		}
 		if len(al.Weights) > 0 {
@@ -122,7 +128,16 @@ func (a *API) putProvisioned(w http.ResponseWriter, r *http.Request) {
 	for _, pc := range a.provisionedConfigs(account, name) {
 		if pc.version == version && pc.qualifier != qualifier {
 			// One configuration per version, directly or through one alias.
-			a.fail(w, r, lambdaapi.ErrConflict.WithMessage(fmt.Sprintf("Provisioned Concurrency Config already exists for version %s through qualifier %s.", version, pc.qualifier))) // wording UNCONFIRMED
+			// AWS's sentences where recorded (TestLambdaProvisionedConcurrency::
+			// test_lambda_provisioned_lifecycle); two aliases are Hearth's.
+			msg := fmt.Sprintf("Provisioned Concurrency Config already exists for version %s through qualifier %s.", version, pc.qualifier) // wording UNCONFIRMED
+			switch {
+			case qualifier == version:
+				msg = "Version is pointed by a Provisioned Concurrency alias"
+			case pc.qualifier == version:
+				msg = "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
+			}
+			a.fail(w, r, lambdaapi.ErrConflict.WithMessage(msg))
 			return
 		}
 	}

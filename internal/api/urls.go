@@ -35,14 +35,21 @@ func (a *API) urlTarget(r *http.Request) (function.Config, string, error) {
 		return function.Config{}, "", lambdaapi.ErrValidation.WithMessage("1 validation error detected: Value '" + q +
 			"' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: " + urlQualifierPattern)
 	}
+	// A missing function or alias: Create and Update say "Function does
+	// not exist", Get and Delete that the resource does not exist
+	// (recorded: TestLambdaUrl::test_url_config_exceptions).
+	missing := errNoURLConfig
+	if op := operationName(r); op == "CreateFunctionUrlConfig" || op == "UpdateFunctionUrlConfig" {
+		missing = lambdaapi.ErrNotFound.WithMessage("Function does not exist")
+	}
 	account := a.account(r)
 	cfg, err := a.store.Function(account, ref.Name)
 	if err != nil {
-		return function.Config{}, "", a.notFound(r, ref.Name, "")
+		return function.Config{}, "", missing
 	}
 	if q != "" {
 		if _, err := a.store.Alias(account, ref.Name, q); err != nil {
-			return function.Config{}, "", a.notFound(r, ref.Name, q)
+			return function.Config{}, "", missing
 		}
 	}
 	return cfg, q, nil
@@ -182,6 +189,10 @@ func (a *API) deleteFunctionURLConfig(w http.ResponseWriter, r *http.Request) {
 func (a *API) listFunctionURLConfigs(w http.ResponseWriter, r *http.Request) {
 	cfg, err := a.lookup(r, "")
 	if err != nil {
+		var e *lambdaapi.Error
+		if errors.As(err, &e) && e.Code == lambdaapi.ErrNotFound.Code {
+			err = lambdaapi.ErrNotFound.WithMessage("Function does not exist") // recorded: TestLambdaUrl::test_url_config_list_paging
+		}
 		a.fail(w, r, err)
 		return
 	}

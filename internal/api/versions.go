@@ -152,13 +152,22 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) {
 // conflict.
 func (a *API) deleteVersion(w http.ResponseWriter, r *http.Request, ref function.Ref) {
 	account := a.account(r)
+	// As AWS answers (recorded: TestLambdaFunction::
+	// test_delete_on_nonexisting_version, and test_function_name_and_
+	// qualifier_validation[lowercase_latest_qualifier-delete_function]):
+	// a missing function is named unqualified, whatever the qualifier, and
+	// a missing version of a function is already deleted.
+	if _, err := a.store.Function(account, ref.Name); err != nil {
+		a.fail(w, r, a.notFound(r, ref.Name, ""))
+		return
+	}
 	if !function.IsVersionNumber(ref.Qualifier) {
 		// An alias: AWS deletes aliases with DeleteAlias only.
 		a.fail(w, r, invalid("Deletion of aliases through DeleteFunction is not supported; use DeleteAlias.")) // wording UNCONFIRMED
 		return
 	}
 	if _, err := a.store.Version(account, ref.Name, ref.Qualifier); err != nil {
-		a.fail(w, r, a.notFound(r, ref.Name, ref.Qualifier))
+		a.noContent(w, r)
 		return
 	}
 	var using []string
@@ -171,10 +180,7 @@ func (a *API) deleteVersion(w http.ResponseWriter, r *http.Request, ref function
 		a.fail(w, r, lambdaapi.ErrConflict.WithMessage(fmt.Sprintf("Unable to delete version because the following aliases reference it: [%s]", strings.Join(using, ", ")))) // wording UNCONFIRMED
 		return
 	}
-	if err := a.store.DeleteVersion(r.Context(), account, ref.Name, ref.Qualifier); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = a.notFound(r, ref.Name, ref.Qualifier)
-		}
+	if err := a.store.DeleteVersion(r.Context(), account, ref.Name, ref.Qualifier); err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.fail(w, r, err)
 		return
 	}

@@ -98,10 +98,12 @@ func VersionNumber(s string) int {
 }
 
 // CheckWeights checks RoutingConfig.AdditionalVersionWeights against
-// primary, the alias's FunctionVersion.
+// primary, the alias's FunctionVersion. The messages are AWS's own
+// (recorded answers): the model sets no length on the map, so more than
+// one entry is Lambda's own refusal, not a validation error.
 func CheckWeights(primary string, weights map[string]float64) error {
 	if len(weights) > 1 {
-		return fmt.Errorf("1 validation error detected: Value at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Member must have length less than or equal to 1")
+		return fmt.Errorf("Number of items in AdditionalVersionWeights cannot be greater than 1")
 	}
 	for v, w := range weights {
 		if !IsVersionNumber(v) {
@@ -111,7 +113,7 @@ func CheckWeights(primary string, weights map[string]float64) error {
 			return fmt.Errorf("1 validation error detected: Value at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0]")
 		}
 		if primary == Latest {
-			return fmt.Errorf("Invalid function version $LATEST. Function version $LATEST is not supported for routing config.")
+			return fmt.Errorf("$LATEST is not supported for an alias pointing to more than 1 version")
 		}
 		if v == primary {
 			return fmt.Errorf("Invalid function version %s. Function version %s is already included in routing configuration.", v, v)

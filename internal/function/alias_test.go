@@ -26,22 +26,30 @@ func TestAliasPick(t *testing.T) {
 	}
 }
 
+// TestCheckWeights: the refusals carry AWS's recorded messages
+// (localstack tests/aws/services/lambda_/test_lambda_api.snapshot.json,
+// TestLambdaAlias::test_notfound_and_invalid_routingconfigs).
 func TestCheckWeights(t *testing.T) {
 	for _, tc := range []struct {
 		primary string
 		weights map[string]float64
-		ok      bool
+		want    string // the error's text; "" for none
 	}{
-		{"1", nil, true},
-		{"1", map[string]float64{"2": 0.5}, true},
-		{"1", map[string]float64{"2": 0.5, "3": 0.1}, false},
-		{"1", map[string]float64{"1": 0.5}, false},
-		{"$LATEST", map[string]float64{"2": 0.5}, false},
-		{"1", map[string]float64{"2": 1.5}, false},
-		{"1", map[string]float64{"x": 0.5}, false},
+		{"1", nil, ""},
+		{"1", map[string]float64{"2": 0.5}, ""},
+		{"1", map[string]float64{"1": 0.8, "2": 0.2}, "Number of items in AdditionalVersionWeights cannot be greater than 1"},
+		{"1", map[string]float64{"2": 0.5, "3": 0.1}, "Number of items in AdditionalVersionWeights cannot be greater than 1"},
+		{"1", map[string]float64{"1": 0.5}, "Invalid function version 1. Function version 1 is already included in routing configuration."},
+		{"$LATEST", map[string]float64{"1": 0.5}, "$LATEST is not supported for an alias pointing to more than 1 version"},
+		{"1", map[string]float64{"2": 1.5}, "1 validation error detected: Value at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0]"},
+		{"1", map[string]float64{"x": 0.5}, "1 validation error detected: Value 'x' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]"},
 	} {
-		if err := function.CheckWeights(tc.primary, tc.weights); (err == nil) != tc.ok {
-			t.Errorf("CheckWeights(%s, %v) = %v; want ok %v", tc.primary, tc.weights, err, tc.ok)
+		got := ""
+		if err := function.CheckWeights(tc.primary, tc.weights); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("CheckWeights(%s, %v) = %q, want %q", tc.primary, tc.weights, got, tc.want)
 		}
 	}
 }
@@ -98,12 +106,21 @@ func TestPermissionStatement(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("statement = %s\nwant %s", got, want)
 	}
+	for _, good := range []string{"s3.amazonaws.com", "events.amazonaws.com.cn", "alexa-appkit.amazon.com"} {
+		p := function.Permission{Sid: "x", Action: "lambda:InvokeFunction", Principal: good}
+		if _, err := p.Statement("arn"); err != nil {
+			t.Errorf("Statement(principal %s) = %v; want a statement", good, err)
+		}
+	}
 	for _, bad := range []function.Permission{
 		{Sid: "x", Action: "s3:GetObject", Principal: "*"},
 		{Sid: "x", Action: "lambda:InvokeFunction", Principal: "*", FunctionUrlAuthType: "NONE"},
 		{Sid: "x", Action: "lambda:*", Principal: "*", FunctionUrlAuthType: "AWS_IAM"},
 		{Sid: "x", Action: "lambda:InvokeFunction", Principal: ""},
 		{Sid: "x", Action: "lambda:InvokeFunction", Principal: "nobody"},
+		// Recorded: AWS refuses a principal that is no AWS service.
+		{Sid: "x", Action: "lambda:InvokeFunction", Principal: "invalid.nonaws.com"},
+		{Sid: "x", Action: "lambda:InvokeFunction", Principal: ".amazonaws.com"},
 	} {
 		if _, err := bad.Statement("arn"); err == nil {
 			t.Errorf("Statement(%+v) = nil error; want a refusal", bad)

@@ -89,7 +89,7 @@ func (p *Permission) Statement(resource string) (Statement, error) {
 		st.Principal = principal("AWS", "arn:aws:iam::"+p.Principal+":root")
 	case strings.HasPrefix(p.Principal, "arn:"):
 		st.Principal = principal("AWS", p.Principal)
-	case strings.Contains(p.Principal, "."):
+	case servicePrincipal(p.Principal):
 		st.Principal = principal("Service", p.Principal)
 	default:
 		return Statement{}, fmt.Errorf("%w: The provided principal was invalid. Please check the principal and try again.", ErrInvalidPermission)
@@ -115,6 +115,19 @@ func (p *Permission) Statement(resource string) (Statement, error) {
 		cond("Bool", KeyInvokedViaURL, "true")
 	}
 	return st, nil
+}
+
+// servicePrincipal reports whether s names an AWS service: AWS refuses
+// "invalid.nonaws.com" as a principal (recorded answer). Service
+// principals end in amazonaws.com (amazonaws.com.cn in China), and
+// Alexa's, which Lambda's docs name, in amazon.com.
+func servicePrincipal(s string) bool {
+	for _, suffix := range []string{".amazonaws.com", ".amazonaws.com.cn", ".amazon.com"} {
+		if len(s) > len(suffix) && strings.HasSuffix(s, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 func principal(kind, v string) json.RawMessage {

@@ -93,6 +93,11 @@ OVERRIDES = {
     # Not all digits, without a lookahead: some non-digit, anywhere.
     "FunctionUrlQualifier": {"re2": r"[0-9]*[a-zA-Z_-][0-9a-zA-Z_-]*"},
     "S3Bucket": {"re2": r"(?:[0-9A-Za-z\.\-_]*[0-9A-Za-z\-_])?"},
+    # AWS lists this enum in its own order: "Value 'UNKNOWN' at 'invokeMode'
+    # failed to satisfy constraint: Member must satisfy enum value set:
+    # [RESPONSE_STREAM, BUFFERED]" (recorded: localstack
+    # test_lambda.snapshot.json, TestLambdaURL::test_lambda_url_invalid_invoke_mode).
+    "InvokeMode": {"enum": ["RESPONSE_STREAM", "BUFFERED"]},
 }
 
 

@@ -538,7 +538,7 @@ var modelShapes = map[string]*shape{
 	"AllowOriginsList": {kind: kindList, min: 0.0, hasMin: true, max: 100.0, hasMax: true, elem: "Origin"},
 	"Origin":           {kind: kindString, min: 1.0, hasMin: true, max: 253.0, hasMax: true, pattern: ".*"},
 	"MaxAge":           {kind: kindInteger, min: 0.0, hasMin: true, max: 86400.0, hasMax: true},
-	"InvokeMode":       {kind: kindString, enum: []string{"BUFFERED", "RESPONSE_STREAM"}},
+	"InvokeMode":       {kind: kindString, enum: []string{"RESPONSE_STREAM", "BUFFERED"}},
 	"GetFunctionUrlConfigRequest": {kind: kindStructure, members: []member{
 		{"FunctionName", "FunctionName", locURI, "FunctionName", true},
 		{"Qualifier", "FunctionUrlQualifier", locQuery, "Qualifier", false},

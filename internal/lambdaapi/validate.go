@@ -5,6 +5,7 @@ package lambdaapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -307,7 +308,13 @@ func (v *validator) check(path, name string, val any, required bool) {
 		return
 	}
 	if name == "Runtime" {
-		return // an InvalidParameterValueException, see CheckRuntime
+		// The filter of ListLayers and ListLayerVersions is checked
+		// against the service's own, longer set (recorded); a function's
+		// Runtime is an InvalidParameterValueException, see CheckRuntime.
+		if str, _ := val.(string); path == "compatibleRuntime" && !contains(layerRuntimeFilter, str) {
+			v.errs = append(v.errs, fmt.Sprintf("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", str, path, strings.Join(layerRuntimeFilter, ", ")))
+		}
+		return
 	}
 	for _, c := range s.failures(val) {
 		v.errs = append(v.errs, fmt.Sprintf("Value %sat '%s' failed to satisfy constraint: %s", quoteValue(s, val), path, c))
@@ -357,6 +364,18 @@ func (s *shape) failures(val any) []string {
 	case kindList:
 		l, _ := val.([]any)
 		out = append(out, s.lengthFailures(len(l))...)
+		if s.elem == "Runtime" {
+			// CompatibleRuntimes: AWS quotes its own runtime set, not
+			// wrapped as other lists' element constraints are (recorded:
+			// TestLambdaLayer::test_layer_exceptions).
+			for _, e := range l {
+				if str, _ := e.(string); !contains(RuntimeEnum(), str) {
+					out = append(out, "Member must satisfy enum value set: ["+strings.Join(runtimeEnum, ", ")+"]")
+					break
+				}
+			}
+			break
+		}
 		if es := modelShapes[s.elem]; es != nil && es.kind != kindStructure {
 			for _, e := range l {
 				if e == nil || len(es.failures(e)) > 0 {
@@ -492,21 +511,38 @@ func quoteValue(s *shape, val any) string {
 	if s.sensitive || s.kind == kindStructure {
 		return ""
 	}
-	return "'" + render(val) + "' "
+	return "'" + render(s, val) + "' "
 }
 
-func render(val any) string {
+// render prints val, a value of shape s (nil when unknown), as the
+// service's (Java) messages do: a double with a fraction ('{2=2.0}' for
+// a routing weight of 2, recorded from AWS).
+func render(s *shape, val any) string {
+	var elem *shape
+	if s != nil {
+		switch s.kind {
+		case kindList:
+			elem = modelShapes[s.elem]
+		case kindMap:
+			elem = modelShapes[s.value]
+		}
+	}
 	switch x := val.(type) {
 	case string:
 		return x
 	case json.Number:
+		if s != nil && s.kind == kindDouble {
+			if f, err := x.Float64(); err == nil {
+				return javaDouble(f)
+			}
+		}
 		return x.String()
 	case bool:
 		return strconv.FormatBool(x)
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = render(e)
+			parts[i] = render(elem, e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]any:
@@ -517,11 +553,30 @@ func render(val any) string {
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = k + "=" + render(x[k])
+			parts[i] = k + "=" + render(elem, x[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return fmt.Sprint(val)
+}
+
+// javaDouble formats f as Java's Double.toString does: at least one
+// digit after the point, and scientific notation ("1.0E7") outside
+// [0.001, 10^7).
+func javaDouble(f float64) string {
+	if a := math.Abs(f); a != 0 && (a < 1e-3 || a >= 1e7) {
+		m, e, _ := strings.Cut(strconv.FormatFloat(f, 'E', -1, 64), "E")
+		if !strings.Contains(m, ".") {
+			m += ".0"
+		}
+		n, _ := strconv.Atoi(e)
+		return m + "E" + strconv.Itoa(n)
+	}
+	t := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(t, ".") {
+		t += ".0"
+	}
+	return t
 }
 
 func contains(l []string, s string) bool {

@@ -144,7 +144,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = put("live", 1)
-	wantAPIError(t, "Put(live) while version 1 has one", err, "ResourceConflictException", "already exists")
+	wantAPIError(t, "Put(live) while version 1 has one", err, "ResourceConflictException", "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
 	if _, err := c.DeleteProvisionedConcurrencyConfig(ctx, &lambda.DeleteProvisionedConcurrencyConfigInput{FunctionName: aws.String(name), Qualifier: aws.String("1")}); err != nil {
 		t.Fatalf("Delete = %v", err)
 	}
@@ -159,7 +159,7 @@ func TestProvisionedConcurrency(t *testing.T) {
 
 	// Reserved concurrency bounds it, both ways.
 	_, err = c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(0)})
-	wantAPIError(t, "PutFunctionConcurrency(0) under provisioned 1", err, "InvalidParameterValueException", "should not be lower than function's total provisioned concurrency 1")
+	wantAPIError(t, "PutFunctionConcurrency(0) under provisioned 1", err, "InvalidParameterValueException", " ReservedConcurrentExecutions  0 should not be lower than function's total provisioned concurrency [1].")
 	if _, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
