@@ -166,16 +166,53 @@ func (e *env) exited() bool {
 // freeze pauses e after an invocation if the driver can. It reports false
 // if e is no longer usable.
 func (e *env) freeze() bool {
+	return e.freezeUnless(nil)
+}
+
+// errWanted cancels a freeze that a caller should not wait for.
+var errWanted = errors.New("wanted by a caller")
+
+// freezeUnless is freeze, given up if wanted is closed (or receives)
+// before the driver reports every process of e stopped: e is then thawed
+// again and stays usable, not frozen. Under load a freeze waits until
+// every thread of the runtime has had a CPU to stop on, tens of
+// milliseconds and more; a caller who needs e meanwhile would wait all of
+// that and the thaw.
+func (e *env) freezeUnless(wanted <-chan struct{}) bool {
 	if e.fz == nil || e.frozen {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := e.fz.Freeze(ctx); err != nil {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	ctx, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	if wanted != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-wanted:
+				cancel(errWanted)
+			case <-done:
+			}
+		}()
+	}
+	err := e.fz.Freeze(ctx)
+	if err == nil {
+		e.frozen = true
+		return true
+	}
+	if !errors.Is(context.Cause(ctx), errWanted) {
 		e.log.Warn("freeze env", "err", err)
 		return false
 	}
-	e.frozen = true
+	// Given up for a caller: undo what froze.
+	tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer tcancel()
+	if err := e.fz.Thaw(tctx); err != nil {
+		e.log.Warn("thaw env after a freeze given up", "err", err)
+		return false
+	}
 	return true
 }
 

@@ -449,20 +449,32 @@ wait:
 	if e.fz == nil {
 		return // nothing to freeze
 	}
-	t.Reset(linger)
-	<-t.C
-	if !p.repark(e) {
-		return // taken, or gone
-	}
-	frozen := e.freeze()
-	p.unlag()
-	if !frozen {
-		p.remove(e, true)
-		w.destroy(e, "freeze failed")
-		return
-	}
-	if !p.unpark(e, time.Now()) {
-		w.destroy(e, "retired")
+	for {
+		t.Reset(linger)
+		<-t.C
+		if !p.repark(e) {
+			return // taken, or gone
+		}
+		// A caller who arrives while the freeze is under way takes e as
+		// it is rather than wait for the freeze to end.
+		if !e.freezeUnless(p.arrivals) {
+			p.remove(e, true)
+			w.destroy(e, "freeze failed")
+			return
+		}
+		frozen := e.frozen
+		if !frozen && p.handOff(e) {
+			return // given up for a caller, who has it
+		}
+		if !p.unpark(e, time.Now()) {
+			w.destroy(e, "retired")
+			return
+		}
+		if frozen {
+			return
+		}
+		// Given up for a caller who took another or left meanwhile: idle
+		// but thawed, so linger and freeze again.
 	}
 }
 

@@ -21,7 +21,7 @@ type pool struct {
 	dying    map[*env]bool // guarded by mu; being destroyed, until remove
 	starting int           // guarded by mu; cold starts under way
 	parking  int           // guarded by mu; busy envs on their way back to idle
-	lagging  int           // guarded by mu; parking envs waiting for their extensions or being frozen, not to be waited for while others are idle
+	lagging  int           // guarded by mu; parking envs waiting for their extensions, not to be waited for while others are idle
 	waiters  []chan *env   // guarded by mu; callers waiting for a parking env
 	retired  bool          // guarded by mu
 
@@ -180,11 +180,13 @@ func (p *pool) unpark(e *env, now time.Time) bool {
 
 // repark takes e back from idle to be frozen, as when it was parked, and
 // reports false if it is no longer idle (a caller took it, or it is
-// gone). Until frozen calls unlag, e lags: the cgroup freezer returns only
-// once every thread of e has stopped, which on a loaded machine can take
-// as long as the threads wait for a CPU (tens of milliseconds), so a caller
-// takes a frozen idle environment (a thaw of ~0.1 ms) rather than wait for
-// it.
+// gone). While it freezes it is as prompt as any parking environment: the
+// cgroup freezer returns only once every thread of e has stopped, which on
+// a loaded machine can take as long as the threads wait for a CPU (tens of
+// milliseconds), but a caller who waits for it signals arrivals, on which
+// the freeze is given up (env.freezeUnless) and e handed over thawed. So a
+// caller neither waits out a freeze nor leaves the environment it just
+// used for an older, frozen one.
 func (p *pool) repark(e *env) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -195,7 +197,6 @@ func (p *pool) repark(e *env) bool {
 	p.idle = slices.Delete(p.idle, i, i+1)
 	p.busy[e] = true
 	p.parking++
-	p.lagging++
 	return true
 }
 

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -277,11 +278,14 @@ func TestPoolPrefersParkingEnv(t *testing.T) {
 	}
 }
 
-// An environment on its way to being frozen is not waited for while
-// another is idle: the cgroup freezer returns only once every thread has
-// stopped, which under load takes as long as they wait for a CPU, while
-// the idle one thaws in a fraction of a millisecond.
-func TestPoolSkipsFreezingEnv(t *testing.T) {
+// An environment on its way to being frozen is still the one a caller
+// waits for, rather than an older idle one: the caller signals arrivals,
+// on which putBack gives the freeze up (TestFreezeGivenUpForCaller) and
+// hands the environment over, so sequential traffic stays on the
+// environment it used (TestSequentialAfterBurstUsesOneEnv) and nobody
+// waits out a freeze, which under load takes as long as the runtime's
+// threads wait for a CPU.
+func TestPoolWaitsForFreezingEnv(t *testing.T) {
 	p := testPool()
 	frozen, freezing := &env{id: "frozen"}, &env{id: "freezing"}
 	for _, e := range []*env{frozen, freezing} {
@@ -295,15 +299,6 @@ func TestPoolSkipsFreezingEnv(t *testing.T) {
 	if !p.repark(freezing) {
 		t.Fatal("repark() = false for an idle env")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	e, cold, err := p.acquire(ctx)
-	if e != frozen || cold || err != nil {
-		t.Fatalf("acquire() beside a freezing env = %v, %v, %v; want the idle env", e, cold, err)
-	}
-
-	// With none idle, the next caller waits for it rather than cold-start,
-	// and gets it once frozen.
 	got := make(chan *env, 1)
 	go func() {
 		e, cold, err := p.acquire(context.Background())
@@ -315,13 +310,70 @@ func TestPoolSkipsFreezingEnv(t *testing.T) {
 	select {
 	case <-p.arrivals:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the caller did not wait for the freezing env")
+		t.Fatal("the caller did not signal its arrival to the freezing env")
 	}
-	p.unlag()
-	if !p.unpark(freezing, time.Now()) {
-		t.Fatal("unpark() = false")
+	if !p.handOff(freezing) { // what putBack does once the freeze is given up
+		t.Fatal("handOff() = false with a caller waiting")
 	}
 	if e := <-got; e != freezing {
-		t.Fatalf("waiter got %v; want the frozen env", e.id)
+		t.Fatalf("waiter got %v; want the env whose freeze was given up", e.id)
+	}
+}
+
+// slowFreezer is a driver whose freezes never finish on their own (as a
+// freeze on a loaded machine waits for every runtime thread to get a
+// CPU): Freeze returns only when its context ends.
+type slowFreezer struct {
+	mu     sync.Mutex
+	thawed int
+	fail   error // returned by Freeze at once, if set
+}
+
+func (f *slowFreezer) Freeze(ctx context.Context) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+func (f *slowFreezer) Thaw(context.Context) error {
+	f.mu.Lock()
+	f.thawed++
+	f.mu.Unlock()
+	return nil
+}
+
+// A freeze under way is given up when a caller wants the environment:
+// the caller takes it thawed instead of waiting for the freeze to end
+// (and then for a thaw); a freeze that fails on its own still makes the
+// environment unusable.
+func TestFreezeGivenUpForCaller(t *testing.T) {
+	fz := &slowFreezer{}
+	e := &env{id: "freezing", fz: fz, log: slog.New(slog.DiscardHandler)}
+	wanted := make(chan struct{}, 1)
+	done := make(chan bool, 1)
+	go func() { done <- e.freezeUnless(wanted) }()
+	select {
+	case <-done:
+		t.Fatal("freezeUnless returned before the freeze ended or a caller came")
+	case <-time.After(50 * time.Millisecond):
+	}
+	wanted <- struct{}{}
+	select {
+	case ok := <-done:
+		if !ok || e.frozen {
+			t.Errorf("freezeUnless() = %v, frozen %v; want a usable, thawed env", ok, e.frozen)
+		}
+	case <-time.After(4 * time.Second): // the freeze's own limit is 5 s
+		t.Fatal("freezeUnless did not give up the freeze for the caller")
+	}
+	if fz.thawed != 1 {
+		t.Errorf("Thaw called %d times after the freeze was given up; want 1", fz.thawed)
+	}
+
+	failing := &env{id: "broken", fz: &slowFreezer{fail: errors.New("cgroup gone")}, log: slog.New(slog.DiscardHandler)}
+	if failing.freezeUnless(wanted) {
+		t.Error("freezeUnless() = true for a freeze that failed; want false")
 	}
 }
