@@ -48,13 +48,22 @@ func NewSessions() *Sessions { return &Sessions{sessions: map[string]*session{}}
 // Issue creates credentials for an environment of a function of account
 // with execution role role (an ARN), named sessionName.
 func (s *Sessions) Issue(account, role, sessionName string) Credentials {
-	b := make([]byte, 96)
-	rand.Read(b)
-	c := Credentials{AccessKeyID: NewKeyID("ASIA"), SecretAccessKey: NewSecret(), SessionToken: "HTH" + base64.StdEncoding.EncodeToString(b)}
+	c := Unregistered()
 	s.mu.Lock()
 	s.sessions[c.AccessKeyID] = &session{account: account, role: role, name: sessionName, secret: c.SecretAccessKey, token: c.SessionToken}
 	s.mu.Unlock()
 	return c
+}
+
+// Unregistered returns temporary credentials of the form Issue gives that
+// no Sessions knows, so nothing accepts them. Under --auth none, where
+// environments cannot reach Hearth's API, a function still finds
+// credentials in its environment, as Lambda always gives it (code reads
+// the variables), and they open nothing.
+func Unregistered() Credentials {
+	b := make([]byte, 96)
+	rand.Read(b)
+	return Credentials{AccessKeyID: NewKeyID("ASIA"), SecretAccessKey: NewSecret(), SessionToken: "HTH" + base64.StdEncoding.EncodeToString(b)}
 }
 
 // Revoke ends the credentials with access key id.

@@ -369,6 +369,23 @@ func TestAuthNoneOnlyOnLoopback(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.DataDir, "credentials")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("--auth none wrote credentials: %v", err)
 	}
+	// A function still finds credentials in its environment, as on Lambda
+	// (lambda-api.md, Appendix E), but no endpoint: the API is out of its
+	// reach.
+	s.create(t, "nonefn", goFn())
+	r := s.invoke(t, "nonefn", map[string]any{"op": "env"})
+	var got struct{ Env map[string]string }
+	if err := json.Unmarshal(r.Payload, &got); err != nil {
+		t.Fatalf("reply %s: %v", r.Payload, err)
+	}
+	env := got.Env
+	if !strings.HasPrefix(env["AWS_ACCESS_KEY_ID"], "ASIA") || env["AWS_SECRET_ACCESS_KEY"] == "" || env["AWS_SESSION_TOKEN"] == "" {
+		t.Errorf("environment credentials under --auth none = %q %q %q; want ASIA... with a secret and a session token",
+			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"])
+	}
+	if v, ok := env["AWS_ENDPOINT_URL_LAMBDA"]; ok {
+		t.Errorf("AWS_ENDPOINT_URL_LAMBDA = %q under --auth none; want none", v)
+	}
 }
 
 // TestFunctionCallsHearth runs functions that call Hearth's Lambda API
