@@ -118,6 +118,10 @@ func (w *Worker) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		if errors.Is(err, errRetired) {
 			continue // the version changed under us; use the new pool
 		}
+		if errors.Is(err, errRetiredEnv) {
+			w.destroy(e, "retired")
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			return nil, err
 		}

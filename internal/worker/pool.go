@@ -40,6 +40,11 @@ func newPool(cfg function.Config) *pool {
 // errRetired reports that the pool was retired while the caller waited.
 var errRetired = errors.New("pool retired")
 
+// errRetiredEnv comes with an environment handed over to a caller who had
+// given up, which the retired pool cannot take back: the caller destroys
+// it.
+var errRetiredEnv = errors.New("environment of a retired pool")
+
 // acquire returns a warm environment marked busy, or coldStart true when
 // the caller must start one (counted in starting until it calls started or
 // startFailed). It fails with errRetired, or ctx's error while waiting for
@@ -103,7 +108,9 @@ func (p *pool) acquire(ctx context.Context) (e *env, coldStart bool, err error) 
 			p.mu.Unlock()
 			if e := <-ch; e != nil { // handed over as we gave up: give it back
 				p.park(e)
-				p.unpark(e, time.Now())
+				if !p.unpark(e, time.Now()) {
+					return e, false, errRetiredEnv // the caller destroys it
+				}
 			}
 			return nil, false, ctx.Err()
 		}
@@ -120,6 +127,7 @@ func (p *pool) started(e *env) bool {
 	defer p.mu.Unlock()
 	p.starting--
 	if p.retired {
+		p.markDyingLocked(e) // listed as destroying until the caller's destroy ends
 		return false
 	}
 	p.busy[e] = true
@@ -162,7 +170,11 @@ func (p *pool) unpark(e *env, now time.Time) bool {
 	defer p.mu.Unlock()
 	p.parking--
 	if p.retired {
+		// Listed as destroying until the caller's destroy ends (an
+		// environment that vanished from the listing meanwhile looked
+		// gone before its extensions had shut down).
 		delete(p.busy, e)
+		p.markDyingLocked(e)
 		p.wakeWaitersLocked()
 		return false
 	}
@@ -267,6 +279,9 @@ func (p *pool) retire() []*env {
 	p.retired = true
 	idle := p.idle
 	p.idle = nil
+	for _, e := range idle {
+		p.markDyingLocked(e) // the caller destroys them
+	}
 	for _, ch := range p.waiters {
 		ch <- nil
 	}
@@ -283,6 +298,19 @@ func (p *pool) all() []*env {
 		out = append(out, e)
 	}
 	return out
+}
+
+// markDyingLocked lists e as destroying from the moment the pool lets go
+// of it until the destroy its caller starts has ended (remove), unless
+// that destroy already ended (a destroy runs once; remove would not come
+// again).
+func (p *pool) markDyingLocked(e *env) {
+	select {
+	case <-e.destroyed: // nil for an env that never started: not ready
+		return
+	default:
+	}
+	p.dying[e] = true
 }
 
 // dies records that e is being destroyed: it stays listed, as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -375,5 +376,39 @@ func TestFreezeGivenUpForCaller(t *testing.T) {
 	failing := &env{id: "broken", fz: &slowFreezer{fail: errors.New("cgroup gone")}, log: slog.New(slog.DiscardHandler)}
 	if failing.freezeUnless(wanted) {
 		t.Error("freezeUnless() = true for a freeze that failed; want false")
+	}
+}
+
+// An environment the retired pool lets go of stays listed, as destroying,
+// until its destroy ends (remove): a listing in between saw none, and a
+// caller waiting for the environments to be gone went on before the
+// extensions had shut down (TestShutdownOutputKept failed so).
+func TestRetiredPoolListsEnvsUntilRemoved(t *testing.T) {
+	p := testPool()
+	idle, parking := &env{id: "idle"}, &env{id: "parking"}
+	for _, e := range []*env{idle, parking} {
+		p.acquire(t.Context())
+		p.started(e)
+	}
+	p.park(idle)
+	p.unpark(idle, time.Now())
+	p.park(parking)
+	if got := p.retire(); len(got) != 1 || got[0] != idle {
+		t.Fatalf("retire() = %v; want the idle env", got)
+	}
+	if p.unpark(parking, time.Now()) {
+		t.Fatal("unpark() on a retired pool = true; want false, for the caller to destroy it")
+	}
+	states := map[string]string{}
+	for _, i := range p.info() {
+		states[i.ID] = i.State
+	}
+	if want := map[string]string{"idle": "destroying", "parking": "destroying"}; !maps.Equal(states, want) {
+		t.Errorf("info() = %v; want %v", states, want)
+	}
+	p.remove(idle, false)
+	p.remove(parking, false)
+	if n := len(p.info()); n != 0 || !p.retireIfEmpty() {
+		t.Errorf("after remove: %d listed, empty %v; want none", n, p.retireIfEmpty())
 	}
 }
