@@ -417,6 +417,17 @@ func (w *Worker) startEnvironment(p *pool, req *Request, initTimeout time.Durati
 			// subscribers, now that they are there, get its record.
 			e.toSubscribers(func(p logs.Platform) string { return w.initStart(p, in) })
 			e.platform(func(p logs.Platform) string { return p.InitRuntimeDone(in.Init, "success", "") })
+			// A successful init's report: Lambda writes platform.initReport
+			// in JSON (captured: "status":"success","metrics":{"durationMs":
+			// 173.778} after initRuntimeDone) and sends it to subscribers,
+			// but no INIT_REPORT line in Text, where the REPORT carries the
+			// Init Duration.
+			e.platform(func(p logs.Platform) string {
+				if !p.JSON() {
+					return ""
+				}
+				return p.InitReport(in.Init, initDur, "success", "")
+			})
 			log.Debug("env initialised", "dur", initDur)
 		case <-e.ctx.Done():
 			if x := e.crashed(); x != nil {

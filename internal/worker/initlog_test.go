@@ -66,8 +66,8 @@ func TestInitStartLine(t *testing.T) {
 		t.Fatalf("Environments() = %+v; want 1", envs)
 	}
 	stream := tw.streamLines(t, cfg.Name, envs[0].Stream)
-	if len(stream) < 2 || stream[0] != wantLine+"\n" || stream[1] != "bash init on-demand\n" || strings.Count(strings.Join(stream, "\n"), "INIT_START") != 1 {
-		t.Errorf("log stream %s:\n%s\nwant one INIT_START, first", envs[0].Stream, strings.Join(stream, "\n"))
+	if len(stream) < 2 || stream[0] != wantLine+"\n" || stream[1] != "bash init on-demand\n" || strings.Count(strings.Join(stream, "\n"), "INIT_START") != 1 || strings.Contains(strings.Join(stream, "\n"), "INIT_REPORT") {
+		t.Errorf("log stream %s:\n%s\nwant one INIT_START, first, and no INIT_REPORT after an init that went well (Text)", envs[0].Stream, strings.Join(stream, "\n"))
 	}
 
 	// JSON: the platform.initStart record comes first.

@@ -161,6 +161,16 @@ done
 			if diff := cmp.Diff(want, recs["platform.initStart"]); diff != "" {
 				t.Errorf("platform.initStart (-want +got):\n%s", diff)
 			}
+			// A successful init's report follows its initRuntimeDone, as
+			// in Lambda's JSON logs ("status":"success","metrics":
+			// {"durationMs":173.778}).
+			report := recs["platform.initReport"]
+			metrics, _ := report["metrics"].(map[string]any)
+			if d, _ := metrics["durationMs"].(float64); report["initializationType"] != "on-demand" || report["phase"] != "init" || report["status"] != "success" || d <= 0 {
+				t.Errorf("platform.initReport = %v; want on-demand, init, success, a duration", report)
+			}
+		} else if rec, ok := recs["platform.initReport"]; ok {
+			t.Errorf("invocation %d of a warm environment has platform.initReport %v", i, rec)
 		}
 	}
 }
