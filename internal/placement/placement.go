@@ -108,7 +108,19 @@ type worker struct {
 	live     bool
 	livePos  int
 	heapPos  int
+	// given: when this node last gave an idle environment of a key back
+	// (Done), for announceLag.
+	given map[string]time.Time
 }
+
+// announceLag is how long after this node gave an environment back
+// (Done) an announce that says the worker has none idle for that key is
+// taken to predate it: a worker publishes its state every second, and one
+// published while the environment was still running its invocation can
+// arrive after the Done. Applied, it took the environment away until the
+// next heartbeat, and sequential invocations went to a cold worker. A
+// later announce corrects whatever this keeps.
+const announceLag = 250 * time.Millisecond
 
 // New returns an empty Registry.
 func New(cfg Config) *Registry {
@@ -185,9 +197,14 @@ func (r *Registry) Apply(a Announce) {
 	r.room.fix(w)
 
 	for k := range w.idle {
-		if a.Idle[k] <= 0 {
+		if a.Idle[k] <= 0 && now.Sub(w.given[k]) >= announceLag {
 			delete(w.idle, k)
 			r.setIdle(w, k, 0)
+		}
+	}
+	for k, at := range w.given {
+		if now.Sub(at) >= announceLag {
+			delete(w.given, k)
 		}
 	}
 	for k, n := range a.Idle {
@@ -328,6 +345,10 @@ func (r *Registry) Done(t Ticket, idle bool) {
 	r.room.fix(w)
 	if idle {
 		r.setIdle(w, t.Key, w.idle[t.Key]+1)
+		if w.given == nil {
+			w.given = map[string]time.Time{}
+		}
+		w.given[t.Key] = r.cfg.Now()
 	}
 }
 

@@ -344,3 +344,36 @@ func TestIdle(t *testing.T) {
 		t.Errorf("Idle(none) = %d, want 0", got)
 	}
 }
+
+// TestAnnounceBeforeDone: an announce the worker published while the
+// environment still ran its invocation (none idle), arriving just after
+// this node gave the environment back, does not take it away; sequential
+// invocations stay on the warm worker. One arriving later than
+// announceLag after the Done does.
+func TestAnnounceBeforeDone(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	r := New(Config{Seed: 1, Now: c.now})
+	r.Apply(hb("cold", 1))
+	a := hb("hot", 1)
+	a.Idle = map[string]int{"f": 1}
+	r.Apply(a)
+	tk, err := r.Place("f", 128)
+	if err != nil || tk.Worker != "hot" || !tk.Warm {
+		t.Fatalf("Place = %+v, %v; want the warm env on hot", tk, err)
+	}
+	during := hb("hot", 2) // published while the invocation ran
+	during.BusyMB, during.BusyEnvs = 128, 1
+	r.Done(tk, true)
+	c.add(announceLag / 5)
+	r.Apply(during)
+	tk, err = r.Place("f", 128)
+	if err != nil || tk.Worker != "hot" || !tk.Warm {
+		t.Fatalf("Place after a stale announce = %+v, %v; want the warm env on hot still", tk, err)
+	}
+	r.Done(tk, true)
+	c.add(announceLag)
+	r.Apply(hb("hot", 3)) // the env is gone since (evicted, say)
+	if tk, err := r.Place("f", 128); err != nil || tk.Warm {
+		t.Fatalf("Place after a later announce without it = %+v, %v; want a cold placement", tk, err)
+	}
+}
