@@ -226,11 +226,7 @@ func (a *API) listEventInvokeConfigs(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg, err := a.lookup(r, "")
 	if err != nil {
-		var e *lambdaapi.Error
-		if errors.As(err, &e) && e.Code == lambdaapi.ErrNotFound.Code {
-			err = lambdaapi.ErrNotFound.WithMessage("The function doesn't exist.") // recorded
-		}
-		a.fail(w, r, err)
+		a.fail(w, r, rewordNotFound(err, "The function doesn't exist.")) // recorded
 		return
 	}
 	if p.after != "" && !function.IsVersionNumber(p.after) && p.after != function.Latest && !function.ValidAliasName(p.after) {

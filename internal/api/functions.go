@@ -868,6 +868,17 @@ func setLogging(c *function.Config, in *lambdaapi.LoggingConfig) {
 
 func invalid(msg string) *lambdaapi.Error { return lambdaapi.ErrInvalidParameter.WithMessage(msg) }
 
+// rewordNotFound gives err, if it is a ResourceNotFoundException, the
+// message an operation of its own words it with (recorded answers);
+// other errors pass unchanged.
+func rewordNotFound(err error, msg string) error {
+	var e *lambdaapi.Error
+	if errors.As(err, &e) && e.Code == lambdaapi.ErrNotFound.Code {
+		return lambdaapi.ErrNotFound.WithMessage(msg)
+	}
+	return err
+}
+
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {

@@ -189,11 +189,7 @@ func (a *API) deleteFunctionURLConfig(w http.ResponseWriter, r *http.Request) {
 func (a *API) listFunctionURLConfigs(w http.ResponseWriter, r *http.Request) {
 	cfg, err := a.lookup(r, "")
 	if err != nil {
-		var e *lambdaapi.Error
-		if errors.As(err, &e) && e.Code == lambdaapi.ErrNotFound.Code {
-			err = lambdaapi.ErrNotFound.WithMessage("Function does not exist") // recorded: TestLambdaUrl::test_url_config_list_paging
-		}
-		a.fail(w, r, err)
+		a.fail(w, r, rewordNotFound(err, "Function does not exist")) // recorded: TestLambdaUrl::test_url_config_list_paging
 		return
 	}
 	q := r.URL.Query()
